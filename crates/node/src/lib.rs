@@ -1,0 +1,11 @@
+//! The napi-rs binding of optlayer: argument conversion and error mapping only.
+//!
+//! Rule for every export: `#[napi(catch_unwind)]`, so a panic in a synchronous call
+//! becomes a JavaScript error instead of aborting the process; work that runs on the
+//! libuv pool goes through [`errors::contain`], because a panic there would unwind
+//! through napi's `extern "C"` callback and abort. `tests/exports_catch_unwind.rs`
+//! enforces the first half.
+
+mod errors;
+mod panic_probe;
+mod zstd;

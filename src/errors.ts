@@ -1,0 +1,86 @@
+/** Stable codes of every error optlayer throws. Branch on `error.code`, not on messages. */
+export type OptlayerErrorCode =
+  | 'ERR_OPTLAYER_INVALID_ARGUMENT'
+  | 'ERR_OPTLAYER_CORRUPT_INPUT'
+  | 'ERR_OPTLAYER_OUTPUT_LIMIT'
+  | 'ERR_OPTLAYER_ABORTED'
+  | 'ERR_OPTLAYER_CONFIG'
+  | 'ERR_OPTLAYER_INTERNAL'
+
+const kBrand = Symbol.for('optlayer.error')
+
+/**
+ * Base class of optlayer's errors. `instanceof` works across duplicate copies of the
+ * package (it checks a global brand and the code, not the prototype chain).
+ */
+export class OptlayerError extends Error {
+  /** The stable code of this error class; undefined on the base class. */
+  static readonly code: OptlayerErrorCode | undefined = undefined
+  /** The stable code: one of {@link OptlayerErrorCode}. */
+  readonly code: OptlayerErrorCode
+  declare readonly [kBrand]: true
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    const code = (new.target as typeof OptlayerError).code
+    this.code = code ?? 'ERR_OPTLAYER_INTERNAL'
+    this.name = new.target.name
+    Object.defineProperty(this, kBrand, { value: true })
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (typeof value !== 'object' || value === null || !(kBrand in value)) return false
+    return this.code === undefined || (value as OptlayerError).code === this.code
+  }
+}
+
+/** An argument is of the wrong type or out of range. */
+export class InvalidArgumentError extends OptlayerError {
+  static override readonly code = 'ERR_OPTLAYER_INVALID_ARGUMENT' as const
+}
+
+/** Input to a decoder is corrupt, truncated or of another format. */
+export class CorruptInputError extends OptlayerError {
+  static override readonly code = 'ERR_OPTLAYER_CORRUPT_INPUT' as const
+}
+
+/** A decoder's output would exceed `maxOutputBytes`. */
+export class OutputLimitError extends OptlayerError {
+  static override readonly code = 'ERR_OPTLAYER_OUTPUT_LIMIT' as const
+}
+
+/** The operation was cancelled through its `AbortSignal`. */
+export class AbortError extends OptlayerError {
+  static override readonly code = 'ERR_OPTLAYER_ABORTED' as const
+}
+
+/** A configuration value (often an environment variable) is invalid; the message names it. */
+export class ConfigError extends OptlayerError {
+  static override readonly code = 'ERR_OPTLAYER_CONFIG' as const
+}
+
+/** A fault inside optlayer (a caught native panic, say). Please report it. */
+export class InternalError extends OptlayerError {
+  static override readonly code = 'ERR_OPTLAYER_INTERNAL' as const
+}
+
+const byNativeCode: Record<string, typeof OptlayerError> = {
+  ERR_OPTLAYER_INVALID_ARGUMENT: InvalidArgumentError,
+  ERR_OPTLAYER_CORRUPT_INPUT: CorruptInputError,
+  ERR_OPTLAYER_OUTPUT_LIMIT: OutputLimitError,
+  ERR_OPTLAYER_INTERNAL: InternalError,
+}
+
+/**
+ * Turns an error thrown by the native addon into the matching typed error, keeping the
+ * original as `cause`. Anything unrecognised (a panic napi-rs caught for us) is internal.
+ * @internal
+ */
+export function fromNativeError(err: unknown): OptlayerError {
+  if (err instanceof OptlayerError) return err
+  const { code, name, message } = (err ?? {}) as { code?: unknown; name?: unknown; message?: unknown }
+  const text = typeof message === 'string' ? message : String(err)
+  if (name === 'AbortError') return new AbortError('the operation was aborted', { cause: err })
+  const Class = typeof code === 'string' ? byNativeCode[code] : undefined
+  return Class ? new Class(text, { cause: err }) : new InternalError(`native failure: ${text}`, { cause: err })
+}
