@@ -32,6 +32,7 @@ export class OptlayerServer {
   readonly metrics: MetricsCollector
   private readonly server: Server
   private readonly startedAt = Date.now()
+  private closing = false
 
   constructor(private readonly options: OptlayerServerOptions = {}) {
     this.metrics = options.metrics ?? new MetricsCollector()
@@ -57,6 +58,7 @@ export class OptlayerServer {
   close(): Promise<void> {
     return new Promise((resolve, reject) => {
       if (!this.server.listening) return resolve()
+      this.closing = true
       this.server.close((err) => (err ? reject(err) : resolve()))
       this.server.closeIdleConnections()
     })
@@ -64,7 +66,12 @@ export class OptlayerServer {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now()
-    res.once('finish', () => this.metrics.recordRequest(performance.now() - started, res.statusCode < 500))
+    res.once('finish', () => {
+      this.metrics.recordRequest(performance.now() - started, res.statusCode < 500)
+      // A keep-alive socket turns idle once its response is flushed; while closing, drop it
+      // then instead of waiting for keepAliveTimeout.
+      if (this.closing) setImmediate(() => this.server.closeIdleConnections())
+    })
     const path = (req.url ?? '/').split('?', 1)[0]
     const route = path === '/health' ? this.health : path === '/metrics' ? this.exposeMetrics : undefined
     if (route === undefined) return sendJson(res, 404, { error: 'not found', path })

@@ -1,0 +1,128 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { join } from 'node:path'
+
+import test from 'ava'
+import { ConfigError, configFromEnv, MetricsCollector, OptlayerServer } from 'optlayer'
+import { Gauge } from 'prom-client'
+
+const cli = join(__dirname, '..', 'dist', 'cli.js')
+
+test('GET /health answers JSON and /metrics answers Prometheus text', async (t) => {
+  const server = new OptlayerServer({ port: 0, host: '127.0.0.1' })
+  const url = await server.listen()
+  t.teardown(() => server.close())
+
+  const health = await fetch(new URL('/health', url))
+  t.is(health.status, 200)
+  t.regex(health.headers.get('content-type') ?? '', /application\/json/)
+  const body = (await health.json()) as { status: string; version: string }
+  t.is(body.status, 'ok')
+  t.regex(body.version, /^\d+\.\d+\.\d+/)
+
+  const metrics = await fetch(new URL('/metrics', url))
+  t.is(metrics.status, 200)
+  t.regex(metrics.headers.get('content-type') ?? '', /text\/plain/)
+  const text = await metrics.text()
+  t.regex(text, /^optlayer_process_cpu_user_seconds_total \d/m, 'prom-client default metrics')
+  t.regex(text, /optlayer_request_duration_seconds_count\{outcome="ok"\} [1-9]/, 'the /health call was recorded')
+})
+
+test('unknown paths are 404 and other methods 405', async (t) => {
+  const server = new OptlayerServer({ port: 0, host: '127.0.0.1' })
+  const url = await server.listen()
+  t.teardown(() => server.close())
+  t.is((await fetch(new URL('/nope', url))).status, 404)
+  const post = await fetch(new URL('/health', url), { method: 'POST', body: 'x' })
+  t.is(post.status, 405)
+  t.is(post.headers.get('allow'), 'GET, HEAD')
+})
+
+test('listen rejects when the port is taken', async (t) => {
+  const first = new OptlayerServer({ port: 0, host: '127.0.0.1' })
+  const url = await first.listen()
+  t.teardown(() => first.close())
+  const second = new OptlayerServer({ port: Number(url.port), host: '127.0.0.1' })
+  await t.throwsAsync(second.listen(), { code: 'EADDRINUSE' })
+})
+
+test('close waits for an in-flight request to finish', async (t) => {
+  const metrics = new MetricsCollector({ defaultMetrics: false })
+  let collecting!: () => void
+  const collectStarted = new Promise<void>((resolve) => (collecting = resolve))
+  new Gauge({
+    name: 'slow_gauge',
+    help: 'a gauge whose collection takes a while, to hold a request in flight',
+    registers: [metrics.registry],
+    async collect() {
+      collecting()
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      this.set(1)
+    },
+  })
+  const server = new OptlayerServer({ port: 0, host: '127.0.0.1', metrics })
+  const url = await server.listen()
+  const inFlight = fetch(new URL('/metrics', url))
+  await collectStarted
+  const closed = server.close()
+  const res = await inFlight
+  t.is(res.status, 200)
+  t.regex(await res.text(), /slow_gauge 1/)
+  await closed
+  await t.throwsAsync(fetch(new URL('/health', url)))
+})
+
+test('configFromEnv applies defaults and names the bad variable', (t) => {
+  t.deepEqual(configFromEnv({}), { port: 8080, host: '0.0.0.0' })
+  t.deepEqual(configFromEnv({ PORT: ' 9090 ', HOST: '127.0.0.1' }), { port: 9090, host: '127.0.0.1' })
+  for (const bad of ['abc', '-1', '65536', '80.5', '1e3']) {
+    t.throws(() => configFromEnv({ PORT: bad }), {
+      instanceOf: ConfigError,
+      code: 'ERR_OPTLAYER_CONFIG',
+      message: new RegExp(`^PORT must be an integer between 0 and 65535, got "${bad.replace('.', '\\.')}"$`),
+    })
+  }
+})
+
+interface CliRun {
+  /** Resolves with the origin the server printed, or rejects if the process exits first. */
+  listening: Promise<string>
+  exited: Promise<number | null>
+  output: () => { stdout: string; stderr: string }
+  kill: (signal: NodeJS.Signals) => void
+}
+
+function runCli(env: Record<string, string>): CliRun {
+  const child = spawn(process.execPath, [cli, 'serve'], { env: { ...process.env, ...env } })
+  let stdout = ''
+  let stderr = ''
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const exited = once(child, 'exit').then(([code]) => code as number | null)
+  const listening = new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString()
+      const match = /listening on (http:\/\/\S+)/.exec(stdout)
+      if (match?.[1]) resolve(match[1])
+    })
+    void exited.then(() => reject(new Error(`optlayer serve exited early: ${stderr}`)))
+  })
+  return { listening, exited, output: () => ({ stdout, stderr }), kill: (signal) => child.kill(signal) }
+}
+
+test('optlayer serve serves /health and exits cleanly on SIGTERM', async (t) => {
+  const run = runCli({ PORT: '0', HOST: '127.0.0.1' })
+  t.teardown(() => run.kill('SIGKILL'))
+  const origin = await run.listening
+  const res = await fetch(`${origin}/health`)
+  t.is(res.status, 200)
+  run.kill('SIGTERM')
+  t.is(await run.exited, 0)
+  t.regex(run.output().stdout, /SIGTERM received, closing/)
+})
+
+test('optlayer serve refuses a bad environment variable, naming it', async (t) => {
+  const run = runCli({ PORT: 'eighty' })
+  await t.throwsAsync(run.listening)
+  t.is(await run.exited, 1)
+  t.regex(run.output().stderr, /ERR_OPTLAYER_CONFIG: PORT must be an integer between 0 and 65535, got "eighty"/)
+})
