@@ -21,9 +21,6 @@ export declare function zstdCompress(input: Uint8Array, level: number): Buffer
 /** Compresses on the libuv thread pool; `signal` cancels the work if it has not started. */
 export declare function zstdCompressAsync(input: Uint8Array, level: number, signal?: AbortSignal | undefined | null): Promise<Buffer>
 
-/** The largest compressed size of `length` input bytes. */
-export declare function zstdCompressBound(length: number): number
-
 /**
  * Compresses into a caller-owned buffer of at least `compressBound` bytes and returns
  * the compressed length: no Buffer is created on the native side.
@@ -38,9 +35,6 @@ export declare function zstdDecompressAsync(input: Uint8Array, maxOutputBytes: n
 
 /**
  * Decompresses into a caller-owned buffer. Returns the length written, or -1 when the
- * frames do not declare a size that fits `output` (call `zstdDecompress` then).
+ * output does not fit `output` (call `zstdDecompress` then).
  */
 export declare function zstdDecompressInto(input: Uint8Array, output: Buffer, maxOutputBytes: number): number
-
-/** The inclusive range of accepted levels, as `[min, max]`. */
-export declare function zstdLevelRange(): Array<number>

@@ -46,6 +46,13 @@ const SCRATCH_BYTES = 32 * 1024
 /** zstd's worst case for 31 KiB is 31,916 bytes (ZSTD_COMPRESSBOUND), so it fits the scratch. */
 const SCRATCH_INPUT_BYTES = 31 * 1024
 
+/**
+ * Async calls on inputs up to this size run inline and return a settled promise: a trip
+ * through the libuv pool costs 35–50 µs here, more than compressing 16 KiB of JSON
+ * (benchmark/results/zstd.json). Decompression inlines only outputs that fit the scratch.
+ */
+const ASYNC_INLINE_BYTES = 16 * 1024
+
 let scratch: Buffer | undefined
 
 function scratchBuffer(): Buffer {
@@ -107,6 +114,11 @@ function copyOut(source: Buffer, length: number): Buffer {
   return out
 }
 
+function compressScratch(bytes: Uint8Array, level: number): Buffer {
+  const out = scratchBuffer()
+  return copyOut(out, native.zstdCompressInto(bytes, out, level))
+}
+
 /**
  * Compression codecs implemented in Rust. Synchronous calls suit small payloads; the
  * `*Async` variants run on the libuv thread pool and keep the event loop free.
@@ -126,11 +138,7 @@ export class Compressor {
     const bytes = toBytes(input, 'input')
     const level = levelOf(options)
     try {
-      if (bytes.length <= SCRATCH_INPUT_BYTES) {
-        const out = scratchBuffer()
-        return copyOut(out, native.zstdCompressInto(bytes, out, level))
-      }
-      return native.zstdCompress(bytes, level)
+      return bytes.length <= SCRATCH_INPUT_BYTES ? compressScratch(bytes, level) : native.zstdCompress(bytes, level)
     } catch (err) {
       throw fromNativeError(err)
     }
@@ -164,6 +172,7 @@ export class Compressor {
     const level = levelOf(options)
     checkSignal(options?.signal)
     try {
+      if (bytes.length <= ASYNC_INLINE_BYTES) return compressScratch(bytes, level)
       return await native.zstdCompressAsync(bytes, level, options?.signal)
     } catch (err) {
       throw fromNativeError(err)
@@ -184,6 +193,11 @@ export class Compressor {
     const max = maxOutputOf(options)
     checkSignal(options?.signal)
     try {
+      if (bytes.length <= ASYNC_INLINE_BYTES) {
+        const out = scratchBuffer()
+        const length = native.zstdDecompressInto(bytes, out, max)
+        if (length >= 0) return copyOut(out, length)
+      }
       return await native.zstdDecompressAsync(bytes, max, options?.signal)
     } catch (err) {
       throw fromNativeError(err)

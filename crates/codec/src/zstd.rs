@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::io::Read;
 use std::ops::RangeInclusive;
 
-use zstd::zstd_safe::{self, CCtx, CParameter, DCtx};
+use zstd::zstd_safe::{self, CCtx, CParameter, DCtx, InBuffer, OutBuffer, ResetDirective};
 
 use crate::CodecError;
 
@@ -153,10 +153,40 @@ pub fn decompress(input: &[u8], max_output: usize) -> Result<Vec<u8>, CodecError
     }
 }
 
-/// Decompresses into `out` when the frames declare a size that fits it.
+/// Decodes frames that omit their size with the thread's cached context, writing into
+/// `out`. Returns `Ok(None)` when the output outgrows `out`.
+fn decompress_streaming_into(input: &[u8], out: &mut [u8]) -> Result<Option<usize>, CodecError> {
+    DCTX.with_borrow_mut(|dctx| {
+        let corrupt = |code| CodecError::CorruptInput(library_error(code));
+        dctx.reset(ResetDirective::SessionOnly).map_err(corrupt)?;
+        let mut src = InBuffer::around(input);
+        let mut dst = OutBuffer::around(out);
+        loop {
+            let before = (src.pos(), dst.pos());
+            let hint = dctx
+                .decompress_stream(&mut dst, &mut src)
+                .map_err(corrupt)?;
+            let frame_done = hint == 0;
+            if frame_done && src.pos() == input.len() {
+                return Ok(Some(dst.pos()));
+            }
+            // A full output may still let the frame finish (its checksum needs no room), so
+            // only a call that moves nothing decides between "outgrew `out`" and "truncated".
+            if (src.pos(), dst.pos()) == before {
+                return if dst.pos() == dst.capacity() {
+                    Ok(None)
+                } else {
+                    Err(CodecError::CorruptInput("truncated zstd frame".to_owned()))
+                };
+            }
+        }
+    })
+}
+
+/// Decompresses into `out` when the whole output fits it (the allocation-free path).
 ///
-/// Returns `Ok(None)` when the size is undeclared or larger than `out` (but within the
-/// limit), so the caller can fall back to [`decompress`].
+/// Returns `Ok(None)` when the output is larger than `out` but within the limit, so the
+/// caller can fall back to [`decompress`].
 pub fn decompress_into(
     input: &[u8],
     out: &mut [u8],
@@ -170,7 +200,14 @@ pub fn decompress_into(
                 None => Ok(None),
             }
         }
-        None => Ok(None),
+        None => {
+            let window = out.len().min(max_output);
+            match decompress_streaming_into(input, &mut out[..window])? {
+                Some(n) => Ok(Some(n)),
+                None if window == max_output => Err(CodecError::OutputLimit { limit: max_output }),
+                None => Ok(None),
+            }
+        }
     }
 }
 
@@ -257,6 +294,31 @@ mod tests {
         assert_eq!(decompress(&packed, 2 << 20).expect("fits").len(), 2 << 20);
         let err = decompress(&packed, (2 << 20) - 1).expect_err("bomb");
         assert_eq!(err.code(), "ERR_OPTLAYER_OUTPUT_LIMIT");
+    }
+
+    #[test]
+    fn streamed_frames_decode_into_a_caller_buffer() {
+        let input = sample(5000);
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).expect("encoder");
+        encoder.write_all(&input).expect("write");
+        let packed = encoder.finish().expect("finish");
+        let mut out = vec![0u8; 8000];
+        assert_eq!(decompress_into(&packed, &mut out, 1 << 20), Ok(Some(5000)));
+        assert_eq!(&out[..5000], input.as_slice());
+        let mut small = vec![0u8; 4999];
+        assert_eq!(decompress_into(&packed, &mut small, 1 << 20), Ok(None));
+        assert_eq!(decompress_into(&packed, &mut out, 5000), Ok(Some(5000)));
+        let mut exact = vec![0u8; 5000];
+        assert_eq!(
+            decompress_into(&packed, &mut exact, 1 << 20),
+            Ok(Some(5000))
+        );
+        let err = decompress_into(&packed, &mut out, 4999).expect_err("limit");
+        assert_eq!(err.code(), "ERR_OPTLAYER_OUTPUT_LIMIT");
+        let err = decompress_into(&packed[..packed.len() - 3], &mut out, 1 << 20).expect_err("cut");
+        assert_eq!(err.code(), "ERR_OPTLAYER_CORRUPT_INPUT");
+        // The cached context recovers from the failed call above.
+        assert_eq!(decompress_into(&packed, &mut out, 1 << 20), Ok(Some(5000)));
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub fn zstd_compress(env: Env, input: &[u8], level: i32) -> Result<Buffer> {
 }
 
 /// Decompresses into a caller-owned buffer. Returns the length written, or -1 when the
-/// frames do not declare a size that fits `output` (call `zstdDecompress` then).
+/// output does not fit `output` (call `zstdDecompress` then).
 #[napi(catch_unwind)]
 pub fn zstd_decompress_into(
     env: Env,

@@ -1,0 +1,69 @@
+'use strict'
+
+// Regenerates the benchmark table of README.md (between the bench:start/bench:end markers)
+// from benchmark/results/*.json, so the README never quotes figures the results lack.
+
+const fs = require('node:fs')
+const path = require('node:path')
+const prettier = require('prettier')
+
+const RESULTS_DIR = path.join(__dirname, 'results')
+const README = path.join(__dirname, '..', 'README.md')
+const START = '<!-- bench:start -->'
+const END = '<!-- bench:end -->'
+
+const number = (value, digits = 0) =>
+  value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+
+function suiteTable(result) {
+  const { machine } = result
+  const lines = [
+    `**${result.suite}** (${result.timestamp.slice(0, 10)}, ${machine.cpuModel} × ${machine.nproc}, Node ${machine.node}; ` +
+      `\`benchmark/results/${result.suite}.json\`)`,
+    '',
+    '| case | contender | ns/op | MB/s | vs reference (median, min–max) |',
+    '| --- | --- | ---: | ---: | --- |',
+  ]
+  for (const testCase of result.cases) {
+    for (const contender of testCase.contenders) {
+      if (contender.role !== 'ours') continue
+      const ratio = contender.vsReference
+      lines.push(
+        `| ${testCase.name} | ${contender.name} | ${number(contender.nsPerOp)} | ${number(contender.mbPerSecond, 1)} | ` +
+          `${number(ratio.median, 2)}× ${testCase.reference} (${number(ratio.min, 2)}–${number(ratio.max, 2)}) |`,
+      )
+    }
+  }
+  return lines.join('\n')
+}
+
+function render() {
+  const files = fs
+    .readdirSync(RESULTS_DIR)
+    .filter((name) => name.endsWith('.json'))
+    .sort()
+  return files.map((name) => suiteTable(JSON.parse(fs.readFileSync(path.join(RESULTS_DIR, name), 'utf8')))).join('\n\n')
+}
+
+/** Rewrites the README's benchmark section; resolves true when it changed. */
+async function updateReadme() {
+  const readme = fs.readFileSync(README, 'utf8')
+  const start = readme.indexOf(START)
+  const end = readme.indexOf(END)
+  if (start < 0 || end < start) throw new Error(`README.md lacks the ${START} … ${END} markers`)
+  const spliced = `${readme.slice(0, start + START.length)}\n\n${render()}\n\n${readme.slice(end)}`
+  // Formatted as `prettier --check` (part of npm test) expects it.
+  const options = await prettier.resolveConfig(README)
+  const next = await prettier.format(spliced, { ...options, filepath: README })
+  if (next === readme) return false
+  fs.writeFileSync(README, next)
+  return true
+}
+
+module.exports = { updateReadme }
+
+if (require.main === module) {
+  updateReadme().then((changed) =>
+    console.log(changed ? 'README.md benchmark table updated' : 'README.md benchmark table already current'),
+  )
+}
