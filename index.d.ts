@@ -9,32 +9,76 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** A compression or decompression stream in progress. */
+export declare class NativeCodecStream {
+  /** A compressing stream. */
+  static encoder(codec: Codec, level?: number | undefined | null, windowLog?: number | undefined | null): NativeCodecStream
+  /** A decompressing stream whose total output may not exceed `maxOutputBytes`. */
+  static decoder(codec: Codec, maxOutputBytes: number): NativeCodecStream
+  /** Feeds a chunk; resolves with the output it produced (possibly empty). */
+  write(chunk: Uint8Array): Promise<Buffer>
+  /** Emits everything buffered so far as a decodable prefix (a sync flush). */
+  flush(): Promise<Buffer>
+  /** Ends the stream; for a decoder, fails if the input was truncated. */
+  finish(): Promise<Buffer>
+}
+
 /** Panics on a libuv pool thread. */
 export declare function __panicProbeAsync(): Promise<void>
 
 /** Panics inside a synchronous export. */
 export declare function __panicProbeSync(): void
 
-/** Compresses into a new Buffer; for inputs whose bound exceeds the caller's scratch. */
-export declare function zstdCompress(input: Uint8Array, level: number): Buffer
+/** The formats of `optlayer-codec`; the TypeScript layer maps names such as `'br'` to these. */
+export declare const enum Codec {
+  Gzip = 0,
+  Deflate = 1,
+  DeflateRaw = 2,
+  Snappy = 3,
+  SnappyFramed = 4,
+  Zstd = 5,
+  Brotli = 6,
+  Lz4 = 7,
+}
+
+/** Compresses into a new Buffer; for inputs too large for the caller's scratch. */
+export declare function compress(codec: Codec, input: Uint8Array, level?: number | undefined | null, windowLog?: number | undefined | null): Buffer
 
 /** Compresses on the libuv thread pool; `signal` cancels the work if it has not started. */
-export declare function zstdCompressAsync(input: Uint8Array, level: number, signal?: AbortSignal | undefined | null): Promise<Buffer>
+export declare function compressAsync(codec: Codec, input: Uint8Array, level?: number | undefined | null, windowLog?: number | undefined | null, signal?: AbortSignal | undefined | null): Promise<Buffer>
+
+/** The worst-case compressed size of `length` input bytes. */
+export declare function compressBound(codec: Codec, length: number): number
 
 /**
- * Compresses into a caller-owned buffer of at least `compressBound` bytes and returns
- * the compressed length: no Buffer is created on the native side.
+ * Compresses into a caller-owned buffer of at least the codec's bound and returns the
+ * compressed length: no Buffer is created on the native side.
  */
-export declare function zstdCompressInto(input: Uint8Array, output: Buffer, level: number): number
+export declare function compressInto(codec: Codec, input: Uint8Array, output: Buffer, level?: number | undefined | null, windowLog?: number | undefined | null): number
 
 /** Decompresses into a new Buffer of exactly the output size. */
-export declare function zstdDecompress(input: Uint8Array, maxOutputBytes: number): Buffer
+export declare function decompress(codec: Codec, input: Uint8Array, maxOutputBytes: number): Buffer
 
 /** Decompresses on the libuv thread pool; `signal` cancels the work if it has not started. */
-export declare function zstdDecompressAsync(input: Uint8Array, maxOutputBytes: number, signal?: AbortSignal | undefined | null): Promise<Buffer>
+export declare function decompressAsync(codec: Codec, input: Uint8Array, maxOutputBytes: number, signal?: AbortSignal | undefined | null): Promise<Buffer>
 
 /**
  * Decompresses into a caller-owned buffer. Returns the length written, or -1 when the
- * output does not fit `output` (call `zstdDecompress` then).
+ * output does not fit `output` (call `decompress` then).
  */
-export declare function zstdDecompressInto(input: Uint8Array, output: Buffer, maxOutputBytes: number): number
+export declare function decompressInto(codec: Codec, input: Uint8Array, output: Buffer, maxOutputBytes: number): number
+
+/** Encodes `next` as a patch against `reference`. */
+export declare function zstdCompressPatch(next: Uint8Array, reference: Uint8Array, level: number): Buffer
+
+/** Compresses with a dictionary; the same dictionary is needed to decompress. */
+export declare function zstdCompressWithDictionary(input: Uint8Array, dictionary: Uint8Array, level: number): Buffer
+
+/** Rebuilds the new version from a patch and the same reference. */
+export declare function zstdDecompressPatch(patch: Uint8Array, reference: Uint8Array, maxOutputBytes: number): Buffer
+
+/** Decompresses a frame made with `dictionary`, refusing outputs above the limit. */
+export declare function zstdDecompressWithDictionary(input: Uint8Array, dictionary: Uint8Array, maxOutputBytes: number): Buffer
+
+/** Trains a dictionary of at most `maxSizeBytes` from sample payloads. */
+export declare function zstdTrainDictionary(samples: Array<Uint8Array>, maxSizeBytes: number): Buffer

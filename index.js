@@ -835,11 +835,19 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeCodecStream = nativeBinding.NativeCodecStream
 module.exports.__panicProbeAsync = nativeBinding.__panicProbeAsync
 module.exports.__panicProbeSync = nativeBinding.__panicProbeSync
-module.exports.zstdCompress = nativeBinding.zstdCompress
-module.exports.zstdCompressAsync = nativeBinding.zstdCompressAsync
-module.exports.zstdCompressInto = nativeBinding.zstdCompressInto
-module.exports.zstdDecompress = nativeBinding.zstdDecompress
-module.exports.zstdDecompressAsync = nativeBinding.zstdDecompressAsync
-module.exports.zstdDecompressInto = nativeBinding.zstdDecompressInto
+module.exports.Codec = nativeBinding.Codec
+module.exports.compress = nativeBinding.compress
+module.exports.compressAsync = nativeBinding.compressAsync
+module.exports.compressBound = nativeBinding.compressBound
+module.exports.compressInto = nativeBinding.compressInto
+module.exports.decompress = nativeBinding.decompress
+module.exports.decompressAsync = nativeBinding.decompressAsync
+module.exports.decompressInto = nativeBinding.decompressInto
+module.exports.zstdCompressPatch = nativeBinding.zstdCompressPatch
+module.exports.zstdCompressWithDictionary = nativeBinding.zstdCompressWithDictionary
+module.exports.zstdDecompressPatch = nativeBinding.zstdDecompressPatch
+module.exports.zstdDecompressWithDictionary = nativeBinding.zstdDecompressWithDictionary
+module.exports.zstdTrainDictionary = nativeBinding.zstdTrainDictionary

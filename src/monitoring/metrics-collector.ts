@@ -1,4 +1,7 @@
-import { Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+import { codecStats, type CodecCounters } from '../compress/codec-stats'
+import { Compressor } from '../compress/compressor'
 
 /** Options of {@link MetricsCollector}. */
 export interface MetricsCollectorOptions {
@@ -53,6 +56,7 @@ export class MetricsCollector {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [this.registry],
     })
+    registerCodecMetrics(this.registry, prefix)
   }
 
   /** Records one handled request of `durationMs` milliseconds that succeeded or not. */
@@ -64,4 +68,39 @@ export class MetricsCollector {
   expose(): Promise<string> {
     return this.registry.metrics()
   }
+}
+
+/** Codec counters live in plain fields on the hot path; Prometheus reads them at scrape time. */
+function registerCodecMetrics(registry: Registry, prefix: string): void {
+  const codecCounter = (name: string, help: string, field: keyof CodecCounters): void => {
+    new Counter({
+      name: `${prefix}codec_${name}`,
+      help,
+      labelNames: ['operation', 'algorithm'],
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const [operation, byAlgorithm] of Object.entries(codecStats())) {
+          for (const [algorithm, counters] of Object.entries(byAlgorithm)) {
+            this.inc({ operation, algorithm }, counters[field])
+          }
+        }
+      },
+    })
+  }
+  codecCounter('calls_total', 'Codec calls that succeeded.', 'calls')
+  codecCounter('bytes_in_total', 'Bytes given to codecs.', 'bytesIn')
+  codecCounter('bytes_out_total', 'Bytes produced by codecs; out/in is the ratio.', 'bytesOut')
+  codecCounter('seconds_total', 'Time spent in codecs (small synchronous calls sampled).', 'seconds')
+  new Gauge({
+    name: `${prefix}codec_async_jobs`,
+    help: 'Codec jobs on the thread pool (state="active") and waiting for a slot (state="waiting").',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const { active, waiting } = Compressor.asyncLoad
+      this.set({ state: 'active' }, active)
+      this.set({ state: 'waiting' }, waiting)
+    },
+  })
 }

@@ -9,6 +9,8 @@
 // napi-derive registers exports only outside `cfg(test)`, so a test build sees them unused.
 #![cfg_attr(test, allow(dead_code))]
 
+mod codec;
 mod errors;
 mod panic_probe;
+mod stream;
 mod zstd;

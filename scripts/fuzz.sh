@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target of the codec crate (fuzz/) for a bounded time and fails
+# if any of them finds a crash. Usage: scripts/fuzz.sh [seconds-per-target] (default 8).
+#
+# cargo-fuzz passes unstable -Z flags (sanitizer, coverage); the toolchain here is
+# stable, and RUSTC_BOOTSTRAP=1 lets it accept them. Seeds are made fresh by our own
+# encoder (the fuzz_seeds example); the corpus and any crash artifacts stay under fuzz/,
+# ignored by git.
+set -euo pipefail
+
+seconds="${1:-8}"
+case "$seconds" in
+  ''|*[!0-9]*) echo "fuzz.sh: seconds per target must be a whole number, got '$seconds'" >&2; exit 2 ;;
+esac
+cd "$(dirname "$0")/.."
+export RUSTC_BOOTSTRAP=1
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "fuzz.sh: installing cargo-fuzz (about a minute)" >&2
+  cargo install cargo-fuzz --locked
+fi
+
+cargo run --quiet -p optlayer-codec --example fuzz_seeds -- fuzz/corpus
+
+cd fuzz
+cargo fuzz build
+failed=()
+for target in $(cargo fuzz list); do
+  echo "fuzz.sh: $target for ${seconds}s" >&2
+  if ! cargo fuzz run "$target" -- -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=0 \
+      >"target/fuzz-$target.log" 2>&1; then
+    failed+=("$target")
+    tail -n 40 "target/fuzz-$target.log" >&2
+  fi
+done
+
+if [ "${#failed[@]}" -ne 0 ]; then
+  echo "fuzz.sh: crashes in ${failed[*]} (inputs under fuzz/artifacts/, logs in fuzz/target/)" >&2
+  exit 1
+fi
+echo "fuzz.sh: no crash in $(cargo fuzz list | wc -l) targets" >&2
