@@ -103,4 +103,85 @@ function jsonPayload(seed, targetBytes) {
   throw new Error(`no record fits in ${targetBytes} bytes`)
 }
 
-module.exports = { mulberry32, jsonPayload }
+// Text corpus: English-like prose from a seeded generator, so text inputs are as
+// reproducible as the JSON ones. Frequent function words are real English words; the rest
+// of the vocabulary is made of syllables. Words are drawn from a Zipf distribution (s ≈ 1),
+// the shape of word frequencies in natural language, which gives realistic repetition.
+const FUNCTION_WORDS = (
+  'the of and to a in is that it was for on are as with his they at be this from have or by one had not but ' +
+  'what all were when we there can an your which their said if do will each about how up out them then she many ' +
+  'some so these would other into has more her two like him see time could no make than first been its who now ' +
+  'people my made over did down only way find use may water long little very after words called'
+).split(' ')
+const ONSETS = 'b c d f g h l m n p r s t v w br cl dr fl gr pl pr sh st th tr ch sp'.split(' ')
+const NUCLEI = ['a', 'e', 'i', 'o', 'u', 'ea', 'ou', 'ai', 'ee', 'io']
+const CODAS = ['', '', '', 'n', 'r', 's', 't', 'l', 'nd', 'st', 'ng', 'rt', 'ck', 'm']
+const SUFFIXES = ['', '', '', '', 's', 'ed', 'ing', 'er', 'ly', 'tion', 'ment', 'ness']
+const TEXT_VOCABULARY = 6000
+
+function createWordSource(random) {
+  const pick = (list) => list[Math.floor(random() * list.length)]
+  const vocabulary = [...FUNCTION_WORDS]
+  const seen = new Set(vocabulary)
+  while (vocabulary.length < TEXT_VOCABULARY) {
+    const syllables = 1 + Math.floor(random() * random() * 4)
+    let word = ''
+    for (let i = 0; i < syllables; i++) word += pick(ONSETS) + pick(NUCLEI) + (i === syllables - 1 ? pick(CODAS) : '')
+    word += pick(SUFFIXES)
+    if (!seen.has(word)) {
+      seen.add(word)
+      vocabulary.push(word)
+    }
+  }
+  // Cumulative Zipf weights over ranks, searched by bisection.
+  const cumulative = new Float64Array(vocabulary.length)
+  let total = 0
+  for (let rank = 0; rank < vocabulary.length; rank++) {
+    total += 1 / (rank + 1)
+    cumulative[rank] = total
+  }
+  return function nextWord() {
+    const target = random() * total
+    let low = 0
+    let high = cumulative.length - 1
+    while (low < high) {
+      const mid = (low + high) >> 1
+      if (cumulative[mid] < target) low = mid + 1
+      else high = mid
+    }
+    return vocabulary[low]
+  }
+}
+
+/**
+ * English-like ASCII prose (sentences of 6–24 words with commas, paragraphs of 3–8
+ * sentences), exactly `targetBytes` long: the last word may be cut. The same seed gives
+ * the same text, and a shorter target gives a prefix of a longer one.
+ */
+function textCorpus(seed, targetBytes) {
+  const random = mulberry32(seed)
+  const nextWord = createWordSource(random)
+  const parts = []
+  let length = 0
+  while (length < targetBytes) {
+    const sentences = 3 + Math.floor(random() * 6)
+    let paragraph = ''
+    for (let s = 0; s < sentences; s++) {
+      const words = 6 + Math.floor(random() * 19)
+      let sentence = ''
+      for (let w = 0; w < words; w++) {
+        let word = nextWord()
+        if (w === 0) word = word[0].toUpperCase() + word.slice(1)
+        sentence += (w === 0 ? '' : ' ') + word
+        if (w > 2 && w < words - 2 && random() < 0.08) sentence += ','
+      }
+      paragraph += (s === 0 ? '' : ' ') + sentence + (random() < 0.1 ? '?' : '.')
+    }
+    paragraph += '\n\n'
+    parts.push(paragraph)
+    length += paragraph.length
+  }
+  return Buffer.from(parts.join('').slice(0, targetBytes), 'latin1')
+}
+
+module.exports = { mulberry32, jsonPayload, textCorpus }

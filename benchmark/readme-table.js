@@ -25,8 +25,9 @@ function suiteTable(result) {
     '| --- | --- | ---: | ---: | --- |',
   ]
   for (const testCase of result.cases) {
-    for (const contender of testCase.contenders) {
-      if (contender.role !== 'ours') continue
+    // One row per case, our primary contender; the JSON holds the variants.
+    const contender = testCase.contenders.find((candidate) => candidate.role === 'ours')
+    if (contender !== undefined) {
       const ratio = contender.vsReference
       lines.push(
         `| ${testCase.name} | ${contender.name} | ${number(contender.nsPerOp)} | ${number(contender.mbPerSecond, 1)} | ` +

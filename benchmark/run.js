@@ -6,7 +6,7 @@
 const { loadOptions } = require('./harness')
 const { updateReadme } = require('./readme-table')
 
-const SUITES = ['zstd']
+const SUITES = ['zstd', 'codecs']
 
 async function main(names) {
   const unknown = names.filter((name) => !SUITES.includes(name))
