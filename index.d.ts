@@ -23,6 +23,30 @@ export declare class NativeCodecStream {
   finish(): Promise<Buffer>
 }
 
+/**
+ * A keyed local rate limiter: millions of keys off the V8 heap, shared by the
+ * worker_threads that open the same name. Decisions go through [`rate_limit_allow`]
+ * with [`NativeRateLimiter::handle`]; the object owns the limiter's lifetime.
+ */
+export declare class NativeRateLimiter {
+  constructor(options: LimiterOptions)
+  /** The number [`rate_limit_allow`] takes to address this limiter. */
+  get handle(): number
+  /** The view JavaScript reads each decision's numbers from; call once. */
+  scratch(): Float64Array
+  /** Forgets the idle keys of up to `shards` shards; returns how many keys went. */
+  sweep(shards: number): number
+  /** Keys tracked now. */
+  get size(): number
+  /** The store's counters (zero once closed). */
+  stats(): LimiterStats
+  /**
+   * Lets go of the store (a named store lives on while other threads hold it); later
+   * decisions through the handle fail.
+   */
+  close(): void
+}
+
 /** Panics on a libuv pool thread. */
 export declare function __panicProbeAsync(): Promise<void>
 
@@ -67,6 +91,54 @@ export declare function decompressAsync(codec: Codec, input: Uint8Array, maxOutp
  * output does not fit `output` (call `decompress` then).
  */
 export declare function decompressInto(codec: Codec, input: Uint8Array, output: Buffer, maxOutputBytes: number): number
+
+/** The algorithms; the TypeScript layer maps `'token-bucket'` and the like to these. */
+export declare const enum LimiterAlgorithm {
+  TokenBucket = 0,
+  Gcra = 1,
+  SlidingWindow = 2,
+  SlidingLog = 3,
+  FixedWindow = 4,
+}
+
+/** What happens to a new key when the store holds `maxKeys` keys. */
+export declare const enum LimiterCapPolicy {
+  RejectNew = 0,
+  EvictIdle = 1,
+  AllowUntracked = 2,
+}
+
+/** Options of a [`NativeRateLimiter`], validated by the TypeScript layer and again here. */
+export interface LimiterOptions {
+  algorithm: LimiterAlgorithm
+  limit: number
+  windowMs: number
+  burst: number
+  maxKeys: number
+  atCap: LimiterCapPolicy
+  shards: number
+  maxKeyLength: number
+  /** Threads of the process that open the same name share one store. */
+  name?: string
+}
+
+/** The counters of a store; read on scrapes, never on the hot path. */
+export interface LimiterStats {
+  keys: number
+  evictions: number
+  rejectedAtCap: number
+  allowedUntracked: number
+  allowed: number
+  denied: number
+}
+
+/**
+ * The decision functions, created once per thread by the TypeScript layer:
+ * `allow(handle, key, cost)` decides now, `allowAt(handle, key, cost, nowMs)` on the
+ * caller's clock (tests, simulations). Each returns whether the request was admitted and
+ * writes `[remaining, retryAfterMs, resetMs]` into the limiter's scratch view.
+ */
+export declare function rateLimitFunctions(): { allow(handle: number, key: string, cost: number): boolean; allowAt(handle: number, key: string, cost: number, nowMs: number): boolean }
 
 /** Encodes `next` as a patch against `reference`. */
 export declare function zstdCompressPatch(next: Uint8Array, reference: Uint8Array, level: number): Buffer

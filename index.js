@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeCodecStream = nativeBinding.NativeCodecStream
+module.exports.NativeRateLimiter = nativeBinding.NativeRateLimiter
 module.exports.__panicProbeAsync = nativeBinding.__panicProbeAsync
 module.exports.__panicProbeSync = nativeBinding.__panicProbeSync
 module.exports.Codec = nativeBinding.Codec
@@ -846,6 +847,9 @@ module.exports.compressInto = nativeBinding.compressInto
 module.exports.decompress = nativeBinding.decompress
 module.exports.decompressAsync = nativeBinding.decompressAsync
 module.exports.decompressInto = nativeBinding.decompressInto
+module.exports.LimiterAlgorithm = nativeBinding.LimiterAlgorithm
+module.exports.LimiterCapPolicy = nativeBinding.LimiterCapPolicy
+module.exports.rateLimitFunctions = nativeBinding.rateLimitFunctions
 module.exports.zstdCompressPatch = nativeBinding.zstdCompressPatch
 module.exports.zstdCompressWithDictionary = nativeBinding.zstdCompressWithDictionary
 module.exports.zstdDecompressPatch = nativeBinding.zstdDecompressPatch

@@ -6,6 +6,10 @@ export type OptlayerErrorCode =
   | 'ERR_OPTLAYER_ABORTED'
   | 'ERR_OPTLAYER_CONFIG'
   | 'ERR_OPTLAYER_INTERNAL'
+  | 'ERR_OPTLAYER_COST_EXCEEDS_CAPACITY'
+  | 'ERR_OPTLAYER_CONFIG_MISMATCH'
+  | 'ERR_OPTLAYER_UNAVAILABLE'
+  | 'ERR_OPTLAYER_CLOSED'
 
 const kBrand = Symbol.for('optlayer.error')
 
@@ -64,11 +68,34 @@ export class InternalError extends OptlayerError {
   static override readonly code = 'ERR_OPTLAYER_INTERNAL' as const
 }
 
+/** A request costs more than a rate limiter can ever admit at once; waiting would not help. */
+export class CostExceedsCapacityError extends OptlayerError {
+  static override readonly code = 'ERR_OPTLAYER_COST_EXCEEDS_CAPACITY' as const
+}
+
+/** A named shared store is already open with another configuration. */
+export class ConfigMismatchError extends OptlayerError {
+  static override readonly code = 'ERR_OPTLAYER_CONFIG_MISMATCH' as const
+}
+
+/** A remote dependency (Redis) could not answer and no fallback was configured to. */
+export class UnavailableError extends OptlayerError {
+  static override readonly code = 'ERR_OPTLAYER_UNAVAILABLE' as const
+}
+
+/** The component was closed; it takes no more calls. */
+export class ClosedError extends OptlayerError {
+  static override readonly code = 'ERR_OPTLAYER_CLOSED' as const
+}
+
 const byNativeCode: Record<string, typeof OptlayerError> = {
   ERR_OPTLAYER_INVALID_ARGUMENT: InvalidArgumentError,
   ERR_OPTLAYER_CORRUPT_INPUT: CorruptInputError,
   ERR_OPTLAYER_OUTPUT_LIMIT: OutputLimitError,
   ERR_OPTLAYER_INTERNAL: InternalError,
+  ERR_OPTLAYER_COST_EXCEEDS_CAPACITY: CostExceedsCapacityError,
+  ERR_OPTLAYER_CONFIG_MISMATCH: ConfigMismatchError,
+  ERR_OPTLAYER_CLOSED: ClosedError,
 }
 
 /**

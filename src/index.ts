@@ -30,17 +30,66 @@ export { jsonSerializer, msgpackSerializer, protobufSerializer, type Serializer 
 export { CodecStream, createCompressStream, createDecompressStream, type StreamAlgorithm } from './compress/streams'
 export { ZstdDictionary } from './compress/zstd-dictionary'
 export { ZstdPatch } from './compress/zstd-patch'
-export { configFromEnv, CONFIG_DEFAULTS, type OptlayerConfig } from './config/env'
+export { configFromEnv, CONFIG_DEFAULTS, type OptlayerConfig, type RateLimitConfig } from './config/env'
 export {
   AbortError,
+  ClosedError,
   ConfigError,
+  ConfigMismatchError,
   CorruptInputError,
+  CostExceedsCapacityError,
   InternalError,
   InvalidArgumentError,
   OptlayerError,
   OutputLimitError,
+  UnavailableError,
   type OptlayerErrorCode,
 } from './errors'
 export { MetricsCollector, METRICS_DEFAULTS, type MetricsCollectorOptions } from './monitoring/metrics-collector'
+export {
+  AIMD_DEFAULTS,
+  AimdLimit,
+  createAdaptiveLimit,
+  GRADIENT_DEFAULTS,
+  GradientLimit,
+  type AdaptiveAlgorithm,
+  type AdaptiveLimit,
+  type AdaptiveLimitBounds,
+  type AdaptiveLimitOptions,
+  type AimdLimitOptions,
+  type GradientLimitOptions,
+} from './ratelimit/adaptive-limit'
+export {
+  ADAPTIVE_LIMITER_DEFAULTS,
+  AdaptiveRateLimiter,
+  type AdaptiveRateLimiterOptions,
+  type AdaptiveRateLimiterStats,
+  type AdaptiveRateOptions,
+} from './ratelimit/adaptive-limiter'
+export {
+  CIRCUIT_BREAKER_DEFAULTS,
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitBreakerStats,
+  type CircuitState,
+  type CircuitStateChange,
+} from './ratelimit/circuit-breaker'
+export type { RateLimitDecision } from './ratelimit/decision'
+export { rateLimitHeaders, rejectTooManyRequests, type TooManyRequestsBody } from './ratelimit/http'
+export {
+  LOCAL_STORE_DEFAULTS,
+  type CapPolicy,
+  type LocalLimiterStats,
+  type LocalStoreOptions,
+} from './ratelimit/local-limiter'
+export { RATE_LIMIT_ALGORITHMS, type FixedRateAlgorithm, type Quota, type RateLimitAlgorithm } from './ratelimit/quota'
+export {
+  RATE_LIMITER_DEFAULTS,
+  RateLimiter,
+  type RateLimiterOptions,
+  type RateLimiterStats,
+  type RedisFallback,
+} from './ratelimit/rate-limiter'
+export { REDIS_RATE_LIMIT_STORE_DEFAULTS, RedisRateLimitStore, type RedisConnection } from './ratelimit/redis-store'
 export { OptlayerServer, type OptlayerServerOptions } from './server/http-server'
 export { VERSION } from './version'

@@ -1,4 +1,17 @@
 import { ConfigError } from '../errors'
+import { RATE_LIMIT_ALGORITHMS, type RateLimitAlgorithm } from '../ratelimit/quota'
+
+/** The gateway's rate limit per client, from `RATE_LIMIT_*`. */
+export interface RateLimitConfig {
+  /** `RATE_LIMIT_TYPE`, or `'adaptive'` when `RATE_LIMIT_ADAPTIVE` is true. @default 'token-bucket' */
+  algorithm: RateLimitAlgorithm
+  /** From `RATE_LIMIT_PER_MINUTE` or `RATE_LIMIT_PER_SECOND`. */
+  limit: number
+  /** 60000 for a per-minute rate, 1000 for a per-second one. */
+  windowMs: number
+  /** `RATE_LIMIT_BURST`. @default limit */
+  burst: number
+}
 
 /** Configuration of optlayer read from the environment. */
 export interface OptlayerConfig {
@@ -6,10 +19,16 @@ export interface OptlayerConfig {
   port: number
   /** Address to bind (`HOST`). @default '0.0.0.0' */
   host: string
+  /** Rate limit per client; undefined (no limit) unless `RATE_LIMIT_PER_MINUTE` or `RATE_LIMIT_PER_SECOND` is set. */
+  rateLimit: RateLimitConfig | undefined
 }
 
 /** Defaults used for every variable that is unset or empty. */
-export const CONFIG_DEFAULTS: Readonly<OptlayerConfig> = Object.freeze({ port: 8080, host: '0.0.0.0' })
+export const CONFIG_DEFAULTS: Readonly<OptlayerConfig> = Object.freeze({
+  port: 8080,
+  host: '0.0.0.0',
+  rateLimit: undefined,
+})
 
 type Env = Readonly<Record<string, string | undefined>>
 
@@ -36,5 +55,51 @@ export function configFromEnv(env: Env = process.env): OptlayerConfig {
   return {
     port: integer(env, 'PORT', CONFIG_DEFAULTS.port, 0, 65535),
     host: read(env, 'HOST') ?? CONFIG_DEFAULTS.host,
+    rateLimit: rateLimitFromEnv(env),
   }
+}
+
+const MAX_RATE = 0xffff_ffff
+
+function rateLimitFromEnv(env: Env): RateLimitConfig | undefined {
+  const perMinute = read(env, 'RATE_LIMIT_PER_MINUTE')
+  const perSecond = read(env, 'RATE_LIMIT_PER_SECOND')
+  if (perMinute !== undefined && perSecond !== undefined) {
+    throw new ConfigError('RATE_LIMIT_PER_MINUTE and RATE_LIMIT_PER_SECOND are both set; set one')
+  }
+  const type = read(env, 'RATE_LIMIT_TYPE')
+  if (type !== undefined && !RATE_LIMIT_ALGORITHMS.includes(type as RateLimitAlgorithm)) {
+    throw new ConfigError(`RATE_LIMIT_TYPE must be one of ${RATE_LIMIT_ALGORITHMS.join(', ')}, got "${type}"`)
+  }
+  const adaptive = boolean(env, 'RATE_LIMIT_ADAPTIVE')
+  if (perMinute === undefined && perSecond === undefined) {
+    for (const name of ['RATE_LIMIT_TYPE', 'RATE_LIMIT_BURST', 'RATE_LIMIT_ADAPTIVE']) {
+      if (read(env, name) !== undefined) {
+        throw new ConfigError(`${name} is set but no rate is: set RATE_LIMIT_PER_MINUTE or RATE_LIMIT_PER_SECOND`)
+      }
+    }
+    return undefined
+  }
+  if (adaptive && type !== undefined && type !== 'adaptive') {
+    throw new ConfigError(`RATE_LIMIT_ADAPTIVE=true contradicts RATE_LIMIT_TYPE=${type}`)
+  }
+  const limit =
+    perMinute !== undefined
+      ? integer(env, 'RATE_LIMIT_PER_MINUTE', 0, 1, MAX_RATE)
+      : integer(env, 'RATE_LIMIT_PER_SECOND', 0, 1, MAX_RATE)
+  const algorithm: RateLimitAlgorithm = adaptive
+    ? 'adaptive'
+    : ((type as RateLimitAlgorithm | undefined) ?? 'token-bucket')
+  const burst = integer(env, 'RATE_LIMIT_BURST', limit, 1, MAX_RATE)
+  if (burst !== limit && !['token-bucket', 'gcra', 'adaptive'].includes(algorithm)) {
+    throw new ConfigError(`RATE_LIMIT_BURST applies to token-bucket, gcra and adaptive only, not ${algorithm}`)
+  }
+  return { algorithm, limit, windowMs: perMinute !== undefined ? 60_000 : 1000, burst }
+}
+
+function boolean(env: Env, name: string): boolean {
+  const raw = read(env, name)?.toLowerCase()
+  if (raw === undefined || raw === 'false' || raw === '0') return false
+  if (raw === 'true' || raw === '1') return true
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`)
 }

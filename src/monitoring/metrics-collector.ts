@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 import { codecStats, type CodecCounters } from '../compress/codec-stats'
 import { Compressor } from '../compress/compressor'
+import { RateLimiter } from '../ratelimit/rate-limiter'
 
 /** Options of {@link MetricsCollector}. */
 export interface MetricsCollectorOptions {
@@ -57,6 +58,7 @@ export class MetricsCollector {
       registers: [this.registry],
     })
     registerCodecMetrics(this.registry, prefix)
+    registerRateLimitMetrics(this.registry, prefix)
   }
 
   /** Records one handled request of `durationMs` milliseconds that succeeded or not. */
@@ -101,6 +103,68 @@ function registerCodecMetrics(registry: Registry, prefix: string): void {
       const { active, waiting } = Compressor.asyncLoad
       this.set({ state: 'active' }, active)
       this.set({ state: 'waiting' }, waiting)
+    },
+  })
+}
+
+/** Decisions of every open {@link RateLimiter}, by outcome and by who decided; read at scrape time. */
+function registerRateLimitMetrics(registry: Registry, prefix: string): void {
+  new Counter({
+    name: `${prefix}ratelimit_decisions_total`,
+    help: 'Rate-limit decisions by limiter, deciding source (local, redis, fallback mode) and outcome.',
+    labelNames: ['limiter', 'source', 'outcome'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const limiter of RateLimiter.open()) {
+        const { mode, redis, fallback, local, adaptive } = limiter.stats()
+        const name = limiter.name
+        const count = (source: string, outcome: string, value: number): void => {
+          if (value > 0) this.inc({ limiter: name, source, outcome }, value)
+        }
+        if (mode === 'redis') {
+          count('redis', 'allowed', redis.allowed)
+          count('redis', 'denied', redis.denied)
+          count('fallback-local', 'decided', fallback.local)
+          count('fallback-open', 'allowed', fallback.failOpen)
+          count('fallback-closed', 'denied', fallback.failClosed)
+        } else if (local !== undefined) {
+          count('local', 'allowed', local.allowed)
+          count('local', 'denied', local.denied)
+          count('local', 'rejected-at-cap', local.rejectedAtCap)
+        } else if (adaptive !== undefined) {
+          count('adaptive', 'allowed', adaptive.allowed)
+          count('adaptive', 'denied', adaptive.denied)
+          count('adaptive', 'breaker-rejected', adaptive.breakerRejections)
+        }
+      }
+    },
+  })
+  new Counter({
+    name: `${prefix}ratelimit_redis_unavailable_total`,
+    help: 'Decisions for which Redis could not answer and the fallback decided.',
+    labelNames: ['limiter'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const limiter of RateLimiter.open()) {
+        const { mode, redis } = limiter.stats()
+        if (mode === 'redis') this.inc({ limiter: limiter.name }, redis.unavailable)
+      }
+    },
+  })
+  new Gauge({
+    name: `${prefix}ratelimit_keys`,
+    help: 'Keys tracked by each local rate-limit store.',
+    labelNames: ['limiter'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const limiter of RateLimiter.open()) {
+        const { local, adaptive } = limiter.stats()
+        const keys = local?.keys ?? adaptive?.keys
+        if (keys !== undefined) this.set({ limiter: limiter.name }, keys)
+      }
     },
   })
 }

@@ -12,5 +12,7 @@
 mod codec;
 mod errors;
 mod panic_probe;
+mod ratelimit;
+mod raw_call;
 mod stream;
 mod zstd;

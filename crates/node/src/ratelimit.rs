@@ -1,0 +1,474 @@
+//! Local rate limiters of `optlayer-ratelimit`, one class for every algorithm.
+//!
+//! A decision crosses back as a boolean, with the three numbers beside it written into a
+//! `Float64Array` the limiter shares with JavaScript once, at construction: creating an
+//! object natively costs ~900 ns here, against ~10 ns for JavaScript to build it from the
+//! array. The key is copied into a stack buffer, not a `String`, to spare an allocation.
+
+use std::cell::{RefCell, UnsafeCell};
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi::sys;
+use napi_derive::napi;
+use optlayer_ratelimit::{
+    named, Algorithm, CapPolicy, Decision, FixedWindow, Gcra, KeyedLimiter, LimitError, Quota,
+    SlidingLog, SlidingWindow, StoreConfig, TokenBucket,
+};
+
+use crate::errors::Failure;
+use crate::raw_call::{self, raw_call, RawResult};
+
+/// The algorithms; the TypeScript layer maps `'token-bucket'` and the like to these.
+#[napi]
+pub enum LimiterAlgorithm {
+    TokenBucket,
+    Gcra,
+    SlidingWindow,
+    SlidingLog,
+    FixedWindow,
+}
+
+/// What happens to a new key when the store holds `maxKeys` keys.
+#[napi]
+pub enum LimiterCapPolicy {
+    RejectNew,
+    EvictIdle,
+    AllowUntracked,
+}
+
+/// Options of a [`NativeRateLimiter`], validated by the TypeScript layer and again here.
+#[napi(object)]
+pub struct LimiterOptions {
+    pub algorithm: LimiterAlgorithm,
+    pub limit: f64,
+    pub window_ms: f64,
+    pub burst: f64,
+    pub max_keys: f64,
+    pub at_cap: LimiterCapPolicy,
+    pub shards: u32,
+    pub max_key_length: u32,
+    /// Threads of the process that open the same name share one store.
+    pub name: Option<String>,
+}
+
+/// The counters of a store; read on scrapes, never on the hot path.
+#[napi(object)]
+pub struct LimiterStats {
+    pub keys: f64,
+    pub evictions: f64,
+    pub rejected_at_cap: f64,
+    pub allowed_untracked: f64,
+    pub allowed: f64,
+    pub denied: f64,
+}
+
+enum Store {
+    TokenBucket(Arc<KeyedLimiter<TokenBucket>>),
+    Gcra(Arc<KeyedLimiter<Gcra>>),
+    SlidingWindow(Arc<KeyedLimiter<SlidingWindow>>),
+    SlidingLog(Arc<KeyedLimiter<SlidingLog>>),
+    FixedWindow(Arc<KeyedLimiter<FixedWindow>>),
+}
+
+macro_rules! each_store {
+    ($store:expr, $limiter:ident => $body:expr) => {
+        match $store {
+            Store::TokenBucket($limiter) => $body,
+            Store::Gcra($limiter) => $body,
+            Store::SlidingWindow($limiter) => $body,
+            Store::SlidingLog($limiter) => $body,
+            Store::FixedWindow($limiter) => $body,
+        }
+    };
+}
+
+fn open<A: Algorithm + PartialEq>(
+    name: Option<&str>,
+    algorithm: A,
+    config: StoreConfig,
+) -> std::result::Result<Arc<KeyedLimiter<A>>, LimitError> {
+    match name {
+        Some(name) => named(name, algorithm, config),
+        None => KeyedLimiter::new(algorithm, config).map(Arc::new),
+    }
+}
+
+impl Store {
+    fn new(options: &LimiterOptions) -> std::result::Result<Self, LimitError> {
+        // `as` saturates (NaN to 0), and the crate rejects 0 and out-of-range values.
+        let window = Duration::from_secs_f64(options.window_ms.max(0.0) / 1e3);
+        let quota = Quota::new(options.limit as u64, window)?.with_burst(options.burst as u64)?;
+        let config = StoreConfig {
+            max_keys: options.max_keys as usize,
+            at_cap: match options.at_cap {
+                LimiterCapPolicy::RejectNew => CapPolicy::RejectNew,
+                LimiterCapPolicy::EvictIdle => CapPolicy::EvictIdle,
+                LimiterCapPolicy::AllowUntracked => CapPolicy::AllowUntracked,
+            },
+            shards: options.shards as usize,
+            max_key_len: options.max_key_length as usize,
+        };
+        let name = options.name.as_deref();
+        Ok(match options.algorithm {
+            LimiterAlgorithm::TokenBucket => {
+                Store::TokenBucket(open(name, TokenBucket::new(quota), config)?)
+            }
+            LimiterAlgorithm::Gcra => Store::Gcra(open(name, Gcra::new(quota), config)?),
+            LimiterAlgorithm::SlidingWindow => {
+                Store::SlidingWindow(open(name, SlidingWindow::new(quota)?, config)?)
+            }
+            LimiterAlgorithm::SlidingLog => {
+                Store::SlidingLog(open(name, SlidingLog::new(quota)?, config)?)
+            }
+            LimiterAlgorithm::FixedWindow => {
+                Store::FixedWindow(open(name, FixedWindow::new(quota)?, config)?)
+            }
+        })
+    }
+
+    fn decide(
+        &self,
+        key: &[u8],
+        cost: u64,
+        now_ns: Option<u64>,
+    ) -> std::result::Result<Decision, LimitError> {
+        each_store!(self, limiter => match now_ns {
+            Some(now_ns) => limiter.allow_at(key, cost, now_ns),
+            None => limiter.allow(key, cost),
+        })
+    }
+}
+
+impl From<LimitError> for Failure {
+    fn from(err: LimitError) -> Self {
+        Failure {
+            code: err.code(),
+            message: err.to_string(),
+        }
+    }
+}
+
+/// `[remaining, retryAfterMs, resetMs]` of the latest decision, shared with JavaScript.
+/// The buffer is freed when both the limiter and the JavaScript view have let go.
+struct Scratch(UnsafeCell<[f64; 3]>);
+
+// SAFETY: the cell is written only by the decision functions and read only by the
+// JavaScript view, both on the limiter's own JavaScript thread (limiters live in a
+// thread-local table); the `Arc` may be dropped by a finalizer there too.
+unsafe impl Send for Scratch {}
+unsafe impl Sync for Scratch {}
+
+/// Keys up to this many bytes are read without touching the heap.
+const STACK_KEY_BYTES: usize = 512;
+
+/// One open limiter of this thread.
+struct Entry {
+    store: Store,
+    scratch: Arc<Scratch>,
+    max_key_len: usize,
+}
+
+/// Slot index in the low bits of a handle, the slot's generation above them, so a handle
+/// of a closed limiter never reaches the limiter that reuses its slot.
+const SLOT_BITS: u32 = 20;
+const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
+
+/// The limiters opened on this thread, addressed by handle.
+///
+/// Why a table and raw functions instead of methods on the class: napi-rs 3.16 wraps
+/// every `&self` method call in borrow tracking that takes a process-wide mutex and
+/// allocates, 530 ns per decision as measured here; the raw functions of
+/// [`rate_limit_functions`] take the handle as a number instead (see `raw_call.rs`).
+#[derive(Default)]
+struct Table {
+    slots: Vec<(u32, Option<Entry>)>,
+    free: Vec<u32>,
+}
+
+impl Table {
+    fn insert(&mut self, entry: Entry) -> Option<u32> {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                let index = u32::try_from(self.slots.len())
+                    .ok()
+                    .filter(|i| *i <= SLOT_MASK)?;
+                self.slots.push((0, None));
+                index
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.1 = Some(entry);
+        Some(slot.0 << SLOT_BITS | index)
+    }
+
+    fn get(&self, handle: u32) -> Option<&Entry> {
+        match self.slots.get((handle & SLOT_MASK) as usize) {
+            Some((generation, Some(entry))) if *generation == handle >> SLOT_BITS => Some(entry),
+            _ => None,
+        }
+    }
+
+    fn remove(&mut self, handle: u32) {
+        let index = handle & SLOT_MASK;
+        if let Some(slot) = self.slots.get_mut(index as usize) {
+            if slot.0 == handle >> SLOT_BITS && slot.1.take().is_some() {
+                slot.0 = (slot.0 + 1) & (u32::MAX >> SLOT_BITS);
+                self.free.push(index);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static LIMITERS: RefCell<Table> = RefCell::default();
+}
+
+/// A keyed local rate limiter: millions of keys off the V8 heap, shared by the
+/// worker_threads that open the same name. Decisions go through [`rate_limit_allow`]
+/// with [`NativeRateLimiter::handle`]; the object owns the limiter's lifetime.
+#[napi]
+pub struct NativeRateLimiter {
+    handle: u32,
+    scratch: Arc<Scratch>,
+}
+
+#[napi]
+impl NativeRateLimiter {
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: Env, options: LimiterOptions) -> Result<Self> {
+        let store = Store::new(&options).map_err(|e| Failure::from(e).into_napi(&env))?;
+        let scratch = Arc::new(Scratch(UnsafeCell::new([0.0; 3])));
+        let entry = Entry {
+            store,
+            scratch: Arc::clone(&scratch),
+            max_key_len: options.max_key_length as usize,
+        };
+        let handle = LIMITERS.with_borrow_mut(|table| table.insert(entry));
+        let handle = handle.ok_or_else(|| {
+            Failure {
+                code: "ERR_OPTLAYER_INVALID_ARGUMENT",
+                message: format!(
+                    "too many rate limiters open on this thread (at most {})",
+                    SLOT_MASK + 1
+                ),
+            }
+            .into_napi(&env)
+        })?;
+        Ok(NativeRateLimiter { handle, scratch })
+    }
+
+    /// The number [`rate_limit_allow`] takes to address this limiter.
+    #[napi(getter, catch_unwind)]
+    pub fn handle(&self) -> u32 {
+        self.handle
+    }
+
+    /// The view JavaScript reads each decision's numbers from; call once.
+    #[napi(catch_unwind)]
+    pub fn scratch(&self) -> Float64Array {
+        let keep = Arc::clone(&self.scratch);
+        let data = keep.0.get().cast::<f64>();
+        // SAFETY: `data` points at three f64 kept alive by `keep`, which the finalizer
+        // drops only when V8 has let go of the view.
+        unsafe { Float64Array::with_external_data(data, 3, move |_, _| drop(keep)) }
+    }
+
+    /// Forgets the idle keys of up to `shards` shards; returns how many keys went.
+    #[napi(catch_unwind)]
+    pub fn sweep(&self, shards: u32) -> f64 {
+        self.with_store(0.0, |store| {
+            each_store!(store, limiter => {
+                let turns = (shards as usize).min(limiter.config().shards);
+                (0..turns).map(|_| limiter.sweep()).sum::<usize>() as f64
+            })
+        })
+    }
+
+    /// Keys tracked now.
+    #[napi(getter, catch_unwind)]
+    pub fn size(&self) -> f64 {
+        self.with_store(
+            0.0,
+            |store| each_store!(store, limiter => limiter.len() as f64),
+        )
+    }
+
+    /// The store's counters (zero once closed).
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> LimiterStats {
+        let s = self.with_store(
+            Default::default(),
+            |store| each_store!(store, limiter => limiter.stats()),
+        );
+        LimiterStats {
+            keys: s.keys as f64,
+            evictions: s.evictions as f64,
+            rejected_at_cap: s.rejected_at_cap as f64,
+            allowed_untracked: s.allowed_untracked as f64,
+            allowed: s.allowed as f64,
+            denied: s.denied as f64,
+        }
+    }
+
+    /// Lets go of the store (a named store lives on while other threads hold it); later
+    /// decisions through the handle fail.
+    #[napi(catch_unwind)]
+    pub fn close(&self) {
+        close(self.handle);
+    }
+}
+
+impl NativeRateLimiter {
+    fn with_store<T>(&self, closed: T, f: impl FnOnce(&Store) -> T) -> T {
+        LIMITERS
+            .with_borrow(|table| table.get(self.handle).map(|e| f(&e.store)))
+            .unwrap_or(closed)
+    }
+}
+
+impl Drop for NativeRateLimiter {
+    fn drop(&mut self) {
+        close(self.handle);
+    }
+}
+
+fn close(handle: u32) {
+    // The table may already be gone while a worker thread shuts down.
+    let _ = LIMITERS.try_with(|table| table.borrow_mut().remove(handle));
+}
+
+/// The decision functions, created once per thread by the TypeScript layer:
+/// `allow(handle, key, cost)` decides now, `allowAt(handle, key, cost, nowMs)` on the
+/// caller's clock (tests, simulations). Each returns whether the request was admitted and
+/// writes `[remaining, retryAfterMs, resetMs]` into the limiter's scratch view.
+#[napi(
+    catch_unwind,
+    ts_return_type = "{ allow(handle: number, key: string, cost: number): boolean; allowAt(handle: number, key: string, cost: number, nowMs: number): boolean }"
+)]
+pub fn rate_limit_functions(env: Env) -> Result<Object<'static>> {
+    let mut functions = Object::new(&env)?;
+    for (name, callback) in [
+        ("allow", Some(raw_allow as RawCallback)),
+        ("allowAt", Some(raw_allow_at as RawCallback)),
+    ] {
+        // SAFETY: `env` is this call's environment.
+        let function = unsafe { raw_call::function(env.raw(), name, callback) }
+            .map_err(|f| f.into_napi(&env))?;
+        // SAFETY: `function` was created in `env` just now.
+        functions.set_named_property(name, unsafe {
+            Unknown::from_raw_unchecked(env.raw(), function)
+        })?;
+    }
+    Ok(functions)
+}
+
+type RawCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
+
+unsafe extern "C" fn raw_allow(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: N-API passes this callback's own `env` and `info`.
+    unsafe {
+        raw_call(env, || {
+            let [handle, key, cost] = raw_call::args::<3>(env, info)?;
+            decide(env, handle, key, cost, None)
+        })
+    }
+}
+
+unsafe extern "C" fn raw_allow_at(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: N-API passes this callback's own `env` and `info`.
+    unsafe {
+        raw_call(env, || {
+            let [handle, key, cost, now_ms] = raw_call::args::<4>(env, info)?;
+            let now_ms = raw_call::number(env, now_ms, "nowMs")?;
+            decide(env, handle, key, cost, Some((now_ms.max(0.0) * 1e6) as u64))
+        })
+    }
+}
+
+/// # Safety
+/// `env` and the values must belong to the running callback.
+unsafe fn decide(
+    env: sys::napi_env,
+    handle: sys::napi_value,
+    key: sys::napi_value,
+    cost: sys::napi_value,
+    now_ns: Option<u64>,
+) -> RawResult {
+    // SAFETY: forwarded from the caller.
+    let (handle, cost) = unsafe {
+        (
+            raw_call::number(env, handle, "handle")?,
+            raw_call::number(env, cost, "cost")?,
+        )
+    };
+    if !(cost >= 0.0 && cost.fract() == 0.0 && cost <= 9_007_199_254_740_991.0) {
+        return Err(Failure {
+            code: "ERR_OPTLAYER_INVALID_ARGUMENT",
+            message: format!("invalid cost: expected a whole number from 0, got {cost}"),
+        });
+    }
+    let allowed = LIMITERS.with_borrow(|table| {
+        let entry = table.get(handle as u32).ok_or_else(|| Failure {
+            code: "ERR_OPTLAYER_CLOSED",
+            message: "the rate limiter is closed".to_owned(),
+        })?;
+        let mut stack = [0u8; STACK_KEY_BYTES + 1];
+        let mut heap = Vec::new();
+        // Room for the longest key accepted and napi's terminating NUL.
+        let size = entry.max_key_len.saturating_add(1);
+        let buf: &mut [u8] = if size <= stack.len() {
+            &mut stack[..size]
+        } else {
+            heap.resize(size, 0);
+            &mut heap
+        };
+        // SAFETY: forwarded from the caller.
+        let len = unsafe { read_key(env, key, buf, entry.max_key_len)? };
+        let decision = entry.store.decide(&buf[..len], cost as u64, now_ns)?;
+        // SAFETY: see `Scratch`; no JavaScript runs while this native call does.
+        unsafe {
+            *entry.scratch.0.get() = [
+                decision.remaining as f64,
+                decision.retry_after_ms as f64,
+                decision.reset_ms as f64,
+            ];
+        }
+        Ok::<_, Failure>(decision.allowed)
+    })?;
+    // SAFETY: forwarded from the caller.
+    unsafe { raw_call::boolean(env, allowed) }
+}
+
+/// Copies the UTF-8 of `key` into `buf` (room for `max_len` bytes and a NUL); returns its
+/// length, or the store's own error for a key longer than `max_len` bytes.
+///
+/// # Safety
+/// `env` and `key` must belong to the running callback.
+unsafe fn read_key(
+    env: sys::napi_env,
+    key: sys::napi_value,
+    buf: &mut [u8],
+    max_len: usize,
+) -> std::result::Result<usize, Failure> {
+    // SAFETY: forwarded from the caller.
+    let written = unsafe { raw_call::utf8(env, key, buf, "key")? };
+    // napi writes whole characters only, so a longer key can stop up to 3 bytes short of
+    // full: near the limit, ask for the true length.
+    if written + 3 >= max_len {
+        // SAFETY: forwarded from the caller.
+        let len = unsafe { raw_call::utf8(env, key, &mut [], "key")? };
+        if len > max_len {
+            return Err(LimitError::InvalidKey { len, max: max_len }.into());
+        }
+    }
+    Ok(written)
+}

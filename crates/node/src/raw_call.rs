@@ -1,0 +1,191 @@
+//! Hand-registered N-API callbacks, for the few calls on a per-request hot path.
+//!
+//! napi-rs 3.16 wraps every generated export that takes arguments in borrow tracking
+//! (a thread-local scope, an `Arc`, an allocation and a mutex), about 150 ns per call
+//! here: more than a rate-limit decision's whole budget. These callbacks read their
+//! arguments with raw N-API instead and share one discipline, enforced by
+//! `tests/exports_catch_unwind.rs`: every `extern "C"` callback runs its body through
+//! [`raw_call`], which turns a failure into a thrown error with its code and a panic
+//! into an internal error, so nothing unwinds into V8.
+
+use std::ptr;
+
+use napi::sys;
+
+use crate::errors::{contain, Failure};
+
+/// The body of a raw callback: a JavaScript value, or the failure to throw.
+pub type RawResult = Result<sys::napi_value, Failure>;
+
+/// Runs `body`; throws its failure (or a caught panic) as a JavaScript error with `code`.
+///
+/// # Safety
+/// `env` must be the environment of the running callback.
+pub unsafe fn raw_call(env: sys::napi_env, body: impl FnOnce() -> RawResult) -> sys::napi_value {
+    match contain(body) {
+        Ok(value) => value,
+        Err(failure) => {
+            // SAFETY: forwarded from the caller.
+            unsafe { throw(env, &failure) };
+            ptr::null_mut()
+        }
+    }
+}
+
+/// Throws `failure` as an `Error` with its `code`; if even that fails, the environment is
+/// tearing down and nothing could catch it anyway.
+unsafe fn throw(env: sys::napi_env, failure: &Failure) {
+    let mut code = ptr::null_mut();
+    let mut message = ptr::null_mut();
+    let mut error = ptr::null_mut();
+    // SAFETY: every pointer passed is valid for the call; lengths match the strings.
+    unsafe {
+        if sys::napi_create_string_utf8(
+            env,
+            failure.code.as_ptr().cast(),
+            failure.code.len() as isize,
+            &mut code,
+        ) == sys::Status::napi_ok
+            && sys::napi_create_string_utf8(
+                env,
+                failure.message.as_ptr().cast(),
+                failure.message.len() as isize,
+                &mut message,
+            ) == sys::Status::napi_ok
+            && sys::napi_create_error(env, code, message, &mut error) == sys::Status::napi_ok
+        {
+            sys::napi_throw(env, error);
+        }
+    }
+}
+
+/// The first `N` arguments of the call (`undefined` where fewer were passed).
+///
+/// # Safety
+/// `env` and `info` must be those of the running callback.
+pub unsafe fn args<const N: usize>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> Result<[sys::napi_value; N], Failure> {
+    let mut argv = [ptr::null_mut(); N];
+    let mut argc = N;
+    // SAFETY: `argv` holds `argc` slots.
+    let status = unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    internal(status, "napi_get_cb_info")?;
+    if argc < N {
+        let mut undefined = ptr::null_mut();
+        // SAFETY: a plain value query.
+        internal(
+            unsafe { sys::napi_get_undefined(env, &mut undefined) },
+            "napi_get_undefined",
+        )?;
+        argv[argc..].fill(undefined);
+    }
+    Ok(argv)
+}
+
+/// A number argument as `f64`; `what` names it in the error for any other type.
+///
+/// # Safety
+/// `env` and `value` must belong to the running callback.
+pub unsafe fn number(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    what: &str,
+) -> Result<f64, Failure> {
+    let mut out = 0.0;
+    // SAFETY: `out` is a valid destination.
+    expect(
+        unsafe { sys::napi_get_value_double(env, value, &mut out) },
+        what,
+        "a number",
+    )
+    .map(|()| out)
+}
+
+/// Copies the UTF-8 of a string argument into `buf` (NUL-terminated, whole characters
+/// only); returns the bytes written or, with an empty `buf`, the string's full length.
+///
+/// # Safety
+/// `env` and `value` must belong to the running callback.
+pub unsafe fn utf8(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    buf: &mut [u8],
+    what: &str,
+) -> Result<usize, Failure> {
+    let mut len = 0usize;
+    let data = if buf.is_empty() {
+        ptr::null_mut()
+    } else {
+        buf.as_mut_ptr().cast()
+    };
+    // SAFETY: `data` is null (a length query) or writable for `buf.len()` bytes.
+    let status = unsafe { sys::napi_get_value_string_utf8(env, value, data, buf.len(), &mut len) };
+    expect(status, what, "a string").map(|()| len)
+}
+
+/// A JavaScript boolean.
+///
+/// # Safety
+/// `env` must be the environment of the running callback.
+pub unsafe fn boolean(env: sys::napi_env, value: bool) -> RawResult {
+    let mut out = ptr::null_mut();
+    // SAFETY: a plain value query.
+    internal(
+        unsafe { sys::napi_get_boolean(env, value, &mut out) },
+        "napi_get_boolean",
+    )
+    .map(|()| out)
+}
+
+/// A JavaScript function calling `callback`, named `name`.
+///
+/// # Safety
+/// `env` must be a live environment on its own thread.
+pub unsafe fn function(env: sys::napi_env, name: &str, callback: sys::napi_callback) -> RawResult {
+    let mut out = ptr::null_mut();
+    // SAFETY: `name` is valid for its length; no data pointer is attached.
+    let status = unsafe {
+        sys::napi_create_function(
+            env,
+            name.as_ptr().cast(),
+            name.len() as isize,
+            callback,
+            ptr::null_mut(),
+            &mut out,
+        )
+    };
+    internal(status, "napi_create_function").map(|()| out)
+}
+
+/// An argument of the wrong type.
+fn expect(status: sys::napi_status, what: &str, kind: &str) -> Result<(), Failure> {
+    if status == sys::Status::napi_ok {
+        return Ok(());
+    }
+    Err(Failure {
+        code: "ERR_OPTLAYER_INVALID_ARGUMENT",
+        message: format!("invalid {what}: expected {kind}"),
+    })
+}
+
+/// A failure of N-API itself (the environment is tearing down, say).
+fn internal(status: sys::napi_status, call: &str) -> Result<(), Failure> {
+    if status == sys::Status::napi_ok {
+        return Ok(());
+    }
+    Err(Failure {
+        code: crate::errors::INTERNAL,
+        message: format!("{call} failed with status {status}"),
+    })
+}

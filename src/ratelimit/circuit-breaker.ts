@@ -1,0 +1,428 @@
+import { EventEmitter } from 'node:events'
+import { performance } from 'node:perf_hooks'
+
+import { InvalidArgumentError } from '../errors'
+
+/**
+ * A breaker's state. `closed` admits everything and watches outcomes; `open` rejects
+ * everything until its open period ends; `half-open` admits a few probe calls whose
+ * outcomes decide between `closed` and `open`.
+ */
+export type CircuitState = 'closed' | 'open' | 'half-open'
+
+/** Payload of the `'state'` event: one transition. */
+export interface CircuitStateChange {
+  from: CircuitState
+  to: CircuitState
+}
+
+/** Events of {@link CircuitBreaker}. */
+export type CircuitBreakerEvents = {
+  /** Emitted synchronously inside the call that caused or first observed the transition. */
+  state: [change: CircuitStateChange]
+}
+
+/** Options of {@link CircuitBreaker}. Every one can be omitted; see {@link CIRCUIT_BREAKER_DEFAULTS}. */
+export interface CircuitBreakerOptions {
+  /**
+   * Opens after this many failures in a row while closed. `Infinity` disables the
+   * condition (then `minimumCalls` must be finite).
+   * @default 5
+   */
+  consecutiveFailures?: number
+  /**
+   * Opens when failures / calls over the rolling window reach this share, in (0, 1],
+   * once the window holds at least `minimumCalls` calls.
+   * @default 0.5
+   */
+  failureRateThreshold?: number
+  /**
+   * Calls the rolling window must hold before its failure rate can open the breaker, so
+   * that 1 failure in 2 calls does not count as 50 %. `Infinity` disables the rate condition.
+   * @default 20
+   */
+  minimumCalls?: number
+  /** Length of the rolling window of the failure rate, in ms. @default 10000 */
+  windowMs?: number
+  /**
+   * Buckets the rolling window is divided into, 1 to 1000: it slides one bucket at a time,
+   * so it covers between `windowMs - windowMs / windowBuckets` and `windowMs`.
+   * @default 10
+   */
+  windowBuckets?: number
+  /** How long the breaker stays open the first time, in ms. @default 5000 */
+  openMs?: number
+  /**
+   * Ceiling of the open period, which doubles each time a half-open probe fails and returns
+   * to `openMs` when the breaker closes.
+   * @default 60000, or `openMs` when that is longer
+   */
+  maxOpenMs?: number
+  /**
+   * Share of the open period drawn at random and taken off it, in [0, 1): with 0.2 an open
+   * period of 10 s lasts between 8 s and 10 s. Spreads the probes of many instances that
+   * opened together.
+   * @default 0
+   */
+  jitter?: number
+  /** Probe calls admitted at once while half-open. @default 1 */
+  halfOpenProbes?: number
+  /** Probe successes that close the breaker; one probe failure reopens it. @default 1 */
+  successesToClose?: number
+  /**
+   * A probe without an outcome for this long counts as failed, so a caller that forgets
+   * to report cannot hold the breaker half-open forever.
+   * @default 30000
+   */
+  probeTimeoutMs?: number
+  /**
+   * Clock in ms. Only differences matter, so a monotonic clock is best.
+   * @default `performance.now`, monotonic: a wall-clock step (NTP, a manual change) must
+   * neither cut nor stretch an open period
+   */
+  now?: () => number
+  /** Source of jitter, uniform in [0, 1). @default Math.random */
+  random?: () => number
+}
+
+/** Counters and window contents of one breaker, from {@link CircuitBreaker.stats}. */
+export interface CircuitBreakerStats {
+  state: CircuitState
+  /** Successes reported, in any state. */
+  successes: number
+  /** Failures reported, in any state (probe timeouts included). */
+  failures: number
+  /** Calls {@link CircuitBreaker.tryAcquire} refused. */
+  rejections: number
+  /** Transitions into `open`. */
+  opens: number
+  /** Transitions into `half-open`. */
+  halfOpens: number
+  /** Transitions into `closed`. */
+  closes: number
+  /** Current run of failures while closed. */
+  consecutiveFailures: number
+  /** Calls in the rolling window (closed state only; cleared on every transition). */
+  windowCalls: number
+  /** Failures in the rolling window. */
+  windowFailures: number
+}
+
+/** Defaults of every {@link CircuitBreakerOptions} option. */
+export const CIRCUIT_BREAKER_DEFAULTS = Object.freeze({
+  consecutiveFailures: 5,
+  failureRateThreshold: 0.5,
+  minimumCalls: 20,
+  windowMs: 10_000,
+  windowBuckets: 10,
+  openMs: 5_000,
+  maxOpenMs: 60_000,
+  jitter: 0,
+  halfOpenProbes: 1,
+  successesToClose: 1,
+  probeTimeoutMs: 30_000,
+  now: (): number => performance.now(),
+  random: Math.random,
+})
+
+/** Validated options with every default filled in. @internal */
+export type ResolvedCircuitBreakerOptions = Readonly<Required<CircuitBreakerOptions>>
+
+/**
+ * Validates breaker options and fills in defaults; throws {@link InvalidArgumentError}
+ * naming the option at fault.
+ * @internal
+ */
+export function resolveCircuitBreakerOptions(options: CircuitBreakerOptions = {}): ResolvedCircuitBreakerOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidArgumentError(`invalid breaker options: expected an object, got ${String(options)}`)
+  }
+  const d = CIRCUIT_BREAKER_DEFAULTS
+  const openMs = duration('openMs', options.openMs ?? d.openMs)
+  const resolved = {
+    consecutiveFailures: count('consecutiveFailures', options.consecutiveFailures ?? d.consecutiveFailures, true),
+    failureRateThreshold: share('failureRateThreshold', options.failureRateThreshold ?? d.failureRateThreshold),
+    minimumCalls: count('minimumCalls', options.minimumCalls ?? d.minimumCalls, true),
+    windowMs: duration('windowMs', options.windowMs ?? d.windowMs),
+    windowBuckets: count('windowBuckets', options.windowBuckets ?? d.windowBuckets, false, 1000),
+    openMs,
+    maxOpenMs: duration('maxOpenMs', options.maxOpenMs ?? Math.max(d.maxOpenMs, openMs), openMs),
+    jitter: options.jitter ?? d.jitter,
+    halfOpenProbes: count('halfOpenProbes', options.halfOpenProbes ?? d.halfOpenProbes),
+    successesToClose: count('successesToClose', options.successesToClose ?? d.successesToClose),
+    probeTimeoutMs: duration('probeTimeoutMs', options.probeTimeoutMs ?? d.probeTimeoutMs),
+    now: options.now ?? d.now,
+    random: options.random ?? d.random,
+  }
+  if (typeof resolved.jitter !== 'number' || !(resolved.jitter >= 0 && resolved.jitter < 1)) {
+    throw new InvalidArgumentError(`invalid jitter: expected a number in [0, 1), got ${String(resolved.jitter)}`)
+  }
+  if (resolved.consecutiveFailures === Infinity && resolved.minimumCalls === Infinity) {
+    throw new InvalidArgumentError(
+      'invalid breaker options: consecutiveFailures and minimumCalls are both Infinity, so the breaker could never open',
+    )
+  }
+  if (typeof resolved.now !== 'function') throw new InvalidArgumentError('invalid now: expected a function')
+  if (typeof resolved.random !== 'function') throw new InvalidArgumentError('invalid random: expected a function')
+  return Object.freeze(resolved)
+}
+
+function count(name: string, value: unknown, infinite = false, max = Number.MAX_SAFE_INTEGER): number {
+  if (infinite && value === Infinity) return value
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    const range = `a whole number from 1 to ${max}${infinite ? ' or Infinity' : ''}`
+    throw new InvalidArgumentError(`invalid ${name}: expected ${range}, got ${String(value)}`)
+  }
+  return value
+}
+
+function duration(name: string, value: unknown, min = 0): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value < min) {
+    const range = min > 0 ? `at least ${min}` : 'above 0'
+    throw new InvalidArgumentError(
+      `invalid ${name}: expected a finite number of milliseconds ${range}, got ${String(value)}`,
+    )
+  }
+  return value
+}
+
+function share(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !(value > 0 && value <= 1)) {
+    throw new InvalidArgumentError(`invalid ${name}: expected a number in (0, 1], got ${String(value)}`)
+  }
+  return value
+}
+
+/**
+ * A circuit breaker: rejects calls fast while what they depend on is failing, and lets a
+ * few probe calls find out when it has recovered.
+ *
+ * It opens on `consecutiveFailures` failures in a row, or when the failure rate over a
+ * rolling window of `windowMs` reaches `failureRateThreshold` after at least `minimumCalls`
+ * calls. Open, it rejects everything for `openMs`, then turns half-open and admits up to
+ * `halfOpenProbes` probes at once: `successesToClose` probe successes close it, one probe
+ * failure opens it again for twice as long (up to `maxOpenMs`).
+ *
+ * It owns no timers: time-driven transitions happen lazily inside the next call that
+ * looks, so an idle breaker costs nothing and a fake clock makes tests exact. The rolling
+ * window is a ring of counters, O(1) per outcome. Outcomes are not tied to the call that
+ * acquired: any success reported while half-open counts as a probe success, and outcomes
+ * reported while open (of calls admitted before it opened) only reach the counters.
+ *
+ * @example
+ * ```ts
+ * const breaker = new CircuitBreaker({ consecutiveFailures: 5, openMs: 2_000 })
+ * breaker.on('state', ({ from, to }) => log.warn(`upstream breaker ${from} -> ${to}`))
+ * if (!breaker.tryAcquire()) return reply(503, { retryAfterMs: breaker.retryAfterMs() })
+ * try {
+ *   const result = await callUpstream()
+ *   breaker.recordSuccess()
+ *   return result
+ * } catch (err) {
+ *   breaker.recordFailure()
+ *   throw err
+ * }
+ * ```
+ */
+export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> {
+  private readonly options: ResolvedCircuitBreakerOptions
+  private current: CircuitState = 'closed'
+  /** Failures in a row while closed; reset by a success and by every transition. */
+  private consecutive = 0
+  /** Ring of [successes, failures] pairs, one pair per bucket. */
+  private readonly ring: number[]
+  private readonly bucketMs: number
+  /** Index (pair number) of the bucket that `epoch` maps to. */
+  private head = 0
+  /** floor(now / bucketMs) of the head bucket; -Infinity before the first outcome. */
+  private epoch = Number.NEGATIVE_INFINITY
+  private windowCalls = 0
+  private windowFailures = 0
+  /** The open period before jitter: `openMs`, doubled per failed probe, at most `maxOpenMs`. */
+  private backoffMs: number
+  /** When the open period ends (valid while open). */
+  private openUntil = 0
+  /** Probes admitted and not yet reported (valid while half-open). */
+  private probes = 0
+  private probeSuccesses = 0
+  /** When the latest probe was admitted: every outstanding probe is at least this old. */
+  private lastProbeAt = 0
+  private successes = 0
+  private failures = 0
+  private rejections = 0
+  private opens = 0
+  private halfOpens = 0
+  private closes = 0
+
+  /** @throws {InvalidArgumentError} when an option is out of range; the message names it. */
+  constructor(options: CircuitBreakerOptions = {}) {
+    super()
+    this.options = resolveCircuitBreakerOptions(options)
+    this.ring = new Array<number>(2 * this.options.windowBuckets).fill(0)
+    this.bucketMs = this.options.windowMs / this.options.windowBuckets
+    this.backoffMs = this.options.openMs
+  }
+
+  /** The current state, after any transition that time has made due. */
+  get state(): CircuitState {
+    if (this.current !== 'closed') this.refresh(this.options.now())
+    return this.current
+  }
+
+  /**
+   * Asks to make a call. `false` means reject it now without calling. While half-open,
+   * `true` takes a probe slot that the call's {@link recordSuccess}, {@link recordFailure}
+   * or {@link release} gives back. Allocation-free; reads no clock while closed.
+   */
+  tryAcquire(): boolean {
+    if (this.current === 'closed') return true
+    const now = this.options.now()
+    this.refresh(now)
+    if (this.current === 'half-open' && this.probes < this.options.halfOpenProbes) {
+      this.probes++
+      this.lastProbeAt = now
+      return true
+    }
+    this.rejections++
+    return false
+  }
+
+  /** Reports that a call succeeded. While half-open it counts as a probe success. */
+  recordSuccess(): void {
+    this.successes++
+    if (this.current === 'closed') {
+      this.consecutive = 0
+      this.count(this.options.now(), false)
+      return
+    }
+    this.refresh(this.options.now())
+    if (this.current !== 'half-open') return
+    if (this.probes > 0) this.probes--
+    if (++this.probeSuccesses >= this.options.successesToClose) this.transition('closed')
+  }
+
+  /** Reports that a call failed. While closed it may open the breaker; while half-open it does. */
+  recordFailure(): void {
+    this.failures++
+    const now = this.options.now()
+    if (this.current === 'closed') {
+      this.consecutive++
+      this.count(now, true)
+      const o = this.options
+      if (
+        this.consecutive >= o.consecutiveFailures ||
+        (this.windowCalls >= o.minimumCalls && this.windowFailures >= o.failureRateThreshold * this.windowCalls)
+      ) {
+        this.open(now, o.openMs)
+      }
+      return
+    }
+    this.refresh(now)
+    if (this.current === 'half-open') this.failProbe(now)
+  }
+
+  /** Gives back a probe slot whose call was abandoned without an outcome (say, the caller gave up). */
+  release(): void {
+    if (this.current === 'half-open' && this.probes > 0) this.probes--
+  }
+
+  /** Milliseconds until an open breaker turns half-open, rounded up; 0 in any other state. */
+  retryAfterMs(): number {
+    if (this.current === 'closed') return 0
+    const now = this.options.now()
+    this.refresh(now)
+    return this.current === 'open' ? Math.ceil(this.openUntil - now) : 0
+  }
+
+  /** A snapshot of the counters and the rolling window. */
+  stats(): CircuitBreakerStats {
+    const state = this.state
+    if (state === 'closed') this.advance(this.options.now())
+    return {
+      state,
+      successes: this.successes,
+      failures: this.failures,
+      rejections: this.rejections,
+      opens: this.opens,
+      halfOpens: this.halfOpens,
+      closes: this.closes,
+      consecutiveFailures: this.consecutive,
+      windowCalls: this.windowCalls,
+      windowFailures: this.windowFailures,
+    }
+  }
+
+  /** Applies the transitions that time has made due: open → half-open, overdue probes → open. */
+  private refresh(now: number): void {
+    if (this.current === 'open' && now >= this.openUntil) this.transition('half-open')
+    if (this.current === 'half-open' && this.probes > 0 && now - this.lastProbeAt >= this.options.probeTimeoutMs) {
+      this.failures++
+      this.failProbe(now)
+    }
+  }
+
+  private failProbe(now: number): void {
+    this.open(now, Math.min(this.backoffMs * 2, this.options.maxOpenMs))
+  }
+
+  private open(now: number, backoffMs: number): void {
+    this.backoffMs = backoffMs
+    // Jitter only shortens the period, so maxOpenMs stays a true ceiling.
+    this.openUntil = now + backoffMs * (1 - this.options.jitter * this.options.random())
+    this.transition('open')
+  }
+
+  private transition(to: CircuitState): void {
+    const from = this.current
+    this.current = to
+    this.consecutive = 0
+    this.probes = 0
+    this.probeSuccesses = 0
+    // The window restarts with every state: failures that opened the breaker must not trip
+    // it again the moment it closes.
+    this.ring.fill(0)
+    this.windowCalls = 0
+    this.windowFailures = 0
+    this.epoch = Number.NEGATIVE_INFINITY
+    if (to === 'open') this.opens++
+    else if (to === 'half-open') this.halfOpens++
+    else {
+      this.closes++
+      this.backoffMs = this.options.openMs
+    }
+    this.emit('state', { from, to })
+  }
+
+  /** Adds one outcome to the current bucket of the rolling window. */
+  private count(now: number, failed: boolean): void {
+    this.advance(now)
+    this.windowCalls++
+    this.ring[2 * this.head]!++
+    if (failed) {
+      this.windowFailures++
+      this.ring[2 * this.head + 1]!++
+    }
+  }
+
+  /** Moves the ring's head to `now`'s bucket, clearing the buckets that fell out of the window. */
+  private advance(now: number): void {
+    const epoch = Math.floor(now / this.bucketMs)
+    const steps = epoch - this.epoch
+    if (!(steps > 0)) return // a clock that stepped back keeps counting into the head bucket
+    const buckets = this.options.windowBuckets
+    if (steps >= buckets) {
+      this.ring.fill(0)
+      this.windowCalls = 0
+      this.windowFailures = 0
+    } else {
+      for (let i = 0; i < steps; i++) {
+        this.head = this.head + 1 === buckets ? 0 : this.head + 1
+        this.windowCalls -= this.ring[2 * this.head]!
+        this.windowFailures -= this.ring[2 * this.head + 1]!
+        this.ring[2 * this.head] = 0
+        this.ring[2 * this.head + 1] = 0
+      }
+    }
+    this.epoch = epoch
+  }
+}

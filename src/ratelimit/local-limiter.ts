@@ -1,0 +1,170 @@
+import { fromNativeError, InvalidArgumentError } from '../errors'
+import { native } from '../native'
+import type { RateLimitDecision } from './decision'
+import type { FixedRateAlgorithm, Quota } from './quota'
+
+/** What a local limiter does with a new key when it already tracks `maxKeys` keys. */
+export type CapPolicy = 'reject-new' | 'evict-idle' | 'allow-untracked'
+
+/** Options of the native keyed store behind a local limiter. */
+export interface LocalStoreOptions {
+  /**
+   * Most keys tracked at once: the bound on memory (about 40–70 bytes a key, off the V8 heap).
+   * @default 1_000_000
+   */
+  maxKeys?: number
+  /**
+   * At the key cap: `'evict-idle'` forgets keys whose state is back to full and then denies,
+   * `'reject-new'` denies new keys (fail closed), `'allow-untracked'` admits them without
+   * tracking (fail open). Each outcome is counted in the stats.
+   * @default 'evict-idle'
+   */
+  atCap?: CapPolicy
+  /** Independently locked shards, a power of two up to 256. @default 64 */
+  shards?: number
+  /** Longest key in UTF-8 bytes; longer or empty keys throw. @default 512 */
+  maxKeyLength?: number
+  /**
+   * Worker threads of one process that open a limiter of the same name (and the same
+   * options) share one store.
+   */
+  name?: string
+  /** A clock in ms for tests and simulations; omitted, the native monotonic clock decides. */
+  now?: () => number
+}
+
+/** Defaults of {@link LocalStoreOptions}. */
+export const LOCAL_STORE_DEFAULTS = Object.freeze({
+  maxKeys: 1_000_000,
+  atCap: 'evict-idle' as CapPolicy,
+  shards: 64,
+  maxKeyLength: 512,
+})
+
+/** Counters of a local store. */
+export interface LocalLimiterStats {
+  /** Keys tracked now. */
+  keys: number
+  /** Idle keys forgotten. */
+  evictions: number
+  /** Requests of new keys denied at the key cap. */
+  rejectedAtCap: number
+  /** Requests of new keys admitted untracked at the key cap. */
+  allowedUntracked: number
+  /** Requests admitted. */
+  allowed: number
+  /** Requests denied. */
+  denied: number
+}
+
+const ALGORITHM: Record<FixedRateAlgorithm, number> = {
+  'token-bucket': native.LimiterAlgorithm.TokenBucket,
+  gcra: native.LimiterAlgorithm.Gcra,
+  'sliding-window': native.LimiterAlgorithm.SlidingWindow,
+  'sliding-log': native.LimiterAlgorithm.SlidingLog,
+  'fixed-window': native.LimiterAlgorithm.FixedWindow,
+}
+
+const CAP_POLICY: Record<CapPolicy, number> = {
+  'reject-new': native.LimiterCapPolicy.RejectNew,
+  'evict-idle': native.LimiterCapPolicy.EvictIdle,
+  'allow-untracked': native.LimiterCapPolicy.AllowUntracked,
+}
+
+// Created once per thread: the decision functions bypass napi-rs's per-call wrapping.
+const decide = native.rateLimitFunctions()
+
+/** Shards swept per tick of the idle-key timer: a full pass every `shards / 8` seconds. */
+const SWEEP_SHARDS_PER_TICK = 8
+const SWEEP_INTERVAL_MS = 1000
+
+/**
+ * A keyed limiter in native memory: the synchronous engine behind `RateLimiter.allowSync`.
+ * The native side answers with a boolean and leaves the three numbers in a shared
+ * Float64Array, so one decision creates nothing natively; the decision object is built here.
+ * @internal
+ */
+export class LocalLimiter {
+  private readonly limiter: InstanceType<typeof native.NativeRateLimiter>
+  private readonly handle: number
+  private readonly scratch: Float64Array
+  private readonly now: (() => number) | undefined
+  private readonly sweeper: NodeJS.Timeout
+  /** The largest cost of one request: the burst. */
+  readonly capacity: number
+
+  constructor(algorithm: FixedRateAlgorithm, quota: Quota, options: LocalStoreOptions = {}) {
+    const atCap = options.atCap ?? LOCAL_STORE_DEFAULTS.atCap
+    if (!(atCap in CAP_POLICY)) {
+      throw new InvalidArgumentError(`invalid atCap: expected one of ${Object.keys(CAP_POLICY).join(', ')}`)
+    }
+    if (options.now !== undefined && typeof options.now !== 'function') {
+      throw new InvalidArgumentError('invalid now: expected a function returning milliseconds')
+    }
+    const maxKeys = options.maxKeys ?? LOCAL_STORE_DEFAULTS.maxKeys
+    const shards = options.shards ?? LOCAL_STORE_DEFAULTS.shards
+    const maxKeyLength = options.maxKeyLength ?? LOCAL_STORE_DEFAULTS.maxKeyLength
+    checkWhole('maxKeys', maxKeys, 1, Number.MAX_SAFE_INTEGER)
+    checkWhole('shards', shards, 1, 256)
+    checkWhole('maxKeyLength', maxKeyLength, 1, 1 << 20)
+    try {
+      this.limiter = new native.NativeRateLimiter({
+        algorithm: ALGORITHM[algorithm],
+        limit: quota.limit,
+        windowMs: quota.windowMs,
+        burst: quota.burst,
+        maxKeys,
+        atCap: CAP_POLICY[atCap],
+        shards,
+        maxKeyLength,
+        name: options.name,
+      })
+    } catch (err) {
+      throw fromNativeError(err)
+    }
+    this.capacity = quota.burst
+    this.handle = this.limiter.handle
+    this.scratch = this.limiter.scratch()
+    this.now = options.now
+    this.sweeper = setInterval(() => this.limiter.sweep(SWEEP_SHARDS_PER_TICK), SWEEP_INTERVAL_MS).unref()
+  }
+
+  /** Decides a request of `cost` for `key`; throws typed errors for bad input. */
+  allow(key: string, cost: number): RateLimitDecision {
+    let allowed: boolean
+    try {
+      allowed =
+        this.now === undefined
+          ? decide.allow(this.handle, key, cost)
+          : decide.allowAt(this.handle, key, cost, this.now())
+    } catch (err) {
+      throw fromNativeError(err)
+    }
+    const s = this.scratch
+    return { allowed, remaining: s[0]!, retryAfterMs: s[1]!, resetMs: s[2]! }
+  }
+
+  /** Keys tracked now. */
+  get size(): number {
+    return this.limiter.size
+  }
+
+  /** The store's counters. */
+  stats(): LocalLimiterStats {
+    return this.limiter.stats()
+  }
+
+  /** Stops the idle-key timer and lets go of the store. */
+  close(): void {
+    clearInterval(this.sweeper)
+    this.limiter.close()
+  }
+}
+
+function checkWhole(name: string, value: unknown, min: number, max: number): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(
+      `invalid ${name}: expected a whole number from ${min} to ${max}, got ${String(value)}`,
+    )
+  }
+}
