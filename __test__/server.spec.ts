@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { join } from 'node:path'
 
 import test from 'ava'
-import { ConfigError, configFromEnv, MetricsCollector, OptlayerServer } from 'optlayer'
+import { ConfigError, configFromEnv, MetricsCollector, OptlayerServer, RateLimiter } from 'optlayer'
 import { Gauge } from 'prom-client'
 
 const cli = join(__dirname, '..', 'dist', 'cli.js')
@@ -72,9 +72,30 @@ test('close waits for an in-flight request to finish', async (t) => {
   await t.throwsAsync(fetch(new URL('/health', url)))
 })
 
+test('a rate limiter refuses a client over its limit with 429 and RateLimit headers, never /health', async (t) => {
+  const rateLimiter = new RateLimiter({ algorithm: 'fixed-window', limit: 2, windowMs: 60_000 })
+  const server = new OptlayerServer({ port: 0, host: '127.0.0.1', rateLimiter })
+  const url = await server.listen()
+  t.teardown(async () => {
+    await server.close()
+    await rateLimiter.close()
+  })
+  const first = await fetch(new URL('/metrics', url))
+  t.is(first.status, 200)
+  t.is(first.headers.get('ratelimit-limit'), '2')
+  t.is(first.headers.get('ratelimit-remaining'), '1')
+  t.is((await fetch(new URL('/metrics', url))).status, 200)
+  const refused = await fetch(new URL('/metrics', url))
+  t.is(refused.status, 429)
+  t.is(refused.headers.get('ratelimit-remaining'), '0')
+  t.true(Number(refused.headers.get('retry-after')) >= 1)
+  t.like(await refused.json(), { error: 'too_many_requests' })
+  t.is((await fetch(new URL('/health', url))).status, 200, 'liveness is never limited')
+})
+
 test('configFromEnv applies defaults and names the bad variable', (t) => {
-  t.deepEqual(configFromEnv({}), { port: 8080, host: '0.0.0.0' })
-  t.deepEqual(configFromEnv({ PORT: ' 9090 ', HOST: '127.0.0.1' }), { port: 9090, host: '127.0.0.1' })
+  t.deepEqual(configFromEnv({}), { port: 8080, host: '0.0.0.0', rateLimit: undefined })
+  t.like(configFromEnv({ PORT: ' 9090 ', HOST: '127.0.0.1' }), { port: 9090, host: '127.0.0.1' })
   for (const bad of ['abc', '-1', '65536', '80.5', '1e3']) {
     t.throws(() => configFromEnv({ PORT: bad }), {
       instanceOf: ConfigError,
@@ -118,6 +139,16 @@ test('optlayer serve serves /health and exits cleanly on SIGTERM', async (t) => 
   run.kill('SIGTERM')
   t.is(await run.exited, 0)
   t.regex(run.output().stdout, /SIGTERM received, closing/)
+})
+
+test('optlayer serve applies RATE_LIMIT_PER_MINUTE per client', async (t) => {
+  const run = runCli({ PORT: '0', HOST: '127.0.0.1', RATE_LIMIT_PER_MINUTE: '1', RATE_LIMIT_TYPE: 'fixed-window' })
+  t.teardown(() => run.kill('SIGKILL'))
+  const origin = await run.listening
+  t.is((await fetch(`${origin}/metrics`)).status, 200)
+  t.is((await fetch(`${origin}/metrics`)).status, 429)
+  run.kill('SIGTERM')
+  t.is(await run.exited, 0)
 })
 
 test('optlayer serve refuses a bad environment variable, naming it', async (t) => {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { configFromEnv } from './config/env'
 import { OptlayerError } from './errors'
+import { RateLimiter } from './ratelimit/rate-limiter'
 import { OptlayerServer } from './server/http-server'
 import { VERSION } from './version'
 
@@ -15,13 +16,17 @@ Configuration comes from environment variables; see the README.`
 
 async function serve(): Promise<void> {
   const config = configFromEnv()
-  const server = new OptlayerServer({ port: config.port, host: config.host })
+  const rateLimiter = config.rateLimit && new RateLimiter({ ...config.rateLimit, name: 'gateway' })
+  const server = new OptlayerServer({ port: config.port, host: config.host, rateLimiter })
   const url = await server.listen()
   console.log(`optlayer ${VERSION} listening on ${url.origin}`)
   const stop = (signal: NodeJS.Signals): void => {
     console.log(`optlayer: ${signal} received, closing`)
     server.close().then(
-      () => process.exit(0),
+      async () => {
+        await rateLimiter?.close()
+        process.exit(0)
+      },
       (err: unknown) => {
         console.error('optlayer: close failed:', err)
         process.exit(1)

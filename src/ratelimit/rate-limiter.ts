@@ -201,16 +201,15 @@ export class RateLimiter {
     if (store === undefined) return this.allowSync(key, cost)
     if (this.closed) throw new ClosedError('the rate limiter is closed')
     store.checkRequest(key, cost)
-    if (store.available()) {
-      try {
-        const decision = await (this.batcher === undefined ? store.decide(key, cost) : this.batcher.decide(key, cost))
-        const redis = this.counts.redis
-        if (decision.allowed) redis.allowed++
-        else redis.denied++
-        return decision
-      } catch (err) {
-        if (!(err instanceof UnavailableError)) throw err
-      }
+    // While Redis is down the store rejects at once (no offline queue), so no pre-check is needed.
+    try {
+      const decision = await (this.batcher === undefined ? store.decide(key, cost) : this.batcher.decide(key, cost))
+      const redis = this.counts.redis
+      if (decision.allowed) redis.allowed++
+      else redis.denied++
+      return decision
+    } catch (err) {
+      if (!(err instanceof UnavailableError)) throw err
     }
     this.counts.redis.unavailable++
     return this.fallBack(key, cost)

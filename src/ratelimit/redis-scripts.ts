@@ -30,8 +30,9 @@
  * below 2^51 µs (the limits {@link scriptArguments} checks), so sums of times and durations stay
  * exact. The bucket algorithms count in the crate's scaled units (one microsecond is L = limit/g
  * units and one token W = windowUs/g, with g = gcd(limit, windowUs), so every quantity is an
- * integer); {@link scriptArguments} requires burst × W + L ≤ 2^53, and the scripts cap elapsed
- * time at the time to refill before multiplying it by L, so no product exceeds that. The
+ * integer); {@link scriptArguments} requires burst × W + 2L ≤ 2^53, and the scripts bound a
+ * time before multiplying it by L (the token bucket's elapsed time by the time to refill, GCRA's
+ * lead of the TAT by a full bucket), so no intermediate result exceeds that. The
  * sliding window compares `previous × (window − elapsed)` with `k × window` for counts up to
  * the limit, which needs limit × windowUs ≤ 2^53. The fixed window and the sliding log only add
  * times. Quotient and remainder come from `math.fmod`, which is exact for doubles, as
@@ -112,37 +113,41 @@ end
 return reply(false, cost, (divmod(level, unit)), ceil_div(need - level, rate), ceil_div(capacity - level, rate), now)
 `
 
-// State: the theoretical arrival time, exactly t + r / L µs (r below L). The key is full from
-// the TAT on; "ahead" is how far the TAT is past now, in scaled units. A TAT more than a full
-// bucket ahead only follows a clock stepping back, and counts as a full bucket ahead.
+// State: the theoretical arrival time (TAT), exactly t + r / L µs (r below L); the key is full
+// from the TAT on. "room" is what is left of the bucket at the time of the call, in scaled units.
 const GCRA = `
 local rate, unit, burst = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local capacity = burst * unit
-local now, ahead_now = clock, 0
+local tat, fraction = clock, 0
 local state = redis.call('HMGET', key, 't', 'r')
-if state[1] then
-  local tat = tonumber(state[1])
-  if tat >= now then
-    local d = tat - now
-    if d >= ceil_div(capacity, rate) then
-      ahead_now = capacity
-    else
-      ahead_now = math.min(d * rate + math.min(tonumber(state[2]), rate - 1), capacity)
-    end
-  end
+if state[1] and tonumber(state[1]) >= clock then
+  tat, fraction = tonumber(state[1]), math.min(tonumber(state[2]), rate - 1)
 end
-local cost = cost_for((divmod(capacity - ahead_now, unit)))
-local ahead = ahead_now + cost * unit
-if ahead <= capacity then
-  local reset = ceil_div(ahead, rate)
+local ahead = tat - clock
+if ahead > ceil_div(capacity, rate) then
+  -- More than a full bucket ahead, which only a clock stepping back causes: denied whatever the
+  -- cost. Both durations are the whole µs ahead plus less than a bucket, computed that way so
+  -- that ahead × L is never formed.
+  local cost = cost_for(0)
+  local excess = fraction + cost * unit - capacity
+  local retry
+  if excess >= 0 then retry = ahead + ceil_div(excess, rate) else retry = ahead - (divmod(-excess, rate)) end
+  return reply(false, cost, 0, retry, ahead + ceil_div(fraction, rate), clock)
+end
+local room = capacity - ahead * rate - fraction
+local cost = cost_for((divmod(math.max(room, 0), unit)))
+local need = cost * unit
+if need <= room then
+  local lead = capacity - room + need
+  local reset = ceil_div(lead, rate)
   if cost > 0 then
-    local whole, fraction = divmod(ahead, rate)
-    redis.call('HSET', key, 't', now + whole, 'r', fraction)
-    redis.call('PEXPIRE', key, ceil_div(now - clock + reset, 1000))
+    local whole, rest = divmod(lead, rate)
+    redis.call('HSET', key, 't', clock + whole, 'r', rest)
+    redis.call('PEXPIRE', key, ceil_div(reset, 1000))
   end
-  return reply(true, cost, (divmod(capacity - ahead, unit)), 0, reset, now)
+  return reply(true, cost, (divmod(room - need, unit)), 0, reset, clock)
 end
-return reply(false, cost, (divmod(capacity - ahead_now, unit)), ceil_div(ahead - capacity, rate), ceil_div(ahead_now, rate), now)
+return reply(false, cost, (divmod(math.max(room, 0), unit)), ceil_div(need - room, rate), ceil_div(capacity - room, rate), clock)
 `
 
 // Windows are aligned to the epoch: [k·window, (k+1)·window) in µs. State: s the start of
@@ -289,8 +294,8 @@ export const RATE_LIMIT_SCRIPTS: Readonly<Record<FixedRateAlgorithm, RateLimitSc
  * `[L, W, burst]` in scaled units for the bucket algorithms, `[limit, windowUs]` for the
  * others. Throws {@link InvalidArgumentError} when the quota is outside what the scripts
  * compute exactly in doubles (see the module docs): a window above 2^50 µs (35.7 years), a
- * bucket that takes more than 2^51 µs to refill or whose capacity in scaled units exceeds
- * 2^53, or a sliding window whose limit × windowUs exceeds 2^53.
+ * bucket that takes more than 2^51 µs to refill or whose capacity in scaled units (plus 2L)
+ * exceeds 2^53, or a sliding window whose limit × windowUs exceeds 2^53.
  */
 export function scriptArguments(algorithm: FixedRateAlgorithm, quota: Quota): number[] {
   const limit = BigInt(quota.limit)
@@ -311,9 +316,9 @@ export function scriptArguments(algorithm: FixedRateAlgorithm, quota: Quota): nu
           `invalid burst: a Redis-backed ${algorithm} must refill within 2^51 µs, but burst × windowMs / limit = ${(burst * windowUs) / limit / 1000n} ms`,
         )
       }
-      if (burst * unit + rate > EXACT) {
+      if (burst * unit + 2n * rate > EXACT) {
         throw new InvalidArgumentError(
-          `invalid quota: a Redis-backed ${algorithm} needs burst × windowMs × 1000 / gcd(limit, windowMs × 1000) ≤ 2^53 to compute exactly in Lua, got ${burst * unit}; use a limit that shares more factors with the window in µs, or a smaller burst`,
+          `invalid quota: a Redis-backed ${algorithm} needs burst × windowMs × 1000 / gcd(limit, windowMs × 1000) below 2^53 to compute exactly in Lua, got ${burst * unit}; use a limit that shares more factors with the window in µs, or a smaller burst`,
         )
       }
       return [Number(rate), Number(unit), quota.burst]

@@ -2,6 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 
 import { MetricsCollector } from '../monitoring/metrics-collector'
+import { rateLimitHeaders, rejectTooManyRequests } from '../ratelimit/http'
+import type { RateLimiter } from '../ratelimit/rate-limiter'
 import { VERSION } from '../version'
 
 /** Options of {@link OptlayerServer}. */
@@ -12,6 +14,12 @@ export interface OptlayerServerOptions {
   host?: string
   /** Metrics to expose on `/metrics`. @default a new MetricsCollector */
   metrics?: MetricsCollector
+  /**
+   * Limits each client IP on every route but `/health` (so liveness probes are never
+   * refused): over the limit, `429` with `Retry-After`; every limited response carries the
+   * `RateLimit-*` headers. The server does not close it.
+   */
+  rateLimiter?: RateLimiter
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -24,8 +32,8 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 }
 
 /**
- * The HTTP face of optlayer (`optlayer serve`): `GET /health` and `GET /metrics` for now;
- * the gateway routes come with their own issue.
+ * The HTTP face of optlayer (`optlayer serve`): `GET /health` and `GET /metrics` for now,
+ * with an optional rate limit per client IP; the gateway routes come with their own issue.
  */
 export class OptlayerServer {
   /** The metrics this server exposes and records into. */
@@ -74,6 +82,7 @@ export class OptlayerServer {
     })
     const path = (req.url ?? '/').split('?', 1)[0]
     const route = path === '/health' ? this.health : path === '/metrics' ? this.exposeMetrics : undefined
+    if (path !== '/health' && !this.admit(req, res)) return
     if (route === undefined) return sendJson(res, 404, { error: 'not found', path })
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD')
@@ -83,6 +92,20 @@ export class OptlayerServer {
       if (!res.headersSent) sendJson(res, 500, { error: err instanceof Error ? err.message : String(err) })
       else res.destroy()
     })
+  }
+
+  /** Decides the request against the rate limiter; answers 429 itself when denied. */
+  private admit(req: IncomingMessage, res: ServerResponse): boolean {
+    const limiter = this.options.rateLimiter
+    if (limiter === undefined) return true
+    const decision = limiter.allowSync(req.socket.remoteAddress ?? 'unknown')
+    if (!decision.allowed) {
+      rejectTooManyRequests(res, decision, limiter.quota.limit)
+      return false
+    }
+    for (const [name, value] of Object.entries(rateLimitHeaders(decision, limiter.quota.limit)))
+      res.setHeader(name, value)
+    return true
   }
 
   private async health(res: ServerResponse): Promise<void> {
