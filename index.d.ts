@@ -25,15 +25,20 @@ export declare class NativeCodecStream {
 
 /**
  * A keyed local rate limiter: millions of keys off the V8 heap, shared by the
- * worker_threads that open the same name. Decisions go through [`rate_limit_allow`]
- * with [`NativeRateLimiter::handle`]; the object owns the limiter's lifetime.
+ * worker_threads that open the same name. Decisions go through the functions of
+ * [`NativeRateLimiter::decisions`]; the object owns the limiter's lifetime.
  */
 export declare class NativeRateLimiter {
   constructor(options: LimiterOptions)
-  /** The number [`rate_limit_allow`] takes to address this limiter. */
-  get handle(): number
   /** The view JavaScript reads each decision's numbers from; call once. */
   scratch(): Float64Array
+  /**
+   * The decision functions of this limiter: `allow(key, cost)` decides now,
+   * `allowAt(key, cost, nowMs)` on the caller's clock (tests, simulations). Each returns
+   * whether the request was admitted and writes `[remaining, retryAfterMs, resetMs]`
+   * into the scratch view. Once the limiter is closed they throw `ERR_OPTLAYER_CLOSED`.
+   */
+  decisions(): { allow(key: string, cost: number): boolean; allowAt(key: string, cost: number, nowMs: number): boolean }
   /** Forgets the idle keys of up to `shards` shards; returns how many keys went. */
   sweep(shards: number): number
   /** Keys tracked now. */
@@ -131,14 +136,6 @@ export interface LimiterStats {
   allowed: number
   denied: number
 }
-
-/**
- * The decision functions, created once per thread by the TypeScript layer:
- * `allow(handle, key, cost)` decides now, `allowAt(handle, key, cost, nowMs)` on the
- * caller's clock (tests, simulations). Each returns whether the request was admitted and
- * writes `[remaining, retryAfterMs, resetMs]` into the limiter's scratch view.
- */
-export declare function rateLimitFunctions(): { allow(handle: number, key: string, cost: number): boolean; allowAt(handle: number, key: string, cost: number, nowMs: number): boolean }
 
 /** Encodes `next` as a patch against `reference`. */
 export declare function zstdCompressPatch(next: Uint8Array, reference: Uint8Array, level: number): Buffer

@@ -849,7 +849,6 @@ module.exports.decompressAsync = nativeBinding.decompressAsync
 module.exports.decompressInto = nativeBinding.decompressInto
 module.exports.LimiterAlgorithm = nativeBinding.LimiterAlgorithm
 module.exports.LimiterCapPolicy = nativeBinding.LimiterCapPolicy
-module.exports.rateLimitFunctions = nativeBinding.rateLimitFunctions
 module.exports.zstdCompressPatch = nativeBinding.zstdCompressPatch
 module.exports.zstdCompressWithDictionary = nativeBinding.zstdCompressWithDictionary
 module.exports.zstdDecompressPatch = nativeBinding.zstdDecompressPatch

@@ -17,25 +17,41 @@ const number = (value, digits = 0) =>
 
 function suiteTable(result) {
   const { machine } = result
-  const lines = [
+  // A suite whose figures are not all ns/op per case (memory, throughput) writes its own
+  // README table into its results as `readmeTable: { headers, align, rows }`.
+  const table = result.readmeTable ?? caseTable(result.cases)
+  const separator = table.align.map((align) => (align === 'right' ? '---:' : '---'))
+  return [
     `**${result.suite}** (${result.timestamp.slice(0, 10)}, ${machine.cpuModel} × ${machine.nproc}, Node ${machine.node}; ` +
       `\`benchmark/results/${result.suite}.json\`)`,
     '',
-    '| case | contender | ns/op | MB/s | vs reference (median, min–max) |',
-    '| --- | --- | ---: | ---: | --- |',
-  ]
-  for (const testCase of result.cases) {
-    // One row per case, our primary contender; the JSON holds the variants.
+    `| ${table.headers.join(' | ')} |`,
+    `| ${separator.join(' | ')} |`,
+    ...table.rows.map((row) => `| ${row.join(' | ')} |`),
+  ].join('\n')
+}
+
+/** One row per case, our primary contender; the JSON holds the variants. */
+function caseTable(cases) {
+  const rows = []
+  for (const testCase of cases) {
     const contender = testCase.contenders.find((candidate) => candidate.role === 'ours')
     if (contender !== undefined) {
       const ratio = contender.vsReference
-      lines.push(
-        `| ${testCase.name} | ${contender.name} | ${number(contender.nsPerOp)} | ${number(contender.mbPerSecond, 1)} | ` +
-          `${number(ratio.median, 2)}× ${testCase.reference} (${number(ratio.min, 2)}–${number(ratio.max, 2)}) |`,
-      )
+      rows.push([
+        testCase.name,
+        contender.name,
+        number(contender.nsPerOp),
+        number(contender.mbPerSecond, 1),
+        `${number(ratio.median, 2)}× ${testCase.reference} (${number(ratio.min, 2)}–${number(ratio.max, 2)})`,
+      ])
     }
   }
-  return lines.join('\n')
+  return {
+    headers: ['case', 'contender', 'ns/op', 'MB/s', 'vs reference (median, min–max)'],
+    align: ['left', 'left', 'right', 'right', 'left'],
+    rows,
+  }
 }
 
 function render() {

@@ -71,9 +71,6 @@ const CAP_POLICY: Record<CapPolicy, number> = {
   'allow-untracked': native.LimiterCapPolicy.AllowUntracked,
 }
 
-// Created once per thread: the decision functions bypass napi-rs's per-call wrapping.
-const decide = native.rateLimitFunctions()
-
 /** Shards swept per tick of the idle-key timer: a full pass every `shards / 8` seconds. */
 const SWEEP_SHARDS_PER_TICK = 8
 const SWEEP_INTERVAL_MS = 1000
@@ -86,7 +83,7 @@ const SWEEP_INTERVAL_MS = 1000
  */
 export class LocalLimiter {
   private readonly limiter: InstanceType<typeof native.NativeRateLimiter>
-  private readonly handle: number
+  private readonly decide: ReturnType<InstanceType<typeof native.NativeRateLimiter>['decisions']>
   private readonly scratch: Float64Array
   private readonly now: (() => number) | undefined
   private readonly sweeper: NodeJS.Timeout
@@ -123,7 +120,9 @@ export class LocalLimiter {
       throw fromNativeError(err)
     }
     this.capacity = quota.burst
-    this.handle = this.limiter.handle
+    // Raw native functions bound to this limiter: napi-rs's per-call wrapping costs more
+    // than a whole decision (see crates/node/src/raw_call.rs).
+    this.decide = this.limiter.decisions()
     this.scratch = this.limiter.scratch()
     this.now = options.now
     this.sweeper = setInterval(() => this.limiter.sweep(SWEEP_SHARDS_PER_TICK), SWEEP_INTERVAL_MS).unref()
@@ -133,10 +132,7 @@ export class LocalLimiter {
   allow(key: string, cost: number): RateLimitDecision {
     let allowed: boolean
     try {
-      allowed =
-        this.now === undefined
-          ? decide.allow(this.handle, key, cost)
-          : decide.allowAt(this.handle, key, cost, this.now())
+      allowed = this.now === undefined ? this.decide.allow(key, cost) : this.decide.allowAt(key, cost, this.now())
     } catch (err) {
       throw fromNativeError(err)
     }

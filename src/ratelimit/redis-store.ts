@@ -1,3 +1,5 @@
+import { once } from 'node:events'
+
 import Redis, { Cluster, ReplyError, type ClusterNode } from 'ioredis'
 
 import {
@@ -165,7 +167,7 @@ export class RedisRateLimitStore {
   private readonly parameters: readonly number[]
   private readonly script: ScriptCommand
   private startup: Promise<void> | undefined
-  private endStartup = noop
+  private readonly closed = new AbortController()
   private closing: Promise<void> | undefined
 
   /** Validates the options (throwing {@link InvalidArgumentError}) and connects when given an address. */
@@ -202,16 +204,7 @@ export class RedisRateLimitStore {
       // Failures reach callers as UnavailableError; without a listener ioredis would print
       // every failed reconnection attempt.
       this.client.on('error', noop)
-      this.startup = new Promise((resolve) => {
-        const timer = setTimeout(() => this.endStartup(), timeoutMs).unref()
-        this.endStartup = () => {
-          clearTimeout(timer)
-          this.client.off('ready', this.endStartup)
-          this.startup = undefined
-          resolve()
-        }
-        this.client.once('ready', this.endStartup)
-      })
+      this.startup = this.connect(timeoutMs)
     }
     const { command, lua } = RATE_LIMIT_SCRIPTS[algorithm]
     this.client.defineCommand(command, { numberOfKeys: 1, lua })
@@ -290,7 +283,7 @@ export class RedisRateLimitStore {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.endStartup()
+      this.closed.abort()
       if (!this.ownsClient) return
       try {
         await this.client.quit()
@@ -302,9 +295,28 @@ export class RedisRateLimitStore {
     return this.closing
   }
 
-  /** The Redis key of a user's key. */
+  /** The Redis key that holds `key`'s state (before any `keyPrefix` of your client). */
   redisKey(key: string): string {
     return `${this.keyPrefix}{${key}}`
+  }
+
+  /**
+   * Waits (at most `timeoutMs`) until the client the store created is ready, and for a cluster every master too, so
+   * that calls made right after construction do not find it connecting. Never rejects: calls fail on their own.
+   */
+  private async connect(timeoutMs: number): Promise<void> {
+    const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), this.closed.signal])
+    try {
+      if (this.client.status !== 'ready') await once(this.client, 'ready', { signal })
+      if (this.client.isCluster) {
+        const connecting = (this.client as Cluster).nodes('master').filter((node) => node.status !== 'ready')
+        await Promise.all(connecting.map((node) => once(node, 'ready', { signal })))
+      }
+    } catch {
+      // Timed out, closed, or a connection error: the calls report it.
+    } finally {
+      this.startup = undefined
+    }
   }
 
   private async run(
@@ -365,12 +377,16 @@ function createClient(connection: Exclude<RedisConnection, Redis | Cluster>, tim
   if (!Array.isArray(connection.cluster) || connection.cluster.length === 0) {
     throw new InvalidArgumentError('invalid redis.cluster: expected a non-empty array of nodes')
   }
-  return new Cluster([...connection.cluster] as ClusterNode[], {
+  const cluster = new Cluster([...connection.cluster] as ClusterNode[], {
     enableOfflineQueue: false,
     retryDelayOnFailover: 0,
     clusterRetryStrategy: reconnectDelay,
     redisOptions: safe,
   })
+  // ioredis connects to a node on its first command and, with the offline queue off, rejects the commands that
+  // reach the node while that connection is being set up: connect every node as soon as the cluster learns of it.
+  cluster.on('+node', (node: Redis) => node.connect().catch(noop))
+  return cluster
 }
 
 /** The options of a caller's client that break the at-most-once or the no-hang guarantee. */

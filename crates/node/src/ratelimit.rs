@@ -6,6 +6,7 @@
 //! array. The key is copied into a stack buffer, not a `String`, to spare an allocation.
 
 use std::cell::{RefCell, UnsafeCell};
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -160,8 +161,8 @@ struct Scratch(UnsafeCell<[f64; 3]>);
 unsafe impl Send for Scratch {}
 unsafe impl Sync for Scratch {}
 
-/// Keys up to this many bytes are read without touching the heap.
-const STACK_KEY_BYTES: usize = 512;
+/// Keys up to this many UTF-16 units are read without touching the heap.
+const STACK_KEY_UNITS: usize = 512;
 
 /// One open limiter of this thread.
 struct Entry {
@@ -180,7 +181,8 @@ const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
 /// Why a table and raw functions instead of methods on the class: napi-rs 3.16 wraps
 /// every `&self` method call in borrow tracking that takes a process-wide mutex and
 /// allocates, 530 ns per decision as measured here; the raw functions of
-/// [`rate_limit_functions`] take the handle as a number instead (see `raw_call.rs`).
+/// [`NativeRateLimiter::decisions`] carry the handle as their bound data instead (see
+/// `raw_call.rs`).
 #[derive(Default)]
 struct Table {
     slots: Vec<(u32, Option<Entry>)>,
@@ -227,8 +229,8 @@ thread_local! {
 }
 
 /// A keyed local rate limiter: millions of keys off the V8 heap, shared by the
-/// worker_threads that open the same name. Decisions go through [`rate_limit_allow`]
-/// with [`NativeRateLimiter::handle`]; the object owns the limiter's lifetime.
+/// worker_threads that open the same name. Decisions go through the functions of
+/// [`NativeRateLimiter::decisions`]; the object owns the limiter's lifetime.
 #[napi]
 pub struct NativeRateLimiter {
     handle: u32,
@@ -260,12 +262,6 @@ impl NativeRateLimiter {
         Ok(NativeRateLimiter { handle, scratch })
     }
 
-    /// The number [`rate_limit_allow`] takes to address this limiter.
-    #[napi(getter, catch_unwind)]
-    pub fn handle(&self) -> u32 {
-        self.handle
-    }
-
     /// The view JavaScript reads each decision's numbers from; call once.
     #[napi(catch_unwind)]
     pub fn scratch(&self) -> Float64Array {
@@ -274,6 +270,32 @@ impl NativeRateLimiter {
         // SAFETY: `data` points at three f64 kept alive by `keep`, which the finalizer
         // drops only when V8 has let go of the view.
         unsafe { Float64Array::with_external_data(data, 3, move |_, _| drop(keep)) }
+    }
+
+    /// The decision functions of this limiter: `allow(key, cost)` decides now,
+    /// `allowAt(key, cost, nowMs)` on the caller's clock (tests, simulations). Each returns
+    /// whether the request was admitted and writes `[remaining, retryAfterMs, resetMs]`
+    /// into the scratch view. Once the limiter is closed they throw `ERR_OPTLAYER_CLOSED`.
+    #[napi(
+        catch_unwind,
+        ts_return_type = "{ allow(key: string, cost: number): boolean; allowAt(key: string, cost: number, nowMs: number): boolean }"
+    )]
+    pub fn decisions(&self, env: Env) -> Result<Object<'static>> {
+        let mut functions = Object::new(&env)?;
+        for (name, callback) in [
+            ("allow", Some(raw_allow as RawCallback)),
+            ("allowAt", Some(raw_allow_at as RawCallback)),
+        ] {
+            // SAFETY: `env` is this call's environment.
+            let function =
+                unsafe { raw_call::function(env.raw(), name, callback, self.handle as usize) }
+                    .map_err(|f| f.into_napi(&env))?;
+            // SAFETY: `function` was created in `env` just now.
+            functions.set_named_property(name, unsafe {
+                Unknown::from_raw_unchecked(env.raw(), function)
+            })?;
+        }
+        Ok(functions)
     }
 
     /// Forgets the idle keys of up to `shards` shards; returns how many keys went.
@@ -340,31 +362,6 @@ fn close(handle: u32) {
     let _ = LIMITERS.try_with(|table| table.borrow_mut().remove(handle));
 }
 
-/// The decision functions, created once per thread by the TypeScript layer:
-/// `allow(handle, key, cost)` decides now, `allowAt(handle, key, cost, nowMs)` on the
-/// caller's clock (tests, simulations). Each returns whether the request was admitted and
-/// writes `[remaining, retryAfterMs, resetMs]` into the limiter's scratch view.
-#[napi(
-    catch_unwind,
-    ts_return_type = "{ allow(handle: number, key: string, cost: number): boolean; allowAt(handle: number, key: string, cost: number, nowMs: number): boolean }"
-)]
-pub fn rate_limit_functions(env: Env) -> Result<Object<'static>> {
-    let mut functions = Object::new(&env)?;
-    for (name, callback) in [
-        ("allow", Some(raw_allow as RawCallback)),
-        ("allowAt", Some(raw_allow_at as RawCallback)),
-    ] {
-        // SAFETY: `env` is this call's environment.
-        let function = unsafe { raw_call::function(env.raw(), name, callback) }
-            .map_err(|f| f.into_napi(&env))?;
-        // SAFETY: `function` was created in `env` just now.
-        functions.set_named_property(name, unsafe {
-            Unknown::from_raw_unchecked(env.raw(), function)
-        })?;
-    }
-    Ok(functions)
-}
-
 type RawCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
 
 unsafe extern "C" fn raw_allow(
@@ -374,7 +371,7 @@ unsafe extern "C" fn raw_allow(
     // SAFETY: N-API passes this callback's own `env` and `info`.
     unsafe {
         raw_call(env, || {
-            let [handle, key, cost] = raw_call::args::<3>(env, info)?;
+            let ([key, cost], handle) = raw_call::args::<2>(env, info)?;
             decide(env, handle, key, cost, None)
         })
     }
@@ -387,7 +384,7 @@ unsafe extern "C" fn raw_allow_at(
     // SAFETY: N-API passes this callback's own `env` and `info`.
     unsafe {
         raw_call(env, || {
-            let [handle, key, cost, now_ms] = raw_call::args::<4>(env, info)?;
+            let ([key, cost, now_ms], handle) = raw_call::args::<3>(env, info)?;
             let now_ms = raw_call::number(env, now_ms, "nowMs")?;
             decide(env, handle, key, cost, Some((now_ms.max(0.0) * 1e6) as u64))
         })
@@ -398,18 +395,13 @@ unsafe extern "C" fn raw_allow_at(
 /// `env` and the values must belong to the running callback.
 unsafe fn decide(
     env: sys::napi_env,
-    handle: sys::napi_value,
+    handle: usize,
     key: sys::napi_value,
     cost: sys::napi_value,
     now_ns: Option<u64>,
 ) -> RawResult {
     // SAFETY: forwarded from the caller.
-    let (handle, cost) = unsafe {
-        (
-            raw_call::number(env, handle, "handle")?,
-            raw_call::number(env, cost, "cost")?,
-        )
-    };
+    let cost = unsafe { raw_call::number(env, cost, "cost")? };
     if !(cost >= 0.0 && cost.fract() == 0.0 && cost <= 9_007_199_254_740_991.0) {
         return Err(Failure {
             code: "ERR_OPTLAYER_INVALID_ARGUMENT",
@@ -421,19 +413,20 @@ unsafe fn decide(
             code: "ERR_OPTLAYER_CLOSED",
             message: "the rate limiter is closed".to_owned(),
         })?;
-        let mut stack = [0u8; STACK_KEY_BYTES + 1];
+        let mut stack = [MaybeUninit::<u16>::uninit(); STACK_KEY_UNITS + 1];
         let mut heap = Vec::new();
-        // Room for the longest key accepted and napi's terminating NUL.
+        // A key of more UTF-16 units than `max_key_len` has more UTF-8 bytes too, so that
+        // many units (plus napi's NUL) tell every key the store accepts from one too long.
         let size = entry.max_key_len.saturating_add(1);
-        let buf: &mut [u8] = if size <= stack.len() {
+        let buf: &mut [MaybeUninit<u16>] = if size <= stack.len() {
             &mut stack[..size]
         } else {
-            heap.resize(size, 0);
+            heap.resize(size, MaybeUninit::uninit());
             &mut heap
         };
         // SAFETY: forwarded from the caller.
-        let len = unsafe { read_key(env, key, buf, entry.max_key_len)? };
-        let decision = entry.store.decide(&buf[..len], cost as u64, now_ns)?;
+        let key = unsafe { read_key(env, key, buf, entry.max_key_len)? };
+        let decision = entry.store.decide(key, cost as u64, now_ns)?;
         // SAFETY: see `Scratch`; no JavaScript runs while this native call does.
         unsafe {
             *entry.scratch.0.get() = [
@@ -448,27 +441,56 @@ unsafe fn decide(
     unsafe { raw_call::boolean(env, allowed) }
 }
 
-/// Copies the UTF-8 of `key` into `buf` (room for `max_len` bytes and a NUL); returns its
-/// length, or the store's own error for a key longer than `max_len` bytes.
+/// Reads `key` as UTF-16 into `buf` (room for `max_len` units and a NUL) and returns its
+/// bytes, or the store's own error when its UTF-8 form is longer than `max_len` bytes.
+///
+/// Why UTF-16: V8 copies a string out as UTF-16 with a plain copy or widening, while UTF-8
+/// needs an encoding pass, about a third of a decision's instructions for a short key.
+/// The store hashes the bytes it is given, so the form only has to be the same in every
+/// thread; the length limit stays in UTF-8 bytes, as documented and as the Redis store counts.
 ///
 /// # Safety
 /// `env` and `key` must belong to the running callback.
 unsafe fn read_key(
     env: sys::napi_env,
     key: sys::napi_value,
-    buf: &mut [u8],
+    buf: &mut [MaybeUninit<u16>],
     max_len: usize,
-) -> std::result::Result<usize, Failure> {
+) -> std::result::Result<&[u8], Failure> {
+    let room = buf.len();
     // SAFETY: forwarded from the caller.
-    let written = unsafe { raw_call::utf8(env, key, buf, "key")? };
-    // napi writes whole characters only, so a longer key can stop up to 3 bytes short of
-    // full: near the limit, ask for the true length.
-    if written + 3 >= max_len {
-        // SAFETY: forwarded from the caller.
-        let len = unsafe { raw_call::utf8(env, key, &mut [], "key")? };
+    let (text, units) = unsafe { raw_call::utf16(env, key, buf, "key")? };
+    // Most keys are short enough that even 3 bytes a unit fits; only longer ones are measured.
+    if units.saturating_mul(3) > max_len {
+        let len = if units + 1 == room {
+            // The buffer is full, so the key may be longer than what was copied: measure all
+            // of it (rare, and only for keys near or over the limit).
+            // SAFETY: forwarded from the caller.
+            let (_, all) = unsafe { raw_call::utf16(env, key, &mut [], "key")? };
+            let mut whole = vec![MaybeUninit::uninit(); all + 1];
+            // SAFETY: forwarded from the caller.
+            let (whole, _) = unsafe { raw_call::utf16(env, key, &mut whole, "key")? };
+            utf8_len(whole)
+        } else {
+            utf8_len(text)
+        };
         if len > max_len {
             return Err(LimitError::InvalidKey { len, max: max_len }.into());
         }
     }
-    Ok(written)
+    // SAFETY: a `u16` slice is readable as twice as many bytes.
+    Ok(unsafe { std::slice::from_raw_parts(text.as_ptr().cast::<u8>(), text.len() * 2) })
+}
+
+/// Bytes of the UTF-8 form of UTF-16 `text` (a lone surrogate counts 3, as its replacement).
+fn utf8_len(text: &[u16]) -> usize {
+    text.iter()
+        .map(|&unit| match unit {
+            0..=0x7f => 1,
+            0x80..=0x7ff => 2,
+            // Each half of a surrogate pair counts 2: 4 bytes a pair.
+            0xd800..=0xdfff => 2,
+            _ => 3,
+        })
+        .sum()
 }

@@ -8,6 +8,7 @@
 //! [`raw_call`], which turns a failure into a thrown error with its code and a panic
 //! into an internal error, so nothing unwinds into V8.
 
+use std::mem::MaybeUninit;
 use std::ptr;
 
 use napi::sys;
@@ -59,16 +60,18 @@ unsafe fn throw(env: sys::napi_env, failure: &Failure) {
     }
 }
 
-/// The first `N` arguments of the call (`undefined` where fewer were passed).
+/// The first `N` arguments of the call (`undefined` where fewer were passed) and the
+/// number the function was created with (see [`function`]).
 ///
 /// # Safety
 /// `env` and `info` must be those of the running callback.
 pub unsafe fn args<const N: usize>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-) -> Result<[sys::napi_value; N], Failure> {
+) -> Result<([sys::napi_value; N], usize), Failure> {
     let mut argv = [ptr::null_mut(); N];
     let mut argc = N;
+    let mut data = ptr::null_mut();
     // SAFETY: `argv` holds `argc` slots.
     let status = unsafe {
         sys::napi_get_cb_info(
@@ -77,7 +80,7 @@ pub unsafe fn args<const N: usize>(
             &mut argc,
             argv.as_mut_ptr(),
             ptr::null_mut(),
-            ptr::null_mut(),
+            &mut data,
         )
     };
     internal(status, "napi_get_cb_info")?;
@@ -90,7 +93,7 @@ pub unsafe fn args<const N: usize>(
         )?;
         argv[argc..].fill(undefined);
     }
-    Ok(argv)
+    Ok((argv, data as usize))
 }
 
 /// A number argument as `f64`; `what` names it in the error for any other type.
@@ -112,26 +115,31 @@ pub unsafe fn number(
     .map(|()| out)
 }
 
-/// Copies the UTF-8 of a string argument into `buf` (NUL-terminated, whole characters
-/// only); returns the bytes written or, with an empty `buf`, the string's full length.
+/// Copies the UTF-16 of a string argument into `buf` (NUL-terminated) and returns the
+/// units written; with an empty `buf`, returns an empty slice and the string's length.
+/// `buf` need not be initialised: zeroing it would cost as much as the copy.
 ///
 /// # Safety
 /// `env` and `value` must belong to the running callback.
-pub unsafe fn utf8(
+pub unsafe fn utf16<'a>(
     env: sys::napi_env,
     value: sys::napi_value,
-    buf: &mut [u8],
+    buf: &'a mut [MaybeUninit<u16>],
     what: &str,
-) -> Result<usize, Failure> {
+) -> Result<(&'a [u16], usize), Failure> {
     let mut len = 0usize;
     let data = if buf.is_empty() {
         ptr::null_mut()
     } else {
-        buf.as_mut_ptr().cast()
+        buf.as_mut_ptr().cast::<u16>()
     };
-    // SAFETY: `data` is null (a length query) or writable for `buf.len()` bytes.
-    let status = unsafe { sys::napi_get_value_string_utf8(env, value, data, buf.len(), &mut len) };
-    expect(status, what, "a string").map(|()| len)
+    // SAFETY: `data` is null (a length query) or writable for `buf.len()` units.
+    let status = unsafe { sys::napi_get_value_string_utf16(env, value, data, buf.len(), &mut len) };
+    expect(status, what, "a string")?;
+    let written = if buf.is_empty() { 0 } else { len };
+    // SAFETY: napi initialised the first `written` units (at most `buf.len() - 1`).
+    let text = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u16>(), written) };
+    Ok((text, len))
 }
 
 /// A JavaScript boolean.
@@ -148,20 +156,27 @@ pub unsafe fn boolean(env: sys::napi_env, value: bool) -> RawResult {
     .map(|()| out)
 }
 
-/// A JavaScript function calling `callback`, named `name`.
+/// A JavaScript function calling `callback`, named `name`, that hands `bound` to every
+/// call through [`args`]: a number in the data pointer's place, never dereferenced, so
+/// the function owns nothing and needs no finalizer.
 ///
 /// # Safety
 /// `env` must be a live environment on its own thread.
-pub unsafe fn function(env: sys::napi_env, name: &str, callback: sys::napi_callback) -> RawResult {
+pub unsafe fn function(
+    env: sys::napi_env,
+    name: &str,
+    callback: sys::napi_callback,
+    bound: usize,
+) -> RawResult {
     let mut out = ptr::null_mut();
-    // SAFETY: `name` is valid for its length; no data pointer is attached.
+    // SAFETY: `name` is valid for its length; `bound` travels as an opaque pointer value.
     let status = unsafe {
         sys::napi_create_function(
             env,
             name.as_ptr().cast(),
             name.len() as isize,
             callback,
-            ptr::null_mut(),
+            bound as *mut std::ffi::c_void,
             &mut out,
         )
     };
