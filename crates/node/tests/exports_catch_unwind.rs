@@ -37,3 +37,37 @@ fn every_napi_function_catches_unwind() {
         "#[napi] functions without catch_unwind: {offenders:?}"
     );
 }
+
+/// Hand-registered callbacks (`raw_call.rs`) have no macro to catch panics for them: each
+/// must run its body through `raw_call`, whose `contain` turns a panic into a JS error.
+#[test]
+fn every_raw_callback_runs_through_raw_call() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut callbacks = 0;
+    let mut offenders = Vec::new();
+    for entry in fs::read_dir(&src).expect("read src") {
+        let path = entry.expect("entry").path();
+        let text = fs::read_to_string(&path).expect("read file");
+        for (start, _) in text.match_indices("extern \"C\" fn ") {
+            let body_start = text[start..].find('{').map(|i| start + i).unwrap_or(start);
+            // The body: up to the next closing brace at column 0.
+            let body_end = text[body_start..]
+                .find("\n}")
+                .map(|i| body_start + i)
+                .unwrap_or(text.len());
+            callbacks += 1;
+            if !text[body_start..body_end].contains("raw_call(env, ||") {
+                let line = text[..start].lines().count() + 1;
+                offenders.push(format!("{}:{line}", path.display()));
+            }
+        }
+    }
+    assert!(
+        callbacks > 0,
+        "no extern \"C\" callbacks found under {src:?}"
+    );
+    assert!(
+        offenders.is_empty(),
+        "extern \"C\" callbacks not wrapped in raw_call: {offenders:?}"
+    );
+}
