@@ -6,7 +6,7 @@ import {
   CircuitBreaker,
   type CircuitBreakerOptions,
   type CircuitStateChange,
-} from '../src/ratelimit/circuit-breaker'
+} from '../src/resilience/circuit-breaker'
 
 function fakeClock(start = 1_000) {
   let time = start

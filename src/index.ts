@@ -73,7 +73,7 @@ export {
   type CircuitBreakerStats,
   type CircuitState,
   type CircuitStateChange,
-} from './ratelimit/circuit-breaker'
+} from './resilience/circuit-breaker'
 export type { RateLimitDecision } from './ratelimit/decision'
 export { rateLimitHeaders, rejectTooManyRequests, type TooManyRequestsBody } from './ratelimit/http'
 export {

@@ -15,7 +15,7 @@ import {
   type CircuitBreakerOptions,
   type CircuitState,
   type CircuitStateChange,
-} from './circuit-breaker'
+} from '../resilience/circuit-breaker'
 import type { RateLimitDecision } from './decision'
 import { validateQuota } from './quota'
 

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, ClosedError, UnavailableError } from '../errors'
 import { AdaptiveRateLimiter, type AdaptiveRateLimiterStats, type AdaptiveRateOptions } from './adaptive-limiter'
-import type { CircuitBreakerOptions, CircuitState } from './circuit-breaker'
+import type { CircuitBreakerOptions, CircuitState } from '../resilience/circuit-breaker'
 import type { RateLimitDecision } from './decision'
 import { LeaseBatcher, type LeaseBatcherOptions } from './lease-batcher'
 import { LocalLimiter, type LocalLimiterStats, type LocalStoreOptions } from './local-limiter'
