@@ -10,6 +10,9 @@ export type OptlayerErrorCode =
   | 'ERR_OPTLAYER_CONFIG_MISMATCH'
   | 'ERR_OPTLAYER_UNAVAILABLE'
   | 'ERR_OPTLAYER_CLOSED'
+  | 'ERR_OPTLAYER_TIMEOUT'
+  | 'ERR_OPTLAYER_NO_BACKEND'
+  | 'ERR_OPTLAYER_CIRCUIT_OPEN'
 
 const kBrand = Symbol.for('optlayer.error')
 
@@ -86,6 +89,21 @@ export class UnavailableError extends OptlayerError {
 /** The component was closed; it takes no more calls. */
 export class ClosedError extends OptlayerError {
   static override readonly code = 'ERR_OPTLAYER_CLOSED' as const
+}
+
+/** An operation did not finish within its time limit; the message says what was waited for. */
+export class TimeoutError extends OptlayerError {
+  static override readonly code = 'ERR_OPTLAYER_TIMEOUT' as const
+}
+
+/** No backend can take the request: none configured, all ejected, open or draining. */
+export class NoBackendError extends OptlayerError {
+  static override readonly code = 'ERR_OPTLAYER_NO_BACKEND' as const
+}
+
+/** A circuit breaker is open and rejects calls until its next probe. */
+export class CircuitOpenError extends OptlayerError {
+  static override readonly code = 'ERR_OPTLAYER_CIRCUIT_OPEN' as const
 }
 
 const byNativeCode: Record<string, typeof OptlayerError> = {

@@ -33,6 +33,7 @@ export { ZstdPatch } from './compress/zstd-patch'
 export { configFromEnv, CONFIG_DEFAULTS, type OptlayerConfig, type RateLimitConfig } from './config/env'
 export {
   AbortError,
+  CircuitOpenError,
   ClosedError,
   ConfigError,
   ConfigMismatchError,
@@ -40,8 +41,10 @@ export {
   CostExceedsCapacityError,
   InternalError,
   InvalidArgumentError,
+  NoBackendError,
   OptlayerError,
   OutputLimitError,
+  TimeoutError,
   UnavailableError,
   type OptlayerErrorCode,
 } from './errors'
