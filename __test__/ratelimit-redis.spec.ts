@@ -134,6 +134,7 @@ test.after.always(async () => {
 // ---------------------------------------------------------------------------------------------------------------
 // The scripts against the crate's boundary tests (crates/ratelimit/tests/algorithms), on a fake clock: the same Lua
 // with `redis.call('TIME')` replaced by a time passed as its last two arguments, so the decisions compare exactly.
+// (TTLs are checked on the real clock further down.)
 // ---------------------------------------------------------------------------------------------------------------
 
 /** The replays' time 0: an epoch time in ms aligned to the 1 s and 60 s windows used, like the crate's origin. */
@@ -160,8 +161,12 @@ class FakeClockKey {
     quota: { limit: number; windowMs: number; burst?: number },
   ) {
     const source = RATE_LIMIT_SCRIPTS[algorithm].lua
-    this.lua = source.replace("redis.call('TIME')", '{ARGV[#ARGV - 1], ARGV[#ARGV]}')
-    if (this.lua === source) throw new Error('the scripts no longer read the clock with redis.call(TIME)')
+    this.lua = patch(
+      patch(source, "redis.call('TIME')", '{ARGV[#ARGV - 1], ARGV[#ARGV]}'),
+      // TTLs run on Redis' real clock: an hour more keeps a slow replay's key from expiring between its steps.
+      "redis.call('PEXPIRE', key, ceil_div(us, 1000))",
+      "redis.call('PEXPIRE', key, 3600000 + ceil_div(us, 1000))",
+    )
     this.parameters = scriptArguments(algorithm, validateQuota(algorithm, quota))
   }
 
@@ -180,6 +185,13 @@ class FakeClockKey {
     )
     return (reply as number[]).slice(0, 4) as Tuple
   }
+}
+
+/** `lua` with the one occurrence of `from` replaced by `to`. */
+function patch(lua: string, from: string, to: string): string {
+  const parts = lua.split(from)
+  if (parts.length !== 2) throw new Error(`expected ${from} once in the script, found it ${parts.length - 1} times`)
+  return parts.join(to)
 }
 
 /** A step of a replay: at `atMs`, a request of `cost`, expecting a whole decision or just whether it is allowed. */

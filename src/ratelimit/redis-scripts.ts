@@ -77,6 +77,11 @@ local function cost_for(available)
   return least
 end
 
+-- The key disappears us microseconds after Redis' clock, once its state is back to full.
+local function expire_after(us)
+  redis.call('PEXPIRE', key, ceil_div(us, 1000))
+end
+
 local function reply(allowed, cost, remaining, retry_us, reset_us, now)
   if allowed then return {1, remaining, 0, ceil_div(reset_us, 1000), cost, now} end
   return {0, remaining, ceil_div(retry_us, 1000), ceil_div(reset_us, 1000), 0, now}
@@ -106,7 +111,7 @@ if level >= need then
   if cost > 0 then
     local tokens, fraction = divmod(level, unit)
     redis.call('HSET', key, 'n', tokens, 'f', fraction, 't', now)
-    redis.call('PEXPIRE', key, ceil_div(now - clock + reset, 1000))
+    expire_after(now - clock + reset)
   end
   return reply(true, cost, (divmod(level, unit)), 0, reset, now)
 end
@@ -143,7 +148,7 @@ if need <= room then
   if cost > 0 then
     local whole, rest = divmod(lead, rate)
     redis.call('HSET', key, 't', clock + whole, 'r', rest)
-    redis.call('PEXPIRE', key, ceil_div(reset, 1000))
+    expire_after(reset)
   end
   return reply(true, cost, (divmod(room - need, unit)), 0, reset, clock)
 end
@@ -166,7 +171,7 @@ if count + cost <= limit then
   count = count + cost
   if cost > 0 then
     redis.call('HSET', key, 's', start, 'c', count)
-    redis.call('PEXPIRE', key, ceil_div(start + window - clock, 1000))
+    expire_after(start + window - clock)
   end
   local reset = 0
   if count > 0 then reset = until_next end
@@ -208,7 +213,7 @@ local cost = cost_for(available)
 if cost <= available then
   if cost > 0 then
     redis.call('HSET', key, 's', start, 'p', previous, 'c', current + cost)
-    redis.call('PEXPIRE', key, ceil_div(start + 2 * window - clock, 1000))
+    expire_after(start + 2 * window - clock)
   end
   return reply(true, cost, available - cost, 0, until_full(current + cost, previous), now)
 end
@@ -256,7 +261,7 @@ if used + cost <= limit then
       redis.call('RPUSH', key, unpack(chunk, 1, size))
       left = left - size
     end
-    redis.call('PEXPIRE', key, ceil_div(now + window - clock, 1000))
+    expire_after(now + window - clock)
     newest = now
   end
   local reset = 0
