@@ -1037,7 +1037,7 @@ test.serial('a reply stalled past the timeout rejects, and the command runs once
     limit: 100,
     windowMs: HOUR,
     redis: { url: proxy.url },
-    timeoutMs: 300,
+    timeoutMs: 500,
   })
   const key = uniqueKey('stalled')
   await store.decide(key, 0)
@@ -1048,6 +1048,18 @@ test.serial('a reply stalled past the timeout rejects, and the command runs once
   await sleep(300)
   t.is(await fixedWindowCount(store, key), '1')
   t.like(await store.decide(key, 1), { allowed: true, remaining: 98 }, 'the connection carries on')
+  proxy.closeConnections()
+  await eventually('the store to reconnect after a reset', () => store.available())
+  t.like(await store.decide(key, 1), { allowed: true, remaining: 97 })
+})
+
+test.serial('a script flushed from Redis is loaded again without the caller noticing', async (t) => {
+  const store = openStore({ algorithm: 'sliding-log', limit: 5, windowMs: HOUR })
+  const key = uniqueKey('flushed')
+  t.true((await store.decide(key, 1)).allowed)
+  t.true((await store.decide(key, 1)).allowed, 'sent as EVALSHA once the connection has loaded it')
+  await requireInspector().script('FLUSH')
+  t.like(await store.decide(key, 1), { allowed: true, remaining: 2 }, 'NOSCRIPT, then EVAL')
 })
 
 test.serial(

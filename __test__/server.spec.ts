@@ -94,7 +94,13 @@ test('a rate limiter refuses a client over its limit with 429 and RateLimit head
 })
 
 test('configFromEnv applies defaults and names the bad variable', (t) => {
-  t.deepEqual(configFromEnv({}), { port: 8080, host: '0.0.0.0', rateLimit: undefined })
+  t.deepEqual(configFromEnv({}), {
+    port: 8080,
+    host: '0.0.0.0',
+    rateLimit: undefined,
+    workers: 1,
+    profiling: undefined,
+  })
   t.like(configFromEnv({ PORT: ' 9090 ', HOST: '127.0.0.1' }), { port: 9090, host: '127.0.0.1' })
   for (const bad of ['abc', '-1', '65536', '80.5', '1e3']) {
     t.throws(() => configFromEnv({ PORT: bad }), {
@@ -129,6 +135,29 @@ function runCli(env: Record<string, string>): CliRun {
   })
   return { listening, exited, output: () => ({ stdout, stderr }), kill: (signal) => child.kill(signal) }
 }
+
+test('WORKERS and the profiling variables are validated, naming the variable', (t) => {
+  t.is(configFromEnv({ WORKERS: '4' }).workers, 4)
+  t.deepEqual(configFromEnv({ ENABLE_PROFILING: 'true' }).profiling, {
+    port: 6060,
+    host: '127.0.0.1',
+    token: undefined,
+  })
+  t.deepEqual(configFromEnv({ ENABLE_PROFILING: '1', PROFILING_PORT: '7070', PROFILING_TOKEN: 's3cret' }).profiling, {
+    port: 7070,
+    host: '127.0.0.1',
+    token: 's3cret',
+  })
+  for (const [env, name] of [
+    [{ WORKERS: '0' }, 'WORKERS'],
+    [{ ENABLE_PROFILING: 'yes' }, 'ENABLE_PROFILING'],
+    [{ PROFILING_PORT: '7070' }, 'PROFILING_PORT'],
+    [{ ENABLE_PROFILING: 'true', PROFILING_PORT: '99999' }, 'PROFILING_PORT'],
+  ] as const) {
+    const error = t.throws(() => configFromEnv(env), { instanceOf: ConfigError })
+    t.true(error?.message.includes(name), `${error?.message} names ${name}`)
+  }
+})
 
 test('optlayer serve serves /health and exits cleanly on SIGTERM', async (t) => {
   const run = runCli({ PORT: '0', HOST: '127.0.0.1' })

@@ -30,7 +30,13 @@ export { jsonSerializer, msgpackSerializer, protobufSerializer, type Serializer 
 export { CodecStream, createCompressStream, createDecompressStream, type StreamAlgorithm } from './compress/streams'
 export { ZstdDictionary } from './compress/zstd-dictionary'
 export { ZstdPatch } from './compress/zstd-patch'
-export { configFromEnv, CONFIG_DEFAULTS, type OptlayerConfig, type RateLimitConfig } from './config/env'
+export {
+  configFromEnv,
+  CONFIG_DEFAULTS,
+  type OptlayerConfig,
+  type ProfilingConfig,
+  type RateLimitConfig,
+} from './config/env'
 export {
   AbortError,
   CircuitOpenError,

@@ -92,11 +92,6 @@ export class TcpProxy {
     return `redis://127.0.0.1:${this.port}`
   }
 
-  /** Client connections currently open. */
-  get connections(): number {
-    return this.pairs.size
-  }
-
   /**
    * Swallows the next `replies` replies the server sends on one connection (the first to receive any), then resets
    * that client connection (TCP RST) and closes its server side. The server has executed the commands; the client

@@ -21,6 +21,20 @@ export interface OptlayerConfig {
   host: string
   /** Rate limit per client; undefined (no limit) unless `RATE_LIMIT_PER_MINUTE` or `RATE_LIMIT_PER_SECOND` is set. */
   rateLimit: RateLimitConfig | undefined
+  /** Gateway processes (`WORKERS`); 1 serves from the main process. @default 1 */
+  workers: number
+  /** Profiling endpoints, off unless `ENABLE_PROFILING` is true. */
+  profiling: ProfilingConfig | undefined
+}
+
+/** The profiling endpoints' server, from `ENABLE_PROFILING`, `PROFILING_PORT`, `PROFILING_HOST`, `PROFILING_TOKEN`. */
+export interface ProfilingConfig {
+  /** `PROFILING_PORT`. @default 6060 */
+  port: number
+  /** `PROFILING_HOST`: loopback unless you mean otherwise. @default '127.0.0.1' */
+  host: string
+  /** `PROFILING_TOKEN`: when set, requests need `Authorization: Bearer <token>`. */
+  token: string | undefined
 }
 
 /** Defaults used for every variable that is unset or empty. */
@@ -28,6 +42,8 @@ export const CONFIG_DEFAULTS: Readonly<OptlayerConfig> = Object.freeze({
   port: 8080,
   host: '0.0.0.0',
   rateLimit: undefined,
+  workers: 1,
+  profiling: undefined,
 })
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -56,6 +72,22 @@ export function configFromEnv(env: Env = process.env): OptlayerConfig {
     port: integer(env, 'PORT', CONFIG_DEFAULTS.port, 0, 65535),
     host: read(env, 'HOST') ?? CONFIG_DEFAULTS.host,
     rateLimit: rateLimitFromEnv(env),
+    workers: integer(env, 'WORKERS', CONFIG_DEFAULTS.workers, 1, 256),
+    profiling: profilingFromEnv(env),
+  }
+}
+
+function profilingFromEnv(env: Env): ProfilingConfig | undefined {
+  if (!boolean(env, 'ENABLE_PROFILING')) {
+    for (const name of ['PROFILING_PORT', 'PROFILING_HOST', 'PROFILING_TOKEN']) {
+      if (read(env, name) !== undefined) throw new ConfigError(`${name} is set but ENABLE_PROFILING is not true`)
+    }
+    return undefined
+  }
+  return {
+    port: integer(env, 'PROFILING_PORT', 6060, 0, 65535),
+    host: read(env, 'PROFILING_HOST') ?? '127.0.0.1',
+    token: read(env, 'PROFILING_TOKEN'),
   }
 }
 

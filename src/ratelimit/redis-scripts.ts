@@ -8,8 +8,9 @@
  * time with Redis `TIME`, so the clocks of the calling processes do not matter. A script that
  * consumes sets a PEXPIRE on the key for the moment its state is back to full (a key that
  * disappears then behaves exactly like one never seen), so Redis never fills with dead keys.
- * Denials and requests of cost 0 write nothing: the state they would store is the one already
- * stored, brought up to date, which the next call recomputes the same way.
+ * Denials and requests of cost 0 write nothing (but the sliding log's dropping of expired
+ * entries): the state they would store is the one already stored, brought up to date, which the
+ * next call recomputes the same way.
  *
  * Redis 5 or later: scripts replicate their effects, so reading `TIME` before writing is
  * allowed without `redis.replicate_commands()` (which Redis 3.2 and 4 would need).
