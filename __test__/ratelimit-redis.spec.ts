@@ -1049,7 +1049,8 @@ test.serial('a reply stalled past the timeout rejects, and the command runs once
   t.is(await fixedWindowCount(store, key), '1')
   t.like(await store.decide(key, 1), { allowed: true, remaining: 98 }, 'the connection carries on')
   proxy.closeConnections()
-  await eventually('the store to reconnect after a reset', () => store.available())
+  await eventually('the store to notice the reset', () => !store.available())
+  await eventually('the store to reconnect by itself', () => store.available())
   t.like(await store.decide(key, 1), { allowed: true, remaining: 97 })
 })
 

@@ -99,6 +99,15 @@ export {
   type RateLimiterStats,
   type RedisFallback,
 } from './ratelimit/rate-limiter'
-export { REDIS_RATE_LIMIT_STORE_DEFAULTS, RedisRateLimitStore, type RedisConnection } from './ratelimit/redis-store'
+export { LEASE_BATCHER_DEFAULTS, LeaseBatcher, type LeaseBatcherOptions } from './ratelimit/lease-batcher'
+export {
+  REDIS_RATE_LIMIT_STORE_DEFAULTS,
+  RedisRateLimitStore,
+  type RedisConnection,
+  type RedisDecisionStatus,
+  type RedisRateLimitStoreOptions,
+  type RedisTakeOptions,
+  type RedisTakeResult,
+} from './ratelimit/redis-store'
 export { OptlayerServer, type OptlayerServerOptions } from './server/http-server'
 export { VERSION } from './version'

@@ -1,0 +1,303 @@
+import { performance } from 'node:perf_hooks'
+
+import { InvalidArgumentError } from '../errors'
+import { resolveCircuitBreakerOptions, type CircuitBreakerOptions } from '../resilience/circuit-breaker'
+
+/**
+ * Options of `ConnectionPool`. Only `create` is required; every other option has the default
+ * listed in {@link POOL_DEFAULTS}. Durations are in milliseconds; where an option says
+ * "0 or Infinity turns it off", either value does.
+ */
+export interface ConnectionPoolOptions<T> {
+  /**
+   * Makes one resource (connects a socket, opens a client). A throw or rejection is a creation
+   * failure: counted, emitted as `'createError'` and fed to the creation circuit breaker.
+   */
+  create: () => T | PromiseLike<T>
+  /** Releases what a resource holds. Errors are emitted as `'destroyError'`, never thrown. @default nothing */
+  destroy?: (resource: T) => unknown
+  /**
+   * Says whether a resource still works: `false`, a throw, a rejection or no answer within
+   * `validateTimeoutMs` mean it does not, and it is destroyed and replaced. Used on borrow
+   * (`validateOnBorrow`) and on idle resources every `keepAliveMs`.
+   * @default none: resources are never validated
+   */
+  validate?: (resource: T) => boolean | PromiseLike<boolean>
+  /** Name in errors, leak reports and metrics. @default 'pool-<n>' */
+  name?: string
+  /** Resources kept even when idle; created in the background at start and after losses. @default 0 */
+  min?: number
+  /** Most resources alive at once, borrowed or idle. @default 10 */
+  max?: number
+  /**
+   * Longest wait in `acquire()` before it rejects with a `PoolTimeoutError` that says why.
+   * `Infinity` waits for ever (bounded only by the caller's signal).
+   * @default 30000 (HikariCP's connectionTimeout)
+   */
+  acquireTimeoutMs?: number
+  /** A `create()` that has not settled by then counts as failed; a late resource is destroyed. @default 30000 */
+  createTimeoutMs?: number
+  /** A `destroy()` not settled by then is reported as a `'destroyError'` and no longer waited for. @default 5000 */
+  destroyTimeoutMs?: number
+  /** Creations in flight at once while the pool grows. @default 2 */
+  maxConcurrentCreates?: number
+  /**
+   * Pause before retrying a failed creation on its own (an `acquire()` may try sooner). The
+   * circuit breaker bounds how often creation is tried while it keeps failing.
+   * @default 100
+   */
+  createRetryIntervalMs?: number
+  /**
+   * Idle resources above `min` idle for this long are destroyed (checked every `reapIntervalMs`).
+   * 0 or Infinity turns it off.
+   * @default 30000
+   */
+  idleTimeoutMs?: number
+  /**
+   * A resource older than this is retired: destroyed at once when idle, on return when
+   * borrowed (never while in use), then replaced as needed. 0 or Infinity turns it off.
+   * @default 1800000 (30 min, HikariCP's maxLifetime)
+   */
+  maxLifetimeMs?: number
+  /**
+   * Share of `maxLifetimeMs` drawn at random per resource and taken off it, in [0, 1), so that
+   * resources created together do not all retire together.
+   * @default 0.025 (HikariCP's 2.5 % variance)
+   */
+  lifetimeJitter?: number
+  /** Validate a resource before lending it (when `validate` is given). @default true */
+  validateOnBorrow?: boolean
+  /**
+   * Validate on borrow only a resource idle (unused and unvalidated) for at least this long;
+   * 0 validates every borrow. A resource returned moments ago is known to work.
+   * @default 500 (HikariCP's aliveBypassWindowMs)
+   */
+  validateAfterIdleMs?: number
+  /** A validation without an answer by then counts as failed. @default 5000 (HikariCP's validationTimeout) */
+  validateTimeoutMs?: number
+  /**
+   * Keep-alive: idle resources unused and unvalidated for this long are validated in the
+   * background (which also keeps the connection's traffic flowing), as HikariCP's
+   * keepaliveTime. Needs `validate`. 0 or Infinity turns it off.
+   * @default 0
+   */
+  keepAliveMs?: number
+  /**
+   * A resource borrowed for longer than this is reported once as a `'leak'` event with the
+   * stack that acquired it, and named in acquire timeouts. Capturing the stack costs a
+   * microsecond or so per acquire, so it is on only when set. 0 or Infinity turns it off.
+   * @default 0
+   */
+  leakDetectionMs?: number
+  /** How often idle resources are checked against `idleTimeoutMs`. @default 1000 */
+  reapIntervalMs?: number
+  /**
+   * What `use(fn)` does with the resource when `fn` throws: `true` destroys it, `false`
+   * returns it, a function decides per error.
+   * @default false
+   */
+  destroyOnError?: boolean | ((error: unknown) => boolean)
+  /**
+   * `close()` waits this long for borrowed resources to come back, then destroys them
+   * (their later `release()` is ignored), as HikariCP's shutdown does after 10 s.
+   * @default 10000
+   */
+  closeTimeoutMs?: number
+  /**
+   * Circuit breaker on creation failures, so a dead server is not hammered: after
+   * `consecutiveFailures` failures in a row creation stops for `openMs` (doubling per failed
+   * probe up to `maxOpenMs`) and acquires that would need a new resource fail at once with
+   * `PoolCircuitOpenError`. `false` turns it off. Defaults in {@link POOL_BREAKER_DEFAULTS},
+   * the rest as `CircuitBreaker`'s.
+   */
+  breaker?: Omit<CircuitBreakerOptions, 'now' | 'random'> | false
+  /** Monotonic clock in ms (the breaker uses it too). @default performance.now */
+  now?: () => number
+  /** Uniform random numbers in [0, 1), for jitter. @default Math.random */
+  random?: () => number
+}
+
+/** Defaults of {@link ConnectionPoolOptions}. */
+export const POOL_DEFAULTS = Object.freeze({
+  min: 0,
+  max: 10,
+  acquireTimeoutMs: 30_000,
+  createTimeoutMs: 30_000,
+  destroyTimeoutMs: 5_000,
+  maxConcurrentCreates: 2,
+  createRetryIntervalMs: 100,
+  idleTimeoutMs: 30_000,
+  maxLifetimeMs: 1_800_000,
+  lifetimeJitter: 0.025,
+  validateOnBorrow: true,
+  validateAfterIdleMs: 500,
+  validateTimeoutMs: 5_000,
+  keepAliveMs: 0,
+  leakDetectionMs: 0,
+  reapIntervalMs: 1_000,
+  destroyOnError: false as boolean | ((error: unknown) => boolean),
+  closeTimeoutMs: 10_000,
+  now: (): number => performance.now(),
+  random: Math.random,
+})
+
+/**
+ * Defaults of the creation breaker, where they differ from `CIRCUIT_BREAKER_DEFAULTS`: only
+ * failures in a row count (a pool makes few creations, too few for a rate), and the first
+ * open period is short because a restarted server is usually back within seconds.
+ */
+export const POOL_BREAKER_DEFAULTS = Object.freeze({
+  consecutiveFailures: 3,
+  minimumCalls: Infinity,
+  openMs: 1_000,
+  maxOpenMs: 30_000,
+  jitter: 0.2,
+})
+
+/** Validated options; durations that are off are Infinity. @internal */
+export interface ResolvedPoolOptions<T> {
+  create: () => T | PromiseLike<T>
+  destroy: ((resource: T) => unknown) | undefined
+  validate: ((resource: T) => boolean | PromiseLike<boolean>) | undefined
+  name: string
+  min: number
+  max: number
+  acquireTimeoutMs: number
+  createTimeoutMs: number
+  destroyTimeoutMs: number
+  maxConcurrentCreates: number
+  createRetryIntervalMs: number
+  idleTimeoutMs: number
+  maxLifetimeMs: number
+  lifetimeJitter: number
+  validateOnBorrow: boolean
+  validateAfterIdleMs: number
+  validateTimeoutMs: number
+  keepAliveMs: number
+  leakDetectionMs: number
+  reapIntervalMs: number
+  destroyOnError: (error: unknown) => boolean
+  closeTimeoutMs: number
+  breaker: CircuitBreakerOptions | false
+  now: () => number
+  random: () => number
+}
+
+let unnamed = 0
+
+/**
+ * Validates pool options and fills in defaults; throws {@link InvalidArgumentError} naming
+ * the option at fault, with what was expected and what came.
+ * @internal
+ */
+export function resolvePoolOptions<T>(options: ConnectionPoolOptions<T>): ResolvedPoolOptions<T> {
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidArgumentError(`invalid pool options: expected an object with at least create, got ${String(options)}`)
+  }
+  const d = POOL_DEFAULTS
+  const create = fn('create', options.create, false)
+  const destroy = fn('destroy', options.destroy, true)
+  const validate = fn('validate', options.validate, true)
+  const name = options.name ?? `pool-${++unnamed}`
+  if (typeof name !== 'string' || name === '') {
+    throw new InvalidArgumentError(`invalid name: expected a non-empty string, got ${String(name)}`)
+  }
+  const max = whole('max', options.max ?? d.max, 1)
+  const min = whole('min', options.min ?? d.min, 0)
+  if (min > max) throw new InvalidArgumentError(`invalid min: expected at most max (${max}), got ${min}`)
+  const acquireTimeoutMs = positive('acquireTimeoutMs', options.acquireTimeoutMs ?? d.acquireTimeoutMs, true)
+  const validateOnBorrow = options.validateOnBorrow ?? d.validateOnBorrow
+  if (typeof validateOnBorrow !== 'boolean') {
+    throw new InvalidArgumentError(`invalid validateOnBorrow: expected a boolean, got ${String(validateOnBorrow)}`)
+  }
+  const keepAliveMs = off('keepAliveMs', options.keepAliveMs ?? d.keepAliveMs)
+  if (keepAliveMs !== Infinity && validate === undefined) {
+    throw new InvalidArgumentError('invalid keepAliveMs: keep-alive validates idle resources, so it needs validate')
+  }
+  const lifetimeJitter = options.lifetimeJitter ?? d.lifetimeJitter
+  if (typeof lifetimeJitter !== 'number' || !(lifetimeJitter >= 0 && lifetimeJitter < 1)) {
+    throw new InvalidArgumentError(`invalid lifetimeJitter: expected a number in [0, 1), got ${String(lifetimeJitter)}`)
+  }
+  const destroyOnError = options.destroyOnError ?? d.destroyOnError
+  if (typeof destroyOnError !== 'boolean' && typeof destroyOnError !== 'function') {
+    throw new InvalidArgumentError(
+      `invalid destroyOnError: expected a boolean or a function, got ${String(destroyOnError)}`,
+    )
+  }
+  const now = options.now ?? d.now
+  const random = options.random ?? d.random
+  if (typeof now !== 'function') throw new InvalidArgumentError('invalid now: expected a function')
+  if (typeof random !== 'function') throw new InvalidArgumentError('invalid random: expected a function')
+  let breaker: CircuitBreakerOptions | false = false
+  if (options.breaker !== false) {
+    breaker = { ...POOL_BREAKER_DEFAULTS, ...options.breaker, now, random }
+    resolveCircuitBreakerOptions(breaker) // validates now, so a bad option fails here and not on first failure
+  }
+  return {
+    create,
+    destroy,
+    validate,
+    name,
+    min,
+    max,
+    acquireTimeoutMs,
+    createTimeoutMs: positive('createTimeoutMs', options.createTimeoutMs ?? d.createTimeoutMs, true),
+    destroyTimeoutMs: positive('destroyTimeoutMs', options.destroyTimeoutMs ?? d.destroyTimeoutMs, true),
+    maxConcurrentCreates: whole('maxConcurrentCreates', options.maxConcurrentCreates ?? d.maxConcurrentCreates, 1),
+    createRetryIntervalMs: positive('createRetryIntervalMs', options.createRetryIntervalMs ?? d.createRetryIntervalMs),
+    idleTimeoutMs: off('idleTimeoutMs', options.idleTimeoutMs ?? d.idleTimeoutMs),
+    maxLifetimeMs: off('maxLifetimeMs', options.maxLifetimeMs ?? d.maxLifetimeMs),
+    lifetimeJitter,
+    validateOnBorrow: validateOnBorrow && validate !== undefined,
+    validateAfterIdleMs: nonNegative('validateAfterIdleMs', options.validateAfterIdleMs ?? d.validateAfterIdleMs),
+    validateTimeoutMs: positive('validateTimeoutMs', options.validateTimeoutMs ?? d.validateTimeoutMs, true),
+    keepAliveMs,
+    leakDetectionMs: off('leakDetectionMs', options.leakDetectionMs ?? d.leakDetectionMs),
+    reapIntervalMs: positive('reapIntervalMs', options.reapIntervalMs ?? d.reapIntervalMs),
+    destroyOnError: typeof destroyOnError === 'function' ? destroyOnError : () => destroyOnError,
+    closeTimeoutMs: positive('closeTimeoutMs', options.closeTimeoutMs ?? d.closeTimeoutMs, true),
+    breaker,
+    now,
+    random,
+  }
+}
+
+function fn<F>(name: string, value: F, optional: true): F | undefined
+function fn<F>(name: string, value: F, optional: false): F
+function fn<F>(name: string, value: F, optional: boolean): F | undefined {
+  if (value === undefined && optional) return undefined
+  if (typeof value !== 'function') {
+    throw new InvalidArgumentError(`invalid ${name}: expected a function, got ${value === null ? 'null' : typeof value}`)
+  }
+  return value
+}
+
+function whole(name: string, value: unknown, min: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new InvalidArgumentError(`invalid ${name}: expected a whole number of at least ${min}, got ${String(value)}`)
+  }
+  return value
+}
+
+/** A duration above 0; Infinity too when `infinite`. */
+function positive(name: string, value: unknown, infinite = false): number {
+  if (typeof value === 'number' && value > 0 && (Number.isFinite(value) || (infinite && value === Infinity))) {
+    return value
+  }
+  const range = infinite ? 'above 0, or Infinity' : 'above 0'
+  throw new InvalidArgumentError(`invalid ${name}: expected a number of milliseconds ${range}, got ${String(value)}`)
+}
+
+function nonNegative(name: string, value: unknown): number {
+  if (typeof value === 'number' && value >= 0 && Number.isFinite(value)) return value
+  throw new InvalidArgumentError(`invalid ${name}: expected a finite number of milliseconds >= 0, got ${String(value)}`)
+}
+
+/** A duration where 0 or Infinity means off; returns Infinity for off. */
+function off(name: string, value: unknown): number {
+  if (value === 0 || value === Infinity) return Infinity
+  if (typeof value === 'number' && value > 0 && Number.isFinite(value)) return value
+  throw new InvalidArgumentError(
+    `invalid ${name}: expected a number of milliseconds above 0, or 0 or Infinity for off, got ${String(value)}`,
+  )
+}
