@@ -1,18 +1,17 @@
 import test from 'ava'
 
-import { CostExceedsCapacityError, InvalidArgumentError } from '../src/errors'
-import {
-  AimdLimit,
-  createAdaptiveLimit,
-  GradientLimit,
-  type AdaptiveLimitOptions,
-} from '../src/ratelimit/adaptive-limit'
 import {
   AdaptiveRateLimiter,
+  AimdLimit,
+  CostExceedsCapacityError,
+  createAdaptiveLimit,
+  GradientLimit,
+  InvalidArgumentError,
+  type AdaptiveLimitOptions,
   type AdaptiveRateLimiterOptions,
   type AdaptiveRateOptions,
   type KeyedCircuitStateChange,
-} from '../src/ratelimit/adaptive-limiter'
+} from 'optlayer'
 
 function fakeClock(start = 10_000) {
   let time = start

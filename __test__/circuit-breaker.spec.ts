@@ -1,12 +1,12 @@
 import test from 'ava'
 
-import { InvalidArgumentError } from '../src/errors'
 import {
   CIRCUIT_BREAKER_DEFAULTS,
   CircuitBreaker,
+  InvalidArgumentError,
   type CircuitBreakerOptions,
   type CircuitStateChange,
-} from '../src/resilience/circuit-breaker'
+} from 'optlayer'
 
 function fakeClock(start = 1_000) {
   let time = start

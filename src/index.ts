@@ -74,6 +74,7 @@ export {
   type AdaptiveRateLimiterOptions,
   type AdaptiveRateLimiterStats,
   type AdaptiveRateOptions,
+  type KeyedCircuitStateChange,
 } from './ratelimit/adaptive-limiter'
 export {
   CIRCUIT_BREAKER_DEFAULTS,

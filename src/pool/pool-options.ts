@@ -192,7 +192,9 @@ let unnamed = 0
  */
 export function resolvePoolOptions<T>(options: ConnectionPoolOptions<T>): ResolvedPoolOptions<T> {
   if (options === null || typeof options !== 'object') {
-    throw new InvalidArgumentError(`invalid pool options: expected an object with at least create, got ${String(options)}`)
+    throw new InvalidArgumentError(
+      `invalid pool options: expected an object with at least create, got ${String(options)}`,
+    )
   }
   const d = POOL_DEFAULTS
   const create = fn('create', options.create, false)
@@ -267,7 +269,9 @@ function fn<F>(name: string, value: F, optional: false): F
 function fn<F>(name: string, value: F, optional: boolean): F | undefined {
   if (value === undefined && optional) return undefined
   if (typeof value !== 'function') {
-    throw new InvalidArgumentError(`invalid ${name}: expected a function, got ${value === null ? 'null' : typeof value}`)
+    throw new InvalidArgumentError(
+      `invalid ${name}: expected a function, got ${value === null ? 'null' : typeof value}`,
+    )
   }
   return value
 }
