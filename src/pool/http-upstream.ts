@@ -1,0 +1,227 @@
+import { performance } from 'node:perf_hooks'
+import type tls from 'node:tls'
+
+import { Pool, type Dispatcher } from 'undici'
+
+import { ClosedError, InvalidArgumentError } from '../errors'
+import { LatencyHistogram, type LatencySummary } from './latency-histogram'
+
+/**
+ * Options of {@link httpUpstream}, named like `ConnectionPool`'s where they mean the same and
+ * mapped onto undici's `Pool` and `Client` options (named in each entry).
+ */
+export interface HttpUpstreamOptions {
+  /** Most connections to the origin (undici `connections`). @default 10 */
+  max?: number
+  /**
+   * How long an idle keep-alive connection is kept open (undici `keepAliveTimeout`); a server's
+   * `Keep-Alive: timeout=` hint can lower it.
+   * @default 4000 (undici's default, below the 5 s of Node's own servers)
+   */
+  idleTimeoutMs?: number
+  /** Ceiling on the server's keep-alive hint (undici `keepAliveMaxTimeout`). @default 600000 */
+  keepAliveMaxTimeoutMs?: number
+  /**
+   * Connections older than this are closed once idle and replaced (undici `clientTtl`), so DNS
+   * changes and server rebalancing are picked up. 0 or Infinity turns it off.
+   * @default 0
+   */
+  maxLifetimeMs?: number
+  /** Requests sent on a connection before it is closed (undici `maxRequestsPerClient`). @default unlimited */
+  maxRequestsPerConnection?: number
+  /** Requests in flight per connection, HTTP/1.1 pipelining (undici `pipelining`). @default 1 */
+  pipelining?: number
+  /** Connecting and the TLS handshake must finish within this (undici `connect.timeout`). @default 10000 */
+  connectTimeoutMs?: number
+  /** Wait for the response headers, per request (undici `headersTimeout`). @default 300000 */
+  headersTimeoutMs?: number
+  /** Longest gap between body chunks, per request (undici `bodyTimeout`). @default 300000 */
+  bodyTimeoutMs?: number
+  /** TCP keep-alive probes on the sockets. @default true */
+  keepAlive?: boolean
+  /** `tls.connect` options for https origins: `ca`, `cert`, `key`, `servername`, `rejectUnauthorized`, ... */
+  tls?: tls.ConnectionOptions
+}
+
+/** Defaults of {@link HttpUpstreamOptions}. */
+export const HTTP_UPSTREAM_DEFAULTS = Object.freeze({
+  max: 10,
+  idleTimeoutMs: 4_000,
+  keepAliveMaxTimeoutMs: 600_000,
+  maxLifetimeMs: 0,
+  pipelining: 1,
+  connectTimeoutMs: 10_000,
+  headersTimeoutMs: 300_000,
+  bodyTimeoutMs: 300_000,
+  keepAlive: true,
+})
+
+/** A request to the upstream: undici's request options without `origin`; `method` defaults to GET. */
+export type HttpUpstreamRequest = Omit<Dispatcher.RequestOptions, 'origin' | 'method'> & {
+  method?: Dispatcher.HttpMethod
+}
+
+/** Connection figures (from undici's `pool.stats`) and request counters of an {@link HttpUpstream}. */
+export interface HttpUpstreamStats {
+  /** The origin, e.g. `http://10.0.0.7:8080`. */
+  origin: string
+  /** Open connections. */
+  connected: number
+  /** Open connections without a request in flight (idle keep-alive connections). */
+  free: number
+  /** Requests being sent or waiting for their response. */
+  running: number
+  /** Requests waiting for a connection. */
+  queued: number
+  /** Requests dispatched to a connection but not yet written (undici's `pending`). */
+  pending: number
+  /** Requests started through {@link HttpUpstream.request}. */
+  requests: number
+  /** Requests that rejected (connection errors, timeouts, aborts). */
+  failures: number
+  /** Time from `request()` to response headers, in ms, of requests that got them. */
+  headersLatencyMs: LatencySummary
+}
+
+/**
+ * One HTTP origin behind an undici `Pool`: keep-alive connections, reused across requests,
+ * at most `max` of them. The connection handling is undici's; this adds optlayer's option
+ * names, counters and latency, and a typed error after close.
+ */
+export class HttpUpstream {
+  /** The origin requests go to. */
+  readonly origin: string
+  /** The undici pool underneath, for whatever this wrapper does not expose. */
+  readonly pool: Pool
+  private readonly latency = new LatencyHistogram()
+  private requests = 0
+  private failures = 0
+  private closed = false
+
+  /** @internal Use {@link httpUpstream}. */
+  constructor(origin: string, pool: Pool) {
+    this.origin = origin
+    this.pool = pool
+  }
+
+  /**
+   * Sends a request; resolves at the response headers with undici's `ResponseData` (read or
+   * dump `body` so that the connection goes back to the pool).
+   *
+   * @example
+   * ```ts
+   * const { statusCode, body } = await upstream.request({ path: '/users/42', signal })
+   * const user = await body.json()
+   * ```
+   * @throws {ClosedError} after {@link close}; otherwise whatever undici rejects with (`UND_ERR_*` codes).
+   */
+  async request(options: HttpUpstreamRequest | string): Promise<Dispatcher.ResponseData> {
+    if (this.closed) throw new ClosedError(`http upstream ${this.origin} is closed`)
+    const request: Dispatcher.RequestOptions =
+      typeof options === 'string' ? { path: options, method: 'GET' } : { ...options, method: options.method ?? 'GET' }
+    this.requests++
+    const started = performance.now()
+    try {
+      const response = await this.pool.request(request)
+      this.latency.record(performance.now() - started)
+      return response
+    } catch (error) {
+      this.failures++
+      throw error
+    }
+  }
+
+  /** Connection figures from undici and this wrapper's counters. */
+  stats(): HttpUpstreamStats {
+    const s = this.pool.stats
+    return {
+      origin: this.origin,
+      connected: s.connected,
+      free: s.free,
+      running: s.running,
+      queued: s.queued,
+      pending: s.pending,
+      requests: this.requests,
+      failures: this.failures,
+      headersLatencyMs: this.latency.snapshot(),
+    }
+  }
+
+  /** Stops taking requests, lets those in flight finish, then closes every connection. */
+  async close(): Promise<void> {
+    this.closed = true
+    if (!this.pool.closed) await this.pool.close()
+  }
+
+  /** Closes every connection now, failing requests in flight with `error` (or undici's). */
+  async destroy(error?: Error): Promise<void> {
+    this.closed = true
+    if (!this.pool.destroyed) await this.pool.destroy(error ?? null)
+  }
+}
+
+/**
+ * An upstream HTTP origin with pooled keep-alive connections through undici's `Pool` (no
+ * hand-written HTTP client). `url` may carry a path; only its origin is used.
+ *
+ * @example
+ * ```ts
+ * const api = httpUpstream('http://10.0.0.7:8080', { max: 32, idleTimeoutMs: 4_000 })
+ * const { statusCode, body } = await api.request({ path: '/health' })
+ * await body.dump()
+ * await api.close()
+ * ```
+ * @throws {InvalidArgumentError} for a URL that is not http(s) or an option out of range.
+ */
+export function httpUpstream(url: string | URL, options: HttpUpstreamOptions = {}): HttpUpstream {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch (error) {
+    throw new InvalidArgumentError(`invalid url: expected an absolute http(s) URL, got ${String(url)}`, {
+      cause: error,
+    })
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new InvalidArgumentError(`invalid url: expected http: or https:, got ${parsed.protocol}`)
+  }
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidArgumentError(`invalid options: expected an object, got ${String(options)}`)
+  }
+  const d = HTTP_UPSTREAM_DEFAULTS
+  const lifetime = options.maxLifetimeMs ?? d.maxLifetimeMs
+  const maxRequests = options.maxRequestsPerConnection
+  if (maxRequests !== undefined) whole('maxRequestsPerConnection', maxRequests)
+  const pool = new Pool(parsed.origin, {
+    connections: whole('max', options.max ?? d.max),
+    keepAliveTimeout: ms('idleTimeoutMs', options.idleTimeoutMs ?? d.idleTimeoutMs),
+    keepAliveMaxTimeout: ms('keepAliveMaxTimeoutMs', options.keepAliveMaxTimeoutMs ?? d.keepAliveMaxTimeoutMs),
+    clientTtl: lifetime === 0 || lifetime === Infinity ? null : ms('maxLifetimeMs', lifetime),
+    ...(maxRequests === undefined ? {} : { maxRequestsPerClient: maxRequests }),
+    pipelining: whole('pipelining', options.pipelining ?? d.pipelining),
+    headersTimeout: ms('headersTimeoutMs', options.headersTimeoutMs ?? d.headersTimeoutMs),
+    bodyTimeout: ms('bodyTimeoutMs', options.bodyTimeoutMs ?? d.bodyTimeoutMs),
+    connect: {
+      ...options.tls,
+      timeout: ms('connectTimeoutMs', options.connectTimeoutMs ?? d.connectTimeoutMs),
+      keepAlive: options.keepAlive ?? d.keepAlive,
+    },
+  })
+  return new HttpUpstream(parsed.origin, pool)
+}
+
+function whole(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidArgumentError(`invalid ${name}: expected a whole number of at least 1, got ${String(value)}`)
+  }
+  return value
+}
+
+function ms(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
+    throw new InvalidArgumentError(
+      `invalid ${name}: expected a finite number of milliseconds above 0, got ${String(value)}`,
+    )
+  }
+  return value
+}
