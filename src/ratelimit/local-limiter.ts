@@ -125,7 +125,7 @@ export class LocalLimiter {
     this.decide = this.limiter.decisions()
     this.scratch = this.limiter.scratch()
     this.now = options.now
-    this.sweeper = setInterval(() => this.limiter.sweep(SWEEP_SHARDS_PER_TICK), SWEEP_INTERVAL_MS).unref()
+    this.sweeper = sweepWhileAlive(this.limiter)
   }
 
   /** Decides a request of `cost` for `key`; throws typed errors for bad input. */
@@ -155,6 +155,20 @@ export class LocalLimiter {
     clearInterval(this.sweeper)
     this.limiter.close()
   }
+}
+
+/**
+ * Forgets idle keys on a timer. The timer holds the store weakly, so a limiter dropped
+ * without `close()` is still collected (and its timer stops) instead of living forever.
+ */
+function sweepWhileAlive(limiter: InstanceType<typeof native.NativeRateLimiter>): NodeJS.Timeout {
+  const store = new WeakRef(limiter)
+  const timer: NodeJS.Timeout = setInterval(() => {
+    const alive = store.deref()
+    if (alive === undefined) clearInterval(timer)
+    else alive.sweep(SWEEP_SHARDS_PER_TICK)
+  }, SWEEP_INTERVAL_MS).unref()
+  return timer
 }
 
 function checkWhole(name: string, value: unknown, min: number, max: number): void {
