@@ -111,4 +111,38 @@ export {
   type RedisTakeResult,
 } from './ratelimit/redis-store'
 export { OptlayerServer, type OptlayerServerOptions } from './server/http-server'
+export {
+  ConnectionPool,
+  type ConnectionPoolEvents,
+  type DestroyReason,
+  type PoolState,
+  type PoolStats,
+  type UnleakReport,
+} from './pool/connection-pool'
+export {
+  HTTP_UPSTREAM_DEFAULTS,
+  HttpUpstream,
+  httpUpstream,
+  type HttpUpstreamOptions,
+  type HttpUpstreamRequest,
+  type HttpUpstreamStats,
+} from './pool/http-upstream'
+export type { LatencySummary } from './pool/latency-histogram'
+export type { LeakReport } from './pool/leak-detector'
+export {
+  PoolCircuitOpenError,
+  PoolReleaseError,
+  PoolTimeoutError,
+  type PoolDiagnosis,
+  type PoolHolder,
+  type PoolReleaseFault,
+  type PoolTimeoutReason,
+} from './pool/pool-errors'
+export { POOL_BREAKER_DEFAULTS, POOL_DEFAULTS, type ConnectionPoolOptions } from './pool/pool-options'
+export {
+  TCP_RESOURCE_DEFAULTS,
+  tcpResourceFactory,
+  type TcpResourceFactory,
+  type TcpResourceOptions,
+} from './pool/tcp-resource'
 export { VERSION } from './version'

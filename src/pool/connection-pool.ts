@@ -70,7 +70,9 @@ export type ConnectionPoolEvents<T> = {
 
 /** A snapshot of a pool, from {@link ConnectionPool.stats}. */
 export interface PoolStats {
+  /** The pool's name. */
   name: string
+  /** Lending, draining or closed. */
   state: PoolState
   /** Resources alive: borrowed, idle or being validated. */
   size: number
@@ -84,7 +86,9 @@ export interface PoolStats {
   pending: number
   /** Resources being validated (on borrow or keep-alive). */
   validating: number
+  /** The configured `min`. */
   min: number
+  /** The configured `max`. */
   max: number
   /** Resources lent, since the start. */
   acquires: number
@@ -305,13 +309,7 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
    * @throws {PoolReleaseError} as {@link release} does.
    */
   destroy(resource: T): void {
-    const entry = this.borrowed(resource, 'destroy')
-    if (entry === undefined) return
-    this.active--
-    this.counts.releases++
-    if (this.leakDetector !== undefined) this.endBorrow(entry)
-    this.destroyEntry(entry, 'destroyed')
-    this.afterLoss()
+    this.discard(resource, 'destroyed')
   }
 
   /**
@@ -331,7 +329,7 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
       result = await fn(resource)
     } catch (error) {
       try {
-        if (this.o.destroyOnError(error)) this.destroy(resource)
+        if (this.o.destroyOnError(error)) this.discard(resource, 'error')
         else this.release(resource)
       } catch {
         // fn gave the resource back itself; its own error is the one to report.
@@ -426,6 +424,16 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
 
   // ---------------------------------------------------------------------------------------
   // Lending
+
+  private discard(resource: T, reason: DestroyReason): void {
+    const entry = this.borrowed(resource, 'destroy')
+    if (entry === undefined) return
+    this.active--
+    this.counts.releases++
+    if (this.leakDetector !== undefined) this.endBorrow(entry)
+    this.destroyEntry(entry, reason)
+    this.afterLoss()
+  }
 
   private acquireWith(signal: AbortSignal | undefined, trace: object | undefined): Promise<T> {
     if (this.state !== OPEN) {

@@ -283,12 +283,18 @@ function whole(name: string, value: unknown, min: number): number {
   return value
 }
 
-/** A duration above 0; Infinity too when `infinite`. */
+/**
+ * Longest finite duration: Node's timers fire after 1 ms instead of any longer delay, which
+ * would retire or time out everything at once. Longer means "off" (0 or Infinity).
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** A duration above 0 that a timer can wait for; Infinity too when `infinite`. */
 function positive(name: string, value: unknown, infinite = false): number {
-  if (typeof value === 'number' && value > 0 && (Number.isFinite(value) || (infinite && value === Infinity))) {
+  if (typeof value === 'number' && value > 0 && (value <= MAX_TIMER_MS || (infinite && value === Infinity))) {
     return value
   }
-  const range = infinite ? 'above 0, or Infinity' : 'above 0'
+  const range = `above 0 and at most ${MAX_TIMER_MS}${infinite ? ', or Infinity' : ''}`
   throw new InvalidArgumentError(`invalid ${name}: expected a number of milliseconds ${range}, got ${String(value)}`)
 }
 
@@ -300,8 +306,8 @@ function nonNegative(name: string, value: unknown): number {
 /** A duration where 0 or Infinity means off; returns Infinity for off. */
 function off(name: string, value: unknown): number {
   if (value === 0 || value === Infinity) return Infinity
-  if (typeof value === 'number' && value > 0 && Number.isFinite(value)) return value
+  if (typeof value === 'number' && value > 0 && value <= MAX_TIMER_MS) return value
   throw new InvalidArgumentError(
-    `invalid ${name}: expected a number of milliseconds above 0, or 0 or Infinity for off, got ${String(value)}`,
+    `invalid ${name}: expected a number of milliseconds above 0 and at most ${MAX_TIMER_MS}, or 0 or Infinity for off, got ${String(value)}`,
   )
 }

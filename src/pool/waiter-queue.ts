@@ -34,8 +34,8 @@ export class Waiter<T> {
 
 /**
  * Fair FIFO of waiters: an intrusive doubly linked list, so push, shift and removal of any
- * waiter (abort, timeout) are O(1) and allocate nothing beyond the waiter itself. generic-pool
- * and tarn keep waiters in arrays, where removing an aborted one is O(n).
+ * waiter (abort, timeout) are O(1) and allocate nothing beyond the waiter itself. (generic-pool
+ * also queues in a linked list; tarn keeps an array and splices out an acquire that timed out.)
  *
  * Every waiter of a pool has the same timeout, so queue order is also deadline order: the
  * pool needs a single timer, armed for the head's deadline.
