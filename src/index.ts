@@ -110,7 +110,61 @@ export {
   type RedisTakeOptions,
   type RedisTakeResult,
 } from './ratelimit/redis-store'
-export { OptlayerServer, type OptlayerServerOptions } from './server/http-server'
+export {
+  defaultAlertRules,
+  METRIC_SOURCES_DEFAULTS,
+  MetricSources,
+  type DefaultAlertRulesOptions,
+  type EventLoopStatistic,
+  type MetricSourcesOptions,
+  type SourceMetricNames,
+  type WindowOptions,
+} from './monitoring/alert-sources'
+export {
+  ALERT_COMPARISONS,
+  ALERT_DEFAULTS,
+  ALERT_SEVERITIES,
+  AlertManager,
+  type ActiveAlert,
+  type AlertComparison,
+  type AlertLogRecord,
+  type AlertManagerEvents,
+  type AlertManagerOptions,
+  type AlertRule,
+  type AlertRuleStatus,
+  type AlertSeverity,
+  type AlertSource,
+  type AlertState,
+  type AlertsSnapshot,
+  type ResolvedAlert,
+} from './monitoring/alerts'
+export {
+  DASHBOARD_DEFAULTS,
+  DashboardData,
+  type DashboardDataOptions,
+  type DashboardLine,
+  type DashboardMetricNames,
+  type DashboardPanel,
+  type DashboardPanelId,
+  type DashboardPayload,
+} from './monitoring/dashboard/data'
+export {
+  METRIC_READER_DEFAULTS,
+  MetricReader,
+  type LabelFilter,
+  type MetricReaderOptions,
+  type MetricsInput,
+} from './monitoring/metric-reader'
+export {
+  activeHandles,
+  PROFILING_DEFAULTS,
+  ProfilingServer,
+  startProfilingServer,
+  type HandlesDump,
+  type ProfilingServerOptions,
+} from './monitoring/profiling'
+export { pprofAvailable, type ProfileFormat } from './monitoring/profiling-backends'
+export { OptlayerServer, type AlertsProvider, type OptlayerServerOptions } from './server/http-server'
 export {
   ConnectionPool,
   type ConnectionPoolEvents,
