@@ -261,8 +261,21 @@ function writeResults(suite, { packages, parameters, ...sections }) {
   return file
 }
 
+/**
+ * A README table of a suite's figures against the issue's targets (`{ target, subject,
+ * display, met }` each), for suites whose results are not one ns/op per case.
+ */
+function figureTable(figures) {
+  return {
+    headers: ['target', 'subject', 'measured', 'met'],
+    align: ['left', 'left', 'right', 'left'],
+    rows: figures.map((f) => [f.target, f.subject, f.display, f.met ? 'yes' : '**no**']),
+  }
+}
+
 module.exports = {
   cpuCount,
+  figureTable,
   loadOptions,
   runCase,
   printCase,

@@ -100,6 +100,32 @@ export {
   type RateLimiterStats,
   type RedisFallback,
 } from './ratelimit/rate-limiter'
+export type { PickExclusion } from './balancer/algorithms/picker'
+export type { BackendState, BackendStats, BalancerBackend, PickRequest, ReleaseOutcome } from './balancer/backend'
+export {
+  LoadBalancer,
+  type BackendStateChange,
+  type BalancerRetryOptions,
+  type HealthCheckResult,
+  type LoadBalancerEvents,
+  type LoadBalancerStats,
+  type PanicChange,
+} from './balancer/load-balancer'
+export {
+  BALANCER_ALGORITHMS,
+  HEALTH_CHECK_DEFAULTS,
+  LOAD_BALANCER_DEFAULTS,
+  MAX_RING_POINTS,
+  OUTLIER_DETECTION_DEFAULTS,
+  RETRY_BUDGET_DEFAULTS,
+  type BackendConfig,
+  type BalancerAlgorithm,
+  type HealthCheckOptions,
+  type LoadBalancerOptions,
+  type OutlierDetectionOptions,
+  type RetryBudgetOptions,
+} from './balancer/options'
+export { RetryBudget, type RetryBudgetStats } from './balancer/retry-budget'
 export { LEASE_BATCHER_DEFAULTS, LeaseBatcher, type LeaseBatcherOptions } from './ratelimit/lease-batcher'
 export {
   REDIS_RATE_LIMIT_STORE_DEFAULTS,

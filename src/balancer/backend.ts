@@ -1,4 +1,5 @@
 import type { CircuitBreaker, CircuitState } from '../resilience/circuit-breaker'
+import type { CachedClock } from './clock'
 import { LatencyEwma } from './ewma'
 import type { ResolvedBackendConfig } from './options'
 
@@ -124,12 +125,13 @@ export class BackendEntry implements BalancerBackend {
     /** The balancer that owns it: release() refuses handles of another balancer. */
     readonly owner: object,
     ewmaDecayMs: number,
+    clock: CachedClock,
   ) {
     this.id = config.id
     this.url = config.url
     this.weight = config.weight
     this.effectiveWeight = config.weight
-    this.latency = new LatencyEwma(ewmaDecayMs)
+    this.latency = new LatencyEwma(ewmaDecayMs, clock)
   }
 }
 

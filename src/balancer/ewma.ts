@@ -1,3 +1,8 @@
+import type { CachedClock } from './clock'
+
+/** Load of a backend with requests in flight and no latency observed yet (Finagle penalises the same case). */
+const UNMEASURED_PENALTY = 2 ** 40
+
 /**
  * Latency estimates of one backend, over observations that arrive at irregular times.
  *
@@ -16,29 +21,76 @@ export class LatencyEwma {
   /** When the latest observation was made. */
   private stamp = 0
   private samples = 0
+  /** The latest cost() result and its time: picks between two clock refreshes share one exponential. */
+  private decayed = 0
+  private decayedAt = Number.NaN
 
-  /** @param decayMs the decay time τ, in ms */
-  constructor(private readonly decayMs: number) {}
+  /**
+   * @param decayMs the decay time τ, in ms
+   * @param clock whose `t` is the time of observations and reads (read, not passed: see CachedClock)
+   */
+  constructor(
+    private readonly decayMs: number,
+    private readonly clock: CachedClock,
+  ) {}
 
-  /** Adds one latency observed at `now`. */
-  observe(latencyMs: number, now: number): void {
+  /** Adds one latency observed now (the clock's `t`). */
+  observe(latencyMs: number): void {
+    const now = this.clock.t
     if (this.samples++ === 0) {
       this.peak = latencyMs
       this.avg = latencyMs
       this.stamp = now
+      this.decayedAt = Number.NaN
       return
     }
-    const w = Math.exp(-Math.max(now - this.stamp, 0) / this.decayMs)
+    const td = now - this.stamp
+    if (td <= 0) {
+      // No time has passed (the cached clock did not move): the weights are e^0 = 1, so only a new peak counts.
+      if (latencyMs > this.peak) {
+        this.peak = latencyMs
+        this.decayedAt = Number.NaN
+      }
+      return
+    }
+    const w = Math.exp(-td / this.decayMs)
     const decayed = this.peak * w
     this.peak = latencyMs > decayed ? latencyMs : decayed * w + latencyMs * (1 - w)
     this.avg = this.avg * w + latencyMs * (1 - w)
     this.stamp = now
+    this.decayedAt = Number.NaN
   }
 
-  /** The peak EWMA at `now`, decayed since the latest observation; 0 before any. */
-  cost(now: number): number {
+  /** The peak EWMA now (the clock's `t`), decayed since the latest observation; 0 before any. */
+  cost(): number {
+    this.decay()
+    return this.decayed
+  }
+
+  /**
+   * Finagle's load: the decayed peak EWMA × (outstanding + 1); above any measured load when requests are in flight
+   * but no latency was observed yet, so that a new backend gets one request at a time until its first latency is
+   * known. Compared here rather than returned, so no number crosses a call boundary on the pick path.
+   */
+  lighterThan(other: LatencyEwma, outstanding: number, otherOutstanding: number): boolean {
+    this.decay()
+    other.decay()
+    const mine =
+      this.decayed === 0 && outstanding !== 0 ? UNMEASURED_PENALTY + outstanding : this.decayed * (outstanding + 1)
+    const theirs =
+      other.decayed === 0 && otherOutstanding !== 0
+        ? UNMEASURED_PENALTY + otherOutstanding
+        : other.decayed * (otherOutstanding + 1)
+    return mine < theirs
+  }
+
+  /** Brings `decayed` to the clock's `t`; picks between two clock refreshes share one exponential. */
+  private decay(): void {
+    const now = this.clock.t
+    if (now === this.decayedAt) return
     const td = now - this.stamp
-    return td > 0 ? this.peak * Math.exp(-td / this.decayMs) : this.peak
+    this.decayed = td > 0 ? this.peak * Math.exp(-td / this.decayMs) : this.peak
+    this.decayedAt = now
   }
 
   /** The time-weighted mean of the observations; 0 before any. */

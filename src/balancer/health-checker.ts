@@ -31,6 +31,9 @@ export interface CheckResult {
   readonly healthy: boolean | undefined
 }
 
+/** Health bodies longer than this are not read to the end (the connection is closed instead). */
+const MAX_BODY_BYTES = 64 * 1024
+
 const DEFAULT_PORTS: Record<string, number> = { 'http:': 80, 'https:': 443 }
 
 /**
@@ -109,7 +112,8 @@ export class HealthChecker {
     deadline.unref()
     let reason: string | undefined
     try {
-      reason = this.options.type === 'http' ? await this.http(target, controller.signal) : await tcp(target, controller.signal)
+      reason =
+        this.options.type === 'http' ? await this.http(target, controller.signal) : await tcp(target, controller.signal)
     } catch (err) {
       reason = controller.signal.aborted ? `no answer within ${this.options.timeoutMs} ms` : errorText(err)
     } finally {
@@ -121,13 +125,17 @@ export class HealthChecker {
     let healthy: boolean | undefined
     if (ok) {
       target.failures = 0
-      if (++target.passes === this.options.healthyThreshold && !target.entry.healthy) healthy = true
+      if (++target.passes >= this.options.healthyThreshold && !target.entry.healthy) healthy = true
     } else {
       target.passes = 0
-      if (++target.failures === this.options.unhealthyThreshold && target.entry.healthy) healthy = false
+      if (++target.failures >= this.options.unhealthyThreshold && target.entry.healthy) healthy = false
     }
-    this.report({ entry: target.entry, ok, reason, healthy })
-    if (!target.stopped) this.schedule(target, this.options.intervalMs)
+    try {
+      this.report({ entry: target.entry, ok, reason, healthy })
+    } finally {
+      // A listener that throws (its error surfaces as an unhandled rejection) must not stop the checks.
+      if (!target.stopped) this.schedule(target, this.options.intervalMs)
+    }
   }
 
   /** One HTTP check: undefined when it passed, else why not. */
@@ -140,7 +148,7 @@ export class HealthChecker {
       bodyTimeout: this.options.timeoutMs,
     })
     // The body is read to the end so the connection can be reused for the next check.
-    await body.dump({ signal })
+    await body.dump({ signal, limit: MAX_BODY_BYTES })
     return statusCode >= 200 && statusCode < 300 ? undefined : `HTTP status ${statusCode}`
   }
 }
@@ -183,7 +191,9 @@ function targetOf(
   }
   const port = parsed.port === '' ? DEFAULT_PORTS[parsed.protocol] : Number(parsed.port)
   if (port === undefined || parsed.hostname === '') {
-    throw new InvalidArgumentError(`invalid ${where} url for TCP health checks: expected a host and a port, got '${url}'`)
+    throw new InvalidArgumentError(
+      `invalid ${where} url for TCP health checks: expected a host and a port, got '${url}'`,
+    )
   }
   // URL keeps the brackets of an IPv6 host; net.connect wants the bare address.
   const host = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname

@@ -2,12 +2,14 @@ import { performance } from 'node:perf_hooks'
 
 import { InvalidArgumentError } from '../errors'
 import {
+  CIRCUIT_BREAKER_DEFAULTS,
   resolveCircuitBreakerOptions,
   type CircuitBreakerOptions,
   type ResolvedCircuitBreakerOptions,
 } from '../resilience/circuit-breaker'
+import { fastRandom } from './random'
 
-/** How {@link LoadBalancer} chooses a backend; see the README of each in {@link LoadBalancerOptions.algorithm}. */
+/** How {@link LoadBalancer} chooses a backend; each is described under {@link LoadBalancerOptions.algorithm}. */
 export type BalancerAlgorithm =
   'round-robin' | 'weighted-round-robin' | 'least-connections' | 'p2c-ewma' | 'consistent-hash'
 
@@ -129,7 +131,9 @@ export interface LoadBalancerOptions {
   /**
    * One {@link CircuitBreaker} per backend fed by every outcome given to `release`, or `false` for none. Its clock
    * is the balancer's `now`. An open breaker takes its backend out of rotation; half-open, it admits
-   * `halfOpenProbes` picks at a time.
+   * `halfOpenProbes` picks at a time. With the defaults, outlier detection and the breaker both react to 5 failures
+   * in a row: the ejection keeps the backend out for 30 s (capped by maxEjectionPercent), and when it returns its
+   * half-open breaker lets one probe through before full traffic. Panic mode bypasses breakers.
    * @default {} (enabled with CIRCUIT_BREAKER_DEFAULTS)
    */
   circuitBreaker?: Omit<CircuitBreakerOptions, 'now'> | false
@@ -157,7 +161,11 @@ export interface LoadBalancerOptions {
    * @default `performance.now`
    */
   now?: () => number
-  /** Uniform random numbers in [0, 1) for P2C, tie breaks and slow start. @default Math.random */
+  /**
+   * Uniform random numbers in [0, 1) for P2C, tie breaks, slow start and breaker jitter.
+   * @default a mulberry32 generator seeded from Math.random once per process (Math.random called through an option
+   *   allocates a heap number per call)
+   */
   random?: () => number
 }
 
@@ -194,13 +202,15 @@ export const LOAD_BALANCER_DEFAULTS = Object.freeze({
   panicThreshold: 0.5,
   healthCheck: false as const,
   outlierDetection: OUTLIER_DETECTION_DEFAULTS,
+  /** Per-backend breakers with the breaker's own defaults (its clock is the balancer's). */
+  circuitBreaker: CIRCUIT_BREAKER_DEFAULTS,
   slowStartMs: 0,
   slowStartInitialWeight: 0.1,
   ewmaDecayMs: 10_000,
   virtualNodes: 160,
   retryBudget: RETRY_BUDGET_DEFAULTS,
   now: (): number => performance.now(),
-  random: Math.random,
+  random: fastRandom,
 })
 
 /** Most points a consistent-hash ring may hold (about 10 MB). */

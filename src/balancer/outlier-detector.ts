@@ -1,4 +1,5 @@
 import type { BackendEntry } from './backend'
+import type { CachedClock } from './clock'
 import type { ResolvedOutlierDetectionOptions } from './options'
 
 /**
@@ -17,11 +18,18 @@ export class OutlierDetector {
   /** Ejections refused because of maxEjectionPercent. */
   refused = 0
 
-  constructor(readonly options: ResolvedOutlierDetectionOptions) {}
+  constructor(
+    readonly options: ResolvedOutlierDetectionOptions,
+    private readonly clock: CachedClock,
+  ) {}
 
-  /** Counts a failure; ejects the backend when it is the N-th in a row and the cap allows. Returns true on ejection. */
-  failure(entry: BackendEntry, now: number, total: number): boolean {
+  /**
+   * Called after a failure was counted; ejects the backend (as of the clock's `t`) when that was the N-th in a row
+   * and the cap allows. Returns true on ejection.
+   */
+  failure(entry: BackendEntry, total: number): boolean {
     if (entry.ejected || entry.consecutiveFailures < this.options.consecutiveFailures) return false
+    const now = this.clock.t
     const { maxEjectionPercent, baseEjectionMs, maxEjectionMs } = this.options
     const withinCap = (this.ejected + 1) * 100 <= maxEjectionPercent * total
     if (!withinCap && !(this.ejected === 0 && maxEjectionPercent > 0)) {

@@ -1,7 +1,10 @@
 import { InvalidArgumentError } from '../errors'
 import {
   describe,
-  resolveRetryBudgetOptions, type ResolvedRetryBudgetOptions, type RetryBudgetOptions } from './options'
+  resolveRetryBudgetOptions,
+  type ResolvedRetryBudgetOptions,
+  type RetryBudgetOptions,
+} from './options'
 
 /** Counters of a {@link RetryBudget}, from {@link RetryBudget.stats}. */
 export interface RetryBudgetStats {
@@ -60,7 +63,7 @@ export class RetryBudget {
     }
     this.advance(this.options.now())
     this.requests += count
-    this.ring[2 * this.head] += count
+    this.ring[2 * this.head] = this.ring[2 * this.head]! + count
   }
 
   /** Takes one retry from the budget: `false` means do not retry, the budget is spent. */
@@ -71,7 +74,7 @@ export class RetryBudget {
       return false
     }
     this.retriesInWindow++
-    this.ring[2 * this.head + 1]++
+    this.ring[2 * this.head + 1] = this.ring[2 * this.head + 1]! + 1
     this.granted++
     return true
   }

@@ -1,7 +1,8 @@
+import { InvalidArgumentError } from '../../errors'
 import type { BackendEntry, PickRequest } from '../backend'
 import { hashString, HashRing, ringPointsOf } from '../hash-ring'
-import { ringPoints } from '../options'
-import { isExcluded, type Exclusion, type Picker, type PickerContext } from './picker'
+import { describe, ringPoints } from '../options'
+import { isExcluded, type PickExclusion, type Picker, type PickerContext } from './picker'
 import { RoundRobinPicker } from './round-robin'
 
 /**
@@ -34,14 +35,20 @@ export class ConsistentHashPicker implements Picker {
 
   pick(request: PickRequest | undefined): BackendEntry | undefined {
     const key = request === undefined ? undefined : (request.sessionId ?? request.clientIp)
-    if (typeof key !== 'string' || this.ring.positions.length === 0) return this.fallback.pick()
+    if (typeof key !== 'string' || this.ring.positions.length === 0) {
+      checkKey(key)
+      return this.fallback.pick()
+    }
     const slot = this.ring.targets[this.ring.find(hashString(key))]!
     return slot < 0 ? undefined : this.all[slot]
   }
 
-  pickExcluding(request: PickRequest | undefined, excluded: Exclusion): BackendEntry | undefined {
+  pickExcluding(request: PickRequest | undefined, excluded: PickExclusion): BackendEntry | undefined {
     const key = request === undefined ? undefined : (request.sessionId ?? request.clientIp)
-    if (typeof key !== 'string' || this.ring.positions.length === 0) return this.fallback.pickExcluding(request, excluded)
+    if (typeof key !== 'string' || this.ring.positions.length === 0) {
+      checkKey(key)
+      return this.fallback.pickExcluding(request, excluded)
+    }
     // Walk on from the key's point: a retry goes to the next eligible owner that was not tried yet.
     const { owners } = this.ring
     const start = this.ring.find(hashString(key))
@@ -55,5 +62,12 @@ export class ConsistentHashPicker implements Picker {
 
   private points(entry: BackendEntry): number {
     return ringPoints(entry.weight, this.context.virtualNodes)
+  }
+}
+
+/** A key that is neither a string nor absent is a caller's mistake, not a reason to stop being sticky silently. */
+function checkKey(key: unknown): void {
+  if (key !== undefined && typeof key !== 'string') {
+    throw new InvalidArgumentError(`invalid sessionId or clientIp: expected a string, got ${describe(key)}`)
   }
 }

@@ -1,62 +1,92 @@
 import type { BackendEntry, PickRequest } from '../backend'
-import { isExcluded, type Exclusion, type Picker, type PickerContext } from './picker'
+import { isExcluded, type PickExclusion, type Picker, type PickerContext } from './picker'
 
 /**
  * Least outstanding requests, weighted as nginx's least_conn: the candidate with the smallest outstanding / weight.
- * Ties (all idle backends, typically) are broken at random in proportion to weight with one random number, so idle
- * backends share traffic by weight instead of the first one taking it all.
+ * Ties (all idle backends, typically) are broken at random in proportion to weight, so idle backends share traffic
+ * by weight instead of the first one taking it all. Two passes over the candidates and one random number per pick;
+ * loads are compared by cross-multiplication (no division), and by outstanding counts alone when all weights are
+ * equal.
  * @internal
  */
 export class LeastConnectionsPicker implements Picker {
   private candidates: readonly BackendEntry[] = []
-  /** Scratch for ties: their indices and the running sum of their weights. */
-  private tieIndex = new Int32Array(0)
-  private tieWeight = new Float64Array(0)
+  private uniform = true
 
   constructor(private readonly context: PickerContext) {}
 
   update(candidates: readonly BackendEntry[]): void {
     this.candidates = candidates
-    if (this.tieIndex.length < candidates.length) {
-      this.tieIndex = new Int32Array(candidates.length)
-      this.tieWeight = new Float64Array(candidates.length)
-    }
+    this.reweigh()
+  }
+
+  reweigh(): void {
+    const candidates = this.candidates
+    this.uniform = candidates.every((entry) => entry.effectiveWeight === candidates[0]!.effectiveWeight)
   }
 
   pick(): BackendEntry | undefined {
-    return this.choose(undefined)
+    return this.uniform ? this.chooseUniform() : this.chooseWeighted(undefined)
   }
 
-  pickExcluding(_request: PickRequest | undefined, excluded: Exclusion): BackendEntry | undefined {
-    return this.choose(excluded)
+  pickExcluding(_request: PickRequest | undefined, excluded: PickExclusion): BackendEntry | undefined {
+    return this.chooseWeighted(excluded)
   }
 
-  private choose(excluded: Exclusion | undefined): BackendEntry | undefined {
+  private chooseUniform(): BackendEntry | undefined {
     const candidates = this.candidates
-    const tieIndex = this.tieIndex
-    const tieWeight = this.tieWeight
+    const n = candidates.length
+    let best = 0x7fffffff
     let ties = 0
+    for (let i = 0; i < n; i++) {
+      const outstanding = candidates[i]!.outstanding
+      if (outstanding < best) {
+        best = outstanding
+        ties = 1
+      } else if (outstanding === best) ties++
+    }
+    if (ties === 0) return undefined
+    // All tied (all idle, typically): any candidate, uniformly, without a second pass.
+    if (ties === n) return candidates[(this.context.random() * n) | 0]
+    // The k-th of the tied candidates, k uniform.
+    let k = ties === 1 ? 0 : (this.context.random() * ties) | 0
+    for (let i = 0; i < n; i++) {
+      const entry = candidates[i]!
+      if (entry.outstanding === best && k-- === 0) return entry
+    }
+    return undefined
+  }
+
+  private chooseWeighted(excluded: PickExclusion | undefined): BackendEntry | undefined {
+    const candidates = this.candidates
+    const n = candidates.length
+    let bestOutstanding = 0
+    let bestWeight = 0
     let sum = 0
-    let bestLoad = Infinity
-    for (let i = 0; i < candidates.length; i++) {
+    for (let i = 0; i < n; i++) {
       const entry = candidates[i]!
       if (excluded !== undefined && isExcluded(entry, excluded)) continue
       const weight = entry.effectiveWeight
-      const load = entry.outstanding / weight
-      if (load < bestLoad) {
-        bestLoad = load
-        ties = 0
-        sum = 0
-      } else if (load > bestLoad) continue
-      sum += weight
-      tieIndex[ties] = i
-      tieWeight[ties++] = sum
+      // outstanding / weight against the best so far, without dividing.
+      const lhs = entry.outstanding * bestWeight
+      const rhs = bestOutstanding * weight
+      if (bestWeight === 0 || lhs < rhs) {
+        bestOutstanding = entry.outstanding
+        bestWeight = weight
+        sum = weight
+      } else if (lhs === rhs) sum += weight
     }
-    if (ties === 0) return undefined
-    if (ties === 1) return candidates[tieIndex[0]!]
-    const target = this.context.random() * sum
-    let t = 0
-    while (t < ties - 1 && tieWeight[t]! <= target) t++
-    return candidates[tieIndex[t]!]
+    if (bestWeight === 0) return undefined
+    let r = this.context.random() * sum
+    let last: BackendEntry | undefined
+    for (let i = 0; i < n; i++) {
+      const entry = candidates[i]!
+      if (entry.outstanding * bestWeight !== bestOutstanding * entry.effectiveWeight) continue
+      if (excluded !== undefined && isExcluded(entry, excluded)) continue
+      last = entry
+      r -= entry.effectiveWeight
+      if (r < 0) return entry
+    }
+    return last
   }
 }

@@ -2,7 +2,7 @@ import type { BackendEntry, BalancerBackend, PickRequest } from '../backend'
 import type { CachedClock } from '../clock'
 
 /** Backends a retry must avoid: one handle or a list of them. */
-export type Exclusion = BalancerBackend | readonly BalancerBackend[]
+export type PickExclusion = BalancerBackend | readonly BalancerBackend[]
 
 /** What pickers share with their balancer. @internal */
 export interface PickerContext {
@@ -23,13 +23,15 @@ export interface Picker {
    * or removed (not only their states changed).
    */
   update(candidates: readonly BackendEntry[], all: readonly BackendEntry[], membership: boolean): void
+  /** Effective weights changed (slow start) while the candidates did not. */
+  reweigh?(): void
   /** A candidate, or undefined when there is none. */
   pick(request: PickRequest | undefined): BackendEntry | undefined
   /** A candidate not in `excluded`, or undefined when there is none. Not on the hot path. */
-  pickExcluding(request: PickRequest | undefined, excluded: Exclusion): BackendEntry | undefined
+  pickExcluding(request: PickRequest | undefined, excluded: PickExclusion): BackendEntry | undefined
 }
 
 /** Whether `entry` is one of `excluded`. @internal */
-export function isExcluded(entry: BackendEntry, excluded: Exclusion): boolean {
+export function isExcluded(entry: BackendEntry, excluded: PickExclusion): boolean {
   return entry === excluded || (Array.isArray(excluded) && (excluded as readonly BalancerBackend[]).includes(entry))
 }

@@ -1,5 +1,5 @@
 import type { BackendEntry, PickRequest } from '../backend'
-import { isExcluded, type Exclusion, type Picker, type PickerContext } from './picker'
+import { isExcluded, type PickExclusion, type Picker, type PickerContext } from './picker'
 
 /**
  * Plain round robin over the candidates, weights ignored. A backend in slow start is skipped with probability
@@ -41,7 +41,7 @@ export class RoundRobinPicker implements Picker {
     return candidates[i]!
   }
 
-  pickExcluding(_request: PickRequest | undefined, excluded: Exclusion): BackendEntry | undefined {
+  pickExcluding(_request: PickRequest | undefined, excluded: PickExclusion): BackendEntry | undefined {
     const candidates = this.candidates
     const n = candidates.length
     for (let step = 0; step < n; step++) {
