@@ -18,7 +18,7 @@ const { setImmediate: nextTurn } = require('node:timers/promises')
 const { mulberry32 } = require('./inputs')
 const {
   figureTable,
-  loadOptions,
+  runIfMain,
   runCase,
   printCase,
   printTable,
@@ -573,10 +573,4 @@ async function run(options) {
 
 module.exports = { run }
 
-// `node benchmark/balancer.js` runs this suite alone (without touching README.md).
-if (require.main === module) {
-  run(loadOptions()).catch((err) => {
-    console.error(err)
-    process.exitCode = 1
-  })
-}
+runIfMain(module, run)

@@ -20,7 +20,7 @@ const { Compressor } = require('optlayer')
 const { jsonPayload, textCorpus } = require('./inputs')
 const {
   cpuCount,
-  loadOptions,
+  runIfMain,
   runCase,
   printCase,
   printTable,
@@ -727,10 +727,4 @@ async function run(options) {
 
 module.exports = { run }
 
-// `node benchmark/codecs.js` runs this suite alone (without touching README.md).
-if (require.main === module) {
-  run(loadOptions()).catch((err) => {
-    console.error(err)
-    process.exitCode = 1
-  })
-}
+runIfMain(module, run)

@@ -273,9 +273,22 @@ function figureTable(figures) {
   }
 }
 
+/**
+ * Runs a suite when its file is the entry point (`node benchmark/<suite>.js`), alone and
+ * without touching README.md; `npm run bench` goes through run.js instead.
+ */
+function runIfMain(suiteModule, run) {
+  if (require.main !== suiteModule) return
+  run(loadOptions()).catch((err) => {
+    console.error(err)
+    process.exitCode = 1
+  })
+}
+
 module.exports = {
   cpuCount,
   figureTable,
+  runIfMain,
   loadOptions,
   runCase,
   printCase,

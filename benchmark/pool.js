@@ -13,7 +13,7 @@ const assert = require('node:assert/strict')
 const { setTimeout: sleep } = require('node:timers/promises')
 const genericPool = require('generic-pool')
 const tarn = require('tarn')
-const { loadOptions, runCase, printCase, printTable, formatNumber, median, writeResults } = require('./harness')
+const { runIfMain, runCase, printCase, printTable, formatNumber, median, writeResults } = require('./harness')
 
 const { ConnectionPool } = require('optlayer')
 
@@ -309,10 +309,4 @@ async function run(options) {
 
 module.exports = { run }
 
-// `node benchmark/pool.js` runs this suite alone (without touching README.md).
-if (require.main === module) {
-  run(loadOptions()).catch((err) => {
-    console.error(err)
-    process.exitCode = 1
-  })
-}
+runIfMain(module, run)

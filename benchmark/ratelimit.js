@@ -24,7 +24,7 @@ const { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } = require('rate-li
 const { RateLimiter } = require('optlayer')
 const { mulberry32 } = require('./inputs')
 const {
-  loadOptions,
+  runIfMain,
   runCase,
   printCase,
   printTable,
@@ -1116,10 +1116,4 @@ async function run(options) {
 
 module.exports = { run, JsTokenBucket, keyOf }
 
-// `node benchmark/ratelimit.js` runs this suite alone (without touching README.md).
-if (require.main === module) {
-  run(loadOptions()).catch((err) => {
-    console.error(err)
-    process.exitCode = 1
-  })
-}
+runIfMain(module, run)

@@ -11,6 +11,7 @@ const { Compressor } = require('optlayer')
 const { jsonPayload } = require('./inputs')
 const {
   cpuCount,
+  runIfMain,
   runCase,
   printCase,
   printTable,
@@ -305,3 +306,5 @@ async function run(options) {
 }
 
 module.exports = { run }
+
+runIfMain(module, run)
