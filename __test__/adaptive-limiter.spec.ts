@@ -13,18 +13,10 @@ import {
   type KeyedCircuitStateChange,
 } from 'optlayer'
 
-function fakeClock(start = 10_000) {
-  let time = start
-  return {
-    now: (): number => time,
-    advance(ms: number): void {
-      time += ms
-    },
-  }
-}
+import { fakeClock } from './helpers/fake-clock'
 
 function setup(options: Omit<AdaptiveRateLimiterOptions, 'now'>) {
-  const clock = fakeClock()
+  const clock = fakeClock(10_000)
   const limiter = new AdaptiveRateLimiter({ ...options, now: clock.now })
   const changes: KeyedCircuitStateChange[] = []
   limiter.on('breaker', (change) => changes.push(change))

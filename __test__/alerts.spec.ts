@@ -1,5 +1,7 @@
 import test from 'ava'
 import { MetricsCollector, OptlayerServer } from 'optlayer'
+
+import { fakeClock } from './helpers/fake-clock'
 import { Counter, Gauge, Histogram, Registry, Summary } from 'prom-client'
 
 import { MetricSources, defaultAlertRules } from '../src/monitoring/alert-sources'
@@ -12,11 +14,6 @@ import {
 } from '../src/monitoring/alerts'
 
 /** A clock the test moves by hand. */
-function fakeClock(start = Date.parse('2030-01-01T00:00:00Z')): { now: () => number; advance: (ms: number) => void } {
-  let now = start
-  return { now: () => now, advance: (ms) => void (now += ms) }
-}
-
 interface Recorded {
   events: string[]
   logs: AlertLogRecord[]
@@ -41,7 +38,7 @@ function record(manager: AlertManager, logs: AlertLogRecord[]): Recorded {
 }
 
 test('a rule is pending before its for-duration, fires after it and resolves when the condition clears', async (t) => {
-  const clock = fakeClock()
+  const clock = fakeClock(Date.parse('2030-01-01T00:00:00Z'))
   let p99 = 5
   const logs: AlertLogRecord[] = []
   const manager = new AlertManager({
@@ -108,7 +105,7 @@ test('a rule is pending before its for-duration, fires after it and resolves whe
 })
 
 test('a pending alert that clears turns inactive without a resolution; no data clears like a false condition', async (t) => {
-  const clock = fakeClock()
+  const clock = fakeClock(Date.parse('2030-01-01T00:00:00Z'))
   let value: number | undefined = 2
   const manager = new AlertManager({
     clock: clock.now,
@@ -128,7 +125,7 @@ test('a pending alert that clears turns inactive without a resolution; no data c
 })
 
 test('forMs 0 fires at the first evaluation; comparisons and NaN behave', async (t) => {
-  const clock = fakeClock()
+  const clock = fakeClock(Date.parse('2030-01-01T00:00:00Z'))
   const values: Record<string, number> = { low: 3, exact: 5, nan: NaN }
   const manager = new AlertManager({
     clock: clock.now,
@@ -152,7 +149,7 @@ test('forMs 0 fires at the first evaluation; comparisons and NaN behave', async 
 })
 
 test('a failing or hanging source is an evaluation error and the rule keeps its state', async (t) => {
-  const clock = fakeClock()
+  const clock = fakeClock(Date.parse('2030-01-01T00:00:00Z'))
   let mode: 'ok' | 'throw' | 'hang' = 'ok'
   const logs: AlertLogRecord[] = []
   const manager = new AlertManager({
@@ -196,7 +193,7 @@ test('a failing or hanging source is an evaluation error and the rule keeps its 
 })
 
 test('resolved alerts are kept for resolvedRetentionMs and at most maxResolved of them', async (t) => {
-  const clock = fakeClock()
+  const clock = fakeClock(Date.parse('2030-01-01T00:00:00Z'))
   let on = true
   const manager = new AlertManager({
     clock: clock.now,
@@ -262,7 +259,7 @@ test('start() evaluates on an unref-ed timer; close() stops it and later evaluat
 })
 
 test('built-in sources compute p99 latency, error ratio and rates from the request histogram over a window', async (t) => {
-  const clock = fakeClock()
+  const clock = fakeClock(Date.parse('2030-01-01T00:00:00Z'))
   const registry = new Registry()
   const histogram = new Histogram({
     name: 'optlayer_request_duration_seconds',
@@ -339,7 +336,7 @@ test('built-in sources compute p99 latency, error ratio and rates from the reque
 })
 
 test('on a MetricsCollector the built-in sources give request rate, error ratio and latency', async (t) => {
-  const clock = fakeClock()
+  const clock = fakeClock(Date.parse('2030-01-01T00:00:00Z'))
   const metrics = new MetricsCollector({ defaultMetrics: false })
   const sources = new MetricSources(metrics, { clock: clock.now, maxAgeMs: 0 })
   const rate = sources.requestRate()
@@ -357,7 +354,7 @@ test('on a MetricsCollector the built-in sources give request rate, error ratio 
 })
 
 test('built-in sources read a summary (native percentiles), process gauges and any counter or gauge', async (t) => {
-  const clock = fakeClock()
+  const clock = fakeClock(Date.parse('2030-01-01T00:00:00Z'))
   const registry = new Registry()
   const summary = new Summary({
     name: 'optlayer_request_duration_seconds',
@@ -407,7 +404,7 @@ test('built-in sources read a summary (native percentiles), process gauges and a
 })
 
 test('GET /alerts lists active and resolved alerts with since, value and threshold', async (t) => {
-  const clock = fakeClock()
+  const clock = fakeClock(Date.parse('2030-01-01T00:00:00Z'))
   let queueDepth = 0
   const server = new OptlayerServer({
     port: 0,

@@ -8,15 +8,7 @@ import {
   type CircuitStateChange,
 } from 'optlayer'
 
-function fakeClock(start = 1_000) {
-  let time = start
-  return {
-    now: (): number => time,
-    advance(ms: number): void {
-      time += ms
-    },
-  }
-}
+import { fakeClock } from './helpers/fake-clock'
 
 /** A breaker on a fake clock that records every transition it emits. */
 function setup(options: CircuitBreakerOptions = {}) {

@@ -4,17 +4,14 @@ import { join } from 'node:path'
 
 import test from 'ava'
 import { MetricsCollector, OptlayerServer, RateLimiter } from 'optlayer'
+
+import { fakeClock } from './helpers/fake-clock'
 import { chromium } from 'playwright-core'
 import { Counter, Gauge, Histogram, Registry, Summary } from 'prom-client'
 
 import { DashboardData, type DashboardPanel, type DashboardPayload } from '../src/monitoring/dashboard/data'
 
 // Rate-limit metrics cover every open RateLimiter of the process, so these tests run one at a time.
-
-function fakeClock(start = Date.parse('2030-01-01T00:00:00Z')): { now: () => number; advance: (ms: number) => void } {
-  let now = start
-  return { now: () => now, advance: (ms) => void (now += ms) }
-}
 
 function panel(payload: DashboardPayload, id: DashboardPanel['id']): DashboardPanel {
   const found = payload.panels.find((p) => p.id === id)
@@ -38,7 +35,7 @@ function requestHistogram(registry: Registry): Histogram<'outcome'> {
 }
 
 test.serial('the data builder turns counters into per-point rates, percentiles and ratios', async (t) => {
-  const clock = fakeClock()
+  const clock = fakeClock(Date.parse('2030-01-01T00:00:00Z'))
   const registry = new Registry()
   const requests = requestHistogram(registry)
   const data = new DashboardData(registry, { clock: clock.now, maxAgeMs: 0, historyMs: 10_000, minStepMs: 500 })
@@ -137,7 +134,7 @@ test.serial(
 )
 
 test.serial('on a MetricsCollector it counts requests and rate-limit rejections per limiter', async (t) => {
-  const clock = fakeClock()
+  const clock = fakeClock(Date.parse('2030-01-01T00:00:00Z'))
   const metrics = new MetricsCollector({ defaultMetrics: false })
   const data = new DashboardData(metrics, { clock: clock.now, maxAgeMs: 0 })
   const limiter = new RateLimiter({ algorithm: 'fixed-window', limit: 2, windowMs: 60_000, name: 'unit' })

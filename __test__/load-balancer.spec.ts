@@ -18,22 +18,14 @@ import {
   type PanicChange,
 } from 'optlayer'
 
+import { fakeClock } from './helpers/fake-clock'
+
 // The cached clock is internal; its own test reaches it in the sources.
 import { CachedClock } from '../src/balancer/clock'
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------------------------
-
-function fakeClock(start = 1_000) {
-  let time = start
-  return {
-    now: (): number => time,
-    advance(ms: number): void {
-      time += ms
-    },
-  }
-}
 
 /** mulberry32: a small deterministic PRNG in [0, 1). */
 function seeded(seed: number): () => number {
