@@ -24,6 +24,60 @@ export declare class NativeCodecStream {
 }
 
 /**
+ * An HDR latency histogram off the V8 heap, shared by the worker_threads that open the
+ * same name. Values are recorded through [`NativeHistogram::recorders`]; the object owns
+ * the histogram's lifetime.
+ */
+export declare class NativeHistogram {
+  /**
+   * Opens a histogram, or the one of `options.name` when a thread of this process has it
+   * open (with other options: `ERR_OPTLAYER_CONFIG_MISMATCH`).
+   */
+  constructor(options: HistogramOptions)
+  /**
+   * The hot-path functions of this histogram: `record(valueMs)` records one latency in
+   * milliseconds. A non-number throws `ERR_OPTLAYER_INVALID_ARGUMENT`; NaN, negative
+   * and infinite values are counted as invalid, values above the range clamped and
+   * counted. Once the histogram is closed it throws `ERR_OPTLAYER_CLOSED`.
+   */
+  recorders(): { record(valueMs: number): void }
+  /**
+   * Writes count, sum, min, max, mean, stddev, invalid, clamped (the `HISTOGRAM_STAT_FIELDS`
+   * figures, latencies in ms) and then the value at each of `quantiles` (each in [0, 1])
+   * into `out`, in one call. With `since` (a `toBuffer()` of this histogram taken
+   * earlier) the figures are those of the values recorded after it. Figures of no values
+   * are NaN.
+   */
+  read(out: Float64Array, quantiles: Float64Array, since?: Buffer | undefined | null): void
+  /**
+   * Writes into `out[i]` how many values were at most `boundsMs[i]`, within the
+   * histogram's precision: the cumulative buckets of a Prometheus histogram. `since` as
+   * in [`NativeHistogram::read`].
+   */
+  cumulativeCounts(boundsMs: Float64Array, out: Float64Array, since?: Buffer | undefined | null): void
+  /**
+   * Everything recorded so far, serialized (HdrHistogram V2 inside optlayer's envelope
+   * of exact totals), for `merge` elsewhere or as a window start for `read`.
+   */
+  toBuffer(): Buffer
+  /**
+   * Adds a serialized histogram (`toBuffer()` output, or plain or compressed HdrHistogram
+   * V2 from another library) into this one. Corrupt input throws
+   * `ERR_OPTLAYER_CORRUPT_INPUT` and changes nothing.
+   */
+  merge(data: Buffer): void
+  /** Forgets everything recorded (for every thread sharing the histogram). */
+  reset(): void
+  /** Bytes of counters the histogram holds now (shards allocate on first use). */
+  allocatedBytes(): number
+  /**
+   * Lets go of the histogram (a named one lives on while other threads hold it); later
+   * calls throw `ERR_OPTLAYER_CLOSED`.
+   */
+  close(): void
+}
+
+/**
  * A keyed local rate limiter: millions of keys off the V8 heap, shared by the
  * worker_threads that open the same name. Decisions go through the functions of
  * [`NativeRateLimiter::decisions`]; the object owns the limiter's lifetime.
@@ -96,6 +150,26 @@ export declare function decompressAsync(codec: Codec, input: Uint8Array, maxOutp
  * output does not fit `output` (call `decompress` then).
  */
 export declare function decompressInto(codec: Codec, input: Uint8Array, output: Buffer, maxOutputBytes: number): number
+
+/**
+ * Figures [`NativeHistogram::read`] writes before the quantiles: count, sum, min, max,
+ * mean, stddev (milliseconds but the counts), invalid, clamped.
+ */
+export declare const HISTOGRAM_STAT_FIELDS: number
+
+/** Options of a [`NativeHistogram`], validated by the TypeScript layer and again here. */
+export interface HistogramOptions {
+  /** Smallest latency told apart from 0, in ms (rounded to whole nanoseconds). */
+  lowestMs: number
+  /** Largest latency recorded as is, in ms; longer ones are clamped and counted. */
+  highestMs: number
+  /** Decimal digits kept for every value, 0 to 5. */
+  significantFigures: number
+  /** Independently locked shards, 1 to 64. */
+  shards: number
+  /** Threads of the process that open the same name share one histogram. */
+  name?: string
+}
 
 /** The algorithms; the TypeScript layer maps `'token-bucket'` and the like to these. */
 export declare const enum LimiterAlgorithm {

@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeCodecStream = nativeBinding.NativeCodecStream
+module.exports.NativeHistogram = nativeBinding.NativeHistogram
 module.exports.NativeRateLimiter = nativeBinding.NativeRateLimiter
 module.exports.__panicProbeAsync = nativeBinding.__panicProbeAsync
 module.exports.__panicProbeSync = nativeBinding.__panicProbeSync
@@ -847,6 +848,7 @@ module.exports.compressInto = nativeBinding.compressInto
 module.exports.decompress = nativeBinding.decompress
 module.exports.decompressAsync = nativeBinding.decompressAsync
 module.exports.decompressInto = nativeBinding.decompressInto
+module.exports.HISTOGRAM_STAT_FIELDS = nativeBinding.HISTOGRAM_STAT_FIELDS
 module.exports.LimiterAlgorithm = nativeBinding.LimiterAlgorithm
 module.exports.LimiterCapPolicy = nativeBinding.LimiterCapPolicy
 module.exports.zstdCompressPatch = nativeBinding.zstdCompressPatch

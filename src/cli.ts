@@ -1,14 +1,21 @@
 #!/usr/bin/env node
-import { configFromEnv } from './config/env'
+import cluster from 'node:cluster'
+
+import { configFromEnv, type OptlayerConfig, type ProfilingConfig } from './config/env'
 import { OptlayerError } from './errors'
+import { defaultAlertRules } from './monitoring/alert-sources'
+import { FleetReporter } from './monitoring/fleet'
+import { startProfilingServer } from './monitoring/profiling'
 import { RateLimiter } from './ratelimit/rate-limiter'
+import { ClusterPrimary } from './server/cluster'
 import { OptlayerServer } from './server/http-server'
 import { VERSION } from './version'
 
 const USAGE = `Usage: optlayer <command>
 
 Commands:
-  serve      run the HTTP server on $PORT (default 8080)
+  serve      run the HTTP server on $PORT (default 8080); $WORKERS > 1 runs that many
+             processes sharing the port, with fleet-wide /metrics
   --version  print the version
   --help     print this help
 
@@ -16,14 +23,28 @@ Configuration comes from environment variables; see the README.`
 
 async function serve(): Promise<void> {
   const config = configFromEnv()
+  if (config.workers > 1 && cluster.isPrimary) return servePrimary(config)
   const rateLimiter = config.rateLimit && new RateLimiter({ ...config.rateLimit, name: 'gateway' })
-  const server = new OptlayerServer({ port: config.port, host: config.host, rateLimiter })
+  const server = new OptlayerServer({
+    port: config.port,
+    host: config.host,
+    rateLimiter,
+    alertRules: (sources) => defaultAlertRules(sources),
+  })
   const url = await server.listen()
-  console.log(`optlayer ${VERSION} listening on ${url.origin}`)
-  const stop = (signal: NodeJS.Signals): void => {
-    console.log(`optlayer: ${signal} received, closing`)
+  // A cluster worker serves the fleet's metrics, which the primary aggregates from every worker's pushes.
+  const fleet = cluster.isWorker ? new FleetReporter(server.metrics).start() : undefined
+  const who = cluster.isWorker ? ` (worker ${cluster.worker?.id ?? '?'}, pid ${process.pid})` : ''
+  console.log(`optlayer ${VERSION} listening on ${url.origin}${who}`)
+  const profiling = await startProfilingServer(profilingForThisProcess(config.profiling))
+  if (profiling !== undefined) console.log(`optlayer${who}: profiling on ${profiling.url.origin}/debug/pprof/`)
+  const stop = (signal: NodeJS.Signals | 'disconnect'): void => {
+    console.log(`optlayer${who}: ${signal} received, closing`)
     server.close().then(
       async () => {
+        // After the in-flight requests: the last push to the primary counts them too.
+        await fleet?.close()
+        await profiling?.server.close()
         await rateLimiter?.close()
         process.exit(0)
       },
@@ -35,6 +56,32 @@ async function serve(): Promise<void> {
   }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
+  // A worker whose primary is gone has no one to restart or stop it: it stops itself.
+  if (cluster.isWorker) process.once('disconnect', () => stop('disconnect'))
+}
+
+/** Each cluster worker profiles on its own port: `PROFILING_PORT` + worker id − 1. */
+function profilingForThisProcess(config: ProfilingConfig | undefined): ProfilingConfig | undefined {
+  if (config === undefined || !cluster.isWorker || config.port === 0) return config
+  return { ...config, port: config.port + (cluster.worker?.id ?? 1) - 1 }
+}
+
+/** `WORKERS` > 1: the primary forks the workers, aggregates their metrics and stops them on a signal. */
+async function servePrimary(config: OptlayerConfig): Promise<void> {
+  const primary = new ClusterPrimary({ workers: config.workers })
+  console.log(`optlayer ${VERSION} primary (pid ${process.pid}) starting ${config.workers} workers`)
+  const stop = (signal: NodeJS.Signals): void => {
+    console.log(`optlayer: ${signal} received, closing`)
+    void primary.close()
+  }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+  primary.listening.then(
+    (address) => console.log(`optlayer ${VERSION}: ${config.workers} workers listening on port ${address.port}`),
+    () => {},
+  )
+  const code = await primary.stopped
+  process.exit(code)
 }
 
 async function main(argv: string[]): Promise<number | undefined> {
@@ -65,5 +112,7 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     console.error(`optlayer: ${err instanceof OptlayerError ? `${err.code}: ${err.message}` : String(err)}`)
     process.exitCode = 1
+    // A cluster worker's IPC channel would keep it alive: exit, so the primary sees it fail.
+    if (cluster.isWorker) process.exit()
   },
 )

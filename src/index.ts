@@ -54,7 +54,40 @@ export {
   UnavailableError,
   type OptlayerErrorCode,
 } from './errors'
-export { MetricsCollector, METRICS_DEFAULTS, type MetricsCollectorOptions } from './monitoring/metrics-collector'
+export {
+  BoundedCounter,
+  BoundedGauge,
+  BoundedHistogram,
+  OVERFLOW_LABEL_VALUE,
+  type BoundedHistogramOptions,
+  type BoundedMetricOptions,
+} from './monitoring/bounded-metrics'
+export type { ComponentMetric, ComponentRegistration, ComponentValue } from './monitoring/components'
+export {
+  FLEET_DEFAULTS,
+  FleetAggregator,
+  FleetReporter,
+  type FleetAggregatorOptions,
+  type FleetChannel,
+  type FleetOptions,
+} from './monitoring/fleet'
+export {
+  DEFAULT_QUANTILES,
+  LATENCY_HISTOGRAM_DEFAULTS,
+  LatencyHistogram,
+  type LatencyHistogramOptions,
+  type LatencyReadOptions,
+  type LatencySnapshot,
+} from './monitoring/latency-histogram'
+export {
+  MetricsCollector,
+  METRICS_DEFAULTS,
+  type LatencyFigures,
+  type MetricsCollectorOptions,
+  type RequestFigures,
+  type SystemMetrics,
+} from './monitoring/metrics-collector'
+export type { GcKind, GcKindTotals } from './monitoring/process-sampler'
 export {
   AIMD_DEFAULTS,
   AimdLimit,
@@ -190,6 +223,7 @@ export {
   type ProfilingServerOptions,
 } from './monitoring/profiling'
 export { pprofAvailable, type ProfileFormat } from './monitoring/profiling-backends'
+export { CLUSTER_DEFAULTS, ClusterPrimary, type ClusterPrimaryOptions } from './server/cluster'
 export { OptlayerServer, type AlertsProvider, type OptlayerServerOptions } from './server/http-server'
 export {
   ConnectionPool,

@@ -76,11 +76,14 @@ export class OptlayerServer {
   /** What `/alerts` lists: the `alerts` given, the manager built from `alertRules`, or nothing. */
   readonly alerts: AlertsProvider | undefined
   private readonly ownedAlerts: AlertManager | undefined
+  /** Set when the server made its own collector, which it then closes. */
+  private readonly ownedMetrics: MetricsCollector | undefined
   private readonly dashboard: DashboardData | undefined
   private readonly routes: ReadonlyMap<string, Route>
 
   constructor(private readonly options: OptlayerServerOptions = {}) {
-    this.metrics = options.metrics ?? new MetricsCollector()
+    this.ownedMetrics = options.metrics === undefined ? new MetricsCollector() : undefined
+    this.metrics = options.metrics ?? (this.ownedMetrics as MetricsCollector)
     if (options.alerts !== undefined && options.alertRules !== undefined) {
       throw new InvalidArgumentError('alerts and alertRules: expected one of them, got both')
     }
@@ -145,12 +148,15 @@ export class OptlayerServer {
     })
     await this.ownedAlerts?.close()
     await closed
+    await this.ownedMetrics?.close()
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now()
-    res.once('finish', () => {
-      this.metrics.recordRequest(performance.now() - started, res.statusCode < 500)
+    this.metrics.requestStarted()
+    // 'close' fires for every response, finished or aborted, so nothing stays in flight.
+    res.once('close', () => {
+      this.metrics.requestFinished(performance.now() - started, res.writableFinished && res.statusCode < 500)
       // A keep-alive socket turns idle once its response is flushed; while closing, drop it
       // then instead of waiting for keepAliveTimeout.
       if (this.closing) setImmediate(() => this.server.closeIdleConnections())

@@ -11,8 +11,10 @@
 
 mod codec;
 mod errors;
+mod handles;
 mod panic_probe;
 mod ratelimit;
 mod raw_call;
+mod stats;
 mod stream;
 mod zstd;

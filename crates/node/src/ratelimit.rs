@@ -19,6 +19,7 @@ use optlayer_ratelimit::{
 };
 
 use crate::errors::Failure;
+use crate::handles::{self, HandleTable};
 use crate::raw_call::{self, raw_call, RawResult};
 
 /// The algorithms; the TypeScript layer maps `'token-bucket'` and the like to these.
@@ -171,61 +172,15 @@ struct Entry {
     max_key_len: usize,
 }
 
-/// Slot index in the low bits of a handle, the slot's generation above them, so a handle
-/// of a closed limiter never reaches the limiter that reuses its slot.
-const SLOT_BITS: u32 = 20;
-const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
-
-/// The limiters opened on this thread, addressed by handle.
-///
-/// Why a table and raw functions instead of methods on the class: napi-rs 3.16 wraps
-/// every `&self` method call in borrow tracking that takes a process-wide mutex and
-/// allocates, 530 ns per decision as measured here; the raw functions of
-/// [`NativeRateLimiter::decisions`] carry the handle as their bound data instead (see
-/// `raw_call.rs`).
-#[derive(Default)]
-struct Table {
-    slots: Vec<(u32, Option<Entry>)>,
-    free: Vec<u32>,
-}
-
-impl Table {
-    fn insert(&mut self, entry: Entry) -> Option<u32> {
-        let index = match self.free.pop() {
-            Some(index) => index,
-            None => {
-                let index = u32::try_from(self.slots.len())
-                    .ok()
-                    .filter(|i| *i <= SLOT_MASK)?;
-                self.slots.push((0, None));
-                index
-            }
-        };
-        let slot = &mut self.slots[index as usize];
-        slot.1 = Some(entry);
-        Some(slot.0 << SLOT_BITS | index)
-    }
-
-    fn get(&self, handle: u32) -> Option<&Entry> {
-        match self.slots.get((handle & SLOT_MASK) as usize) {
-            Some((generation, Some(entry))) if *generation == handle >> SLOT_BITS => Some(entry),
-            _ => None,
-        }
-    }
-
-    fn remove(&mut self, handle: u32) {
-        let index = handle & SLOT_MASK;
-        if let Some(slot) = self.slots.get_mut(index as usize) {
-            if slot.0 == handle >> SLOT_BITS && slot.1.take().is_some() {
-                slot.0 = (slot.0 + 1) & (u32::MAX >> SLOT_BITS);
-                self.free.push(index);
-            }
-        }
-    }
-}
-
 thread_local! {
-    static LIMITERS: RefCell<Table> = RefCell::default();
+    /// The limiters opened on this thread, addressed by handle.
+    ///
+    /// Why a table and raw functions instead of methods on the class: napi-rs 3.16 wraps
+    /// every `&self` method call in borrow tracking that takes a process-wide mutex and
+    /// allocates, 530 ns per decision as measured here; the raw functions of
+    /// [`NativeRateLimiter::decisions`] carry the handle as their bound data instead (see
+    /// `raw_call.rs` and `handles.rs`).
+    static LIMITERS: RefCell<HandleTable<Entry>> = RefCell::default();
 }
 
 /// A keyed local rate limiter: millions of keys off the V8 heap, shared by the
@@ -249,16 +204,7 @@ impl NativeRateLimiter {
             max_key_len: options.max_key_length as usize,
         };
         let handle = LIMITERS.with_borrow_mut(|table| table.insert(entry));
-        let handle = handle.ok_or_else(|| {
-            Failure {
-                code: "ERR_OPTLAYER_INVALID_ARGUMENT",
-                message: format!(
-                    "too many rate limiters open on this thread (at most {})",
-                    SLOT_MASK + 1
-                ),
-            }
-            .into_napi(&env)
-        })?;
+        let handle = handle.ok_or_else(|| handles::too_many("rate limiters").into_napi(&env))?;
         Ok(NativeRateLimiter { handle, scratch })
     }
 
@@ -281,21 +227,11 @@ impl NativeRateLimiter {
         ts_return_type = "{ allow(key: string, cost: number): boolean; allowAt(key: string, cost: number, nowMs: number): boolean }"
     )]
     pub fn decisions(&self, env: Env) -> Result<Object<'static>> {
-        let mut functions = Object::new(&env)?;
-        for (name, callback) in [
-            ("allow", Some(raw_allow as RawCallback)),
-            ("allowAt", Some(raw_allow_at as RawCallback)),
-        ] {
-            // SAFETY: `env` is this call's environment.
-            let function =
-                unsafe { raw_call::function(env.raw(), name, callback, self.handle as usize) }
-                    .map_err(|f| f.into_napi(&env))?;
-            // SAFETY: `function` was created in `env` just now.
-            functions.set_named_property(name, unsafe {
-                Unknown::from_raw_unchecked(env.raw(), function)
-            })?;
-        }
-        Ok(functions)
+        raw_call::bound_functions(
+            &env,
+            self.handle,
+            &[("allow", raw_allow), ("allowAt", raw_allow_at)],
+        )
     }
 
     /// Forgets the idle keys of up to `shards` shards; returns how many keys went.
@@ -362,8 +298,6 @@ fn close(handle: u32) {
     let _ = LIMITERS.try_with(|table| table.borrow_mut().remove(handle));
 }
 
-type RawCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
-
 unsafe extern "C" fn raw_allow(
     env: sys::napi_env,
     info: sys::napi_callback_info,
@@ -409,10 +343,9 @@ unsafe fn decide(
         });
     }
     let allowed = LIMITERS.with_borrow(|table| {
-        let entry = table.get(handle as u32).ok_or_else(|| Failure {
-            code: "ERR_OPTLAYER_CLOSED",
-            message: "the rate limiter is closed".to_owned(),
-        })?;
+        let entry = table
+            .get(handle as u32)
+            .ok_or_else(|| handles::closed("the rate limiter"))?;
         let mut stack = [MaybeUninit::<u16>::uninit(); STACK_KEY_UNITS + 1];
         let mut heap = Vec::new();
         // A key of more UTF-16 units than `max_key_len` has more UTF-8 bytes too, so that

@@ -11,12 +11,17 @@
 use std::mem::MaybeUninit;
 use std::ptr;
 
+use napi::bindgen_prelude::{Env, JsObjectValue, Object, Unknown};
 use napi::sys;
 
 use crate::errors::{contain, Failure};
 
 /// The body of a raw callback: a JavaScript value, or the failure to throw.
 pub type RawResult = Result<sys::napi_value, Failure>;
+
+/// The signature N-API calls a raw callback with.
+pub type RawCallback =
+    unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
 
 /// Runs `body`; throws its failure (or a caught panic) as a JavaScript error with `code`.
 ///
@@ -61,7 +66,7 @@ unsafe fn throw(env: sys::napi_env, failure: &Failure) {
 }
 
 /// The first `N` arguments of the call (`undefined` where fewer were passed) and the
-/// number the function was created with (see [`function`]).
+/// number the function was bound to (see [`bound_functions`]).
 ///
 /// # Safety
 /// `env` and `info` must be those of the running callback.
@@ -156,13 +161,19 @@ pub unsafe fn boolean(env: sys::napi_env, value: bool) -> RawResult {
     .map(|()| out)
 }
 
+/// `undefined`, for callbacks with nothing to return: N-API turns a NULL result into
+/// `undefined`, which spares a call into the engine.
+pub fn undefined() -> RawResult {
+    Ok(ptr::null_mut())
+}
+
 /// A JavaScript function calling `callback`, named `name`, that hands `bound` to every
 /// call through [`args`]: a number in the data pointer's place, never dereferenced, so
 /// the function owns nothing and needs no finalizer.
 ///
 /// # Safety
 /// `env` must be a live environment on its own thread.
-pub unsafe fn function(
+unsafe fn function(
     env: sys::napi_env,
     name: &str,
     callback: sys::napi_callback,
@@ -181,6 +192,26 @@ pub unsafe fn function(
         )
     };
     internal(status, "napi_create_function").map(|()| out)
+}
+
+/// An object holding one function per `(name, callback)`, each bound to `handle` (a slot
+/// of a `handles::HandleTable`): how a class hands JavaScript its hot-path calls.
+pub fn bound_functions(
+    env: &Env,
+    handle: u32,
+    callbacks: &[(&str, RawCallback)],
+) -> napi::Result<Object<'static>> {
+    let mut functions = Object::new(env)?;
+    for &(name, callback) in callbacks {
+        // SAFETY: `env` is the environment of the calling export, on its own thread.
+        let function = unsafe { function(env.raw(), name, Some(callback), handle as usize) }
+            .map_err(|f| f.into_napi(env))?;
+        // SAFETY: `function` was created in `env` just now.
+        functions.set_named_property(name, unsafe {
+            Unknown::from_raw_unchecked(env.raw(), function)
+        })?;
+    }
+    Ok(functions)
 }
 
 /// An argument of the wrong type.
