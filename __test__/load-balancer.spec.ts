@@ -9,6 +9,7 @@ import {
   InvalidArgumentError,
   LOAD_BALANCER_DEFAULTS,
   LoadBalancer,
+  MetricsCollector,
   NoBackendError,
   RetryBudget,
   TimeoutError,
@@ -753,4 +754,20 @@ test('the cached clock refreshes while it is used, stops itself when idle, and f
   const stats = lb.stats()
   t.true(stats.backends.every((b) => b.latencyEwmaMs >= 2 && b.latencyEwmaMs <= 4 && b.successes > 0))
   await lb.close()
+})
+
+test('backend health and load reach /metrics under the balancer name', async (t) => {
+  const lb = new LoadBalancer({ name: 'metrics-probe', backends: backends(2) })
+  t.teardown(() => lb.close())
+  const picked = lb.pick()
+  const body = await new MetricsCollector({ defaultMetrics: false }).expose()
+  t.regex(body, /optlayer_balancer_backend_healthy\{balancer="metrics-probe",backend="a"\} 1/)
+  t.regex(
+    body,
+    new RegExp(`optlayer_balancer_backend_outstanding\\{balancer="metrics-probe",backend="${picked.id}"\\} 1`),
+  )
+  lb.release(picked, { ok: false, latencyMs: 5 })
+  await lb.close()
+  const after = await new MetricsCollector({ defaultMetrics: false }).expose()
+  t.notRegex(after, /balancer="metrics-probe"/, 'a closed balancer leaves the metrics')
 })

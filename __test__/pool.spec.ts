@@ -17,6 +17,7 @@ import {
   ConnectionPool,
   httpUpstream,
   InvalidArgumentError,
+  MetricsCollector,
   POOL_DEFAULTS,
   PoolCircuitOpenError,
   PoolReleaseError,
@@ -846,4 +847,15 @@ test('httpUpstream sends requests over undici keep-alive connections, at most ma
   t.throws(() => httpUpstream('ftp://example.com'), { instanceOf: InvalidArgumentError })
   t.throws(() => httpUpstream(`http://127.0.0.1:${port}`, { max: 0 }), { message: /invalid max/ })
   server.close()
+})
+
+test('pool usage reaches /metrics under the pool name, and leaves it on close', async (t) => {
+  const { pool } = objectPool({ name: 'metrics-probe', max: 2 })
+  const held = await pool.acquire()
+  const body = await new MetricsCollector({ defaultMetrics: false }).expose()
+  t.regex(body, /optlayer_pool_active\{pool="metrics-probe"\} 1/)
+  t.regex(body, /optlayer_pool_acquires_total\{pool="metrics-probe"\} 1/)
+  pool.release(held)
+  await pool.close()
+  t.notRegex(await new MetricsCollector({ defaultMetrics: false }).expose(), /pool="metrics-probe"/)
 })

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 
 import { ClosedError, InvalidArgumentError, NoBackendError, TimeoutError } from '../errors'
+import { OpenInstances } from '../monitoring/open-instances'
 import { CircuitBreaker, type CircuitStateChange } from '../resilience/circuit-breaker'
 import { ConsistentHashPicker } from './algorithms/consistent-hash'
 import { LeastConnectionsPicker } from './algorithms/least-connections'
@@ -109,6 +110,11 @@ const RETRY_DEFAULT_ATTEMPTS = 2
 const COARSE_CLOCK_MS = 10
 const RETRY_MAX_ATTEMPTS = 100
 
+let unnamedBalancers = 0
+
+/** Every balancer not yet closed, for the metrics collector. */
+const openBalancers = new OpenInstances<{ readonly name: string; stats(): LoadBalancerStats }>()
+
 /**
  * A client-side load balancer over a set of backends, with health checking, outlier detection, per-backend circuit
  * breakers, slow start, panic mode and retry budgets.
@@ -143,6 +149,8 @@ const RETRY_MAX_ATTEMPTS = 100
  * ```
  */
 export class LoadBalancer extends EventEmitter<LoadBalancerEvents> {
+  /** The `name` option, or `balancer-<n>`: the `balancer` label of its metrics. */
+  readonly name: string
   /** The algorithm picks use. */
   readonly algorithm: BalancerAlgorithm
   /** The budget {@link LoadBalancer.retry} draws from by default; callers retrying by hand can share it. */
@@ -176,6 +184,10 @@ export class LoadBalancer extends EventEmitter<LoadBalancerEvents> {
   /** @throws {InvalidArgumentError} when an option or backend is invalid; the message names it. */
   constructor(options: LoadBalancerOptions = {}) {
     super()
+    this.name = options.name ?? `balancer-${++unnamedBalancers}`
+    if (typeof this.name !== 'string' || this.name === '') {
+      throw new InvalidArgumentError(`invalid name: expected a non-empty string, got ${String(options.name)}`)
+    }
     // Breakers read the cached clock: the balancer refreshes it before every call into a breaker.
     this.options = resolveLoadBalancerOptions(options, () => this.clock.t)
     this.algorithm = this.options.algorithm
@@ -196,6 +208,8 @@ export class LoadBalancer extends EventEmitter<LoadBalancerEvents> {
     for (const config of this.options.backends) this.insert(config)
     this.rebuild(true)
     this.started = true
+    // Last: a constructor that throws leaves nothing for the metrics to read.
+    openBalancers.add(this)
   }
 
   /**
@@ -412,6 +426,11 @@ export class LoadBalancer extends EventEmitter<LoadBalancerEvents> {
     }
   }
 
+  /** Every balancer not yet closed (for metrics). @internal */
+  static open(): Iterable<{ readonly name: string; stats(): LoadBalancerStats }> {
+    return openBalancers
+  }
+
   /**
    * Stops the health checks (timers cleared, checks in flight aborted, connections closed) and rejects pending
    * {@link LoadBalancer.drain} calls with {@link ClosedError}. Picks then throw {@link ClosedError}; releases of
@@ -420,6 +439,7 @@ export class LoadBalancer extends EventEmitter<LoadBalancerEvents> {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    openBalancers.delete(this)
     this.timed = true
     this.clock.stop()
     for (const entry of this.entries) {

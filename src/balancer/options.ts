@@ -100,6 +100,8 @@ export interface RetryBudgetOptions {
 
 /** Options of {@link LoadBalancer}. Every one can be omitted; see {@link LOAD_BALANCER_DEFAULTS}. */
 export interface LoadBalancerOptions {
+  /** Names the balancer in metrics (the `balancer` label). @default `balancer-<n>` */
+  name?: string
   /**
    * - `'round-robin'`: each available backend in turn, weights ignored.
    * - `'weighted-round-robin'`: nginx's smooth weighted round robin: exact shares, interleaved (5/1/1 gives

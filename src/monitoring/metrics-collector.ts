@@ -11,6 +11,8 @@ import {
 
 import { codecStats, type CodecCounters } from '../compress/codec-stats'
 import { Compressor } from '../compress/compressor'
+import { balancerMetrics } from '../balancer/balancer-metrics'
+import { poolMetrics } from '../pool/pool-metrics'
 import { fromNativeError, InvalidArgumentError } from '../errors'
 import { RateLimiter } from '../ratelimit/rate-limiter'
 import {
@@ -325,6 +327,8 @@ export class MetricsCollector {
     })
     registerCodecMetrics(this.registry, prefix)
     registerRateLimitMetrics(this.registry, prefix)
+    this.registerComponent('pool', poolMetrics())
+    this.registerComponent('balancer', balancerMetrics())
 
     this.sampler = new ProcessSampler(this.rateWindowMs, resolution)
     this.tick()

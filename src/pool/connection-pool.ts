@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 
 import { AbortError, ClosedError, TimeoutError } from '../errors'
 import { CircuitBreaker, type CircuitState, type CircuitStateChange } from '../resilience/circuit-breaker'
+import { OpenInstances } from '../monitoring/open-instances'
 import { LatencyHistogram, type LatencySummary } from './latency-histogram'
 import { captureTrace, formatTrace, LeakDetector, type LeakReport, type TrackedBorrow } from './leak-detector'
 import {
@@ -186,6 +187,9 @@ class PoolEntry<T> implements TrackedBorrow {
  * await pool.close()
  * ```
  */
+/** Every pool not yet closed, for the metrics collector. */
+const openPools = new OpenInstances<{ stats(): PoolStats }>()
+
 export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
   /** The pool's name, from the options or made up. */
   readonly name: string
@@ -254,6 +258,8 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
     }
     // Creating `min` starts on the next microtask so that no event is emitted from the constructor.
     if (this.o.min > 0) queueMicrotask(() => this.fill())
+    // Last: a constructor that throws leaves nothing for the metrics to read.
+    openPools.add(this)
   }
 
   /**
@@ -364,12 +370,18 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
     return this.drained
   }
 
+  /** The stats of every pool not yet closed (for metrics). @internal */
+  static open(): Iterable<{ stats(): PoolStats }> {
+    return openPools
+  }
+
   /**
    * Drains the pool (see {@link drain}), waiting up to `closeTimeoutMs` for borrowed
    * resources; those still out then are destroyed (their later `release()` is ignored).
    * Resolves once every resource is destroyed. Idempotent.
    */
   close(): Promise<void> {
+    openPools.delete(this)
     this.closing ??= (async () => {
       const drained = this.drain()
       if (this.active > 0 && this.o.closeTimeoutMs !== Infinity) {

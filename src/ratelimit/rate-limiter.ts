@@ -1,4 +1,5 @@
 import { InvalidArgumentError, ClosedError, UnavailableError } from '../errors'
+import { OpenInstances } from '../monitoring/open-instances'
 import { AdaptiveRateLimiter, type AdaptiveRateLimiterStats, type AdaptiveRateOptions } from './adaptive-limiter'
 import type { CircuitBreakerOptions, CircuitState } from '../resilience/circuit-breaker'
 import type { RateLimitDecision } from './decision'
@@ -80,7 +81,7 @@ export interface RateLimiterStats {
 const FALLBACKS: readonly RedisFallback[] = ['local', 'fail-open', 'fail-closed']
 
 /** Every open limiter, for the metrics collector. */
-const openLimiters = new Set<RateLimiter>()
+const openLimiters = new OpenInstances<RateLimiter>()
 
 /**
  * A keyed rate limiter: local (native, synchronous, millions of keys off the V8 heap),
@@ -262,7 +263,7 @@ export class RateLimiter {
   }
 
   /** Every limiter not yet closed (for metrics). @internal */
-  static open(): ReadonlySet<RateLimiter> {
+  static open(): Iterable<RateLimiter> {
     return openLimiters
   }
 
