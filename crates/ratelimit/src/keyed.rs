@@ -45,12 +45,12 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::algorithm::Algorithm;
-use crate::clock::{Clock, MonotonicClock};
 use crate::config::{CapPolicy, StoreConfig};
 use crate::decision::Decision;
 use crate::error::LimitError;
 use crate::shard::{Shard, ShardState};
 use crate::stats::Stats;
+use optlayer_clock::{Clock, MonotonicClock};
 
 /// Bits of the hash below the shard index (see the module docs).
 const SHARD_SHIFT: u32 = 48;

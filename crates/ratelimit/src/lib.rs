@@ -42,7 +42,6 @@
 #![warn(missing_docs)]
 
 mod algorithm;
-mod clock;
 mod config;
 mod decision;
 mod error;
@@ -58,13 +57,13 @@ mod stats;
 mod token_bucket;
 
 pub use algorithm::Algorithm;
-pub use clock::{Clock, FakeClock, MonotonicClock};
 pub use config::{CapPolicy, StoreConfig};
 pub use decision::Decision;
 pub use error::LimitError;
 pub use fixed_window::{FixedWindow, FixedWindowState};
 pub use gcra::{Gcra, GcraState};
 pub use keyed::KeyedLimiter;
+pub use optlayer_clock::{Clock, FakeClock, MonotonicClock};
 pub use quota::{Quota, LAST_INSTANT_NS, MAX_PERIOD_NS};
 pub use registry::named;
 pub use sliding_log::{SlidingLog, SlidingLogState};
