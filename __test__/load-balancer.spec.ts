@@ -20,6 +20,7 @@ import {
 } from 'optlayer'
 
 import { fakeClock } from './helpers/fake-clock'
+import { seededRandom } from './helpers/random'
 
 // The cached clock is internal; its own test reaches it in the sources.
 import { CachedClock } from '../src/balancer/clock'
@@ -27,18 +28,6 @@ import { CachedClock } from '../src/balancer/clock'
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------------------------
-
-/** mulberry32: a small deterministic PRNG in [0, 1). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function backends(count: number, weights: readonly number[] = []) {
   return Array.from({ length: count }, (_, i) => ({
@@ -51,7 +40,7 @@ function backends(count: number, weights: readonly number[] = []) {
 /** A balancer on a fake clock and a seeded random source, recording its events. */
 function setup(options: LoadBalancerOptions) {
   const clock = fakeClock()
-  const lb = new LoadBalancer({ now: clock.now, random: seeded(7), ...options })
+  const lb = new LoadBalancer({ now: clock.now, random: seededRandom(7), ...options })
   const states: BackendStateChange[] = []
   const panics: PanicChange[] = []
   lb.on('state', (change) => states.push(change))

@@ -15,24 +15,14 @@ import {
   RateLimiter,
 } from 'optlayer'
 
+import { seededRandom } from './helpers/random'
+
 // Internal: the sliding window behind the summary's quantiles.
 import { LatencyWindow } from '../src/monitoring/latency-window'
 
-/** mulberry32: seeded, so any failure reproduces. */
-function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** Request-like latencies in ms: log-normal around 5 ms with a long tail, rounded to whole ns as recorded. */
 function latencies(count: number, seed: number): number[] {
-  const next = random(seed)
+  const next = seededRandom(seed)
   return Array.from({ length: count }, () => {
     const normal = Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next())
     return Math.round(Math.exp(Math.log(5) + 1.2 * normal) * 1e6) / 1e6

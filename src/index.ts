@@ -87,7 +87,7 @@ export {
   type RequestFigures,
   type SystemMetrics,
 } from './monitoring/metrics-collector'
-export type { GcKind, GcKindTotals } from './monitoring/process-sampler'
+export type { GcKind, GcKindTotals, ProcessFigures } from './monitoring/process-sampler'
 export {
   AIMD_DEFAULTS,
   AimdLimit,

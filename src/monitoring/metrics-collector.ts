@@ -27,7 +27,7 @@ import { Component, type ComponentRegistration } from './components'
 import { DEFAULT_QUANTILES, LatencyHistogram, type LatencyHistogramOptions } from './latency-histogram'
 import { LatencySummaryMetric } from './latency-summary'
 import { LatencyWindow } from './latency-window'
-import { ProcessSampler, type GcKind, type GcKindTotals } from './process-sampler'
+import { ProcessSampler, type ProcessFigures } from './process-sampler'
 
 /** Options of {@link MetricsCollector}. */
 export interface MetricsCollectorOptions {
@@ -134,37 +134,11 @@ export interface LatencyFigures {
 }
 
 /** A plain snapshot of the process and its requests: {@link MetricsCollector.getSystemMetrics}. */
-export interface SystemMetrics {
+export interface SystemMetrics extends ProcessFigures {
   /** When it was taken, ms since the epoch. */
   timestamp: number
   /** Seconds since the process started. */
   uptimeSeconds: number
-  /** CPU used by the process over the rate window: `percent` of one core (200 = two cores busy). */
-  cpu: { percent: number; userSeconds: number; systemSeconds: number; windowSeconds: number }
-  /** `process.memoryUsage()`, in bytes. */
-  memory: {
-    rssBytes: number
-    heapUsedBytes: number
-    heapTotalBytes: number
-    externalBytes: number
-    arrayBuffersBytes: number
-  }
-  /**
-   * Event-loop delay percentiles from `perf_hooks.monitorEventLoopDelay` over the last
-   * `windowSeconds`, and event-loop utilization (0 to 1) over the rate window.
-   */
-  eventLoop: {
-    delayP50Ms: number | null
-    delayP99Ms: number | null
-    delayMaxMs: number | null
-    delayMeanMs: number | null
-    utilization: number
-    windowSeconds: number
-  }
-  /** Garbage collections and their pauses since the collector started, in total and by kind. */
-  gc: { count: number; pauseMs: number; byKind: Record<GcKind, GcKindTotals> }
-  /** `process.getActiveResourcesInfo()`: libuv requests, other handles (timers included), and counts by type. */
-  resources: { handles: number; requests: number; byType: Record<string, number> }
   /** Request counts and rates. */
   requests: RequestFigures
   /** Request latency over the quantile window. */

@@ -17,9 +17,11 @@ export interface GcKindTotals {
   pauseMs: number
 }
 
-/** Process figures of {@link MetricsCollector.getSystemMetrics}. @internal */
+/** The process part of {@link MetricsCollector.getSystemMetrics}. */
 export interface ProcessFigures {
+  /** CPU used by the process over the rate window: `percent` of one core (200 = two cores busy). */
   cpu: { percent: number; userSeconds: number; systemSeconds: number; windowSeconds: number }
+  /** `process.memoryUsage()`, in bytes. */
   memory: {
     rssBytes: number
     heapUsedBytes: number
@@ -27,6 +29,10 @@ export interface ProcessFigures {
     externalBytes: number
     arrayBuffersBytes: number
   }
+  /**
+   * Event-loop delay percentiles from `perf_hooks.monitorEventLoopDelay` over the last
+   * `windowSeconds`, and event-loop utilization (0 to 1) over the rate window.
+   */
   eventLoop: {
     delayP50Ms: number | null
     delayP99Ms: number | null
@@ -35,7 +41,9 @@ export interface ProcessFigures {
     utilization: number
     windowSeconds: number
   }
+  /** Garbage collections and their pauses since the collector started, in total and by kind. */
   gc: { count: number; pauseMs: number; byKind: Record<GcKind, GcKindTotals> }
+  /** `process.getActiveResourcesInfo()`: libuv requests, other handles (timers included), and counts by type. */
   resources: { handles: number; requests: number; byType: Record<string, number> }
 }
 
