@@ -12,8 +12,10 @@
 // equal admitted counts at a small limit), so nobody wins by doing less.
 
 const assert = require('node:assert/strict')
-const { execFile, execFileSync } = require('node:child_process')
+const { execFile, execFileSync, spawn } = require('node:child_process')
 const fs = require('node:fs')
+const net = require('node:net')
+const os = require('node:os')
 const path = require('node:path')
 const { performance, PerformanceObserver } = require('node:perf_hooks')
 const { setTimeout: sleep } = require('node:timers/promises')
@@ -56,7 +58,9 @@ const CONCURRENCY = 64
 const DISTRIBUTED_KEYS = 1000
 const DISTRIBUTED_LIMIT = 1_000_000_000
 const BATCH_SIZE = 10
+const REDIS_SERVER_BIN = '/usr/bin/redis-server'
 const REDIS_HOST = '127.0.0.1'
+const FORBIDDEN_PORTS = new Set([6379, 16379])
 
 const LOCAL_DETAILS = { decisions: 'decisions', admitted: 'admitted' }
 
@@ -500,13 +504,96 @@ function printMemory(memory) {
 // ---------------------------------------------------------------------------------------
 // 3. Distributed decisions, on a private redis-server
 
-/**
- * A throw-away redis-server on a free port of 127.0.0.1, from the test harness (the same
- * launcher the specs use: temp dir, no persistence, never port 6379, killed on exit).
- */
-function startRedis() {
-  const { startStandalone } = require('tsx/cjs/api').require('../__test__/helpers/redis.ts', __filename)
-  return startStandalone()
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, REDIS_HOST, () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** Starts a throw-away redis-server on a free port of 127.0.0.1 in a temporary directory. */
+async function startRedis() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'optlayer-bench-redis-'))
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort()
+    if (FORBIDDEN_PORTS.has(port)) continue
+    const logFile = path.join(dir, 'redis.log')
+    const child = spawn(
+      REDIS_SERVER_BIN,
+      [
+        '--port',
+        String(port),
+        '--bind',
+        REDIS_HOST,
+        '--protected-mode',
+        'no',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--daemonize',
+        'no',
+        '--dir',
+        dir,
+        '--logfile',
+        logFile,
+      ],
+      { cwd: dir, stdio: 'ignore' },
+    )
+    let exited = false
+    child.once('exit', () => {
+      exited = true
+    })
+    const kill = () => {
+      if (!exited) child.kill('SIGKILL')
+    }
+    process.once('exit', kill)
+    const server = {
+      port,
+      dir,
+      pid: child.pid,
+      url: `redis://${REDIS_HOST}:${port}`,
+      stop: async () => {
+        process.off('exit', kill)
+        if (!exited) {
+          const gone = new Promise((resolve) => child.once('exit', resolve))
+          child.kill('SIGTERM')
+          await Promise.race([gone, sleep(5000).then(kill)])
+        }
+        fs.rmSync(dir, { recursive: true, force: true })
+      },
+    }
+    const deadline = Date.now() + 10_000
+    while (!exited && Date.now() < deadline) {
+      const probe = new Redis({
+        host: REDIS_HOST,
+        port,
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: null,
+      })
+      probe.on('error', () => {})
+      try {
+        await probe.connect()
+        if ((await probe.ping()) === 'PONG') {
+          probe.disconnect()
+          return server
+        }
+      } catch {
+        // not listening yet
+      }
+      probe.disconnect()
+      await sleep(50)
+    }
+    await server.stop()
+    fs.mkdirSync(dir, { recursive: true })
+  }
+  fs.rmSync(dir, { recursive: true, force: true })
+  throw new Error(`could not start ${REDIS_SERVER_BIN} on a free port`)
 }
 
 /** CPU time of a process in microseconds, from /proc (10 ms resolution). */
