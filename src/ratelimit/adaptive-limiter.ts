@@ -17,6 +17,7 @@ import {
   type CircuitStateChange,
 } from '../resilience/circuit-breaker'
 import type { RateLimitDecision } from './decision'
+import { checkKey } from './key'
 import { validateQuota } from './quota'
 
 /**
@@ -263,7 +264,7 @@ export class AdaptiveRateLimiter extends EventEmitter<AdaptiveRateLimiterEvents>
    * @throws {CostExceedsCapacityError} when `cost` exceeds the bucket's capacity at `maxLimit`
    */
   allow(key: string, cost = 1): RateLimitDecision {
-    this.checkKey(key)
+    checkKey(key, this.maxKeyLength)
     if (typeof cost !== 'number' || !Number.isInteger(cost) || cost < 1) {
       throw new InvalidArgumentError(`invalid cost: expected a whole number from 1, got ${String(cost)}`)
     }
@@ -356,7 +357,7 @@ export class AdaptiveRateLimiter extends EventEmitter<AdaptiveRateLimiterEvents>
   }
 
   private record(key: string, latencyMs: number | undefined, ok: boolean): void {
-    this.checkKey(key)
+    checkKey(key, this.maxKeyLength)
     if (latencyMs !== undefined && (typeof latencyMs !== 'number' || !(latencyMs >= 0 && latencyMs < Infinity))) {
       throw new InvalidArgumentError(
         `invalid latencyMs: expected a finite number of at least 0, got ${String(latencyMs)}`,
@@ -464,21 +465,6 @@ export class AdaptiveRateLimiter extends EventEmitter<AdaptiveRateLimiterEvents>
     state.newer = undefined
     state.older = undefined
   }
-
-  private checkKey(key: unknown): asserts key is string {
-    if (typeof key !== 'string' || key.length === 0) {
-      throw new InvalidArgumentError(`invalid key: expected a non-empty string, got ${describeKey(key)}`)
-    }
-    // A UTF-16 unit is 1 to 3 UTF-8 bytes, so most keys are decided without measuring.
-    const max = this.maxKeyLength
-    if (key.length > max || (key.length * 3 > max && Buffer.byteLength(key) > max)) {
-      throw new InvalidArgumentError(`invalid key: longer than maxKeyLength (${max} UTF-8 bytes)`)
-    }
-  }
-}
-
-function describeKey(key: unknown): string {
-  return typeof key === 'string' ? 'an empty string' : key === null ? 'null' : typeof key
 }
 
 function whole(name: string, value: unknown): number {

@@ -12,6 +12,7 @@ import {
   UnavailableError,
 } from '../errors'
 import type { RateLimitDecision } from './decision'
+import { checkKey } from './key'
 import { validateQuota, type FixedRateAlgorithm, type Quota } from './quota'
 import { RATE_LIMIT_SCRIPTS, scriptArguments } from './redis-scripts'
 
@@ -250,15 +251,7 @@ export class RedisRateLimitStore {
    * trip (for callers that answer some requests without one).
    */
   checkRequest(key: string, cost: number): void {
-    if (typeof key !== 'string' || key.length === 0) {
-      throw new InvalidArgumentError('invalid key: expected a non-empty string')
-    }
-    const bytes = Buffer.byteLength(key)
-    if (bytes > this.maxKeyLength) {
-      throw new InvalidArgumentError(
-        `invalid key: expected at most ${this.maxKeyLength} bytes, got ${bytes} bytes (raise maxKeyLength to accept it)`,
-      )
-    }
+    checkKey(key, this.maxKeyLength)
     if (!Number.isSafeInteger(cost) || cost < 0) {
       throw new InvalidArgumentError(`invalid cost: expected a whole number of at least 0, got ${String(cost)}`)
     }
