@@ -13,6 +13,9 @@ export type OptlayerErrorCode =
   | 'ERR_OPTLAYER_TIMEOUT'
   | 'ERR_OPTLAYER_NO_BACKEND'
   | 'ERR_OPTLAYER_CIRCUIT_OPEN'
+  | 'ERR_OPTLAYER_QUEUE_FULL'
+  | 'ERR_OPTLAYER_VALUE_TOO_LARGE'
+  | 'ERR_OPTLAYER_NOT_SERIALIZABLE'
 
 const kBrand = Symbol.for('optlayer.error')
 
@@ -106,6 +109,21 @@ export class CircuitOpenError extends OptlayerError {
   static override readonly code = 'ERR_OPTLAYER_CIRCUIT_OPEN' as const
 }
 
+/** A bounded queue is full and the caller chose not to wait (or waited past its limit). */
+export class QueueFullError extends OptlayerError {
+  static override readonly code = 'ERR_OPTLAYER_QUEUE_FULL' as const
+}
+
+/** A key or value exceeds a configured size limit. */
+export class ValueTooLargeError extends OptlayerError {
+  static override readonly code = 'ERR_OPTLAYER_VALUE_TOO_LARGE' as const
+}
+
+/** A value cannot be serialized (a function, a symbol, a cycle the serializer refuses, undefined). */
+export class NotSerializableError extends OptlayerError {
+  static override readonly code = 'ERR_OPTLAYER_NOT_SERIALIZABLE' as const
+}
+
 const byNativeCode: Record<string, typeof OptlayerError> = {
   ERR_OPTLAYER_INVALID_ARGUMENT: InvalidArgumentError,
   ERR_OPTLAYER_CORRUPT_INPUT: CorruptInputError,
@@ -114,6 +132,8 @@ const byNativeCode: Record<string, typeof OptlayerError> = {
   ERR_OPTLAYER_COST_EXCEEDS_CAPACITY: CostExceedsCapacityError,
   ERR_OPTLAYER_CONFIG_MISMATCH: ConfigMismatchError,
   ERR_OPTLAYER_CLOSED: ClosedError,
+  ERR_OPTLAYER_QUEUE_FULL: QueueFullError,
+  ERR_OPTLAYER_VALUE_TOO_LARGE: ValueTooLargeError,
 }
 
 /**

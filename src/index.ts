@@ -48,10 +48,13 @@ export {
   InternalError,
   InvalidArgumentError,
   NoBackendError,
+  NotSerializableError,
   OptlayerError,
   OutputLimitError,
+  QueueFullError,
   TimeoutError,
   UnavailableError,
+  ValueTooLargeError,
   type OptlayerErrorCode,
 } from './errors'
 export {
@@ -260,3 +263,18 @@ export {
   type TcpResourceOptions,
 } from './pool/tcp-resource'
 export { VERSION } from './version'
+export {
+  Priority,
+  type BackoffOptions,
+  type DeadLetter,
+  type StopOptions,
+  type StopReport,
+  type TaskContext,
+  type TaskError,
+  type TaskHandle,
+  type TaskInfo,
+  type TaskQueueStats,
+  type TaskRun,
+  type TaskSpec,
+  type TaskState,
+} from './queue/types'
