@@ -3,6 +3,27 @@
  * @packageDocumentation
  */
 export {
+  DISTRIBUTED_CACHE_DEFAULTS,
+  type DistributedCacheOptions,
+  type L1Options,
+  type L3TierOptions,
+  type LeaseOptions,
+} from './cache/cache-options'
+export {
+  DistributedCache,
+  type CacheGetOptions,
+  type CacheLoader,
+  type CacheSetOptions,
+  type DistributedCacheStats,
+  type TierCounters,
+  type WarmOptions,
+  type WarmReport,
+} from './cache/distributed-cache'
+export { BloomFilter } from './cache/bloom-filter'
+export { HashRing } from './cache/hash-ring'
+export { L2_DEFAULTS, type L2Options, type L2Stats } from './cache/native-store'
+export type { CacheRedisConnection } from './cache/redis-tier'
+export {
   DEFAULT_ENCODING_PREFERENCE,
   negotiateEncoding,
   parseAcceptEncoding,

@@ -1,3 +1,4 @@
+import { cacheMetrics } from '../cache/cache-metrics'
 import { performance } from 'node:perf_hooks'
 
 import {
@@ -303,6 +304,7 @@ export class MetricsCollector {
     registerRateLimitMetrics(this.registry, prefix)
     this.registerComponent('pool', poolMetrics())
     this.registerComponent('balancer', balancerMetrics())
+    this.registerComponent('cache', cacheMetrics())
 
     this.sampler = new ProcessSampler(this.rateWindowMs, resolution)
     this.tick()

@@ -59,6 +59,14 @@ impl<T> HandleTable<T> {
         }
     }
 
+    /// The entry of `handle` to change, unless it was removed.
+    pub fn get_mut(&mut self, handle: u32) -> Option<&mut T> {
+        match self.slots.get_mut((handle & SLOT_MASK) as usize) {
+            Some((generation, Some(entry))) if *generation == handle >> SLOT_BITS => Some(entry),
+            _ => None,
+        }
+    }
+
     /// Takes the entry of `handle` out; later calls with the handle find nothing.
     pub fn remove(&mut self, handle: u32) -> Option<T> {
         let index = handle & SLOT_MASK;

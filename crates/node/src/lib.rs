@@ -9,9 +9,11 @@
 // napi-derive registers exports only outside `cfg(test)`, so a test build sees them unused.
 #![cfg_attr(test, allow(dead_code))]
 
+mod cache;
 mod codec;
 mod errors;
 mod handles;
+mod keys;
 mod panic_probe;
 mod ratelimit;
 mod raw_call;

@@ -6,7 +6,6 @@
 //! array. The key is copied into a stack buffer, not a `String`, to spare an allocation.
 
 use std::cell::{RefCell, UnsafeCell};
-use std::mem::MaybeUninit;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +19,7 @@ use optlayer_ratelimit::{
 
 use crate::errors::Failure;
 use crate::handles::{self, HandleTable};
+use crate::keys;
 use crate::raw_call::{self, raw_call, RawResult};
 
 /// The algorithms; the TypeScript layer maps `'token-bucket'` and the like to these.
@@ -161,9 +161,6 @@ struct Scratch(UnsafeCell<[f64; 3]>);
 // thread-local table); the `Arc` may be dropped by a finalizer there too.
 unsafe impl Send for Scratch {}
 unsafe impl Sync for Scratch {}
-
-/// Keys up to this many UTF-16 units are read without touching the heap.
-const STACK_KEY_UNITS: usize = 512;
 
 /// One open limiter of this thread.
 struct Entry {
@@ -346,20 +343,13 @@ unsafe fn decide(
         let entry = table
             .get(handle as u32)
             .ok_or_else(|| handles::closed("the rate limiter"))?;
-        let mut stack = [MaybeUninit::<u16>::uninit(); STACK_KEY_UNITS + 1];
-        let mut heap = Vec::new();
-        // A key of more UTF-16 units than `max_key_len` has more UTF-8 bytes too, so that
-        // many units (plus napi's NUL) tell every key the store accepts from one too long.
-        let size = entry.max_key_len.saturating_add(1);
-        let buf: &mut [MaybeUninit<u16>] = if size <= stack.len() {
-            &mut stack[..size]
-        } else {
-            heap.resize(size, MaybeUninit::uninit());
-            &mut heap
-        };
+        let too_long = |len, max| LimitError::InvalidKey { len, max }.into();
         // SAFETY: forwarded from the caller.
-        let key = unsafe { read_key(env, key, buf, entry.max_key_len)? };
-        let decision = entry.store.decide(key, cost as u64, now_ns)?;
+        let decision = unsafe {
+            keys::with_key(env, key, entry.max_key_len, too_long, |key| {
+                Ok(entry.store.decide(key, cost as u64, now_ns)?)
+            })?
+        };
         // SAFETY: see `Scratch`; no JavaScript runs while this native call does.
         unsafe {
             *entry.scratch.0.get() = [
@@ -372,58 +362,4 @@ unsafe fn decide(
     })?;
     // SAFETY: forwarded from the caller.
     unsafe { raw_call::boolean(env, allowed) }
-}
-
-/// Reads `key` as UTF-16 into `buf` (room for `max_len` units and a NUL) and returns its
-/// bytes, or the store's own error when its UTF-8 form is longer than `max_len` bytes.
-///
-/// Why UTF-16: V8 copies a string out as UTF-16 with a plain copy or widening, while UTF-8
-/// needs an encoding pass, about a third of a decision's instructions for a short key.
-/// The store hashes the bytes it is given, so the form only has to be the same in every
-/// thread; the length limit stays in UTF-8 bytes, as documented and as the Redis store counts.
-///
-/// # Safety
-/// `env` and `key` must belong to the running callback.
-unsafe fn read_key(
-    env: sys::napi_env,
-    key: sys::napi_value,
-    buf: &mut [MaybeUninit<u16>],
-    max_len: usize,
-) -> std::result::Result<&[u8], Failure> {
-    let room = buf.len();
-    // SAFETY: forwarded from the caller.
-    let (text, units) = unsafe { raw_call::utf16(env, key, buf, "key")? };
-    // Most keys are short enough that even 3 bytes a unit fits; only longer ones are measured.
-    if units.saturating_mul(3) > max_len {
-        let len = if units + 1 == room {
-            // The buffer is full, so the key may be longer than what was copied: measure all
-            // of it (rare, and only for keys near or over the limit).
-            // SAFETY: forwarded from the caller.
-            let (_, all) = unsafe { raw_call::utf16(env, key, &mut [], "key")? };
-            let mut whole = vec![MaybeUninit::uninit(); all + 1];
-            // SAFETY: forwarded from the caller.
-            let (whole, _) = unsafe { raw_call::utf16(env, key, &mut whole, "key")? };
-            utf8_len(whole)
-        } else {
-            utf8_len(text)
-        };
-        if len > max_len {
-            return Err(LimitError::InvalidKey { len, max: max_len }.into());
-        }
-    }
-    // SAFETY: a `u16` slice is readable as twice as many bytes.
-    Ok(unsafe { std::slice::from_raw_parts(text.as_ptr().cast::<u8>(), text.len() * 2) })
-}
-
-/// Bytes of the UTF-8 form of UTF-16 `text` (a lone surrogate counts 3, as its replacement).
-fn utf8_len(text: &[u16]) -> usize {
-    text.iter()
-        .map(|&unit| match unit {
-            0..=0x7f => 1,
-            0x80..=0x7ff => 2,
-            // Each half of a surrogate pair counts 2: 4 bytes a pair.
-            0xd800..=0xdfff => 2,
-            _ => 3,
-        })
-        .sum()
 }

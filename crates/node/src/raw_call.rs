@@ -147,6 +147,89 @@ pub unsafe fn utf16<'a>(
     Ok((text, len))
 }
 
+/// The bytes of a `Uint8Array` (or `Buffer`) argument, borrowed from V8 for the call.
+///
+/// # Safety
+/// `env` and `value` must belong to the running callback, and the slice must not outlive
+/// it (nor be held across a call into JavaScript that could detach the buffer).
+pub unsafe fn bytes<'a>(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    what: &str,
+) -> Result<&'a [u8], Failure> {
+    let mut kind = sys::TypedarrayType::int8_array;
+    let mut len = 0usize;
+    let mut data = ptr::null_mut();
+    // SAFETY: every destination is valid; the array buffer and offset are not asked for.
+    let status = unsafe {
+        sys::napi_get_typedarray_info(
+            env,
+            value,
+            &mut kind,
+            &mut len,
+            &mut data,
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    expect(status, what, "a Uint8Array")?;
+    if kind != sys::TypedarrayType::uint8_array {
+        return expect(sys::Status::napi_invalid_arg, what, "a Uint8Array").map(|()| &[][..]);
+    }
+    if len == 0 {
+        return Ok(&[]);
+    }
+    // SAFETY: V8 reports `len` bytes at `data` for a live, attached Uint8Array.
+    Ok(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
+}
+
+/// The length of an array argument.
+///
+/// # Safety
+/// `env` and `value` must belong to the running callback.
+pub unsafe fn array_length(
+    env: sys::napi_env,
+    value: sys::napi_value,
+    what: &str,
+) -> Result<u32, Failure> {
+    let mut len = 0u32;
+    // SAFETY: `len` is a valid destination.
+    expect(
+        unsafe { sys::napi_get_array_length(env, value, &mut len) },
+        what,
+        "an array",
+    )
+    .map(|()| len)
+}
+
+/// Element `index` of an array argument.
+///
+/// # Safety
+/// `env` and `array` must belong to the running callback.
+pub unsafe fn element(env: sys::napi_env, array: sys::napi_value, index: u32) -> RawResult {
+    let mut out = ptr::null_mut();
+    // SAFETY: `out` is a valid destination.
+    internal(
+        unsafe { sys::napi_get_element(env, array, index, &mut out) },
+        "napi_get_element",
+    )
+    .map(|()| out)
+}
+
+/// A JavaScript number.
+///
+/// # Safety
+/// `env` must be the environment of the running callback.
+pub unsafe fn double(env: sys::napi_env, value: f64) -> RawResult {
+    let mut out = ptr::null_mut();
+    // SAFETY: a plain value creation.
+    internal(
+        unsafe { sys::napi_create_double(env, value, &mut out) },
+        "napi_create_double",
+    )
+    .map(|()| out)
+}
+
 /// A JavaScript boolean.
 ///
 /// # Safety

@@ -1,0 +1,514 @@
+//! The L2 tier of the cache (`optlayer-cache`), its bloom filter and its hash ring.
+//!
+//! Lookups never create a Buffer or an object natively (600–1,700 ns each here): a hit is
+//! copied into a byte view the store shares with JavaScript, and the raw function returns
+//! only the value's length; a batch writes every length into a shared `Float64Array` and
+//! the values back to back into the byte view, in one crossing. JavaScript grows a view
+//! when a value does not fit and asks again.
+
+use std::cell::{RefCell, UnsafeCell};
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi::sys;
+use napi_derive::napi;
+use optlayer_cache::{named, BloomFilter, ByteCache, CacheConfig, CacheError, HashRing};
+
+use crate::errors::Failure;
+use crate::handles::{self, HandleTable};
+use crate::keys;
+use crate::raw_call::{self, raw_call};
+
+/// Options of a [`NativeCache`], validated by the TypeScript layer and again here.
+#[napi(object)]
+pub struct CacheOptions {
+    /// Budget in bytes: key + value + 96 bytes an entry.
+    pub max_bytes: f64,
+    /// Independently locked shards, a power of two up to 1,024.
+    pub shards: u32,
+    /// Longest key in UTF-8 bytes.
+    pub max_key_length: u32,
+    /// Expected bytes an entry, which sizes the admission policy's memory.
+    pub estimated_entry_bytes: f64,
+    /// Threads of the process that open the same name share one store.
+    pub name: Option<String>,
+}
+
+/// The counters of a store (see `optlayer_cache::CacheStats`).
+#[napi(object)]
+pub struct CacheCounters {
+    pub hits: f64,
+    pub misses: f64,
+    pub inserts: f64,
+    pub evictions: f64,
+    pub rejected: f64,
+    pub expired: f64,
+    pub bytes: f64,
+    pub entries: f64,
+    pub max_bytes: f64,
+}
+
+impl From<CacheError> for Failure {
+    fn from(err: CacheError) -> Self {
+        Failure {
+            code: err.code(),
+            message: err.to_string(),
+        }
+    }
+}
+
+/// A buffer native code writes and a JavaScript view reads, freed when both let go.
+struct Shared<T>(UnsafeCell<Box<[T]>>);
+
+// SAFETY: written only by the raw functions and read only by the JavaScript view, both on
+// the store's own JavaScript thread (entries live in a thread-local table); the last
+// `Arc` may be dropped by a view's finalizer on that thread too.
+unsafe impl<T> Send for Shared<T> {}
+unsafe impl<T> Sync for Shared<T> {}
+
+impl<T: Copy + Default> Shared<T> {
+    fn new(len: usize) -> Arc<Self> {
+        Arc::new(Shared(UnsafeCell::new(
+            vec![T::default(); len].into_boxed_slice(),
+        )))
+    }
+
+    /// # Safety
+    /// No view of this buffer may be read while the slice is alive (true inside a native
+    /// call: JavaScript is not running).
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slice(&self) -> &mut [T] {
+        // SAFETY: forwarded from the caller.
+        unsafe { &mut *self.0.get() }
+    }
+}
+
+/// One open store of this thread.
+struct Entry {
+    store: Arc<ByteCache>,
+    /// Longest key in UTF-8 bytes (the store's own limit is on the UTF-16 form: twice that).
+    max_key_len: usize,
+    values: Arc<Shared<u8>>,
+    lengths: Arc<Shared<f64>>,
+}
+
+thread_local! {
+    /// The stores opened on this thread; see `handles.rs` and `ratelimit.rs` for why raw
+    /// functions bound to a handle carry the hot calls.
+    static CACHES: RefCell<HandleTable<Entry>> = RefCell::default();
+}
+
+/// Bytes of the first value view; JavaScript grows it to the largest value read.
+const INITIAL_VALUE_VIEW: usize = 64 << 10;
+/// Keys of the first length view.
+const INITIAL_LENGTH_VIEW: usize = 64;
+
+/// An off-heap byte cache (the cache's L2): gigabytes without GC work, shared by the
+/// worker_threads that open the same name. Reads and writes go through the functions of
+/// [`NativeCache::operations`]; the object owns the store's lifetime.
+#[napi]
+pub struct NativeCache {
+    handle: u32,
+}
+
+#[napi]
+impl NativeCache {
+    /// Opens a store, or the one of `options.name` when a thread of this process has it
+    /// open (with other options: `ERR_OPTLAYER_CONFIG_MISMATCH`).
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: Env, options: CacheOptions) -> Result<Self> {
+        let config = CacheConfig {
+            // `as` saturates (NaN to 0), and validation rejects what is out of range.
+            max_bytes: options.max_bytes as u64,
+            shards: options.shards as usize,
+            max_key_len: (options.max_key_length as usize).saturating_mul(2),
+            estimated_entry_bytes: options.estimated_entry_bytes as u64,
+        };
+        let store = match options.name.as_deref() {
+            Some(name) => named(name, config),
+            None => ByteCache::new(config).map(Arc::new),
+        }
+        .map_err(|e| Failure::from(e).into_napi(&env))?;
+        let entry = Entry {
+            store,
+            max_key_len: options.max_key_length as usize,
+            values: Shared::new(INITIAL_VALUE_VIEW),
+            lengths: Shared::new(INITIAL_LENGTH_VIEW),
+        };
+        let handle = CACHES.with_borrow_mut(|table| table.insert(entry));
+        let handle = handle.ok_or_else(|| handles::too_many("caches").into_napi(&env))?;
+        Ok(NativeCache { handle })
+    }
+
+    /// The view values are copied into, at least `min_bytes` long: a new view when the
+    /// current one is shorter (the old one stays valid but is no longer written).
+    #[napi(catch_unwind)]
+    pub fn value_view(&self, env: Env, min_bytes: f64) -> Result<Uint8Array> {
+        let shared = self.view(&env, min_bytes, |entry| &mut entry.values)?;
+        // SAFETY: JavaScript is not running; the pointer stays valid while `keep` lives.
+        let (data, len) = unsafe { (shared.slice().as_mut_ptr(), shared.slice().len()) };
+        // SAFETY: `data` points at `len` bytes kept alive by `shared`, which the finalizer
+        // drops only when V8 has let go of the view.
+        Ok(unsafe { Uint8Array::with_external_data(data, len, move |_, _| drop(shared)) })
+    }
+
+    /// The view batch lookups write lengths into (−1 for a miss), at least `min_keys` long.
+    #[napi(catch_unwind)]
+    pub fn length_view(&self, env: Env, min_keys: f64) -> Result<Float64Array> {
+        let shared = self.view(&env, min_keys, |entry| &mut entry.lengths)?;
+        // SAFETY: as in `value_view`.
+        let (data, len) = unsafe { (shared.slice().as_mut_ptr(), shared.slice().len()) };
+        // SAFETY: as in `value_view`.
+        Ok(unsafe { Float64Array::with_external_data(data, len, move |_, _| drop(shared)) })
+    }
+
+    /// The operations of this store, each bound to it:
+    /// - `get(key)`: the value's length after copying it into the value view, or −1 on a
+    ///   miss; a length beyond the view means nothing was copied (grow it and call again).
+    /// - `getMany(keys)`: the bytes all hits need; lengths go to the length view, values
+    ///   back to back into the value view (all of them only when the total fits).
+    /// - `set(key, value, ttlMs)`: stores a `Uint8Array`; `ttlMs` 0 means no expiry.
+    /// - `delete(key)` and `has(key)`: booleans.
+    ///
+    /// Once the store is closed they throw `ERR_OPTLAYER_CLOSED`.
+    #[napi(
+        catch_unwind,
+        ts_return_type = "{ get(key: string): number; getMany(keys: string[]): number; set(key: string, value: Uint8Array, ttlMs: number): void; delete(key: string): boolean; has(key: string): boolean }"
+    )]
+    pub fn operations(&self, env: Env) -> Result<Object<'static>> {
+        raw_call::bound_functions(
+            &env,
+            self.handle,
+            &[
+                ("get", raw_get),
+                ("getMany", raw_get_many),
+                ("set", raw_set),
+                ("delete", raw_delete),
+                ("has", raw_has),
+            ],
+        )
+    }
+
+    /// The store's counters (zeros once closed).
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> CacheCounters {
+        CACHES.with_borrow(|table| {
+            let (s, max_bytes) = table.get(self.handle).map_or_else(Default::default, |e| {
+                (e.store.stats(), e.store.config().max_bytes)
+            });
+            CacheCounters {
+                hits: s.hits as f64,
+                misses: s.misses as f64,
+                inserts: s.inserts as f64,
+                evictions: s.evictions as f64,
+                rejected: s.rejected as f64,
+                expired: s.expired as f64,
+                bytes: s.bytes as f64,
+                entries: s.entries as f64,
+                max_bytes: max_bytes as f64,
+            }
+        })
+    }
+
+    /// Removes every entry (of every thread sharing the store); counters are kept.
+    #[napi(catch_unwind)]
+    pub fn clear(&self) {
+        CACHES.with_borrow(|table| table.get(self.handle).map(|e| e.store.clear()));
+    }
+
+    /// Removes expired entries now instead of as they are met; returns how many.
+    #[napi(catch_unwind)]
+    pub fn purge_expired(&self) -> f64 {
+        CACHES.with_borrow(|table| {
+            table
+                .get(self.handle)
+                .map_or(0.0, |e| e.store.purge_expired() as f64)
+        })
+    }
+
+    /// The largest value (with its key) one entry may have, in bytes.
+    #[napi(catch_unwind)]
+    pub fn max_entry_bytes(&self) -> f64 {
+        CACHES.with_borrow(|table| {
+            table.get(self.handle).map_or(0.0, |e| {
+                e.store
+                    .max_entry_cost()
+                    .saturating_sub(optlayer_cache::ENTRY_OVERHEAD) as f64
+            })
+        })
+    }
+
+    /// Lets go of the store (a named store lives on while other threads hold it); later
+    /// operations through the handle fail.
+    #[napi(catch_unwind)]
+    pub fn close(&self) {
+        close(self.handle);
+    }
+}
+
+impl NativeCache {
+    /// The shared buffer chosen by `field`, replaced by a longer one when shorter than `min`.
+    fn view<T: Copy + Default>(
+        &self,
+        env: &Env,
+        min: f64,
+        field: impl FnOnce(&mut Entry) -> &mut Arc<Shared<T>>,
+    ) -> Result<Arc<Shared<T>>> {
+        if !(min >= 0.0 && min <= u32::MAX as f64) {
+            return Err(Failure {
+                code: "ERR_OPTLAYER_INVALID_ARGUMENT",
+                message: format!("invalid view size: expected 0 to 4294967295, got {min}"),
+            }
+            .into_napi(env));
+        }
+        CACHES.with_borrow_mut(|table| {
+            let entry = table
+                .get_mut(self.handle)
+                .ok_or_else(|| handles::closed("the cache").into_napi(env))?;
+            let shared = field(entry);
+            // SAFETY: JavaScript is not running.
+            if unsafe { shared.slice().len() } < min as usize {
+                *shared = Shared::new((min as usize).next_power_of_two());
+            }
+            Ok(Arc::clone(shared))
+        })
+    }
+}
+
+impl Drop for NativeCache {
+    fn drop(&mut self) {
+        close(self.handle);
+    }
+}
+
+fn close(handle: u32) {
+    // The table may already be gone while a worker thread shuts down.
+    let _ = CACHES.try_with(|table| table.borrow_mut().remove(handle));
+}
+
+fn key_too_long(len: usize, max: usize) -> Failure {
+    CacheError::InvalidKey { len, max }.into()
+}
+
+/// Runs `f` on the entry of `handle` and the bytes of `key`.
+///
+/// # Safety
+/// `env` and `key` must belong to the running callback.
+unsafe fn with_entry_key<T>(
+    env: sys::napi_env,
+    handle: usize,
+    key: sys::napi_value,
+    f: impl FnOnce(&Entry, &[u8]) -> std::result::Result<T, Failure>,
+) -> std::result::Result<T, Failure> {
+    CACHES.with_borrow(|table| {
+        let entry = table
+            .get(handle as u32)
+            .ok_or_else(|| handles::closed("the cache"))?;
+        // SAFETY: forwarded from the caller.
+        unsafe { keys::with_key(env, key, entry.max_key_len, key_too_long, |k| f(entry, k)) }
+    })
+}
+
+/// Declares a raw callback taking `$n` arguments, bound to a cache handle. The body runs in
+/// an unsafe block: N-API gave it its own `env` and arguments, and JavaScript does not run
+/// while it writes the shared views.
+macro_rules! raw_fn {
+    ($name:ident, $n:literal, |$env:ident, $args:ident, $handle:ident| $body:expr) => {
+        unsafe extern "C" fn $name(
+            $env: sys::napi_env,
+            info: sys::napi_callback_info,
+        ) -> sys::napi_value {
+            // SAFETY: N-API passes this callback's own `env` and `info`.
+            unsafe {
+                raw_call($env, || {
+                    let ($args, $handle) = raw_call::args::<$n>($env, info)?;
+                    $body
+                })
+            }
+        }
+    };
+}
+
+raw_fn!(raw_get, 1, |env, args, handle| {
+    let found = with_entry_key(env, handle, args[0], |entry, key| {
+        let view = entry.values.slice();
+        Ok::<_, Failure>(entry.store.get_into(key, view))
+    })?;
+    raw_call::double(env, found.map_or(-1.0, |len| len as f64))
+});
+
+raw_fn!(raw_has, 1, |env, args, handle| {
+    let found = with_entry_key(env, handle, args[0], |entry, key| {
+        Ok::<_, Failure>(entry.store.contains(key))
+    })?;
+    raw_call::boolean(env, found)
+});
+
+raw_fn!(raw_delete, 1, |env, args, handle| {
+    let removed = with_entry_key(env, handle, args[0], |entry, key| {
+        Ok::<_, Failure>(entry.store.remove(key))
+    })?;
+    raw_call::boolean(env, removed)
+});
+
+raw_fn!(raw_set, 3, |env, args, handle| {
+    let ttl_ms = raw_call::number(env, args[2], "ttlMs")?;
+    let ttl = match ttl_ms {
+        0.0 => None,
+        ms if ms > 0.0 && ms.is_finite() => Some(Duration::from_secs_f64(ms / 1e3)),
+        ms => {
+            return Err(Failure {
+                code: "ERR_OPTLAYER_INVALID_ARGUMENT",
+                message: format!("invalid ttlMs: expected a positive number or 0, got {ms}"),
+            })
+        }
+    };
+    let value = raw_call::bytes(env, args[1], "value")?;
+    with_entry_key(env, handle, args[0], |entry, key| {
+        // A TTL below a nanosecond rounds to zero, which the store refuses: keep it alive 1 ns.
+        let ttl = ttl.map(|t| t.max(Duration::from_nanos(1)));
+        Ok::<_, Failure>(entry.store.insert(key, value, ttl)?)
+    })?;
+    raw_call::undefined()
+});
+
+raw_fn!(raw_get_many, 1, |env, args, handle| {
+    let count = raw_call::array_length(env, args[0], "keys")? as usize;
+    let needed = CACHES.with_borrow(|table| {
+        let entry = table
+            .get(handle as u32)
+            .ok_or_else(|| handles::closed("the cache"))?;
+        let (values, lengths) = (entry.values.slice(), entry.lengths.slice());
+        if count > lengths.len() {
+            return Err(Failure {
+                code: "ERR_OPTLAYER_INVALID_ARGUMENT",
+                message: format!(
+                    "too many keys: the length view holds {}, got {count}",
+                    lengths.len()
+                ),
+            });
+        }
+        let mut needed = 0usize;
+        for (i, length) in lengths.iter_mut().enumerate().take(count) {
+            let key = raw_call::element(env, args[0], i as u32)?;
+            let found = keys::with_key(env, key, entry.max_key_len, key_too_long, |key| {
+                Ok::<_, Failure>(entry.store.get_with(key, |value| {
+                    if let Some(dst) = values.get_mut(needed..needed + value.len()) {
+                        dst.copy_from_slice(value);
+                    }
+                    value.len()
+                }))
+            })?;
+            *length = found.map_or(-1.0, |len| len as f64);
+            needed += found.unwrap_or(0);
+        }
+        Ok::<_, Failure>(needed)
+    })?;
+    raw_call::double(env, needed as f64)
+});
+
+fn failure_into_napi(env: &Env) -> impl FnOnce(CacheError) -> Error + '_ {
+    move |err| Failure::from(err).into_napi(env)
+}
+
+/// A bloom filter over string keys: "certainly absent" or "probably present", at a false
+/// positive rate chosen up front, lock-free and off the V8 heap.
+#[napi]
+pub struct NativeBloomFilter {
+    filter: BloomFilter,
+}
+
+#[napi]
+impl NativeBloomFilter {
+    /// A filter sized for `expectedItems` keys at `falsePositiveRate` (0 < rate < 1).
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: Env, expected_items: f64, false_positive_rate: f64) -> Result<Self> {
+        let filter = BloomFilter::new(expected_items as u64, false_positive_rate)
+            .map_err(failure_into_napi(&env))?;
+        Ok(NativeBloomFilter { filter })
+    }
+
+    /// Adds `key`; returns whether it was (probably) there already.
+    #[napi(catch_unwind)]
+    pub fn add(&self, key: String) -> bool {
+        self.filter.insert(key.as_bytes())
+    }
+
+    /// False when `key` was certainly never added.
+    #[napi(catch_unwind)]
+    pub fn has(&self, key: String) -> bool {
+        self.filter.contains(key.as_bytes())
+    }
+
+    /// Forgets every key.
+    #[napi(catch_unwind)]
+    pub fn clear(&self) {
+        self.filter.clear();
+    }
+
+    /// Keys added (an estimate once duplicates were added).
+    #[napi(getter, catch_unwind)]
+    pub fn size(&self) -> f64 {
+        self.filter.len() as f64
+    }
+
+    /// The false positive rate expected at the current fill.
+    #[napi(catch_unwind)]
+    pub fn estimated_false_positive_rate(&self) -> f64 {
+        self.filter.estimated_false_positive_rate()
+    }
+}
+
+/// A consistent-hash ring of weighted nodes (XXH64, so every process places keys alike):
+/// adding or removing a node moves only the keys it gains or loses.
+#[napi]
+pub struct NativeHashRing {
+    ring: HashRing,
+}
+
+#[napi]
+impl NativeHashRing {
+    /// An empty ring with `vnodes` points per unit of weight.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: Env, vnodes: u32) -> Result<Self> {
+        let ring = HashRing::new(vnodes).map_err(failure_into_napi(&env))?;
+        Ok(NativeHashRing { ring })
+    }
+
+    /// Adds `node` (or changes its weight).
+    #[napi(catch_unwind)]
+    pub fn add(&mut self, env: Env, node: String, weight: u32) -> Result<()> {
+        self.ring
+            .add(&node, weight)
+            .map_err(failure_into_napi(&env))
+    }
+
+    /// Removes `node`; returns whether it was there.
+    #[napi(catch_unwind)]
+    pub fn remove(&mut self, node: String) -> bool {
+        self.ring.remove(&node)
+    }
+
+    /// The node owning `key`, or null on an empty ring.
+    #[napi(catch_unwind)]
+    pub fn node_for(&self, key: String) -> Option<String> {
+        self.ring.node_for(key.as_bytes()).map(str::to_owned)
+    }
+
+    /// Up to `count` distinct nodes for `key`, owner first: where replicas go.
+    #[napi(catch_unwind)]
+    pub fn nodes_for(&self, key: String, count: u32) -> Vec<String> {
+        self.ring
+            .nodes_for(key.as_bytes())
+            .take(count as usize)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Nodes on the ring.
+    #[napi(getter, catch_unwind)]
+    pub fn size(&self) -> u32 {
+        self.ring.len() as u32
+    }
+}

@@ -1,0 +1,64 @@
+import type { ComponentRegistration } from '../monitoring/components'
+import { DistributedCache } from './distributed-cache'
+
+const byTier = ['cache', 'tier']
+const byCache = ['cache']
+
+/**
+ * The `cache` component of {@link MetricsCollector}: hits, misses, size and evictions per
+ * tier of every open {@link DistributedCache}, plus Redis latency and the stampede and
+ * coherence counters, read at scrape time.
+ * @internal
+ */
+export function cacheMetrics(): ComponentRegistration {
+  const counter = (help: string, labelNames = byTier) => ({ type: 'counter' as const, help, labelNames })
+  const gauge = (help: string, labelNames = byTier) => ({ type: 'gauge' as const, help, labelNames })
+  return {
+    metrics: {
+      hits_total: counter('Lookups answered by the tier.'),
+      misses_total: counter('Lookups the tier could not answer.'),
+      evictions_total: counter('Entries evicted to make room (L2: including admission rejections).'),
+      entries: gauge('Entries held by the tier.'),
+      bytes: gauge('Bytes held by L2 (key + value + overhead).', byCache),
+      redis_errors_total: counter('Redis calls that failed or were skipped during an outage.', byCache),
+      redis_available: gauge('1 while Redis answers, 0 during an outage.', byCache),
+      redis_latency_p99_seconds: gauge('99th percentile of Redis call latency.', byCache),
+      loads_total: counter('Loader calls.', byCache),
+      load_errors_total: counter('Loader calls that threw.', byCache),
+      stale_served_total: counter('Stale values served while reloading.', byCache),
+      flushes_total: counter('Local tiers flushed because invalidations may have been missed.', byCache),
+    },
+    collect: () => {
+      const stats = [...DistributedCache.open()].map((cache) => cache.stats())
+      const tiers = (pick: (tier: { hits: number; misses: number }, s: (typeof stats)[number]) => number) =>
+        stats.flatMap((s) =>
+          (['l1', 'l2', 'l3'] as const).flatMap((tier) => {
+            const t = s[tier]
+            return t === undefined ? [] : [{ labels: { cache: s.name, tier }, value: pick(t, s) }]
+          }),
+        )
+      const each = (value: (s: (typeof stats)[number]) => number) =>
+        stats.map((s) => ({ labels: { cache: s.name }, value: value(s) }))
+      return {
+        hits_total: tiers((t) => t.hits),
+        misses_total: tiers((t) => t.misses),
+        evictions_total: stats.flatMap((s) => [
+          ...(s.l1 ? [{ labels: { cache: s.name, tier: 'l1' }, value: s.l1.evictions }] : []),
+          ...(s.l2 ? [{ labels: { cache: s.name, tier: 'l2' }, value: s.l2.evictions + s.l2.rejected }] : []),
+        ]),
+        entries: stats.flatMap((s) => [
+          ...(s.l1 ? [{ labels: { cache: s.name, tier: 'l1' }, value: s.l1.entries }] : []),
+          ...(s.l2 ? [{ labels: { cache: s.name, tier: 'l2' }, value: s.l2.entries }] : []),
+        ]),
+        bytes: stats.flatMap((s) => (s.l2 ? [{ labels: { cache: s.name }, value: s.l2.bytes }] : [])),
+        redis_errors_total: each((s) => s.l3?.errors ?? 0),
+        redis_available: each((s) => (s.l3 === undefined || s.l3.available ? 1 : 0)),
+        redis_latency_p99_seconds: each((s) => (s.l3?.latencyMs.p99 ?? 0) / 1000),
+        loads_total: each((s) => s.loads),
+        load_errors_total: each((s) => s.loadErrors),
+        stale_served_total: each((s) => s.staleServed),
+        flushes_total: each((s) => s.flushes),
+      }
+    },
+  }
+}

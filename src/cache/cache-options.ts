@@ -1,0 +1,119 @@
+import type { CompressionAlgorithm } from '../compress/algorithms'
+import type { Serializer } from '../compress/serializer'
+import { InvalidArgumentError } from '../errors'
+import type { L2Options } from './native-store'
+import type { CacheRedisConnection } from './redis-tier'
+
+/** Options of the L1 tier: live JavaScript values. */
+export interface L1Options {
+  /** Most entries held; the least recently used (CLOCK) go first. @default 10_000 */
+  maxEntries?: number
+  /** Cap on how long an entry stays in L1, below the entry's own TTL. */
+  ttlMs?: number
+}
+
+/** Options of the L3 tier beyond the connection. */
+export interface L3TierOptions {
+  /** A Redis call taking longer fails, and the cache carries on without L3. @default 1000 */
+  timeoutMs?: number
+  /** Cap on how long an entry stays in Redis, below the entry's own TTL. */
+  ttlMs?: number
+  /** Serialized values of at least this many bytes are compressed before they go to Redis. @default 1024 */
+  compressAboveBytes?: number
+  /** Codec for those values. @default 'zstd' */
+  compression?: CompressionAlgorithm
+}
+
+/** Cross-process stampede protection: one process loads a key while the others wait for its value. */
+export interface LeaseOptions {
+  /** How long a lease holds if its process dies mid-load. @default 10_000 */
+  ttlMs?: number
+  /** How long the others wait for the value before loading it themselves. @default 5_000 */
+  waitMs?: number
+  /** How often a waiting process looks for the value. @default 25 */
+  pollMs?: number
+}
+
+/** Options of a {@link DistributedCache}. */
+export interface DistributedCacheOptions {
+  /** Label of this cache in metrics. @default 'default' */
+  name?: string
+  /**
+   * Prefix of every Redis key (`<namespace>:<key>`) and name of the invalidation channel, so
+   * services sharing a Redis do not see each other's entries or messages. @default 'optlayer'
+   */
+  namespace?: string
+  /** TTL of entries set without one (ms); 0: until evicted. @default 300_000 */
+  defaultTtlMs?: number
+  /** The L1 tier, or `false` to go straight to L2. */
+  l1?: L1Options | false
+  /** The L2 tier, or `false` for none. */
+  l2?: L2Options | false
+  /** The L3 tier: Redis. Absent, the cache is local only. */
+  redis?: CacheRedisConnection
+  /** Options of the L3 tier. */
+  l3?: L3TierOptions
+  /** Turns values into bytes for L2 and L3. Its `decode` must not keep the bytes it is given. @default msgpackr */
+  serializer?: Serializer
+  /** Longest key, in UTF-8 bytes. @default 512 */
+  maxKeyLength?: number
+  /** Largest serialized value. @default 1 MiB */
+  maxValueBytes?: number
+  /** How long `getOrLoad` remembers that its loader found nothing (ms); 0: not at all. @default 0 */
+  negativeTtlMs?: number
+  /** How long past its TTL `getOrLoad` may serve a value while it reloads it in the background. @default 0 */
+  staleWhileRevalidateMs?: number
+  /**
+   * Probabilistic early refresh (XFetch): a `getOrLoad` hit reloads ahead of expiry with a
+   * probability rising as expiry nears, scaled by the last load's duration × `beta`; `false` disables it.
+   * @default { beta: 1 }
+   */
+  earlyRefresh?: { beta?: number } | false
+  /** Cross-process single-flight through a Redis lease (needs `redis`); `false` disables it. @default {} (on) */
+  lease?: LeaseOptions | false
+  /**
+   * A bloom filter of the keys this cache (and, through invalidation messages, its peers)
+   * has written: a key it has certainly never seen skips the Redis lookup. Only for
+   * namespaces written solely through optlayer caches started before the writes.
+   */
+  bloom?: { expectedItems: number; falsePositiveRate?: number }
+  /** With Redis away: `'soft'` answers from the local tiers, `'hard'` rejects with `UnavailableError`. @default 'soft' */
+  onRedisError?: 'soft' | 'hard'
+  /** Where outages and recoveries are reported. @default process warnings */
+  logger?: { warn(message: string): void }
+}
+
+/** Defaults of {@link DistributedCacheOptions}. */
+export const DISTRIBUTED_CACHE_DEFAULTS = Object.freeze({
+  name: 'default',
+  namespace: 'optlayer',
+  defaultTtlMs: 300_000,
+  l1MaxEntries: 10_000,
+  maxKeyLength: 512,
+  maxValueBytes: 1024 * 1024,
+  compressAboveBytes: 1024,
+  leaseTtlMs: 10_000,
+  leaseWaitMs: 5_000,
+  leasePollMs: 25,
+  earlyRefreshBeta: 1,
+})
+
+/** A whole number in [min, max], or the default when absent. @internal */
+export function wholeNumber(name: string, value: number | undefined, fallback: number, min = 0, max = 2 ** 31): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(
+      `invalid ${name}: expected a whole number from ${min} to ${max}, got ${String(value)}`,
+    )
+  }
+  return value
+}
+
+/** A TTL in ms: a positive finite number, or 0 for "no expiry" where allowed. @internal */
+export function ttl(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new InvalidArgumentError(`invalid ${name}: expected a number of milliseconds ≥ 0, got ${String(value)}`)
+  }
+  return value
+}

@@ -1,0 +1,765 @@
+import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+import type { CompressionAlgorithm } from '../compress/algorithms'
+import { Compressor } from '../compress/compressor'
+import { msgpackSerializer, type Serializer } from '../compress/serializer'
+import {
+  AbortError,
+  ClosedError,
+  InvalidArgumentError,
+  NotSerializableError,
+  UnavailableError,
+  ValueTooLargeError,
+} from '../errors'
+import { LatencyHistogram } from '../monitoring/latency-histogram'
+import { OpenInstances } from '../monitoring/open-instances'
+import { native } from '../native'
+import { checkKey } from '../ratelimit/key'
+import {
+  DISTRIBUTED_CACHE_DEFAULTS as DEFAULTS,
+  ttl,
+  wholeNumber,
+  type DistributedCacheOptions,
+  type LeaseOptions,
+} from './cache-options'
+import { coarseNow } from './coarse-clock'
+import { Invalidation } from './invalidation'
+import { L1Cache, NOT_FOUND } from './l1-cache'
+import { NativeStore, type L2Stats } from './native-store'
+import {
+  COMPRESSED,
+  decodePayload,
+  encodePayload,
+  encodeRecord,
+  HEADER_BYTES,
+  NEGATIVE,
+  recordFlags,
+  type Payload,
+} from './record'
+import { RedisTier } from './redis-tier'
+import { assertSerializable } from './serializable'
+
+/** Options of a write. */
+export interface CacheSetOptions {
+  /** Freshness in ms (0: until evicted). @default the cache's defaultTtlMs */
+  ttlMs?: number
+  /** Gives up waiting for Redis (the local tiers are written at once either way). */
+  signal?: AbortSignal
+}
+
+/** Options of a read. */
+export interface CacheGetOptions {
+  signal?: AbortSignal
+}
+
+/** Loads the value of a key on a miss; `undefined` means "not found". */
+export type CacheLoader<V> = (key: string, signal: AbortSignal) => Promise<V | undefined> | V | undefined
+
+/** Options of {@link DistributedCache.warm}. */
+export interface WarmOptions extends CacheSetOptions {
+  /** Loads in flight at once. @default 8 */
+  concurrency?: number
+  /** Called after each key with the keys done so far and the total. */
+  onProgress?: (done: number, total: number) => void
+}
+
+/** What {@link DistributedCache.warm} did. */
+export interface WarmReport {
+  loaded: number
+  /** Keys whose loader found nothing. */
+  notFound: number
+  failed: { key: string; error: unknown }[]
+}
+
+/** Hits and misses of one tier. */
+export interface TierCounters {
+  hits: number
+  misses: number
+}
+
+/** What {@link DistributedCache.stats} reports. */
+export interface DistributedCacheStats {
+  name: string
+  l1: (TierCounters & { entries: number; maxEntries: number; evictions: number }) | undefined
+  /** Hits and misses are this cache's; the rest is the native store's, shared by threads that opened it. */
+  l2: (TierCounters & Omit<L2Stats, 'hits' | 'misses'>) | undefined
+  l3:
+    | (TierCounters & {
+        errors: number
+        available: boolean
+        latencyMs: { p50: number; p99: number; count: number }
+      })
+    | undefined
+  loads: number
+  loadErrors: number
+  /** `getOrLoad` calls that joined a load already in flight (in this process). */
+  coalesced: number
+  /** Loads skipped because another process held the lease and its value arrived. */
+  leaseWaits: number
+  staleServed: number
+  earlyRefreshes: number
+  negativeHits: number
+  bloomSkips: number
+  invalidationsReceived: number
+  /** Local tiers flushed because invalidations may have been missed. */
+  flushes: number
+}
+
+/** A value read from a tier, stale or not. */
+interface Found {
+  value: unknown
+  freshUntil: number
+}
+
+const MISS = Symbol('miss')
+const open = new OpenInstances<DistributedCache>()
+
+/**
+ * A multi-tier cache: L1 live JavaScript values (bounded by count), L2 a native off-heap
+ * store (bounded by bytes, no GC work, shared by worker_threads opening the same name), L3
+ * Redis, Redis Cluster or sharded standalone servers. Misses go down the tiers and hits are
+ * copied up. Writes go to every tier and tell the other instances on the same Redis to drop
+ * their local copies.
+ *
+ * - Stampedes: concurrent `getOrLoad` misses of one key run the loader once per process,
+ *   and with Redis once across processes (a lease; the others wait for its value). Values
+ *   near expiry are reloaded early (XFetch) and, with `staleWhileRevalidateMs`, served
+ *   stale while they reload.
+ * - Redis away: reads and writes carry on from the local tiers (`onRedisError: 'soft'`),
+ *   the outage is logged and counted, and when Redis returns the local tiers are flushed
+ *   (changes made meanwhile were not heard) and L3 is used again.
+ * - L1 hands out the stored object itself: do not mutate what you get.
+ *
+ * @example
+ * ```ts
+ * const cache = new DistributedCache({ l2: { maxBytes: 256 << 20 }, redis: { url: 'redis://127.0.0.1:6379' } })
+ * await cache.set('user:1', { name: 'Ada' }, { ttlMs: 60_000 })
+ * cache.getSync('user:1') // { name: 'Ada' } from L1 or L2, no promise
+ * const user = await cache.getOrLoad('user:2', async (key) => db.users.find(key), { ttlMs: 60_000 })
+ * await cache.close()
+ * ```
+ */
+export class DistributedCache<V = unknown> {
+  /** The caches open in this thread, for metrics. @internal */
+  static open(): Iterable<DistributedCache> {
+    return open
+  }
+
+  readonly name: string
+  private readonly namespace: string
+  private readonly defaultTtlMs: number
+  private readonly maxKeyLength: number
+  private readonly maxValueBytes: number
+  private readonly negativeTtlMs: number
+  private readonly staleMs: number
+  private readonly earlyBeta: number
+  private readonly l1TtlMs: number
+  private readonly l2TtlMs: number
+  private readonly l3TtlMs: number
+  private readonly compressAbove: number
+  private readonly compression: CompressionAlgorithm
+  private readonly lease: Required<LeaseOptions> | undefined
+  private readonly hardFail: boolean
+  private readonly logger: { warn(message: string): void }
+  private readonly serializer: Serializer
+  private readonly l1: L1Cache | undefined
+  private readonly l2: NativeStore | undefined
+  private readonly l3: RedisTier | undefined
+  private readonly invalidation: Invalidation | undefined
+  private readonly bloom: InstanceType<typeof native.NativeBloomFilter> | undefined
+  private readonly l3Latency = new LatencyHistogram({ shards: 1 })
+  private readonly flights = new Map<string, Promise<V | undefined>>()
+  private readonly closing = new AbortController()
+  private closed = false
+  private degraded = false
+  /** Mean load duration (ms), the XFetch scale. */
+  private loadMs = 0
+  private readonly counts = {
+    l1Hits: 0,
+    l1Misses: 0,
+    l2Hits: 0,
+    l2Misses: 0,
+    l3Hits: 0,
+    l3Misses: 0,
+    l3Errors: 0,
+    loads: 0,
+    loadErrors: 0,
+    coalesced: 0,
+    leaseWaits: 0,
+    staleServed: 0,
+    earlyRefreshes: 0,
+    negativeHits: 0,
+    bloomSkips: 0,
+  }
+
+  constructor(options: DistributedCacheOptions = {}) {
+    this.name = options.name ?? DEFAULTS.name
+    this.namespace = options.namespace ?? DEFAULTS.namespace
+    if (typeof this.namespace !== 'string' || this.namespace.length === 0 || this.namespace.includes('\n')) {
+      throw new InvalidArgumentError('invalid namespace: expected a non-empty single-line string')
+    }
+    this.defaultTtlMs = ttl('defaultTtlMs', options.defaultTtlMs, DEFAULTS.defaultTtlMs)
+    this.maxKeyLength = wholeNumber('maxKeyLength', options.maxKeyLength, DEFAULTS.maxKeyLength, 1, 1 << 20)
+    this.maxValueBytes = wholeNumber('maxValueBytes', options.maxValueBytes, DEFAULTS.maxValueBytes, 1, 2 ** 31)
+    this.negativeTtlMs = ttl('negativeTtlMs', options.negativeTtlMs, 0)
+    this.staleMs = ttl('staleWhileRevalidateMs', options.staleWhileRevalidateMs, 0)
+    const beta = options.earlyRefresh === false ? 0 : (options.earlyRefresh?.beta ?? DEFAULTS.earlyRefreshBeta)
+    if (typeof beta !== 'number' || !(beta >= 0 && beta <= 100)) {
+      throw new InvalidArgumentError(`invalid earlyRefresh.beta: expected a number from 0 to 100, got ${String(beta)}`)
+    }
+    this.earlyBeta = beta
+    this.serializer = options.serializer ?? msgpackSerializer({ copyBuffers: true })
+    this.hardFail = (options.onRedisError ?? 'soft') === 'hard'
+    if (options.onRedisError !== undefined && !['soft', 'hard'].includes(options.onRedisError)) {
+      throw new InvalidArgumentError(
+        `invalid onRedisError: expected 'soft' or 'hard', got ${String(options.onRedisError)}`,
+      )
+    }
+    this.logger = options.logger ?? { warn: (message) => process.emitWarning(message, 'OptlayerCacheWarning') }
+
+    const l1 = options.l1 === false ? undefined : (options.l1 ?? {})
+    this.l1TtlMs = ttl('l1.ttlMs', l1?.ttlMs, 0)
+    if (l1 !== undefined) {
+      this.l1 = new L1Cache(wholeNumber('l1.maxEntries', l1.maxEntries, DEFAULTS.l1MaxEntries, 1, 2 ** 24))
+    }
+    const l2 = options.l2 === false ? undefined : (options.l2 ?? {})
+    this.l2TtlMs = ttl('l2.ttlMs', l2?.ttlMs, 0)
+    if (l2 !== undefined) this.l2 = new NativeStore(l2, this.maxKeyLength)
+
+    const l3 = options.l3 ?? {}
+    this.l3TtlMs = ttl('l3.ttlMs', l3.ttlMs, 0)
+    this.compressAbove = wholeNumber('l3.compressAboveBytes', l3.compressAboveBytes, DEFAULTS.compressAboveBytes)
+    this.compression = l3.compression ?? 'zstd'
+    const lease = options.lease === false ? undefined : (options.lease ?? {})
+    this.lease =
+      lease === undefined || options.redis === undefined
+        ? undefined
+        : {
+            ttlMs: wholeNumber('lease.ttlMs', lease.ttlMs, DEFAULTS.leaseTtlMs, 1),
+            waitMs: wholeNumber('lease.waitMs', lease.waitMs, DEFAULTS.leaseWaitMs, 0),
+            pollMs: wholeNumber('lease.pollMs', lease.pollMs, DEFAULTS.leasePollMs, 1),
+          }
+    if (options.bloom !== undefined) {
+      const { expectedItems, falsePositiveRate = 0.01 } = options.bloom
+      try {
+        this.bloom = new native.NativeBloomFilter(expectedItems, falsePositiveRate)
+      } catch (err) {
+        throw new InvalidArgumentError(`invalid bloom: ${(err as Error).message}`, { cause: err })
+      }
+    }
+    if (options.redis !== undefined) {
+      this.l3 = new RedisTier({ redis: options.redis, timeoutMs: l3.timeoutMs })
+      const first = this.l3.clients[0]
+      if (first !== undefined) {
+        this.invalidation = new Invalidation(first, `${this.namespace}:invalidate`, {
+          onKey: (key, op) => {
+            this.dropLocal(key)
+            if (op === 'set') this.bloom?.add(key)
+          },
+          onLost: () => this.flushLocal(),
+        })
+      }
+      for (const client of this.l3.clients) {
+        client.on('close', () => this.redisDown(new Error('connection closed')))
+        client.on('ready', () => this.redisUp())
+      }
+    }
+    open.add(this)
+  }
+
+  /** Resolves once Redis (if any) is connected and subscribed, or its connect timeout passed. */
+  async ready(): Promise<void> {
+    await Promise.all([this.l3?.ready(), this.invalidation?.ready()])
+  }
+
+  /**
+   * The fresh value of `key` from the local tiers (L1, then L2), synchronously; `undefined`
+   * on a miss. Never asks Redis.
+   */
+  getSync(key: string): V | undefined {
+    if (this.closed) throw this.closedError()
+    const now = coarseNow()
+    const l1 = this.l1
+    if (l1 !== undefined) {
+      const entry = l1.get(key, now)
+      if (entry !== undefined && entry.freshUntil > now) {
+        this.counts.l1Hits++
+        return entry.value === NOT_FOUND ? undefined : (entry.value as V)
+      }
+      this.counts.l1Misses++
+    }
+    checkKey(key, this.maxKeyLength)
+    const found = this.readL2(key, now)
+    return found === undefined || found.freshUntil <= now || found.value === NOT_FOUND ? undefined : (found.value as V)
+  }
+
+  /** The fresh value of `key` from the first tier holding it; `undefined` on a miss. */
+  async get(key: string, options: CacheGetOptions = {}): Promise<V | undefined> {
+    const local = this.getSync(key)
+    if (local !== undefined || this.l3 === undefined) return local
+    if (this.knownAbsentLocally(key)) return undefined
+    const found = await this.readL3(key, options.signal)
+    return found === undefined || found.freshUntil <= Date.now() || found.value === NOT_FOUND
+      ? undefined
+      : (found.value as V)
+  }
+
+  /** Whether `key` has a fresh value in some tier. */
+  async has(key: string, options: CacheGetOptions = {}): Promise<boolean> {
+    return (await this.get(key, options)) !== undefined
+  }
+
+  /** The values of `keys`, in order (`undefined` for misses): local tiers in one pass, Redis for the rest at once. */
+  async mget(keys: readonly string[], options: CacheGetOptions = {}): Promise<(V | undefined)[]> {
+    if (!Array.isArray(keys)) throw new InvalidArgumentError('invalid keys: expected an array of strings')
+    const values = keys.map((key) => this.getSync(key))
+    if (this.l3 === undefined) return values
+    await Promise.all(
+      values.map(async (value, i) => {
+        const key = keys[i] as string
+        if (value !== undefined || this.knownAbsentLocally(key)) return
+        const found = await this.readL3(key, options.signal)
+        if (found !== undefined && found.freshUntil > Date.now() && found.value !== NOT_FOUND) {
+          values[i] = found.value as V
+        }
+      }),
+    )
+    return values
+  }
+
+  /**
+   * Stores `value` in every tier and tells the other instances to drop their copies.
+   * Throws `InvalidArgumentError` for a bad key or TTL, `NotSerializableError` for
+   * `undefined`, functions and symbols, `ValueTooLargeError` past `maxValueBytes`.
+   */
+  async set(key: string, value: V, options: CacheSetOptions = {}): Promise<void> {
+    const now = Date.now()
+    const ttlMs = ttl('ttlMs', options.ttlMs, this.defaultTtlMs)
+    const payload = this.serialize(key, value)
+    const freshUntil = ttlMs > 0 ? now + ttlMs : Infinity
+    this.writeLocal(key, value, payload, freshUntil, now)
+    this.bloom?.add(key)
+    await this.writeL3(key, payload, freshUntil, options.signal)
+  }
+
+  /** Stores every `[key, value]` pair as {@link set} does, concurrently. */
+  async mset(entries: Iterable<readonly [string, V]>, options: CacheSetOptions = {}): Promise<void> {
+    await Promise.all([...entries].map(([key, value]) => this.set(key, value, options)))
+  }
+
+  /** Removes `key` from every tier and tells the other instances; true if a local tier held it. */
+  async delete(key: string, options: CacheGetOptions = {}): Promise<boolean> {
+    if (this.closed) throw this.closedError()
+    checkKey(key, this.maxKeyLength)
+    const held = this.dropLocal(key)
+    if (this.l3 !== undefined) {
+      await this.redisCall(key, options.signal, async () => {
+        await this.l3?.delete(this.redisKey(key))
+        await this.invalidation?.publish('delete', key)
+      })
+    }
+    return held
+  }
+
+  /**
+   * The value of `key`, loading it with `loader` on a miss: one load per key at a time in
+   * this process, and with Redis (lease on) one across processes. A stale value within
+   * `staleWhileRevalidateMs` is returned at once while it reloads in the background; a
+   * loader's `undefined` is remembered for `negativeTtlMs`. A loader's error reaches every
+   * caller waiting for that load and nothing is cached.
+   */
+  async getOrLoad(key: string, loader: CacheLoader<V>, options: CacheSetOptions = {}): Promise<V | undefined> {
+    if (this.closed) throw this.closedError()
+    checkKey(key, this.maxKeyLength)
+    if (typeof loader !== 'function') throw new InvalidArgumentError('invalid loader: expected a function')
+    const ttlMs = ttl('ttlMs', options.ttlMs, this.defaultTtlMs)
+    const now = Date.now()
+    const local = this.readLocal(key, now)
+    if (local !== undefined) {
+      if (local.freshUntil > now) {
+        if (this.shouldRefreshEarly(local.freshUntil, now)) {
+          this.counts.earlyRefreshes++
+          this.refreshInBackground(key, loader, ttlMs)
+        }
+        return this.valueOf(local)
+      }
+      if (local.freshUntil + this.staleMs > now) {
+        this.counts.staleServed++
+        this.refreshInBackground(key, loader, ttlMs)
+        return this.valueOf(local)
+      }
+    }
+    return abortable(this.flight(key, loader, ttlMs), options.signal)
+  }
+
+  /**
+   * Loads `keys` into the cache (those not already fresh), `concurrency` at a time.
+   * Failures are collected, not thrown.
+   */
+  async warm(keys: Iterable<string>, loader: CacheLoader<V>, options: WarmOptions = {}): Promise<WarmReport> {
+    const list = [...keys]
+    const concurrency = wholeNumber('concurrency', options.concurrency, 8, 1, 10_000)
+    const report: WarmReport = { loaded: 0, notFound: 0, failed: [] }
+    let next = 0
+    let done = 0
+    const worker = async (): Promise<void> => {
+      while (next < list.length) {
+        if (options.signal?.aborted) throw new AbortError('warm was aborted')
+        const key = list[next++] as string
+        try {
+          const value = await this.getOrLoad(key, loader, options)
+          if (value === undefined) report.notFound++
+          else report.loaded++
+        } catch (error) {
+          report.failed.push({ key, error })
+        }
+        options.onProgress?.(++done, list.length)
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(concurrency, list.length) }, worker))
+    return report
+  }
+
+  /** Counters of every tier; see {@link DistributedCacheStats}. */
+  stats(): DistributedCacheStats {
+    const c = this.counts
+    const l2 = this.l2?.stats()
+    const latency = this.l3Latency.closed ? undefined : this.l3Latency.snapshot()
+    return {
+      name: this.name,
+      l1:
+        this.l1 === undefined
+          ? undefined
+          : {
+              hits: c.l1Hits,
+              misses: c.l1Misses,
+              entries: this.l1.size,
+              maxEntries: this.l1.maxEntries,
+              evictions: this.l1.evictions,
+            },
+      l2: l2 === undefined ? undefined : { ...l2, hits: c.l2Hits, misses: c.l2Misses },
+      l3:
+        this.l3 === undefined
+          ? undefined
+          : {
+              hits: c.l3Hits,
+              misses: c.l3Misses,
+              errors: c.l3Errors,
+              available: !this.degraded,
+              latencyMs: { p50: latency?.p50Ms ?? 0, p99: latency?.p99Ms ?? 0, count: latency?.count ?? 0 },
+            },
+      loads: c.loads,
+      loadErrors: c.loadErrors,
+      coalesced: c.coalesced,
+      leaseWaits: c.leaseWaits,
+      staleServed: c.staleServed,
+      earlyRefreshes: c.earlyRefreshes,
+      negativeHits: c.negativeHits,
+      bloomSkips: c.bloomSkips,
+      invalidationsReceived: this.invalidation?.received ?? 0,
+      flushes: this.invalidation?.flushes ?? 0,
+    }
+  }
+
+  /** Drops every entry of the local tiers (L2 for every thread sharing it); Redis keeps its entries. */
+  clearLocal(): void {
+    if (this.closed) throw this.closedError()
+    this.flushLocal()
+  }
+
+  /** Closes the Redis connections and lets go of L2; later calls throw `ClosedError`. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.closing.abort()
+    open.delete(this)
+    this.l1?.clear()
+    this.l2?.close()
+    await Promise.all([this.invalidation?.close(), this.l3?.close()])
+    this.l3Latency.close()
+  }
+
+  private closedError(): ClosedError {
+    return new ClosedError(`cache '${this.name}' is closed`)
+  }
+
+  private valueOf(found: Found): V | undefined {
+    if (found.value !== NOT_FOUND) return found.value as V
+    this.counts.negativeHits++
+    return undefined
+  }
+
+  /** XFetch: refresh with a probability that rises as expiry nears, scaled by the load time. */
+  private shouldRefreshEarly(freshUntil: number, now: number): boolean {
+    if (this.earlyBeta === 0 || freshUntil === Infinity || this.loadMs === 0) return false
+    return now - this.loadMs * this.earlyBeta * Math.log(Math.random()) >= freshUntil
+  }
+
+  private refreshInBackground(key: string, loader: CacheLoader<V>, ttlMs: number): void {
+    if (this.flights.has(key)) return
+    // Counted in loadErrors; the stale or current value stays until its own expiry.
+    this.flight(key, loader, ttlMs, true).catch(() => {})
+  }
+
+  /** The one load of `key` in flight in this process, joined by every concurrent caller. */
+  private flight(key: string, loader: CacheLoader<V>, ttlMs: number, refresh = false): Promise<V | undefined> {
+    const running = this.flights.get(key)
+    if (running !== undefined) {
+      this.counts.coalesced++
+      return running
+    }
+    const promise = this.load(key, loader, ttlMs, refresh).finally(() => this.flights.delete(key))
+    this.flights.set(key, promise)
+    return promise
+  }
+
+  private async load(key: string, loader: CacheLoader<V>, ttlMs: number, refresh: boolean): Promise<V | undefined> {
+    const skipL3 = this.l3 === undefined || this.knownAbsentLocally(key)
+    if (!skipL3 && !refresh) {
+      const found = await this.readL3(key)
+      if (found !== undefined && found.freshUntil > Date.now()) return this.valueOf(found)
+    }
+    let leaseToken: string | undefined
+    if (!skipL3 && this.lease !== undefined) {
+      const token = randomBytes(12).toString('base64')
+      const leaseKey = `${this.namespace}:lease:${key}`
+      const taken = await this.redisCall(key, undefined, () =>
+        (this.l3 as RedisTier).acquireLease(leaseKey, token, (this.lease as Required<LeaseOptions>).ttlMs),
+      )
+      if (taken === true) leaseToken = token
+      else if (taken === false) {
+        const arrived = await this.awaitOthersLoad(key)
+        if (arrived !== undefined) {
+          this.counts.leaseWaits++
+          return this.valueOf(arrived)
+        }
+      }
+    }
+    try {
+      this.counts.loads++
+      const started = performance.now()
+      let value: V | undefined
+      try {
+        value = await loader(key, this.closing.signal)
+      } catch (err) {
+        this.counts.loadErrors++
+        throw err
+      }
+      const took = performance.now() - started
+      this.loadMs = this.loadMs === 0 ? took : this.loadMs * 0.8 + took * 0.2
+      if (this.closed) return value
+      if (value === undefined) {
+        if (this.negativeTtlMs > 0) await this.writeNegative(key)
+        return undefined
+      }
+      await this.set(key, value, { ttlMs })
+      return value
+    } finally {
+      if (leaseToken !== undefined) {
+        const leaseKey = `${this.namespace}:lease:${key}`
+        const token = leaseToken
+        await this.redisCall(key, undefined, () => (this.l3 as RedisTier).releaseLease(leaseKey, token))
+      }
+    }
+  }
+
+  /** Waits (up to lease.waitMs) for the process holding the lease to store the value. */
+  private async awaitOthersLoad(key: string): Promise<Found | undefined> {
+    const { waitMs, pollMs } = this.lease as Required<LeaseOptions>
+    const deadline = Date.now() + waitMs
+    while (Date.now() < deadline && !this.closed) {
+      await sleep(pollMs, undefined, { ref: false })
+      const found = await this.readL3(key)
+      if (found !== undefined && found.freshUntil > Date.now()) return found
+    }
+    return undefined
+  }
+
+  private async writeNegative(key: string): Promise<void> {
+    const now = Date.now()
+    const freshUntil = now + this.negativeTtlMs
+    this.writeLocal(key, NOT_FOUND, undefined, freshUntil, now)
+    await this.writeL3(key, undefined, freshUntil)
+  }
+
+  private serialize(key: string, value: V): Payload {
+    if (this.closed) throw this.closedError()
+    checkKey(key, this.maxKeyLength)
+    assertSerializable(value)
+    let payload: Payload
+    try {
+      payload = encodePayload(value, this.serializer)
+    } catch (err) {
+      throw new NotSerializableError(`cannot serialize the value of '${key}': ${(err as Error).message}`, {
+        cause: err,
+      })
+    }
+    if (payload.bytes.length > this.maxValueBytes) {
+      throw new ValueTooLargeError(
+        `the value of '${key}' is ${payload.bytes.length} bytes serialized, above maxValueBytes (${this.maxValueBytes})`,
+      )
+    }
+    return payload
+  }
+
+  /** Writes L1 and L2; `payload` undefined stores a "not found". */
+  private writeLocal(key: string, value: unknown, payload: Payload | undefined, freshUntil: number, now: number): void {
+    const hardMs = freshUntil === Infinity ? 0 : freshUntil - now + this.staleMs
+    this.l1?.set(key, value, freshUntil, now + capTtl(hardMs, this.l1TtlMs, Infinity))
+    this.l2?.set(key, encodeRecord(payload?.bytes, freshUntil, payload?.flags), capTtl(hardMs, this.l2TtlMs, 0))
+  }
+
+  private async writeL3(key: string, payload: Payload | undefined, freshUntil: number, signal?: AbortSignal) {
+    if (this.l3 === undefined) return
+    const hardMs = freshUntil === Infinity ? 0 : freshUntil - Date.now() + this.staleMs
+    let body = payload?.bytes
+    let flags = payload?.flags ?? 0
+    if (body !== undefined && body.length >= this.compressAbove) {
+      const packed = Compressor.compress(body, this.compression)
+      if (packed.length < body.length) {
+        body = packed
+        flags |= COMPRESSED
+      }
+    }
+    const record = encodeRecord(body, freshUntil, flags)
+    await this.redisCall(key, signal, async () => {
+      await this.l3?.set(this.redisKey(key), record, capTtl(hardMs, this.l3TtlMs, 0))
+      await this.invalidation?.publish('set', key)
+    })
+  }
+
+  /** The value in L1 or L2, fresh or stale (the caller decides); copied up to L1 from L2. */
+  private readLocal(key: string, now: number): Found | undefined {
+    const entry = this.l1?.get(key, now)
+    if (entry !== undefined) {
+      this.counts.l1Hits++
+      return entry
+    }
+    if (this.l1 !== undefined) this.counts.l1Misses++
+    return this.readL2(key, now)
+  }
+
+  private readL2(key: string, now: number): Found | undefined {
+    const l2 = this.l2
+    if (l2 === undefined) return undefined
+    const len = l2.get(key)
+    if (len < 0) {
+      this.counts.l2Misses++
+      return undefined
+    }
+    this.counts.l2Hits++
+    const view = l2.view
+    const flags = recordFlags(view, len)
+    const freshUntil = view.readDoubleLE(1)
+    const value = flags & NEGATIVE ? NOT_FOUND : decodePayload(flags, view, HEADER_BYTES, len, this.serializer)
+    this.l1?.set(key, value, freshUntil, capL1(freshUntil + this.staleMs, now, this.l1TtlMs))
+    return { value, freshUntil }
+  }
+
+  /** The record of `key` in Redis, copied into the local tiers; undefined on a miss or outage. */
+  private async readL3(key: string, signal?: AbortSignal): Promise<Found | undefined> {
+    const started = performance.now()
+    const record = await this.redisCall(key, signal, () => (this.l3 as RedisTier).get(this.redisKey(key)))
+    if (record === undefined) return undefined
+    this.l3Latency.record(performance.now() - started)
+    if (record === null) {
+      this.counts.l3Misses++
+      return undefined
+    }
+    this.counts.l3Hits++
+    const flags = recordFlags(record, record.length)
+    const freshUntil = record.readDoubleLE(1)
+    if (flags & NEGATIVE) {
+      this.writeLocal(key, NOT_FOUND, undefined, freshUntil, Date.now())
+      return { value: NOT_FOUND, freshUntil }
+    }
+    let bytes = record.subarray(HEADER_BYTES)
+    if (flags & COMPRESSED) bytes = Compressor.decompress(bytes, this.compression)
+    const value = decodePayload(flags, bytes, 0, bytes.length, this.serializer)
+    const payload = { bytes, flags: flags & ~COMPRESSED }
+    if (freshUntil + this.staleMs > Date.now()) this.writeLocal(key, value, payload, freshUntil, Date.now())
+    return { value, freshUntil }
+  }
+
+  /** A miss the bloom filter proves (the key was never written anywhere this cache heard of). */
+  private knownAbsentLocally(key: string): boolean {
+    if (this.bloom === undefined || this.bloom.has(key)) return false
+    this.counts.bloomSkips++
+    return true
+  }
+
+  /**
+   * Runs a Redis call for `key`. While Redis is away it is not attempted; a failure marks the
+   * outage. Soft mode answers `undefined`; hard mode rejects with `UnavailableError`.
+   */
+  private async redisCall<T>(key: string, signal: AbortSignal | undefined, call: () => Promise<T>) {
+    const l3 = this.l3 as RedisTier
+    if (signal?.aborted) throw new AbortError('the cache call was aborted')
+    if (this.degraded && !l3.available(this.redisKey(key))) return this.redisFailed(undefined)
+    try {
+      return await abortable(call(), signal)
+    } catch (err) {
+      if (err instanceof AbortError) throw err
+      return this.redisFailed(err)
+    }
+  }
+
+  private redisFailed(err: unknown): undefined {
+    this.counts.l3Errors++
+    if (err !== undefined) this.redisDown(err as Error)
+    if (this.hardFail) throw new UnavailableError(`cache '${this.name}': Redis is unavailable`, { cause: err })
+    return undefined
+  }
+
+  private redisDown(err: Error): void {
+    if (this.degraded || this.closed) return
+    this.degraded = true
+    this.logger.warn(`optlayer cache '${this.name}': Redis unavailable (${err.message}); serving from local tiers`)
+  }
+
+  private redisUp(): void {
+    if (!this.degraded || this.closed) return
+    this.degraded = false
+    // Changes made while Redis was away were not heard: the local copies may be stale.
+    this.flushLocal()
+    this.logger.warn(`optlayer cache '${this.name}': Redis is back; local tiers flushed`)
+  }
+
+  private dropLocal(key: string): boolean {
+    const inL1 = this.l1?.delete(key) ?? false
+    const inL2 = this.l2?.delete(key) ?? false
+    return inL1 || inL2
+  }
+
+  private flushLocal(): void {
+    this.l1?.clear()
+    this.l2?.clear()
+  }
+
+  private redisKey(key: string): string {
+    return `${this.namespace}:${key}`
+  }
+}
+
+/** `ttlMs` capped by a tier's own cap (0: none); `none` when neither limits. */
+function capTtl(ttlMs: number, tierCapMs: number, none: number): number {
+  if (ttlMs === 0) return tierCapMs === 0 ? none : tierCapMs
+  return tierCapMs === 0 ? ttlMs : Math.min(ttlMs, tierCapMs)
+}
+
+/** L1 deadline of a value promoted from a lower tier. */
+function capL1(hardUntil: number, now: number, l1TtlMs: number): number {
+  return l1TtlMs === 0 ? hardUntil : Math.min(hardUntil, now + l1TtlMs)
+}
+
+/** `promise`, or an `AbortError` as soon as `signal` aborts (the work itself goes on for other callers). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise
+  if (signal.aborted) return Promise.reject(new AbortError('the cache call was aborted'))
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new AbortError('the cache call was aborted'))
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
+}

@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto'
+
+import type Redis from 'ioredis'
+import type { Cluster } from 'ioredis'
+
+/** What an invalidation message says about its key. @internal */
+export type InvalidationOp = 'set' | 'delete' | 'clear'
+
+const OP_CODES: Record<InvalidationOp, string> = { set: 's', delete: 'd', clear: 'c' }
+const OPS: Record<string, InvalidationOp> = { s: 'set', d: 'delete', c: 'clear' }
+
+/** Senders remembered for gap detection; beyond this the oldest are forgotten. */
+const MAX_SENDERS = 10_000
+
+/** What the cache does with what {@link Invalidation} hears. @internal */
+export interface InvalidationHandler {
+  /** Another instance changed `key`: drop the local copies. */
+  onKey(key: string, op: InvalidationOp): void
+  /** Messages may have been missed (a gap, a lost connection): drop every local copy. */
+  onLost(reason: string): void
+}
+
+/**
+ * Cross-instance invalidation over Redis pub/sub on a namespaced channel.
+ *
+ * Each message is `<instance>:<sequence>:<op>:<key>`; every instance numbers its messages
+ * 1, 2, 3… and receivers remember the last number per sender. A gap (a message lost, or
+ * one this instance failed to publish while Redis was away) or a lost subscriber
+ * connection means a change may have been missed, so the handler flushes the local tiers
+ * rather than serve stale data. Why pub/sub and not client tracking: tracking needs RESP3
+ * or a redirect connection per client and in a Cluster a connection per node, and says
+ * nothing about writes the instance itself never read; one channel covers every topology.
+ * @internal
+ */
+export class Invalidation {
+  readonly instanceId = randomBytes(8).toString('hex')
+  private sequence = 0
+  private readonly lastSeen = new Map<string, number>()
+  private readonly subscriber: Redis | Cluster
+  private disconnected = false
+  /** Messages from other instances applied; gaps and losses that flushed the local tiers. */
+  received = 0
+  flushes = 0
+
+  constructor(
+    private readonly publisher: Redis | Cluster,
+    readonly channel: string,
+    private readonly handler: InvalidationHandler,
+  ) {
+    // The subscriber queues its SUBSCRIBE until connected and re-subscribes after reconnecting.
+    this.subscriber = publisher.isCluster
+      ? (publisher as Cluster).duplicate(undefined, { enableOfflineQueue: true })
+      : (publisher as Redis).duplicate({ enableOfflineQueue: true, enableAutoPipelining: false })
+    this.subscriber.on('error', () => {})
+    this.subscriber.on('close', () => {
+      this.disconnected = true
+    })
+    this.subscriber.on('ready', () => {
+      if (!this.disconnected) return
+      this.disconnected = false
+      this.lost('the invalidation channel reconnected')
+    })
+    this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+      if (channel.toString() === this.channel) this.onMessage(message.toString())
+    })
+    this.subscriber.subscribe(this.channel).catch(() => {})
+  }
+
+  /** Resolves once subscribed (or failed to; the subscriber keeps trying). */
+  async ready(): Promise<void> {
+    await this.subscriber.subscribe(this.channel).catch(() => {})
+  }
+
+  /** Tells the other instances that `key` changed; a failure is left to their gap detection. */
+  async publish(op: InvalidationOp, key: string): Promise<void> {
+    const message = `${this.instanceId}:${++this.sequence}:${OP_CODES[op]}:${key}`
+    await this.publisher.publish(this.channel, message)
+  }
+
+  /** Flushes because a change may have been missed (Redis came back after an outage). */
+  lost(reason: string): void {
+    this.lastSeen.clear()
+    this.flushes++
+    this.handler.onLost(reason)
+  }
+
+  async close(): Promise<void> {
+    this.subscriber.removeAllListeners('close')
+    this.subscriber.removeAllListeners('ready')
+    this.subscriber.disconnect()
+  }
+
+  private onMessage(message: string): void {
+    const first = message.indexOf(':')
+    const second = message.indexOf(':', first + 1)
+    const third = message.indexOf(':', second + 1)
+    if (first < 0 || second < 0 || third < 0) return
+    const sender = message.slice(0, first)
+    if (sender === this.instanceId) return
+    const sequence = Number(message.slice(first + 1, second))
+    const op = OPS[message.slice(second + 1, third)]
+    if (op === undefined || !Number.isSafeInteger(sequence)) return
+    const last = this.lastSeen.get(sender)
+    this.lastSeen.delete(sender)
+    if (this.lastSeen.size >= MAX_SENDERS) this.lastSeen.delete(this.lastSeen.keys().next().value as string)
+    this.lastSeen.set(sender, sequence)
+    this.received++
+    if (last !== undefined && sequence !== last + 1) {
+      this.flushes++
+      this.handler.onLost(`missed invalidation messages from instance ${sender}`)
+      return
+    }
+    this.handler.onKey(message.slice(third + 1), op)
+  }
+}

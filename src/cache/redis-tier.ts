@@ -1,0 +1,181 @@
+import { once } from 'node:events'
+
+import Redis, { Cluster, type ClusterNode } from 'ioredis'
+
+import { InvalidArgumentError } from '../errors'
+import { native } from '../native'
+
+/**
+ * Where the L3 tier finds Redis: a URL, a Redis Cluster (seed nodes), standalone servers
+ * sharded by consistent hashing (`nodes`), or a client of yours (`Redis` or `Cluster`).
+ */
+export type CacheRedisConnection =
+  { url: string } | { cluster: readonly ClusterNode[] } | { nodes: readonly string[] } | { client: Redis | Cluster }
+
+/** Options of the L3 tier. */
+export interface L3Options {
+  /** How to reach Redis. */
+  redis: CacheRedisConnection
+  /** A call that takes longer fails (and the cache carries on without L3). @default 1000 */
+  timeoutMs?: number
+  /** Cap on how long an entry stays in Redis, below the entry's own TTL. */
+  ttlMs?: number
+}
+
+const reconnectDelay = (attempt: number): number => Math.min(attempt * 50, 1000)
+const noop = (): void => {}
+
+/** Points per node on the ring of `nodes` (see `NativeHashRing`). */
+const RING_VNODES = 160
+
+/**
+ * The clients of the L3 tier and the routing of a key to one of them.
+ *
+ * Why `enableOfflineQueue: false`: while Redis is away a call fails at once instead of
+ * queueing, so the cache answers from its local tiers without waiting (fail-soft); the
+ * clients reconnect by themselves. Calls made before the first connection wait for it (up
+ * to `timeoutMs`) through {@link RedisTier.ready}.
+ * @internal
+ */
+export class RedisTier {
+  /** Every client, the first one also carrying invalidation messages. */
+  readonly clients: readonly (Redis | Cluster)[]
+  private readonly ring: InstanceType<typeof native.NativeHashRing> | undefined
+  private readonly byNode = new Map<string, Redis>()
+  private readonly owned: boolean
+  readonly timeoutMs: number
+  private startup: Promise<void> | undefined
+
+  constructor(options: L3Options) {
+    const { redis } = options
+    this.timeoutMs = options.timeoutMs ?? 1000
+    if (!Number.isSafeInteger(this.timeoutMs) || this.timeoutMs < 1) {
+      throw new InvalidArgumentError(`invalid redis timeoutMs: expected a whole number ≥ 1, got ${this.timeoutMs}`)
+    }
+    const safe = {
+      commandTimeout: this.timeoutMs,
+      connectTimeout: this.timeoutMs,
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      enableAutoPipelining: true,
+      retryStrategy: reconnectDelay,
+    }
+    if (typeof redis !== 'object' || redis === null) {
+      throw new InvalidArgumentError('invalid redis: expected { url }, { cluster }, { nodes } or { client }')
+    }
+    if ('client' in redis) {
+      this.clients = [redis.client]
+      this.owned = false
+    } else if ('url' in redis) {
+      if (typeof redis.url !== 'string') throw new InvalidArgumentError('invalid redis.url: expected a string')
+      this.clients = [new Redis(redis.url, safe)]
+      this.owned = true
+    } else if ('cluster' in redis) {
+      if (!Array.isArray(redis.cluster) || redis.cluster.length === 0) {
+        throw new InvalidArgumentError('invalid redis.cluster: expected a non-empty array of nodes')
+      }
+      const cluster = new Cluster([...redis.cluster], {
+        enableOfflineQueue: false,
+        enableAutoPipelining: true,
+        clusterRetryStrategy: reconnectDelay,
+        redisOptions: safe,
+      })
+      // With the offline queue off, a node's first command would fail while it connects.
+      cluster.on('+node', (node: Redis) => node.connect().catch(noop))
+      this.clients = [cluster]
+      this.owned = true
+    } else if ('nodes' in redis) {
+      if (!Array.isArray(redis.nodes) || redis.nodes.length === 0 || redis.nodes.some((n) => typeof n !== 'string')) {
+        throw new InvalidArgumentError('invalid redis.nodes: expected a non-empty array of URLs')
+      }
+      this.ring = new native.NativeHashRing(RING_VNODES)
+      this.clients = redis.nodes.map((url) => {
+        const client = new Redis(url, safe)
+        this.byNode.set(url, client)
+        this.ring?.add(url, 1)
+        return client
+      })
+      this.owned = true
+    } else {
+      throw new InvalidArgumentError('invalid redis: expected { url }, { cluster }, { nodes } or { client }')
+    }
+    // Failures reach the cache as failed calls; without a listener ioredis prints each retry.
+    if (this.owned) for (const client of this.clients) client.on('error', noop)
+    this.startup = this.connect()
+  }
+
+  /** Resolves once every client is connected, or after `timeoutMs`, whichever comes first. */
+  ready(): Promise<void> {
+    return this.startup ?? Promise.resolve()
+  }
+
+  /** Whether the client of `key` can take a call now; false while Redis is away. */
+  available(key: string): boolean {
+    return this.clientFor(key).status === 'ready'
+  }
+
+  /** The client holding `key`. */
+  clientFor(key: string): Redis | Cluster {
+    if (this.ring === undefined) return this.clients[0] as Redis | Cluster
+    return this.byNode.get(this.ring.nodeFor(key) as string) as Redis
+  }
+
+  /** The stored record of `key`, or null. */
+  async get(key: string): Promise<Buffer | null> {
+    await this.startup
+    return this.clientFor(key).getBuffer(key)
+  }
+
+  /** Stores `record` under `key` for `ttlMs` (0: no expiry). */
+  async set(key: string, record: Buffer, ttlMs: number): Promise<void> {
+    await this.startup
+    const client = this.clientFor(key)
+    await (ttlMs > 0 ? client.set(key, record, 'PX', Math.ceil(ttlMs)) : client.set(key, record))
+  }
+
+  /** Removes `key`. */
+  async delete(key: string): Promise<void> {
+    await this.startup
+    await this.clientFor(key).del(key)
+  }
+
+  /** Takes the lease `key` for `ttlMs` if nobody holds it; true when taken. */
+  async acquireLease(key: string, token: string, ttlMs: number): Promise<boolean> {
+    await this.startup
+    return (await this.clientFor(key).set(key, token, 'PX', ttlMs, 'NX')) === 'OK'
+  }
+
+  /** Lets go of the lease `key` if `token` still holds it. */
+  async releaseLease(key: string, token: string): Promise<void> {
+    await this.startup
+    await this.clientFor(key).eval(RELEASE_LEASE, 1, key, token)
+  }
+
+  /** Disconnects the clients the tier created. */
+  async close(): Promise<void> {
+    if (!this.owned) return
+    await Promise.all(this.clients.map((client) => client.quit().catch(() => client.disconnect())))
+  }
+
+  private async connect(): Promise<void> {
+    const signal = AbortSignal.timeout(this.timeoutMs)
+    try {
+      await Promise.all(
+        this.clients.map(async (client) => {
+          if (client.status !== 'ready') await once(client, 'ready', { signal })
+          if (client.isCluster) {
+            const nodes = (client as Cluster).nodes('master').filter((node) => node.status !== 'ready')
+            await Promise.all(nodes.map((node) => once(node, 'ready', { signal })))
+          }
+        }),
+      )
+    } catch {
+      // Timed out or failed: the calls report it, and the clients keep reconnecting.
+    } finally {
+      this.startup = undefined
+    }
+  }
+}
+
+/** Deletes a lease only if it still holds the caller's token (it may have expired and been retaken). */
+const RELEASE_LEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
