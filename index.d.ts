@@ -9,6 +9,70 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * A bloom filter over string keys: "certainly absent" or "probably present", at a false
+ * positive rate chosen up front, lock-free and off the V8 heap.
+ */
+export declare class NativeBloomFilter {
+  /** A filter sized for `expectedItems` keys at `falsePositiveRate` (0 < rate < 1). */
+  constructor(expectedItems: number, falsePositiveRate: number)
+  /** Adds `key`; returns whether it was (probably) there already. */
+  add(key: string): boolean
+  /** False when `key` was certainly never added. */
+  has(key: string): boolean
+  /** Forgets every key. */
+  clear(): void
+  /** Keys added (an estimate once duplicates were added). */
+  get size(): number
+  /** The false positive rate expected at the current fill. */
+  estimatedFalsePositiveRate(): number
+}
+
+/**
+ * An off-heap byte cache (the cache's L2): gigabytes without GC work, shared by the
+ * worker_threads that open the same name. Reads and writes go through the functions of
+ * [`NativeCache::operations`]; the object owns the store's lifetime.
+ */
+export declare class NativeCache {
+  /**
+   * Opens a store, or the one of `options.name` when a thread of this process has it
+   * open (with other options: `ERR_OPTLAYER_CONFIG_MISMATCH`).
+   */
+  constructor(options: CacheOptions)
+  /**
+   * The view values are copied into, at least `min_bytes` long: a new view when the
+   * current one is shorter (the old one stays valid but is no longer written).
+   */
+  valueView(minBytes: number): Uint8Array
+  /** The view batch lookups write lengths into (−1 for a miss), at least `min_keys` long. */
+  lengthView(minKeys: number): Float64Array
+  /**
+   * The operations of this store, each bound to it:
+   * - `get(key)`: the value's length after copying it into the value view, or −1 on a
+   *   miss; a length beyond the view means nothing was copied (grow it and call again).
+   * - `getMany(keys)`: the bytes all hits need; lengths go to the length view, values
+   *   back to back into the value view (all of them only when the total fits).
+   * - `set(key, value, ttlMs)`: stores a `Uint8Array`; `ttlMs` 0 means no expiry.
+   * - `delete(key)` and `has(key)`: booleans.
+   *
+   * Once the store is closed they throw `ERR_OPTLAYER_CLOSED`.
+   */
+  operations(): { get(key: string): number; getMany(keys: string[]): number; set(key: string, value: Uint8Array, ttlMs: number): void; delete(key: string): boolean; has(key: string): boolean }
+  /** The store's counters (zeros once closed). */
+  stats(): CacheCounters
+  /** Removes every entry (of every thread sharing the store); counters are kept. */
+  clear(): void
+  /** Removes expired entries now instead of as they are met; returns how many. */
+  purgeExpired(): number
+  /** The largest value (with its key) one entry may have, in bytes. */
+  maxEntryBytes(): number
+  /**
+   * Lets go of the store (a named store lives on while other threads hold it); later
+   * operations through the handle fail.
+   */
+  close(): void
+}
+
 /** A compression or decompression stream in progress. */
 export declare class NativeCodecStream {
   /** A compressing stream. */
@@ -21,6 +85,25 @@ export declare class NativeCodecStream {
   flush(): Promise<Buffer>
   /** Ends the stream; for a decoder, fails if the input was truncated. */
   finish(): Promise<Buffer>
+}
+
+/**
+ * A consistent-hash ring of weighted nodes (XXH64, so every process places keys alike):
+ * adding or removing a node moves only the keys it gains or loses.
+ */
+export declare class NativeHashRing {
+  /** An empty ring with `vnodes` points per unit of weight. */
+  constructor(vnodes: number)
+  /** Adds `node` (or changes its weight). */
+  add(node: string, weight: number): void
+  /** Removes `node`; returns whether it was there. */
+  remove(node: string): boolean
+  /** The node owning `key`, or null on an empty ring. */
+  nodeFor(key: string): string | null
+  /** Up to `count` distinct nodes for `key`, owner first: where replicas go. */
+  nodesFor(key: string, count: number): Array<string>
+  /** Nodes on the ring. */
+  get size(): number
 }
 
 /**
@@ -111,6 +194,33 @@ export declare function __panicProbeAsync(): Promise<void>
 
 /** Panics inside a synchronous export. */
 export declare function __panicProbeSync(): void
+
+/** The counters of a store (see `optlayer_cache::CacheStats`). */
+export interface CacheCounters {
+  hits: number
+  misses: number
+  inserts: number
+  evictions: number
+  rejected: number
+  expired: number
+  bytes: number
+  entries: number
+  maxBytes: number
+}
+
+/** Options of a [`NativeCache`], validated by the TypeScript layer and again here. */
+export interface CacheOptions {
+  /** Budget in bytes: key + value + 96 bytes an entry. */
+  maxBytes: number
+  /** Independently locked shards, a power of two up to 1,024. */
+  shards: number
+  /** Longest key in UTF-8 bytes. */
+  maxKeyLength: number
+  /** Expected bytes an entry, which sizes the admission policy's memory. */
+  estimatedEntryBytes: number
+  /** Threads of the process that open the same name share one store. */
+  name?: string
+}
 
 /** The formats of `optlayer-codec`; the TypeScript layer maps names such as `'br'` to these. */
 export declare const enum Codec {

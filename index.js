@@ -835,7 +835,10 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeBloomFilter = nativeBinding.NativeBloomFilter
+module.exports.NativeCache = nativeBinding.NativeCache
 module.exports.NativeCodecStream = nativeBinding.NativeCodecStream
+module.exports.NativeHashRing = nativeBinding.NativeHashRing
 module.exports.NativeHistogram = nativeBinding.NativeHistogram
 module.exports.NativeRateLimiter = nativeBinding.NativeRateLimiter
 module.exports.__panicProbeAsync = nativeBinding.__panicProbeAsync
