@@ -237,17 +237,22 @@ test('warm loads keys with bounded concurrency and reports progress and failures
   t.is(cache.getSync('w7'), 'W7')
 })
 
-test('mget, mset, has and delete', async (t) => {
-  const cache = open<number>()
-  await cache.mset([
-    ['a', 1],
-    ['b', 2],
-  ])
-  t.deepEqual(await cache.mget(['a', 'x', 'b']), [1, undefined, 2])
-  t.true(await cache.has('a'))
-  t.true(await cache.delete('a'))
-  t.false(await cache.has('a'))
-  t.false(await cache.delete('a'))
+test('mget (L2 in one batch when L1 is off), mset, has and delete', async (t) => {
+  for (const l1 of [undefined, false] as const) {
+    const cache = open<number | string>({ l1 })
+    await cache.mset([
+      ['a', 1],
+      ['b', 'two'],
+    ])
+    await cache.set('gone', 3, { ttlMs: 1 })
+    await sleep(5)
+    t.deepEqual(await cache.mget(['a', 'x', 'b', 'gone']), [1, undefined, 'two', undefined])
+    await t.throwsAsync(cache.mget(['a', '']), { instanceOf: InvalidArgumentError })
+    t.true(await cache.has('a'))
+    t.true(await cache.delete('a'))
+    t.false(await cache.has('a'))
+    t.false(await cache.delete('a'))
+  }
 })
 
 test('two worker_threads opening the same L2 name share its entries', async (t) => {

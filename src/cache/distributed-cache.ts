@@ -173,6 +173,8 @@ export class DistributedCache<V = unknown> {
   private readonly closing = new AbortController()
   private closed = false
   private degraded = false
+  /** The Redis reads in flight per key, marked when the key is dropped meanwhile (see `readL3`). */
+  private readonly l3Reads = new Map<string, Set<{ dropped: boolean }>>()
   /** Mean load duration (ms), the XFetch scale. */
   private loadMs = 0
   private readonly counts = {
@@ -312,8 +314,9 @@ export class DistributedCache<V = unknown> {
 
   /** The values of `keys`, in order (`undefined` for misses): local tiers in one pass, Redis for the rest at once. */
   async mget(keys: readonly string[], options: CacheGetOptions = {}): Promise<(V | undefined)[]> {
+    if (this.closed) throw this.closedError()
     if (!Array.isArray(keys)) throw new InvalidArgumentError('invalid keys: expected an array of strings')
-    const values = keys.map((key) => this.getSync(key))
+    const values = this.readLocalMany(keys)
     if (this.l3 === undefined) return values
     await Promise.all(
       values.map(async (value, i) => {
@@ -657,12 +660,61 @@ export class DistributedCache<V = unknown> {
     return { value, freshUntil }
   }
 
+  /** Fresh local values of `keys`: L1 one by one, then every L1 miss from L2 in one native call. */
+  private readLocalMany(keys: readonly string[]): (V | undefined)[] {
+    const now = coarseNow()
+    const values: (V | undefined)[] = keys.map(() => undefined)
+    const fromL2: number[] = []
+    for (const [i, key] of keys.entries()) {
+      checkKey(key, this.maxKeyLength)
+      const entry = this.l1?.get(key, now)
+      if (entry !== undefined && entry.freshUntil > now) {
+        this.counts.l1Hits++
+        values[i] = entry.value === NOT_FOUND ? undefined : (entry.value as V)
+      } else {
+        if (this.l1 !== undefined) this.counts.l1Misses++
+        fromL2.push(i)
+      }
+    }
+    if (this.l2 === undefined || fromL2.length === 0) return values
+    const records = this.l2.getMany(fromL2.map((i) => keys[i] as string))
+    for (const [j, record] of records.entries()) {
+      const i = fromL2[j] as number
+      if (record === undefined) {
+        this.counts.l2Misses++
+        continue
+      }
+      this.counts.l2Hits++
+      const flags = recordFlags(record, record.length)
+      const freshUntil = record.readDoubleLE(1)
+      if (flags & NEGATIVE || freshUntil <= now) continue
+      const value = decodePayload(flags, record, HEADER_BYTES, record.length, this.serializer)
+      this.l1?.set(keys[i] as string, value, freshUntil, capL1(freshUntil + this.staleMs, now, this.l1TtlMs))
+      values[i] = value as V
+    }
+    return values
+  }
+
   /** The record of `key` in Redis, copied into the local tiers; undefined on a miss or outage. */
-  private async readL3(key: string, signal?: AbortSignal): Promise<Found | undefined> {
+  private async readL3(key: string, signal?: AbortSignal, retry = true): Promise<Found | undefined> {
+    const mark = { dropped: false }
+    let marks = this.l3Reads.get(key)
+    if (marks === undefined) this.l3Reads.set(key, (marks = new Set()))
+    marks.add(mark)
     const started = performance.now()
-    const record = await this.redisCall(key, signal, () => (this.l3 as RedisTier).get(this.redisKey(key)))
+    let record: Buffer | null | undefined
+    try {
+      record = await this.redisCall(key, signal, () => (this.l3 as RedisTier).get(this.redisKey(key)))
+    } finally {
+      marks.delete(mark)
+      if (marks.size === 0) this.l3Reads.delete(key)
+    }
     if (record === undefined) return undefined
     this.l3Latency.record(performance.now() - started)
+    // The key was invalidated while the read was in flight: the reply may predate the change
+    // (replies and messages travel on different connections). Read once more; a value read
+    // after the message arrived is current. If that is overtaken too, answer but do not keep it.
+    if (mark.dropped && retry) return this.readL3(key, signal, false)
     if (record === null) {
       this.counts.l3Misses++
       return undefined
@@ -671,14 +723,15 @@ export class DistributedCache<V = unknown> {
     const flags = recordFlags(record, record.length)
     const freshUntil = record.readDoubleLE(1)
     if (flags & NEGATIVE) {
-      this.writeLocal(key, NOT_FOUND, undefined, freshUntil, Date.now())
+      if (!mark.dropped) this.writeLocal(key, NOT_FOUND, undefined, freshUntil, Date.now())
       return { value: NOT_FOUND, freshUntil }
     }
     let bytes = record.subarray(HEADER_BYTES)
     if (flags & COMPRESSED) bytes = Compressor.decompress(bytes, this.compression)
     const value = decodePayload(flags, bytes, 0, bytes.length, this.serializer)
     const payload = { bytes, flags: flags & ~COMPRESSED }
-    if (freshUntil + this.staleMs > Date.now()) this.writeLocal(key, value, payload, freshUntil, Date.now())
+    const now = Date.now()
+    if (!mark.dropped && freshUntil + this.staleMs > now) this.writeLocal(key, value, payload, freshUntil, now)
     return { value, freshUntil }
   }
 
@@ -727,12 +780,14 @@ export class DistributedCache<V = unknown> {
   }
 
   private dropLocal(key: string): boolean {
+    for (const mark of this.l3Reads.get(key) ?? []) mark.dropped = true
     const inL1 = this.l1?.delete(key) ?? false
     const inL2 = this.l2?.delete(key) ?? false
     return inL1 || inL2
   }
 
   private flushLocal(): void {
+    for (const marks of this.l3Reads.values()) for (const mark of marks) mark.dropped = true
     this.l1?.clear()
     this.l2?.clear()
   }
