@@ -7,7 +7,9 @@ import { native } from '../native'
 
 /**
  * Where the L3 tier finds Redis: a URL, a Redis Cluster (seed nodes), standalone servers
- * sharded by consistent hashing (`nodes`), or a client of yours (`Redis` or `Cluster`).
+ * sharded by consistent hashing (`nodes`; invalidation messages travel through the first),
+ * or a client of yours (`Redis` or `Cluster`: give it `enableOfflineQueue: false` and a
+ * `commandTimeout`, or calls wait for Redis during an outage instead of failing soft).
  */
 export type CacheRedisConnection =
   { url: string } | { cluster: readonly ClusterNode[] } | { nodes: readonly string[] } | { client: Redis | Cluster }
