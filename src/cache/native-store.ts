@@ -21,19 +21,12 @@ export const L2_DEFAULTS = Object.freeze({ maxBytes: 256 * 1024 * 1024, shards: 
 
 type Operations = ReturnType<InstanceType<typeof native.NativeCache>['operations']>
 
-/** Counters of the L2 store, shared by every thread that opened it. */
-export interface L2Stats {
-  hits: number
-  misses: number
-  inserts: number
-  evictions: number
-  /** Entries dropped by the admission policy before a second access. */
-  rejected: number
-  expired: number
-  bytes: number
-  entries: number
-  maxBytes: number
-}
+/**
+ * Counters of the L2 store, shared by every thread that opened it: hits, misses, inserts,
+ * evictions, rejected (dropped by the admission policy before a second access), expired,
+ * bytes, entries, maxBytes.
+ */
+export type L2Stats = ReturnType<InstanceType<typeof native.NativeCache>['stats']>
 
 /**
  * The native store with JavaScript-side views: a hit is copied into `view` and read there,
