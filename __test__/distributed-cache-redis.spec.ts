@@ -71,6 +71,20 @@ for (const topology of ['standalone', 'cluster'] as const) {
   })
 }
 
+test.serial('concurrent reads batched into MGETs return each key its own value, across Cluster slots', async (t) => {
+  for (const redis of [standalone(), { cluster: cluster?.startupNodes ?? [] }]) {
+    const writer = await open<number>(redis, { namespace: 'batch' })
+    const reader = await open<number>(redis, { namespace: 'batch', l1: false, l2: false })
+    await writer.mset(Array.from({ length: 500 }, (_, i) => [`k${i}`, i] as const))
+    const keys = Array.from({ length: 1500 }, (_, i) => `k${i % 600}`)
+    const values = await Promise.all(keys.map((key) => reader.get(key)))
+    t.deepEqual(
+      values,
+      keys.map((_, i) => (i % 600 < 500 ? i % 600 : undefined)),
+    )
+  }
+})
+
 test.serial('namespaces keep entries and invalidations apart', async (t) => {
   const a = await open<string>(standalone(), { namespace: 'svc-a' })
   const b = await open<string>(standalone(), { namespace: 'svc-b' })

@@ -24,7 +24,7 @@ import {
   type LeaseOptions,
 } from './cache-options'
 import { coarseNow } from './coarse-clock'
-import { Invalidation } from './invalidation'
+import { Invalidation, type InvalidationOp } from './invalidation'
 import { L1Cache, NOT_FOUND } from './l1-cache'
 import { NativeStore, type L2Stats } from './native-store'
 import {
@@ -357,10 +357,9 @@ export class DistributedCache<V = unknown> {
     checkKey(key, this.maxKeyLength)
     const held = this.dropLocal(key)
     if (this.l3 !== undefined) {
-      await this.redisCall(key, options.signal, async () => {
-        await this.l3?.delete(this.redisKey(key))
-        await this.invalidation?.publish('delete', key)
-      })
+      await this.redisCall(key, options.signal, () =>
+        this.writeThenAnnounce((l3) => l3.delete(this.redisKey(key)), 'delete', key),
+      )
     }
     return held
   }
@@ -626,10 +625,28 @@ export class DistributedCache<V = unknown> {
       }
     }
     const record = encodeRecord(body, freshUntil, flags)
-    await this.redisCall(key, signal, async () => {
-      await this.l3?.set(this.redisKey(key), record, capTtl(hardMs, this.l3TtlMs, 0))
-      await this.invalidation?.publish('set', key)
-    })
+    await this.redisCall(key, signal, () =>
+      this.writeThenAnnounce((l3) => l3.set(this.redisKey(key), record, capTtl(hardMs, this.l3TtlMs, 0)), 'set', key),
+    )
+  }
+
+  /**
+   * Writes to Redis, then tells the other instances. On one standalone connection both go
+   * out together: Redis runs a connection's commands in order, so no peer can hear of the
+   * change before it is made. Elsewhere (Cluster, sharded) the message waits for the write.
+   */
+  private async writeThenAnnounce(
+    write: (l3: RedisTier) => Promise<void>,
+    op: InvalidationOp,
+    key: string,
+  ): Promise<void> {
+    const l3 = this.l3 as RedisTier
+    if (l3.singleConnection) {
+      await Promise.all([write(l3), this.invalidation?.publish(op, key)])
+    } else {
+      await write(l3)
+      await this.invalidation?.publish(op, key)
+    }
   }
 
   /** The value in L1 or L2, fresh or stale (the caller decides); copied up to L1 from L2. */

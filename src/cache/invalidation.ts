@@ -4,10 +4,10 @@ import type Redis from 'ioredis'
 import type { Cluster } from 'ioredis'
 
 /** What an invalidation message says about its key. @internal */
-export type InvalidationOp = 'set' | 'delete' | 'clear'
+export type InvalidationOp = 'set' | 'delete'
 
-const OP_CODES: Record<InvalidationOp, string> = { set: 's', delete: 'd', clear: 'c' }
-const OPS: Record<string, InvalidationOp> = { s: 'set', d: 'delete', c: 'clear' }
+const OP_CODES: Record<InvalidationOp, string> = { set: 's', delete: 'd' }
+const OPS: Record<string, InvalidationOp> = { s: 'set', d: 'delete' }
 
 /** Senders remembered for gap detection; beyond this the oldest are forgotten. */
 const MAX_SENDERS = 10_000

@@ -4,6 +4,7 @@ import Redis, { Cluster, type ClusterNode } from 'ioredis'
 
 import { InvalidArgumentError } from '../errors'
 import { native } from '../native'
+import { GetBatcher } from './get-batcher'
 
 /**
  * Where the L3 tier finds Redis: a URL, a Redis Cluster (seed nodes), standalone servers
@@ -46,7 +47,10 @@ export class RedisTier {
   private readonly byNode = new Map<string, Redis>()
   private readonly owned: boolean
   readonly timeoutMs: number
+  /** One standalone client: every command travels, in order, on one connection. */
+  readonly singleConnection: boolean
   private startup: Promise<void> | undefined
+  private readonly batcher = new GetBatcher()
 
   constructor(options: L3Options) {
     const { redis } = options
@@ -101,6 +105,7 @@ export class RedisTier {
     } else {
       throw new InvalidArgumentError('invalid redis: expected { url }, { cluster }, { nodes } or { client }')
     }
+    this.singleConnection = this.clients.length === 1 && !this.clients[0]?.isCluster
     // Failures reach the cache as failed calls; without a listener ioredis prints each retry.
     if (this.owned) for (const client of this.clients) client.on('error', noop)
     this.startup = this.connect()
@@ -122,10 +127,10 @@ export class RedisTier {
     return this.byNode.get(this.ring.nodeFor(key) as string) as Redis
   }
 
-  /** The stored record of `key`, or null. */
+  /** The stored record of `key`, or null; the reads of one tick share MGETs. */
   async get(key: string): Promise<Buffer | null> {
-    await this.startup
-    return this.clientFor(key).getBuffer(key)
+    if (this.startup !== undefined) await this.startup
+    return this.batcher.get(this.clientFor(key), key)
   }
 
   /** Stores `record` under `key` for `ttlMs` (0: no expiry). */
