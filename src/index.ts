@@ -262,6 +262,7 @@ export {
   type TcpResourceFactory,
   type TcpResourceOptions,
 } from './pool/tcp-resource'
+export * from './queue/durable'
 export { VERSION } from './version'
 export {
   Priority,
