@@ -192,13 +192,13 @@ export class DurableConsumer {
     void this.execute(entry).then((outcome) => {
       this.running.delete(task.id)
       this.finishing.set(task.id, { task, runMs: Date.now() - entry.startedAt })
-      this.outcomes.push(outcome)
+      this.outcomes.push({ ...outcome, progress: entry.progress })
       this.wake?.()
       this.pump()
     })
   }
 
-  private async execute({ task, controller }: Running): Promise<Outcome> {
+  private async execute({ task, controller }: Running): Promise<Omit<Outcome, 'progress'>> {
     const { id, lease } = task
     const { signal } = controller
     const timer =

@@ -239,10 +239,6 @@ export class DurableTaskQueue extends EventEmitter {
     } catch (error) {
       for (const task of tasks) this.waiters.delete(task.id)
       this.counters.rejected += tasks.length
-      const message = error instanceof Error ? error.message : ''
-      if (message.startsWith('DUPLICATE')) {
-        throw new InvalidArgumentError(`invalid id: a live task with id ${JSON.stringify(message.slice(10))} exists`)
-      }
       throw error
     }
     this.counters.submitted += tasks.length
@@ -336,7 +332,10 @@ export class DurableTaskQueue extends EventEmitter {
     this.closed.abort()
     while (this.submitting || this.submits.length > 0) await sleep(5)
     let drained = !drain ? false : await this.drain(deadline)
-    const released = this.consumer === undefined ? [] : await this.consumer.stop(!drained, deadline)
+    // Handing tasks back needs Redis; if it does not answer, they are reclaimed after the visibility timeout.
+    const handBack = AbortSignal.any([deadline, AbortSignal.timeout(this.options.timeoutMs)])
+    const released =
+      this.consumer === undefined ? [] : await this.consumer.stop(!drained, drained ? deadline : handBack)
     if (!drain && released.length === 0 && this.waiters.size === 0) drained = true
     const unfinished = [...new Set([...released, ...this.waiters.keys()])]
     for (const [id, waiter] of this.waiters) {
@@ -452,19 +451,29 @@ export class DurableTaskQueue extends EventEmitter {
     else waiter.reject(toRejection(parseTaskError(payload), `task ${id} ${state}`))
   }
 
-  private async resync(): Promise<void> {
-    const ids = [...this.waiters.keys()]
-    if (ids.length === 0) return
-    try {
-      const { settled, missing } = await this.store.settlements(ids)
-      for (const settlement of settled) this.settle(settlement)
-      for (const id of missing) {
-        const waiter = this.waiters.get(id)
-        this.waiters.delete(id)
-        waiter?.reject(new UnavailableError(`task ${id} is gone from Redis (was Redis restarted without persistence?)`))
+  /**
+   * Reads the state of tasks waited for (all of them by default), retrying while Redis does
+   * not answer: their completion messages may have been missed.
+   */
+  private async resync(ids: readonly string[] = [...this.waiters.keys()]): Promise<void> {
+    for (let attempt = 1; !this.closed.signal.aborted; attempt++) {
+      const waited = ids.filter((id) => this.waiters.has(id))
+      if (waited.length === 0) return
+      try {
+        const { settled, missing } = await this.store.settlements(waited)
+        for (const settlement of settled) this.settle(settlement)
+        for (const id of missing) {
+          const waiter = this.waiters.get(id)
+          this.waiters.delete(id)
+          waiter?.reject(
+            new UnavailableError(`task ${id} is gone from Redis (was Redis restarted without persistence?)`),
+          )
+        }
+        return
+      } catch (error) {
+        this.backgroundError(error)
+        await sleep(Math.min(50 * attempt, 1000))
       }
-    } catch (error) {
-      this.backgroundError(error)
     }
   }
 
@@ -501,8 +510,11 @@ export class DurableTaskQueue extends EventEmitter {
       case 'cancelled':
         this.counters.cancelled++
         break
+      case 'pending':
+        return
       default:
-        // Released (pending) or ignored (reclaimed meanwhile): no outcome here.
+        // Ignored: recorded by an earlier call whose reply was lost, or reclaimed meanwhile.
+        void this.resync([task.id])
         return
     }
     if (state !== 'retrying') this.settle({ id: task.id, state, payload })

@@ -176,7 +176,8 @@ end
  *
  * `ARGV[3]` finishedTtlMs, `ARGV[4]` 1 to dead-letter, `ARGV[5]` maxStalls, `ARGV[6]` the
  * consumer id, `ARGV[7]` visibilityTimeoutMs, `ARGV[8]` max to claim, `ARGV[9]` count of
- * outcomes, then 4 fields per outcome: id, lease, outcome, payload, where outcome is `s`
+ * outcomes, then 5 fields per outcome: id, lease, outcome, payload, progress (JSON, '' for
+ * none: the last progress reported, stored with the outcome), where outcome is `s`
  * (succeeded, payload = JSON result), `f<delayMs>` (failed attempt, payload = JSON error; the
  * delay is the backoff before a retry, if one is left), `r` (released unrun: back to the head
  * of its list, attempt not counted). An outcome whose lease is not the task's current one (the
@@ -191,13 +192,14 @@ local ttl, dead_letter, max_stalls = tonumber(ARGV[3]), ARGV[4] == '1', tonumber
 local consumer, visibility, max, count = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local states = {}
 for i = 0, count - 1 do
-  local b = 10 + i * 4
-  local id, lease, outcome, payload = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
+  local b = 10 + i * 5
+  local id, lease, outcome, payload, progress = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
   local rec = rp .. id
   local f = redis.call('HMGET', rec, 'ow', 'at', 'r', 'cx', 'p')
   local state = ''
   if f[1] == lease then
     redis.call('ZREM', active, id)
+    if progress ~= '' then redis.call('HSET', rec, 'pg', progress) end
     local kind = string.sub(outcome, 1, 1)
     if kind == 's' then
       state = 'succeeded'

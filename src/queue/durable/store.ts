@@ -1,6 +1,13 @@
 import { type Cluster, type Redis, ReplyError } from 'ioredis'
 
-import { ClosedError, InternalError, type OptlayerError, QueueFullError, UnavailableError } from '../../errors'
+import {
+  ClosedError,
+  InternalError,
+  InvalidArgumentError,
+  type OptlayerError,
+  QueueFullError,
+  UnavailableError,
+} from '../../errors'
 import { Priority, type DeadLetter, type TaskInfo, type TaskState } from '../types'
 import { decodeValue, parseTaskError } from './codec'
 import { DURABLE_SCRIPTS, queueKeys, type DurableScriptName, type QueueKeys } from './scripts'
@@ -41,6 +48,8 @@ export interface Outcome {
   kind: string
   /** JSON result or error. */
   payload: string
+  /** The last progress not yet stored (JSON, '' for none). */
+  progress: string
 }
 
 /** Tasks waiting per priority, awaiting retry, and running (in Redis' view). @internal */
@@ -89,9 +98,9 @@ export class DurableStore {
   }
 
   /**
-   * Stores `tasks` (at most `queueSize` waiting). All-or-nothing: rejects with
-   * {@link QueueFullError} or, for a live duplicate id, InvalidArgument-worthy `DUPLICATE`
-   * (returned as `'duplicate:<id>'`). Otherwise one status per task.
+   * Stores `tasks` (at most `queueSize` waiting). All-or-nothing (`atomic`): rejects with
+   * {@link QueueFullError}, or {@link InvalidArgumentError} for the id of a live task, and
+   * stores nothing. Otherwise one status per task.
    */
   async submit(tasks: readonly StoredTask[], queueSize: number, atomic: boolean): Promise<SubmitStatus[]> {
     const fields: (string | number)[] = []
@@ -106,7 +115,7 @@ export class DurableStore {
     settings: { ttlMs: number; deadLetter: boolean; maxStalls: number; consumer: string; visibilityMs: number },
   ): Promise<{ states: string[]; claimed: ClaimedTask[]; depth: Depth }> {
     const fields: (string | number)[] = []
-    for (const o of outcomes) fields.push(o.id, o.lease, o.kind, o.payload)
+    for (const o of outcomes) fields.push(o.id, o.lease, o.kind, o.payload, o.progress)
     const { ttlMs, deadLetter, maxStalls, consumer, visibilityMs } = settings
     const reply = (await this.run(
       'cycle',
@@ -245,11 +254,14 @@ export class DurableStore {
     }
   }
 
-  private failure(error: unknown): OptlayerError | Error {
+  private failure(error: unknown): OptlayerError {
     const message = error instanceof Error ? error.message : String(error)
     if (error instanceof ReplyError) {
-      if (message.startsWith('QUEUEFULL')) return new QueueFullError('the durable task queue is full (queueSize)')
-      if (message.startsWith('DUPLICATE')) return error as Error
+      if (message.includes('QUEUEFULL')) return new QueueFullError('the durable task queue is full (queueSize)')
+      const duplicate = /DUPLICATE (.*)$/.exec(message)
+      if (duplicate !== null) {
+        return new InvalidArgumentError(`invalid id: a live task with id ${JSON.stringify(duplicate[1])} exists`)
+      }
       if (/script|WRONGTYPE/i.test(message)) {
         return new InternalError(`a durable queue script failed: ${message}`, { cause: error })
       }
