@@ -107,6 +107,30 @@ test('a producer-only instance submits; a consumer elsewhere runs the task and t
   t.is(await producer.getTask('never-submitted'), undefined)
 })
 
+test('queues on your own client leave it open; an id is unique among live tasks across instances', async (t) => {
+  const client = new Redis(url(), { maxRetriesPerRequest: 0, commandTimeout: 1000 })
+  try {
+    const name = uniqueName()
+    const first = new DurableTaskQueue({ redis: { client }, name, consume: false })
+    const second = new DurableTaskQueue({ redis: { client }, name, consume: false })
+    const [a, b] = await Promise.allSettled([
+      first.submit({ id: 'same', name: 'x' }),
+      second.submit({ id: 'same', name: 'x' }),
+    ])
+    t.deepEqual([a.status, b.status].sort(), ['fulfilled', 'rejected'])
+    t.true((a.status === 'rejected' ? a.reason : (b as PromiseRejectedResult).reason) instanceof InvalidArgumentError)
+    await t.throwsAsync(first.submit({ id: 'same', name: 'x' }), { instanceOf: InvalidArgumentError })
+    await first.stop()
+    await second.stop()
+    t.is(await client.ping(), 'PONG')
+    const consumer = open({ name, handlers: { x: async () => 'ran once' } })
+    await until('the task to run', async () => (await consumer.getTask('same'))?.state === 'succeeded')
+    t.is(consumer.stats().succeeded, 1)
+  } finally {
+    client.disconnect()
+  }
+})
+
 test('failed attempts are retried with exponential backoff; retrying events, then success', async (t) => {
   const name = uniqueName()
   const starts: number[] = []

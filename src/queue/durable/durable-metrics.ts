@@ -1,8 +1,5 @@
 import type { ComponentRegistration, ComponentValue } from '../../monitoring/components'
-import { Priority } from '../types'
 import { DurableTaskQueue, type DurableTaskQueueStats } from './durable-task-queue'
-
-const PRIORITY_NAMES = Object.keys(Priority) as (keyof typeof Priority)[]
 
 /**
  * The durable queues' metrics for {@link MetricsCollector.registerComponent} under `queue`:
@@ -41,7 +38,7 @@ export function durableQueueMetrics(): ComponentRegistration {
         stats.map((s) => ({ labels: { queue: s.name }, value: value(s) }))
       return {
         depth: stats.flatMap((s) =>
-          PRIORITY_NAMES.map((priority) => ({ labels: { queue: s.name, priority }, value: s.depth[priority] })),
+          Object.entries(s.depth).map(([priority, value]) => ({ labels: { queue: s.name, priority }, value })),
         ),
         delayed: each((s) => s.delayed),
         active: each((s) => s.active),

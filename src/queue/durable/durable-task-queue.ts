@@ -66,6 +66,7 @@ const PRIORITY_NAMES = Object.keys(Priority) as (keyof typeof Priority)[]
 const MAX_ID_LENGTH = 256
 const MAX_SUBMIT_BATCH = 1000
 const DRAIN_POLL_MS = 50
+const DEPTH_REFRESH_MS = 1000
 const openQueues = new Set<DurableTaskQueue>()
 const noop = (): void => {}
 
@@ -117,7 +118,7 @@ export class DurableTaskQueue extends EventEmitter {
   private startup: Promise<void> | undefined
   private readonly closed = new AbortController()
   private stopping: Promise<StopReport> | undefined
-  private readonly depthTimer: NodeJS.Timeout
+  private readonly depthTimer: NodeJS.Timeout | undefined
   private depth: Depth = { byPriority: [0, 0, 0, 0], delayed: 0, active: 0 }
   private readonly counters = {
     submitted: 0,
@@ -170,11 +171,16 @@ export class DurableTaskQueue extends EventEmitter {
           ready,
         )
       : undefined
-    // Consumers learn the depth with every cycle; producers read it now and then.
-    this.depthTimer = setInterval(() => {
-      if (this.consumer === undefined) this.refreshDepth().catch((error: unknown) => this.backgroundError(error))
-    }, 1000)
-    this.depthTimer.unref()
+    // Consumers learn the depth with every cycle; producers read it every second.
+    if (this.consumer === undefined) {
+      this.depthTimer = setInterval(() => {
+        this.store.depth().then(
+          (depth) => (this.depth = depth),
+          (error: unknown) => this.backgroundError(error),
+        )
+      }, DEPTH_REFRESH_MS)
+      this.depthTimer.unref()
+    }
     openQueues.add(this)
   }
 
@@ -196,11 +202,14 @@ export class DurableTaskQueue extends EventEmitter {
    */
   async submit<A = unknown, R = unknown>(spec: TaskSpec<A, R>): Promise<TaskHandle<R>> {
     const task = this.toStored(spec)
-    this.checkOpen()
+    await this.opened()
+    if (this.waiters.has(task.id)) {
+      this.counters.rejected++
+      throw duplicateId(task.id)
+    }
     const result = this.wait<R>(task.id)
     let status: SubmitStatus
     try {
-      if (this.startup !== undefined) await this.startup
       status = await new Promise<SubmitStatus>((resolve, reject) => {
         this.submits.push({ task, resolve, reject })
         if (!this.submitting) queueMicrotask(() => this.flushSubmits())
@@ -214,7 +223,7 @@ export class DurableTaskQueue extends EventEmitter {
       this.waiters.delete(task.id)
       this.counters.rejected++
       if (status === 3) throw new QueueFullError(`the durable task queue ${this.name} is full (queueSize)`)
-      throw new InvalidArgumentError(`invalid id: a live task with id ${JSON.stringify(task.id)} exists`)
+      throw duplicateId(task.id)
     }
     this.counters.submitted++
     return { id: task.id, result }
@@ -230,11 +239,15 @@ export class DurableTaskQueue extends EventEmitter {
     if (new Set(tasks.map((t) => t.id)).size !== tasks.length) {
       throw new InvalidArgumentError('invalid specs: two tasks of the batch have the same id')
     }
-    this.checkOpen()
+    await this.opened()
+    const live = tasks.find((task) => this.waiters.has(task.id))
+    if (live !== undefined) {
+      this.counters.rejected += tasks.length
+      throw duplicateId(live.id)
+    }
     if (tasks.length === 0) return []
     const results = tasks.map((task) => this.wait<R>(task.id))
     try {
-      if (this.startup !== undefined) await this.startup
       await this.store.submit(tasks, this.options.queueSize, true)
     } catch (error) {
       for (const task of tasks) this.waiters.delete(task.id)
@@ -247,7 +260,7 @@ export class DurableTaskQueue extends EventEmitter {
 
   /** The record of task `id`, or undefined when there is none (never submitted, or finished longer than `keepFinishedMs` ago). */
   async getTask(id: string): Promise<TaskInfo | undefined> {
-    this.checkOpen()
+    await this.opened()
     return this.store.info(checkId(id))
   }
 
@@ -257,7 +270,7 @@ export class DurableTaskQueue extends EventEmitter {
    * returns. Resolves to whether the task was live.
    */
   async cancel(id: string): Promise<boolean> {
-    this.checkOpen()
+    await this.opened()
     const state = await this.store.cancel(checkId(id), this.options.keepFinishedMs)
     if (state === 'pending' || state === 'retrying') {
       this.counters.cancelled++
@@ -273,7 +286,7 @@ export class DurableTaskQueue extends EventEmitter {
 
   /** Dead letters, oldest first (at most `limit` from `offset`). */
   async deadLetters(options: { offset?: number; limit?: number } = {}): Promise<DeadLetter[]> {
-    this.checkOpen()
+    await this.opened()
     const offset = wholeNumber('offset', options.offset, 0, 0)
     const limit = wholeNumber('limit', options.limit, 1000, 1)
     return this.store.deadLetters(offset, limit)
@@ -281,13 +294,13 @@ export class DurableTaskQueue extends EventEmitter {
 
   /** Moves dead letter `id` back to pending with its attempts reset; false when it is not a dead letter. */
   async requeue(id: string): Promise<boolean> {
-    this.checkOpen()
+    await this.opened()
     return this.store.requeue(checkId(id), this.options.queueSize)
   }
 
   /** Deletes every dead letter; resolves to how many. */
   async purgeDeadLetters(): Promise<number> {
-    this.checkOpen()
+    await this.opened()
     return this.store.purge()
   }
 
@@ -393,7 +406,10 @@ export class DurableTaskQueue extends EventEmitter {
     return { id, name: spec.name, priority, args: encodeValue('args', spec.args), retries, backoff, timeoutMs }
   }
 
-  private checkOpen(): void {
+  /** Rejects after {@link stop}; waits for the first connection (bounded by `timeoutMs`). */
+  private async opened(): Promise<void> {
+    if (this.closed.signal.aborted) throw new ClosedError(`the durable task queue ${this.name} is stopped`)
+    if (this.startup !== undefined) await this.startup
     if (this.closed.signal.aborted) throw new ClosedError(`the durable task queue ${this.name} is stopped`)
   }
 
@@ -521,14 +537,14 @@ export class DurableTaskQueue extends EventEmitter {
     if (this.listenerCount(state) > 0) this.emit(state, event)
   }
 
-  private async refreshDepth(): Promise<void> {
-    this.depth = await this.store.depth()
-  }
-
   private backgroundError(error: unknown): void {
     this.counters.redisErrors++
     if (this.listenerCount('error') > 0) this.emit('error', error)
   }
+}
+
+function duplicateId(id: string): InvalidArgumentError {
+  return new InvalidArgumentError(`invalid id: a live task with id ${JSON.stringify(id)} exists`)
 }
 
 function checkId(id: unknown): string {

@@ -117,12 +117,12 @@ const SUBMIT = `
 local size, atomic, count = tonumber(ARGV[3]), ARGV[4] == '1', tonumber(ARGV[5])
 local room = size - pending_count()
 local live = {pending = true, running = true, retrying = true}
-local status = {}
+local status, seen = {}, {}
 for i = 0, count - 1 do
   local b = 6 + i * 7
   local id = ARGV[b]
   local state = redis.call('HGET', rp .. id, 's')
-  if state and live[state] then
+  if seen[id] or (state and live[state]) then
     if atomic then return redis.error_reply('DUPLICATE ' .. id) end
     status[i + 1] = 2
   elseif room <= 0 then
@@ -130,6 +130,7 @@ for i = 0, count - 1 do
     status[i + 1] = 3
   else
     status[i + 1] = 1
+    seen[id] = true
     room = room - 1
   end
 end
