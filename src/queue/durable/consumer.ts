@@ -105,7 +105,10 @@ export class DurableConsumer {
     if (this.running.size > 0 || this.outcomes.length > 0 || this.pumping) {
       this.wake?.()
       this.pump()
-      await Promise.race([settled, new Promise((resolve) => signal.addEventListener('abort', resolve))])
+      const gaveUp = signal.aborted
+        ? Promise.resolve()
+        : new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))
+      await Promise.race([settled, gaveUp])
     }
     this.halted = true
     clearInterval(this.heartbeatTimer)

@@ -341,15 +341,12 @@ export class DurableTaskQueue extends EventEmitter {
 
   private async shutdown({ drain = false, timeoutMs }: StopOptions): Promise<StopReport> {
     const limit = timeoutMs === undefined ? undefined : wholeNumber('timeoutMs', timeoutMs, 0, 0)
-    const deadline = limit === undefined ? new AbortController().signal : AbortSignal.timeout(limit)
     this.closed.abort()
     while (this.submitting || this.submits.length > 0) await sleep(5)
-    let drained = !drain ? false : await this.drain(deadline)
-    // Handing tasks back needs Redis; if it does not answer, they are reclaimed after the visibility timeout.
-    const handBack = AbortSignal.any([deadline, AbortSignal.timeout(this.options.timeoutMs)])
-    const released =
-      this.consumer === undefined ? [] : await this.consumer.stop(!drained, drained ? deadline : handBack)
-    if (!drain && released.length === 0 && this.waiters.size === 0) drained = true
+    const emptied = drain && (await this.drain(limit === undefined ? undefined : AbortSignal.timeout(limit)))
+    // Handing tasks back needs Redis: if it does not answer within timeoutMs, they are
+    // reclaimed after the visibility timeout instead.
+    const released = (await this.consumer?.stop(!emptied, AbortSignal.timeout(this.options.timeoutMs))) ?? []
     const unfinished = [...new Set([...released, ...this.waiters.keys()])]
     for (const [id, waiter] of this.waiters) {
       waiter.reject(new ClosedError(`the queue stopped before task ${id} finished; it stays in Redis`))
@@ -360,11 +357,11 @@ export class DurableTaskQueue extends EventEmitter {
     this.store.close()
     this.subscriber.disconnect()
     if (this.ownsCommands) await this.commands.quit().catch(() => this.commands.disconnect())
-    return { drained: drained && unfinished.length === 0, unfinished, returned: [], deadLettered: [] }
+    return { drained: emptied || (!drain && unfinished.length === 0), unfinished, returned: [], deadLettered: [] }
   }
 
-  private async drain(deadline: AbortSignal): Promise<boolean> {
-    while (!deadline.aborted) {
+  private async drain(deadline: AbortSignal | undefined): Promise<boolean> {
+    while (deadline?.aborted !== true) {
       let empty = this.consumer === undefined
       if (!empty) {
         try {
