@@ -145,7 +145,7 @@ test('failed attempts are retried with exponential backoff; retrying events, the
     },
   })
   const retrying: unknown[] = []
-  queue.on('retrying', (event) => retrying.push(event.error.code))
+  queue.on('retrying', (event) => retrying.push((event.error as Error & { code?: string }).code))
   const handle = await queue.submit({
     name: 'flaky',
     retries: 3,

@@ -44,6 +44,24 @@ export interface DurableTaskEvent {
   error?: Error
 }
 
+/** The events of a {@link DurableTaskQueue}, with their arguments. */
+export interface DurableTaskQueueEvents {
+  /** A task was claimed here and starts (attempt `attempt`). */
+  started: [DurableTaskEvent]
+  /** A task run here succeeded. */
+  succeeded: [DurableTaskEvent]
+  /** A task run here failed for good (`deadLetter: false`). */
+  failed: [DurableTaskEvent]
+  /** An attempt run here failed; a retry is scheduled. */
+  retrying: [DurableTaskEvent]
+  /** A task run here exhausted its retries and is a dead letter. */
+  dead: [DurableTaskEvent]
+  /** A task running here was cancelled (its handler returned after the abort). */
+  cancelled: [DurableTaskEvent]
+  /** A background Redis call failed; it is retried (emitted only when listened to). */
+  error: [unknown]
+}
+
 /** Counters of a durable queue beyond {@link TaskQueueStats}: what the metrics export. */
 export interface DurableTaskQueueStats extends TaskQueueStats {
   /** The queue's name (the `queue` label of its metrics). */
@@ -103,7 +121,7 @@ interface QueuedSubmit {
  * `retrying`, `dead`, `cancelled` (a {@link DurableTaskEvent}), and `error` for failed
  * background Redis calls, which are retried (only emitted when listened to).
  */
-export class DurableTaskQueue extends EventEmitter {
+export class DurableTaskQueue extends EventEmitter<DurableTaskQueueEvents> {
   /** The queue's name. */
   readonly name: string
   private readonly options: ResolvedDurableOptions
