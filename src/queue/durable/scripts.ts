@@ -139,7 +139,9 @@ for i = 0, count - 1 do
   if status[i + 1] == 1 then
     local b = 6 + i * 7
     local id, rec = ARGV[b], rp .. ARGV[b]
+    -- The id may be reused once its task finished, dead letters included.
     redis.call('DEL', rec)
+    redis.call('ZREM', dead, id)
     redis.call('HSET', rec, 'n', ARGV[b + 1], 'p', ARGV[b + 2], 's', 'pending', 'at', 0, 'c', now, 'r', ARGV[b + 4])
     if ARGV[b + 3] ~= '' then redis.call('HSET', rec, 'a', ARGV[b + 3]) end
     if ARGV[b + 5] ~= '' then redis.call('HSET', rec, 'b', ARGV[b + 5]) end
