@@ -132,10 +132,18 @@ async function runBullmq(redis, name, count, batched) {
   return count / seconds
 }
 
-/** Redis commands (a script's own calls included) and script calls since the last look. */
+/** Redis commands (a script's own calls included), script calls and memory in use. */
 async function redisCounters(admin) {
-  const [stats, commandstats] = await Promise.all([admin.info('stats'), admin.info('commandstats')])
-  const counters = { commands: Number(/total_commands_processed:(\d+)/.exec(stats)[1]), scripts: 0 }
+  const [stats, commandstats, memory] = await Promise.all([
+    admin.info('stats'),
+    admin.info('commandstats'),
+    admin.info('memory'),
+  ])
+  const counters = {
+    commands: Number(/total_commands_processed:(\d+)/.exec(stats)[1]),
+    scripts: 0,
+    memory: Number(/used_memory:(\d+)/.exec(memory)[1]),
+  }
   for (const match of commandstats.matchAll(/^cmdstat_(?:eval|evalsha):calls=(\d+)/gm)) {
     counters.scripts += Number(match[1])
   }
@@ -148,7 +156,7 @@ async function measureCase(redis, label, batched, options, count) {
     { name: `bullmq ${require('bullmq/package.json').version}`, role: 'peer', run: runBullmq },
   ]
   const perRound = contenders.map(() => [])
-  const perTask = contenders.map(() => ({ commands: [], scripts: [] }))
+  const perTask = contenders.map(() => ({ commands: [], scripts: [], bytes: [] }))
   let queueNumber = 0
   // The first round warms up both and is not kept.
   for (let round = -1; round < options.rounds; round++) {
@@ -162,6 +170,7 @@ async function measureCase(redis, label, batched, options, count) {
       perRound[index].push(hz)
       perTask[index].commands.push((after.commands - before.commands) / count)
       perTask[index].scripts.push((after.scripts - before.scripts) / count)
+      perTask[index].bytes.push((after.memory - before.memory) / count)
     }
   }
   const ratios = perRound[0].map((hz, round) => hz / perRound[1][round])
@@ -175,6 +184,7 @@ async function measureCase(redis, label, batched, options, count) {
       perRound: perRound[i],
       redisCommandsPerTask: median(perTask[i].commands),
       scriptCallsPerTask: median(perTask[i].scripts),
+      redisBytesPerFinishedTask: median(perTask[i].bytes),
     })),
     oursVsBullmq: { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) },
   }
@@ -201,7 +211,7 @@ async function run(options) {
   }
   console.log(`\ndurable queue: tasks/s (submit + complete), redis-server on 127.0.0.1 sharing the cores`)
   printTable(
-    ['case', 'contender', 'tasks/s', 'min-max', 'redis cmds/task', 'scripts/task', 'x bullmq'],
+    ['case', 'contender', 'tasks/s', 'min-max', 'redis cmds/task', 'scripts/task', 'redis B/task kept', 'x bullmq'],
     cases.flatMap((c) =>
       c.contenders.map((k) => [
         c.name,
@@ -210,6 +220,7 @@ async function run(options) {
         `${formatNumber(k.tasksPerSecond.min)}-${formatNumber(k.tasksPerSecond.max)}`,
         formatNumber(k.redisCommandsPerTask),
         formatNumber(k.scriptCallsPerTask),
+        formatNumber(k.redisBytesPerFinishedTask),
         k.role === 'ours' ? c.oursVsBullmq.median.toFixed(2) : '1.00',
       ]),
     ),
@@ -237,6 +248,7 @@ async function run(options) {
       'One process runs producer and consumer of each contender; redis-server shares the 2 cores with it.',
       'Ours: one Lua script per consumer round trip acknowledges the finished tasks and claims up to the free slots; concurrent submits are coalesced into one script call. BullMQ: one script per add and moveToFinished (which also fetches the next job).',
       "BullMQ completions are counted from the Worker's events; ours are awaited through each task's result promise.",
+      'redisBytesPerFinishedTask: Redis used_memory after a run (finished tasks kept for an hour by both) minus before, per task.',
     ],
   })
   console.log(`results written to ${path.relative(process.cwd(), file)}`)

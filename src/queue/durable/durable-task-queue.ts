@@ -171,8 +171,13 @@ export class DurableTaskQueue extends EventEmitter<DurableTaskQueueEvents> {
       if (connected) void this.resync()
       connected = true
     })
-    subscriber.subscribe(this.store.keys.channel).catch(noop)
-    const ready = whenReady(commands, this.options.timeoutMs, this.closed.signal)
+    // Ready once subscribed too: a consumer would otherwise miss the first "new work"
+    // messages and sleep until its next poll.
+    const subscribed = subscriber.subscribe(this.store.keys.channel).then(noop, noop)
+    const ready = Promise.all([
+      whenReady(commands, this.options.timeoutMs, this.closed.signal),
+      Promise.race([subscribed, sleep(this.options.timeoutMs, undefined, { ref: false })]),
+    ]).then(noop)
     this.startup = ready.then(() => {
       this.startup = undefined
     })
