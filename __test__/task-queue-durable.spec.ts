@@ -508,6 +508,42 @@ test.serial(
   },
 )
 
+test.serial(
+  'Redis restarted without persistence: results of lost tasks reject, and the queue works again',
+  async (t) => {
+    t.timeout(60_000)
+    const node = await RedisNode.launch([], false)
+    try {
+      const name = uniqueName()
+      const options = { redis: { url: node.url }, name, pollIntervalMs: 50, timeoutMs: 500 }
+      const producer = new DurableTaskQueue({ ...options, consume: false })
+      queues.push(producer)
+      const lost = await producer.submit({ name: 'echo', args: 'lost' })
+      await node.restart()
+      await t.throwsAsync(lost.result, { instanceOf: UnavailableError, message: /gone from Redis/ })
+      const consumer = new DurableTaskQueue({ ...options, handlers: { echo: async (value: string) => value } })
+      queues.push(consumer)
+      let again: unknown
+      await until('submits to work again', async () => {
+        try {
+          again = await (await producer.submit({ name: 'echo', args: 'again' })).result
+          return true
+        } catch {
+          return false
+        }
+      })
+      t.is(again, 'again')
+      await consumer.stop()
+      const pending = await producer.submit({ name: 'echo', args: 'never run' })
+      const report = await producer.stop()
+      t.deepEqual(report, { drained: false, unfinished: [pending.id], returned: [], deadLettered: [] })
+      await t.throwsAsync(pending.result, { instanceOf: ClosedError })
+    } finally {
+      await node.stop()
+    }
+  },
+)
+
 test.serial('Redis Cluster: all keys of a queue share one hash tag; tasks run and survive a failover', async (t) => {
   t.timeout(120_000)
   const cluster = await startCluster()

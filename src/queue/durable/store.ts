@@ -1,4 +1,4 @@
-import { type Cluster, type Redis, ReplyError } from 'ioredis'
+import { type ChainableCommander, type Cluster, type Redis, ReplyError } from 'ioredis'
 
 import {
   ClosedError,
@@ -185,12 +185,11 @@ export class DurableStore {
   async settlements(ids: readonly string[]): Promise<{ settled: Settlement[]; missing: string[] }> {
     const pipeline = this.client.pipeline()
     for (const id of ids) pipeline.hmget(this.keys.record + id, 's', 'res', 'e')
-    const replies = await this.call(() => pipeline.exec())
+    const replies = await this.exec(pipeline)
     const settled: Settlement[] = []
     const missing: string[] = []
-    replies?.forEach(([error, value], i) => {
+    replies.forEach((value, i) => {
       const id = ids[i] as string
-      if (error !== null) return
       const [state, result, failure] = value as (string | null)[]
       if (state === null || state === undefined) missing.push(id)
       else if (FINAL.has(state)) {
@@ -207,11 +206,11 @@ export class DurableStore {
     if (ids.length === 0) return []
     const pipeline = this.client.pipeline()
     for (const id of ids) pipeline.hgetall(this.keys.record + id)
-    const replies = (await this.call(() => pipeline.exec())) ?? []
+    const replies = await this.exec(pipeline)
     const letters: DeadLetter[] = []
-    replies.forEach(([error, value], i) => {
-      const fields = value as Record<string, string> | null
-      if (error !== null || fields === null || fields.s !== 'dead') return
+    replies.forEach((value, i) => {
+      const fields = value as Record<string, string>
+      if (fields.s !== 'dead') return
       letters.push({
         id: ids[i] as string,
         name: fields.n ?? '',
@@ -229,8 +228,16 @@ export class DurableStore {
   async depth(): Promise<Depth> {
     const [p0, p1, p2, p3, active, delayed] = this.keys.scriptKeys as [string, string, string, string, string, string]
     const pipeline = this.client.pipeline().llen(p0).llen(p1).llen(p2).llen(p3).zcard(delayed).zcard(active)
+    return toDepth((await this.exec(pipeline)).map(Number))
+  }
+
+  /** The replies of a pipeline; rejects when any command failed (ioredis reports those per command). */
+  private async exec(pipeline: ChainableCommander): Promise<unknown[]> {
     const replies = (await this.call(() => pipeline.exec())) ?? []
-    return toDepth(replies.map(([, value]) => Number(value ?? 0)))
+    return replies.map(([error, value]) => {
+      if (error !== null) throw this.failure(error)
+      return value
+    })
   }
 
   private run(name: DurableScriptName, ...args: (string | number)[]): Promise<unknown> {
