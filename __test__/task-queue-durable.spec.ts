@@ -1,4 +1,4 @@
-import { fork } from 'node:child_process'
+import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -397,6 +397,30 @@ interface ConsumerReport {
   stats: { succeeded: number }
 }
 
+/** Forks `count` consumer processes of a queue (see the fixture) and waits until they run. */
+async function forkConsumers(count: number, settings: Record<string, unknown>): Promise<ChildProcess[]> {
+  const fixture = path.join(__dirname, 'fixtures', 'durable-consumer.js')
+  const children = Array.from({ length: count }, () =>
+    fork(fixture, [JSON.stringify({ url: url(), ...settings })], { stdio: 'inherit' }),
+  )
+  await Promise.all(children.map((child) => once(child, 'message')))
+  return children
+}
+
+test.serial('a task that kills its consumers is dead-lettered after maxStalls, whatever its retries', async (t) => {
+  const name = uniqueName()
+  const children = await forkConsumers(3, { name, concurrency: 1, visibilityTimeoutMs: 400, maxStalls: 1 })
+  try {
+    const producer = open({ name, consume: false })
+    const poison = await producer.submit({ name: 'crash', retries: 3 })
+    await t.throwsAsync(poison.result, { instanceOf: TimeoutError, message: /stopped heartbeating 2 times/ })
+    t.like(await producer.getTask(poison.id), { state: 'dead', attempts: 2 })
+    t.is(children.filter((child) => child.exitCode === null && child.signalCode === null).length, 1)
+  } finally {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
+  }
+})
+
 test.serial(
   '10,000 tasks across 3 consumer processes, one SIGKILLed mid-run: none lost, re-executions bounded',
   async (t) => {
@@ -404,14 +428,8 @@ test.serial(
     const name = uniqueName()
     const executions = `spec:executions:${name}`
     const concurrency = 16
-    const fixture = path.join(__dirname, 'fixtures', 'durable-consumer.js')
-    const children = Array.from({ length: 3 }, () =>
-      fork(fixture, [JSON.stringify({ url: url(), name, concurrency, visibilityTimeoutMs: 1500, executions })], {
-        stdio: 'inherit',
-      }),
-    )
+    const children = await forkConsumers(3, { name, concurrency, visibilityTimeoutMs: 1500, executions })
     try {
-      await Promise.all(children.map((child) => once(child, 'message')))
       const producer = open({ name, consume: false })
       const total = 10_000
       const handles = []

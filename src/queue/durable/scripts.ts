@@ -198,7 +198,7 @@ for i = 0, count - 1 do
   local b = 10 + i * 5
   local id, lease, outcome, payload, progress = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
   local rec = rp .. id
-  local f = redis.call('HMGET', rec, 'ow', 'at', 'r', 'cx', 'p')
+  local f = redis.call('HMGET', rec, 'ow', 'at', 'r', 'cx', 'p', 'sl')
   local state = ''
   if f[1] == lease then
     redis.call('ZREM', active, id)
@@ -215,7 +215,8 @@ for i = 0, count - 1 do
     elseif f[4] then
       state = 'cancelled'
       finish(rec, id, state, payload, ttl)
-    elseif tonumber(f[2]) <= tonumber(f[3]) then
+    elseif tonumber(f[2]) - tonumber(f[6] or '0') <= tonumber(f[3]) then
+      -- Runs lost with a dead consumer (stalls) do not use up retries.
       state = 'retrying'
       local due = now + tonumber(string.sub(outcome, 2))
       redis.call('HSET', rec, 's', state, 'e', payload, 'na', due)
