@@ -132,6 +132,13 @@ async function runBullmq(redis, name, count, batched) {
   return count / seconds
 }
 
+/** CPU time of a process in microseconds, from /proc (10 ms resolution). */
+function processCpuMicros(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100
+}
+
 /** Redis commands (a script's own calls included), script calls and memory in use. */
 async function redisCounters(admin) {
   const [stats, commandstats, memory] = await Promise.all([
@@ -156,7 +163,7 @@ async function measureCase(redis, label, batched, options, count) {
     { name: `bullmq ${require('bullmq/package.json').version}`, role: 'peer', run: runBullmq },
   ]
   const perRound = contenders.map(() => [])
-  const perTask = contenders.map(() => ({ commands: [], scripts: [], bytes: [] }))
+  const perTask = contenders.map(() => ({ commands: [], scripts: [], bytes: [], redisCpu: [], nodeCpu: [] }))
   let queueNumber = 0
   // The first round warms up both and is not kept.
   for (let round = -1; round < options.rounds; round++) {
@@ -164,13 +171,19 @@ async function measureCase(redis, label, batched, options, count) {
       const index = (Math.max(round, 0) + step) % contenders.length
       await redis.admin.flushall()
       const before = await redisCounters(redis.admin)
+      const redisCpu = processCpuMicros(redis.pid)
+      const nodeCpu = process.cpuUsage()
       const hz = await contenders[index].run(redis, `bench-${batched ? 'b' : 's'}-${queueNumber++}`, count, batched)
+      const nodeCpuUsed = process.cpuUsage(nodeCpu)
+      const redisCpuUsed = processCpuMicros(redis.pid) - redisCpu
       const after = await redisCounters(redis.admin)
       if (round < 0) continue
       perRound[index].push(hz)
       perTask[index].commands.push((after.commands - before.commands) / count)
       perTask[index].scripts.push((after.scripts - before.scripts) / count)
       perTask[index].bytes.push((after.memory - before.memory) / count)
+      perTask[index].redisCpu.push(redisCpuUsed / count)
+      perTask[index].nodeCpu.push((nodeCpuUsed.user + nodeCpuUsed.system) / count)
     }
   }
   const ratios = perRound[0].map((hz, round) => hz / perRound[1][round])
@@ -185,6 +198,8 @@ async function measureCase(redis, label, batched, options, count) {
       redisCommandsPerTask: median(perTask[i].commands),
       scriptCallsPerTask: median(perTask[i].scripts),
       redisBytesPerFinishedTask: median(perTask[i].bytes),
+      redisCpuMicrosPerTask: median(perTask[i].redisCpu),
+      nodeCpuMicrosPerTask: median(perTask[i].nodeCpu),
     })),
     oursVsBullmq: { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) },
   }
@@ -211,7 +226,18 @@ async function run(options) {
   }
   console.log(`\ndurable queue: tasks/s (submit + complete), redis-server on 127.0.0.1 sharing the cores`)
   printTable(
-    ['case', 'contender', 'tasks/s', 'min-max', 'redis cmds/task', 'scripts/task', 'redis B/task kept', 'x bullmq'],
+    [
+      'case',
+      'contender',
+      'tasks/s',
+      'min-max',
+      'redis cmds/task',
+      'scripts/task',
+      'redis B/task kept',
+      'redis CPU µs/task',
+      'node CPU µs/task',
+      'x bullmq',
+    ],
     cases.flatMap((c) =>
       c.contenders.map((k) => [
         c.name,
@@ -221,6 +247,8 @@ async function run(options) {
         formatNumber(k.redisCommandsPerTask),
         formatNumber(k.scriptCallsPerTask),
         formatNumber(k.redisBytesPerFinishedTask),
+        formatNumber(k.redisCpuMicrosPerTask),
+        formatNumber(k.nodeCpuMicrosPerTask),
         k.role === 'ours' ? c.oursVsBullmq.median.toFixed(2) : '1.00',
       ]),
     ),
@@ -248,6 +276,7 @@ async function run(options) {
       'One process runs producer and consumer of each contender; redis-server shares the 2 cores with it.',
       'Ours: one Lua script per consumer round trip acknowledges the finished tasks and claims up to the free slots; concurrent submits are coalesced into one script call. BullMQ: one script per add and moveToFinished (which also fetches the next job).',
       "BullMQ completions are counted from the Worker's events; ours are awaited through each task's result promise.",
+      'CPU per task (redis-server from /proc at 10 ms resolution, this process from process.cpuUsage) depends less on the load of the shared machine than tasks/s.',
       'redisBytesPerFinishedTask: Redis used_memory after a run (finished tasks kept for an hour by both) minus before, per task.',
     ],
   })
