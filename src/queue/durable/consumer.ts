@@ -4,8 +4,7 @@ import { AbortError, InvalidArgumentError, TimeoutError } from '../../errors'
 import type { BackoffOptions, TaskContext, TaskState } from '../types'
 import { backoffDelay } from './backoff'
 import { decodeValue, encodeValue, toTaskError } from './codec'
-import type { DurableHandler, ResolvedDurableOptions } from './options'
-import { resolveBackoff } from './options'
+import { resolveBackoff, type DurableHandler, type ResolvedDurableOptions } from './options'
 import type { ClaimedTask, Depth, DurableStore, Outcome } from './store'
 
 /** What the consumer tells its queue. @internal */
@@ -28,7 +27,8 @@ interface Running {
   startedAt: number
 }
 
-const STOPPED = Symbol('stopped')
+// The abort reason of tasks handed back by stop(): an AbortError handlers can recognise.
+const STOPPED = new AbortError('the queue is stopping: the task goes back to the queue for another consumer')
 const MAX_RETRY_DELAY_MS = 1000
 
 /**

@@ -522,16 +522,9 @@ export class DurableTaskQueue extends EventEmitter<DurableTaskQueueEvents> {
   private finished(task: ClaimedTask, state: TaskState | '', payload: string, runMs: number): void {
     this.counters.runs++
     this.counters.runSeconds += runMs / 1000
-    const event: DurableTaskEvent = { id: task.id, name: task.name, attempt: task.attempt, runMs }
-    if (state !== 'succeeded' && state !== 'pending' && payload !== '') {
-      const error = toRejection(parseTaskError(payload), 'failed')
-      event.error = error
-      if (error.name === 'TimeoutError') this.counters.timedOut++
-    }
     switch (state) {
       case 'succeeded':
         this.counters.succeeded++
-        event.result = decodeValue(payload)
         break
       case 'retrying':
         this.counters.retried++
@@ -553,8 +546,14 @@ export class DurableTaskQueue extends EventEmitter<DurableTaskQueueEvents> {
         void this.resync([task.id])
         return
     }
+    const error = state === 'succeeded' || payload === '' ? undefined : toRejection(parseTaskError(payload), state)
+    if (error?.name === 'TimeoutError') this.counters.timedOut++
     if (state !== 'retrying') this.settle({ id: task.id, state, payload })
-    if (this.listenerCount(state) > 0) this.emit(state, event)
+    if (this.listenerCount(state) === 0) return
+    const event: DurableTaskEvent = { id: task.id, name: task.name, attempt: task.attempt, runMs }
+    if (state === 'succeeded') event.result = decodeValue(payload)
+    if (error !== undefined) event.error = error
+    this.emit(state, event)
   }
 
   private backgroundError(error: unknown): void {
