@@ -317,14 +317,14 @@ test('a long task that reports progress is never taken for dead', async (t) => {
   let runs = 0
   const queue = open({
     name,
-    visibilityTimeoutMs: 300,
+    visibilityTimeoutMs: 600,
     handlers: {
       long: async (_args, _signal, context) => {
         runs++
         // A second consumer would take the task if its visibility timeout expired.
-        open({ name, visibilityTimeoutMs: 300, handlers: { long: async () => 'stolen' } })
+        open({ name, visibilityTimeoutMs: 600, handlers: { long: async () => 'stolen' } })
         for (let step = 1; step <= 6; step++) {
-          await sleep(200)
+          await sleep(400)
           context.progress({ step })
         }
         return 'done'
