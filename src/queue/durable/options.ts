@@ -6,7 +6,10 @@ import type { BackoffOptions, TaskContext } from '../types'
 /**
  * Where a {@link DurableTaskQueue} finds Redis: a server (`{ url }`), cluster nodes
  * (`{ cluster }`), or a client of yours (`{ client }`, left open by `stop()`; the queue
- * duplicates it for its subscriber connection).
+ * duplicates it for its subscriber connection). Configure your client as the queue configures
+ * its own: `enableOfflineQueue: false` and a `commandTimeout`, so that calls fail at once
+ * rather than wait while Redis is away, and `autoResendUnfulfilledCommands: false`, so that a
+ * submit whose reply was lost is not sent twice.
  */
 export type DurableRedisConnection =
   { url: string } | { cluster: ReadonlyArray<{ host: string; port: number }> } | { client: Redis | Cluster }
@@ -24,7 +27,12 @@ export interface DurableTaskQueueOptions {
    * @default 'default'
    */
   name?: string
-  /** Handlers by task name, run by this instance when it consumes. @default {} */
+  /**
+   * Handlers by task name, run by this instance when it consumes. Every consumer of a queue
+   * should register every task name: a consumer that claims a task it has no handler for
+   * fails the attempt (an {@link InvalidArgumentError} naming the task).
+   * @default {}
+   */
   handlers?: Readonly<Record<string, DurableHandler>>
   /** Whether this instance runs tasks; a producer-only instance (`false`) only submits. @default true */
   consume?: boolean
