@@ -470,11 +470,17 @@ export class DurableTaskQueue extends EventEmitter<DurableTaskQueueEvents> {
       case 'c':
         this.consumer?.abort(message.slice(1))
         return
-      case 'd':
+      case 'd': {
         if (this.waiters.size === 0) return
-        for (const [id, state, payload] of JSON.parse(message.slice(1)) as [string, TaskState, string][]) {
-          this.settle({ id, state, payload })
+        try {
+          for (const [id, state, payload] of JSON.parse(message.slice(1)) as [string, TaskState, string][]) {
+            this.settle({ id, state, payload })
+          }
+        } catch (error) {
+          // Not ours (someone else publishes on the channel): never a reason to crash.
+          this.backgroundError(error)
         }
+      }
     }
   }
 
