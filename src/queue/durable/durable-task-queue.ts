@@ -32,11 +32,13 @@ import {
 
 /** What the events of a {@link DurableTaskQueue} carry. */
 export interface DurableTaskEvent {
+  /** The task's id. */
   id: string
+  /** The task's (handler's) name. */
   name: string
-  /** The attempt that ended (1 for the first run). */
+  /** The attempt that started or ended (1 for the first run). */
   attempt: number
-  /** Run time of the attempt, in milliseconds (absent for `started` and for cancellations of tasks not running here). */
+  /** Run time of the attempt, in milliseconds (absent for `started`). */
   runMs?: number
   /** The result (`succeeded`). */
   result?: unknown
@@ -70,11 +72,13 @@ export interface DurableTaskQueueStats extends TaskQueueStats {
   delayed: number
   /** Tasks claimed and not finished (in Redis, all consumers). */
   active: number
-  /** Runs that ended here, and their total time in seconds. */
+  /** Runs that ended here. */
   runs: number
+  /** Total time of the runs that ended here, in seconds. */
   runSeconds: number
-  /** Tasks started here, and their total wait since submission in seconds. */
+  /** Tasks started here. */
   started: number
+  /** Total time the tasks started here waited since submission, in seconds. */
   waitSeconds: number
   /** Background Redis calls that failed (and were retried). */
   redisErrors: number
