@@ -6,7 +6,18 @@
 const { loadOptions } = require('./harness')
 const { updateReadme } = require('./readme-table')
 
-const SUITES = ['zstd', 'codecs', 'ratelimit', 'pool', 'balancer', 'metrics', 'cache', 'cache-hit-ratio', 'cache-gc']
+const SUITES = [
+  'zstd',
+  'codecs',
+  'ratelimit',
+  'pool',
+  'balancer',
+  'metrics',
+  'cache',
+  'cache-hit-ratio',
+  'cache-gc',
+  'queue-durable',
+]
 
 async function main(names) {
   const unknown = names.filter((name) => !SUITES.includes(name))

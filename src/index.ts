@@ -283,6 +283,7 @@ export {
   type TcpResourceFactory,
   type TcpResourceOptions,
 } from './pool/tcp-resource'
+export * from './queue/durable'
 export { VERSION } from './version'
 export {
   Priority,

@@ -1,0 +1,629 @@
+import { fork, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+import test from 'ava'
+import Redis from 'ioredis'
+
+import {
+  AbortError,
+  ClosedError,
+  DurableTaskQueue,
+  durableQueueMetrics,
+  InvalidArgumentError,
+  MetricsCollector,
+  NotSerializableError,
+  Priority,
+  QueueFullError,
+  TimeoutError,
+  UnavailableError,
+  type DurableTaskQueueOptions,
+} from 'optlayer'
+
+import { RedisNode, startCluster, startStandalone, type RedisStandalone } from './helpers/redis'
+
+let server: RedisStandalone | undefined
+const queues: DurableTaskQueue[] = []
+let queueNumber = 0
+
+test.before(async () => {
+  server = await startStandalone()
+})
+
+test.after.always(async () => {
+  await Promise.all(queues.map((queue) => queue.stop()))
+  await server?.stop()
+})
+
+function url(): string {
+  if (server === undefined) throw new Error('the standalone server did not start (see test.before)')
+  return server.url
+}
+
+/** A fresh queue name per call, so that tests running concurrently never share tasks. */
+function uniqueName(): string {
+  return `spec-${process.pid}-${queueNumber++}`
+}
+
+function open(options: Partial<DurableTaskQueueOptions> & { name: string }): DurableTaskQueue {
+  const queue = new DurableTaskQueue({ redis: { url: url() }, pollIntervalMs: 50, ...options })
+  queues.push(queue)
+  return queue
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(20)
+  }
+}
+
+test('bad options and bad tasks are refused with typed errors before any round trip', async (t) => {
+  t.throws(() => new DurableTaskQueue({ redis: { url: url() }, concurrency: 0 }), { instanceOf: InvalidArgumentError })
+  t.throws(() => new DurableTaskQueue({ redis: { url: url() }, name: 'a{b}' }), { instanceOf: InvalidArgumentError })
+  t.throws(() => new DurableTaskQueue({ redis: { url: url() }, handlers: { x: 1 as never } }), {
+    instanceOf: InvalidArgumentError,
+  })
+  t.throws(() => new DurableTaskQueue({ redis: {} as never }), { instanceOf: InvalidArgumentError })
+  const queue = open({ name: uniqueName(), consume: false })
+  const run = async () => 1
+  await t.throwsAsync(queue.submit({ name: 'x', run }), { instanceOf: InvalidArgumentError, message: /run function/ })
+  await t.throwsAsync(queue.submit({ name: '' }), { instanceOf: InvalidArgumentError })
+  await t.throwsAsync(queue.submit({ name: 'x', priority: 7 as never }), { instanceOf: InvalidArgumentError })
+  await t.throwsAsync(queue.submit({ name: 'x', retries: -1 }), { instanceOf: InvalidArgumentError })
+  await t.throwsAsync(queue.submit({ name: 'x', timeoutMs: 0 }), { instanceOf: InvalidArgumentError })
+  await t.throwsAsync(queue.submit({ name: 'x', backoff: { jitter: 'some' as never } }), {
+    instanceOf: InvalidArgumentError,
+  })
+  await t.throwsAsync(queue.submit({ name: 'x', args: { f: () => 1 } }), { instanceOf: NotSerializableError })
+  await t.throwsAsync(queue.submitBatch([{ name: 'x' }, { name: 'x', run }]), { instanceOf: InvalidArgumentError })
+  await t.throwsAsync(queue.getTask(''), { instanceOf: InvalidArgumentError })
+  t.is(queue.stats().submitted, 0)
+})
+
+test('a producer-only instance submits; a consumer elsewhere runs the task and the producer gets the result', async (t) => {
+  const name = uniqueName()
+  const producer = open({ name, consume: false })
+  const handle = await producer.submit({ name: 'add', args: { a: 2, b: 3 }, priority: Priority.High })
+  t.like(await producer.getTask(handle.id), { state: 'pending', attempts: 0, priority: Priority.High, name: 'add' })
+  const seen: unknown[] = []
+  open({
+    name,
+    handlers: {
+      add: async ({ a, b }: { a: number; b: number }, _signal, context) => {
+        context.progress({ half: true })
+        seen.push(context.attempt)
+        return a + b
+      },
+    },
+  })
+  t.is(await handle.result, 5)
+  t.deepEqual(seen, [1])
+  const info = await producer.getTask(handle.id)
+  t.like(info, { state: 'succeeded', attempts: 1 })
+  t.true(info!.startedAt! >= info!.createdAt && info!.finishedAt! >= info!.startedAt!)
+  t.is(await producer.getTask('never-submitted'), undefined)
+})
+
+test('queues on your own client leave it open; an id is unique among live tasks across instances', async (t) => {
+  const client = new Redis(url(), { maxRetriesPerRequest: 0, commandTimeout: 1000 })
+  try {
+    const name = uniqueName()
+    const first = new DurableTaskQueue({ redis: { client }, name, consume: false })
+    const second = new DurableTaskQueue({ redis: { client }, name, consume: false })
+    const [a, b] = await Promise.allSettled([
+      first.submit({ id: 'same', name: 'x' }),
+      second.submit({ id: 'same', name: 'x' }),
+    ])
+    t.deepEqual([a.status, b.status].sort(), ['fulfilled', 'rejected'])
+    t.true((a.status === 'rejected' ? a.reason : (b as PromiseRejectedResult).reason) instanceof InvalidArgumentError)
+    await t.throwsAsync(first.submit({ id: 'same', name: 'x' }), { instanceOf: InvalidArgumentError })
+    await first.stop()
+    await second.stop()
+    t.is(await client.ping(), 'PONG')
+    const consumer = open({ name, handlers: { x: async () => 'ran once' } })
+    await until('the task to run', async () => (await consumer.getTask('same'))?.state === 'succeeded')
+    t.is(consumer.stats().succeeded, 1)
+  } finally {
+    client.disconnect()
+  }
+})
+
+test('failed attempts are retried with exponential backoff; retrying events, then success', async (t) => {
+  const name = uniqueName()
+  const starts: number[] = []
+  const queue = open({
+    name,
+    handlers: {
+      flaky: async () => {
+        starts.push(Date.now())
+        if (starts.length < 3) throw Object.assign(new Error(`try ${starts.length}`), { code: 'E_FLAKY' })
+        return 'ok'
+      },
+    },
+  })
+  const retrying: unknown[] = []
+  queue.on('retrying', (event) => retrying.push((event.error as Error & { code?: string }).code))
+  const handle = await queue.submit({
+    name: 'flaky',
+    retries: 3,
+    backoff: { initialMs: 100, factor: 2, jitter: 'none' },
+  })
+  t.is(await handle.result, 'ok')
+  t.deepEqual(retrying, ['E_FLAKY', 'E_FLAKY'])
+  // Delays of 100 then 200 ms (Redis' clock and ours may differ by a poll interval).
+  t.true(starts[1]! - starts[0]! >= 90, `first delay ${starts[1]! - starts[0]!}`)
+  t.true(starts[2]! - starts[1]! >= 190, `second delay ${starts[2]! - starts[1]!}`)
+  t.like(await queue.getTask(handle.id), { state: 'succeeded', attempts: 3, lastError: { message: 'try 2' } })
+  t.is(queue.stats().retried, 2)
+})
+
+test('tasks out of retries are dead letters: listed, requeued (and then run) or purged', async (t) => {
+  const name = uniqueName()
+  let healthy = false
+  const queue = open({
+    name,
+    handlers: {
+      fragile: async (args: { n: number }) => {
+        if (!healthy) throw new Error(`broken ${args.n}`)
+        return args.n
+      },
+    },
+  })
+  const dead: string[] = []
+  queue.on('dead', (event) => dead.push(event.id))
+  const first = await queue.submit({ name: 'fragile', args: { n: 1 }, retries: 1, backoff: { initialMs: 10 } })
+  const second = await queue.submit({ name: 'fragile', args: { n: 2 } })
+  await t.throwsAsync(first.result, { message: 'broken 1' })
+  await t.throwsAsync(second.result, { message: 'broken 2' })
+  t.deepEqual(dead.sort(), [first.id, second.id].sort())
+  const letters = await queue.deadLetters()
+  t.is(letters.length, 2)
+  t.like(
+    letters.find((l) => l.id === first.id),
+    { name: 'fragile', args: { n: 1 }, attempts: 2, error: { message: 'broken 1' } },
+  )
+  t.like(await queue.getTask(first.id), { state: 'dead' })
+
+  healthy = true
+  t.true(await queue.requeue(first.id))
+  t.false(await queue.requeue(first.id))
+  await until('the requeued task to succeed', async () => (await queue.getTask(first.id))?.state === 'succeeded')
+  t.deepEqual(
+    (await queue.deadLetters()).map((l) => l.id),
+    [second.id],
+  )
+  t.is(await queue.purgeDeadLetters(), 1)
+  t.deepEqual(await queue.deadLetters(), [])
+  t.is(await queue.getTask(second.id), undefined)
+})
+
+test('deadLetter: false fails tasks for good instead', async (t) => {
+  const queue = open({
+    name: uniqueName(),
+    deadLetter: false,
+    handlers: { no: async () => Promise.reject(new Error('no')) },
+  })
+  const handle = await queue.submit({ name: 'no' })
+  await t.throwsAsync(handle.result, { message: 'no' })
+  t.like(await queue.getTask(handle.id), { state: 'failed' })
+  t.deepEqual(await queue.deadLetters(), [])
+})
+
+test('timeoutMs aborts the run and fails the attempt with TimeoutError', async (t) => {
+  let aborted = false
+  const queue = open({
+    name: uniqueName(),
+    handlers: {
+      slow: (_args, signal) =>
+        new Promise((_resolve, reject) =>
+          signal.addEventListener('abort', () => {
+            aborted = true
+            reject(signal.reason)
+          }),
+        ),
+    },
+  })
+  const handle = await queue.submit({ name: 'slow', timeoutMs: 100 })
+  await t.throwsAsync(handle.result, { instanceOf: TimeoutError })
+  t.true(aborted)
+  t.like(await queue.getTask(handle.id), { state: 'dead', lastError: { code: 'ERR_OPTLAYER_TIMEOUT' } })
+  t.is(queue.stats().timedOut, 1)
+})
+
+test('cancel: a pending task is removed; a running one is aborted on the process that runs it', async (t) => {
+  const name = uniqueName()
+  const producer = open({ name, consume: false })
+  const pending = await producer.submit({ name: 'wait' })
+  t.true(await producer.cancel(pending.id))
+  await t.throwsAsync(pending.result, { instanceOf: AbortError })
+  t.like(await producer.getTask(pending.id), { state: 'cancelled' })
+  t.false(await producer.cancel(pending.id))
+  t.false(await producer.cancel('no-such-task'))
+
+  let started = false
+  open({
+    name,
+    handlers: {
+      wait: (_args, signal) =>
+        new Promise((_resolve, reject) => {
+          started = true
+          signal.addEventListener('abort', () => reject(signal.reason))
+        }),
+    },
+  })
+  const running = await producer.submit({ name: 'wait', retries: 5 })
+  await until('the task to start', () => started)
+  t.true(await producer.cancel(running.id))
+  await t.throwsAsync(running.result, { instanceOf: AbortError })
+  t.like(await producer.getTask(running.id), { state: 'cancelled', attempts: 1 })
+})
+
+test('submitBatch is all or nothing; the queue is bounded by queueSize', async (t) => {
+  const name = uniqueName()
+  const queue = open({ name, consume: false, queueSize: 5 })
+  await t.throwsAsync(queue.submitBatch(Array.from({ length: 6 }, (_, i) => ({ id: `b${i}`, name: 'x' }))), {
+    instanceOf: QueueFullError,
+  })
+  for (let i = 0; i < 6; i++) t.is(await queue.getTask(`b${i}`), undefined)
+  const accepted = await queue.submitBatch([{ id: 'live', name: 'x' }, { name: 'x' }, { name: 'x' }])
+  t.is(accepted.length, 3)
+  await t.throwsAsync(
+    queue.submitBatch([
+      { id: 'fresh', name: 'x' },
+      { id: 'live', name: 'x' },
+    ]),
+    {
+      instanceOf: InvalidArgumentError,
+      message: /live/,
+    },
+  )
+  t.is(await queue.getTask('fresh'), undefined)
+  await t.throwsAsync(queue.submit({ id: 'live', name: 'x' }), { instanceOf: InvalidArgumentError })
+  await queue.submit({ name: 'x' })
+  await queue.submit({ name: 'x' })
+  await t.throwsAsync(queue.submit({ name: 'x' }), { instanceOf: QueueFullError })
+  t.is(queue.stats().rejected, 6 + 2 + 1 + 1)
+})
+
+test('priorities: Critical goes first, yet Low is never starved (weighted dequeue)', async (t) => {
+  const name = uniqueName()
+  const producer = open({ name, consume: false })
+  await producer.submitBatch(
+    Array.from({ length: 20 }, (_, i) => ({ name: 'p', args: `low-${i}`, priority: Priority.Low })),
+  )
+  await producer.submitBatch(
+    Array.from({ length: 150 }, (_, i) => ({ name: 'p', args: `crit-${i}`, priority: Priority.Critical })),
+  )
+  const order: string[] = []
+  const consumer = open({ name, concurrency: 1, handlers: { p: async (label: string) => order.push(label) } })
+  await until('every task to run', () => order.length === 170)
+  const firstLow = order.findIndex((label) => label.startsWith('low'))
+  t.true(firstLow < 16, `first Low task ran at position ${firstLow}`)
+  const lowInFirst150 = order.slice(0, 150).filter((label) => label.startsWith('low')).length
+  t.true(lowInFirst150 >= 9, `${lowInFirst150} Low tasks among the first 150`)
+  t.true(order.slice(0, 30).filter((label) => label.startsWith('crit')).length >= 20)
+  t.deepEqual(
+    order.filter((label) => label.startsWith('crit')),
+    Array.from({ length: 150 }, (_, i) => `crit-${i}`),
+  )
+  t.is(consumer.stats().succeeded, 170)
+})
+
+test('a long task that reports progress is never taken for dead', async (t) => {
+  const name = uniqueName()
+  let runs = 0
+  const queue = open({
+    name,
+    visibilityTimeoutMs: 600,
+    handlers: {
+      long: async (_args, _signal, context) => {
+        runs++
+        // A second consumer would take the task if its visibility timeout expired.
+        open({ name, visibilityTimeoutMs: 600, handlers: { long: async () => 'stolen' } })
+        for (let step = 1; step <= 6; step++) {
+          await sleep(400)
+          context.progress({ step })
+        }
+        return 'done'
+      },
+    },
+  })
+  const handle = await queue.submit({ name: 'long' })
+  await until('progress to show', async () => (await queue.getTask(handle.id))?.progress !== undefined)
+  t.is(await handle.result, 'done')
+  t.is(runs, 1)
+  t.like(await queue.getTask(handle.id), { state: 'succeeded', attempts: 1, progress: { step: 6 } })
+})
+
+test('stop with drain finishes every accepted task; stop without drain hands running tasks back', async (t) => {
+  const name = uniqueName()
+  const worker = async (n: number) => {
+    await sleep(5)
+    return n
+  }
+  const first = open({ name, concurrency: 8, handlers: { w: worker } })
+  const handles = await first.submitBatch(Array.from({ length: 200 }, (_, n) => ({ name: 'w', args: n })))
+  const report = await first.stop({ drain: true, timeoutMs: 30_000 })
+  t.deepEqual(report, { drained: true, unfinished: [], returned: [], deadLettered: [] })
+  t.deepEqual(
+    await Promise.all(handles.map((h) => h.result)),
+    Array.from({ length: 200 }, (_, n) => n),
+  )
+  await t.throwsAsync(first.submit({ name: 'w' }), { instanceOf: ClosedError })
+
+  let startedLong = 0
+  const long = (_args: unknown, signal: AbortSignal) =>
+    new Promise((resolve, reject) => {
+      startedLong++
+      signal.addEventListener('abort', () => reject(signal.reason))
+      setTimeout(resolve, 60_000, 'late').unref()
+    })
+  const second = open({ name, concurrency: 4, handlers: { long } })
+  const producer = open({ name, consume: false })
+  const longHandles = await producer.submitBatch(Array.from({ length: 4 }, () => ({ name: 'long' })))
+  await until('the long tasks to start', () => startedLong === 4)
+  const abrupt = await second.stop()
+  t.false(abrupt.drained)
+  t.deepEqual([...abrupt.unfinished].sort(), longHandles.map((h) => h.id).sort())
+  for (const h of longHandles) t.like(await producer.getTask(h.id), { state: 'pending', attempts: 0 })
+  // Nothing lost: another consumer runs them.
+  open({ name, handlers: { long: async () => 'resumed' } })
+  t.deepEqual(await Promise.all(longHandles.map((h) => h.result)), ['resumed', 'resumed', 'resumed', 'resumed'])
+})
+
+test('metrics: depth per priority under the queue label, outcomes and retries', async (t) => {
+  const name = uniqueName()
+  const producer = open({ name, consume: false })
+  await producer.submitBatch([
+    { name: 'm', priority: Priority.Low },
+    { name: 'm', priority: Priority.Low },
+    { name: 'm', priority: Priority.Critical },
+  ])
+  await until('the depth to be read', () => producer.stats().depth.Low === 2, 5000)
+  const metrics = new MetricsCollector({ defaultMetrics: false })
+  const unregister = metrics.registerComponent('queue', durableQueueMetrics())
+  const text = await metrics.expose()
+  t.regex(text, new RegExp(`optlayer_queue_depth\\{queue="${name}",priority="Low"\\} 2`))
+  t.regex(text, new RegExp(`optlayer_queue_depth\\{queue="${name}",priority="Critical"\\} 1`))
+  t.regex(text, new RegExp(`optlayer_queue_submitted_total\\{queue="${name}"\\} 3`))
+  unregister()
+})
+
+interface ConsumerReport {
+  report: { drained: boolean; unfinished: string[] }
+  stats: { succeeded: number }
+}
+
+/** Forks `count` consumer processes of a queue (see the fixture) and waits until they run. */
+async function forkConsumers(count: number, settings: Record<string, unknown>): Promise<ChildProcess[]> {
+  const fixture = path.join(__dirname, 'fixtures', 'durable-consumer.js')
+  const children = Array.from({ length: count }, () =>
+    fork(fixture, [JSON.stringify({ url: url(), ...settings })], { stdio: 'inherit' }),
+  )
+  await Promise.all(children.map((child) => once(child, 'message')))
+  return children
+}
+
+test.serial('a task that kills its consumers is dead-lettered after maxStalls, whatever its retries', async (t) => {
+  const name = uniqueName()
+  const children = await forkConsumers(3, { name, concurrency: 1, visibilityTimeoutMs: 400, maxStalls: 1 })
+  try {
+    const producer = open({ name, consume: false })
+    const poison = await producer.submit({ name: 'crash', retries: 3 })
+    await t.throwsAsync(poison.result, { instanceOf: TimeoutError, message: /stopped heartbeating 2 times/ })
+    t.like(await producer.getTask(poison.id), { state: 'dead', attempts: 2 })
+    t.is(children.filter((child) => child.exitCode === null && child.signalCode === null).length, 1)
+  } finally {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
+  }
+})
+
+test.serial(
+  '10,000 tasks across 3 consumer processes, one SIGKILLed mid-run: none lost, re-executions bounded',
+  async (t) => {
+    t.timeout(120_000)
+    const name = uniqueName()
+    const executions = `spec:executions:${name}`
+    const concurrency = 16
+    const children = await forkConsumers(3, { name, concurrency, visibilityTimeoutMs: 1500, executions })
+    try {
+      const producer = open({ name, consume: false })
+      const total = 10_000
+      const handles = []
+      for (let i = 0; i < total; i += 1000) {
+        handles.push(
+          ...(await producer.submitBatch(
+            Array.from({ length: 1000 }, (_, j) => ({ name: 'work', args: { n: i + j } })),
+          )),
+        )
+      }
+      const outcomes = handles.map((h) =>
+        h.result.then(
+          (value) => ({ ok: true as const, value }),
+          (error: Error) => ({ ok: false as const, error }),
+        ),
+      )
+      const redis = new Redis(url())
+      try {
+        await until('a third of the tasks to run', async () => (await redis.hlen(executions)) >= total / 3, 60_000)
+        children[0]!.kill('SIGKILL')
+        const settled = await Promise.all(outcomes)
+        const succeeded = settled.filter((o) => o.ok)
+        const dead = await producer.deadLetters({ limit: total })
+        t.is(succeeded.length + dead.length, total, 'every task completed or is a dead letter')
+        for (let i = 0; i < total; i++) {
+          const outcome = settled[i]!
+          if (outcome.ok) t.is(outcome.value, i * 2)
+        }
+        const counts = Object.values(await redis.hgetall(executions)).map(Number)
+        const runs = counts.reduce((a, b) => a + b, 0)
+        t.is(counts.length, total, 'every task ran at least once')
+        const reExecutions = runs - counts.length
+        t.log(`re-executions after the kill: ${reExecutions} (bound: ${concurrency} in flight on the killed consumer)`)
+        t.true(reExecutions <= concurrency)
+        t.true(reExecutions >= 0)
+        const reports = await Promise.all(
+          children.slice(1).map(async (child) => {
+            child.send('stop')
+            return (await once(child, 'message'))[0] as ConsumerReport
+          }),
+        )
+        for (const { report } of reports) t.true(report.drained)
+        t.true(reports.reduce((sum, r) => sum + r.stats.succeeded, 0) <= total)
+      } finally {
+        redis.disconnect()
+      }
+    } finally {
+      for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
+    }
+  },
+)
+
+test.serial(
+  'Redis killed and restarted mid-run: consumers resume by themselves and nothing accepted is lost',
+  async (t) => {
+    t.timeout(90_000)
+    // A server that keeps every write (AOF, fsync always) across the restart.
+    const node = await RedisNode.launch(['--appendonly', 'yes', '--appendfsync', 'always'], false)
+    try {
+      const name = uniqueName()
+      const queue = new DurableTaskQueue({
+        redis: { url: node.url },
+        name,
+        concurrency: 8,
+        visibilityTimeoutMs: 1000,
+        pollIntervalMs: 50,
+        timeoutMs: 500,
+        handlers: {
+          w: async (n: number) => {
+            await sleep(2)
+            return n
+          },
+        },
+      })
+      queues.push(queue)
+      const total = 2000
+      const handles = await queue.submitBatch(Array.from({ length: total }, (_, n) => ({ name: 'w', args: n })))
+      await until('some tasks to finish', () => queue.stats().succeeded >= 200)
+      await node.kill('SIGKILL')
+      await t.throwsAsync(queue.submit({ name: 'w', args: -1 }), { instanceOf: UnavailableError })
+      await sleep(300)
+      await node.restart()
+      t.deepEqual(
+        await Promise.all(handles.map((h) => h.result)),
+        Array.from({ length: total }, (_, n) => n),
+      )
+      const after = await queue.submit({ name: 'w', args: 7 })
+      t.is(await after.result, 7)
+      t.true(queue.stats().redisErrors > 0)
+      t.like(await queue.stop({ drain: true, timeoutMs: 10_000 }), { drained: true })
+    } finally {
+      await node.stop()
+    }
+  },
+)
+
+test.serial(
+  'Redis restarted without persistence: results of lost tasks reject, and the queue works again',
+  async (t) => {
+    t.timeout(60_000)
+    const node = await RedisNode.launch([], false)
+    try {
+      const name = uniqueName()
+      const options = { redis: { url: node.url }, name, pollIntervalMs: 50, timeoutMs: 500 }
+      const producer = new DurableTaskQueue({ ...options, consume: false })
+      queues.push(producer)
+      const lost = await producer.submit({ name: 'echo', args: 'lost' })
+      await node.restart()
+      await t.throwsAsync(lost.result, { instanceOf: UnavailableError, message: /gone from Redis/ })
+      const consumer = new DurableTaskQueue({ ...options, handlers: { echo: async (value: string) => value } })
+      queues.push(consumer)
+      let again: unknown
+      await until('submits to work again', async () => {
+        try {
+          again = await (await producer.submit({ name: 'echo', args: 'again' })).result
+          return true
+        } catch {
+          return false
+        }
+      })
+      t.is(again, 'again')
+      await consumer.stop()
+      const pending = await producer.submit({ name: 'echo', args: 'never run' })
+      const report = await producer.stop()
+      t.deepEqual(report, { drained: false, unfinished: [pending.id], returned: [], deadLettered: [] })
+      await t.throwsAsync(pending.result, { instanceOf: ClosedError })
+    } finally {
+      await node.stop()
+    }
+  },
+)
+
+test.serial('Redis Cluster: all keys of a queue share one hash tag; tasks run and survive a failover', async (t) => {
+  t.timeout(120_000)
+  const cluster = await startCluster()
+  const admin = new Redis.Cluster(cluster.startupNodes)
+  try {
+    const name = uniqueName()
+    let failures = 0
+    const queue = new DurableTaskQueue({
+      redis: { cluster: cluster.startupNodes },
+      name,
+      concurrency: 8,
+      visibilityTimeoutMs: 1000,
+      pollIntervalMs: 50,
+      timeoutMs: 1000,
+      handlers: {
+        w: async (n: number) => n * 3,
+        flaky: async () => {
+          if (failures++ === 0) throw new Error('first try fails')
+          return 'second try'
+        },
+        never: async () => Promise.reject(new Error('never')),
+      },
+    })
+    queues.push(queue)
+    const handles = await queue.submitBatch(Array.from({ length: 300 }, (_, n) => ({ name: 'w', args: n })))
+    t.deepEqual(
+      await Promise.all(handles.map((h) => h.result)),
+      Array.from({ length: 300 }, (_, n) => n * 3),
+    )
+    const flaky = await queue.submit({ name: 'flaky', retries: 1, backoff: { initialMs: 10 } })
+    t.is(await flaky.result, 'second try')
+    const never = await queue.submit({ name: 'never' })
+    await t.throwsAsync(never.result, { message: 'never' })
+    t.is((await queue.deadLetters()).length, 1)
+
+    const keys = (await Promise.all(admin.nodes('master').map((node) => node.keys('optlayer:q:*')))).flat()
+    t.true(keys.length >= 5)
+    t.true(keys.every((key) => key.includes(`{${name}}`)))
+    const slots = new Set(await Promise.all(keys.map((key) => admin.cluster('KEYSLOT', key))))
+    t.is(slots.size, 1)
+
+    // Kill the master that holds the queue; a replica takes over and the queue carries on.
+    const master = await cluster.nodeForKey(keys[0]!)
+    await master.kill('SIGKILL')
+    await cluster.waitForFailover(master.port)
+    let resumed: number | undefined
+    await until(
+      'the queue to work again after the failover',
+      async () => {
+        try {
+          resumed = (await (await queue.submit({ name: 'w', args: 5 })).result) as number
+          return true
+        } catch {
+          return false
+        }
+      },
+      30_000,
+    )
+    t.is(resumed, 15)
+    t.like(await queue.stop({ drain: true, timeoutMs: 10_000 }), { drained: true })
+  } finally {
+    admin.disconnect()
+    await cluster.stop()
+  }
+})

@@ -1,0 +1,166 @@
+import type { Cluster, Redis } from 'ioredis'
+
+import { InvalidArgumentError } from '../../errors'
+import type { BackoffOptions, TaskContext } from '../types'
+
+/**
+ * Where a {@link DurableTaskQueue} finds Redis: a server (`{ url }`), cluster nodes
+ * (`{ cluster }`), or a client of yours (`{ client }`, left open by `stop()`; the queue
+ * duplicates it for its subscriber connection). Configure your client as the queue configures
+ * its own: `enableOfflineQueue: false` and a `commandTimeout`, so that calls fail at once
+ * rather than wait while Redis is away, and `autoResendUnfulfilledCommands: false`, so that a
+ * submit whose reply was lost is not sent twice.
+ */
+export type DurableRedisConnection =
+  { url: string } | { cluster: ReadonlyArray<{ host: string; port: number }> } | { client: Redis | Cluster }
+
+/** A handler of durable tasks: what `run` is in-process, registered by name on consumers. */
+export type DurableHandler = (args: never, signal: AbortSignal, context: TaskContext) => unknown
+
+/** Options of a {@link DurableTaskQueue}. */
+export interface DurableTaskQueueOptions {
+  /** The Redis server or cluster holding the queue. */
+  redis: DurableRedisConnection
+  /**
+   * The queue's name: every instance opened with the same prefix and name shares its tasks.
+   * It is the hash tag of all the queue's keys, so it must not contain `{` or `}`.
+   * @default 'default'
+   */
+  name?: string
+  /**
+   * Handlers by task name, run by this instance when it consumes. Every consumer of a queue
+   * should register every task name: a consumer that claims a task it has no handler for
+   * fails the attempt (an {@link InvalidArgumentError} naming the task).
+   * @default {}
+   */
+  handlers?: Readonly<Record<string, DurableHandler>>
+  /** Whether this instance runs tasks; a producer-only instance (`false`) only submits. @default true */
+  consume?: boolean
+  /** Tasks this instance runs at once (and claims at most). @default 16 */
+  concurrency?: number
+  /**
+   * A claimed task whose consumer sent no heartbeat for this long is taken for dead and given
+   * to another consumer. Consumers heartbeat their running tasks every third of it.
+   * @default 30_000
+   */
+  visibilityTimeoutMs?: number
+  /** Times a task may be reclaimed from a dead consumer before it fails (or is dead-lettered). @default 1 */
+  maxStalls?: number
+  /** Most tasks waiting (pending or awaiting a retry); `submit` beyond it rejects with QueueFullError. @default 100_000 */
+  queueSize?: number
+  /** Keep tasks that exhausted their retries in the dead-letter set (state `dead`) rather than dropping them (`failed`). @default true */
+  deadLetter?: boolean
+  /** Backoff of tasks that give none. @default { initialMs: 100, maxMs: 30_000, factor: 2, jitter: 'full' } */
+  backoff?: BackoffOptions
+  /** How long finished tasks (succeeded, failed, cancelled) stay readable by `getTask`. @default 3_600_000 */
+  keepFinishedMs?: number
+  /** Longest wait between two looks at the queue of an idle consumer (new work also wakes it through pub/sub). @default 250 */
+  pollIntervalMs?: number
+  /** Prepended to every key; must not contain `{` or `}`. @default 'optlayer:q:' */
+  prefix?: string
+  /** For a client the queue creates: the longest wait for a connection and for a reply. @default 5_000 */
+  timeoutMs?: number
+}
+
+/** The defaults of {@link DurableTaskQueueOptions}. */
+export const DURABLE_QUEUE_DEFAULTS = Object.freeze({
+  name: 'default',
+  consume: true,
+  concurrency: 16,
+  visibilityTimeoutMs: 30_000,
+  maxStalls: 1,
+  queueSize: 100_000,
+  deadLetter: true,
+  backoff: Object.freeze({ initialMs: 100, maxMs: 30_000, factor: 2, jitter: 'full' as const }),
+  keepFinishedMs: 3_600_000,
+  pollIntervalMs: 250,
+  prefix: 'optlayer:q:',
+  timeoutMs: 5_000,
+})
+
+/** Validated options with the defaults applied. @internal */
+export type ResolvedDurableOptions = Required<Omit<DurableTaskQueueOptions, 'backoff'>> & {
+  backoff: Required<BackoffOptions>
+}
+
+/** Applies the defaults and validates, throwing {@link InvalidArgumentError}. @internal */
+export function resolveDurableOptions(options: DurableTaskQueueOptions): ResolvedDurableOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError(`invalid options: expected an object, got ${String(options)}`)
+  }
+  const d = DURABLE_QUEUE_DEFAULTS
+  const handlers = options.handlers ?? {}
+  if (typeof handlers !== 'object' || handlers === null) {
+    throw new InvalidArgumentError('invalid handlers: expected an object of functions by task name')
+  }
+  for (const [name, handler] of Object.entries(handlers)) {
+    if (typeof handler !== 'function') {
+      throw new InvalidArgumentError(`invalid handlers.${name}: expected a function, got ${typeof handler}`)
+    }
+  }
+  if (typeof options.redis !== 'object' || options.redis === null) {
+    throw new InvalidArgumentError('invalid redis: expected { url }, { cluster } or { client }')
+  }
+  const consume = options.consume ?? d.consume
+  if (typeof consume !== 'boolean')
+    throw new InvalidArgumentError(`invalid consume: expected a boolean, got ${consume}`)
+  const deadLetter = options.deadLetter ?? d.deadLetter
+  if (typeof deadLetter !== 'boolean') {
+    throw new InvalidArgumentError(`invalid deadLetter: expected a boolean, got ${deadLetter}`)
+  }
+  return {
+    redis: options.redis,
+    name: keyPart('name', options.name ?? d.name),
+    prefix: keyPart('prefix', options.prefix ?? d.prefix),
+    handlers,
+    consume,
+    deadLetter,
+    concurrency: wholeNumber('concurrency', options.concurrency, d.concurrency, 1),
+    visibilityTimeoutMs: wholeNumber('visibilityTimeoutMs', options.visibilityTimeoutMs, d.visibilityTimeoutMs, 100),
+    maxStalls: wholeNumber('maxStalls', options.maxStalls, d.maxStalls, 0),
+    queueSize: wholeNumber('queueSize', options.queueSize, d.queueSize, 1),
+    backoff: resolveBackoff('backoff', options.backoff, d.backoff),
+    keepFinishedMs: wholeNumber('keepFinishedMs', options.keepFinishedMs, d.keepFinishedMs, 1),
+    pollIntervalMs: wholeNumber('pollIntervalMs', options.pollIntervalMs, d.pollIntervalMs, 1),
+    timeoutMs: wholeNumber('timeoutMs', options.timeoutMs, d.timeoutMs, 1),
+  }
+}
+
+/** Validates a task's backoff over `base`. @internal */
+export function resolveBackoff(
+  what: string,
+  backoff: BackoffOptions | undefined,
+  base: Required<BackoffOptions>,
+): Required<BackoffOptions> {
+  if (backoff === undefined) return base
+  if (typeof backoff !== 'object' || backoff === null) {
+    throw new InvalidArgumentError(`invalid ${what}: expected an object, got ${String(backoff)}`)
+  }
+  const initialMs = wholeNumber(`${what}.initialMs`, backoff.initialMs, base.initialMs, 0)
+  const maxMs = wholeNumber(`${what}.maxMs`, backoff.maxMs, Math.max(base.maxMs, initialMs), 0)
+  const factor = backoff.factor ?? base.factor
+  if (typeof factor !== 'number' || !(factor >= 1) || !Number.isFinite(factor)) {
+    throw new InvalidArgumentError(`invalid ${what}.factor: expected a finite number of at least 1, got ${factor}`)
+  }
+  const jitter = backoff.jitter ?? base.jitter
+  if (jitter !== 'full' && jitter !== 'equal' && jitter !== 'none') {
+    throw new InvalidArgumentError(`invalid ${what}.jitter: expected 'full', 'equal' or 'none', got ${String(jitter)}`)
+  }
+  return { initialMs, maxMs, factor, jitter }
+}
+
+/** A whole number of at least `min`, or `fallback` when absent. @internal */
+export function wholeNumber(name: string, value: unknown, fallback: number, min: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new InvalidArgumentError(`invalid ${name}: expected a whole number of at least ${min}, got ${String(value)}`)
+  }
+  return value
+}
+
+function keyPart(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value === '' || /[{}]/.test(value)) {
+    throw new InvalidArgumentError(`invalid ${name}: expected a non-empty string without { or }, got ${String(value)}`)
+  }
+  return value
+}
