@@ -701,11 +701,11 @@ const NOTES = [
     ' builds a DataView for every new source Buffer and stores it on it (source.dataView), which unpacking' +
     ' from the reused view with { start, end } avoids. Over 100,000 keys memory latency adds to every' +
     ' contender (Map get: 25–35 ns on one key, 450–560 ns over the Zipf order).',
-  'Why L3 is slower than cache-manager (same profile date): our Node CPU per operation is higher (see the' +
-    ' table): ioredis costs more per command than node-redis 5 here (bare ioredis with auto-pipelining and' +
-    " msgpack measured ~9 µs/op against cache-manager's ~7), a set awaits SET and then PUBLISH, the" +
-    ' instance receives and parses its own invalidation message, and commandTimeout arms a timer per command.' +
-    ' Batching the gets of one tick into one MGET measured 5.1 µs/op and 1.33–1.38× cache-manager.',
+  'Why L3 stays below 1.5× (profiled with node --cpu-prof on 2026-11-27, on the build whose reads of a tick' +
+    ' share one MGET): Redis now does less per operation than for cache-manager (see redis cmds/op and redis' +
+    ' CPU), but our Node CPU per operation is still the higher, and Node and redis-server share the 2 cores. In' +
+    ' the profile, 10 % of samples were GC (cache-manager: 3.5 %) and 10 % the socket write of each ioredis' +
+    ' pipeline; ioredis also builds a Command, a promise and a commandTimeout timer per command.',
 ]
 
 async function run(options) {
