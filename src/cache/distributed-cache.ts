@@ -173,8 +173,16 @@ export class DistributedCache<V = unknown> {
   private readonly closing = new AbortController()
   private closed = false
   private degraded = false
-  /** The Redis reads in flight per key, marked when the key is dropped meanwhile (see `readL3`). */
-  private readonly l3Reads = new Map<string, Set<{ dropped: boolean }>>()
+  /** The freshness of the value the latest `readL2` returned. */
+  private l2FreshUntil = 0
+  /** Redis reads in flight, and the drops they may have been overtaken by (see `readL3`). */
+  private l3ReadsInFlight = 0
+  /** Counts drops: each drop during a read takes the next number. */
+  private dropSequence = 0
+  /** The drop number of every key dropped while reads were in flight; emptied when none is. */
+  private readonly droppedDuringReads = new Map<string, number>()
+  /** The drop number of the latest flush of every local copy. */
+  private lastFlush = 0
   /** Mean load duration (ms), the XFetch scale. */
   private loadMs = 0
   private readonly counts = {
@@ -284,16 +292,16 @@ export class DistributedCache<V = unknown> {
     const now = coarseNow()
     const l1 = this.l1
     if (l1 !== undefined) {
-      const entry = l1.get(key, now)
-      if (entry !== undefined && entry.freshUntil > now) {
+      const entry = l1.getFresh(key, now)
+      if (entry !== undefined) {
         this.counts.l1Hits++
         return entry.value === NOT_FOUND ? undefined : (entry.value as V)
       }
       this.counts.l1Misses++
     }
     checkKey(key, this.maxKeyLength)
-    const found = this.readL2(key, now)
-    return found === undefined || found.freshUntil <= now || found.value === NOT_FOUND ? undefined : (found.value as V)
+    const value = this.readL2(key, now)
+    return value === MISS || value === NOT_FOUND || this.l2FreshUntil <= now ? undefined : (value as V)
   }
 
   /** The fresh value of `key` from the first tier holding it; `undefined` on a miss. */
@@ -657,16 +665,21 @@ export class DistributedCache<V = unknown> {
       return entry
     }
     if (this.l1 !== undefined) this.counts.l1Misses++
-    return this.readL2(key, now)
+    const value = this.readL2(key, now)
+    return value === MISS ? undefined : { value, freshUntil: this.l2FreshUntil }
   }
 
-  private readL2(key: string, now: number): Found | undefined {
+  /**
+   * The value in L2 (`MISS` if none), fresh or stale, copied up to L1; its freshness is left
+   * in `l2FreshUntil` rather than in a new object, which a hit would otherwise allocate.
+   */
+  private readL2(key: string, now: number): unknown {
     const l2 = this.l2
-    if (l2 === undefined) return undefined
+    if (l2 === undefined) return MISS
     const len = l2.get(key)
     if (len < 0) {
       this.counts.l2Misses++
-      return undefined
+      return MISS
     }
     this.counts.l2Hits++
     const view = l2.view
@@ -674,7 +687,8 @@ export class DistributedCache<V = unknown> {
     const freshUntil = view.readDoubleLE(1)
     const value = flags & NEGATIVE ? NOT_FOUND : decodePayload(flags, view, HEADER_BYTES, len, this.serializer)
     this.l1?.set(key, value, freshUntil, capL1(freshUntil + this.staleMs, now, this.l1TtlMs))
-    return { value, freshUntil }
+    this.l2FreshUntil = freshUntil
+    return value
   }
 
   /** Fresh local values of `keys`: L1 one by one, then every L1 miss from L2 in one native call. */
@@ -684,8 +698,8 @@ export class DistributedCache<V = unknown> {
     const fromL2: number[] = []
     for (const [i, key] of keys.entries()) {
       checkKey(key, this.maxKeyLength)
-      const entry = this.l1?.get(key, now)
-      if (entry !== undefined && entry.freshUntil > now) {
+      const entry = this.l1?.getFresh(key, now)
+      if (entry !== undefined) {
         this.counts.l1Hits++
         values[i] = entry.value === NOT_FOUND ? undefined : (entry.value as V)
       } else {
@@ -714,24 +728,23 @@ export class DistributedCache<V = unknown> {
 
   /** The record of `key` in Redis, copied into the local tiers; undefined on a miss or outage. */
   private async readL3(key: string, signal?: AbortSignal, retry = true): Promise<Found | undefined> {
-    const mark = { dropped: false }
-    let marks = this.l3Reads.get(key)
-    if (marks === undefined) this.l3Reads.set(key, (marks = new Set()))
-    marks.add(mark)
+    const since = this.dropSequence
+    this.l3ReadsInFlight++
     const started = performance.now()
     let record: Buffer | null | undefined
+    let dropped: boolean
     try {
       record = await this.redisCall(key, signal, () => (this.l3 as RedisTier).get(this.redisKey(key)))
     } finally {
-      marks.delete(mark)
-      if (marks.size === 0) this.l3Reads.delete(key)
+      dropped = this.lastFlush > since || (this.droppedDuringReads.get(key) ?? 0) > since
+      if (--this.l3ReadsInFlight === 0) this.droppedDuringReads.clear()
     }
     if (record === undefined) return undefined
     this.l3Latency.record(performance.now() - started)
     // The key was invalidated while the read was in flight: the reply may predate the change
     // (replies and messages travel on different connections). Read once more; a value read
     // after the message arrived is current. If that is overtaken too, answer but do not keep it.
-    if (mark.dropped && retry) return this.readL3(key, signal, false)
+    if (dropped && retry) return this.readL3(key, signal, false)
     if (record === null) {
       this.counts.l3Misses++
       return undefined
@@ -740,7 +753,7 @@ export class DistributedCache<V = unknown> {
     const flags = recordFlags(record, record.length)
     const freshUntil = record.readDoubleLE(1)
     if (flags & NEGATIVE) {
-      if (!mark.dropped) this.writeLocal(key, NOT_FOUND, undefined, freshUntil, Date.now())
+      if (!dropped) this.writeLocal(key, NOT_FOUND, undefined, freshUntil, Date.now())
       return { value: NOT_FOUND, freshUntil }
     }
     let bytes = record.subarray(HEADER_BYTES)
@@ -748,7 +761,7 @@ export class DistributedCache<V = unknown> {
     const value = decodePayload(flags, bytes, 0, bytes.length, this.serializer)
     const payload = { bytes, flags: flags & ~COMPRESSED }
     const now = Date.now()
-    if (!mark.dropped && freshUntil + this.staleMs > now) this.writeLocal(key, value, payload, freshUntil, now)
+    if (!dropped && freshUntil + this.staleMs > now) this.writeLocal(key, value, payload, freshUntil, now)
     return { value, freshUntil }
   }
 
@@ -797,14 +810,14 @@ export class DistributedCache<V = unknown> {
   }
 
   private dropLocal(key: string): boolean {
-    for (const mark of this.l3Reads.get(key) ?? []) mark.dropped = true
+    if (this.l3ReadsInFlight > 0) this.droppedDuringReads.set(key, ++this.dropSequence)
     const inL1 = this.l1?.delete(key) ?? false
     const inL2 = this.l2?.delete(key) ?? false
     return inL1 || inL2
   }
 
   private flushLocal(): void {
-    for (const marks of this.l3Reads.values()) for (const mark of marks) mark.dropped = true
+    this.lastFlush = ++this.dropSequence
     this.l1?.clear()
     this.l2?.clear()
   }

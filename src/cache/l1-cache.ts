@@ -40,7 +40,19 @@ export class L1Cache {
     return this.index.size
   }
 
-  /** The live entry of `key` at `now`, marked as used; an expired one is dropped. */
+  /** The fresh entry of `key` at `now`, marked as used: the hot path, one comparison. */
+  getFresh(key: string, now: number): L1Entry | undefined {
+    const entry = this.index.get(key)
+    // `set` keeps freshUntil ≤ expiresAt, so a fresh entry is a live one.
+    if (entry !== undefined && entry.freshUntil > now) {
+      entry.referenced = true
+      return entry
+    }
+    if (entry !== undefined && entry.expiresAt <= now) this.remove(entry)
+    return undefined
+  }
+
+  /** The live entry of `key` at `now`, fresh or stale, marked as used; an expired one is dropped. */
   get(key: string, now: number): L1Entry | undefined {
     const entry = this.index.get(key)
     if (entry === undefined) return undefined
@@ -53,7 +65,8 @@ export class L1Cache {
   }
 
   /** Stores `value` (replacing any entry of `key`), evicting an unused entry when full. */
-  set(key: string, value: unknown, freshUntil: number, expiresAt: number): void {
+  set(key: string, value: unknown, fresh: number, expiresAt: number): void {
+    const freshUntil = Math.min(fresh, expiresAt)
     const old = this.index.get(key)
     if (old !== undefined) {
       old.value = value

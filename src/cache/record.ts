@@ -50,7 +50,9 @@ export function decodePayload(
 ): unknown {
   if (flags & STRING) return bytes.toString('utf8', start, end)
   if (flags & BYTES) return Buffer.from(bytes.subarray(start, end))
-  return serializer.decode(bytes.subarray(start, end))
+  return serializer.decodeRange
+    ? serializer.decodeRange(bytes, start, end)
+    : serializer.decode(bytes.subarray(start, end))
 }
 
 /** A whole record: header and `payload` (none for a negative record). @internal */
