@@ -11,63 +11,16 @@
 // also carries the value back to the submitter. Contenders alternate within every round
 // (rotating which goes first), each on a fresh queue, with FLUSHALL in between.
 
-const { spawn } = require('node:child_process')
-const fs = require('node:fs')
-const net = require('node:net')
-const os = require('node:os')
 const path = require('node:path')
-const { setTimeout: sleep } = require('node:timers/promises')
 const Redis = require('ioredis')
 const { Queue, Worker } = require('bullmq')
 const { DurableTaskQueue } = require('optlayer')
 const { figureTable, formatNumber, median, printTable, runIfMain, writeResults } = require('./harness')
+const { REDIS_HOST, processCpuMicros, redisCounters, startRedis } = require('./redis-server')
 
-const REDIS_SERVER_BIN = '/usr/bin/redis-server'
-const REDIS_HOST = '127.0.0.1'
-const FORBIDDEN_PORTS = new Set([6379, 16379])
 const CONCURRENCY = 16
 const BATCH = 100
 const TARGET_VS_BULLMQ = 1.0
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, REDIS_HOST, () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-/** A throw-away redis-server on a free port of 127.0.0.1, no persistence. */
-async function startRedis() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'optlayer-bench-redis-'))
-  let port
-  do port = await freePort()
-  while (FORBIDDEN_PORTS.has(port))
-  const args = ['--port', String(port), '--bind', REDIS_HOST, '--save', '', '--appendonly', 'no', '--dir', dir]
-  const child = spawn(REDIS_SERVER_BIN, args, { cwd: dir, stdio: 'ignore' })
-  const kill = () => child.kill('SIGKILL')
-  process.once('exit', kill)
-  const admin = new Redis({ host: REDIS_HOST, port, retryStrategy: () => 50, maxRetriesPerRequest: null })
-  admin.on('error', () => {})
-  await admin.ping()
-  return {
-    url: `redis://${REDIS_HOST}:${port}`,
-    port,
-    pid: child.pid,
-    admin,
-    stop: async () => {
-      admin.disconnect()
-      process.off('exit', kill)
-      const gone = new Promise((resolve) => child.once('exit', resolve))
-      child.kill('SIGTERM')
-      await Promise.race([gone, sleep(5000).then(kill)])
-      fs.rmSync(dir, { recursive: true, force: true })
-    },
-  }
-}
 
 const argsOf = (i) => ({ user: `user-${i % 1000}`, template: 'welcome', locale: 'en-GB', attempt: i })
 const handler = async (args) => ({ sent: true, to: args.user })
@@ -132,31 +85,6 @@ async function runBullmq(redis, name, count, batched) {
   return count / seconds
 }
 
-/** CPU time of a process in microseconds, from /proc (10 ms resolution). */
-function processCpuMicros(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100
-}
-
-/** Redis commands (a script's own calls included), script calls and memory in use. */
-async function redisCounters(admin) {
-  const [stats, commandstats, memory] = await Promise.all([
-    admin.info('stats'),
-    admin.info('commandstats'),
-    admin.info('memory'),
-  ])
-  const counters = {
-    commands: Number(/total_commands_processed:(\d+)/.exec(stats)[1]),
-    scripts: 0,
-    memory: Number(/used_memory:(\d+)/.exec(memory)[1]),
-  }
-  for (const match of commandstats.matchAll(/^cmdstat_(?:eval|evalsha):calls=(\d+)/gm)) {
-    counters.scripts += Number(match[1])
-  }
-  return counters
-}
-
 async function measureCase(redis, label, batched, options, count) {
   const contenders = [
     { name: 'optlayer DurableTaskQueue', role: 'ours', run: runOurs },
@@ -207,7 +135,9 @@ async function measureCase(redis, label, batched, options, count) {
 
 async function run(options) {
   const count = options.quick ? 1000 : 5000
-  const redis = await startRedis()
+  const server = await startRedis()
+  const admin = new Redis(server.url)
+  const redis = { ...server, admin }
   const started = Date.now()
   const cases = []
   try {
@@ -222,7 +152,8 @@ async function run(options) {
       ),
     )
   } finally {
-    await redis.stop()
+    admin.disconnect()
+    await server.stop()
   }
   console.log(`\ndurable queue: tasks/s (submit + complete), redis-server on 127.0.0.1 sharing the cores`)
   printTable(

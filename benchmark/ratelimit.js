@@ -12,17 +12,15 @@
 // equal admitted counts at a small limit), so nobody wins by doing less.
 
 const assert = require('node:assert/strict')
-const { execFile, execFileSync, spawn } = require('node:child_process')
+const { execFile, execFileSync } = require('node:child_process')
 const fs = require('node:fs')
-const net = require('node:net')
-const os = require('node:os')
 const path = require('node:path')
 const { performance, PerformanceObserver } = require('node:perf_hooks')
-const { setTimeout: sleep } = require('node:timers/promises')
 const Redis = require('ioredis')
 const { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } = require('rate-limiter-flexible')
 const { RateLimiter } = require('optlayer')
 const { mulberry32 } = require('./inputs')
+const { REDIS_HOST, processCpuMicros, redisCounters, startRedis } = require('./redis-server')
 const {
   runIfMain,
   runCase,
@@ -58,9 +56,6 @@ const CONCURRENCY = 64
 const DISTRIBUTED_KEYS = 1000
 const DISTRIBUTED_LIMIT = 1_000_000_000
 const BATCH_SIZE = 10
-const REDIS_SERVER_BIN = '/usr/bin/redis-server'
-const REDIS_HOST = '127.0.0.1'
-const FORBIDDEN_PORTS = new Set([6379, 16379])
 
 const LOCAL_DETAILS = { decisions: 'decisions', admitted: 'admitted' }
 
@@ -503,120 +498,6 @@ function printMemory(memory) {
 
 // ---------------------------------------------------------------------------------------
 // 3. Distributed decisions, on a private redis-server
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, REDIS_HOST, () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-/** Starts a throw-away redis-server on a free port of 127.0.0.1 in a temporary directory. */
-async function startRedis() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'optlayer-bench-redis-'))
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const port = await freePort()
-    if (FORBIDDEN_PORTS.has(port)) continue
-    const logFile = path.join(dir, 'redis.log')
-    const child = spawn(
-      REDIS_SERVER_BIN,
-      [
-        '--port',
-        String(port),
-        '--bind',
-        REDIS_HOST,
-        '--protected-mode',
-        'no',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--daemonize',
-        'no',
-        '--dir',
-        dir,
-        '--logfile',
-        logFile,
-      ],
-      { cwd: dir, stdio: 'ignore' },
-    )
-    let exited = false
-    child.once('exit', () => {
-      exited = true
-    })
-    const kill = () => {
-      if (!exited) child.kill('SIGKILL')
-    }
-    process.once('exit', kill)
-    const server = {
-      port,
-      dir,
-      pid: child.pid,
-      url: `redis://${REDIS_HOST}:${port}`,
-      stop: async () => {
-        process.off('exit', kill)
-        if (!exited) {
-          const gone = new Promise((resolve) => child.once('exit', resolve))
-          child.kill('SIGTERM')
-          await Promise.race([gone, sleep(5000).then(kill)])
-        }
-        fs.rmSync(dir, { recursive: true, force: true })
-      },
-    }
-    const deadline = Date.now() + 10_000
-    while (!exited && Date.now() < deadline) {
-      const probe = new Redis({
-        host: REDIS_HOST,
-        port,
-        lazyConnect: true,
-        maxRetriesPerRequest: 0,
-        retryStrategy: null,
-      })
-      probe.on('error', () => {})
-      try {
-        await probe.connect()
-        if ((await probe.ping()) === 'PONG') {
-          probe.disconnect()
-          return server
-        }
-      } catch {
-        // not listening yet
-      }
-      probe.disconnect()
-      await sleep(50)
-    }
-    await server.stop()
-    fs.mkdirSync(dir, { recursive: true })
-  }
-  fs.rmSync(dir, { recursive: true, force: true })
-  throw new Error(`could not start ${REDIS_SERVER_BIN} on a free port`)
-}
-
-/** CPU time of a process in microseconds, from /proc (10 ms resolution). */
-function processCpuMicros(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  const ticks = Number(fields[11]) + Number(fields[12])
-  return (ticks * 1e6) / 100
-}
-
-/**
- * Redis' counters: commands processed (a script's own calls included), and the calls of and
- * time spent in scripts (EVAL and EVALSHA), from INFO stats and INFO commandstats.
- */
-async function redisCounters(admin) {
-  const [stats, commandstats] = await Promise.all([admin.info('stats'), admin.info('commandstats')])
-  const counters = { commands: Number(/total_commands_processed:(\d+)/.exec(stats)[1]), scripts: 0, scriptMicros: 0 }
-  for (const match of commandstats.matchAll(/^cmdstat_(?:eval|evalsha):calls=(\d+),usec=(\d+)/gm)) {
-    counters.scripts += Number(match[1])
-    counters.scriptMicros += Number(match[2])
-  }
-  return counters
-}
 
 /**
  * Decisions by CONCURRENCY async loops for `durationMs`, each awaiting one decision at a time
