@@ -13,6 +13,7 @@ mod codec;
 mod errors;
 mod handles;
 mod panic_probe;
+mod queue;
 mod ratelimit;
 mod raw_call;
 mod stats;

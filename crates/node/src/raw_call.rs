@@ -161,6 +161,20 @@ pub unsafe fn boolean(env: sys::napi_env, value: bool) -> RawResult {
     .map(|()| out)
 }
 
+/// A JavaScript number.
+///
+/// # Safety
+/// `env` must be the environment of the running callback.
+pub unsafe fn double(env: sys::napi_env, value: f64) -> RawResult {
+    let mut out = ptr::null_mut();
+    // SAFETY: a plain value creation.
+    internal(
+        unsafe { sys::napi_create_double(env, value, &mut out) },
+        "napi_create_double",
+    )
+    .map(|()| out)
+}
+
 /// `undefined`, for callbacks with nothing to return: N-API turns a NULL result into
 /// `undefined`, which spares a call into the engine.
 pub fn undefined() -> RawResult {
