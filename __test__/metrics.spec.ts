@@ -319,10 +319,10 @@ test('components report at scrape time, capped, isolated from each other and rem
       }
     },
   })
-  metrics.registerComponent('queue', {
+  metrics.registerComponent('jobs', {
     metrics: { depth: { type: 'gauge', help: 'Depth.' } },
     collect: () => {
-      throw new Error('queue is down')
+      throw new Error('jobs are down')
     },
   })
   const text = await metrics.expose()
@@ -331,8 +331,8 @@ test('components report at scrape time, capped, isolated from each other and rem
   t.is(sample(text, 'optlayer_cache_hits_total', '{tier="__overflow__"}'), 70)
   t.is(sample(text, 'optlayer_cache_entries'), 7)
   t.is(sample(text, 'optlayer_metrics_overflow_total', '{metric="optlayer_cache_hits_total"}'), 2)
-  t.is(sample(text, 'optlayer_component_errors_total', '{component="queue"}'), 1)
-  t.is(sample(text, 'optlayer_queue_depth'), undefined)
+  t.is(sample(text, 'optlayer_component_errors_total', '{component="jobs"}'), 1)
+  t.is(sample(text, 'optlayer_jobs_depth'), undefined)
   unregister()
   t.false((await metrics.expose()).includes('optlayer_cache_entries'))
   t.throws(() => metrics.registerComponent('bad name', { metrics: {}, collect: () => ({}) }), {

@@ -35,6 +35,7 @@ export {
   CONFIG_DEFAULTS,
   type OptlayerConfig,
   type ProfilingConfig,
+  type QueueConfig,
   type RateLimitConfig,
 } from './config/env'
 export {
@@ -263,6 +264,9 @@ export {
   type TcpResourceOptions,
 } from './pool/tcp-resource'
 export { VERSION } from './version'
+export { BACKOFF_DEFAULTS } from './queue/backoff'
+export { TASK_QUEUE_DEFAULTS, type TaskQueueOptions } from './queue/options'
+export { TaskQueue, type TaskQueueEvents, type TaskQueueTimings } from './queue/task-queue'
 export {
   Priority,
   type BackoffOptions,

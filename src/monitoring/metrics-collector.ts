@@ -13,6 +13,7 @@ import { codecStats, type CodecCounters } from '../compress/codec-stats'
 import { Compressor } from '../compress/compressor'
 import { balancerMetrics } from '../balancer/balancer-metrics'
 import { poolMetrics } from '../pool/pool-metrics'
+import { queueMetrics } from '../queue/queue-metrics'
 import { fromNativeError, InvalidArgumentError } from '../errors'
 import { RateLimiter } from '../ratelimit/rate-limiter'
 import {
@@ -303,6 +304,7 @@ export class MetricsCollector {
     registerRateLimitMetrics(this.registry, prefix)
     this.registerComponent('pool', poolMetrics())
     this.registerComponent('balancer', balancerMetrics())
+    this.registerComponent('queue', queueMetrics())
 
     this.sampler = new ProcessSampler(this.rateWindowMs, resolution)
     this.tick()

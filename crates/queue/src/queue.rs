@@ -9,13 +9,19 @@ use crate::error::QueueError;
 use crate::schedule::Schedule;
 use crate::sync::{AtomicU64, AtomicUsize, Level, Ordering, Room};
 
+/// Flag in `len`: a push waits for room. Kept in the counter itself, not beside it, so a
+/// pop's decrement and a waiter's announcement are ordered on one location: a waiter either
+/// sees the room a pop made or the pop sees the flag (a separate flag needs SeqCst fences).
+const WAITING: usize = 1 << (usize::BITS - 1);
+
 /// A bounded multi-level priority queue of ids, safe to share between threads (see the
 /// crate docs for the scheduling policy).
 pub struct PriorityQueue {
     levels: [Level; LEVELS],
-    /// Ids admitted and not yet popped; never above `config.capacity`. A push reserves its
-    /// slot here before the id reaches a level, so for a moment an id may be counted and not
-    /// yet poppable (a concurrent pop then reports empty, as if it ran a moment earlier).
+    /// Ids admitted and not yet popped (never above `config.capacity`), plus the [`WAITING`]
+    /// flag. A push reserves its slot here before the id reaches a level, so for a moment an
+    /// id may be counted and not yet poppable (a concurrent pop then reports empty, as if it
+    /// ran a moment earlier).
     len: CachePadded<AtomicUsize>,
     /// Pops so far: each pop's position in the weighted schedule.
     ticket: CachePadded<AtomicUsize>,
@@ -81,7 +87,11 @@ impl PriorityQueue {
     /// Queues `id` at `level`, waiting for room until `deadline`.
     pub fn push_until(&self, id: u64, level: usize, deadline: Instant) -> Result<(), QueueError> {
         let target = self.level(level)?;
-        if self.reserve() || self.room.wait_for(deadline, || self.reserve()) {
+        let announce_and_reserve = || {
+            let len = self.len.fetch_or(WAITING, Ordering::AcqRel) | WAITING;
+            self.reserve_from(len)
+        };
+        if self.reserve() || self.room.wait_for(deadline, announce_and_reserve) {
             target.push(id);
             return Ok(());
         }
@@ -92,7 +102,7 @@ impl PriorityQueue {
     /// The next id by the weighted schedule, or `None` when nothing is queued.
     #[inline]
     pub fn pop(&self) -> Option<u64> {
-        if self.len.load(Ordering::Acquire) == 0 {
+        if self.len() == 0 {
             return None;
         }
         let preferred = self
@@ -101,15 +111,18 @@ impl PriorityQueue {
         let id = self.levels[preferred]
             .pop()
             .or_else(|| self.levels.iter().find_map(Level::pop))?;
-        self.len.fetch_sub(1, Ordering::SeqCst);
-        self.room.notify();
+        if self.len.fetch_sub(1, Ordering::AcqRel) & WAITING != 0 {
+            // Waiters set the flag again if they still find no room.
+            self.len.fetch_and(!WAITING, Ordering::AcqRel);
+            self.room.notify();
+        }
         Some(id)
     }
 
     /// Ids queued now.
     #[inline]
     pub fn len(&self) -> usize {
-        self.len.load(Ordering::Acquire)
+        self.len.load(Ordering::Acquire) & !WAITING
     }
 
     /// Whether nothing is queued.
@@ -140,15 +153,18 @@ impl PriorityQueue {
     /// Takes a slot if one is free.
     #[inline]
     fn reserve(&self) -> bool {
-        let capacity = self.config.capacity;
-        let mut len = self.len.load(Ordering::Relaxed);
+        self.reserve_from(self.len.load(Ordering::Acquire))
+    }
+
+    /// Takes a slot if one is free, starting from `len` as last read.
+    fn reserve_from(&self, mut len: usize) -> bool {
         loop {
-            if len >= capacity {
+            if len & !WAITING >= self.config.capacity {
                 return false;
             }
             match self
                 .len
-                .compare_exchange_weak(len, len + 1, Ordering::SeqCst, Ordering::Relaxed)
+                .compare_exchange_weak(len, len + 1, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => return true,
                 Err(now) => len = now,

@@ -51,11 +51,10 @@ impl Level {
     }
 }
 
-/// Where pushes wait for room under `WhenFull::Wait`. Pops touch it only while someone
-/// waits (`waiting > 0`), so the lock-free path stays lock-free.
+/// Where pushes wait for room under `WhenFull::Wait`. The queue flags waiting in its
+/// admission counter itself, so pops take this lock only while someone waits.
 #[derive(Default)]
 pub(crate) struct Room {
-    pub(crate) waiting: AtomicUsize,
     #[cfg(not(loom))]
     lock: parking_lot::Mutex<()>,
     #[cfg(not(loom))]
@@ -69,17 +68,8 @@ pub(crate) struct Room {
 impl Room {
     /// Runs `try_take` under the lock until it succeeds or `deadline` passes (loom: no
     /// deadline, it models the wake-ups only). Returns whether it succeeded.
-    pub(crate) fn wait_for(&self, deadline: Instant, mut try_take: impl FnMut() -> bool) -> bool {
-        // SeqCst pairs with the pop's decrement-then-load in `notify`: either the pop sees
-        // this waiter, or the `try_take` below sees the room the pop made.
-        self.waiting.fetch_add(1, Ordering::SeqCst);
-        let taken = self.wait_locked(deadline, &mut try_take);
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        taken
-    }
-
     #[cfg(not(loom))]
-    fn wait_locked(&self, deadline: Instant, try_take: &mut impl FnMut() -> bool) -> bool {
+    pub(crate) fn wait_for(&self, deadline: Instant, mut try_take: impl FnMut() -> bool) -> bool {
         let mut guard = self.lock.lock();
         loop {
             if try_take() {
@@ -92,7 +82,7 @@ impl Room {
     }
 
     #[cfg(loom)]
-    fn wait_locked(&self, _deadline: Instant, try_take: &mut impl FnMut() -> bool) -> bool {
+    pub(crate) fn wait_for(&self, _deadline: Instant, mut try_take: impl FnMut() -> bool) -> bool {
         let mut guard = self.lock.lock().expect("unpoisoned");
         loop {
             if try_take() {
@@ -102,16 +92,13 @@ impl Room {
         }
     }
 
-    /// Wakes one waiting push, if any, after a pop freed a slot.
-    #[inline]
+    /// Wakes every waiting push after a pop freed a slot. Taking the lock orders the wake-up
+    /// after any waiter's failed `try_take`, so none sleeps through it.
     pub(crate) fn notify(&self) {
-        if self.waiting.load(Ordering::SeqCst) > 0 {
-            // Taking the lock orders this wake-up after a waiter's failed `try_take`.
-            #[cfg(not(loom))]
-            let _guard = self.lock.lock();
-            #[cfg(loom)]
-            let _guard = self.lock.lock().expect("unpoisoned");
-            self.freed.notify_one();
-        }
+        #[cfg(not(loom))]
+        let _guard = self.lock.lock();
+        #[cfg(loom)]
+        let _guard = self.lock.lock().expect("unpoisoned");
+        self.freed.notify_all();
     }
 }
