@@ -114,6 +114,8 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   private readonly timers: NodeJS.Timeout[] = []
   private nextId = 0
   private closed = false
+  /** Set when stop abandons what is left: nothing starts or retries any more. */
+  private halted = false
   private stopped: Promise<StopReport> | undefined
   private drainWaiters: (() => void)[] = []
   private readonly counts = {
@@ -413,7 +415,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
 
   /** Starts queued tasks while workers are free. Not reentrant: a task that settles synchronously returns here. */
   private pump(): void {
-    if (this.pumping) return
+    if (this.pumping || this.halted) return
     this.pumping = true
     try {
       while (this.running < this.capacity() && this.pending > 0) {
@@ -493,7 +495,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   private attemptFailed(task: Task, token: number, error: unknown, final = false): void {
     if (token !== task.attemptToken || task.state !== 'running') return
     this.endAttempt(task)
-    if (final || task.attempts > task.retries || this.closed) {
+    if (final || task.attempts > task.retries || this.halted) {
       this.finish(task, this.options.deadLetter ? 'dead' : 'failed', error)
       return
     }
@@ -694,24 +696,22 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
    * `unfinished` lists the aborted tasks, and after a drain that timed out the pending ones too.
    */
   private abandon(report: StopReport, onStop: 'return' | 'dead-letter', drainTimedOut: boolean): void {
+    this.halted = true
     const stopped = new ClosedError(`task queue ${this.options.name} stopped before the task finished`)
     for (const task of [...this.tasks.values()]) {
       if (task.done) continue
       if (drainTimedOut || task.state === 'running') report.unfinished.push(task.id)
+      this.unschedule(task)
       if (task.state === 'running') {
-        this.unschedule(task)
         const error = new AbortError(`task ${task.id} aborted: task queue ${this.options.name} stopped`)
         task.abort(error)
         this.finish(task, 'cancelled', error)
+      } else if (onStop === 'return') {
+        report.returned.push(task.spec)
+        this.finish(task, 'cancelled', stopped)
       } else {
-        this.unschedule(task)
-        if (onStop === 'return') {
-          report.returned.push(task.spec)
-          this.finish(task, 'cancelled', stopped)
-        } else {
-          report.deadLettered.push(task.id)
-          this.finish(task, 'dead', stopped)
-        }
+        report.deadLettered.push(task.id)
+        this.finish(task, 'dead', stopped)
       }
     }
   }
