@@ -46,6 +46,7 @@ async function runOne(table: Record<string, unknown>, [, job, name, args, attemp
     port.postMessage([0, job, false, toWire(error)] satisfies FromWorker)
     return
   }
+  port.postMessage([2, job] satisfies FromWorker)
   const controller = new AbortController()
   controllers.set(job, controller)
   const context: TaskContext = {

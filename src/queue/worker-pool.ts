@@ -80,7 +80,11 @@ export class WorkerPool {
     const n = ++this.nextJob
     const message: ToWorker = [0, n, task.name, task.spec.args, task.attempts, task.id]
     best.worker.postMessage(message, task.spec.transfer as Parameters<Worker['postMessage']>[1])
+    // Not taken for stalled while it waits behind another task or for the thread to boot:
+    // the thread heartbeats when it starts the task.
+    task.lastBeatAt = Infinity
     best.jobs.set(n, { task, token, thread: best })
+    if (best.jobs.size === 1) best.worker.ref()
     this.jobs.set(task, n)
   }
 
@@ -96,7 +100,7 @@ export class WorkerPool {
     const job = n === undefined ? undefined : this.find(n)
     if (job === undefined) return
     this.fail(job.thread, new UnavailableError(`worker thread replaced: task ${task.id} stalled on it`))
-    void job.thread.worker.terminate()
+    this.remove(job.thread)
     this.resize(this.target)
   }
 
@@ -122,7 +126,7 @@ export class WorkerPool {
         if (!thread.retiring) this.resize(this.target)
       }
     })
-    // Idle threads must not keep the process alive; busy ones do through their tasks' promises.
+    // Idle threads must not keep the process alive; a thread is referenced while it has work.
     worker.unref()
     return thread
   }
@@ -133,6 +137,7 @@ export class WorkerPool {
     switch (message[0]) {
       case 0:
         thread.jobs.delete(message[1])
+        if (thread.jobs.size === 0) thread.worker.unref()
         this.jobs.delete(job.task)
         if (message[2]) this.events.succeeded(job.task, job.token, message[3])
         else this.events.failed(job.task, job.token, fromWire(message[3]))
@@ -159,6 +164,7 @@ export class WorkerPool {
   private fail(thread: Thread, error: unknown): void {
     const jobs = [...thread.jobs.values()]
     thread.jobs.clear()
+    thread.worker.unref()
     for (const job of jobs) {
       this.jobs.delete(job.task)
       this.events.failed(job.task, job.token, error)
