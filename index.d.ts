@@ -78,6 +78,33 @@ export declare class NativeHistogram {
 }
 
 /**
+ * A bounded priority queue of numeric task ids, shared by the worker_threads that open the
+ * same name. Ids go through the functions of [`NativePriorityQueue::ops`]; the object owns
+ * the queue's lifetime.
+ */
+export declare class NativePriorityQueue {
+  /**
+   * Opens a queue, or the one of `options.name` when a thread of this process has it open
+   * (with other options: `ERR_OPTLAYER_CONFIG_MISMATCH`).
+   */
+  constructor(options: PriorityQueueOptions)
+  /**
+   * The hot-path functions of this queue: `push(id, level)` queues a whole-number id
+   * (0 to 2^53 − 1) at level 0 (most urgent) to 3 and returns false when the queue is
+   * full; `pop()` returns the next id by the weighted schedule, or −1 when empty; `len()`
+   * counts the ids queued. Once closed they throw `ERR_OPTLAYER_CLOSED`.
+   */
+  ops(): { push(id: number, level: number): boolean; pop(): number; len(): number }
+  /** The queue's counters (zero once closed). */
+  stats(): PriorityQueueStats
+  /**
+   * Lets go of the queue (a named queue lives on while other threads hold it); later
+   * calls through the functions of [`NativePriorityQueue::ops`] fail.
+   */
+  close(): void
+}
+
+/**
  * A keyed local rate limiter: millions of keys off the V8 heap, shared by the
  * worker_threads that open the same name. Decisions go through the functions of
  * [`NativeRateLimiter::decisions`]; the object owns the limiter's lifetime.
@@ -209,6 +236,24 @@ export interface LimiterStats {
   allowedUntracked: number
   allowed: number
   denied: number
+}
+
+/** Options of a [`NativePriorityQueue`], validated by the TypeScript layer and again here. */
+export interface PriorityQueueOptions {
+  /** Most ids queued at once. */
+  capacity: number
+  /** Weight of each of the 4 levels in the dequeue schedule (most urgent first). */
+  weights: Array<number>
+  /** Threads of the process that open the same name share one queue. */
+  name?: string
+}
+
+/** The counters of a queue; read on scrapes, never on the hot path. */
+export interface PriorityQueueStats {
+  len: number
+  /** Ids queued per level, most urgent first. */
+  levels: Array<number>
+  rejected: number
 }
 
 /** Encodes `next` as a patch against `reference`. */

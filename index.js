@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeCodecStream = nativeBinding.NativeCodecStream
 module.exports.NativeHistogram = nativeBinding.NativeHistogram
+module.exports.NativePriorityQueue = nativeBinding.NativePriorityQueue
 module.exports.NativeRateLimiter = nativeBinding.NativeRateLimiter
 module.exports.__panicProbeAsync = nativeBinding.__panicProbeAsync
 module.exports.__panicProbeSync = nativeBinding.__panicProbeSync

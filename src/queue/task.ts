@@ -18,8 +18,12 @@ export interface TaskOwner {
  */
 const NEVER_ABORTED = new AbortController().signal
 
-/** One accepted task: its spec, its state and the settling of its result. @internal */
-export class Task {
+/**
+ * One accepted task: its spec, its state and the settling of its result. It is also the
+ * context its run receives (a separate object per task showed up in the GC profile).
+ * @internal
+ */
+export class Task implements TaskContext {
   state: TaskState = 'pending'
   attempts = 0
   /** `performance.now()` readings. */
@@ -29,7 +33,7 @@ export class Task {
   finishedAt = 0
   nextAttemptAt = 0
   lastBeatAt = 0
-  progress: unknown = undefined
+  progressValue: unknown = undefined
   lastError: unknown = undefined
   /** Slot in the queue's table while queued natively; -1 otherwise. */
   slot = -1
@@ -38,7 +42,8 @@ export class Task {
   controller: AbortController | undefined = undefined
   timer: NodeJS.Timeout | undefined = undefined
   value: unknown = undefined
-  private settle: { resolve: (value: unknown) => void; reject: (error: unknown) => void } | undefined = undefined
+  private resolveResult: ((value: unknown) => void) | undefined = undefined
+  private rejectResult: ((error: unknown) => void) | undefined = undefined
   private promise: Promise<unknown> | undefined = undefined
 
   constructor(
@@ -48,6 +53,7 @@ export class Task {
     readonly retries: number,
     readonly backoff: Readonly<Required<BackoffOptions>>,
     readonly timeoutMs: number,
+    private readonly owner: TaskOwner,
     now: number,
   ) {
     this.createdAt = now
@@ -78,7 +84,8 @@ export class Task {
     else if (this.done) this.promise = Promise.reject(this.lastError)
     else
       this.promise = new Promise((resolve, reject) => {
-        this.settle = { resolve, reject }
+        this.resolveResult = resolve
+        this.rejectResult = reject
       })
     return this.promise
   }
@@ -87,33 +94,44 @@ export class Task {
     this.state = 'succeeded'
     this.value = value
     this.finishedAt = now
-    this.settle?.resolve(value)
+    this.resolveResult?.(value)
   }
 
   end(state: 'failed' | 'cancelled' | 'dead', error: unknown, now: number): void {
     this.state = state
     this.lastError = error
     this.finishedAt = now
-    this.settle?.reject(error)
+    this.rejectResult?.(error)
   }
 
-  /** The signal of the current attempt, created on first use. */
-  signal(): AbortSignal {
+  /** Context: the run number of the current attempt. */
+  get attempt(): number {
+    return this.attempts
+  }
+
+  /** Context: the signal of the current attempt, created on first use. */
+  get signal(): AbortSignal {
     this.controller ??= new AbortController()
     return this.controller.signal
   }
 
   /** The signal to pass `run` positionally: its own only if `run` declares the parameter. */
   signalArgument(): AbortSignal {
-    return this.controller !== undefined || (this.run?.length ?? 0) >= 2 ? this.signal() : NEVER_ABORTED
+    return this.controller !== undefined || (this.run?.length ?? 0) >= 2 ? this.signal : NEVER_ABORTED
+  }
+
+  /** Context: records progress (ignored once the task is no longer running). */
+  progress(value: unknown): void {
+    if (this.state === 'running') this.owner.progress(this, value)
+  }
+
+  /** Context: proves the task alive. */
+  heartbeat(): void {
+    if (this.state === 'running') this.owner.heartbeat(this)
   }
 
   abort(reason: unknown): void {
     this.controller?.abort(reason)
-  }
-
-  context(owner: TaskOwner): TaskContext {
-    return new Context(this, owner)
   }
 
   info(): TaskInfo {
@@ -128,7 +146,7 @@ export class Task {
     if (this.attempts > 0) info.startedAt = ORIGIN + this.startedAt
     if (this.done) info.finishedAt = ORIGIN + this.finishedAt
     if (this.state === 'retrying') info.nextAttemptAt = ORIGIN + this.nextAttemptAt
-    if (this.progress !== undefined) info.progress = this.progress
+    if (this.progressValue !== undefined) info.progress = this.progressValue
     if (this.lastError !== undefined) info.lastError = taskError(this.lastError)
     return info
   }
@@ -148,33 +166,6 @@ class Handle implements TaskHandle {
 
   get result(): Promise<unknown> {
     return this.task.result()
-  }
-}
-
-class Context implements TaskContext {
-  readonly attempt: number
-
-  constructor(
-    private readonly task: Task,
-    private readonly owner: TaskOwner,
-  ) {
-    this.attempt = task.attempts
-  }
-
-  get id(): string {
-    return this.task.id
-  }
-
-  get signal(): AbortSignal {
-    return this.task.signal()
-  }
-
-  progress(value: unknown): void {
-    if (this.task.attempts === this.attempt && this.task.state === 'running') this.owner.progress(this.task, value)
-  }
-
-  heartbeat(): void {
-    if (this.task.attempts === this.attempt && this.task.state === 'running') this.owner.heartbeat(this.task)
   }
 }
 
