@@ -42,6 +42,11 @@ export declare class NativeHistogram {
    */
   recorders(): { record(valueMs: number): void }
   /**
+   * Records the first `count` latencies (milliseconds) of `valuesMs` in one call, each as
+   * `record` would: for callers that buffer their records, one native call per batch.
+   */
+  recordMany(valuesMs: Float64Array, count: number): void
+  /**
    * Writes count, sum, min, max, mean, stddev, invalid, clamped (the `HISTOGRAM_STAT_FIELDS`
    * figures, latencies in ms) and then the value at each of `quantiles` (each in [0, 1])
    * into `out`, in one call. With `since` (a `toBuffer()` of this histogram taken
@@ -95,6 +100,12 @@ export declare class NativePriorityQueue {
    * counts the ids queued. Once closed they throw `ERR_OPTLAYER_CLOSED`.
    */
   ops(): { push(id: number, level: number): boolean; pop(): number; len(): number }
+  /**
+   * Queues the first `count` (id, level) pairs of `pairs` in order, as `push` would, and
+   * returns how many were admitted: the rest found the queue full. One call for a batch
+   * of submissions the caller staged in a reused array.
+   */
+  pushMany(pairs: Float64Array, count: number): number
   /** The queue's counters (zero once closed). */
   stats(): PriorityQueueStats
   /**

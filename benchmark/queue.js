@@ -67,7 +67,11 @@ async function inProcessCase(PQueue, concurrency, mixed, options) {
   const level = mixed ? (i) => i & 3 : () => Priority.Normal
   const ours = new TaskQueue({ minWorkers: concurrency, maxWorkers: concurrency, queueSize: TASKS_PER_CALL })
   const peer = new PQueue({ concurrency })
-  const specs = Array.from({ length: TASKS_PER_CALL }, (_, i) => ({ name: 'trivial', priority: level(i), run: trivial }))
+  const specs = Array.from({ length: TASKS_PER_CALL }, (_, i) => ({
+    name: 'trivial',
+    priority: level(i),
+    run: trivial,
+  }))
   const peerOptions = specs.map((s) => ({ priority: pQueuePriority(s.priority) }))
   const contenders = [
     batchContender('optlayer TaskQueue', 'ours', (i) => ours.submit(specs[i]).result, checkOnes),
@@ -143,7 +147,13 @@ async function workerCase(options) {
   const check = (values) => assert.ok(values.every((v) => v === CPU_EXPECTED))
   const spec = { name: 'fnv', args: CPU_INPUT }
   const contenders = [
-    batchContender('optlayer TaskQueue, worker threads', 'ours', () => ours.submit(spec).result, check, CPU_TASKS_PER_CALL),
+    batchContender(
+      'optlayer TaskQueue, worker threads',
+      'ours',
+      () => ours.submit(spec).result,
+      check,
+      CPU_TASKS_PER_CALL,
+    ),
     batchContender(
       'optlayer, workerPrefetch 0',
       'ours, information',
@@ -223,7 +233,7 @@ function readmeTable(cases) {
 
 const NOTES = [
   `In-process cases: each measured call submits ${TASKS_PER_CALL} trivial async tasks (\`async () => 1\`) at once` +
-    ' and awaits every result promise; figures are per task. Both queues run at the case\'s concurrency' +
+    " and awaits every result promise; figures are per task. Both queues run at the case's concurrency" +
     ' (TaskQueue minWorkers = maxWorkers = concurrency; p-queue concurrency); mixed priorities cycle through' +
     ' the 4 levels (p-queue priorities 3..0). Every result is checked.',
   `Worker-thread case: ${CPU_TASKS_PER_CALL} tasks per call, FNV-1a over 64 bytes ×4 rounds (a few µs), on` +

@@ -6,7 +6,7 @@
 const { loadOptions } = require('./harness')
 const { updateReadme } = require('./readme-table')
 
-const SUITES = ['zstd', 'codecs', 'ratelimit', 'pool', 'balancer', 'metrics']
+const SUITES = ['zstd', 'codecs', 'ratelimit', 'pool', 'balancer', 'metrics', 'queue']
 
 async function main(names) {
   const unknown = names.filter((name) => !SUITES.includes(name))

@@ -10,10 +10,11 @@ import {
   QueueFullError,
   TimeoutError,
 } from '../errors'
-import { LatencyHistogram, type LatencySnapshot } from '../monitoring/latency-histogram'
+import type { LatencySnapshot } from '../monitoring/latency-histogram'
 import { OpenInstances } from '../monitoring/open-instances'
 import { native } from '../native'
 import { backoffDelay, resolveBackoff } from './backoff'
+import { BufferedHistogram } from './buffered-histogram'
 import { DeadLetterStore } from './dead-letters'
 import { integer, resolveOptions, type ResolvedOptions, type TaskQueueOptions } from './options'
 import { cancelled, Task, taskError, type TaskOwner } from './task'
@@ -63,6 +64,8 @@ export interface TaskQueueTimings {
 }
 
 const openQueues = new OpenInstances<TaskQueue>()
+/** Tasks staged for the native queue before they are handed over in one call. */
+const STAGED = 256
 
 /**
  * A task queue: priority scheduling (Critical, High, Normal, Low, weighted so none starves)
@@ -99,6 +102,9 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   private readonly tasks = new Map<string, Task>()
   private readonly finished: (Task | undefined)[]
   private finishedAt = 0
+  /** Slot and level of each task staged for the native queue (see `stage`). */
+  private readonly staged = new Float64Array(2 * STAGED)
+  private stagedCount = 0
   /** Retries fallen due while the native queue was full of pending tasks. */
   private readonly readmit: Task[] = []
   /** Pending tasks (not cancelled) per level; `pending` is their sum. */
@@ -110,10 +116,8 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   private readonly slotsPerWorker: number
   private readonly scaler: WorkerScaler
   private readonly deadLetterStore: DeadLetterStore
-  private readonly waitHistogram = new LatencyHistogram()
-  private readonly runHistogram = new LatencyHistogram()
-  private readonly recordWait: (ms: number) => void
-  private readonly recordRun: (ms: number) => void
+  private readonly waitTimes = new BufferedHistogram()
+  private readonly runTimes = new BufferedHistogram()
   private readonly pool: WorkerPool | undefined
   private readonly timers: NodeJS.Timeout[] = []
   private nextId = 0
@@ -145,8 +149,6 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     const ops = this.nativeQueue.ops()
     this.push = ops.push
     this.pop = ops.pop
-    this.recordWait = this.waitHistogram.recorder
-    this.recordRun = this.runHistogram.recorder
     this.finished = new Array<Task | undefined>(resolved.keepFinished)
     this.scaler = new WorkerScaler(resolved)
     this.deadLetterStore = new DeadLetterStore(resolved.maxDeadLetters)
@@ -271,7 +273,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
 
   /** Wait and run time distributions (native HDR histograms), in milliseconds. */
   timings(): TaskQueueTimings {
-    return { wait: this.waitHistogram.snapshot(), run: this.runHistogram.snapshot() }
+    return { wait: this.waitTimes.snapshot(), run: this.runTimes.snapshot() }
   }
 
   /** Whether `stop` was called. */
@@ -365,28 +367,62 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     return this.scaler.workers * this.slotsPerWorker
   }
 
-  /** Puts a task in the native queue (or, when it is full of retries, the readmit list). */
+  /** Queues a task: staged for the native queue, which takes the staged tasks in batches. */
   private enqueue(task: Task, now: number): void {
     this.pending++
     this.depth[task.priority]!++
-    if (!this.pushNative(task)) this.readmit.push(task)
+    this.stage(task)
     if (this.running < this.capacity()) this.pump(now)
     else if (this.scaler.grow(this.pending, 0)) this.scaled()
   }
 
-  private pushNative(task: Task): boolean {
+  /**
+   * Writes a task's slot and level into a reused array that `flush` hands to the native
+   * queue in one call: a native call per task (~80 ns here) was a tenth of a task's cost.
+   */
+  private stage(task: Task): void {
     const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.slots.length
-    if (!this.push(slot, task.priority)) {
-      // Full of cancelled tombstones, or of retries readmitted past queueSize.
-      if (!this.compact() || !this.push(slot, task.priority)) {
-        if (slot === this.slots.length) return false
-        this.freeSlots.push(slot)
-        return false
-      }
-    }
     this.slots[slot] = task
     task.slot = slot
-    return true
+    const n = this.stagedCount++
+    this.staged[2 * n] = slot
+    this.staged[2 * n + 1] = task.priority
+    if (this.stagedCount === STAGED) this.flush()
+  }
+
+  /** Hands the staged tasks to the native queue; those it has no room for wait in `readmit`. */
+  private flush(): void {
+    const count = this.stagedCount
+    if (count === 0) return
+    this.stagedCount = 0
+    let admitted = this.nativeQueue.pushMany(this.staged, count)
+    if (admitted === count) return
+    // Full of cancelled tombstones, or of retries readmitted past queueSize.
+    this.compact()
+    for (; admitted < count; admitted++) {
+      const slot = this.staged[2 * admitted]!
+      if (!this.push(slot, this.staged[2 * admitted + 1]!)) {
+        const task = this.slots[slot]!
+        this.release(slot)
+        this.readmit.push(task)
+      }
+    }
+  }
+
+  /** Moves retries that found the native queue full into it, while it has room. */
+  private readmitWaiting(): void {
+    while (this.readmit.length > 0) {
+      const task = this.readmit[0]!
+      const reused = this.freeSlots.pop()
+      const slot = reused ?? this.slots.length
+      if (!this.push(slot, task.priority)) {
+        if (reused !== undefined) this.freeSlots.push(reused)
+        return
+      }
+      this.readmit.shift()
+      this.slots[slot] = task
+      task.slot = slot
+    }
   }
 
   /** Drops cancelled tombstones from the native queue; returns whether any went. */
@@ -423,10 +459,8 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     this.pumping = true
     try {
       while (this.running < this.capacity() && this.pending > 0) {
-        if (this.readmit.length > 0 && this.pushNative(this.readmit[0]!)) {
-          this.readmit.shift()
-          continue
-        }
+        this.flush()
+        if (this.readmit.length > 0) this.readmitWaiting()
         const slot = this.pop()
         if (slot < 0) break
         const task = this.slots[slot]!
@@ -453,7 +487,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     const token = ++task.attemptToken
     task.startedAt = now
     task.lastBeatAt = now
-    this.recordWait(now - task.enqueuedAt)
+    this.waitTimes.record(now - task.enqueuedAt)
     if (task.timeoutMs !== Infinity) task.timer = setTimeout(() => this.timedOut(task, token), task.timeoutMs)
     if (this.pool !== undefined) {
       try {
@@ -554,7 +588,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     }
     this.running--
     const now = performance.now()
-    this.recordRun(now - task.startedAt)
+    this.runTimes.record(now - task.startedAt)
     return now
   }
 
@@ -678,8 +712,8 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     openQueues.delete(this)
     await this.pool?.close()
     this.nativeQueue.close()
-    this.waitHistogram.close()
-    this.runHistogram.close()
+    this.waitTimes.close()
+    this.runTimes.close()
     return report
   }
 

@@ -108,6 +108,28 @@ impl NativePriorityQueue {
         )
     }
 
+    /// Queues the first `count` (id, level) pairs of `pairs` in order, as `push` would, and
+    /// returns how many were admitted: the rest found the queue full. One call for a batch
+    /// of submissions the caller staged in a reused array.
+    #[napi(catch_unwind)]
+    pub fn push_many(&self, env: Env, pairs: Float64ArraySlice, count: u32) -> Result<u32> {
+        let pairs = pairs.as_ref();
+        let count = (count as usize).min(pairs.len() / 2);
+        with_queue(self.handle as usize, |queue| {
+            for (admitted, pair) in pairs.chunks_exact(2).take(count).enumerate() {
+                let (id, level) = (checked_id(pair[0])?, checked_level(pair[1]));
+                match queue.try_push(id, level) {
+                    Ok(()) => {}
+                    Err(QueueError::Full { .. }) => return Ok(admitted as u32),
+                    Err(other) => return Err(Failure::from(other)),
+                }
+            }
+            Ok(count as u32)
+        })
+        .and_then(|result| result)
+        .map_err(|failure| failure.into_napi(&env))
+    }
+
     /// The queue's counters (zero once closed).
     #[napi(catch_unwind)]
     pub fn stats(&self) -> PriorityQueueStats {
@@ -156,6 +178,28 @@ fn with_queue<T>(
 /// Largest id: every whole number a JavaScript number holds exactly.
 const MAX_ID: f64 = 9_007_199_254_740_991.0;
 
+/// An id as a whole number from 0 to [`MAX_ID`].
+fn checked_id(id: f64) -> std::result::Result<u64, Failure> {
+    if id >= 0.0 && id.fract() == 0.0 && id <= MAX_ID {
+        Ok(id as u64)
+    } else {
+        Err(Failure {
+            code: "ERR_OPTLAYER_INVALID_ARGUMENT",
+            message: format!("invalid id: expected a whole number from 0, got {id}"),
+        })
+    }
+}
+
+/// A level as an index; fractions and negatives become one out of range, which the queue
+/// rejects with its own error.
+fn checked_level(level: f64) -> usize {
+    if level >= 0.0 && level.fract() == 0.0 {
+        level as usize
+    } else {
+        usize::MAX
+    }
+}
+
 unsafe extern "C" fn raw_push(
     env: sys::napi_env,
     info: sys::napi_callback_info,
@@ -164,21 +208,9 @@ unsafe extern "C" fn raw_push(
     unsafe {
         raw_call(env, || {
             let ([id, level], handle) = raw_call::args::<2>(env, info)?;
-            let id = raw_call::number(env, id, "id")?;
-            let level = raw_call::number(env, level, "level")?;
-            if !(id >= 0.0 && id.fract() == 0.0 && id <= MAX_ID) {
-                return Err(Failure {
-                    code: "ERR_OPTLAYER_INVALID_ARGUMENT",
-                    message: format!("invalid id: expected a whole number from 0, got {id}"),
-                });
-            }
-            // Fractions and negatives become a level out of range, which the queue rejects.
-            let level = if level >= 0.0 && level.fract() == 0.0 {
-                level as usize
-            } else {
-                usize::MAX
-            };
-            let admitted = with_queue(handle, |queue| match queue.try_push(id as u64, level) {
+            let id = checked_id(raw_call::number(env, id, "id")?)?;
+            let level = checked_level(raw_call::number(env, level, "level")?);
+            let admitted = with_queue(handle, |queue| match queue.try_push(id, level) {
                 Ok(()) => Ok(true),
                 Err(QueueError::Full { .. }) => Ok(false),
                 Err(other) => Err(Failure::from(other)),

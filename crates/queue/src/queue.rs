@@ -102,7 +102,7 @@ impl PriorityQueue {
     /// The next id by the weighted schedule, or `None` when nothing is queued.
     #[inline]
     pub fn pop(&self) -> Option<u64> {
-        if self.len() == 0 {
+        if self.is_empty() {
             return None;
         }
         let preferred = self
