@@ -479,3 +479,22 @@ test('metrics: depth per priority, workers and outcomes reach the collector', as
   t.regex(text, /optlayer_queue_submitted_total\{queue="images"\} 5/)
   g.open()
 })
+
+test('finished tasks stay queryable for keepFinished newer ones; caller ids never meet generated ones', async (t) => {
+  const q = new TaskQueue({ keepFinished: 10 })
+  t.teardown(() => q.stop())
+  const first = q.submit({ name: 'x', run: () => 0 })
+  await first.result
+  const named = q.submit({ id: String(Number(first.id) + 1), name: 'mine', run: () => 'named' })
+  const next = q.submit({ name: 'x', run: () => 0 })
+  t.not(next.id, named.id, 'the generated id skips one a caller took')
+  await Promise.all([named.result, next.result])
+  t.is(q.getTask(named.id)?.name, 'mine')
+  for (let i = 0; i < 10_000; i++) await q.submit({ name: 'x', run: () => i }).result
+  t.is(q.getTask(first.id), undefined, 'forgotten after many newer tasks')
+  t.is(q.getTask(named.id), undefined)
+  const recent = q.submit({ name: 'x', run: () => 0 })
+  await recent.result
+  t.is(q.getTask(recent.id)?.state, 'succeeded')
+  t.is(q.getTask('not-a-task'), undefined)
+})

@@ -38,7 +38,7 @@ export interface TaskQueueOptions {
   scaleUpWaitMs?: number
   /** Workers above `minWorkers` idle for this long leave. @default 10000 */
   idleTimeoutMs?: number
-  /** Finished tasks `getTask` still reports, newest kept. @default 1000 */
+  /** `getTask` reports a finished task at least until this many newer tasks were submitted. @default 1000 */
   keepFinished?: number
   /**
    * Worker-thread mode: a module (path or file URL) whose exports are the handlers, by task

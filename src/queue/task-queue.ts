@@ -29,6 +29,7 @@ import {
   type TaskSpec,
 } from './types'
 import { WorkerPool } from './worker-pool'
+import { TaskRegistry } from './task-registry'
 import { WorkerScaler } from './worker-scaling'
 
 /** Events of {@link TaskQueue}; payloads are built only when someone listens. */
@@ -98,10 +99,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   /** Queued tasks by native slot; a cancelled task stays as a tombstone until popped. */
   private readonly slots: (Task | undefined)[] = []
   private readonly freeSlots: number[] = []
-  /** Live tasks and the last `keepFinished` finished ones, by id. */
-  private readonly tasks = new Map<string, Task>()
-  private readonly finished: (Task | undefined)[]
-  private finishedAt = 0
+  private readonly tasks: TaskRegistry
   /** Slot and level of each task staged for the native queue (see `stage`). */
   private readonly staged = new Float64Array(2 * STAGED)
   private stagedCount = 0
@@ -120,7 +118,6 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   private readonly runTimes = new BufferedHistogram()
   private readonly pool: WorkerPool | undefined
   private readonly timers: NodeJS.Timeout[] = []
-  private nextId = 0
   private closed = false
   /** Set when stop abandons what is left: nothing starts or retries any more. */
   private halted = false
@@ -149,7 +146,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     const ops = this.nativeQueue.ops()
     this.push = ops.push
     this.pop = ops.pop
-    this.finished = new Array<Task | undefined>(resolved.keepFinished)
+    this.tasks = new TaskRegistry(resolved.keepFinished)
     this.scaler = new WorkerScaler(resolved)
     this.deadLetterStore = new DeadLetterStore(resolved.maxDeadLetters)
     this.slotsPerWorker = resolved.workerModule === undefined ? 1 : 1 + resolved.workerPrefetch
@@ -344,20 +341,21 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
         throw new InvalidArgumentError(`invalid timeoutMs: expected a number of ms > 0, got ${String(timeoutMs)}`)
       }
     }
+    let num = this.tasks.nextNumber()
     let id = spec.id
     if (id === undefined) {
-      do id = String(++this.nextId)
-      while (this.tasks.get(id)?.done === false)
+      id = String(num)
+      while (this.tasks.hasNamed(id)) id = String((num = this.tasks.nextNumber()))
     } else if (typeof id !== 'string' || id.length === 0) {
       throw new InvalidArgumentError(`invalid id: expected a non-empty string, got ${String(id)}`)
     } else if (this.tasks.get(id)?.done === false) {
       throw new InvalidArgumentError(`invalid id: task ${id} is still ${this.tasks.get(id)!.state}`)
     }
-    return new Task(id, spec, priority, retries, backoff, timeoutMs, this, performance.now())
+    return new Task(num, id, spec, priority, retries, backoff, timeoutMs, this, performance.now())
   }
 
   private admit(task: Task): void {
-    this.tasks.set(task.id, task)
+    this.tasks.add(task, task.spec.id !== undefined)
     this.counts.submitted++
     if (this.pending === 0 && this.running < this.capacity()) this.start(task, task.createdAt)
     else this.enqueue(task, task.createdAt)
@@ -650,21 +648,8 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
         }
       }
     }
-    this.retire(task)
+    this.tasks.finished(task)
     this.afterFinish(now)
-  }
-
-  /** Keeps a finished task queryable until `keepFinished` newer ones push it out. */
-  private retire(task: Task): void {
-    const keep = this.finished.length
-    if (keep === 0) {
-      this.tasks.delete(task.id)
-      return
-    }
-    const old = this.finished[this.finishedAt]
-    if (old !== undefined && this.tasks.get(old.id) === old) this.tasks.delete(old.id)
-    this.finished[this.finishedAt] = task
-    this.finishedAt = this.finishedAt + 1 === keep ? 0 : this.finishedAt + 1
   }
 
   private afterFinish(now: number): void {

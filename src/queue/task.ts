@@ -47,6 +47,8 @@ export class Task implements TaskContext {
   private promise: Promise<unknown> | undefined = undefined
 
   constructor(
+    /** Its number in the queue's registry; a generated id is this number. */
+    readonly num: number,
     readonly id: string,
     readonly spec: TaskSpec,
     readonly priority: Priority,
