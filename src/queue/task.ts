@@ -1,6 +1,15 @@
 import { AbortError } from '../errors'
-import type { Priority, TaskContext, TaskError, TaskHandle, TaskInfo, TaskRun, TaskSpec, TaskState } from './types'
-import type { BackoffOptions } from './types'
+import type {
+  BackoffOptions,
+  Priority,
+  TaskContext,
+  TaskError,
+  TaskHandle,
+  TaskInfo,
+  TaskRun,
+  TaskSpec,
+  TaskState,
+} from './types'
 
 /** Epoch ms of a `performance.now()` reading: one monotonic clock serves histograms and records. */
 const ORIGIN = performance.timeOrigin
