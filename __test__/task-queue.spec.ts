@@ -498,3 +498,35 @@ test('finished tasks stay queryable for keepFinished newer ones; caller ids neve
   t.is(q.getTask(recent.id)?.state, 'succeeded')
   t.is(q.getTask('not-a-task'), undefined)
 })
+
+test('whenSpace lets a producer wait for room instead of catching QueueFullError', async (t) => {
+  const q = new TaskQueue({ minWorkers: 1, maxWorkers: 1, queueSize: 2 })
+  const g = gate()
+  q.submit(g.spec)
+  await g.started
+  q.submit({ name: 'a', run: () => 'a' })
+  q.submit({ name: 'b', run: () => 'b' })
+  await q.whenSpace(0 as number).then(
+    () => t.fail(),
+    (err: unknown) => t.true(err instanceof InvalidArgumentError),
+  )
+  let admitted = false
+  const waiting = q.whenSpace(2).then(() => {
+    admitted = true
+    return q.submitBatch([
+      { name: 'c', run: () => 'c' },
+      { name: 'd', run: () => 'd' },
+    ])
+  })
+  const aborted = new AbortController()
+  const gaveUp = q.whenSpace(1, aborted.signal)
+  await sleep(10)
+  t.false(admitted, 'no room while the gate holds the only worker')
+  aborted.abort(new Error('enough'))
+  await t.throwsAsync(gaveUp, { message: 'enough' })
+  g.open()
+  const handles = await waiting
+  t.deepEqual(await Promise.all(handles.map((h) => h.result)), ['c', 'd'])
+  await q.stop()
+  await t.throwsAsync(q.whenSpace(1), { instanceOf: ClosedError })
+})

@@ -65,6 +65,12 @@ export interface TaskQueueTimings {
 }
 
 const openQueues = new OpenInstances<TaskQueue>()
+
+interface SpaceWaiter {
+  count: number
+  resolve: () => void
+  reject: (reason: unknown) => void
+}
 /** Tasks staged for the native queue before they are handed over in one call. */
 const STAGED = 256
 
@@ -119,11 +125,15 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   private readonly runTimes = new BufferedHistogram()
   private readonly pool: WorkerPool | undefined
   private readonly timers: NodeJS.Timeout[] = []
+  /** Referenced while tasks run, so that a stalled task is reported before the process may exit. */
+  private readonly stallSweep: NodeJS.Timeout | undefined
   private closed = false
   /** Set when stop abandons what is left: nothing starts or retries any more. */
   private halted = false
   private stopped: Promise<StopReport> | undefined
   private drainWaiters: (() => void)[] = []
+  /** Producers waiting in `whenSpace`, first come first served. */
+  private spaceWaiters: SpaceWaiter[] = []
   private readonly counts = {
     submitted: 0,
     succeeded: 0,
@@ -168,7 +178,8 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
       this.timers.push(setInterval(() => this.shrinkIdle(), resolved.idleTimeoutMs).unref())
     }
     if (Number.isFinite(resolved.stallTimeoutMs)) {
-      this.timers.push(setInterval(() => this.sweepStalled(), Math.max(1, resolved.stallTimeoutMs / 4)).unref())
+      this.stallSweep = setInterval(() => this.sweepStalled(), Math.max(1, resolved.stallTimeoutMs / 4)).unref()
+      this.timers.push(this.stallSweep)
     }
     openQueues.add(this)
   }
@@ -202,6 +213,36 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     return tasks.map((task) => {
       this.admit(task)
       return task.handle()
+    })
+  }
+
+  /**
+   * Resolves once `count` more tasks fit under `queueSize`: back-pressure for producers that
+   * would rather wait than catch `QueueFullError` (`await q.whenSpace(); q.submit(…)`).
+   * Waiters are served first come, first served; rejects with the signal's reason if it
+   * aborts first, and with `ClosedError` once the queue stops.
+   */
+  whenSpace(count = 1, signal?: AbortSignal): Promise<void> {
+    try {
+      integer('count', count, 1, this.options.queueSize)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    if (this.closed) return Promise.reject(this.closedError())
+    if (signal?.aborted) return Promise.reject(signal.reason)
+    if (this.spaceWaiters.length === 0 && this.pending + count <= this.options.queueSize) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const waiter: SpaceWaiter = { count, resolve, reject }
+      const onAbort = (): void => {
+        this.spaceWaiters = this.spaceWaiters.filter((w) => w !== waiter)
+        reject(signal!.reason)
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      waiter.resolve = () => {
+        signal?.removeEventListener('abort', onAbort)
+        resolve()
+      }
+      this.spaceWaiters.push(waiter)
     })
   }
 
@@ -303,7 +344,21 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new ClosedError(`task queue ${this.options.name} is stopping: no task accepted`)
+    if (this.closed) throw this.closedError()
+  }
+
+  private closedError(): ClosedError {
+    return new ClosedError(`task queue ${this.options.name} is stopping: no task accepted`)
+  }
+
+  /** Wakes the producers of `whenSpace` whose tasks now fit, in order. */
+  private offerSpace(): void {
+    let room = this.options.queueSize - this.pending
+    while (this.spaceWaiters.length > 0 && this.spaceWaiters[0]!.count <= room) {
+      const waiter = this.spaceWaiters.shift()!
+      room -= waiter.count
+      waiter.resolve()
+    }
   }
 
   private full(count: number): QueueFullError {
@@ -475,11 +530,12 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     } finally {
       this.pumping = false
     }
+    if (this.spaceWaiters.length > 0) this.offerSpace()
   }
 
   /** `now`: a clock reading of this turn (the previous task's end, say): reading it costs ~60 ns. */
   private start(task: Task, now: number): void {
-    this.running++
+    if (this.running++ === 0) this.stallSweep?.ref()
     this.scaler.busy(Math.ceil(this.running / this.slotsPerWorker))
     task.state = 'running'
     task.attempts++
@@ -585,7 +641,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
       clearTimeout(task.timer)
       task.timer = undefined
     }
-    this.running--
+    if (--this.running === 0) this.stallSweep?.unref()
     const now = performance.now()
     this.runTimes.record(now - task.startedAt)
     return now
@@ -663,6 +719,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
       }
       if (this.listenerCount('drained') > 0) this.emit('drained')
     }
+    if (this.spaceWaiters.length > 0) this.offerSpace()
   }
 
   private scaled(): void {
@@ -690,6 +747,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
       throw new InvalidArgumentError(`invalid onStop: expected 'return' or 'dead-letter', got ${String(onStop)}`)
     }
     this.closed = true
+    for (const waiter of this.spaceWaiters.splice(0)) waiter.reject(this.closedError())
     const report: StopReport = { drained: true, unfinished: [], returned: [], deadLettered: [] }
     const timedOut = drain && !(await this.drained(timeoutMs))
     if (!drain || timedOut) this.abandon(report, onStop, timedOut)
