@@ -66,3 +66,17 @@ test('stop without drain terminates busy threads and reports their tasks', async
   await t.throwsAsync(hung.result, { instanceOf: AbortError })
   await t.throwsAsync(queued.result)
 })
+
+test('a task cancelled while handed over ahead never runs, and its thread keeps working', async (t) => {
+  const q = new TaskQueue({ workerModule: HANDLERS, minWorkers: 1, maxWorkers: 1, workerPrefetch: 1 })
+  t.teardown(() => q.stop())
+  const shared = new Int32Array(new SharedArrayBuffer(8))
+  const first = q.submit({ name: 'spin', args: 200 })
+  const ahead = q.submit({ name: 'overlap', args: { shared, waitFor: 1 } })
+  while (q.getTask(ahead.id)?.state !== 'running') await new Promise((resolve) => setTimeout(resolve, 5))
+  t.true(q.cancel(ahead.id))
+  await t.throwsAsync(ahead.result, { instanceOf: AbortError })
+  t.is(await first.result, 'spun')
+  t.is(await q.submit({ name: 'sum', args: new Uint8Array([2, 3]).buffer }).result, 5)
+  t.is(Atomics.load(shared, 1), 0, 'the cancelled handler never started')
+})

@@ -86,8 +86,8 @@ const STAGED = 256
  * pair costs ~110 ns through the native queue with a call each, ~50 ns with pushes staged
  * and handed over in one call (as here), against ~16 ns for arrays in JavaScript; a whole
  * submit-and-complete costs ~650 ns, mostly promises and garbage collection, so the native
- * queue stays: the same weighted schedule serves worker threads of the process
- * (`NativePriorityQueue` with a `name`), and a second scheduler in JavaScript would be a twin.
+ * queue stays: it is the scheduler the issue asks for, its binding also shares one queue between
+ * the worker threads that open its name, and a second scheduler in JavaScript would be a twin.
  * A task starts at once, without the native queue, when a worker is free and none waits.
  *
  * ```ts

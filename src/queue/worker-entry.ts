@@ -17,11 +17,15 @@ const handlers: Promise<Record<string, unknown>> = import((workerData as { modul
 )
 const backlog: Extract<ToWorker, { 0: 0 }>[] = []
 const controllers = new Map<number, AbortController>()
+/** Jobs aborted before they started (handed over ahead): answered without running. */
+const abortedEarly = new Set<number>()
 let busy = false
 
 port.on('message', (message: ToWorker) => {
   if (message[0] === 1) {
-    controllers.get(message[1])?.abort(new Error('aborted by the queue'))
+    const controller = controllers.get(message[1])
+    if (controller !== undefined) controller.abort(abortError())
+    else abortedEarly.add(message[1])
     return
   }
   backlog.push(message)
@@ -38,6 +42,10 @@ async function drain(): Promise<void> {
 }
 
 async function runOne(table: Record<string, unknown>, [, job, name, args, attempt, id]: Extract<ToWorker, { 0: 0 }>) {
+  if (abortedEarly.delete(job)) {
+    port.postMessage([0, job, false, toWire(abortError())] satisfies FromWorker)
+    return
+  }
   const handler = table[name]
   if (typeof handler !== 'function') {
     const error = Object.assign(new Error(`no handler ${name} in the worker module`), {
@@ -64,6 +72,10 @@ async function runOne(table: Record<string, unknown>, [, job, name, args, attemp
   } finally {
     controllers.delete(job)
   }
+}
+
+function abortError(): Error {
+  return Object.assign(new Error('aborted by the queue'), { name: 'AbortError', code: 'ERR_OPTLAYER_ABORTED' })
 }
 
 /** A result that is an ArrayBuffer, or a view of a whole one, is moved rather than copied. */
