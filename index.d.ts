@@ -125,6 +125,11 @@ export declare class NativeHistogram {
    */
   recorders(): { record(valueMs: number): void }
   /**
+   * Records the first `count` latencies (milliseconds) of `valuesMs` in one call, each as
+   * `record` would: for callers that buffer their records, one native call per batch.
+   */
+  recordMany(valuesMs: Float64Array, count: number): void
+  /**
    * Writes count, sum, min, max, mean, stddev, invalid, clamped (the `HISTOGRAM_STAT_FIELDS`
    * figures, latencies in ms) and then the value at each of `quantiles` (each in [0, 1])
    * into `out`, in one call. With `since` (a `toBuffer()` of this histogram taken
@@ -156,6 +161,39 @@ export declare class NativeHistogram {
   /**
    * Lets go of the histogram (a named one lives on while other threads hold it); later
    * calls throw `ERR_OPTLAYER_CLOSED`.
+   */
+  close(): void
+}
+
+/**
+ * A bounded priority queue of numeric task ids, shared by the worker_threads that open the
+ * same name. Ids go through the functions of [`NativePriorityQueue::ops`]; the object owns
+ * the queue's lifetime.
+ */
+export declare class NativePriorityQueue {
+  /**
+   * Opens a queue, or the one of `options.name` when a thread of this process has it open
+   * (with other options: `ERR_OPTLAYER_CONFIG_MISMATCH`).
+   */
+  constructor(options: PriorityQueueOptions)
+  /**
+   * The hot-path functions of this queue: `push(id, level)` queues a whole-number id
+   * (0 to 2^53 − 1) at level 0 (most urgent) to 3 and returns false when the queue is
+   * full; `pop()` returns the next id by the weighted schedule, or −1 when empty; `len()`
+   * counts the ids queued. Once closed they throw `ERR_OPTLAYER_CLOSED`.
+   */
+  ops(): { push(id: number, level: number): boolean; pop(): number; len(): number }
+  /**
+   * Queues the first `count` (id, level) pairs of `pairs` in order, as `push` would, and
+   * returns how many were admitted: the rest found the queue full. One call for a batch
+   * of submissions the caller staged in a reused array.
+   */
+  pushMany(pairs: Float64Array, count: number): number
+  /** The queue's counters (zero once closed). */
+  stats(): PriorityQueueStats
+  /**
+   * Lets go of the queue (a named queue lives on while other threads hold it); later
+   * calls through the functions of [`NativePriorityQueue::ops`] fail.
    */
   close(): void
 }
@@ -319,6 +357,24 @@ export interface LimiterStats {
   allowedUntracked: number
   allowed: number
   denied: number
+}
+
+/** Options of a [`NativePriorityQueue`], validated by the TypeScript layer and again here. */
+export interface PriorityQueueOptions {
+  /** Most ids queued at once. */
+  capacity: number
+  /** Weight of each of the 4 levels in the dequeue schedule (most urgent first). */
+  weights: Array<number>
+  /** Threads of the process that open the same name share one queue. */
+  name?: string
+}
+
+/** The counters of a queue; read on scrapes, never on the hot path. */
+export interface PriorityQueueStats {
+  len: number
+  /** Ids queued per level, most urgent first. */
+  levels: Array<number>
+  rejected: number
 }
 
 /** Encodes `next` as a patch against `reference`. */

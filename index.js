@@ -840,6 +840,7 @@ module.exports.NativeCache = nativeBinding.NativeCache
 module.exports.NativeCodecStream = nativeBinding.NativeCodecStream
 module.exports.NativeHashRing = nativeBinding.NativeHashRing
 module.exports.NativeHistogram = nativeBinding.NativeHistogram
+module.exports.NativePriorityQueue = nativeBinding.NativePriorityQueue
 module.exports.NativeRateLimiter = nativeBinding.NativeRateLimiter
 module.exports.__panicProbeAsync = nativeBinding.__panicProbeAsync
 module.exports.__panicProbeSync = nativeBinding.__panicProbeSync

@@ -306,7 +306,7 @@ test('components report at scrape time, capped, isolated from each other and rem
   const metrics = new MetricsCollector({ defaultMetrics: false })
   t.teardown(() => metrics.close())
   let collects = 0
-  const unregister = metrics.registerComponent('cache', {
+  const unregister = metrics.registerComponent('store', {
     metrics: {
       hits_total: { type: 'counter', help: 'Hits by tier.', labelNames: ['tier'], maxSeries: 2 },
       entries: { type: 'gauge', help: 'Entries.' },
@@ -319,22 +319,25 @@ test('components report at scrape time, capped, isolated from each other and rem
       }
     },
   })
-  metrics.registerComponent('queue', {
+  metrics.registerComponent('jobs', {
     metrics: { depth: { type: 'gauge', help: 'Depth.' } },
     collect: () => {
-      throw new Error('queue is down')
+      throw new Error('jobs are down')
     },
   })
   const text = await metrics.expose()
   t.is(collects, 1, 'one collect per scrape, shared by the component metrics')
-  t.is(sample(text, 'optlayer_cache_hits_total', '{tier="l1"}'), 10)
-  t.is(sample(text, 'optlayer_cache_hits_total', '{tier="__overflow__"}'), 70)
-  t.is(sample(text, 'optlayer_cache_entries'), 7)
-  t.is(sample(text, 'optlayer_metrics_overflow_total', '{metric="optlayer_cache_hits_total"}'), 2)
-  t.is(sample(text, 'optlayer_component_errors_total', '{component="queue"}'), 1)
-  t.is(sample(text, 'optlayer_queue_depth'), undefined)
+  t.is(sample(text, 'optlayer_store_hits_total', '{tier="l1"}'), 10)
+  t.is(sample(text, 'optlayer_store_hits_total', '{tier="__overflow__"}'), 70)
+  t.is(sample(text, 'optlayer_store_entries'), 7)
+  t.is(sample(text, 'optlayer_metrics_overflow_total', '{metric="optlayer_store_hits_total"}'), 2)
+  t.is(sample(text, 'optlayer_component_errors_total', '{component="jobs"}'), 1)
+  t.is(sample(text, 'optlayer_jobs_depth'), undefined)
   unregister()
-  t.false((await metrics.expose()).includes('optlayer_cache_entries'))
+  t.false((await metrics.expose()).includes('optlayer_store_entries'))
+  // The built-in components own their names: a second `cache_hits_total` is refused.
+  const clash = { metrics: { hits_total: { type: 'counter' as const, help: 'Hits.' } }, collect: () => ({}) }
+  t.throws(() => metrics.registerComponent('cache', clash), { instanceOf: InvalidArgumentError })
   t.throws(() => metrics.registerComponent('bad name', { metrics: {}, collect: () => ({}) }), {
     instanceOf: InvalidArgumentError,
   })

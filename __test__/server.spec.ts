@@ -100,6 +100,7 @@ test('configFromEnv applies defaults and names the bad variable', (t) => {
     rateLimit: undefined,
     workers: 1,
     profiling: undefined,
+    queue: { maxWorkers: 16, queueSize: 10_000 },
   })
   t.like(configFromEnv({ PORT: ' 9090 ', HOST: '127.0.0.1' }), { port: 9090, host: '127.0.0.1' })
   for (const bad of ['abc', '-1', '65536', '80.5', '1e3']) {

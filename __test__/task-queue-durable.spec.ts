@@ -10,7 +10,6 @@ import {
   AbortError,
   ClosedError,
   DurableTaskQueue,
-  durableQueueMetrics,
   InvalidArgumentError,
   MetricsCollector,
   NotSerializableError,
@@ -384,12 +383,11 @@ test('metrics: depth per priority under the queue label, outcomes and retries', 
   ])
   await until('the depth to be read', () => producer.stats().depth.Low === 2, 5000)
   const metrics = new MetricsCollector({ defaultMetrics: false })
-  const unregister = metrics.registerComponent('queue', durableQueueMetrics())
   const text = await metrics.expose()
   t.regex(text, new RegExp(`optlayer_queue_depth\\{queue="${name}",priority="Low"\\} 2`))
   t.regex(text, new RegExp(`optlayer_queue_depth\\{queue="${name}",priority="Critical"\\} 1`))
   t.regex(text, new RegExp(`optlayer_queue_submitted_total\\{queue="${name}"\\} 3`))
-  unregister()
+  await metrics.close()
 })
 
 interface ConsumerReport {

@@ -16,6 +16,7 @@ const SUITES = [
   'cache',
   'cache-hit-ratio',
   'cache-gc',
+  'queue',
   'queue-durable',
 ]
 

@@ -56,6 +56,7 @@ export {
   CONFIG_DEFAULTS,
   type OptlayerConfig,
   type ProfilingConfig,
+  type QueueConfig,
   type RateLimitConfig,
 } from './config/env'
 export {
@@ -285,6 +286,9 @@ export {
 } from './pool/tcp-resource'
 export * from './queue/durable'
 export { VERSION } from './version'
+export { BACKOFF_DEFAULTS } from './queue/backoff'
+export { TASK_QUEUE_DEFAULTS, type TaskQueueOptions } from './queue/options'
+export { TaskQueue, type TaskQueueEvents, type TaskQueueTimings } from './queue/task-queue'
 export {
   Priority,
   type BackoffOptions,

@@ -98,17 +98,6 @@ export const DISTRIBUTED_CACHE_DEFAULTS = Object.freeze({
   earlyRefreshBeta: 1,
 })
 
-/** A whole number in [min, max], or the default when absent. @internal */
-export function wholeNumber(name: string, value: number | undefined, fallback: number, min = 0, max = 2 ** 31): number {
-  if (value === undefined) return fallback
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new InvalidArgumentError(
-      `invalid ${name}: expected a whole number from ${min} to ${max}, got ${String(value)}`,
-    )
-  }
-  return value
-}
-
 /** A TTL in ms: a positive finite number, or 0 for "no expiry" where allowed. @internal */
 export function ttl(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback

@@ -16,10 +16,10 @@ import { LatencyHistogram } from '../monitoring/latency-histogram'
 import { OpenInstances } from '../monitoring/open-instances'
 import { native } from '../native'
 import { checkKey } from '../ratelimit/key'
+import { wholeNumber } from '../validate'
 import {
   DISTRIBUTED_CACHE_DEFAULTS as DEFAULTS,
   ttl,
-  wholeNumber,
   type DistributedCacheOptions,
   type LeaseOptions,
 } from './cache-options'
@@ -210,8 +210,8 @@ export class DistributedCache<V = unknown> {
       throw new InvalidArgumentError('invalid namespace: expected a non-empty single-line string')
     }
     this.defaultTtlMs = ttl('defaultTtlMs', options.defaultTtlMs, DEFAULTS.defaultTtlMs)
-    this.maxKeyLength = wholeNumber('maxKeyLength', options.maxKeyLength, DEFAULTS.maxKeyLength, 1, 1 << 20)
-    this.maxValueBytes = wholeNumber('maxValueBytes', options.maxValueBytes, DEFAULTS.maxValueBytes, 1, 2 ** 31)
+    this.maxKeyLength = wholeNumber('maxKeyLength', options.maxKeyLength, 1, 1 << 20, DEFAULTS.maxKeyLength)
+    this.maxValueBytes = wholeNumber('maxValueBytes', options.maxValueBytes, 1, 2 ** 31, DEFAULTS.maxValueBytes)
     this.negativeTtlMs = ttl('negativeTtlMs', options.negativeTtlMs, 0)
     this.staleMs = ttl('staleWhileRevalidateMs', options.staleWhileRevalidateMs, 0)
     const beta = options.earlyRefresh === false ? 0 : (options.earlyRefresh?.beta ?? DEFAULTS.earlyRefreshBeta)
@@ -231,7 +231,7 @@ export class DistributedCache<V = unknown> {
     const l1 = options.l1 === false ? undefined : (options.l1 ?? {})
     this.l1TtlMs = ttl('l1.ttlMs', l1?.ttlMs, 0)
     if (l1 !== undefined) {
-      this.l1 = new L1Cache(wholeNumber('l1.maxEntries', l1.maxEntries, DEFAULTS.l1MaxEntries, 1, 2 ** 24))
+      this.l1 = new L1Cache(wholeNumber('l1.maxEntries', l1.maxEntries, 1, 2 ** 24, DEFAULTS.l1MaxEntries))
     }
     const l2 = options.l2 === false ? undefined : (options.l2 ?? {})
     this.l2TtlMs = ttl('l2.ttlMs', l2?.ttlMs, 0)
@@ -239,16 +239,22 @@ export class DistributedCache<V = unknown> {
 
     const l3 = options.l3 ?? {}
     this.l3TtlMs = ttl('l3.ttlMs', l3.ttlMs, 0)
-    this.compressAbove = wholeNumber('l3.compressAboveBytes', l3.compressAboveBytes, DEFAULTS.compressAboveBytes)
+    this.compressAbove = wholeNumber(
+      'l3.compressAboveBytes',
+      l3.compressAboveBytes,
+      0,
+      undefined,
+      DEFAULTS.compressAboveBytes,
+    )
     this.compression = l3.compression ?? 'zstd'
     const lease = options.lease === false ? undefined : (options.lease ?? {})
     this.lease =
       lease === undefined || options.redis === undefined
         ? undefined
         : {
-            ttlMs: wholeNumber('lease.ttlMs', lease.ttlMs, DEFAULTS.leaseTtlMs, 1),
-            waitMs: wholeNumber('lease.waitMs', lease.waitMs, DEFAULTS.leaseWaitMs, 0),
-            pollMs: wholeNumber('lease.pollMs', lease.pollMs, DEFAULTS.leasePollMs, 1),
+            ttlMs: wholeNumber('lease.ttlMs', lease.ttlMs, 1, undefined, DEFAULTS.leaseTtlMs),
+            waitMs: wholeNumber('lease.waitMs', lease.waitMs, 0, undefined, DEFAULTS.leaseWaitMs),
+            pollMs: wholeNumber('lease.pollMs', lease.pollMs, 1, undefined, DEFAULTS.leasePollMs),
           }
     if (options.bloom !== undefined) {
       const { expectedItems, falsePositiveRate = 0.01 } = options.bloom
@@ -409,7 +415,7 @@ export class DistributedCache<V = unknown> {
    */
   async warm(keys: Iterable<string>, loader: CacheLoader<V>, options: WarmOptions = {}): Promise<WarmReport> {
     const list = [...keys]
-    const concurrency = wholeNumber('concurrency', options.concurrency, 8, 1, 10_000)
+    const concurrency = wholeNumber('concurrency', options.concurrency, 1, 10_000, 8)
     const report: WarmReport = { loaded: 0, notFound: 0, failed: [] }
     let next = 0
     let done = 0

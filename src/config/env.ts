@@ -25,6 +25,16 @@ export interface OptlayerConfig {
   workers: number
   /** Profiling endpoints, off unless `ENABLE_PROFILING` is true. */
   profiling: ProfilingConfig | undefined
+  /** Limits of a `TaskQueue`: pass as its options (`new TaskQueue(configFromEnv().queue)`). */
+  queue: QueueConfig
+}
+
+/** A task queue's limits, from `QUEUE_MAX_WORKERS` and `QUEUE_SIZE`. */
+export interface QueueConfig {
+  /** `QUEUE_MAX_WORKERS`, 1 to 65536. @default 16 */
+  maxWorkers: number
+  /** `QUEUE_SIZE`: most pending tasks, 1 to 2^30. @default 10000 */
+  queueSize: number
 }
 
 /** The profiling endpoints' server, from `ENABLE_PROFILING`, `PROFILING_PORT`, `PROFILING_HOST`, `PROFILING_TOKEN`. */
@@ -44,6 +54,7 @@ export const CONFIG_DEFAULTS: Readonly<OptlayerConfig> = Object.freeze({
   rateLimit: undefined,
   workers: 1,
   profiling: undefined,
+  queue: Object.freeze({ maxWorkers: 16, queueSize: 10_000 }),
 })
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -74,6 +85,10 @@ export function configFromEnv(env: Env = process.env): OptlayerConfig {
     rateLimit: rateLimitFromEnv(env),
     workers: integer(env, 'WORKERS', CONFIG_DEFAULTS.workers, 1, 256),
     profiling: profilingFromEnv(env),
+    queue: {
+      maxWorkers: integer(env, 'QUEUE_MAX_WORKERS', CONFIG_DEFAULTS.queue.maxWorkers, 1, 65_536),
+      queueSize: integer(env, 'QUEUE_SIZE', CONFIG_DEFAULTS.queue.queueSize, 1, 2 ** 30),
+    },
   }
 }
 

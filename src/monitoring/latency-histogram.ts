@@ -211,6 +211,14 @@ export class LatencyHistogram {
   }
 
   /**
+   * Records the first `count` latencies (milliseconds) of `valuesMs` in one native call, each
+   * as {@link LatencyHistogram.record} would: for hot paths that buffer their records.
+   */
+  recordMany(valuesMs: Float64Array, count: number = valuesMs.length): void {
+    this.call(() => this.native.recordMany(valuesMs, count))
+  }
+
+  /**
    * The latency at each quantile (0 to 1; 0.99 is p99), in milliseconds, in one native call;
    * NaN where nothing was recorded.
    */

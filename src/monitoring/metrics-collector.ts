@@ -14,6 +14,7 @@ import { codecStats, type CodecCounters } from '../compress/codec-stats'
 import { Compressor } from '../compress/compressor'
 import { balancerMetrics } from '../balancer/balancer-metrics'
 import { poolMetrics } from '../pool/pool-metrics'
+import { queueMetrics } from '../queue/queue-metrics'
 import { fromNativeError, InvalidArgumentError } from '../errors'
 import { RateLimiter } from '../ratelimit/rate-limiter'
 import {
@@ -305,6 +306,7 @@ export class MetricsCollector {
     this.registerComponent('pool', poolMetrics())
     this.registerComponent('balancer', balancerMetrics())
     this.registerComponent('cache', cacheMetrics())
+    this.registerComponent('queue', queueMetrics())
 
     this.sampler = new ProcessSampler(this.rateWindowMs, resolution)
     this.tick()

@@ -121,6 +121,8 @@ export interface StopOptions {
   drain?: boolean
   /** Give up draining after this long; unfinished tasks are reported. */
   timeoutMs?: number
+  /** What becomes of tasks that never ran: handed back in `returned`, or dead-lettered. @default 'return' */
+  onStop?: 'return' | 'dead-letter'
 }
 
 /** What `stop()` reports, so that no accepted task is lost without a trace. */

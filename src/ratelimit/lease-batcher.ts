@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks'
 import { ClosedError, InvalidArgumentError } from '../errors'
 import type { RateLimitDecision } from './decision'
 import type { RedisRateLimitStore } from './redis-store'
+import { wholeNumber } from '../validate'
 
 /** Options of a {@link LeaseBatcher}. */
 export interface LeaseBatcherOptions {
@@ -98,9 +99,9 @@ export class LeaseBatcher {
   /** Batches decisions of `store`; throws {@link InvalidArgumentError} for invalid options. */
   constructor(store: RedisRateLimitStore, options: LeaseBatcherOptions = {}) {
     this.store = store
-    this.batchSize = positiveInteger('batchSize', options.batchSize, LEASE_BATCHER_DEFAULTS.batchSize)
-    this.leaseMs = positiveInteger('leaseMs', options.leaseMs, LEASE_BATCHER_DEFAULTS.leaseMs)
-    this.maxKeys = positiveInteger('maxKeys', options.maxKeys, LEASE_BATCHER_DEFAULTS.maxKeys)
+    this.batchSize = wholeNumber('batchSize', options.batchSize, 1, undefined, LEASE_BATCHER_DEFAULTS.batchSize)
+    this.leaseMs = wholeNumber('leaseMs', options.leaseMs, 1, undefined, LEASE_BATCHER_DEFAULTS.leaseMs)
+    this.maxKeys = wholeNumber('maxKeys', options.maxKeys, 1, undefined, LEASE_BATCHER_DEFAULTS.maxKeys)
     if (options.now !== undefined && typeof options.now !== 'function') {
       throw new InvalidArgumentError(`invalid now: expected a function, got ${String(options.now)}`)
     }
@@ -212,12 +213,4 @@ export class LeaseBatcher {
 /** Whole milliseconds from `now` until `deadline`, rounded up; 0 once it has passed. */
 function untilMs(deadline: number, now: number): number {
   return Math.max(0, Math.ceil(deadline - now))
-}
-
-function positiveInteger(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidArgumentError(`invalid ${name}: expected a whole number of at least 1, got ${String(value)}`)
-  }
-  return value
 }

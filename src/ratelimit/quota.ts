@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from '../errors'
+import { wholeNumber } from '../validate'
 
 /** The rate-limiting algorithms with a fixed rate (every one but `'adaptive'`). */
 export type FixedRateAlgorithm = 'token-bucket' | 'gcra' | 'sliding-window' | 'sliding-log' | 'fixed-window'
@@ -50,13 +51,4 @@ export function validateQuota(
     )
   }
   return Object.freeze({ limit, windowMs, burst })
-}
-
-function wholeNumber(name: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidArgumentError(
-      `invalid ${name}: expected a whole number from ${min} to ${max}, got ${String(value)}`,
-    )
-  }
-  return value
 }

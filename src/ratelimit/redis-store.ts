@@ -15,6 +15,7 @@ import type { RateLimitDecision } from './decision'
 import { checkKey } from './key'
 import { validateQuota, type FixedRateAlgorithm, type Quota } from './quota'
 import { RATE_LIMIT_SCRIPTS, scriptArguments } from './redis-scripts'
+import { wholeNumber } from '../validate'
 
 /**
  * Where a {@link RedisRateLimitStore} finds Redis: a client of yours (`Redis` or `Cluster`,
@@ -187,12 +188,20 @@ export class RedisRateLimitStore {
     const prefix = keyPart('prefix', options.prefix ?? REDIS_RATE_LIMIT_STORE_DEFAULTS.prefix)
     const name = keyPart('name', options.name ?? `${limit}/${windowMs}ms${burst === limit ? '' : `/b${burst}`}`)
     this.keyPrefix = `${prefix}${name}:${algorithm}:`
-    this.maxKeyLength = positiveInteger(
+    this.maxKeyLength = wholeNumber(
       'maxKeyLength',
       options.maxKeyLength,
+      1,
+      undefined,
       REDIS_RATE_LIMIT_STORE_DEFAULTS.maxKeyLength,
     )
-    const timeoutMs = positiveInteger('timeoutMs', options.timeoutMs, REDIS_RATE_LIMIT_STORE_DEFAULTS.timeoutMs)
+    const timeoutMs = wholeNumber(
+      'timeoutMs',
+      options.timeoutMs,
+      1,
+      undefined,
+      REDIS_RATE_LIMIT_STORE_DEFAULTS.timeoutMs,
+    )
 
     const { redis } = options
     if (isClient(redis)) {
@@ -413,14 +422,6 @@ function warnIfUnsafe(client: Redis | Cluster): void {
 function keyPart(name: string, value: unknown): string {
   if (typeof value !== 'string' || /[{}]/.test(value)) {
     throw new InvalidArgumentError(`invalid ${name}: expected a string without { or }, got ${String(value)}`)
-  }
-  return value
-}
-
-function positiveInteger(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidArgumentError(`invalid ${name}: expected a whole number of at least 1, got ${String(value)}`)
   }
   return value
 }

@@ -15,6 +15,7 @@ mod errors;
 mod handles;
 mod keys;
 mod panic_probe;
+mod queue;
 mod ratelimit;
 mod raw_call;
 mod stats;

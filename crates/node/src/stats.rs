@@ -97,6 +97,19 @@ impl NativeHistogram {
         raw_call::bound_functions(&env, self.handle, &[("record", raw_record)])
     }
 
+    /// Records the first `count` latencies (milliseconds) of `valuesMs` in one call, each as
+    /// `record` would: for callers that buffer their records, one native call per batch.
+    #[napi(catch_unwind)]
+    pub fn record_many(&self, env: Env, values_ms: Float64ArraySlice, count: u32) -> Result<()> {
+        self.with(&env, |histogram| {
+            let values = values_ms.as_ref();
+            for &value_ms in &values[..(count as usize).min(values.len())] {
+                histogram.record(value_ms * NS_PER_MS);
+            }
+            Ok(())
+        })
+    }
+
     /// Writes count, sum, min, max, mean, stddev, invalid, clamped (the `HISTOGRAM_STAT_FIELDS`
     /// figures, latencies in ms) and then the value at each of `quantiles` (each in [0, 1])
     /// into `out`, in one call. With `since` (a `toBuffer()` of this histogram taken

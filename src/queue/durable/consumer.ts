@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto'
 
 import { AbortError, InvalidArgumentError, TimeoutError } from '../../errors'
 import type { BackoffOptions, TaskContext, TaskState } from '../types'
-import { backoffDelay } from './backoff'
+import { backoffDelay, resolveBackoff } from '../backoff'
 import { decodeValue, encodeValue, toTaskError } from './codec'
-import { resolveBackoff, type DurableHandler, type ResolvedDurableOptions } from './options'
+import type { DurableHandler, ResolvedDurableOptions } from './options'
 import type { ClaimedTask, Depth, DurableStore, Outcome } from './store'
 
 /** What the consumer tells its queue. @internal */
@@ -230,7 +230,7 @@ export class DurableConsumer {
     } catch (thrown) {
       const reason = signal.aborted ? signal.reason : thrown
       if (reason === STOPPED) return { id, lease, kind: 'r', payload: '' }
-      const delay = backoffDelay(task.attempt, this.backoffOf(task))
+      const delay = Math.round(backoffDelay(task.attempt, this.backoffOf(task)))
       return { id, lease, kind: `f${delay}`, payload: JSON.stringify(toTaskError(reason)) }
     } finally {
       clearTimeout(timer)
@@ -241,7 +241,7 @@ export class DurableConsumer {
     if (task.backoff === '') return this.options.backoff
     let backoff = this.backoffs.get(task.backoff)
     if (backoff === undefined) {
-      backoff = resolveBackoff('backoff', JSON.parse(task.backoff) as BackoffOptions, this.options.backoff)
+      backoff = resolveBackoff(JSON.parse(task.backoff) as BackoffOptions, this.options.backoff)
       if (this.backoffs.size < 1000) this.backoffs.set(task.backoff, backoff)
     }
     return backoff

@@ -19,7 +19,9 @@ import {
 import { decodeValue, encodeValue, parseTaskError, toRejection } from './codec'
 import { openConnections, whenReady } from './connection'
 import { DurableConsumer } from './consumer'
-import { resolveBackoff, resolveDurableOptions, wholeNumber, type DurableTaskQueueOptions } from './options'
+import { wholeNumber } from '../../validate'
+import { resolveBackoff } from '../backoff'
+import { resolveDurableOptions, type DurableTaskQueueOptions } from './options'
 import type { ResolvedDurableOptions } from './options'
 import {
   DurableStore,
@@ -314,8 +316,8 @@ export class DurableTaskQueue extends EventEmitter<DurableTaskQueueEvents> {
   /** Dead letters, oldest first (at most `limit` from `offset`). */
   async deadLetters(options: { offset?: number; limit?: number } = {}): Promise<DeadLetter[]> {
     await this.opened()
-    const offset = wholeNumber('offset', options.offset, 0, 0)
-    const limit = wholeNumber('limit', options.limit, 1000, 1)
+    const offset = wholeNumber('offset', options.offset, 0, undefined, 0)
+    const limit = wholeNumber('limit', options.limit, 1, undefined, 1000)
     return this.store.deadLetters(offset, limit)
   }
 
@@ -367,7 +369,7 @@ export class DurableTaskQueue extends EventEmitter<DurableTaskQueueEvents> {
   }
 
   private async shutdown({ drain = false, timeoutMs }: StopOptions): Promise<StopReport> {
-    const limit = timeoutMs === undefined ? undefined : wholeNumber('timeoutMs', timeoutMs, 0, 0)
+    const limit = timeoutMs === undefined ? undefined : wholeNumber('timeoutMs', timeoutMs, 0, undefined, 0)
     this.closed.abort()
     while (this.submitting || this.submits.length > 0) await sleep(5)
     const emptied = drain && (await this.drain(limit === undefined ? undefined : AbortSignal.timeout(limit)))
@@ -422,10 +424,11 @@ export class DurableTaskQueue extends EventEmitter<DurableTaskQueueEvents> {
         `invalid priority: expected one of Priority's values (0-3), got ${String(priority)}`,
       )
     }
-    const retries = wholeNumber('retries', spec.retries, 0, 0)
-    const timeoutMs = spec.timeoutMs === undefined ? '' : String(wholeNumber('timeoutMs', spec.timeoutMs, 0, 1))
+    const retries = wholeNumber('retries', spec.retries, 0, undefined, 0)
+    const timeoutMs =
+      spec.timeoutMs === undefined ? '' : String(wholeNumber('timeoutMs', spec.timeoutMs, 1, undefined, 0))
     const backoff = spec.backoff === undefined ? '' : JSON.stringify(spec.backoff)
-    if (spec.backoff !== undefined) resolveBackoff('backoff', spec.backoff, this.options.backoff)
+    if (spec.backoff !== undefined) resolveBackoff(spec.backoff, this.options.backoff)
     const id = spec.id === undefined ? randomUUID() : checkId(spec.id)
     return { id, name: spec.name, priority, args: encodeValue('args', spec.args), retries, backoff, timeoutMs }
   }

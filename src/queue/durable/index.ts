@@ -1,5 +1,4 @@
 /** The Redis-durable mode of the task queue. @packageDocumentation */
-export { durableQueueMetrics } from './durable-metrics'
 export {
   DurableTaskQueue,
   type DurableTaskEvent,

@@ -2,6 +2,8 @@ import type { Cluster, Redis } from 'ioredis'
 
 import { InvalidArgumentError } from '../../errors'
 import type { BackoffOptions, TaskContext } from '../types'
+import { wholeNumber } from '../../validate'
+import { BACKOFF_DEFAULTS, resolveBackoff } from '../backoff'
 
 /**
  * Where a {@link DurableTaskQueue} finds Redis: a server (`{ url }`), cluster nodes
@@ -71,7 +73,7 @@ export const DURABLE_QUEUE_DEFAULTS = Object.freeze({
   maxStalls: 1,
   queueSize: 100_000,
   deadLetter: true,
-  backoff: Object.freeze({ initialMs: 100, maxMs: 30_000, factor: 2, jitter: 'full' as const }),
+  backoff: BACKOFF_DEFAULTS,
   keepFinishedMs: 3_600_000,
   pollIntervalMs: 250,
   prefix: 'optlayer:q:',
@@ -115,47 +117,21 @@ export function resolveDurableOptions(options: DurableTaskQueueOptions): Resolve
     handlers,
     consume,
     deadLetter,
-    concurrency: wholeNumber('concurrency', options.concurrency, d.concurrency, 1),
-    visibilityTimeoutMs: wholeNumber('visibilityTimeoutMs', options.visibilityTimeoutMs, d.visibilityTimeoutMs, 100),
-    maxStalls: wholeNumber('maxStalls', options.maxStalls, d.maxStalls, 0),
-    queueSize: wholeNumber('queueSize', options.queueSize, d.queueSize, 1),
-    backoff: resolveBackoff('backoff', options.backoff, d.backoff),
-    keepFinishedMs: wholeNumber('keepFinishedMs', options.keepFinishedMs, d.keepFinishedMs, 1),
-    pollIntervalMs: wholeNumber('pollIntervalMs', options.pollIntervalMs, d.pollIntervalMs, 1),
-    timeoutMs: wholeNumber('timeoutMs', options.timeoutMs, d.timeoutMs, 1),
+    concurrency: wholeNumber('concurrency', options.concurrency, 1, undefined, d.concurrency),
+    visibilityTimeoutMs: wholeNumber(
+      'visibilityTimeoutMs',
+      options.visibilityTimeoutMs,
+      100,
+      undefined,
+      d.visibilityTimeoutMs,
+    ),
+    maxStalls: wholeNumber('maxStalls', options.maxStalls, 0, undefined, d.maxStalls),
+    queueSize: wholeNumber('queueSize', options.queueSize, 1, undefined, d.queueSize),
+    backoff: resolveBackoff(options.backoff, d.backoff),
+    keepFinishedMs: wholeNumber('keepFinishedMs', options.keepFinishedMs, 1, undefined, d.keepFinishedMs),
+    pollIntervalMs: wholeNumber('pollIntervalMs', options.pollIntervalMs, 1, undefined, d.pollIntervalMs),
+    timeoutMs: wholeNumber('timeoutMs', options.timeoutMs, 1, undefined, d.timeoutMs),
   }
-}
-
-/** Validates a task's backoff over `base`. @internal */
-export function resolveBackoff(
-  what: string,
-  backoff: BackoffOptions | undefined,
-  base: Required<BackoffOptions>,
-): Required<BackoffOptions> {
-  if (backoff === undefined) return base
-  if (typeof backoff !== 'object' || backoff === null) {
-    throw new InvalidArgumentError(`invalid ${what}: expected an object, got ${String(backoff)}`)
-  }
-  const initialMs = wholeNumber(`${what}.initialMs`, backoff.initialMs, base.initialMs, 0)
-  const maxMs = wholeNumber(`${what}.maxMs`, backoff.maxMs, Math.max(base.maxMs, initialMs), 0)
-  const factor = backoff.factor ?? base.factor
-  if (typeof factor !== 'number' || !(factor >= 1) || !Number.isFinite(factor)) {
-    throw new InvalidArgumentError(`invalid ${what}.factor: expected a finite number of at least 1, got ${factor}`)
-  }
-  const jitter = backoff.jitter ?? base.jitter
-  if (jitter !== 'full' && jitter !== 'equal' && jitter !== 'none') {
-    throw new InvalidArgumentError(`invalid ${what}.jitter: expected 'full', 'equal' or 'none', got ${String(jitter)}`)
-  }
-  return { initialMs, maxMs, factor, jitter }
-}
-
-/** A whole number of at least `min`, or `fallback` when absent. @internal */
-export function wholeNumber(name: string, value: unknown, fallback: number, min: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new InvalidArgumentError(`invalid ${name}: expected a whole number of at least ${min}, got ${String(value)}`)
-  }
-  return value
 }
 
 function keyPart(name: string, value: unknown): string {

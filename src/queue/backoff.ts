@@ -1,0 +1,66 @@
+import { InvalidArgumentError } from '../errors'
+import type { BackoffOptions } from './types'
+
+/** Defaults of {@link BackoffOptions}: 100 ms doubling to 30 s, full jitter. */
+export const BACKOFF_DEFAULTS: Readonly<Required<BackoffOptions>> = Object.freeze({
+  initialMs: 100,
+  maxMs: 30_000,
+  factor: 2,
+  jitter: 'full',
+})
+
+/** Backoff options with every field set and checked. @internal */
+export function resolveBackoff(
+  options: BackoffOptions | undefined,
+  base: Readonly<Required<BackoffOptions>> = BACKOFF_DEFAULTS,
+): Readonly<Required<BackoffOptions>> {
+  if (options === undefined) return base
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError(`invalid backoff: expected an object, got ${String(options)}`)
+  }
+  const resolved = {
+    initialMs: options.initialMs ?? base.initialMs,
+    maxMs: options.maxMs ?? base.maxMs,
+    factor: options.factor ?? base.factor,
+    jitter: options.jitter ?? base.jitter,
+  }
+  for (const key of ['initialMs', 'maxMs'] as const) {
+    const value = resolved[key]
+    if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
+      throw new InvalidArgumentError(`invalid backoff.${key}: expected a finite number ≥ 0, got ${String(value)}`)
+    }
+  }
+  if (typeof resolved.factor !== 'number' || !(resolved.factor >= 1) || !Number.isFinite(resolved.factor)) {
+    throw new InvalidArgumentError(
+      `invalid backoff.factor: expected a finite number ≥ 1, got ${String(resolved.factor)}`,
+    )
+  }
+  if (!['full', 'equal', 'none'].includes(resolved.jitter)) {
+    throw new InvalidArgumentError(
+      `invalid backoff.jitter: expected full, equal or none, got ${String(resolved.jitter)}`,
+    )
+  }
+  return resolved
+}
+
+/**
+ * Delay before retry `retry` (1-based): `min(maxMs, initialMs × factor^(retry−1))`, then
+ * jittered (AWS's "full" and "equal" jitter) so that tasks failing together do not retry
+ * together. `random` returns a number in [0, 1).
+ * @internal
+ */
+export function backoffDelay(
+  retry: number,
+  options: Readonly<Required<BackoffOptions>>,
+  random: () => number = Math.random,
+): number {
+  const delay = Math.min(options.maxMs, options.initialMs * options.factor ** (retry - 1))
+  switch (options.jitter) {
+    case 'full':
+      return random() * delay
+    case 'equal':
+      return delay / 2 + (random() * delay) / 2
+    default:
+      return delay
+  }
+}
