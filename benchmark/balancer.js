@@ -25,6 +25,7 @@ const {
   formatNumber,
   median,
   writeResults,
+  printSuiteTime,
 } = require('./harness')
 
 const { LoadBalancer } = require('optlayer')
@@ -541,8 +542,7 @@ async function run(options) {
   const figures = evaluate(cases, distribution, remap, simulation)
   printFigures(figures)
   console.log(`\nnotes:\n${NOTES.map((note) => `- ${note}`).join('\n')}`)
-  const elapsedSeconds = (Date.now() - started) / 1000
-  console.log(`\nsuite time ${elapsedSeconds.toFixed(0)} s`)
+  const elapsedSeconds = printSuiteTime(started)
 
   const file = writeResults('balancer', {
     packages: ['benchmark'],

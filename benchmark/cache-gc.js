@@ -9,7 +9,7 @@
 
 const { execFile } = require('node:child_process')
 const path = require('node:path')
-const { runIfMain, printTable, formatNumber, writeResults } = require('./harness')
+const { runIfMain, printTable, formatNumber, writeResults, printFigures, printSuiteTime } = require('./harness')
 const { buildInfo, spread, ratioText } = require('./cache-common')
 
 const GIB = 1024 ** 3
@@ -209,14 +209,13 @@ async function run(options) {
   console.log()
   printSides(sides)
   const figures = evaluate(ours, peer)
-  console.log('\nfigures to reach (issue 3)')
-  printTable(
-    ['target', 'subject', 'measured', 'met'],
-    figures.map((f) => [f.target, f.subject, f.display, f.met ? 'yes' : 'MISSED']),
+  printFigures(
+    'issue 3',
+    'subject',
+    figures.map((f) => [f.target, f.subject, f.display, f.met]),
     3,
   )
-  const elapsedSeconds = (Date.now() - started) / 1000
-  console.log(`\nsuite time ${elapsedSeconds.toFixed(0)} s`)
+  const elapsedSeconds = printSuiteTime(started)
   const parameters = {
     ...options,
     rounds,

@@ -10,7 +10,7 @@
 const { LRUCache } = require('lru-cache')
 const { NativeCache } = require('../index.js')
 const { mulberry32 } = require('./inputs')
-const { runIfMain, printTable, writeResults } = require('./harness')
+const { runIfMain, writeResults, printFigures, printSuiteTime } = require('./harness')
 const { buildInfo, spread } = require('./cache-common')
 
 const SEED = 20261127
@@ -533,14 +533,13 @@ async function run(options) {
     }
   }
   const figures = evaluate(rows)
-  console.log('\nfigures to reach (issue 3)')
-  printTable(
-    ['target', 'subject', 'measured', 'met'],
-    figures.map((f) => [f.target, f.subject, f.display, f.met ? 'yes' : 'MISSED']),
+  printFigures(
+    'issue 3',
+    'subject',
+    figures.map((f) => [f.target, f.subject, f.display, f.met]),
     3,
   )
-  const elapsedSeconds = (Date.now() - started) / 1000
-  console.log(`\nsuite time ${elapsedSeconds.toFixed(0)} s`)
+  const elapsedSeconds = printSuiteTime(started)
   const file = writeResults('cache-hit-ratio', {
     packages: ['lru-cache'],
     parameters: {

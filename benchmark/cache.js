@@ -29,6 +29,8 @@ const {
   measureEventLoopDelay,
   median,
   writeResults,
+  printFigures,
+  printSuiteTime,
 } = require('./harness')
 const { zipfTrace, keyStrings } = require('./cache-hit-ratio')
 const {
@@ -724,14 +726,13 @@ async function run(options) {
   const l3 = await measureL3(DistributedCache, options)
   printL3(l3)
   const figures = evaluate(cases, l3)
-  console.log('\nfigures to reach (issue 3)')
-  printTable(
-    ['target', 'subject', 'measured', 'met'],
-    figures.map((f) => [f.target, f.subject, f.display, f.met ? 'yes' : 'MISSED']),
+  printFigures(
+    'issue 3',
+    'subject',
+    figures.map((f) => [f.target, f.subject, f.display, f.met]),
     3,
   )
-  const elapsedSeconds = (Date.now() - started) / 1000
-  console.log(`\nsuite time ${elapsedSeconds.toFixed(0)} s`)
+  const elapsedSeconds = printSuiteTime(started)
   const file = writeResults('cache', {
     packages: ['lru-cache', 'cache-manager', '@keyv/redis', 'keyv', 'msgpackr', 'ioredis', 'benchmark'],
     parameters: {

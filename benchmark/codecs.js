@@ -28,6 +28,7 @@ const {
   measureEventLoopDelay,
   median,
   writeResults,
+  printSuiteTime,
 } = require('./harness')
 
 const JSON_SEED = 20240601
@@ -698,8 +699,7 @@ async function run(options) {
   const figures = evaluateTargets(cases)
   printTargets(figures)
   console.log(`\nnotes:\n${NOTES.map((note) => `- ${note}`).join('\n')}`)
-  const elapsedSeconds = (Date.now() - started) / 1000
-  console.log(`\nsuite time ${elapsedSeconds.toFixed(0)} s`)
+  const elapsedSeconds = printSuiteTime(started)
 
   const file = writeResults('codecs', {
     packages: ['snappy', 'lz4-napi', 'zstd-napi', '@mongodb-js/zstd', 'benchmark'],

@@ -285,7 +285,29 @@ function runIfMain(suiteModule, run) {
   })
 }
 
+/**
+ * Prints an issue's figures to reach, one row `[target, subject, measured, met]` each, and
+ * returns nothing: the figures go to the results file as they are.
+ */
+function printFigures(title, subjectHeader, rows, textColumns) {
+  console.log(`\nfigures to reach${title ? ` (${title})` : ''}`)
+  printTable(
+    ['target', subjectHeader, 'measured', 'met'],
+    rows.map(([target, subject, measured, met]) => [target, subject, measured, met ? 'yes' : 'MISSED']),
+    textColumns,
+  )
+}
+
+/** Prints how long the suite took since `started` (ms epoch) and returns the seconds. */
+function printSuiteTime(started) {
+  const elapsedSeconds = (Date.now() - started) / 1000
+  console.log(`\nsuite time ${elapsedSeconds.toFixed(0)} s`)
+  return elapsedSeconds
+}
+
 module.exports = {
+  printFigures,
+  printSuiteTime,
   cpuCount,
   figureTable,
   runIfMain,

@@ -13,7 +13,16 @@ const assert = require('node:assert/strict')
 const { setTimeout: sleep } = require('node:timers/promises')
 const genericPool = require('generic-pool')
 const tarn = require('tarn')
-const { runIfMain, runCase, printCase, printTable, formatNumber, median, writeResults } = require('./harness')
+const {
+  runIfMain,
+  runCase,
+  printCase,
+  formatNumber,
+  median,
+  writeResults,
+  printFigures,
+  printSuiteTime,
+} = require('./harness')
 
 const { ConnectionPool } = require('optlayer')
 
@@ -279,15 +288,14 @@ async function run(options) {
     cases.push(result)
   }
   const figures = evaluateTargets(cases)
-  console.log('\nfigures to reach (issue 7)')
-  printTable(
-    ['target', 'case', 'measured', 'met'],
-    figures.map((f) => [f.target, f.case, f.figure, f.met ? 'yes' : 'MISSED']),
+  printFigures(
+    'issue 7',
+    'case',
+    figures.map((f) => [f.target, f.case, f.figure, f.met]),
     2,
   )
   console.log(`\nnotes:\n${NOTES.map((note) => `- ${note}`).join('\n')}`)
-  const elapsedSeconds = (Date.now() - started) / 1000
-  console.log(`\nsuite time ${elapsedSeconds.toFixed(0)} s`)
+  const elapsedSeconds = printSuiteTime(started)
 
   const file = writeResults('pool', {
     packages: ['generic-pool', 'tarn', 'benchmark'],

@@ -10,7 +10,16 @@
 const assert = require('node:assert/strict')
 const path = require('node:path')
 const { Piscina } = require('piscina')
-const { runIfMain, runCase, printCase, printTable, formatNumber, median, writeResults } = require('./harness')
+const {
+  runIfMain,
+  runCase,
+  printCase,
+  formatNumber,
+  median,
+  writeResults,
+  printFigures,
+  printSuiteTime,
+} = require('./harness')
 const fnv = require('./queue-worker')
 
 const { TaskQueue, Priority } = require('optlayer')
@@ -285,15 +294,14 @@ async function run(options) {
   printCase(worker, { tasks: 'tasks done' })
   const cases = [...inProcess, worker, scheduler]
   const figures = evaluateTargets(inProcess, worker)
-  console.log('\nfigures to reach (task-queue issue)')
-  printTable(
-    ['target', 'case', 'measured', 'met'],
-    figures.map((f) => [f.target, f.subject, f.display, f.met ? 'yes' : 'MISSED']),
+  printFigures(
+    'task-queue issue',
+    'case',
+    figures.map((f) => [f.target, f.subject, f.display, f.met]),
     2,
   )
   console.log(`\nnotes:\n${NOTES.map((note) => `- ${note}`).join('\n')}`)
-  const elapsedSeconds = (Date.now() - started) / 1000
-  console.log(`\nsuite time ${elapsedSeconds.toFixed(0)} s`)
+  const elapsedSeconds = printSuiteTime(started)
   const file = writeResults('queue', {
     packages: ['p-queue', 'piscina', 'benchmark'],
     parameters: {

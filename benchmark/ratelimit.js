@@ -30,6 +30,8 @@ const {
   measureEventLoopDelay,
   median,
   writeResults,
+  printFigures,
+  printSuiteTime,
 } = require('./harness')
 
 const SEED = 20240604
@@ -840,10 +842,10 @@ function evaluateTargets(cases, memory, distributed) {
 }
 
 function printTargets(rows) {
-  console.log('\nfigures to reach (issue 4)')
-  printTable(
-    ['target', 'case', 'measured', 'met'],
-    rows.map((r) => [r.target, r.case, r.figure, r.met ? 'yes' : 'MISSED']),
+  printFigures(
+    'issue 4',
+    'case',
+    rows.map((r) => [r.target, r.case, r.figure, r.met]),
     3,
   )
 }
@@ -963,8 +965,7 @@ async function run(options) {
   const figures = evaluateTargets(cases, memory, distributed)
   printTargets(figures)
   console.log(`\nnotes:\n${NOTES.map((note) => `- ${note}`).join('\n')}`)
-  const elapsedSeconds = (Date.now() - started) / 1000
-  console.log(`\nsuite time ${elapsedSeconds.toFixed(0)} s`)
+  const elapsedSeconds = printSuiteTime(started)
 
   const file = writeResults('ratelimit', {
     packages: ['rate-limiter-flexible', 'ioredis', 'benchmark'],
