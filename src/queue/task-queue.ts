@@ -17,7 +17,8 @@ import { backoffDelay, resolveBackoff } from './backoff'
 import { BufferedHistogram } from './buffered-histogram'
 import { DeadLetterStore } from './dead-letters'
 import { resolveOptions, type ResolvedOptions, type TaskQueueOptions } from './options'
-import { cancelled, Task, taskError, type TaskOwner } from './task'
+import { cancelled, Task, type TaskOwner } from './task'
+import { toTaskError } from './task-error'
 import {
   Priority,
   type DeadLetter,
@@ -696,7 +697,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
           priority: task.priority,
           args: task.spec.args,
           attempts: task.attempts,
-          error: taskError(outcome),
+          error: toTaskError(outcome),
           deadAt: performance.timeOrigin + now,
         }
         const evicted = this.deadLetterStore.add({ letter, spec: task.spec })

@@ -1,15 +1,6 @@
 import { AbortError } from '../errors'
-import type {
-  BackoffOptions,
-  Priority,
-  TaskContext,
-  TaskError,
-  TaskHandle,
-  TaskInfo,
-  TaskRun,
-  TaskSpec,
-  TaskState,
-} from './types'
+import type { BackoffOptions, Priority, TaskContext, TaskHandle, TaskInfo, TaskRun, TaskSpec, TaskState } from './types'
+import { toTaskError } from './task-error'
 
 /** Epoch ms of a `performance.now()` reading: one monotonic clock serves histograms and records. */
 const ORIGIN = performance.timeOrigin
@@ -158,7 +149,7 @@ export class Task implements TaskContext {
     if (this.done) info.finishedAt = ORIGIN + this.finishedAt
     if (this.state === 'retrying') info.nextAttemptAt = ORIGIN + this.nextAttemptAt
     if (this.progressValue !== undefined) info.progress = this.progressValue
-    if (this.lastError !== undefined) info.lastError = taskError(this.lastError)
+    if (this.lastError !== undefined) info.lastError = toTaskError(this.lastError)
     return info
   }
 
@@ -178,18 +169,6 @@ class Handle implements TaskHandle {
   get result(): Promise<unknown> {
     return this.task.result()
   }
-}
-
-/** Any thrown value as a {@link TaskError}. @internal */
-export function taskError(error: unknown): TaskError {
-  if (error instanceof Error) {
-    const out: TaskError = { name: error.name, message: error.message }
-    const code = (error as { code?: unknown }).code
-    if (typeof code === 'string') out.code = code
-    if (error.stack !== undefined) out.stack = error.stack
-    return out
-  }
-  return { name: 'Error', message: String(error) }
 }
 
 /** The error a cancelled task's result rejects with. @internal */

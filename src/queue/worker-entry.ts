@@ -7,7 +7,8 @@
 import { parentPort, workerData } from 'node:worker_threads'
 
 import type { TaskContext } from './types'
-import { toWire, type FromWorker, type ToWorker } from './worker-protocol'
+import { toTaskError } from './task-error'
+import type { FromWorker, ToWorker } from './worker-protocol'
 
 type Handler = (args: unknown, signal: AbortSignal, context: TaskContext) => unknown
 
@@ -43,7 +44,7 @@ async function drain(): Promise<void> {
 
 async function runOne(table: Record<string, unknown>, [, job, name, args, attempt, id]: Extract<ToWorker, { 0: 0 }>) {
   if (abortedEarly.delete(job)) {
-    port.postMessage([0, job, false, toWire(abortError())] satisfies FromWorker)
+    port.postMessage([0, job, false, toTaskError(abortError())] satisfies FromWorker)
     return
   }
   const handler = table[name]
@@ -51,7 +52,7 @@ async function runOne(table: Record<string, unknown>, [, job, name, args, attemp
     const error = Object.assign(new Error(`no handler ${name} in the worker module`), {
       code: 'ERR_OPTLAYER_INVALID_ARGUMENT',
     })
-    port.postMessage([0, job, false, toWire(error)] satisfies FromWorker)
+    port.postMessage([0, job, false, toTaskError(error)] satisfies FromWorker)
     return
   }
   port.postMessage([2, job] satisfies FromWorker)
@@ -68,7 +69,7 @@ async function runOne(table: Record<string, unknown>, [, job, name, args, attemp
     const value = await (handler as Handler)(args, controller.signal, context)
     port.postMessage([0, job, true, value] satisfies FromWorker, transferable(value))
   } catch (err) {
-    port.postMessage([0, job, false, toWire(err)] satisfies FromWorker)
+    port.postMessage([0, job, false, toTaskError(err)] satisfies FromWorker)
   } finally {
     controllers.delete(job)
   }

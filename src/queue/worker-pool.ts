@@ -4,7 +4,9 @@ import { Worker } from 'node:worker_threads'
 
 import { UnavailableError } from '../errors'
 import type { Task } from './task'
-import { fromWire, type FromWorker, type ToWorker } from './worker-protocol'
+import { fromTaskError } from './task-error'
+import type { FromWorker, ToWorker } from './worker-protocol'
+import type { TaskError } from './types'
 
 /** What the pool reports to its queue. @internal */
 export interface PoolEvents {
@@ -140,7 +142,12 @@ export class WorkerPool {
         if (thread.jobs.size === 0) thread.worker.unref()
         this.jobs.delete(job.task)
         if (message[2]) this.events.succeeded(job.task, job.token, message[3])
-        else this.events.failed(job.task, job.token, fromWire(message[3]))
+        else
+          this.events.failed(
+            job.task,
+            job.token,
+            fromTaskError(message[3] as TaskError, 'the task failed in a worker thread'),
+          )
         if (thread.retiring && thread.jobs.size === 0) this.remove(thread)
         break
       case 1:

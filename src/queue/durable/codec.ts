@@ -1,4 +1,4 @@
-import { AbortError, NotSerializableError, OptlayerError, TimeoutError } from '../../errors'
+import { NotSerializableError } from '../../errors'
 import type { TaskError } from '../types'
 
 /**
@@ -30,20 +30,6 @@ export function decodeValue(text: string | null | undefined): unknown {
   return text === null || text === undefined || text === '' ? undefined : JSON.parse(text)
 }
 
-/** The storable form of whatever a handler threw. @internal */
-export function toTaskError(error: unknown): TaskError {
-  if (error instanceof Error) {
-    const { code } = error as { code?: unknown }
-    return {
-      name: error.name,
-      message: error.message,
-      ...(typeof code === 'string' ? { code } : {}),
-      ...(error.stack === undefined ? {} : { stack: error.stack }),
-    }
-  }
-  return { name: 'Error', message: String(error) }
-}
-
 /** Parses a stored error, tolerating a missing or damaged one. @internal */
 export function parseTaskError(text: string | null | undefined): TaskError | undefined {
   if (text === null || text === undefined || text === '') return undefined
@@ -58,23 +44,4 @@ export function parseTaskError(text: string | null | undefined): TaskError | und
   } catch {
     return { name: 'Error', message: text }
   }
-}
-
-/**
- * The error a task's `result` rejects with: optlayer's own class for timeouts and aborts, else
- * an `Error` carrying the handler's name, message, code and stack.
- * @internal
- */
-export function toRejection(error: TaskError | undefined, fallback: string): Error {
-  const { name = 'Error', message = fallback, code, stack } = error ?? {}
-  let result: Error
-  if (code === TimeoutError.code) result = new TimeoutError(message)
-  else if (code === AbortError.code) result = new AbortError(message)
-  else {
-    result = new Error(message)
-    result.name = name
-    if (code !== undefined) Object.assign(result, { code })
-  }
-  if (stack !== undefined && !(result instanceof OptlayerError)) result.stack = stack
-  return result
 }

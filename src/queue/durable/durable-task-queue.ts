@@ -16,7 +16,8 @@ import {
   type TaskSpec,
   type TaskState,
 } from '../types'
-import { decodeValue, encodeValue, parseTaskError, toRejection } from './codec'
+import { fromTaskError } from '../task-error'
+import { decodeValue, encodeValue, parseTaskError } from './codec'
 import { openConnections, whenReady } from './connection'
 import { DurableConsumer } from './consumer'
 import { wholeNumber } from '../../validate'
@@ -497,7 +498,7 @@ export class DurableTaskQueue extends EventEmitter<DurableTaskQueueEvents> {
     this.waiters.delete(id)
     if (state === 'succeeded') waiter.resolve(decodeValue(payload))
     else if (state === 'cancelled') waiter.reject(new AbortError(`task ${id} was cancelled`))
-    else waiter.reject(toRejection(parseTaskError(payload), `task ${id} ${state}`))
+    else waiter.reject(fromTaskError(parseTaskError(payload), `task ${id} ${state}`))
   }
 
   /**
@@ -559,7 +560,7 @@ export class DurableTaskQueue extends EventEmitter<DurableTaskQueueEvents> {
         void this.resync([task.id])
         return
     }
-    const error = state === 'succeeded' || payload === '' ? undefined : toRejection(parseTaskError(payload), state)
+    const error = state === 'succeeded' || payload === '' ? undefined : fromTaskError(parseTaskError(payload), state)
     if (error?.name === 'TimeoutError') this.counters.timedOut++
     if (state !== 'retrying') this.settle({ id: task.id, state, payload })
     if (this.listenerCount(state) === 0) return
