@@ -23,6 +23,7 @@ export { BloomFilter } from './cache/bloom-filter'
 export { HashRing } from './cache/hash-ring'
 export { L2_DEFAULTS, type L2Options, type L2Stats } from './cache/native-store'
 export type { CacheRedisConnection } from './cache/redis-tier'
+export type { RedisAddress } from './redis/clients'
 export {
   DEFAULT_ENCODING_PREFERENCE,
   negotiateEncoding,

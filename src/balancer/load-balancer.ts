@@ -17,7 +17,7 @@ import {
   type PickRequest,
   type ReleaseOutcome,
 } from './backend'
-import { CachedClock } from './clock'
+import { CachedClock } from '../cached-clock'
 import { HealthChecker, type CheckResult } from './health-checker'
 import {
   checkRingSize,

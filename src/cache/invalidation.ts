@@ -47,10 +47,16 @@ export class Invalidation {
     readonly channel: string,
     private readonly handler: InvalidationHandler,
   ) {
-    // The subscriber queues its SUBSCRIBE until connected and re-subscribes after reconnecting.
+    // The subscriber queues its SUBSCRIBE until connected. A standalone one re-subscribes in
+    // our 'ready' handler rather than through ioredis's autoResubscribe, whose SUBSCRIBE
+    // promise nobody handles: closed while it is in flight, it is an unhandled rejection.
     this.subscriber = publisher.isCluster
       ? (publisher as Cluster).duplicate(undefined, { enableOfflineQueue: true })
-      : (publisher as Redis).duplicate({ enableOfflineQueue: true, enableAutoPipelining: false })
+      : (publisher as Redis).duplicate({
+          enableOfflineQueue: true,
+          enableAutoPipelining: false,
+          autoResubscribe: false,
+        })
     this.subscriber.on('error', () => {})
     this.subscriber.on('close', () => {
       this.disconnected = true
@@ -58,6 +64,7 @@ export class Invalidation {
     this.subscriber.on('ready', () => {
       if (!this.disconnected) return
       this.disconnected = false
+      if (!this.subscriber.isCluster) this.subscriber.subscribe(this.channel).catch(() => {})
       this.lost('the invalidation channel reconnected')
     })
     this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {

@@ -75,30 +75,23 @@ export class NativeStore {
   }
 
   /**
-   * Looks up `keys` in one crossing; returns each hit's record as a copy (a Buffer whose
-   * first bytes are the header), `undefined` for misses.
+   * Looks up `keys` in one crossing. The records of the hits lie back to back in `view`, in
+   * key order; the returned lengths (−1 for a miss) locate them. Both are valid until the
+   * next call. `undefined` when another thread made the values outgrow the view in between.
    */
-  getMany(keys: readonly string[]): (Buffer | undefined)[] {
+  getMany(keys: readonly string[]): Float64Array | undefined {
     try {
       if (keys.length > this.lengths.length) this.lengths = this.store.lengthView(keys.length)
       let needed = this.ops.getMany(keys as string[])
       if (needed > this.view.length) {
         this.grow(needed)
         needed = this.ops.getMany(keys as string[])
-        if (needed > this.view.length) return keys.map(() => undefined)
+        if (needed > this.view.length) return undefined
       }
     } catch (err) {
       throw fromNativeError(err)
     }
-    const out: (Buffer | undefined)[] = new Array(keys.length)
-    let offset = 0
-    for (let i = 0; i < keys.length; i++) {
-      const len = this.lengths[i] as number
-      if (len < 0) continue
-      out[i] = Buffer.from(this.view.subarray(offset, offset + len))
-      offset += len
-    }
-    return out
+    return this.lengths
   }
 
   /** Stores record bytes; `ttlMs` 0 keeps them until evicted. */

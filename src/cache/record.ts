@@ -64,9 +64,9 @@ export function encodeRecord(payload: Uint8Array | undefined, freshUntil: number
   return out
 }
 
-/** The flags of record `bytes` of length `length`; throws `CorruptInputError` for anything else. @internal */
-export function recordFlags(bytes: Uint8Array, length: number): number {
-  const flags = bytes[0] as number
-  if (length < HEADER_BYTES || (flags & ~KNOWN_FLAGS) !== 0) throw new CorruptInputError('not a cache record')
+/** The flags of the record in `bytes[start, end)`; throws `CorruptInputError` for anything else. @internal */
+export function recordFlags(bytes: Uint8Array, start: number, end: number): number {
+  const flags = bytes[start] as number
+  if (end - start < HEADER_BYTES || (flags & ~KNOWN_FLAGS) !== 0) throw new CorruptInputError('not a cache record')
   return flags
 }

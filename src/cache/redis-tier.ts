@@ -1,9 +1,9 @@
-import { once } from 'node:events'
-
-import Redis, { Cluster, type ClusterNode } from 'ioredis'
+import type Redis from 'ioredis'
+import type { Cluster } from 'ioredis'
 
 import { InvalidArgumentError } from '../errors'
 import { native } from '../native'
+import { createRedisClient, whenReady, type RedisAddress } from '../redis/clients'
 import { GetBatcher } from './get-batcher'
 
 /**
@@ -12,8 +12,7 @@ import { GetBatcher } from './get-batcher'
  * or a client of yours (`Redis` or `Cluster`: give it `enableOfflineQueue: false` and a
  * `commandTimeout`, or calls wait for Redis during an outage instead of failing soft).
  */
-export type CacheRedisConnection =
-  { url: string } | { cluster: readonly ClusterNode[] } | { nodes: readonly string[] } | { client: Redis | Cluster }
+export type CacheRedisConnection = RedisAddress | { nodes: readonly string[] } | { client: Redis | Cluster }
 
 /** Options of the L3 tier. */
 export interface L3Options {
@@ -24,9 +23,6 @@ export interface L3Options {
   /** Cap on how long an entry stays in Redis, below the entry's own TTL. */
   ttlMs?: number
 }
-
-const reconnectDelay = (attempt: number): number => Math.min(attempt * 50, 1000)
-const noop = (): void => {}
 
 /** Points per node on the ring of `nodes` (see `NativeHashRing`). */
 const RING_VNODES = 160
@@ -58,37 +54,17 @@ export class RedisTier {
     if (!Number.isSafeInteger(this.timeoutMs) || this.timeoutMs < 1) {
       throw new InvalidArgumentError(`invalid redis timeoutMs: expected a whole number ≥ 1, got ${this.timeoutMs}`)
     }
-    const safe = {
-      commandTimeout: this.timeoutMs,
-      connectTimeout: this.timeoutMs,
-      maxRetriesPerRequest: 1,
-      enableOfflineQueue: false,
-      enableAutoPipelining: true,
-      retryStrategy: reconnectDelay,
-    }
     if (typeof redis !== 'object' || redis === null) {
       throw new InvalidArgumentError('invalid redis: expected { url }, { cluster }, { nodes } or { client }')
     }
+    // Reads and writes of a cache are idempotent: one retry per command is harmless.
+    const own = (address: RedisAddress): Redis | Cluster =>
+      createRedisClient(address, { timeoutMs: this.timeoutMs, atMostOnce: false, autoPipelining: true })
     if ('client' in redis) {
       this.clients = [redis.client]
       this.owned = false
-    } else if ('url' in redis) {
-      if (typeof redis.url !== 'string') throw new InvalidArgumentError('invalid redis.url: expected a string')
-      this.clients = [new Redis(redis.url, safe)]
-      this.owned = true
-    } else if ('cluster' in redis) {
-      if (!Array.isArray(redis.cluster) || redis.cluster.length === 0) {
-        throw new InvalidArgumentError('invalid redis.cluster: expected a non-empty array of nodes')
-      }
-      const cluster = new Cluster([...redis.cluster], {
-        enableOfflineQueue: false,
-        enableAutoPipelining: true,
-        clusterRetryStrategy: reconnectDelay,
-        redisOptions: safe,
-      })
-      // With the offline queue off, a node's first command would fail while it connects.
-      cluster.on('+node', (node: Redis) => node.connect().catch(noop))
-      this.clients = [cluster]
+    } else if ('url' in redis || 'cluster' in redis) {
+      this.clients = [own(redis)]
       this.owned = true
     } else if ('nodes' in redis) {
       if (!Array.isArray(redis.nodes) || redis.nodes.length === 0 || redis.nodes.some((n) => typeof n !== 'string')) {
@@ -96,7 +72,7 @@ export class RedisTier {
       }
       this.ring = new native.NativeHashRing(RING_VNODES)
       this.clients = redis.nodes.map((url) => {
-        const client = new Redis(url, safe)
+        const client = own({ url }) as Redis
         this.byNode.set(url, client)
         this.ring?.add(url, 1)
         return client
@@ -106,8 +82,6 @@ export class RedisTier {
       throw new InvalidArgumentError('invalid redis: expected { url }, { cluster }, { nodes } or { client }')
     }
     this.singleConnection = this.clients.length === 1 && !this.clients[0]?.isCluster
-    // Failures reach the cache as failed calls; without a listener ioredis prints each retry.
-    if (this.owned) for (const client of this.clients) client.on('error', noop)
     this.startup = this.connect()
   }
 
@@ -158,29 +132,15 @@ export class RedisTier {
     await this.clientFor(key).eval(RELEASE_LEASE, 1, key, token)
   }
 
+  private async connect(): Promise<void> {
+    await Promise.all(this.clients.map((client) => whenReady(client, this.timeoutMs)))
+    this.startup = undefined
+  }
+
   /** Disconnects the clients the tier created. */
   async close(): Promise<void> {
     if (!this.owned) return
     await Promise.all(this.clients.map((client) => client.quit().catch(() => client.disconnect())))
-  }
-
-  private async connect(): Promise<void> {
-    const signal = AbortSignal.timeout(this.timeoutMs)
-    try {
-      await Promise.all(
-        this.clients.map(async (client) => {
-          if (client.status !== 'ready') await once(client, 'ready', { signal })
-          if (client.isCluster) {
-            const nodes = (client as Cluster).nodes('master').filter((node) => node.status !== 'ready')
-            await Promise.all(nodes.map((node) => once(node, 'ready', { signal })))
-          }
-        }),
-      )
-    } catch {
-      // Timed out or failed: the calls report it, and the clients keep reconnecting.
-    } finally {
-      this.startup = undefined
-    }
   }
 }
 

@@ -1,6 +1,4 @@
-import { once } from 'node:events'
-
-import Redis, { Cluster, ReplyError, type ClusterNode } from 'ioredis'
+import Redis, { Cluster, ReplyError } from 'ioredis'
 
 import {
   ClosedError,
@@ -15,6 +13,8 @@ import type { RateLimitDecision } from './decision'
 import { checkKey } from './key'
 import { validateQuota, type FixedRateAlgorithm, type Quota } from './quota'
 import { RATE_LIMIT_SCRIPTS, scriptArguments } from './redis-scripts'
+import { createRedisClient, whenReady, type RedisAddress } from '../redis/clients'
+import { keyPart } from '../redis/key-part'
 import { wholeNumber } from '../validate'
 
 /**
@@ -109,10 +109,6 @@ export interface RedisTakeResult {
 type ScriptCommand = (key: string, ...args: number[]) => Promise<unknown>
 
 // Reconnect quickly after an outage; capped so recovery is noticed within a second.
-const reconnectDelay = (attempt: number): number => Math.min(attempt * 50, 1000)
-
-const noop = (): void => {}
-
 // Clients already warned about, so that stores sharing a client warn once.
 const warnedClients = new WeakSet<object>()
 
@@ -185,8 +181,8 @@ export class RedisRateLimitStore {
     this.capacity = this.quota.burst
     this.parameters = scriptArguments(algorithm, this.quota)
     const { limit, windowMs, burst } = this.quota
-    const prefix = keyPart('prefix', options.prefix ?? REDIS_RATE_LIMIT_STORE_DEFAULTS.prefix)
-    const name = keyPart('name', options.name ?? `${limit}/${windowMs}ms${burst === limit ? '' : `/b${burst}`}`)
+    const prefix = keyPart('prefix', options.prefix ?? REDIS_RATE_LIMIT_STORE_DEFAULTS.prefix, true)
+    const name = keyPart('name', options.name ?? `${limit}/${windowMs}ms${burst === limit ? '' : `/b${burst}`}`, true)
     this.keyPrefix = `${prefix}${name}:${algorithm}:`
     this.maxKeyLength = wholeNumber(
       'maxKeyLength',
@@ -209,12 +205,11 @@ export class RedisRateLimitStore {
       this.ownsClient = false
       warnIfUnsafe(redis)
     } else {
-      this.client = createClient(redis, timeoutMs)
+      this.client = createRedisClient(redis as RedisAddress, { timeoutMs, atMostOnce: true })
       this.ownsClient = true
-      // Failures reach callers as UnavailableError; without a listener ioredis would print
-      // every failed reconnection attempt.
-      this.client.on('error', noop)
-      this.startup = this.connect(timeoutMs)
+      this.startup = whenReady(this.client, timeoutMs, this.closed.signal).finally(() => {
+        this.startup = undefined
+      })
     }
     const { command, lua } = RATE_LIMIT_SCRIPTS[algorithm]
     this.client.defineCommand(command, { numberOfKeys: 1, lua })
@@ -302,25 +297,6 @@ export class RedisRateLimitStore {
     return `${this.keyPrefix}{${key}}`
   }
 
-  /**
-   * Waits (at most `timeoutMs`) until the client the store created is ready, and for a cluster every master too, so
-   * that calls made right after construction do not find it connecting. Never rejects: calls fail on their own.
-   */
-  private async connect(timeoutMs: number): Promise<void> {
-    const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), this.closed.signal])
-    try {
-      if (this.client.status !== 'ready') await once(this.client, 'ready', { signal })
-      if (this.client.isCluster) {
-        const connecting = (this.client as Cluster).nodes('master').filter((node) => node.status !== 'ready')
-        await Promise.all(connecting.map((node) => once(node, 'ready', { signal })))
-      }
-    } catch {
-      // Timed out, closed, or a connection error: the calls report it.
-    } finally {
-      this.startup = undefined
-    }
-  }
-
   private async run(
     key: string,
     upTo: number,
@@ -363,34 +339,6 @@ function isClient(redis: RedisConnection): redis is Redis | Cluster {
   return typeof (redis as Partial<Redis>).defineCommand === 'function'
 }
 
-function createClient(connection: Exclude<RedisConnection, Redis | Cluster>, timeoutMs: number): Redis | Cluster {
-  const safe = {
-    maxRetriesPerRequest: 0,
-    autoResendUnfulfilledCommands: false,
-    commandTimeout: timeoutMs,
-    connectTimeout: timeoutMs,
-  }
-  if ('url' in connection) {
-    if (typeof connection.url !== 'string') {
-      throw new InvalidArgumentError(`invalid redis.url: expected a string, got ${String(connection.url)}`)
-    }
-    return new Redis(connection.url, { ...safe, enableOfflineQueue: false, retryStrategy: reconnectDelay })
-  }
-  if (!Array.isArray(connection.cluster) || connection.cluster.length === 0) {
-    throw new InvalidArgumentError('invalid redis.cluster: expected a non-empty array of nodes')
-  }
-  const cluster = new Cluster([...connection.cluster] as ClusterNode[], {
-    enableOfflineQueue: false,
-    retryDelayOnFailover: 0,
-    clusterRetryStrategy: reconnectDelay,
-    redisOptions: safe,
-  })
-  // ioredis connects to a node on its first command and, with the offline queue off, rejects the commands that
-  // reach the node while that connection is being set up: connect every node as soon as the cluster learns of it.
-  cluster.on('+node', (node: Redis) => node.connect().catch(noop))
-  return cluster
-}
-
 /** The options of a caller's client that break the at-most-once or the no-hang guarantee. */
 function unsafeOptions(client: Redis | Cluster): string[] {
   if (client.isCluster) {
@@ -417,13 +365,6 @@ function warnIfUnsafe(client: Redis | Cluster): void {
     `this ioredis client may count a rate-limited request twice after a reconnect, or wait forever for a reply; set ${missing.join(', ')}`,
     { code: 'OPTLAYER_UNSAFE_REDIS_CLIENT' },
   )
-}
-
-function keyPart(name: string, value: unknown): string {
-  if (typeof value !== 'string' || /[{}]/.test(value)) {
-    throw new InvalidArgumentError(`invalid ${name}: expected a string without { or }, got ${String(value)}`)
-  }
-  return value
 }
 
 function isReply(reply: unknown): reply is [number, number, number, number, number, number] {

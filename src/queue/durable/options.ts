@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis'
 
 import { InvalidArgumentError } from '../../errors'
 import type { BackoffOptions, TaskContext } from '../types'
+import { keyPart } from '../../redis/key-part'
 import { wholeNumber } from '../../validate'
 import { BACKOFF_DEFAULTS, resolveBackoff } from '../backoff'
 
@@ -112,8 +113,8 @@ export function resolveDurableOptions(options: DurableTaskQueueOptions): Resolve
   }
   return {
     redis: options.redis,
-    name: keyPart('name', options.name ?? d.name),
-    prefix: keyPart('prefix', options.prefix ?? d.prefix),
+    name: keyPart('name', options.name ?? d.name, false),
+    prefix: keyPart('prefix', options.prefix ?? d.prefix, false),
     handlers,
     consume,
     deadLetter,
@@ -132,11 +133,4 @@ export function resolveDurableOptions(options: DurableTaskQueueOptions): Resolve
     pollIntervalMs: wholeNumber('pollIntervalMs', options.pollIntervalMs, 1, undefined, d.pollIntervalMs),
     timeoutMs: wholeNumber('timeoutMs', options.timeoutMs, 1, undefined, d.timeoutMs),
   }
-}
-
-function keyPart(name: string, value: unknown): string {
-  if (typeof value !== 'string' || value === '' || /[{}]/.test(value)) {
-    throw new InvalidArgumentError(`invalid ${name}: expected a non-empty string without { or }, got ${String(value)}`)
-  }
-  return value
 }

@@ -1,5 +1,5 @@
 /**
- * The balancer's clock with its latest reading cached.
+ * A clock with its latest reading cached (the balancer's and the cache's hot paths).
  *
  * A clock read costs 50-60 ns on the machines optlayer is measured on, more than a whole pick, so hot paths call
  * {@link CachedClock.touch} and read `t`: with `coarseMs` > 0 an unref'd timer refreshes `t` every `coarseMs` while

@@ -1,0 +1,91 @@
+import { once } from 'node:events'
+
+import Redis, { Cluster, type ClusterNode } from 'ioredis'
+
+import { InvalidArgumentError } from '../errors'
+
+/** A server (`{ url }`) or the seed nodes of a Redis Cluster (`{ cluster }`). */
+export type RedisAddress = { url: string } | { cluster: readonly ClusterNode[] }
+
+/** How {@link createRedisClient} sets a client up. @internal */
+export interface RedisClientOptions {
+  /** Connect and command timeout, in ms. */
+  timeoutMs: number
+  /**
+   * Never send a written command twice (no retry after a reconnect, no resend on failover):
+   * a lost reply surfaces as an error rather than as a second decision or a second submit.
+   */
+  atMostOnce: boolean
+  /** A pub/sub subscriber: it queues SUBSCRIBE until connected and has no command timeout. */
+  subscriber?: boolean
+  /** ioredis auto-pipelining: the commands of one tick leave in one write. */
+  autoPipelining?: boolean
+}
+
+// Reconnect quickly after an outage; capped so that recovery is noticed within a second.
+const reconnectDelay = (attempt: number): number => Math.min(attempt * 50, 1000)
+
+const noop = (): void => {}
+
+/**
+ * A client the component owns. Except for subscribers, it never queues commands while
+ * disconnected (a call rejects at once, so components answer from their fallbacks without
+ * waiting) and it reconnects by itself; failures reach callers as errors, so the client's
+ * own `error` events are silenced (ioredis would print every failed reconnection).
+ * @internal
+ */
+export function createRedisClient(address: RedisAddress, options: RedisClientOptions): Redis | Cluster {
+  const { timeoutMs, atMostOnce, subscriber = false, autoPipelining = false } = options
+  const perNode = {
+    maxRetriesPerRequest: atMostOnce ? 0 : 1,
+    ...(atMostOnce ? { autoResendUnfulfilledCommands: false } : {}),
+    // A subscriber's connection stays silent for long stretches; a command timeout would cut it.
+    ...(subscriber ? {} : { commandTimeout: timeoutMs }),
+    connectTimeout: timeoutMs,
+    enableAutoPipelining: autoPipelining,
+  }
+  let client: Redis | Cluster
+  if ('url' in address) {
+    if (typeof address.url !== 'string') {
+      throw new InvalidArgumentError(`invalid redis.url: expected a string, got ${String(address.url)}`)
+    }
+    client = new Redis(address.url, { ...perNode, enableOfflineQueue: subscriber, retryStrategy: reconnectDelay })
+  } else {
+    if (!Array.isArray(address.cluster) || address.cluster.length === 0) {
+      throw new InvalidArgumentError('invalid redis.cluster: expected a non-empty array of nodes')
+    }
+    const cluster = new Cluster([...address.cluster], {
+      enableOfflineQueue: subscriber,
+      enableAutoPipelining: autoPipelining,
+      clusterRetryStrategy: reconnectDelay,
+      ...(atMostOnce ? { retryDelayOnFailover: 0 } : {}),
+      redisOptions: perNode,
+    })
+    // With the offline queue off, ioredis rejects the commands that reach a node while its
+    // connection is being set up: connect every node as soon as the cluster learns of it.
+    if (!subscriber) cluster.on('+node', (node: Redis) => node.connect().catch(noop))
+    client = cluster
+  }
+  client.on('error', noop)
+  return client
+}
+
+/**
+ * Waits (at most `timeoutMs`) until `client` is ready, and for a cluster every master too, so
+ * that calls made right after construction do not find it connecting. Never rejects: calls
+ * fail on their own.
+ * @internal
+ */
+export async function whenReady(client: Redis | Cluster, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  const bounded =
+    signal === undefined ? AbortSignal.timeout(timeoutMs) : AbortSignal.any([AbortSignal.timeout(timeoutMs), signal])
+  try {
+    if (client.status !== 'ready') await once(client, 'ready', { signal: bounded })
+    if (client.isCluster) {
+      const connecting = (client as Cluster).nodes('master').filter((node) => node.status !== 'ready')
+      await Promise.all(connecting.map((node) => once(node, 'ready', { signal: bounded })))
+    }
+  } catch {
+    // Timed out, closed, or a connection error: the calls report it.
+  }
+}
