@@ -13,8 +13,8 @@ import {
   OutputLimitError,
 } from 'optlayer'
 
-import { fromNativeError } from '../src/errors'
-import { native } from '../src/native'
+import { fromNativeError } from '../src/core/errors'
+import { native } from '../src/core/native'
 
 function text(length: number): Buffer {
   const words = ['cache', 'limiter', 'queue', 'zstd', 'backend', 'latency', 'p99', '{"id":', '42}', '\n']

@@ -23,7 +23,7 @@ import { fakeClock } from './helpers/fake-clock'
 import { seededRandom } from './helpers/random'
 
 // The cached clock is internal; its own test reaches it in the sources.
-import { CachedClock } from '../src/cached-clock'
+import { CachedClock } from '../src/core/cached-clock'
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers

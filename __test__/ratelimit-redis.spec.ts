@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import test, { type ExecutionContext } from 'ava'
 import Redis, { Cluster } from 'ioredis'
 
-import { ClosedError, CostExceedsCapacityError, InvalidArgumentError, UnavailableError } from '../src/errors'
+import { ClosedError, CostExceedsCapacityError, InvalidArgumentError, UnavailableError } from '../src/core/errors'
 import { LeaseBatcher } from '../src/ratelimit/lease-batcher'
 import { validateQuota, type FixedRateAlgorithm } from '../src/ratelimit/quota'
 import { RATE_LIMIT_SCRIPTS, scriptArguments } from '../src/ratelimit/redis-scripts'

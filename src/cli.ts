@@ -2,7 +2,7 @@
 import cluster from 'node:cluster'
 
 import { configFromEnv, type OptlayerConfig, type ProfilingConfig } from './config/env'
-import { OptlayerError } from './errors'
+import { OptlayerError } from './core/errors'
 import { defaultAlertRules } from './monitoring/alert-sources'
 import { FleetReporter } from './monitoring/fleet'
 import { startProfilingServer } from './monitoring/profiling'

@@ -79,7 +79,7 @@ export {
   UnavailableError,
   ValueTooLargeError,
   type OptlayerErrorCode,
-} from './errors'
+} from './core/errors'
 export {
   BoundedCounter,
   BoundedGauge,
@@ -104,7 +104,7 @@ export {
   type LatencyHistogramOptions,
   type LatencyReadOptions,
   type LatencySnapshot,
-} from './monitoring/latency-histogram'
+} from './core/latency-histogram'
 export {
   MetricsCollector,
   METRICS_DEFAULTS,

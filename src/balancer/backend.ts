@@ -1,5 +1,5 @@
 import type { CircuitBreaker, CircuitState } from '../resilience/circuit-breaker'
-import type { CachedClock } from '../cached-clock'
+import type { CachedClock } from '../core/cached-clock'
 import { LatencyEwma } from './ewma'
 import type { ResolvedBackendConfig } from './options'
 

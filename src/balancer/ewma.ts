@@ -1,4 +1,4 @@
-import type { CachedClock } from '../cached-clock'
+import type { CachedClock } from '../core/cached-clock'
 
 /** Load of a backend with requests in flight and no latency observed yet (Finagle penalises the same case). */
 const UNMEASURED_PENALTY = 2 ** 40

@@ -2,7 +2,7 @@ import net from 'node:net'
 
 import { Agent, request } from 'undici'
 
-import { InvalidArgumentError } from '../errors'
+import { InvalidArgumentError } from '../core/errors'
 import type { BackendEntry } from './backend'
 import type { ResolvedHealthCheckOptions } from './options'
 

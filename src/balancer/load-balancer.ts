@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 
-import { ClosedError, InvalidArgumentError, NoBackendError, TimeoutError } from '../errors'
-import { OpenInstances } from '../monitoring/open-instances'
+import { ClosedError, InvalidArgumentError, NoBackendError, TimeoutError } from '../core/errors'
+import { OpenInstances } from '../core/open-instances'
 import { CircuitBreaker, type CircuitStateChange } from '../resilience/circuit-breaker'
 import { ConsistentHashPicker } from './algorithms/consistent-hash'
 import { LeastConnectionsPicker } from './algorithms/least-connections'
@@ -17,7 +17,7 @@ import {
   type PickRequest,
   type ReleaseOutcome,
 } from './backend'
-import { CachedClock } from '../cached-clock'
+import { CachedClock } from '../core/cached-clock'
 import { HealthChecker, type CheckResult } from './health-checker'
 import {
   checkRingSize,

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 
-import { InvalidArgumentError } from '../errors'
+import { InvalidArgumentError } from '../core/errors'
 import {
   CIRCUIT_BREAKER_DEFAULTS,
   resolveCircuitBreakerOptions,

@@ -1,5 +1,5 @@
 import type { BackendEntry } from './backend'
-import type { CachedClock } from '../cached-clock'
+import type { CachedClock } from '../core/cached-clock'
 import type { ResolvedOutlierDetectionOptions } from './options'
 
 /**

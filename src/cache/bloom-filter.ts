@@ -1,5 +1,5 @@
-import { fromNativeError } from '../errors'
-import { native } from '../native'
+import { fromNativeError } from '../core/errors'
+import { native } from '../core/native'
 
 /**
  * A bloom filter of string keys, off the V8 heap and lock-free: `has` is false only for

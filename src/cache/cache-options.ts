@@ -1,6 +1,6 @@
 import type { CompressionAlgorithm } from '../compress/algorithms'
 import type { Serializer } from '../compress/serializer'
-import { InvalidArgumentError } from '../errors'
+import { InvalidArgumentError } from '../core/errors'
 import type { L2Options } from './native-store'
 import type { CacheRedisConnection } from './redis-tier'
 

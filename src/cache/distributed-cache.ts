@@ -11,13 +11,13 @@ import {
   NotSerializableError,
   UnavailableError,
   ValueTooLargeError,
-} from '../errors'
-import { LatencyHistogram } from '../monitoring/latency-histogram'
-import { OpenInstances } from '../monitoring/open-instances'
-import { native } from '../native'
-import { CachedClock } from '../cached-clock'
+} from '../core/errors'
+import { LatencyHistogram } from '../core/latency-histogram'
+import { OpenInstances } from '../core/open-instances'
+import { native } from '../core/native'
+import { CachedClock } from '../core/cached-clock'
 import { checkKey } from '../ratelimit/key'
-import { wholeNumber } from '../validate'
+import { wholeNumber } from '../core/validate'
 import {
   DISTRIBUTED_CACHE_DEFAULTS as DEFAULTS,
   ttl,

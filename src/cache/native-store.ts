@@ -1,5 +1,5 @@
-import { fromNativeError } from '../errors'
-import { native } from '../native'
+import { fromNativeError } from '../core/errors'
+import { native } from '../core/native'
 import { HEADER_BYTES } from './record'
 
 /** Options of the L2 tier: the native off-heap store. */

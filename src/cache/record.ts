@@ -1,5 +1,5 @@
 import type { Serializer } from '../compress/serializer'
-import { CorruptInputError } from '../errors'
+import { CorruptInputError } from '../core/errors'
 
 /**
  * The stored form of a cached value in L2 and L3: a 9-byte header, then the serialized

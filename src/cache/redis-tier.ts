@@ -1,8 +1,8 @@
 import type Redis from 'ioredis'
 import type { Cluster } from 'ioredis'
 
-import { InvalidArgumentError } from '../errors'
-import { native } from '../native'
+import { InvalidArgumentError } from '../core/errors'
+import { native } from '../core/native'
 import { createRedisClient, whenReady, type RedisAddress } from '../redis/clients'
 import { GetBatcher } from './get-batcher'
 

@@ -1,4 +1,4 @@
-import { NotSerializableError } from '../errors'
+import { NotSerializableError } from '../core/errors'
 
 /** Values walked before the check trusts the rest: it guards against mistakes, not adversaries. */
 const MAX_NODES = 10_000

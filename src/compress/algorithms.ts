@@ -1,5 +1,5 @@
-import { AbortError, InvalidArgumentError } from '../errors'
-import { native } from '../native'
+import { AbortError, InvalidArgumentError } from '../core/errors'
+import { native } from '../core/native'
 
 /**
  * Codec names, the HTTP `Content-Encoding` tokens where one exists: `deflate` is the

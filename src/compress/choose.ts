@@ -1,5 +1,5 @@
-import { InvalidArgumentError } from '../errors'
-import { native } from '../native'
+import { InvalidArgumentError } from '../core/errors'
+import { native } from '../core/native'
 import { negotiateEncoding, type ContentEncoding } from './accept-encoding'
 import type { CompressionAlgorithm } from './algorithms'
 

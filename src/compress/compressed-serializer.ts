@@ -1,4 +1,4 @@
-import { CorruptInputError } from '../errors'
+import { CorruptInputError } from '../core/errors'
 import type { CompressionAlgorithm } from './algorithms'
 import { COMPRESSOR_DEFAULTS, Compressor } from './compressor'
 import type { Serializer } from './serializer'

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 
-import { fromNativeError, InvalidArgumentError, OutputLimitError } from '../errors'
-import { native } from '../native'
+import { fromNativeError, InvalidArgumentError, OutputLimitError } from '../core/errors'
+import { native } from '../core/native'
 import {
   byteLimit,
   checkSignal,

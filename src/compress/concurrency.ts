@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 
-import { AbortError, InvalidArgumentError } from '../errors'
+import { AbortError, InvalidArgumentError } from '../core/errors'
 
 /**
  * Caps the codec jobs on the libuv pool at once. Past the number of cores, more jobs only

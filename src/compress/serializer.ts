@@ -1,7 +1,7 @@
 import { Packr, type Options as PackrOptions } from 'msgpackr'
 import type { Type } from 'protobufjs'
 
-import { CorruptInputError, InvalidArgumentError } from '../errors'
+import { CorruptInputError, InvalidArgumentError } from '../core/errors'
 
 /** Turns values into bytes and back; the cache and the queue store values through one. */
 export interface Serializer<T = unknown> {

@@ -1,7 +1,7 @@
 import { Transform, type TransformCallback, type TransformOptions } from 'node:stream'
 
-import { fromNativeError, InvalidArgumentError } from '../errors'
-import { native } from '../native'
+import { fromNativeError, InvalidArgumentError } from '../core/errors'
+import { native } from '../core/native'
 import { byteLimit, describe, nativeCodec, optionalInteger } from './algorithms'
 import { recordCodecCall, type CodecOperation } from './codec-stats'
 import { COMPRESSOR_DEFAULTS, type CompressOptions, type DecompressOptions } from './compressor'

@@ -1,5 +1,5 @@
-import { fromNativeError } from '../errors'
-import { native } from '../native'
+import { fromNativeError } from '../core/errors'
+import { native } from '../core/native'
 import { byteLimit, optionalInteger, toBytes, toCompressed } from './algorithms'
 import { COMPRESSOR_DEFAULTS } from './compressor'
 

@@ -1,4 +1,4 @@
-import { ConfigError } from '../errors'
+import { ConfigError } from '../core/errors'
 import { RATE_LIMIT_ALGORITHMS, type RateLimitAlgorithm } from '../ratelimit/quota'
 
 /** The gateway's rate limit per client, from `RATE_LIMIT_*`. */

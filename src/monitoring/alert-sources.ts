@@ -1,6 +1,6 @@
 import { getHeapStatistics } from 'node:v8'
 
-import { InvalidArgumentError } from '../errors'
+import { InvalidArgumentError } from '../core/errors'
 import type { AlertRule, AlertSource } from './alerts'
 import {
   bucketQuantile,

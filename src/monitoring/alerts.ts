@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 
-import { ClosedError, InvalidArgumentError, TimeoutError } from '../errors'
+import { ClosedError, InvalidArgumentError, TimeoutError } from '../core/errors'
 
 /**
  * Where a rule reads its value: a function returning the current value (sync or async), or

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type LabelValues, type Registry } from 'prom-client'
 
-import { InvalidArgumentError, OptlayerError } from '../errors'
+import { InvalidArgumentError, OptlayerError } from '../core/errors'
 
 /** Label value every label of the overflow series carries. */
 export const OVERFLOW_LABEL_VALUE = '__overflow__'

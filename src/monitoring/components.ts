@@ -1,6 +1,6 @@
 import type { Metric, Registry } from 'prom-client'
 
-import { InvalidArgumentError } from '../errors'
+import { InvalidArgumentError } from '../core/errors'
 import { checkBoundedOptions, construct, OVERFLOW_LABEL_VALUE } from './bounded-metrics'
 
 /** One figure a component reports: a number, or one number per label set. */

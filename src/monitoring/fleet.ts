@@ -7,8 +7,8 @@ import {
   type Registry,
 } from 'prom-client'
 
-import { InvalidArgumentError, OptlayerError } from '../errors'
-import { DEFAULT_QUANTILES, LatencyHistogram, type LatencyHistogramOptions } from './latency-histogram'
+import { InvalidArgumentError, OptlayerError } from '../core/errors'
+import { DEFAULT_QUANTILES, LatencyHistogram, type LatencyHistogramOptions } from '../core/latency-histogram'
 import { LatencySummaryMetric } from './latency-summary'
 import { LatencyWindow } from './latency-window'
 import { METRICS_DEFAULTS, type LocalMetricsSnapshot, type MetricsCollector } from './metrics-collector'

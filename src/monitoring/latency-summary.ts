@@ -1,6 +1,6 @@
 import type { Metric, Registry } from 'prom-client'
 
-import type { LatencyHistogram } from './latency-histogram'
+import type { LatencyHistogram } from '../core/latency-histogram'
 import type { LatencyWindow } from './latency-window'
 
 /** One labelled series of a {@link LatencySummaryMetric}. @internal */

@@ -1,6 +1,6 @@
 import type { MetricObjectWithValues, MetricValue, Registry } from 'prom-client'
 
-import { InvalidArgumentError } from '../errors'
+import { InvalidArgumentError } from '../core/errors'
 
 /** One metric as prom-client reports it, its series possibly carrying `metricName` (`_bucket`, `_sum`, `_count`). */
 export type MetricJson = MetricObjectWithValues<MetricValue<string> & { metricName?: string }>

@@ -15,7 +15,7 @@ import { Compressor } from '../compress/compressor'
 import { balancerMetrics } from '../balancer/balancer-metrics'
 import { poolMetrics } from '../pool/pool-metrics'
 import { queueMetrics } from '../queue/queue-metrics'
-import { fromNativeError, InvalidArgumentError } from '../errors'
+import { fromNativeError, InvalidArgumentError } from '../core/errors'
 import { RateLimiter } from '../ratelimit/rate-limiter'
 import {
   BoundedMetricFactory,
@@ -26,7 +26,7 @@ import {
   type BoundedMetricOptions,
 } from './bounded-metrics'
 import { Component, type ComponentRegistration } from './components'
-import { DEFAULT_QUANTILES, LatencyHistogram, type LatencyHistogramOptions } from './latency-histogram'
+import { DEFAULT_QUANTILES, LatencyHistogram, type LatencyHistogramOptions } from '../core/latency-histogram'
 import { LatencySummaryMetric } from './latency-summary'
 import { LatencyWindow } from './latency-window'
 import { ProcessSampler, type ProcessFigures } from './process-sampler'

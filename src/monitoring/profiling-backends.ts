@@ -1,7 +1,7 @@
 import { Session } from 'node:inspector/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 
-import { ConfigError } from '../errors'
+import { ConfigError } from '../core/errors'
 
 /** Profile formats: gzipped pprof protobuf (`@datadog/pprof`), or Chrome DevTools JSON (`node:inspector`). */
 export type ProfileFormat = 'pprof' | 'devtools'

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 
 import type { ProfilingConfig } from '../config/env'
-import { ClosedError, InvalidArgumentError } from '../errors'
+import { ClosedError, InvalidArgumentError } from '../core/errors'
 import { createProfilerBackend, type ProfileFormat, type ProfilerBackend } from './profiling-backends'
 
 /** Options of {@link ProfilingServer}. */

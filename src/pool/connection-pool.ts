@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events'
 
-import { AbortError, ClosedError, TimeoutError } from '../errors'
+import { AbortError, ClosedError, TimeoutError } from '../core/errors'
 import { CircuitBreaker, type CircuitState, type CircuitStateChange } from '../resilience/circuit-breaker'
-import { OpenInstances } from '../monitoring/open-instances'
+import { OpenInstances } from '../core/open-instances'
 import { LatencyHistogram, type LatencySummary } from './latency-histogram'
 import { captureTrace, formatTrace, LeakDetector, type LeakReport, type TrackedBorrow } from './leak-detector'
 import {

@@ -3,7 +3,7 @@ import type tls from 'node:tls'
 
 import { Pool, type Dispatcher } from 'undici'
 
-import { ClosedError, InvalidArgumentError } from '../errors'
+import { ClosedError, InvalidArgumentError } from '../core/errors'
 import { LatencyHistogram, type LatencySummary } from './latency-histogram'
 
 /**

@@ -1,4 +1,4 @@
-import { CircuitOpenError, InvalidArgumentError, TimeoutError } from '../errors'
+import { CircuitOpenError, InvalidArgumentError, TimeoutError } from '../core/errors'
 
 /** One borrowed resource, as named by a {@link PoolTimeoutError} and `ConnectionPool.holders()`. */
 export interface PoolHolder {

@@ -1,7 +1,7 @@
 import net from 'node:net'
 import tls from 'node:tls'
 
-import { InvalidArgumentError, TimeoutError } from '../errors'
+import { InvalidArgumentError, TimeoutError } from '../core/errors'
 
 /** Options of {@link tcpResourceFactory}; `host` and `port` are required. */
 export interface TcpResourceOptions {

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors'
+import { InvalidArgumentError } from '../core/errors'
 import type { BackoffOptions } from './types'
 
 /** Defaults of {@link BackoffOptions}: 100 ms doubling to 30 s, full jitter. */

@@ -1,4 +1,4 @@
-import { LatencyHistogram, type LatencySnapshot } from '../monitoring/latency-histogram'
+import { LatencyHistogram, type LatencySnapshot } from '../core/latency-histogram'
 
 /** Records kept in JavaScript before one native call hands them over. */
 const BATCH = 512

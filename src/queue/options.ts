@@ -1,7 +1,7 @@
-import { InvalidArgumentError } from '../errors'
+import { InvalidArgumentError } from '../core/errors'
 import { resolveBackoff } from './backoff'
 import type { BackoffOptions } from './types'
-import { wholeNumber } from '../validate'
+import { wholeNumber } from '../core/validate'
 
 /** Options of `TaskQueue`; every one can be omitted (see {@link TASK_QUEUE_DEFAULTS}). */
 export interface TaskQueueOptions {

@@ -1,4 +1,4 @@
-import { AbortError, OptlayerError, TimeoutError } from '../errors'
+import { AbortError, OptlayerError, TimeoutError } from '../core/errors'
 import type { TaskError } from './types'
 
 /**

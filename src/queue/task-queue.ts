@@ -9,10 +9,10 @@ import {
   NotSerializableError,
   QueueFullError,
   TimeoutError,
-} from '../errors'
-import type { LatencySnapshot } from '../monitoring/latency-histogram'
-import { OpenInstances } from '../monitoring/open-instances'
-import { native } from '../native'
+} from '../core/errors'
+import type { LatencySnapshot } from '../core/latency-histogram'
+import { OpenInstances } from '../core/open-instances'
+import { native } from '../core/native'
 import { backoffDelay, resolveBackoff } from './backoff'
 import { BufferedHistogram } from './buffered-histogram'
 import { DeadLetterStore } from './dead-letters'
@@ -32,7 +32,7 @@ import {
 import { WorkerPool } from './worker-pool'
 import { TaskRegistry } from './task-registry'
 import { WorkerScaler } from './worker-scaling'
-import { wholeNumber } from '../validate'
+import { wholeNumber } from '../core/validate'
 
 /** Events of {@link TaskQueue}; payloads are built only when someone listens. */
 export type TaskQueueEvents = {

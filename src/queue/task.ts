@@ -1,4 +1,4 @@
-import { AbortError } from '../errors'
+import { AbortError } from '../core/errors'
 import type { BackoffOptions, Priority, TaskContext, TaskHandle, TaskInfo, TaskRun, TaskSpec, TaskState } from './types'
 import { toTaskError } from './task-error'
 

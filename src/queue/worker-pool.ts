@@ -2,7 +2,7 @@ import { resolve as resolvePath, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 
-import { UnavailableError } from '../errors'
+import { UnavailableError } from '../core/errors'
 import type { Task } from './task'
 import { fromTaskError } from './task-error'
 import type { FromWorker, ToWorker } from './worker-protocol'

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors'
+import { InvalidArgumentError } from '../core/errors'
 
 /** The adaptive limit algorithms. */
 export type AdaptiveAlgorithm = 'aimd' | 'gradient'

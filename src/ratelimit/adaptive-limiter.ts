@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 
-import { CostExceedsCapacityError, InvalidArgumentError } from '../errors'
+import { CostExceedsCapacityError, InvalidArgumentError } from '../core/errors'
 import {
   createAdaptiveLimit,
   type AdaptiveLimit,

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors'
+import { InvalidArgumentError } from '../core/errors'
 
 /**
  * Throws {@link InvalidArgumentError} unless `key` is a non-empty string of at most

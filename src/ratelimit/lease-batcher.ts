@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks'
 
-import { ClosedError, InvalidArgumentError } from '../errors'
+import { ClosedError, InvalidArgumentError } from '../core/errors'
 import type { RateLimitDecision } from './decision'
 import type { RedisRateLimitStore } from './redis-store'
-import { wholeNumber } from '../validate'
+import { wholeNumber } from '../core/validate'
 
 /** Options of a {@link LeaseBatcher}. */
 export interface LeaseBatcherOptions {

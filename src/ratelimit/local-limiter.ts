@@ -1,5 +1,5 @@
-import { fromNativeError, InvalidArgumentError } from '../errors'
-import { native } from '../native'
+import { fromNativeError, InvalidArgumentError } from '../core/errors'
+import { native } from '../core/native'
 import type { RateLimitDecision } from './decision'
 import type { FixedRateAlgorithm, Quota } from './quota'
 

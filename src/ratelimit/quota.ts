@@ -1,5 +1,5 @@
-import { InvalidArgumentError } from '../errors'
-import { wholeNumber } from '../validate'
+import { InvalidArgumentError } from '../core/errors'
+import { wholeNumber } from '../core/validate'
 
 /** The rate-limiting algorithms with a fixed rate (every one but `'adaptive'`). */
 export type FixedRateAlgorithm = 'token-bucket' | 'gcra' | 'sliding-window' | 'sliding-log' | 'fixed-window'

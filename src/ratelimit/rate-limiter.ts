@@ -1,5 +1,5 @@
-import { InvalidArgumentError, ClosedError, UnavailableError } from '../errors'
-import { OpenInstances } from '../monitoring/open-instances'
+import { InvalidArgumentError, ClosedError, UnavailableError } from '../core/errors'
+import { OpenInstances } from '../core/open-instances'
 import { AdaptiveRateLimiter, type AdaptiveRateLimiterStats, type AdaptiveRateOptions } from './adaptive-limiter'
 import type { CircuitBreakerOptions, CircuitState } from '../resilience/circuit-breaker'
 import type { RateLimitDecision } from './decision'

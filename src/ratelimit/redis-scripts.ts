@@ -40,7 +40,7 @@
  * `(a − fmod(a, b)) / b` (an exact multiple of b divided by b); `math.floor(a / b)` could round
  * up to the next integer for large a.
  */
-import { InvalidArgumentError } from '../errors'
+import { InvalidArgumentError } from '../core/errors'
 import type { FixedRateAlgorithm, Quota } from './quota'
 
 /** The largest integer every Lua number (a double) holds exactly. */

@@ -8,14 +8,14 @@ import {
   InvalidArgumentError,
   type OptlayerError,
   UnavailableError,
-} from '../errors'
+} from '../core/errors'
 import type { RateLimitDecision } from './decision'
 import { checkKey } from './key'
 import { validateQuota, type FixedRateAlgorithm, type Quota } from './quota'
 import { RATE_LIMIT_SCRIPTS, scriptArguments } from './redis-scripts'
 import { createRedisClient, whenReady, type RedisAddress } from '../redis/clients'
 import { keyPart } from '../redis/key-part'
-import { wholeNumber } from '../validate'
+import { wholeNumber } from '../core/validate'
 
 /**
  * Where a {@link RedisRateLimitStore} finds Redis: a client of yours (`Redis` or `Cluster`,

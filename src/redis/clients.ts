@@ -2,7 +2,7 @@ import { once } from 'node:events'
 
 import Redis, { Cluster, type ClusterNode } from 'ioredis'
 
-import { InvalidArgumentError } from '../errors'
+import { InvalidArgumentError } from '../core/errors'
 
 /** A server (`{ url }`) or the seed nodes of a Redis Cluster (`{ cluster }`). */
 export type RedisAddress = { url: string } | { cluster: readonly ClusterNode[] }

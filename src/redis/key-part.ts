@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors'
+import { InvalidArgumentError } from '../core/errors'
 
 /**
  * A configured part of a Redis key name (prefix, name): a string without `{` or `}`, so that

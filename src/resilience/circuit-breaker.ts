@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 
-import { InvalidArgumentError } from '../errors'
+import { InvalidArgumentError } from '../core/errors'
 
 /**
  * A breaker's state. `closed` admits everything and watches outcomes; `open` rejects

@@ -1,6 +1,6 @@
 import cluster, { type Address, type Worker } from 'node:cluster'
 
-import { InvalidArgumentError } from '../errors'
+import { InvalidArgumentError } from '../core/errors'
 import {
   FLEET_DEFAULTS,
   FleetAggregator,

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
-import { InvalidArgumentError } from '../errors'
+import { InvalidArgumentError } from '../core/errors'
 import { MetricSources } from '../monitoring/alert-sources'
 import { AlertManager, type AlertManagerOptions, type AlertRule, type AlertsSnapshot } from '../monitoring/alerts'
 import { DashboardData, type DashboardDataOptions } from '../monitoring/dashboard/data'

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../../errors'
+import { InvalidArgumentError } from '../../core/errors'
 import type { BackendEntry, PickRequest } from '../backend'
 import { hashString, HashRing, ringPointsOf } from '../hash-ring'
 import { describe, ringPoints } from '../options'

@@ -1,5 +1,5 @@
 import type { BackendEntry, BalancerBackend, PickRequest } from '../backend'
-import type { CachedClock } from '../../cached-clock'
+import type { CachedClock } from '../../core/cached-clock'
 
 /** Backends a retry must avoid: one handle or a list of them. */
 export type PickExclusion = BalancerBackend | readonly BalancerBackend[]

@@ -1,4 +1,4 @@
-import { NotSerializableError } from '../../errors'
+import { NotSerializableError } from '../../core/errors'
 import type { TaskError } from '../types'
 
 /**

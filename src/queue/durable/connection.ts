@@ -1,7 +1,7 @@
 import type Redis from 'ioredis'
 import type { Cluster } from 'ioredis'
 
-import { InvalidArgumentError } from '../../errors'
+import { InvalidArgumentError } from '../../core/errors'
 import { createRedisClient } from '../../redis/clients'
 import { DURABLE_SCRIPTS } from './scripts'
 import type { DurableRedisConnection } from './options'

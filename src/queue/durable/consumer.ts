@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 
-import { AbortError, InvalidArgumentError, TimeoutError } from '../../errors'
+import { AbortError, InvalidArgumentError, TimeoutError } from '../../core/errors'
 import type { BackoffOptions, TaskContext, TaskState } from '../types'
 import { backoffDelay, resolveBackoff } from '../backoff'
 import { toTaskError } from '../task-error'

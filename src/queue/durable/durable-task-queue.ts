@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 import type { Cluster, Redis } from 'ioredis'
 
-import { AbortError, ClosedError, InvalidArgumentError, QueueFullError, UnavailableError } from '../../errors'
+import { AbortError, ClosedError, InvalidArgumentError, QueueFullError, UnavailableError } from '../../core/errors'
 import {
   Priority,
   type DeadLetter,
@@ -21,7 +21,7 @@ import { decodeValue, encodeValue, parseTaskError } from './codec'
 import { whenReady } from '../../redis/clients'
 import { openConnections } from './connection'
 import { DurableConsumer } from './consumer'
-import { wholeNumber } from '../../validate'
+import { wholeNumber } from '../../core/validate'
 import { resolveBackoff } from '../backoff'
 import { resolveDurableOptions, type DurableTaskQueueOptions } from './options'
 import type { ResolvedDurableOptions } from './options'

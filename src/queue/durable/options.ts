@@ -1,9 +1,9 @@
 import type { Cluster, Redis } from 'ioredis'
 
-import { InvalidArgumentError } from '../../errors'
+import { InvalidArgumentError } from '../../core/errors'
 import type { BackoffOptions, TaskContext } from '../types'
 import { keyPart } from '../../redis/key-part'
-import { wholeNumber } from '../../validate'
+import { wholeNumber } from '../../core/validate'
 import { BACKOFF_DEFAULTS, resolveBackoff } from '../backoff'
 
 /**

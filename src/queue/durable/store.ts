@@ -7,7 +7,7 @@ import {
   type OptlayerError,
   QueueFullError,
   UnavailableError,
-} from '../../errors'
+} from '../../core/errors'
 import { Priority, type DeadLetter, type TaskInfo, type TaskState } from '../types'
 import { decodeValue, parseTaskError } from './codec'
 import { DURABLE_SCRIPTS, queueKeys, type DurableScriptName, type QueueKeys } from './scripts'

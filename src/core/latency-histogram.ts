@@ -1,5 +1,5 @@
-import { fromNativeError, InvalidArgumentError } from '../errors'
-import { native } from '../native'
+import { fromNativeError, InvalidArgumentError } from './errors'
+import { native } from './native'
 
 /** Options of {@link LatencyHistogram}. */
 export interface LatencyHistogramOptions {

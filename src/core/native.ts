@@ -3,6 +3,6 @@
  * package root). Internal: the public API is the TypeScript layer.
  * @internal
  */
-import * as binding from '../index.js'
+import * as binding from '../../index.js'
 
 export const native = binding
