@@ -203,7 +203,7 @@ test('a named histogram is shared by the worker_threads that open its name', asy
     parentPort.postMessage(there.snapshot().count)
     there.close()
   `
-  const module = join(__dirname, '..', 'dist', 'monitoring', 'latency-histogram.js')
+  const module = join(__dirname, '..', 'dist', 'core', 'latency-histogram.js')
   const seen = await new Promise<number>((resolve, reject) => {
     const worker = new Worker(script, { eval: true, workerData: { module, name } })
     worker.once('message', resolve)

@@ -88,7 +88,7 @@ export {
   type BoundedHistogramOptions,
   type BoundedMetricOptions,
 } from './monitoring/bounded-metrics'
-export type { ComponentMetric, ComponentRegistration, ComponentValue } from './monitoring/components'
+export type { ComponentMetric, ComponentRegistration, ComponentValue } from './core/component-registry'
 export {
   FLEET_DEFAULTS,
   FleetAggregator,

@@ -1,5 +1,9 @@
-import type { ComponentRegistration } from '../monitoring/components'
-import { LoadBalancer } from './load-balancer'
+import { reportComponentMetrics, type ComponentRegistration } from '../core/component-registry'
+import { OpenInstances } from '../core/open-instances'
+import type { LoadBalancer } from './load-balancer'
+
+/** The balancers open in this thread; each adds itself on construction and leaves on close. */
+export const openBalancers = new OpenInstances<LoadBalancer>()
 
 const byBackend = ['balancer', 'backend']
 
@@ -9,7 +13,7 @@ const byBackend = ['balancer', 'backend']
  * for a backend that takes picks now (the dashboard's backend-health panel reads it).
  * @internal
  */
-export function balancerMetrics(): ComponentRegistration {
+function balancerMetrics(): ComponentRegistration {
   const gauge = (help: string) => ({ type: 'gauge' as const, help, labelNames: byBackend })
   const counter = (help: string) => ({ type: 'counter' as const, help, labelNames: byBackend })
   return {
@@ -24,7 +28,7 @@ export function balancerMetrics(): ComponentRegistration {
       panic: { type: 'gauge', help: '1 while panic mode uses every backend.', labelNames: ['balancer'] },
     },
     collect: () => {
-      const balancers = [...LoadBalancer.open()].map((lb) => ({ name: lb.name, stats: lb.stats() }))
+      const balancers = [...openBalancers].map((lb) => ({ name: lb.name, stats: lb.stats() }))
       const backends = balancers.flatMap(({ name, stats }) => stats.backends.map((b) => ({ name, b })))
       const each = (value: (b: (typeof backends)[number]['b']) => number) =>
         backends.map(({ name, b }) => ({ labels: { balancer: name, backend: b.id }, value: value(b) }))
@@ -41,3 +45,5 @@ export function balancerMetrics(): ComponentRegistration {
     },
   }
 }
+
+reportComponentMetrics('balancer', balancerMetrics())

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 
 import { ClosedError, InvalidArgumentError, NoBackendError, TimeoutError } from '../core/errors'
-import { OpenInstances } from '../core/open-instances'
+import { openBalancers } from './balancer-metrics'
 import { CircuitBreaker, type CircuitStateChange } from '../resilience/circuit-breaker'
 import { ConsistentHashPicker } from './algorithms/consistent-hash'
 import { LeastConnectionsPicker } from './algorithms/least-connections'
@@ -113,7 +113,6 @@ const RETRY_MAX_ATTEMPTS = 100
 let unnamedBalancers = 0
 
 /** Every balancer not yet closed, for the metrics collector. */
-const openBalancers = new OpenInstances<{ readonly name: string; stats(): LoadBalancerStats }>()
 
 /**
  * A client-side load balancer over a set of backends, with health checking, outlier detection, per-backend circuit
@@ -424,11 +423,6 @@ export class LoadBalancer extends EventEmitter<LoadBalancerEvents> {
         peakEwmaMs: e.latency.cost(),
       })),
     }
-  }
-
-  /** Every balancer not yet closed (for metrics). @internal */
-  static open(): Iterable<{ readonly name: string; stats(): LoadBalancerStats }> {
-    return openBalancers
   }
 
   /**

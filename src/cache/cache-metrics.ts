@@ -1,5 +1,9 @@
-import type { ComponentRegistration } from '../monitoring/components'
-import { DistributedCache } from './distributed-cache'
+import { reportComponentMetrics, type ComponentRegistration } from '../core/component-registry'
+import { OpenInstances } from '../core/open-instances'
+import type { DistributedCache } from './distributed-cache'
+
+/** The caches open in this thread; each adds itself on construction and leaves on close. */
+export const openCaches = new OpenInstances<DistributedCache>()
 
 const byTier = ['cache', 'tier']
 const byCache = ['cache']
@@ -10,7 +14,7 @@ const byCache = ['cache']
  * coherence counters, read at scrape time.
  * @internal
  */
-export function cacheMetrics(): ComponentRegistration {
+function cacheMetrics(): ComponentRegistration {
   const counter = (help: string, labelNames = byTier) => ({ type: 'counter' as const, help, labelNames })
   const gauge = (help: string, labelNames = byTier) => ({ type: 'gauge' as const, help, labelNames })
   return {
@@ -29,7 +33,7 @@ export function cacheMetrics(): ComponentRegistration {
       flushes_total: counter('Local tiers flushed because invalidations may have been missed.', byCache),
     },
     collect: () => {
-      const stats = [...DistributedCache.open()].map((cache) => cache.stats())
+      const stats = [...openCaches].map((cache) => cache.stats())
       const tiers = (pick: (tier: { hits: number; misses: number }, s: (typeof stats)[number]) => number) =>
         stats.flatMap((s) =>
           (['l1', 'l2', 'l3'] as const).flatMap((tier) => {
@@ -62,3 +66,5 @@ export function cacheMetrics(): ComponentRegistration {
     },
   }
 }
+
+reportComponentMetrics('cache', cacheMetrics())

@@ -13,7 +13,6 @@ import {
   ValueTooLargeError,
 } from '../core/errors'
 import { LatencyHistogram } from '../core/latency-histogram'
-import { OpenInstances } from '../core/open-instances'
 import { native } from '../core/native'
 import { CachedClock } from '../core/cached-clock'
 import { checkKey } from '../ratelimit/key'
@@ -39,6 +38,7 @@ import {
 } from './record'
 import { RedisTier } from './redis-tier'
 import { assertSerializable } from './serializable'
+import { openCaches } from './cache-metrics'
 
 /** Options of a write. */
 export interface CacheSetOptions {
@@ -118,7 +118,6 @@ const MISS = Symbol('miss')
  * much as the rest of an L1 hit. Shared by every cache of the thread.
  */
 const clock = new CachedClock(Date.now, 1)
-const open = new OpenInstances<DistributedCache>()
 
 /**
  * A multi-tier cache: L1 live JavaScript values (bounded by count), L2 a native off-heap
@@ -146,11 +145,6 @@ const open = new OpenInstances<DistributedCache>()
  * ```
  */
 export class DistributedCache<V = unknown> {
-  /** The caches open in this thread, for metrics. @internal */
-  static open(): Iterable<DistributedCache> {
-    return open
-  }
-
   readonly name: string
   private readonly namespace: string
   private readonly defaultTtlMs: number
@@ -286,7 +280,7 @@ export class DistributedCache<V = unknown> {
         client.on('ready', () => this.redisUp())
       }
     }
-    open.add(this)
+    openCaches.add(this)
   }
 
   /** Resolves once Redis (if any) is connected and subscribed, or its connect timeout passed. */
@@ -495,7 +489,7 @@ export class DistributedCache<V = unknown> {
     if (this.closed) return
     this.closed = true
     this.closing.abort()
-    open.delete(this)
+    openCaches.delete(this)
     this.l1?.clear()
     this.l2?.close()
     await Promise.all([this.invalidation?.close(), this.l3?.close()])

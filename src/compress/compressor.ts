@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks'
 
 import { fromNativeError, InvalidArgumentError, OutputLimitError } from '../core/errors'
+import { reportComponentMetrics } from '../core/component-registry'
 import { native } from '../core/native'
 import {
   byteLimit,
@@ -14,6 +15,7 @@ import {
   type NativeCodec,
 } from './algorithms'
 import { recordCodecCall, shouldTime, type CodecOperation } from './codec-stats'
+import { codecMetrics } from './codec-metrics'
 import { ConcurrencyLimit } from './concurrency'
 
 /** Options of {@link Compressor.compress} and its variants. */
@@ -307,3 +309,8 @@ export class Compressor {
     return pooled('decompress', algorithm, bytes, signal, () => native.decompressAsync(codec, bytes, max, signal))
   }
 }
+
+reportComponentMetrics(
+  'codec',
+  codecMetrics(() => pool.load),
+)

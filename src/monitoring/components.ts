@@ -1,40 +1,8 @@
 import type { Metric, Registry } from 'prom-client'
 
+import type { ComponentMetric, ComponentRegistration, ComponentValue } from '../core/component-registry'
 import { InvalidArgumentError } from '../core/errors'
 import { checkBoundedOptions, construct, OVERFLOW_LABEL_VALUE } from './bounded-metrics'
-
-/** One figure a component reports: a number, or one number per label set. */
-export type ComponentValue = number | readonly { labels: Readonly<Record<string, string | number>>; value: number }[]
-
-/** A metric a component reports, declared once at registration. */
-export interface ComponentMetric {
-  /** `'counter'` for cumulative totals (hits, evictions), `'gauge'` for levels (size, depth). */
-  type: 'counter' | 'gauge'
-  /** What the metric measures, shown as `# HELP`. */
-  help: string
-  /** Labels of its label sets (e.g. `['tier']`). @default [] */
-  labelNames?: readonly string[]
-  /** Most label sets kept; further ones are summed into the `'__overflow__'` set. @default the collector's maxSeriesPerMetric */
-  maxSeries?: number
-}
-
-/** What {@link MetricsCollector.registerComponent} takes. */
-export interface ComponentRegistration {
-  /**
-   * The metrics, by name: each is exported as `<prefix><component>_<name>`, so a cache
-   * registered as `'cache'` with a metric `hits_total` gives `optlayer_cache_hits_total`.
-   */
-  metrics: Readonly<Record<string, ComponentMetric>>
-  /**
-   * Reads the component's figures, keyed like `metrics`; called once per scrape (shared by
-   * all its metrics) and never on a hot path. A figure left out is not exported this time;
-   * label sets beyond a metric's `maxSeries` are summed into its `'__overflow__'` set (each
-   * folded set counting once per scrape in `<prefix>metrics_overflow_total`); a throw leaves
-   * the component's metrics empty for that scrape and counts in
-   * `<prefix>component_errors_total{component}`.
-   */
-  collect: () => Readonly<Record<string, ComponentValue>> | Promise<Readonly<Record<string, ComponentValue>>>
-}
 
 /** Series of one metric after the cap: label sets with their values. */
 type Series = { labels: Readonly<Record<string, string | number>>; value: number }[]
@@ -84,8 +52,9 @@ export class Component {
   }
 
   /**
-   * The figures of this scrape, capped; the first call of a turn of the event loop collects,
-   * the calls of the same scrape share it. Never rejects: a failure reads as no figures.
+   * The figures of this scrape, capped. A scrape asks every metric at once, so the calls made
+   * while a collect is in flight share it, and the first call after it settles collects
+   * afresh. Never rejects: a failure reads as no figures.
    */
   read(): Promise<ReadonlyMap<string, Series>> {
     if (this.pending === undefined) {
@@ -98,7 +67,7 @@ export class Component {
             return new Map<string, Series>()
           },
         )
-      setImmediate(() => (this.pending = undefined))
+        .finally(() => (this.pending = undefined))
     }
     return this.pending
   }

@@ -1,4 +1,3 @@
-import { cacheMetrics } from '../cache/cache-metrics'
 import { performance } from 'node:perf_hooks'
 
 import {
@@ -10,13 +9,8 @@ import {
   type MetricValue,
 } from 'prom-client'
 
-import { codecStats, type CodecCounters } from '../compress/codec-stats'
-import { Compressor } from '../compress/compressor'
-import { balancerMetrics } from '../balancer/balancer-metrics'
-import { poolMetrics } from '../pool/pool-metrics'
-import { queueMetrics } from '../queue/queue-metrics'
+import { onComponentMetrics, type ComponentRegistration } from '../core/component-registry'
 import { fromNativeError, InvalidArgumentError } from '../core/errors'
-import { RateLimiter } from '../ratelimit/rate-limiter'
 import {
   BoundedMetricFactory,
   type BoundedCounter,
@@ -25,7 +19,7 @@ import {
   type BoundedHistogramOptions,
   type BoundedMetricOptions,
 } from './bounded-metrics'
-import { Component, type ComponentRegistration } from './components'
+import { Component } from './components'
 import { DEFAULT_QUANTILES, LatencyHistogram, type LatencyHistogramOptions } from '../core/latency-histogram'
 import { LatencySummaryMetric } from './latency-summary'
 import { LatencyWindow } from './latency-window'
@@ -155,8 +149,8 @@ export interface LocalMetricsSnapshot {
   latency: { ok: Uint8Array; error: Uint8Array }
 }
 
-/** Stops the monitors of collectors that were dropped without `close()`. */
-const abandoned = new FinalizationRegistry<ProcessSampler>((sampler) => sampler.close())
+/** Stops the monitors of collectors that were dropped without `close()`, and their component subscription. */
+const abandoned = new FinalizationRegistry<() => void>((release) => release())
 
 function checkOption(name: string, value: number, min: number, integer = true): number {
   if (
@@ -186,7 +180,8 @@ function checkOption(name: string, value: number, min: number, integer = true): 
  * - Custom metrics with bounded label cardinality ({@link MetricsCollector.counter},
  *   {@link MetricsCollector.gauge}, {@link MetricsCollector.histogram}) and components that
  *   report at scrape time ({@link MetricsCollector.registerComponent}).
- * - Codec and rate-limiter metrics, read at scrape time.
+ * - The metrics of every built-in component (cache, rate limiters, queues, balancers, pools,
+ *   codecs), which announce themselves when loaded and are read at scrape time.
  *
  * @example
  * ```ts
@@ -218,6 +213,7 @@ export class MetricsCollector {
   private readonly clock: () => number
   private readonly sampler: ProcessSampler
   private readonly timer: NodeJS.Timeout
+  private readonly stopComponentFeed: () => void
   private readonly bounded: BoundedMetricFactory
   private readonly componentErrors: Counter<'component'>
   private readonly components = new Set<Component>()
@@ -301,12 +297,6 @@ export class MetricsCollector {
         await settleComponents()
       },
     })
-    registerCodecMetrics(this.registry, prefix)
-    registerRateLimitMetrics(this.registry, prefix)
-    this.registerComponent('pool', poolMetrics())
-    this.registerComponent('balancer', balancerMetrics())
-    this.registerComponent('cache', cacheMetrics())
-    this.registerComponent('queue', queueMetrics())
 
     this.sampler = new ProcessSampler(this.rateWindowMs, resolution)
     this.tick()
@@ -319,7 +309,26 @@ export class MetricsCollector {
       else collector.tick()
     }, SAMPLE_INTERVAL_MS).unref()
     this.timer = timer
-    abandoned.register(this, this.sampler, this)
+    // Built-in components announce themselves when their modules load, before or after this
+    // collector exists; the listener holds the collector weakly, like the timer.
+    this.stopComponentFeed = onComponentMetrics((name, registration) => {
+      try {
+        self.deref()?.registerComponent(name, registration)
+      } catch (err) {
+        // Metrics of that name exist already (registered by hand into this registry): keep them.
+        process.emitWarning(`optlayer: the ${name} component's metrics were not registered: ${String(err)}`)
+      }
+    })
+    const sampler = this.sampler
+    const stopComponentFeed = this.stopComponentFeed
+    abandoned.register(
+      this,
+      () => {
+        sampler.close()
+        stopComponentFeed()
+      },
+      this,
+    )
   }
 
   /**
@@ -485,6 +494,7 @@ export class MetricsCollector {
     clearInterval(this.timer)
     abandoned.unregister(this)
     this.sampler.close()
+    this.stopComponentFeed()
     for (const histogram of [this.requestLatency.ok, this.requestLatency.error, ...this.scratch]) histogram.close()
   }
 
@@ -570,103 +580,6 @@ export class MetricsCollector {
       },
     })
   }
-}
-
-/** Codec counters live in plain fields on the hot path; Prometheus reads them at scrape time. */
-function registerCodecMetrics(registry: Registry, prefix: string): void {
-  const codecCounter = (name: string, help: string, field: keyof CodecCounters): void => {
-    new Counter({
-      name: `${prefix}codec_${name}`,
-      help,
-      labelNames: ['operation', 'algorithm'],
-      registers: [registry],
-      collect() {
-        this.reset()
-        for (const [operation, byAlgorithm] of Object.entries(codecStats())) {
-          for (const [algorithm, counters] of Object.entries(byAlgorithm)) {
-            this.inc({ operation, algorithm }, counters[field])
-          }
-        }
-      },
-    })
-  }
-  codecCounter('calls_total', 'Codec calls that succeeded.', 'calls')
-  codecCounter('bytes_in_total', 'Bytes given to codecs.', 'bytesIn')
-  codecCounter('bytes_out_total', 'Bytes produced by codecs; out/in is the ratio.', 'bytesOut')
-  codecCounter('seconds_total', 'Time spent in codecs (small synchronous calls sampled).', 'seconds')
-  new Gauge({
-    name: `${prefix}codec_async_jobs`,
-    help: 'Codec jobs on the thread pool (state="active") and waiting for a slot (state="waiting").',
-    labelNames: ['state'],
-    registers: [registry],
-    collect() {
-      const { active, waiting } = Compressor.asyncLoad
-      this.set({ state: 'active' }, active)
-      this.set({ state: 'waiting' }, waiting)
-    },
-  })
-}
-
-/** Decisions of every open {@link RateLimiter}, by outcome and by who decided; read at scrape time. */
-function registerRateLimitMetrics(registry: Registry, prefix: string): void {
-  new Counter({
-    name: `${prefix}ratelimit_decisions_total`,
-    help: 'Rate-limit decisions by limiter, deciding source (local, redis, fallback mode) and outcome.',
-    labelNames: ['limiter', 'source', 'outcome'],
-    registers: [registry],
-    collect() {
-      this.reset()
-      for (const limiter of RateLimiter.open()) {
-        const { mode, redis, fallback, local, adaptive } = limiter.stats()
-        const name = limiter.name
-        const count = (source: string, outcome: string, value: number): void => {
-          if (value > 0) this.inc({ limiter: name, source, outcome }, value)
-        }
-        if (mode === 'redis') {
-          count('redis', 'allowed', redis.allowed)
-          count('redis', 'denied', redis.denied)
-          count('fallback-local', 'decided', fallback.local)
-          count('fallback-open', 'allowed', fallback.failOpen)
-          count('fallback-closed', 'denied', fallback.failClosed)
-        } else if (local !== undefined) {
-          count('local', 'allowed', local.allowed)
-          count('local', 'denied', local.denied)
-          count('local', 'rejected-at-cap', local.rejectedAtCap)
-        } else if (adaptive !== undefined) {
-          count('adaptive', 'allowed', adaptive.allowed)
-          count('adaptive', 'denied', adaptive.denied)
-          count('adaptive', 'breaker-rejected', adaptive.breakerRejections)
-        }
-      }
-    },
-  })
-  new Counter({
-    name: `${prefix}ratelimit_redis_unavailable_total`,
-    help: 'Decisions for which Redis could not answer and the fallback decided.',
-    labelNames: ['limiter'],
-    registers: [registry],
-    collect() {
-      this.reset()
-      for (const limiter of RateLimiter.open()) {
-        const { mode, redis } = limiter.stats()
-        if (mode === 'redis') this.inc({ limiter: limiter.name }, redis.unavailable)
-      }
-    },
-  })
-  new Gauge({
-    name: `${prefix}ratelimit_keys`,
-    help: 'Keys tracked by each local rate-limit store.',
-    labelNames: ['limiter'],
-    registers: [registry],
-    collect() {
-      this.reset()
-      for (const limiter of RateLimiter.open()) {
-        const { local, adaptive } = limiter.stats()
-        const keys = local?.keys ?? adaptive?.keys
-        if (keys !== undefined) this.set({ limiter: limiter.name }, keys)
-      }
-    },
-  })
 }
 
 /**

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events'
 
 import { AbortError, ClosedError, TimeoutError } from '../core/errors'
+import { openPools } from './pool-metrics'
 import { CircuitBreaker, type CircuitState, type CircuitStateChange } from '../resilience/circuit-breaker'
-import { OpenInstances } from '../core/open-instances'
 import { LatencyHistogram, type LatencySummary } from './latency-histogram'
 import { captureTrace, formatTrace, LeakDetector, type LeakReport, type TrackedBorrow } from './leak-detector'
 import {
@@ -188,7 +188,6 @@ class PoolEntry<T> implements TrackedBorrow {
  * ```
  */
 /** Every pool not yet closed, for the metrics collector. */
-const openPools = new OpenInstances<{ stats(): PoolStats }>()
 
 export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
   /** The pool's name, from the options or made up. */
@@ -368,11 +367,6 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
     for (const entry of idle) this.destroyEntry(entry, 'closed')
     this.checkDrained()
     return this.drained
-  }
-
-  /** The stats of every pool not yet closed (for metrics). @internal */
-  static open(): Iterable<{ stats(): PoolStats }> {
-    return openPools
   }
 
   /**

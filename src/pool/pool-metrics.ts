@@ -1,5 +1,9 @@
-import type { ComponentRegistration } from '../monitoring/components'
-import { ConnectionPool } from './connection-pool'
+import { reportComponentMetrics, type ComponentRegistration } from '../core/component-registry'
+import { OpenInstances } from '../core/open-instances'
+import type { PoolStats } from './connection-pool'
+
+/** The pools open in this thread; each adds itself on construction and leaves on close. */
+export const openPools = new OpenInstances<{ stats(): PoolStats }>()
 
 const byPool = ['pool']
 
@@ -8,7 +12,7 @@ const byPool = ['pool']
  * {@link ConnectionPool}, labelled by pool name, read at scrape time.
  * @internal
  */
-export function poolMetrics(): ComponentRegistration {
+function poolMetrics(): ComponentRegistration {
   const gauge = (help: string) => ({ type: 'gauge' as const, help, labelNames: byPool })
   const counter = (help: string) => ({ type: 'counter' as const, help, labelNames: byPool })
   return {
@@ -27,7 +31,7 @@ export function poolMetrics(): ComponentRegistration {
       leaks_total: counter('Resources held past leakDetectionMs.'),
     },
     collect: () => {
-      const stats = [...ConnectionPool.open()].map((pool) => pool.stats())
+      const stats = [...openPools].map((pool) => pool.stats())
       const each = (value: (s: (typeof stats)[number]) => number) =>
         stats.map((s) => ({ labels: { pool: s.name }, value: value(s) }))
       return {
@@ -47,3 +51,5 @@ export function poolMetrics(): ComponentRegistration {
     },
   }
 }
+
+reportComponentMetrics('pool', poolMetrics())

@@ -1,7 +1,13 @@
-import type { ComponentRegistration, ComponentValue } from '../monitoring/components'
-import { DurableTaskQueue, type DurableTaskQueueStats } from './durable/durable-task-queue'
-import { TaskQueue } from './task-queue'
+import { reportComponentMetrics, type ComponentRegistration, type ComponentValue } from '../core/component-registry'
+import { OpenInstances } from '../core/open-instances'
+import type { DurableTaskQueue, DurableTaskQueueStats } from './durable/durable-task-queue'
+import type { TaskQueue } from './task-queue'
 import { Priority, type TaskQueueStats } from './types'
+
+/** The in-process queues not yet stopped in this thread; each adds itself on construction. */
+export const openTaskQueues = new OpenInstances<TaskQueue>()
+/** The durable queues not yet stopped in this thread; each adds itself on construction. */
+export const openDurableQueues = new OpenInstances<DurableTaskQueue>()
 
 const LEVELS = Object.keys(Priority) as (keyof typeof Priority)[]
 
@@ -13,7 +19,7 @@ const LEVELS = Object.keys(Priority) as (keyof typeof Priority)[]
  * scrape time. `optlayer_queue_depth{queue,priority}` feeds the dashboard's depth panel.
  * @internal
  */
-export function queueMetrics(): ComponentRegistration {
+function queueMetrics(): ComponentRegistration {
   const byQueue = ['queue']
   const gauge = (help: string) => ({ type: 'gauge' as const, help, labelNames: byQueue })
   const counter = (help: string) => ({ type: 'counter' as const, help, labelNames: byQueue })
@@ -43,12 +49,12 @@ export function queueMetrics(): ComponentRegistration {
       redis_errors_total: counter('Durable: background Redis calls that failed and were retried.'),
     },
     collect: () => {
-      const queues = [...TaskQueue.open()].map((queue) => ({
+      const queues = [...openTaskQueues].map((queue) => ({
         name: queue.options.name,
         stats: queue.stats(),
         timings: queue.timings(),
       }))
-      const durable = [...DurableTaskQueue.open()].map((queue) => queue.stats())
+      const durable = [...openDurableQueues].map((queue) => queue.stats())
       const each = (value: (q: (typeof queues)[number]) => number | null) =>
         queues.map((q) => ({ labels: { queue: q.name }, value: value(q) ?? 0 }))
       const eachDurable = (value: (s: DurableTaskQueueStats) => number): ComponentValue =>
@@ -87,3 +93,5 @@ export function queueMetrics(): ComponentRegistration {
     },
   }
 }
+
+reportComponentMetrics('queue', queueMetrics())

@@ -10,8 +10,8 @@ import {
   QueueFullError,
   TimeoutError,
 } from '../core/errors'
+import { openTaskQueues } from './queue-metrics'
 import type { LatencySnapshot } from '../core/latency-histogram'
-import { OpenInstances } from '../core/open-instances'
 import { native } from '../core/native'
 import { backoffDelay, resolveBackoff } from './backoff'
 import { BufferedHistogram } from './buffered-histogram'
@@ -65,8 +65,6 @@ export interface TaskQueueTimings {
   /** From the start of a run to its outcome. */
   run: LatencySnapshot
 }
-
-const openQueues = new OpenInstances<TaskQueue>()
 
 interface SpaceWaiter {
   count: number
@@ -183,12 +181,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
       this.stallSweep = setInterval(() => this.sweepStalled(), Math.max(1, resolved.stallTimeoutMs / 4)).unref()
       this.timers.push(this.stallSweep)
     }
-    openQueues.add(this)
-  }
-
-  /** The queues not yet stopped, for the metrics collector. @internal */
-  static open(): Iterable<TaskQueue> {
-    return openQueues
+    openTaskQueues.add(this)
   }
 
   /**
@@ -755,7 +748,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     if (!drain || timedOut) this.abandon(report, onStop, timedOut)
     report.drained = report.unfinished.length + report.returned.length + report.deadLettered.length === 0
     for (const timer of this.timers) clearInterval(timer)
-    openQueues.delete(this)
+    openTaskQueues.delete(this)
     await this.pool?.close()
     this.nativeQueue.close()
     this.waitTimes.close()

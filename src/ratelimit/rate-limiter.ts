@@ -1,5 +1,4 @@
 import { InvalidArgumentError, ClosedError, UnavailableError } from '../core/errors'
-import { OpenInstances } from '../core/open-instances'
 import { AdaptiveRateLimiter, type AdaptiveRateLimiterStats, type AdaptiveRateOptions } from './adaptive-limiter'
 import type { CircuitBreakerOptions, CircuitState } from '../resilience/circuit-breaker'
 import type { RateLimitDecision } from './decision'
@@ -12,6 +11,7 @@ import {
   type Quota,
   type RateLimitAlgorithm,
 } from './quota'
+import { openLimiters } from './ratelimit-metrics'
 import { RedisRateLimitStore, type RedisConnection } from './redis-store'
 
 /** What a Redis-backed limiter answers while Redis cannot. */
@@ -79,9 +79,6 @@ export interface RateLimiterStats {
 }
 
 const FALLBACKS: readonly RedisFallback[] = ['local', 'fail-open', 'fail-closed']
-
-/** Every open limiter, for the metrics collector. */
-const openLimiters = new OpenInstances<RateLimiter>()
 
 /**
  * A keyed rate limiter: local (native, synchronous, millions of keys off the V8 heap),
@@ -260,11 +257,6 @@ export class RateLimiter {
     this.local?.close()
     this.batcher?.close()
     await this.store?.close()
-  }
-
-  /** Every limiter not yet closed (for metrics). @internal */
-  static open(): Iterable<RateLimiter> {
-    return openLimiters
   }
 
   private fallBack(key: string, cost: number): RateLimitDecision {

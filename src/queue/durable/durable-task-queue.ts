@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Cluster, Redis } from 'ioredis'
 
 import { AbortError, ClosedError, InvalidArgumentError, QueueFullError, UnavailableError } from '../../core/errors'
+import { openDurableQueues } from '../queue-metrics'
 import {
   Priority,
   type DeadLetter,
@@ -93,7 +94,6 @@ const MAX_ID_LENGTH = 256
 const MAX_SUBMIT_BATCH = 1000
 const DRAIN_POLL_MS = 50
 const DEPTH_REFRESH_MS = 1000
-const openQueues = new Set<DurableTaskQueue>()
 const noop = (): void => {}
 
 interface Waiter {
@@ -212,12 +212,7 @@ export class DurableTaskQueue extends EventEmitter<DurableTaskQueueEvents> {
       }, DEPTH_REFRESH_MS)
       this.depthTimer.unref()
     }
-    openQueues.add(this)
-  }
-
-  /** The queues not yet stopped (for metrics). @internal */
-  static open(): Iterable<DurableTaskQueue> {
-    return openQueues
+    openDurableQueues.add(this)
   }
 
   /**
@@ -384,7 +379,7 @@ export class DurableTaskQueue extends EventEmitter<DurableTaskQueueEvents> {
     }
     this.waiters.clear()
     clearInterval(this.depthTimer)
-    openQueues.delete(this)
+    openDurableQueues.delete(this)
     this.store.close()
     this.subscriber.disconnect()
     if (this.ownsCommands) await this.commands.quit().catch(() => this.commands.disconnect())
