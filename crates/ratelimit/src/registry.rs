@@ -1,23 +1,16 @@
 //! The process-wide registry of named limiters, so that every worker thread opening the
-//! same name shares one store.
-//!
-//! The registry holds weak references: a named limiter lives while someone holds it, and
-//! a name opened after every holder let go starts afresh.
+//! same name shares one store; a name opened after every holder let go starts afresh.
 
-use std::any::Any;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
-use parking_lot::Mutex;
+use optlayer_registry::{NamedRegistry, OpenError};
 
 use crate::algorithm::Algorithm;
 use crate::config::StoreConfig;
 use crate::error::LimitError;
 use crate::keyed::KeyedLimiter;
 
-type Entry = (String, Weak<dyn Any + Send + Sync>);
-
-/// Few names are open at once, so a list beats a map.
-static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+static REGISTRY: NamedRegistry = NamedRegistry::new();
 
 /// The limiter registered as `name`, created from `algorithm` and `config` if the name is
 /// not open.
@@ -33,23 +26,17 @@ pub fn named<A>(
 where
     A: Algorithm + PartialEq,
 {
-    let mut registry = REGISTRY.lock();
-    registry.retain(|(_, limiter)| limiter.strong_count() > 0);
-    if let Some(open) = registry
-        .iter()
-        .find(|(n, _)| n == name)
-        .and_then(|(_, limiter)| limiter.upgrade())
-    {
-        return open
-            .downcast::<KeyedLimiter<A>>()
-            .ok()
-            .filter(|open| *open.algorithm() == algorithm && *open.config() == config)
-            .ok_or_else(|| LimitError::ConfigMismatch {
+    let same = |open: &KeyedLimiter<A>, (algorithm, config): &(A, StoreConfig)| {
+        open.algorithm() == algorithm && open.config() == config
+    };
+    REGISTRY
+        .open(name, (algorithm, config), same, |(algorithm, config)| {
+            KeyedLimiter::new(algorithm, config)
+        })
+        .map_err(|err| match err {
+            OpenError::Mismatch => LimitError::ConfigMismatch {
                 name: name.to_owned(),
-            });
-    }
-    let limiter = Arc::new(KeyedLimiter::new(algorithm, config)?);
-    let weak: Weak<dyn Any + Send + Sync> = Arc::downgrade(&limiter) as Weak<KeyedLimiter<A>>;
-    registry.push((name.to_owned(), weak));
-    Ok(limiter)
+            },
+            OpenError::Create(err) => err,
+        })
 }
