@@ -232,6 +232,45 @@ test('timeoutMs aborts the run and fails the attempt with TimeoutError', async (
   t.is(queue.stats().timedOut, 1)
 })
 
+test('durations past what a timer holds (2^31 − 1 ms) mean none rather than firing at once', async (t) => {
+  const running = new Set<string>()
+  const queue = open({
+    name: uniqueName(),
+    handlers: {
+      forever: (_args, signal, context) =>
+        new Promise((_resolve, reject) => {
+          running.add(context.id)
+          signal.addEventListener('abort', () => reject(signal.reason))
+        }),
+    },
+  })
+  const long = await Promise.all(
+    [2 ** 31, 2 ** 40, Infinity].map((timeoutMs) => queue.submit({ name: 'forever', timeoutMs })),
+  )
+  // A timer that overflows fires after 1 ms: long before this 100 ms one.
+  const control = await queue.submit({ name: 'forever', timeoutMs: 100 })
+  await t.throwsAsync(control.result, { instanceOf: TimeoutError })
+  await until('the long tasks to start', () => long.every((h) => running.has(h.id)))
+  for (const handle of long) t.like(await queue.getTask(handle.id), { state: 'running', attempts: 1 })
+  t.is(queue.stats().timedOut, 1)
+  for (const handle of long) t.true(await queue.cancel(handle.id))
+  t.like(await queue.stop({ drain: true, timeoutMs: 2 ** 40 }), { drained: true })
+  t.throws(() => open({ name: uniqueName(), pollIntervalMs: 2 ** 31 }), { instanceOf: InvalidArgumentError })
+  t.throws(() => open({ name: uniqueName(), visibilityTimeoutMs: 2 ** 40 }), { instanceOf: InvalidArgumentError })
+})
+
+test('task names of Object.prototype members find no handler: the attempt fails with InvalidArgumentError', async (t) => {
+  const queue = open({ name: uniqueName(), handlers: { real: async () => 'ran' } })
+  for (const name of ['constructor', 'toString', 'hasOwnProperty', '__proto__']) {
+    const handle = await queue.submit({ name })
+    const error = await t.throwsAsync(handle.result, { name: 'InvalidArgumentError', message: /no handler named/ })
+    t.is((error as Error & { code?: string }).code, 'ERR_OPTLAYER_INVALID_ARGUMENT')
+    t.like(await queue.getTask(handle.id), { state: 'dead', lastError: { code: 'ERR_OPTLAYER_INVALID_ARGUMENT' } })
+  }
+  t.is(await (await queue.submit({ name: 'real' })).result, 'ran')
+  t.is(queue.stats().succeeded, 1)
+})
+
 test('cancel: a pending task is removed; a running one is aborted on the process that runs it', async (t) => {
   const name = uniqueName()
   const producer = open({ name, consume: false })

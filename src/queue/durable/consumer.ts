@@ -4,8 +4,9 @@ import { AbortError, InvalidArgumentError, TimeoutError } from '../../errors'
 import type { BackoffOptions, TaskContext, TaskState } from '../types'
 import { backoffDelay, resolveBackoff } from '../backoff'
 import { toTaskError } from '../task-error'
+import { timerDuration } from '../../validate'
 import { decodeValue, encodeValue } from './codec'
-import type { DurableHandler, ResolvedDurableOptions } from './options'
+import type { ResolvedDurableOptions } from './options'
 import type { ClaimedTask, Depth, DurableStore, Outcome } from './store'
 
 /** What the consumer tells its queue. @internal */
@@ -205,15 +206,16 @@ export class DurableConsumer {
   private async execute({ task, controller }: Running): Promise<Omit<Outcome, 'progress'>> {
     const { id, lease } = task
     const { signal } = controller
+    // A producer of another version may have stored a timeout no timer holds: none then.
     const timer =
-      task.timeoutMs === undefined
+      task.timeoutMs === undefined || timerDuration(task.timeoutMs) === Infinity
         ? undefined
         : setTimeout(
             () => controller.abort(new TimeoutError(`task ${id} timed out after ${task.timeoutMs} ms`)),
             task.timeoutMs,
           )
     try {
-      const handler = this.options.handlers[task.name] as DurableHandler | undefined
+      const handler = this.options.handlers.get(task.name)
       if (handler === undefined) {
         throw new InvalidArgumentError(`no handler named ${JSON.stringify(task.name)} on this consumer`)
       }
