@@ -10,7 +10,9 @@ import {
   AbortError,
   ClosedError,
   DurableTaskQueue,
+  DURABLE_QUEUE_DEFAULTS,
   InvalidArgumentError,
+  LeaseLostError,
   MetricsCollector,
   NotSerializableError,
   Priority,
@@ -20,7 +22,9 @@ import {
   type DurableTaskQueueOptions,
 } from 'optlayer'
 
+import { DURABLE_SCRIPTS, queueKeys } from '../src/queue/durable/scripts'
 import { RedisNode, startCluster, startStandalone, type RedisStandalone } from './helpers/redis'
+import { TcpProxy } from './helpers/tcp-proxy'
 
 let server: RedisStandalone | undefined
 const queues: DurableTaskQueue[] = []
@@ -428,6 +432,116 @@ test('metrics: depth per priority under the queue label, outcomes and retries', 
   t.regex(text, new RegExp(`optlayer_queue_submitted_total\\{queue="${name}"\\} 3`))
   await metrics.close()
 })
+
+test('a client of yours that may send a command twice after a reconnect gets a process warning', async (t) => {
+  const seen: Error[] = []
+  const listener = (warning: Error & { code?: string }) => {
+    if (warning.code === 'OPTLAYER_UNSAFE_REDIS_CLIENT' && /submitted task/.test(warning.message)) seen.push(warning)
+  }
+  process.on('warning', listener)
+  // ioredis' defaults: an unanswered command is written again once the connection is back.
+  const unsafe = new Redis(url(), { commandTimeout: 1000 })
+  const safe = new Redis(url(), { maxRetriesPerRequest: 0, commandTimeout: 1000 })
+  try {
+    const name = uniqueName()
+    open({ name, redis: { client: safe }, consume: false })
+    open({ name, redis: { client: unsafe }, consume: false })
+    open({ name, redis: { client: unsafe }, consume: false })
+    await new Promise((resolve) => setImmediate(resolve))
+    t.is(seen.length, 1, 'once for the unsafe client, never for the safe one')
+    t.regex(seen[0]!.message, /autoResendUnfulfilledCommands: false/)
+  } finally {
+    process.off('warning', listener)
+    unsafe.disconnect()
+    safe.disconnect()
+  }
+})
+
+test.serial(
+  'a consumer cut off from Redis past the visibility timeout aborts its run with LeaseLostError; only the new owner records an outcome',
+  async (t) => {
+    t.timeout(60_000)
+    const name = uniqueName()
+    const proxy = await TcpProxy.start(server!.port)
+    try {
+      let reason: unknown
+      let firstStarted = false
+      const first = open({
+        name,
+        redis: { url: proxy.url },
+        visibilityTimeoutMs: 300,
+        timeoutMs: 1000,
+        handlers: {
+          job: (_args, signal) =>
+            new Promise((_resolve, reject) => {
+              firstStarted = true
+              signal.addEventListener('abort', () => {
+                reason = signal.reason
+                reject(signal.reason)
+              })
+            }),
+        },
+      })
+      const producer = open({ name, consume: false })
+      const handle = await producer.submit({ name: 'job', retries: 3 })
+      await until('the first consumer to run the task', () => firstStarted)
+      // Its heartbeats no longer reach Redis: the lease expires and the task goes to the second.
+      proxy.pause()
+      const second = open({ name, visibilityTimeoutMs: 300, handlers: { job: async () => 'second' } })
+      t.is(await handle.result, 'second')
+      t.is(reason, undefined, 'the first consumer cannot know yet')
+      proxy.resume()
+      await until('the first run to be aborted', () => reason !== undefined)
+      t.true(reason instanceof LeaseLostError)
+      t.is((reason as LeaseLostError).code, 'ERR_OPTLAYER_LEASE_LOST')
+      await until('the first consumer to let the task go', () => first.stats().running === 0)
+      t.like(await producer.getTask(handle.id), { state: 'succeeded', attempts: 2 })
+      t.like(first.stats(), { succeeded: 0, failed: 0, retried: 0, deadLettered: 0, runs: 1 })
+      t.like(second.stats(), { succeeded: 1, runs: 1 })
+    } finally {
+      await proxy.close()
+    }
+  },
+)
+
+test.serial(
+  'a claim whose reply was lost is no stall: maxStalls 1 still allows a consumer crash after it',
+  async (t) => {
+    t.timeout(60_000)
+    const name = uniqueName()
+    const producer = open({ name, consume: false })
+    const handle = await producer.submit({ name: 'crash' })
+    // A consumer's claim that Redis ran but whose reply never reached the consumer.
+    const keys = queueKeys(DURABLE_QUEUE_DEFAULTS.prefix, name)
+    const redis = new Redis(url())
+    try {
+      const [, claimed] = (await redis.eval(
+        DURABLE_SCRIPTS.cycle.lua,
+        8,
+        ...keys.scriptKeys,
+        keys.record,
+        keys.channel,
+        60_000, // keepFinishedMs
+        1, // deadLetter
+        1, // maxStalls
+        'reply-lost', // consumer
+        200, // visibilityTimeoutMs
+        1, // claim one
+        0, // no outcomes
+      )) as [string[], string[], number[]]
+      t.is(claimed[0], handle.id)
+    } finally {
+      redis.disconnect()
+    }
+    // This consumer gets the task once that claim expires, and crashes running it: one stall.
+    const [crashing] = await forkConsumers(1, { name, concurrency: 1, visibilityTimeoutMs: 400, maxStalls: 1 })
+    await once(crashing!, 'exit')
+    open({ name, visibilityTimeoutMs: 400, maxStalls: 1, handlers: { crash: async () => 'survived' } })
+    t.is(await handle.result, 'survived')
+    // The lost claim counts no attempt; the crashed run does.
+    t.like(await producer.getTask(handle.id), { state: 'succeeded', attempts: 2 })
+  },
+)
 
 interface ConsumerReport {
   report: { drained: boolean; unfinished: string[] }

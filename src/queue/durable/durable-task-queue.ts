@@ -198,6 +198,10 @@ export class DurableTaskQueue extends EventEmitter<DurableTaskQueueEvents> {
             finished: (task, state, payload, runMs) => this.finished(task, state, payload, runMs),
             depth: (depth) => (this.depth = depth),
             error: (error) => this.backgroundError(error),
+            abandoned: (_task, runMs) => {
+              this.counters.runs++
+              this.counters.runSeconds += runMs / 1000
+            },
           },
           ready,
         )

@@ -11,8 +11,10 @@ import { BACKOFF_DEFAULTS, resolveBackoff } from '../backoff'
  * (`{ cluster }`), or a client of yours (`{ client }`, left open by `stop()`; the queue
  * duplicates it for its subscriber connection). Configure your client as the queue configures
  * its own: `enableOfflineQueue: false` and a `commandTimeout`, so that calls fail at once
- * rather than wait while Redis is away, and `autoResendUnfulfilledCommands: false`, so that a
- * submit whose reply was lost is not sent twice.
+ * rather than wait while Redis is away, and `autoResendUnfulfilledCommands: false` (or
+ * `maxRetriesPerRequest: 0`; for a `Cluster`, `retryDelayOnFailover: 0`), so that a submit
+ * whose reply was lost is not sent twice. The queue emits a process warning (code
+ * `OPTLAYER_UNSAFE_REDIS_CLIENT`) when your client lacks them.
  */
 export type DurableRedisConnection =
   { url: string } | { cluster: ReadonlyArray<{ host: string; port: number }> } | { client: Redis | Cluster }
