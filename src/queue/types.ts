@@ -36,7 +36,10 @@ export interface TaskContext {
   readonly id: string
   /** 1 on the first run, 2 on the first retry, … */
   readonly attempt: number
-  /** Aborted by `cancel(id)`, the task's timeout or `stop()` without drain. */
+  /**
+   * Aborted by `cancel(id)`, the task's timeout or `stop()` without drain; in durable mode
+   * also when the task went to another consumer (reason: `LeaseLostError`).
+   */
   readonly signal: AbortSignal
   /** Records progress (visible in `getTask(id).progress`); in durable mode it also heartbeats. */
   progress(value: unknown): void

@@ -35,7 +35,8 @@ export interface DurableTaskQueueOptions {
   /**
    * Handlers by task name, run by this instance when it consumes. Every consumer of a queue
    * should register every task name: a consumer that claims a task it has no handler for
-   * fails the attempt (an {@link InvalidArgumentError} naming the task).
+   * fails the attempt (an {@link InvalidArgumentError} naming the task). Only the object's own
+   * properties are handlers: a task named `constructor` or `toString` finds none.
    * @default {}
    */
   handlers?: Readonly<Record<string, DurableHandler>>
