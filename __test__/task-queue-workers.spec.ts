@@ -29,6 +29,11 @@ test('arguments are transferred when asked; results come back, errors keep their
   await t.throwsAsync(failed.result, { message: 'handler failed' })
   t.like(q.getTask(failed.id), { state: 'dead', attempts: 2, lastError: { code: 'E_HANDLER' } })
   await t.throwsAsync(q.submit({ name: 'nope' }).result, { message: /no handler nope/ })
+  // Names of Object.prototype's members are not handlers of a module that exports an object.
+  for (const name of ['constructor', 'toString', 'hasOwnProperty', '__proto__']) {
+    const error = await t.throwsAsync(q.submit({ name }).result, { message: new RegExp(`no handler ${name}`) })
+    t.is((error as Error & { code?: string }).code, 'ERR_OPTLAYER_INVALID_ARGUMENT')
+  }
   t.throws(() => q.submit({ name: 'sum', run: () => 0 }), { message: /carry no run function/ })
 })
 

@@ -173,6 +173,35 @@ test('a task that runs past timeoutMs is aborted and fails with TimeoutError', a
   t.like(q.stats(), { timedOut: 2, failed: 1, running: 0 })
 })
 
+test('durations past what a timer holds (2^31 − 1 ms) mean none rather than firing at once', async (t) => {
+  const q = new TaskQueue({ minWorkers: 8, maxWorkers: 8, timeoutMs: 2 ** 35 })
+  const forever = (_args: unknown, signal: AbortSignal) =>
+    new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason)))
+  const long = [2 ** 31, 2 ** 40, Infinity, undefined].map((timeoutMs) =>
+    q.submit({ name: `timeout-${timeoutMs}`, timeoutMs, run: forever }),
+  )
+  const retried = q.submit({
+    name: 'long-backoff',
+    retries: 1,
+    backoff: { initialMs: 2 ** 40, maxMs: 2 ** 41, jitter: 'none' },
+    run: () => Promise.reject(new Error('first try')),
+  })
+  // A timer that overflows fires after 1 ms: long before this 50 ms one.
+  const control = q.submit({ name: 'control', timeoutMs: 50, run: forever })
+  await t.throwsAsync(control.result, { instanceOf: TimeoutError })
+  for (const handle of long) t.like(q.getTask(handle.id), { state: 'running', attempts: 1 })
+  t.like(q.getTask(retried.id), { state: 'retrying', attempts: 1 })
+  t.true(q.getTask(retried.id)!.nextAttemptAt! - Date.now() > 2 ** 31 - 1 - 60_000)
+  t.like(q.stats(), { timedOut: 1, running: long.length })
+  // A drain deadline past the limit does not give up at once either.
+  const stopped = q.stop({ drain: true, timeoutMs: 2 ** 40 })
+  const drainedEarly = await Promise.race([stopped.then(() => true), sleep(50).then(() => false)])
+  t.false(drainedEarly)
+  for (const handle of long) t.true(q.cancel(handle.id))
+  t.true(q.cancel(retried.id))
+  t.like(await stopped, { drained: true })
+})
+
 test('cancel removes a pending task and aborts a running one', async (t) => {
   const q = new TaskQueue({ minWorkers: 1, maxWorkers: 1 })
   t.teardown(() => q.stop())

@@ -70,6 +70,7 @@ export {
   CostExceedsCapacityError,
   InternalError,
   InvalidArgumentError,
+  LeaseLostError,
   NoBackendError,
   NotSerializableError,
   OptlayerError,

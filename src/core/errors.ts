@@ -16,6 +16,7 @@ export type OptlayerErrorCode =
   | 'ERR_OPTLAYER_QUEUE_FULL'
   | 'ERR_OPTLAYER_VALUE_TOO_LARGE'
   | 'ERR_OPTLAYER_NOT_SERIALIZABLE'
+  | 'ERR_OPTLAYER_LEASE_LOST'
 
 const kBrand = Symbol.for('optlayer.error')
 
@@ -122,6 +123,15 @@ export class ValueTooLargeError extends OptlayerError {
 /** A value cannot be serialized (a function, a symbol, a cycle the serializer refuses, undefined). */
 export class NotSerializableError extends OptlayerError {
   static override readonly code = 'ERR_OPTLAYER_NOT_SERIALIZABLE' as const
+}
+
+/**
+ * The abort reason of a durable task whose consumer lost its claim (Redis was out of reach
+ * past the visibility timeout, and the task went to another consumer): stop, its outcome is
+ * no longer this run's to record.
+ */
+export class LeaseLostError extends OptlayerError {
+  static override readonly code = 'ERR_OPTLAYER_LEASE_LOST' as const
 }
 
 const byNativeCode: Record<string, typeof OptlayerError> = {

@@ -19,3 +19,19 @@ export function wholeNumber(
   }
   return value
 }
+
+/**
+ * The longest delay Node's timers hold (2^31−1 ms, about 24.8 days): a longer one (but
+ * Infinity) fires after 1 ms instead, with only a warning.
+ * @internal
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * A validated duration as timers take it: one no timer can hold (above {@link MAX_TIMER_MS})
+ * means none, `Infinity`, rather than a timeout that fires at once.
+ * @internal
+ */
+export function timerDuration(ms: number): number {
+  return ms > MAX_TIMER_MS ? Infinity : ms
+}

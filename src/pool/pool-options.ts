@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks'
 
 import { InvalidArgumentError } from '../core/errors'
 import { resolveCircuitBreakerOptions, type CircuitBreakerOptions } from '../resilience/circuit-breaker'
+import { MAX_TIMER_MS } from '../core/validate'
 
 /**
  * Options of `ConnectionPool`. Only `create` is required; every other option has the default
@@ -283,12 +284,8 @@ function whole(name: string, value: unknown, min: number): number {
   return value
 }
 
-/**
- * Longest finite duration: Node's timers fire after 1 ms instead of any longer delay, which
- * would retire or time out everything at once. Longer means "off" (0 or Infinity).
- */
-const MAX_TIMER_MS = 2 ** 31 - 1
-
+// Longest finite duration: a longer delay would retire or time out everything at once.
+// Longer means "off" (0 or Infinity).
 /** A duration above 0 that a timer can wait for; Infinity too when `infinite`. */
 function positive(name: string, value: unknown, infinite = false): number {
   if (typeof value === 'number' && value > 0 && (value <= MAX_TIMER_MS || (infinite && value === Infinity))) {

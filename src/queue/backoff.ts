@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from '../core/errors'
 import type { BackoffOptions } from './types'
+import { MAX_TIMER_MS } from '../core/validate'
 
 /** Defaults of {@link BackoffOptions}: 100 ms doubling to 30 s, full jitter. */
 export const BACKOFF_DEFAULTS: Readonly<Required<BackoffOptions>> = Object.freeze({
@@ -44,7 +45,8 @@ export function resolveBackoff(
 }
 
 /**
- * Delay before retry `retry` (1-based): `min(maxMs, initialMs × factor^(retry−1))`, then
+ * Delay before retry `retry` (1-based): `min(maxMs, initialMs × factor^(retry−1))` (and at
+ * most 2^31−1 ms, the longest a timer waits), then
  * jittered (AWS's "full" and "equal" jitter) so that tasks failing together do not retry
  * together. `random` returns a number in [0, 1).
  * @internal
@@ -54,7 +56,8 @@ export function backoffDelay(
   options: Readonly<Required<BackoffOptions>>,
   random: () => number = Math.random,
 ): number {
-  const delay = Math.min(options.maxMs, options.initialMs * options.factor ** (retry - 1))
+  // Capped at what a timer holds: a longer delay would fire at once.
+  const delay = Math.min(options.maxMs, MAX_TIMER_MS, options.initialMs * options.factor ** (retry - 1))
   switch (options.jitter) {
     case 'full':
       return random() * delay

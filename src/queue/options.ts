@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../core/errors'
 import { resolveBackoff } from './backoff'
 import type { BackoffOptions } from './types'
-import { wholeNumber } from '../core/validate'
+import { timerDuration, wholeNumber } from '../core/validate'
 
 /** Options of `TaskQueue`; every one can be omitted (see {@link TASK_QUEUE_DEFAULTS}). */
 export interface TaskQueueOptions {
@@ -21,7 +21,10 @@ export interface TaskQueueOptions {
   retries?: number
   /** Backoff of a task whose spec gives none. @default {@link BACKOFF_DEFAULTS} */
   backoff?: BackoffOptions
-  /** Run time limit of a task whose spec gives none; `Infinity` for none. @default Infinity */
+  /**
+   * Run time limit of a task whose spec gives none; `Infinity` for none, as is any value above
+   * 2^31−1 ms (about 24.8 days, the longest a Node timer waits). @default Infinity
+   */
   timeoutMs?: number
   /**
    * A running task that neither finishes, reports progress nor heartbeats for this long is
@@ -121,12 +124,15 @@ export function resolveOptions(options: TaskQueueOptions) {
   }
 }
 
-/** A duration in ms: a positive number, `Infinity` allowed. @internal */
+/**
+ * A duration in ms: a positive number, `Infinity` allowed; one longer than a timer can hold
+ * (2^31−1 ms) is `Infinity` too. @internal
+ */
 export function duration(what: string, value: unknown): number {
   if (typeof value !== 'number' || !(value > 0)) {
     throw new InvalidArgumentError(`invalid ${what}: expected a number of ms > 0 or Infinity, got ${String(value)}`)
   }
-  return value
+  return timerDuration(value)
 }
 
 function boolean(what: string, value: unknown): boolean {

@@ -16,7 +16,7 @@ import { native } from '../core/native'
 import { backoffDelay, resolveBackoff } from './backoff'
 import { BufferedHistogram } from './buffered-histogram'
 import { DeadLetterStore } from './dead-letters'
-import { resolveOptions, type ResolvedOptions, type TaskQueueOptions } from './options'
+import { duration, resolveOptions, type ResolvedOptions, type TaskQueueOptions } from './options'
 import { cancelled, Task, type TaskOwner } from './task'
 import { toTaskError } from './task-error'
 import {
@@ -32,7 +32,7 @@ import {
 import { WorkerPool } from './worker-pool'
 import { TaskRegistry } from './task-registry'
 import { WorkerScaler } from './worker-scaling'
-import { wholeNumber } from '../core/validate'
+import { timerDuration, wholeNumber } from '../core/validate'
 
 /** Events of {@link TaskQueue}; payloads are built only when someone listens. */
 export type TaskQueueEvents = {
@@ -385,13 +385,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     const options = this.options
     const retries = spec.retries === undefined ? options.retries : wholeNumber('retries', spec.retries, 0, 1_000_000)
     const backoff = spec.backoff === undefined ? options.backoff : resolveBackoff(spec.backoff, options.backoff)
-    let timeoutMs = options.timeoutMs
-    if (spec.timeoutMs !== undefined) {
-      timeoutMs = spec.timeoutMs
-      if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) {
-        throw new InvalidArgumentError(`invalid timeoutMs: expected a number of ms > 0, got ${String(timeoutMs)}`)
-      }
-    }
+    const timeoutMs = spec.timeoutMs === undefined ? options.timeoutMs : duration('timeoutMs', spec.timeoutMs)
     let num = this.tasks.nextNumber()
     let id = spec.id
     if (id === undefined) {
@@ -734,7 +728,8 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     if (typeof options !== 'object' || options === null) {
       throw new InvalidArgumentError(`invalid options: expected an object, got ${String(options)}`)
     }
-    const { drain = false, timeoutMs = Infinity, onStop = 'return' } = options
+    const { drain = false, onStop = 'return' } = options
+    const timeoutMs = options.timeoutMs ?? Infinity
     if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
       throw new InvalidArgumentError(`invalid timeoutMs: expected a number of ms ≥ 0, got ${String(timeoutMs)}`)
     }
@@ -744,7 +739,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     this.closed = true
     for (const waiter of this.spaceWaiters.splice(0)) waiter.reject(this.closedError())
     const report: StopReport = { drained: true, unfinished: [], returned: [], deadLettered: [] }
-    const timedOut = drain && !(await this.drained(timeoutMs))
+    const timedOut = drain && !(await this.drained(timerDuration(timeoutMs)))
     if (!drain || timedOut) this.abandon(report, onStop, timedOut)
     report.drained = report.unfinished.length + report.returned.length + report.deadLettered.length === 0
     for (const timer of this.timers) clearInterval(timer)

@@ -36,7 +36,10 @@ export interface TaskContext {
   readonly id: string
   /** 1 on the first run, 2 on the first retry, … */
   readonly attempt: number
-  /** Aborted by `cancel(id)`, the task's timeout or `stop()` without drain. */
+  /**
+   * Aborted by `cancel(id)`, the task's timeout or `stop()` without drain; in durable mode
+   * also when the task went to another consumer (reason: `LeaseLostError`).
+   */
   readonly signal: AbortSignal
   /** Records progress (visible in `getTask(id).progress`); in durable mode it also heartbeats. */
   progress(value: unknown): void
@@ -67,7 +70,10 @@ export interface TaskSpec<A = unknown, R = unknown> {
   retries?: number
   /** Backoff between retries; the queue's default when absent. */
   backoff?: BackoffOptions
-  /** Aborts the run (and counts a failed attempt) after this long. */
+  /**
+   * Aborts the run (and counts a failed attempt) after this long. `Infinity`, or any value
+   * above 2^31−1 ms (about 24.8 days, the longest a Node timer waits), means none.
+   */
   timeoutMs?: number
   /** Worker-thread mode: objects in `args` to transfer rather than copy. */
   transfer?: readonly TransferListItem[]
@@ -119,7 +125,7 @@ export interface DeadLetter {
 export interface StopOptions {
   /** Finish every accepted task before resolving; otherwise abort running tasks and hand back pending ones. */
   drain?: boolean
-  /** Give up draining after this long; unfinished tasks are reported. */
+  /** Give up draining after this long; unfinished tasks are reported. Above 2^31−1 ms, or `Infinity`: never give up. */
   timeoutMs?: number
   /** What becomes of tasks that never ran: handed back in `returned`, or dead-lettered. @default 'return' */
   onStop?: 'return' | 'dead-letter'

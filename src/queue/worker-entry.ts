@@ -47,7 +47,8 @@ async function runOne(table: Record<string, unknown>, [, job, name, args, attemp
     port.postMessage([0, job, false, toTaskError(abortError())] satisfies FromWorker)
     return
   }
-  const handler = table[name]
+  // Own exports only: a default-exported object inherits `constructor`, `toString`…
+  const handler = Object.hasOwn(table, name) ? table[name] : undefined
   if (typeof handler !== 'function') {
     const error = Object.assign(new Error(`no handler ${name} in the worker module`), {
       code: 'ERR_OPTLAYER_INVALID_ARGUMENT',

@@ -13,7 +13,7 @@ import type { RateLimitDecision } from './decision'
 import { checkKey } from './key'
 import { validateQuota, type FixedRateAlgorithm, type Quota } from './quota'
 import { RATE_LIMIT_SCRIPTS, scriptArguments } from './redis-scripts'
-import { createRedisClient, whenReady, type RedisAddress } from '../redis/clients'
+import { createRedisClient, warnIfUnsafeClient, whenReady, type RedisAddress } from '../redis/clients'
 import { keyPart } from '../redis/key-part'
 import { wholeNumber } from '../core/validate'
 
@@ -109,9 +109,6 @@ export interface RedisTakeResult {
 type ScriptCommand = (key: string, ...args: number[]) => Promise<unknown>
 
 // Reconnect quickly after an outage; capped so recovery is noticed within a second.
-// Clients already warned about, so that stores sharing a client warn once.
-const warnedClients = new WeakSet<object>()
-
 /**
  * Distributed rate limiting on Redis or Redis Cluster: every decision is one atomic Lua script
  * (one round trip, Redis `TIME` as the clock, one key per call, a TTL that removes the key once
@@ -203,7 +200,7 @@ export class RedisRateLimitStore {
     if (isClient(redis)) {
       this.client = redis
       this.ownsClient = false
-      warnIfUnsafe(redis)
+      warnIfUnsafeClient(redis, 'may count a rate-limited request twice after a reconnect')
     } else {
       this.client = createRedisClient(redis as RedisAddress, { timeoutMs, atMostOnce: true })
       this.ownsClient = true
@@ -337,34 +334,6 @@ export class RedisRateLimitStore {
 
 function isClient(redis: RedisConnection): redis is Redis | Cluster {
   return typeof (redis as Partial<Redis>).defineCommand === 'function'
-}
-
-/** The options of a caller's client that break the at-most-once or the no-hang guarantee. */
-function unsafeOptions(client: Redis | Cluster): string[] {
-  if (client.isCluster) {
-    const { retryDelayOnFailover, redisOptions } = (client as Cluster).options
-    return [
-      ...(retryDelayOnFailover === undefined || retryDelayOnFailover > 0 ? ['retryDelayOnFailover: 0'] : []),
-      ...(redisOptions?.commandTimeout === undefined ? ['redisOptions.commandTimeout'] : []),
-    ]
-  }
-  const { autoResendUnfulfilledCommands, maxRetriesPerRequest, commandTimeout } = (client as Redis).options
-  return [
-    ...(autoResendUnfulfilledCommands !== false && maxRetriesPerRequest !== 0
-      ? ['autoResendUnfulfilledCommands: false (or maxRetriesPerRequest: 0)']
-      : []),
-    ...(commandTimeout === undefined ? ['commandTimeout'] : []),
-  ]
-}
-
-function warnIfUnsafe(client: Redis | Cluster): void {
-  const missing = unsafeOptions(client)
-  if (missing.length === 0 || warnedClients.has(client)) return
-  warnedClients.add(client)
-  process.emitWarning(
-    `this ioredis client may count a rate-limited request twice after a reconnect, or wait forever for a reply; set ${missing.join(', ')}`,
-    { code: 'OPTLAYER_UNSAFE_REDIS_CLIENT' },
-  )
 }
 
 function isReply(reply: unknown): reply is [number, number, number, number, number, number] {

@@ -89,3 +89,40 @@ export async function whenReady(client: Redis | Cluster, timeoutMs: number, sign
     // Timed out, closed, or a connection error: the calls report it.
   }
 }
+
+// Clients already warned about, so that components sharing a client warn once.
+const warnedClients = new WeakSet<object>()
+
+/** The options of a caller's client that break the at-most-once or the no-hang guarantee. */
+function unsafeOptions(client: Redis | Cluster): string[] {
+  if (client.isCluster) {
+    const { retryDelayOnFailover, redisOptions } = (client as Cluster).options
+    return [
+      ...(retryDelayOnFailover === undefined || retryDelayOnFailover > 0 ? ['retryDelayOnFailover: 0'] : []),
+      ...(redisOptions?.commandTimeout === undefined ? ['redisOptions.commandTimeout'] : []),
+    ]
+  }
+  const { autoResendUnfulfilledCommands, maxRetriesPerRequest, commandTimeout } = (client as Redis).options
+  return [
+    ...(autoResendUnfulfilledCommands !== false && maxRetriesPerRequest !== 0
+      ? ['autoResendUnfulfilledCommands: false (or maxRetriesPerRequest: 0)']
+      : []),
+    ...(commandTimeout === undefined ? ['commandTimeout'] : []),
+  ]
+}
+
+/**
+ * For a caller's client: emits a process warning (code `OPTLAYER_UNSAFE_REDIS_CLIENT`, once
+ * per client) when it lacks what {@link createRedisClient} sets with `atMostOnce` (ioredis'
+ * defaults send an unanswered command again after a reconnect) or a command timeout. `risk`
+ * says what a second run of a command would do to the component.
+ * @internal
+ */
+export function warnIfUnsafeClient(client: Redis | Cluster, risk: string): void {
+  const missing = unsafeOptions(client)
+  if (missing.length === 0 || warnedClients.has(client)) return
+  warnedClients.add(client)
+  process.emitWarning(`this ioredis client ${risk}, or wait forever for a reply; set ${missing.join(', ')}`, {
+    code: 'OPTLAYER_UNSAFE_REDIS_CLIENT',
+  })
+}

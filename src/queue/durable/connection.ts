@@ -2,7 +2,7 @@ import type Redis from 'ioredis'
 import type { Cluster } from 'ioredis'
 
 import { InvalidArgumentError } from '../../core/errors'
-import { createRedisClient } from '../../redis/clients'
+import { createRedisClient, warnIfUnsafeClient } from '../../redis/clients'
 import { DURABLE_SCRIPTS } from './scripts'
 import type { DurableRedisConnection } from './options'
 
@@ -33,6 +33,10 @@ export function openConnections(redis: DurableRedisConnection, timeoutMs: number
       throw new InvalidArgumentError('invalid redis.client: expected an ioredis Redis or Cluster')
     }
     commands = redis.client
+    warnIfUnsafeClient(
+      commands,
+      'may store a submitted task twice or claim tasks that no consumer receives after a reconnect',
+    )
     subscriber = redis.client.duplicate()
     ownsCommands = false
   } else {

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto'
 
-import { AbortError, InvalidArgumentError, TimeoutError } from '../../core/errors'
+import { AbortError, InvalidArgumentError, LeaseLostError, TimeoutError } from '../../core/errors'
 import type { BackoffOptions, TaskContext, TaskState } from '../types'
 import { backoffDelay, resolveBackoff } from '../backoff'
 import { toTaskError } from '../task-error'
+import { timerDuration } from '../../core/validate'
 import { decodeValue, encodeValue } from './codec'
-import type { DurableHandler, ResolvedDurableOptions } from './options'
+import type { ResolvedDurableOptions } from './options'
 import type { ClaimedTask, Depth, DurableStore, Outcome } from './store'
 
 /** What the consumer tells its queue. @internal */
@@ -18,6 +19,8 @@ export interface ConsumerHooks {
   depth(depth: Depth): void
   /** Redis failed a background call; the consumer retries by itself. */
   error(error: unknown): void
+  /** A task whose lease was lost (see {@link LeaseLostError}) ended here; its outcome was dropped. */
+  abandoned(task: ClaimedTask, runMs: number): void
 }
 
 interface Running {
@@ -26,6 +29,8 @@ interface Running {
   /** Latest progress not yet sent (JSON). */
   progress: string
   startedAt: number
+  /** The task went to another consumer: its run was aborted and its outcome is not sent. */
+  lost: boolean
 }
 
 // The abort reason of tasks handed back by stop(): an AbortError handlers can recognise.
@@ -146,6 +151,9 @@ export class DurableConsumer {
         this.failures = 0
         this.hooks.depth(depth)
         outcomes.forEach((outcome, i) => this.recorded(outcome, (states[i] ?? '') as TaskState | ''))
+        // The receipt goes out before any handler runs: only then may a reclaim count a stall
+        // (a claim whose reply was lost never ran).
+        if (claimed.length > 0) this.extend(claimed.map(({ id, lease }) => ({ id, lease, progress: '' })))
         for (const task of claimed) this.start(task)
         progressed = claimed.length > 0 || outcomes.length > 0
         if (claimed.length > 0 && claimed.length === max) this.again = true
@@ -190,12 +198,19 @@ export class DurableConsumer {
 
   private start(task: ClaimedTask): void {
     const controller = new AbortController()
-    const entry: Running = { task, controller, progress: '', startedAt: Date.now() }
+    const entry: Running = { task, controller, progress: '', startedAt: Date.now(), lost: false }
     this.running.set(task.id, entry)
     this.hooks.started(task)
     void this.execute(entry).then((outcome) => {
       this.running.delete(task.id)
-      this.finishing.set(task.id, { task, runMs: Date.now() - entry.startedAt })
+      const runMs = Date.now() - entry.startedAt
+      if (entry.lost) {
+        // Another consumer owns the task now: what this run did is not to be recorded.
+        this.hooks.abandoned(task, runMs)
+        this.pump()
+        return
+      }
+      this.finishing.set(task.id, { task, runMs })
       this.outcomes.push({ ...outcome, progress: entry.progress })
       this.wake?.()
       this.pump()
@@ -205,15 +220,16 @@ export class DurableConsumer {
   private async execute({ task, controller }: Running): Promise<Omit<Outcome, 'progress'>> {
     const { id, lease } = task
     const { signal } = controller
+    // A producer of another version may have stored a timeout no timer holds: none then.
     const timer =
-      task.timeoutMs === undefined
+      task.timeoutMs === undefined || timerDuration(task.timeoutMs) === Infinity
         ? undefined
         : setTimeout(
             () => controller.abort(new TimeoutError(`task ${id} timed out after ${task.timeoutMs} ms`)),
             task.timeoutMs,
           )
     try {
-      const handler = this.options.handlers[task.name] as DurableHandler | undefined
+      const handler = this.options.handlers.get(task.name)
       if (handler === undefined) {
         throw new InvalidArgumentError(`no handler named ${JSON.stringify(task.name)} on this consumer`)
       }
@@ -276,9 +292,34 @@ export class DurableConsumer {
 
   private heartbeat(): void {
     const entries = []
-    for (const { task, progress } of this.running.values()) entries.push({ id: task.id, lease: task.lease, progress })
+    for (const { task, progress, lost } of this.running.values()) {
+      if (!lost) entries.push({ id: task.id, lease: task.lease, progress })
+    }
     if (entries.length === 0) return
     for (const entry of this.running.values()) entry.progress = ''
-    this.store.extend(entries, this.options.visibilityTimeoutMs).catch((error: unknown) => this.hooks.error(error))
+    this.extend(entries)
+  }
+
+  /**
+   * Extends the leases of `entries` and aborts the runs whose lease Redis no longer holds:
+   * after an outage longer than the visibility timeout their tasks went to another consumer.
+   */
+  private extend(entries: { id: string; lease: string; progress: string }[]): void {
+    this.store.extend(entries, this.options.visibilityTimeoutMs).then(
+      (lost) => {
+        for (const id of lost) {
+          const entry = this.running.get(id)
+          const sent = entries.find((e) => e.id === id)
+          if (entry === undefined || entry.lost || entry.task.lease !== sent?.lease) continue
+          entry.lost = true
+          entry.controller.abort(
+            new LeaseLostError(
+              `task ${id} went to another consumer: Redis did not hear from this one for longer than the visibility timeout (${this.options.visibilityTimeoutMs} ms)`,
+            ),
+          )
+        }
+      },
+      (error: unknown) => this.hooks.error(error),
+    )
   }
 }

@@ -22,7 +22,7 @@ import { decodeValue, encodeValue, parseTaskError } from './codec'
 import { whenReady } from '../../redis/clients'
 import { openConnections } from './connection'
 import { DurableConsumer } from './consumer'
-import { wholeNumber } from '../../core/validate'
+import { timerDuration, wholeNumber } from '../../core/validate'
 import { resolveBackoff } from '../backoff'
 import { resolveDurableOptions, type DurableTaskQueueOptions } from './options'
 import type { ResolvedDurableOptions } from './options'
@@ -198,6 +198,10 @@ export class DurableTaskQueue extends EventEmitter<DurableTaskQueueEvents> {
             finished: (task, state, payload, runMs) => this.finished(task, state, payload, runMs),
             depth: (depth) => (this.depth = depth),
             error: (error) => this.backgroundError(error),
+            abandoned: (_task, runMs) => {
+              this.counters.runs++
+              this.counters.runSeconds += runMs / 1000
+            },
           },
           ready,
         )
@@ -366,10 +370,13 @@ export class DurableTaskQueue extends EventEmitter<DurableTaskQueueEvents> {
   }
 
   private async shutdown({ drain = false, timeoutMs }: StopOptions): Promise<StopReport> {
-    const limit = timeoutMs === undefined ? undefined : wholeNumber('timeoutMs', timeoutMs, 0, undefined, 0)
+    const limit =
+      timeoutMs === undefined || timeoutMs === Infinity
+        ? Infinity
+        : timerDuration(wholeNumber('timeoutMs', timeoutMs, 0))
     this.closed.abort()
     while (this.submitting || this.submits.length > 0) await sleep(5)
-    const emptied = drain && (await this.drain(limit === undefined ? undefined : AbortSignal.timeout(limit)))
+    const emptied = drain && (await this.drain(limit === Infinity ? undefined : AbortSignal.timeout(limit)))
     // Handing tasks back needs Redis: if it does not answer within timeoutMs, they are
     // reclaimed after the visibility timeout instead.
     const released = (await this.consumer?.stop(!emptied, AbortSignal.timeout(this.options.timeoutMs))) ?? []
@@ -422,8 +429,11 @@ export class DurableTaskQueue extends EventEmitter<DurableTaskQueueEvents> {
       )
     }
     const retries = wholeNumber('retries', spec.retries, 0, undefined, 0)
-    const timeoutMs =
-      spec.timeoutMs === undefined ? '' : String(wholeNumber('timeoutMs', spec.timeoutMs, 1, undefined, 0))
+    const timeout =
+      spec.timeoutMs === undefined || spec.timeoutMs === Infinity
+        ? Infinity
+        : timerDuration(wholeNumber('timeoutMs', spec.timeoutMs, 1))
+    const timeoutMs = timeout === Infinity ? '' : String(timeout)
     const backoff = spec.backoff === undefined ? '' : JSON.stringify(spec.backoff)
     if (spec.backoff !== undefined) resolveBackoff(spec.backoff, this.options.backoff)
     const id = spec.id === undefined ? randomUUID() : checkId(spec.id)

@@ -3,7 +3,7 @@ import type { Cluster, Redis } from 'ioredis'
 import { InvalidArgumentError } from '../../core/errors'
 import type { BackoffOptions, TaskContext } from '../types'
 import { keyPart } from '../../redis/key-part'
-import { wholeNumber } from '../../core/validate'
+import { MAX_TIMER_MS, wholeNumber } from '../../core/validate'
 import { BACKOFF_DEFAULTS, resolveBackoff } from '../backoff'
 
 /**
@@ -11,8 +11,10 @@ import { BACKOFF_DEFAULTS, resolveBackoff } from '../backoff'
  * (`{ cluster }`), or a client of yours (`{ client }`, left open by `stop()`; the queue
  * duplicates it for its subscriber connection). Configure your client as the queue configures
  * its own: `enableOfflineQueue: false` and a `commandTimeout`, so that calls fail at once
- * rather than wait while Redis is away, and `autoResendUnfulfilledCommands: false`, so that a
- * submit whose reply was lost is not sent twice.
+ * rather than wait while Redis is away, and `autoResendUnfulfilledCommands: false` (or
+ * `maxRetriesPerRequest: 0`; for a `Cluster`, `retryDelayOnFailover: 0`), so that a submit
+ * whose reply was lost is not sent twice. The queue emits a process warning (code
+ * `OPTLAYER_UNSAFE_REDIS_CLIENT`) when your client lacks them.
  */
 export type DurableRedisConnection =
   { url: string } | { cluster: ReadonlyArray<{ host: string; port: number }> } | { client: Redis | Cluster }
@@ -33,7 +35,8 @@ export interface DurableTaskQueueOptions {
   /**
    * Handlers by task name, run by this instance when it consumes. Every consumer of a queue
    * should register every task name: a consumer that claims a task it has no handler for
-   * fails the attempt (an {@link InvalidArgumentError} naming the task).
+   * fails the attempt (an {@link InvalidArgumentError} naming the task). Only the object's own
+   * properties are handlers: a task named `constructor` or `toString` finds none.
    * @default {}
    */
   handlers?: Readonly<Record<string, DurableHandler>>
@@ -43,7 +46,8 @@ export interface DurableTaskQueueOptions {
   concurrency?: number
   /**
    * A claimed task whose consumer sent no heartbeat for this long is taken for dead and given
-   * to another consumer. Consumers heartbeat their running tasks every third of it.
+   * to another consumer. Consumers heartbeat their running tasks every third of it. At most
+   * 2^31−1 (the longest a timer waits), as for `pollIntervalMs` and `timeoutMs`.
    * @default 30_000
    */
   visibilityTimeoutMs?: number
@@ -82,8 +86,10 @@ export const DURABLE_QUEUE_DEFAULTS = Object.freeze({
 })
 
 /** Validated options with the defaults applied. @internal */
-export type ResolvedDurableOptions = Required<Omit<DurableTaskQueueOptions, 'backoff'>> & {
+export type ResolvedDurableOptions = Required<Omit<DurableTaskQueueOptions, 'backoff' | 'handlers'>> & {
   backoff: Required<BackoffOptions>
+  /** Own properties only: a task named `constructor` or `__proto__` finds no handler. */
+  handlers: ReadonlyMap<string, DurableHandler>
 }
 
 /** Applies the defaults and validates, throwing {@link InvalidArgumentError}. @internal */
@@ -101,6 +107,8 @@ export function resolveDurableOptions(options: DurableTaskQueueOptions): Resolve
       throw new InvalidArgumentError(`invalid handlers.${name}: expected a function, got ${typeof handler}`)
     }
   }
+  // Looking names up on the object itself would find Object.prototype's members.
+  const byName = new Map(Object.entries(handlers as Record<string, DurableHandler>))
   if (typeof options.redis !== 'object' || options.redis === null) {
     throw new InvalidArgumentError('invalid redis: expected { url }, { cluster } or { client }')
   }
@@ -115,7 +123,7 @@ export function resolveDurableOptions(options: DurableTaskQueueOptions): Resolve
     redis: options.redis,
     name: keyPart('name', options.name ?? d.name, false),
     prefix: keyPart('prefix', options.prefix ?? d.prefix, false),
-    handlers,
+    handlers: byName,
     consume,
     deadLetter,
     concurrency: wholeNumber('concurrency', options.concurrency, 1, undefined, d.concurrency),
@@ -123,14 +131,14 @@ export function resolveDurableOptions(options: DurableTaskQueueOptions): Resolve
       'visibilityTimeoutMs',
       options.visibilityTimeoutMs,
       100,
-      undefined,
+      MAX_TIMER_MS,
       d.visibilityTimeoutMs,
     ),
     maxStalls: wholeNumber('maxStalls', options.maxStalls, 0, undefined, d.maxStalls),
     queueSize: wholeNumber('queueSize', options.queueSize, 1, undefined, d.queueSize),
     backoff: resolveBackoff(options.backoff, d.backoff),
     keepFinishedMs: wholeNumber('keepFinishedMs', options.keepFinishedMs, 1, undefined, d.keepFinishedMs),
-    pollIntervalMs: wholeNumber('pollIntervalMs', options.pollIntervalMs, 1, undefined, d.pollIntervalMs),
-    timeoutMs: wholeNumber('timeoutMs', options.timeoutMs, 1, undefined, d.timeoutMs),
+    pollIntervalMs: wholeNumber('pollIntervalMs', options.pollIntervalMs, 1, MAX_TIMER_MS, d.pollIntervalMs),
+    timeoutMs: wholeNumber('timeoutMs', options.timeoutMs, 1, MAX_TIMER_MS, d.timeoutMs),
   }
 }

@@ -71,7 +71,9 @@ end
 `
 
 // Retries (delayed) and tasks whose consumer stopped heartbeating (active) go back to
-// pending; the latter at the head of their list, as they were first in line already.
+// pending; the latter at the head of their list, as they were first in line already. Only a
+// task its consumer confirmed receiving (field `rx`, set by EXTEND) counts a stall: one whose
+// claim reply was lost never ran, so it goes back with its attempt uncounted.
 const RECLAIM = `
 local function promote(ttl, max_stalls, dead_letter)
   local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
@@ -88,11 +90,16 @@ local function promote(ttl, max_stalls, dead_letter)
   for _, id in ipairs(expired) do
     redis.call('ZREM', active, id)
     local rec = rp .. id
-    local f = redis.call('HMGET', rec, 'p', 'cx')
+    local f = redis.call('HMGET', rec, 'p', 'cx', 'rx', 'at')
     if f[1] then
-      local stalls = redis.call('HINCRBY', rec, 'sl', 1)
+      local stalls = 0
+      if f[3] then stalls = redis.call('HINCRBY', rec, 'sl', 1) end
       if f[2] then
         finish(rec, id, 'cancelled', '', ttl)
+      elseif not f[3] then
+        redis.call('HSET', rec, 's', 'pending', 'at', tonumber(f[4]) - 1)
+        redis.call('HDEL', rec, 'ow')
+        redis.call('RPUSH', KEYS[tonumber(f[1]) + 1], id)
       elseif stalls > max_stalls then
         local err = cjson.encode({name = 'TimeoutError', code = 'ERR_OPTLAYER_TIMEOUT',
           message = 'the consumer running the task stopped heartbeating ' .. stalls .. ' times (visibility timeout)'})
@@ -243,6 +250,7 @@ for i = 1, max do
     local attempt = tonumber(f[7]) + 1
     local lease = consumer .. ':' .. attempt
     redis.call('HSET', rec, 's', 'running', 'at', attempt, 'st', now, 'ow', lease)
+    redis.call('HDEL', rec, 'rx')
     redis.call('ZADD', active, now + visibility, id)
     local n = #claimed
     claimed[n + 1], claimed[n + 2], claimed[n + 3], claimed[n + 4], claimed[n + 5] = id, lease, f[1], f[2], f[3] or ''
@@ -255,23 +263,27 @@ return {states, claimed, depth()}
 `
 
 /**
- * Heartbeat: pushes the visibility deadline of running tasks forward and stores their
- * progress. `ARGV[3]` visibilityTimeoutMs, then 3 fields per task: id, lease, progress JSON
- * ('' for none). Tasks no longer held under that lease are left alone. Reply: how many were
- * extended.
+ * Heartbeat, also sent as the receipt of freshly claimed tasks: pushes the visibility
+ * deadline of running tasks forward, marks them received (`rx`: from now on a reclaim counts
+ * a stall) and stores their progress. `ARGV[3]` visibilityTimeoutMs, then 3 fields per task:
+ * id, lease, progress JSON ('' for none). Tasks no longer held under that lease (reclaimed and
+ * given to another consumer, or finished) are left alone. Reply: the ids of those, whose
+ * runs the consumer must abort.
  */
 const EXTEND = `
-local visibility, extended = tonumber(ARGV[3]), 0
+local visibility, lost = tonumber(ARGV[3]), {}
 for i = 4, #ARGV, 3 do
   local id, lease, progress = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local rec = rp .. id
   if redis.call('HGET', rec, 'ow') == lease then
     redis.call('ZADD', active, 'XX', now + visibility, id)
+    redis.call('HSET', rec, 'rx', 1)
     if progress ~= '' then redis.call('HSET', rec, 'pg', progress) end
-    extended = extended + 1
+  else
+    lost[#lost + 1] = id
   end
 end
-return extended
+return lost
 `
 
 /**
@@ -310,7 +322,7 @@ if pending_count() >= size then return redis.error_reply('QUEUEFULL') end
 local rec = rp .. id
 redis.call('ZREM', dead, id)
 redis.call('HSET', rec, 's', 'pending', 'at', 0)
-redis.call('HDEL', rec, 'ow', 'cx', 'sl', 'f', 'na', 'st')
+redis.call('HDEL', rec, 'ow', 'cx', 'sl', 'f', 'na', 'st', 'rx')
 redis.call('LPUSH', KEYS[tonumber(redis.call('HGET', rec, 'p')) + 1], id)
 redis.call('PUBLISH', channel, 'w')
 return 1

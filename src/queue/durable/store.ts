@@ -148,11 +148,17 @@ export class DurableStore {
     return { states, claimed, depth: toDepth(depth) }
   }
 
-  /** Heartbeat of running tasks, with their latest progress (JSON, '' for none). */
-  async extend(entries: readonly { id: string; lease: string; progress: string }[], visibilityMs: number) {
+  /**
+   * Heartbeat (and receipt) of running tasks, with their latest progress (JSON, '' for none).
+   * Resolves to the ids of the tasks no longer held under the lease given.
+   */
+  async extend(
+    entries: readonly { id: string; lease: string; progress: string }[],
+    visibilityMs: number,
+  ): Promise<string[]> {
     const fields: string[] = []
     for (const e of entries) fields.push(e.id, e.lease, e.progress)
-    return (await this.run('extend', visibilityMs, ...fields)) as number
+    return (await this.run('extend', visibilityMs, ...fields)) as string[]
   }
 
   /** Cancels `id`; resolves to the state it was in, or undefined when there is no such task. */
