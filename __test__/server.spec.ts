@@ -7,9 +7,11 @@ import { ConfigError, configFromEnv, MetricsCollector, OptlayerServer, RateLimit
 import { Gauge } from 'prom-client'
 
 const cli = join(__dirname, '..', 'dist', 'cli.js')
+/** Both listeners on loopback and free ports. */
+const LOCAL = { port: 0, host: '127.0.0.1', admin: { port: 0 } } as const
 
-test('GET /health answers JSON and /metrics answers Prometheus text', async (t) => {
-  const server = new OptlayerServer({ port: 0, host: '127.0.0.1' })
+test('GET /health answers JSON and /metrics on the admin listener answers Prometheus text', async (t) => {
+  const server = new OptlayerServer(LOCAL)
   const url = await server.listen()
   t.teardown(() => server.close())
 
@@ -20,7 +22,9 @@ test('GET /health answers JSON and /metrics answers Prometheus text', async (t) 
   t.is(body.status, 'ok')
   t.regex(body.version, /^\d+\.\d+\.\d+/)
 
-  const metrics = await fetch(new URL('/metrics', url))
+  t.like(await (await fetch(new URL('/ready', url))).json(), { status: 'ready' })
+  t.is((await fetch(new URL('/metrics', url))).status, 404, 'the public listener serves no admin route')
+  const metrics = await fetch(new URL('/metrics', server.adminUrl))
   t.is(metrics.status, 200)
   t.regex(metrics.headers.get('content-type') ?? '', /text\/plain/)
   const text = await metrics.text()
@@ -29,7 +33,7 @@ test('GET /health answers JSON and /metrics answers Prometheus text', async (t) 
 })
 
 test('unknown paths are 404 and other methods 405', async (t) => {
-  const server = new OptlayerServer({ port: 0, host: '127.0.0.1' })
+  const server = new OptlayerServer(LOCAL)
   const url = await server.listen()
   t.teardown(() => server.close())
   t.is((await fetch(new URL('/nope', url))).status, 404)
@@ -39,11 +43,15 @@ test('unknown paths are 404 and other methods 405', async (t) => {
 })
 
 test('listen rejects when the port is taken', async (t) => {
-  const first = new OptlayerServer({ port: 0, host: '127.0.0.1' })
+  const first = new OptlayerServer(LOCAL)
   const url = await first.listen()
   t.teardown(() => first.close())
-  const second = new OptlayerServer({ port: Number(url.port), host: '127.0.0.1' })
+  const second = new OptlayerServer({ ...LOCAL, port: Number(url.port) })
   await t.throwsAsync(second.listen(), { code: 'EADDRINUSE' })
+  // The admin port taken: the public listener it had opened is closed again.
+  const third = new OptlayerServer({ ...LOCAL, admin: { port: Number(first.adminUrl?.port) } })
+  await t.throwsAsync(third.listen(), { code: 'EADDRINUSE' })
+  await third.close()
 })
 
 test('close waits for an in-flight request to finish', async (t) => {
@@ -60,9 +68,10 @@ test('close waits for an in-flight request to finish', async (t) => {
       this.set(1)
     },
   })
-  const server = new OptlayerServer({ port: 0, host: '127.0.0.1', metrics })
+  const server = new OptlayerServer({ ...LOCAL, metrics })
   const url = await server.listen()
-  const inFlight = fetch(new URL('/metrics', url))
+  const adminUrl = server.adminUrl
+  const inFlight = fetch(new URL('/metrics', adminUrl))
   await collectStarted
   const closed = server.close()
   const res = await inFlight
@@ -70,33 +79,52 @@ test('close waits for an in-flight request to finish', async (t) => {
   t.regex(await res.text(), /slow_gauge 1/)
   await closed
   await t.throwsAsync(fetch(new URL('/health', url)))
+  await t.throwsAsync(fetch(new URL('/metrics', adminUrl)))
 })
 
-test('a rate limiter refuses a client over its limit with 429 and RateLimit headers, never /health', async (t) => {
+test('a rate limiter refuses a client over its limit with 429 and RateLimit headers, never the probes or the admin routes', async (t) => {
   const rateLimiter = new RateLimiter({ algorithm: 'fixed-window', limit: 2, windowMs: 60_000 })
-  const server = new OptlayerServer({ port: 0, host: '127.0.0.1', rateLimiter })
+  const server = new OptlayerServer({ ...LOCAL, rateLimiter })
   const url = await server.listen()
   t.teardown(async () => {
     await server.close()
     await rateLimiter.close()
   })
-  const first = await fetch(new URL('/metrics', url))
-  t.is(first.status, 200)
+  const exempt = [
+    ...['/health', '/ready'].map((path) => new URL(path, url)),
+    ...['/metrics', '/alerts', '/dashboard/data'].map((path) => new URL(path, server.adminUrl)),
+  ]
+  // Before and after the client is refused: exempt requests neither spend its quota nor are refused.
+  for (const target of [...exempt, ...exempt]) {
+    const res = await fetch(target)
+    t.is(res.status, 200, `${target.pathname} is never limited`)
+    t.is(res.headers.get('ratelimit-limit'), null)
+  }
+  const first = await fetch(new URL('/work', url))
+  t.is(first.status, 404)
   t.is(first.headers.get('ratelimit-limit'), '2')
   t.is(first.headers.get('ratelimit-remaining'), '1')
-  t.is((await fetch(new URL('/metrics', url))).status, 200)
-  const refused = await fetch(new URL('/metrics', url))
+  t.is((await fetch(new URL('/work', url))).status, 404)
+  const refused = await fetch(new URL('/work', url))
   t.is(refused.status, 429)
   t.is(refused.headers.get('ratelimit-remaining'), '0')
   t.true(Number(refused.headers.get('retry-after')) >= 1)
   t.like(await refused.json(), { error: 'too_many_requests' })
-  t.is((await fetch(new URL('/health', url))).status, 200, 'liveness is never limited')
+  for (const target of exempt) t.is((await fetch(target)).status, 200, `${target.pathname} after a refusal`)
 })
 
 test('configFromEnv applies defaults and names the bad variable', (t) => {
   t.deepEqual(configFromEnv({}), {
     port: 8080,
     host: '0.0.0.0',
+    admin: { port: 8081, host: '127.0.0.1', token: undefined },
+    http: {
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 5_000,
+      maxConnections: 10_000,
+      maxHeaderSize: 16_384,
+    },
     rateLimit: undefined,
     workers: 1,
     profiling: undefined,
@@ -161,7 +189,7 @@ test('WORKERS and the profiling variables are validated, naming the variable', (
 })
 
 test('optlayer serve serves /health and exits cleanly on SIGTERM', async (t) => {
-  const run = runCli({ PORT: '0', HOST: '127.0.0.1' })
+  const run = runCli({ PORT: '0', HOST: '127.0.0.1', ADMIN_PORT: '0' })
   t.teardown(() => run.kill('SIGKILL'))
   const origin = await run.listening
   const res = await fetch(`${origin}/health`)
@@ -172,11 +200,18 @@ test('optlayer serve serves /health and exits cleanly on SIGTERM', async (t) => 
 })
 
 test('optlayer serve applies RATE_LIMIT_PER_MINUTE per client', async (t) => {
-  const run = runCli({ PORT: '0', HOST: '127.0.0.1', RATE_LIMIT_PER_MINUTE: '1', RATE_LIMIT_TYPE: 'fixed-window' })
+  const run = runCli({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    ADMIN_PORT: '0',
+    RATE_LIMIT_PER_MINUTE: '1',
+    RATE_LIMIT_TYPE: 'fixed-window',
+  })
   t.teardown(() => run.kill('SIGKILL'))
   const origin = await run.listening
-  t.is((await fetch(`${origin}/metrics`)).status, 200)
-  t.is((await fetch(`${origin}/metrics`)).status, 429)
+  t.is((await fetch(`${origin}/work`)).status, 404)
+  t.is((await fetch(`${origin}/work`)).status, 429)
+  t.is((await fetch(`${origin}/health`)).status, 200)
   run.kill('SIGTERM')
   t.is(await run.exited, 0)
 })
