@@ -6,6 +6,8 @@ import test from 'ava'
 import { ConfigError, configFromEnv, MetricsCollector, OptlayerServer, RateLimiter } from 'optlayer'
 import { Gauge } from 'prom-client'
 
+import { slowloris } from './helpers/slow-client'
+
 const cli = join(__dirname, '..', 'dist', 'cli.js')
 /** Both listeners on loopback and free ports. */
 const LOCAL = { port: 0, host: '127.0.0.1', admin: { port: 0 } } as const
@@ -143,6 +145,8 @@ test('configFromEnv applies defaults and names the bad variable', (t) => {
 interface CliRun {
   /** Resolves with the origin the server printed, or rejects if the process exits first. */
   listening: Promise<string>
+  /** Resolves with the admin listener's origin the server printed, or rejects if the process exits first. */
+  admin: Promise<string>
   exited: Promise<number | null>
   output: () => { stdout: string; stderr: string }
   kill: (signal: NodeJS.Signals) => void
@@ -154,15 +158,23 @@ function runCli(env: Record<string, string>): CliRun {
   let stderr = ''
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const exited = once(child, 'exit').then(([code]) => code as number | null)
-  const listening = new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString()
-      const match = /listening on (http:\/\/\S+)/.exec(stdout)
-      if (match?.[1]) resolve(match[1])
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  const printed = (pattern: RegExp): Promise<string> =>
+    new Promise<string>((resolve, reject) => {
+      const look = (): void => {
+        const match = pattern.exec(stdout)?.[1]
+        if (match === undefined) return
+        child.stdout.off('data', look)
+        resolve(match)
+      }
+      child.stdout.on('data', look)
+      void exited.then(() => reject(new Error(`optlayer serve exited early: ${stderr}`)))
     })
-    void exited.then(() => reject(new Error(`optlayer serve exited early: ${stderr}`)))
-  })
-  return { listening, exited, output: () => ({ stdout, stderr }), kill: (signal) => child.kill(signal) }
+  const listening = printed(/listening on (http:\/\/\S+)/)
+  const admin = printed(/admin routes on (http:\/\/\S+)/)
+  // A spec that waits only for the exit must not leave an unhandled rejection behind.
+  for (const printedLine of [listening, admin]) printedLine.catch(() => {})
+  return { listening, admin, exited, output: () => ({ stdout, stderr }), kill: (signal) => child.kill(signal) }
 }
 
 test('WORKERS and the profiling variables are validated, naming the variable', (t) => {
@@ -186,6 +198,75 @@ test('WORKERS and the profiling variables are validated, naming the variable', (
     const error = t.throws(() => configFromEnv(env), { instanceOf: ConfigError })
     t.true(error?.message.includes(name), `${error?.message} names ${name}`)
   }
+})
+
+test('the admin and HTTP_* variables are validated, naming the variable', (t) => {
+  t.deepEqual(
+    configFromEnv({
+      ADMIN_PORT: '9901',
+      ADMIN_HOST: '0.0.0.0',
+      ADMIN_TOKEN: 'scrape-me',
+      HTTP_HEADERS_TIMEOUT_MS: '5000',
+      HTTP_REQUEST_TIMEOUT_MS: '5000',
+      HTTP_KEEP_ALIVE_TIMEOUT_MS: '65000',
+      HTTP_MAX_CONNECTIONS: '512',
+      HTTP_MAX_HEADER_SIZE: '8192',
+    }),
+    {
+      ...configFromEnv({}),
+      admin: { port: 9901, host: '0.0.0.0', token: 'scrape-me' },
+      http: {
+        headersTimeoutMs: 5_000,
+        requestTimeoutMs: 5_000,
+        keepAliveTimeoutMs: 65_000,
+        maxConnections: 512,
+        maxHeaderSize: 8_192,
+      },
+    },
+  )
+  t.is(configFromEnv({ PORT: '0', ADMIN_PORT: '0' }).admin.port, 0, 'two free ports')
+  for (const [env, message] of [
+    [{ ADMIN_PORT: 'admin' }, /^ADMIN_PORT must be an integer between 0 and 65535, got "admin"$/],
+    [{ PORT: '9000', ADMIN_PORT: '9000' }, /^ADMIN_PORT must differ from PORT/],
+    [{ HTTP_HEADERS_TIMEOUT_MS: 'soon' }, /^HTTP_HEADERS_TIMEOUT_MS must be an integer between 1 and 3600000/],
+    [{ HTTP_REQUEST_TIMEOUT_MS: '0' }, /^HTTP_REQUEST_TIMEOUT_MS must be an integer/],
+    [{ HTTP_KEEP_ALIVE_TIMEOUT_MS: '-5' }, /^HTTP_KEEP_ALIVE_TIMEOUT_MS must be an integer/],
+    [{ HTTP_MAX_CONNECTIONS: '1e4' }, /^HTTP_MAX_CONNECTIONS must be an integer between 1 and 1000000/],
+    [{ HTTP_MAX_HEADER_SIZE: '512' }, /^HTTP_MAX_HEADER_SIZE must be an integer between 1024 and 1048576/],
+    [
+      { HTTP_HEADERS_TIMEOUT_MS: '40000' },
+      /^HTTP_HEADERS_TIMEOUT_MS \(40000\) must not exceed HTTP_REQUEST_TIMEOUT_MS \(30000\)$/,
+    ],
+  ] as const) {
+    t.throws(() => configFromEnv(env), { instanceOf: ConfigError, message })
+  }
+})
+
+test('optlayer serve keeps the admin routes on their listener behind ADMIN_TOKEN and cuts slow clients off', async (t) => {
+  const run = runCli({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    ADMIN_PORT: '0',
+    ADMIN_TOKEN: 's3cret',
+    HTTP_HEADERS_TIMEOUT_MS: '500',
+    HTTP_REQUEST_TIMEOUT_MS: '1000',
+  })
+  t.teardown(() => run.kill('SIGKILL'))
+  const origin = await run.listening
+  const admin = await run.admin
+  t.regex(admin, /^http:\/\/127\.0\.0\.1:\d+$/)
+  t.not(admin, origin)
+  for (const path of ['/metrics', '/alerts', '/dashboard']) {
+    t.is((await fetch(`${origin}${path}`)).status, 404, `public ${path}`)
+    t.is((await fetch(`${admin}${path}`)).status, 401, `admin ${path} without the token`)
+    t.is((await fetch(`${admin}${path}`, { headers: { authorization: 'Bearer s3cret' } })).status, 200, path)
+  }
+  for (const target of [origin, admin]) {
+    const slow = await slowloris(new URL(target), { giveUpMs: 15_000 })
+    t.true(slow.closedByServer && slow.openMs < 5_000, `${target}: closed after ${slow.openMs} ms`)
+  }
+  run.kill('SIGTERM')
+  t.is(await run.exited, 0)
 })
 
 test('optlayer serve serves /health and exits cleanly on SIGTERM', async (t) => {
@@ -221,4 +302,11 @@ test('optlayer serve refuses a bad environment variable, naming it', async (t) =
   await t.throwsAsync(run.listening)
   t.is(await run.exited, 1)
   t.regex(run.output().stderr, /ERR_OPTLAYER_CONFIG: PORT must be an integer between 0 and 65535, got "eighty"/)
+
+  const limits = runCli({ PORT: '0', HTTP_MAX_CONNECTIONS: 'many' })
+  t.is(await limits.exited, 1)
+  t.regex(
+    limits.output().stderr,
+    /ERR_OPTLAYER_CONFIG: HTTP_MAX_CONNECTIONS must be an integer between 1 and 1000000, got "many"/,
+  )
 })

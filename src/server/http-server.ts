@@ -285,7 +285,7 @@ export class OptlayerServer {
   }
 
   private handle(listener: Listener, req: IncomingMessage, res: ServerResponse): void {
-    this.serve(listener, req, res).catch((err: unknown) => this.fail(req, res, err))
+    this.serve(listener, req, res).catch((err: unknown) => this.fail(listener, req, res, err))
   }
 
   private async serve(listener: Listener, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -318,11 +318,14 @@ export class OptlayerServer {
   }
 
   /** Answers a request whose handling failed (503 or 500) and reports it; never throws. */
-  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  private fail(listener: Listener, req: IncomingMessage, res: ServerResponse, err: unknown): void {
     const unavailable = UNAVAILABLE.some((type) => err instanceof type)
     const status = unavailable ? 503 : 500
-    const path = (req.url ?? '/').split('?', 1)[0]
-    this.report(`fail:${status}`, `optlayer: ${req.method ?? '?'} ${path} answered ${status}: ${describe(err)}`)
+    const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
+    // Repeats are counted per route; unknown paths share one count, so that a client cannot
+    // spread a flood of failures over lines (or entries of the count) of its own.
+    const kind = `fail:${status}:${listener.name}:${listener.routes.has(path) ? path : '*'}`
+    this.report(kind, `optlayer: ${req.method ?? '?'} ${path} answered ${status}: ${describe(err)}`)
     try {
       if (res.headersSent) return void res.destroy()
       // Headers set before the failure (RateLimit-*) would describe a request that was not served.
