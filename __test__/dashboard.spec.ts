@@ -307,3 +307,27 @@ test.serial('/dashboard can be turned off; /dashboard/data answers JSON', async 
   const html = await page.text()
   t.notRegex(html, /<script[^>]+src=|<link[^>]+stylesheet|(?:src|href)=["']?(?:https?:)?\/\//, 'no external assets')
 })
+
+test.serial('behind ADMIN_TOKEN a browser opens the dashboard with the token as its Basic password', async (t) => {
+  const server = new OptlayerServer({ port: 0, host: '127.0.0.1', admin: { port: 0, token: 'dash-token' } })
+  await server.listen()
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] })
+  t.teardown(async () => {
+    await browser.close()
+    await server.close()
+  })
+  const dataAnswered = async (password: string): Promise<number[]> => {
+    const context = await browser.newContext({ httpCredentials: { username: 'ops', password } })
+    const page = await context.newPage()
+    const data = page.waitForResponse((res) => res.url().endsWith('/dashboard/data'), { timeout: 10_000 })
+    // Unused when the page itself is refused: closing the context then rejects it.
+    data.catch(() => {})
+    const response = await page.goto(new URL('/dashboard', server.adminUrl).href)
+    const statuses = [response?.status() ?? 0]
+    if (statuses[0] === 200) statuses.push((await data).status())
+    await context.close()
+    return statuses
+  }
+  t.deepEqual(await dataAnswered('dash-token'), [200, 200], 'the page and its data fetch')
+  t.deepEqual(await dataAnswered('wrong'), [401])
+})

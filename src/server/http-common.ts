@@ -85,7 +85,7 @@ export function sendJson(
   res: ServerResponse,
   status: number,
   body: unknown,
-  headers: Readonly<Record<string, string>> = {},
+  headers: Readonly<Record<string, string | string[]>> = {},
 ): void {
   const text = JSON.stringify(body)
   res.writeHead(status, {
@@ -127,9 +127,9 @@ export class AccessToken {
     this.digest = digest(token)
   }
 
-  /** The `WWW-Authenticate` header of a 401 for `realm`. */
-  challenge(realm: string): string {
-    return this.basic ? `Bearer realm="${realm}", Basic realm="${realm}"` : `Bearer realm="${realm}"`
+  /** The `WWW-Authenticate` headers of a 401 for `realm`: one a scheme, as browsers read only the first challenge of a header. */
+  challenge(realm: string): string[] {
+    return this.basic ? [`Bearer realm="${realm}"`, `Basic realm="${realm}"`] : [`Bearer realm="${realm}"`]
   }
 
   /** True when `req` carries the token as a bearer token (or, if enabled, a Basic password). */

@@ -134,7 +134,7 @@ const LOG_INTERVAL_MS = 1_000
 /**
  * The HTTP face of optlayer (`optlayer serve`). The public listener answers `GET /health`
  * (liveness) and `GET /ready` (readiness: 503 once closing), with an optional rate limit per
- * client IP; the gateway routes come with their own issue. The admin listener, on loopback by
+ * client IP; the gateway routes are to join it there. The admin listener, on loopback by
  * default and optionally behind a token, answers `GET /metrics`, `GET /alerts` and the live
  * dashboard at `GET /dashboard` (fed by `GET /dashboard/data`).
  *
