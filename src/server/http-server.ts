@@ -347,7 +347,11 @@ export class OptlayerServer {
     }
     const more = last?.suppressed ? ` (and ${last.suppressed} more like it)` : ''
     this.logged.set(kind, { at: now, suppressed: 0 })
-    this.log(line + more)
+    try {
+      this.log(line + more)
+    } catch {
+      // A failing logger must not turn a reported failure into a crash.
+    }
   }
 
   /** Decides the request against the rate limiter; answers 429 itself when denied. */
