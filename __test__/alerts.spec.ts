@@ -409,6 +409,7 @@ test('GET /alerts lists active and resolved alerts with since, value and thresho
   const server = new OptlayerServer({
     port: 0,
     host: '127.0.0.1',
+    admin: { port: 0 },
     alertRules: (sources) => [
       {
         name: 'HeapHigh',
@@ -420,11 +421,11 @@ test('GET /alerts lists active and resolved alerts with since, value and thresho
     ],
     alertOptions: { clock: clock.now, log: false, intervalMs: 3_600_000 },
   })
-  const url = await server.listen()
+  await server.listen()
   t.teardown(() => server.close())
   const manager = server.alerts as AlertManager
   const get = async (): Promise<Record<string, unknown>> =>
-    (await (await fetch(new URL('/alerts', url))).json()) as never
+    (await (await fetch(new URL('/alerts', server.adminUrl))).json()) as never
 
   t.like(await get(), { enabled: true, evaluatedAt: null, active: [], resolved: [] })
   queueDepth = 150
@@ -447,9 +448,9 @@ test('GET /alerts lists active and resolved alerts with since, value and thresho
   t.deepEqual(body.active, [])
   t.like(body.resolved[0], { name: 'QueueDeep', value: 3, peak: 150, threshold: 100 })
 
-  const plain = new OptlayerServer({ port: 0, host: '127.0.0.1' })
-  const plainUrl = await plain.listen()
+  const plain = new OptlayerServer({ port: 0, host: '127.0.0.1', admin: { port: 0 } })
+  await plain.listen()
   t.teardown(() => plain.close())
-  t.like(await (await fetch(new URL('/alerts', plainUrl))).json(), { enabled: false, active: [] })
+  t.like(await (await fetch(new URL('/alerts', plain.adminUrl))).json(), { enabled: false, active: [] })
   t.throws(() => new OptlayerServer({ alerts: manager, alertRules: [] }), { code: 'ERR_OPTLAYER_INVALID_ARGUMENT' })
 })

@@ -184,7 +184,7 @@ const SERIES_COLORS = ['#4e9af1', '#f1a14e', '#e05561', '#53c288', '#b07ce8', '#
 
 test.serial('the dashboard draws live series in headless Chromium while traffic flows', async (t) => {
   const rateLimiter = new RateLimiter({ algorithm: 'token-bucket', limit: 20, windowMs: 1000, name: 'gateway' })
-  const server = new OptlayerServer({ port: 0, host: '127.0.0.1', rateLimiter })
+  const server = new OptlayerServer({ port: 0, host: '127.0.0.1', admin: { port: 0 }, rateLimiter })
   const url = await server.listen()
   const stopTraffic = trafficFrom('127.0.0.2', url, 15)
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] })
@@ -201,7 +201,7 @@ test.serial('the dashboard draws live series in headless Chromium while traffic 
   })
   page.on('pageerror', (error) => problems.push(error.message))
 
-  const response = await page.goto(new URL('/dashboard', url).href)
+  const response = await page.goto(new URL('/dashboard', server.adminUrl).href)
   t.is(response?.status(), 200)
   t.regex((await response?.headerValue('content-security-policy')) ?? '', /script-src 'sha256-/)
 
@@ -271,14 +271,16 @@ test.serial('the dashboard draws live series in headless Chromium while traffic 
 })
 
 test.serial('/dashboard can be turned off; /dashboard/data answers JSON', async (t) => {
-  const off = new OptlayerServer({ port: 0, host: '127.0.0.1', dashboard: false })
-  const offUrl = await off.listen()
+  const off = new OptlayerServer({ port: 0, host: '127.0.0.1', admin: { port: 0 }, dashboard: false })
+  await off.listen()
+  const offUrl = off.adminUrl
   t.teardown(() => off.close())
   t.is((await fetch(new URL('/dashboard', offUrl))).status, 404)
   t.is((await fetch(new URL('/dashboard/data', offUrl))).status, 404)
 
-  const on = new OptlayerServer({ port: 0, host: '127.0.0.1', dashboard: { historyMs: 5_000 } })
-  const onUrl = await on.listen()
+  const on = new OptlayerServer({ port: 0, host: '127.0.0.1', admin: { port: 0 }, dashboard: { historyMs: 5_000 } })
+  await on.listen()
+  const onUrl = on.adminUrl
   t.teardown(() => on.close())
   const res = await fetch(new URL('/dashboard/data', onUrl))
   t.is(res.status, 200)
@@ -304,4 +306,28 @@ test.serial('/dashboard can be turned off; /dashboard/data answers JSON', async 
   t.regex(page.headers.get('content-type') ?? '', /text\/html/)
   const html = await page.text()
   t.notRegex(html, /<script[^>]+src=|<link[^>]+stylesheet|(?:src|href)=["']?(?:https?:)?\/\//, 'no external assets')
+})
+
+test.serial('behind ADMIN_TOKEN a browser opens the dashboard with the token as its Basic password', async (t) => {
+  const server = new OptlayerServer({ port: 0, host: '127.0.0.1', admin: { port: 0, token: 'dash-token' } })
+  await server.listen()
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] })
+  t.teardown(async () => {
+    await browser.close()
+    await server.close()
+  })
+  const dataAnswered = async (password: string): Promise<number[]> => {
+    const context = await browser.newContext({ httpCredentials: { username: 'ops', password } })
+    const page = await context.newPage()
+    const data = page.waitForResponse((res) => res.url().endsWith('/dashboard/data'), { timeout: 10_000 })
+    // Unused when the page itself is refused: closing the context then rejects it.
+    data.catch(() => {})
+    const response = await page.goto(new URL('/dashboard', server.adminUrl).href)
+    const statuses = [response?.status() ?? 0]
+    if (statuses[0] === 200) statuses.push((await data).status())
+    await context.close()
+    return statuses
+  }
+  t.deepEqual(await dataAnswered('dash-token'), [200, 200], 'the page and its data fetch')
+  t.deepEqual(await dataAnswered('wrong'), [401])
 })

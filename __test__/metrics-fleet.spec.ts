@@ -7,6 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 import test from 'ava'
 
+import { slowloris } from './helpers/slow-client'
+
 const cli = join(__dirname, '..', 'dist', 'cli.js')
 const WORKERS = 2
 /** The documented staleness bound is about two push intervals (1 s each) plus IPC: wait a bit more. */
@@ -29,10 +31,10 @@ function sample(text: string, name: string, labels = ''): number | undefined {
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1))
 }
 
-/** `optlayer serve` with WORKERS=2 on a free port; resolves once every worker listens. */
-function serveFleet(t: { teardown(fn: () => void): void }) {
+/** `optlayer serve` with WORKERS=2 on free ports; resolves once every worker listens. */
+function serveFleet(t: { teardown(fn: () => void): void }, env: Record<string, string> = {}) {
   const child = spawn(process.execPath, [cli, 'serve'], {
-    env: { ...process.env, WORKERS: String(WORKERS), PORT: '0', HOST: '127.0.0.1' },
+    env: { ...process.env, WORKERS: String(WORKERS), PORT: '0', HOST: '127.0.0.1', ADMIN_PORT: '0', ...env },
   })
   t.teardown(() => child.kill('SIGKILL'))
   let stdout = ''
@@ -40,14 +42,20 @@ function serveFleet(t: { teardown(fn: () => void): void }) {
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const exited = once(child, 'exit').then(([code]) => code as number | null)
   const workerPids = new Map<string, number>()
-  const listening = new Promise<string>((resolve, reject) => {
+  const adminLines = new Set<string>()
+  /** Resolves with the public and the admin origin once every worker has printed both. */
+  const listening = new Promise<{ origin: string; admin: string }>((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString()
       for (const [, , id, pid] of stdout.matchAll(/listening on (http:\/\/\S+) \(worker (\d+), pid (\d+)\)/g)) {
         workerPids.set(id ?? '', Number(pid))
       }
+      for (const [, id] of stdout.matchAll(/\(worker (\d+), pid \d+\): admin routes on http/g)) adminLines.add(id ?? '')
       const origin = /listening on (http:\/\/\S+) \(worker/.exec(stdout)?.[1]
-      if (origin !== undefined && workerPids.size >= WORKERS) resolve(origin)
+      const admin = /admin routes on (http:\/\/\S+)/.exec(stdout)?.[1]
+      if (origin !== undefined && admin !== undefined && workerPids.size >= WORKERS && adminLines.size >= WORKERS) {
+        resolve({ origin, admin })
+      }
     })
     void exited.then(() => reject(new Error(`optlayer serve exited early: ${stderr}`)))
   })
@@ -71,19 +79,27 @@ async function settledCount(origin: string, expected: (scrapesBefore: number) =>
 }
 
 test('WORKERS=2: /metrics on any worker reports the fleet totals; workers are replaced; SIGTERM stops all', async (t) => {
-  const fleet = serveFleet(t)
-  const origin = await fleet.listening
+  const fleet = serveFleet(t, { HTTP_HEADERS_TIMEOUT_MS: '500', HTTP_REQUEST_TIMEOUT_MS: '1000' })
+  const { origin, admin } = await fleet.listening
   t.is(fleet.workerPids.size, WORKERS)
+
+  // Every worker has the single process's protections: connections alternate between the
+  // workers, so two of each reach both.
+  for (let i = 0; i < WORKERS * 2; i++)
+    t.is((await fetchText(`${origin}/metrics`)).status, 404, 'not on the public port')
+  const slow = await Promise.all(Array.from({ length: WORKERS * 2 }, () => slowloris(new URL(origin))))
+  for (const { closedByServer, openMs } of slow) t.true(closedByServer && openMs < 5_000, `closed after ${openMs} ms`)
+  const probes = WORKERS * 2
 
   const requests = 40
   for (let i = 0; i < requests; i++) t.is((await fetchText(`${origin}/health`)).status, 200)
   let scrapes = 0
-  const text = await settledCount(origin, (before) => {
+  const text = await settledCount(admin, (before) => {
     scrapes = before + 1
-    return requests + before
+    return requests + probes + before
   })
   t.is(sample(text, 'optlayer_fleet_workers'), WORKERS)
-  t.is(sample(text, 'optlayer_request_duration_seconds_count', '{outcome="ok"}'), requests + scrapes - 1)
+  t.is(sample(text, 'optlayer_request_duration_seconds_count', '{outcome="ok"}'), requests + probes + scrapes - 1)
   t.true((sample(text, 'optlayer_request_duration_seconds', '{outcome="ok",quantile="0.99"}') ?? NaN) > 0)
   t.true((sample(text, 'optlayer_fleet_snapshot_age_seconds') ?? Infinity) < 2.5)
   // Every sample line is well formed, and each metric family is declared once.
@@ -102,8 +118,8 @@ test('WORKERS=2: /metrics on any worker reports the fleet totals; workers are re
   await sleep(1_500)
   const more = 10
   for (let i = 0; i < more; i++) t.is((await fetchText(`${origin}/health`)).status, 200)
-  const total = requests + scrapes + more
-  const afterCrash = await settledCount(origin, (before) => total + before)
+  const total = requests + probes + scrapes + more
+  const afterCrash = await settledCount(admin, (before) => total + before)
   t.is(sample(afterCrash, 'optlayer_fleet_workers'), WORKERS, 'the replacement reports')
   t.regex(fleet.output().stdout, /worker \d+ exited with signal SIGKILL; replacing it/)
 

@@ -201,11 +201,18 @@ withPprof('pprof format (@datadog/pprof): CPU and heap profiles decode as profil
 
 test.serial('profiling is off unless configured: nothing listens and the gateway has no /debug/pprof', async (t) => {
   t.is(await startProfilingServer(configFromEnv({}).profiling), undefined)
-  const gateway = new OptlayerServer({ port: 0, host: '127.0.0.1' })
+  const gateway = new OptlayerServer({ port: 0, host: '127.0.0.1', admin: { port: 0 } })
   const url = await gateway.listen()
   t.teardown(() => gateway.close())
-  for (const path of ['/debug/pprof/', '/debug/pprof/profile?seconds=1', '/debug/pprof/heap', '/debug/pprof/handles']) {
-    t.is((await fetch(new URL(path, url))).status, 404, path)
+  for (const base of [url, gateway.adminUrl]) {
+    for (const path of [
+      '/debug/pprof/',
+      '/debug/pprof/profile?seconds=1',
+      '/debug/pprof/heap',
+      '/debug/pprof/handles',
+    ]) {
+      t.is((await fetch(new URL(path, base))).status, 404, path)
+    }
   }
 })
 

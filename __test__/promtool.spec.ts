@@ -23,20 +23,28 @@ test('/metrics passes promtool check metrics with traffic, rate-limit and codec 
     return
   }
   const rateLimiter = new RateLimiter({ algorithm: 'fixed-window', limit: 4, windowMs: 60_000, name: 'promtool' })
-  const server = new OptlayerServer({ port: 0, host: '127.0.0.1', rateLimiter })
+  const server = new OptlayerServer({ port: 0, host: '127.0.0.1', admin: { port: 0 }, rateLimiter })
   const url = await server.listen()
+  const admin = server.adminUrl
   t.teardown(async () => {
     await server.close()
     await rateLimiter.close()
   })
 
   const statuses: number[] = []
-  for (const path of ['/health', '/health', '/metrics', '/nope', '/alerts', '/dashboard/data', '/nope', '/metrics']) {
-    const res = await fetch(new URL(path, url))
+  const targets = [
+    ...['/health', '/health'].map((path) => new URL(path, url)),
+    new URL('/metrics', admin),
+    ...['/nope', '/nope', '/nope', '/nope'].map((path) => new URL(path, url)),
+    ...['/alerts', '/dashboard/data'].map((path) => new URL(path, admin)),
+    ...['/nope', '/nope'].map((path) => new URL(path, url)),
+  ]
+  for (const target of targets) {
+    const res = await fetch(target)
     statuses.push(res.status)
     await res.arrayBuffer()
   }
-  t.deepEqual(statuses, [200, 200, 200, 404, 200, 200, 429, 429], 'some allowed, some refused')
+  t.deepEqual(statuses, [200, 200, 200, 404, 404, 404, 404, 200, 200, 429, 429], 'some allowed, some refused')
   const input = Buffer.from(JSON.stringify({ hello: 'world' }).repeat(200))
   for (const algorithm of ['gzip', 'zstd', 'br'] as const) {
     t.deepEqual(Compressor.decompress(Compressor.compress(input, algorithm), algorithm), input)

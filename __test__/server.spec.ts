@@ -6,10 +6,14 @@ import test from 'ava'
 import { ConfigError, configFromEnv, MetricsCollector, OptlayerServer, RateLimiter } from 'optlayer'
 import { Gauge } from 'prom-client'
 
-const cli = join(__dirname, '..', 'dist', 'cli.js')
+import { slowloris } from './helpers/slow-client'
 
-test('GET /health answers JSON and /metrics answers Prometheus text', async (t) => {
-  const server = new OptlayerServer({ port: 0, host: '127.0.0.1' })
+const cli = join(__dirname, '..', 'dist', 'cli.js')
+/** Both listeners on loopback and free ports. */
+const LOCAL = { port: 0, host: '127.0.0.1', admin: { port: 0 } } as const
+
+test('GET /health answers JSON and /metrics on the admin listener answers Prometheus text', async (t) => {
+  const server = new OptlayerServer(LOCAL)
   const url = await server.listen()
   t.teardown(() => server.close())
 
@@ -20,7 +24,9 @@ test('GET /health answers JSON and /metrics answers Prometheus text', async (t) 
   t.is(body.status, 'ok')
   t.regex(body.version, /^\d+\.\d+\.\d+/)
 
-  const metrics = await fetch(new URL('/metrics', url))
+  t.like(await (await fetch(new URL('/ready', url))).json(), { status: 'ready' })
+  t.is((await fetch(new URL('/metrics', url))).status, 404, 'the public listener serves no admin route')
+  const metrics = await fetch(new URL('/metrics', server.adminUrl))
   t.is(metrics.status, 200)
   t.regex(metrics.headers.get('content-type') ?? '', /text\/plain/)
   const text = await metrics.text()
@@ -29,7 +35,7 @@ test('GET /health answers JSON and /metrics answers Prometheus text', async (t) 
 })
 
 test('unknown paths are 404 and other methods 405', async (t) => {
-  const server = new OptlayerServer({ port: 0, host: '127.0.0.1' })
+  const server = new OptlayerServer(LOCAL)
   const url = await server.listen()
   t.teardown(() => server.close())
   t.is((await fetch(new URL('/nope', url))).status, 404)
@@ -39,11 +45,15 @@ test('unknown paths are 404 and other methods 405', async (t) => {
 })
 
 test('listen rejects when the port is taken', async (t) => {
-  const first = new OptlayerServer({ port: 0, host: '127.0.0.1' })
+  const first = new OptlayerServer(LOCAL)
   const url = await first.listen()
   t.teardown(() => first.close())
-  const second = new OptlayerServer({ port: Number(url.port), host: '127.0.0.1' })
+  const second = new OptlayerServer({ ...LOCAL, port: Number(url.port) })
   await t.throwsAsync(second.listen(), { code: 'EADDRINUSE' })
+  // The admin port taken: the public listener it had opened is closed again.
+  const third = new OptlayerServer({ ...LOCAL, admin: { port: Number(first.adminUrl?.port) } })
+  await t.throwsAsync(third.listen(), { code: 'EADDRINUSE' })
+  await third.close()
 })
 
 test('close waits for an in-flight request to finish', async (t) => {
@@ -60,9 +70,10 @@ test('close waits for an in-flight request to finish', async (t) => {
       this.set(1)
     },
   })
-  const server = new OptlayerServer({ port: 0, host: '127.0.0.1', metrics })
+  const server = new OptlayerServer({ ...LOCAL, metrics })
   const url = await server.listen()
-  const inFlight = fetch(new URL('/metrics', url))
+  const adminUrl = server.adminUrl
+  const inFlight = fetch(new URL('/metrics', adminUrl))
   await collectStarted
   const closed = server.close()
   const res = await inFlight
@@ -70,33 +81,52 @@ test('close waits for an in-flight request to finish', async (t) => {
   t.regex(await res.text(), /slow_gauge 1/)
   await closed
   await t.throwsAsync(fetch(new URL('/health', url)))
+  await t.throwsAsync(fetch(new URL('/metrics', adminUrl)))
 })
 
-test('a rate limiter refuses a client over its limit with 429 and RateLimit headers, never /health', async (t) => {
+test('a rate limiter refuses a client over its limit with 429 and RateLimit headers, never the probes or the admin routes', async (t) => {
   const rateLimiter = new RateLimiter({ algorithm: 'fixed-window', limit: 2, windowMs: 60_000 })
-  const server = new OptlayerServer({ port: 0, host: '127.0.0.1', rateLimiter })
+  const server = new OptlayerServer({ ...LOCAL, rateLimiter })
   const url = await server.listen()
   t.teardown(async () => {
     await server.close()
     await rateLimiter.close()
   })
-  const first = await fetch(new URL('/metrics', url))
-  t.is(first.status, 200)
+  const exempt = [
+    ...['/health', '/ready'].map((path) => new URL(path, url)),
+    ...['/metrics', '/alerts', '/dashboard/data'].map((path) => new URL(path, server.adminUrl)),
+  ]
+  // Before and after the client is refused: exempt requests neither spend its quota nor are refused.
+  for (const target of [...exempt, ...exempt]) {
+    const res = await fetch(target)
+    t.is(res.status, 200, `${target.pathname} is never limited`)
+    t.is(res.headers.get('ratelimit-limit'), null)
+  }
+  const first = await fetch(new URL('/work', url))
+  t.is(first.status, 404)
   t.is(first.headers.get('ratelimit-limit'), '2')
   t.is(first.headers.get('ratelimit-remaining'), '1')
-  t.is((await fetch(new URL('/metrics', url))).status, 200)
-  const refused = await fetch(new URL('/metrics', url))
+  t.is((await fetch(new URL('/work', url))).status, 404)
+  const refused = await fetch(new URL('/work', url))
   t.is(refused.status, 429)
   t.is(refused.headers.get('ratelimit-remaining'), '0')
   t.true(Number(refused.headers.get('retry-after')) >= 1)
   t.like(await refused.json(), { error: 'too_many_requests' })
-  t.is((await fetch(new URL('/health', url))).status, 200, 'liveness is never limited')
+  for (const target of exempt) t.is((await fetch(target)).status, 200, `${target.pathname} after a refusal`)
 })
 
 test('configFromEnv applies defaults and names the bad variable', (t) => {
   t.deepEqual(configFromEnv({}), {
     port: 8080,
     host: '0.0.0.0',
+    admin: { port: 8081, host: '127.0.0.1', token: undefined },
+    http: {
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 5_000,
+      maxConnections: 10_000,
+      maxHeaderSize: 16_384,
+    },
     rateLimit: undefined,
     workers: 1,
     profiling: undefined,
@@ -115,6 +145,8 @@ test('configFromEnv applies defaults and names the bad variable', (t) => {
 interface CliRun {
   /** Resolves with the origin the server printed, or rejects if the process exits first. */
   listening: Promise<string>
+  /** Resolves with the admin listener's origin the server printed, or rejects if the process exits first. */
+  admin: Promise<string>
   exited: Promise<number | null>
   output: () => { stdout: string; stderr: string }
   kill: (signal: NodeJS.Signals) => void
@@ -126,15 +158,23 @@ function runCli(env: Record<string, string>): CliRun {
   let stderr = ''
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const exited = once(child, 'exit').then(([code]) => code as number | null)
-  const listening = new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString()
-      const match = /listening on (http:\/\/\S+)/.exec(stdout)
-      if (match?.[1]) resolve(match[1])
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  const printed = (pattern: RegExp): Promise<string> =>
+    new Promise<string>((resolve, reject) => {
+      const look = (): void => {
+        const match = pattern.exec(stdout)?.[1]
+        if (match === undefined) return
+        child.stdout.off('data', look)
+        resolve(match)
+      }
+      child.stdout.on('data', look)
+      void exited.then(() => reject(new Error(`optlayer serve exited early: ${stderr}`)))
     })
-    void exited.then(() => reject(new Error(`optlayer serve exited early: ${stderr}`)))
-  })
-  return { listening, exited, output: () => ({ stdout, stderr }), kill: (signal) => child.kill(signal) }
+  const listening = printed(/listening on (http:\/\/\S+)/)
+  const admin = printed(/admin routes on (http:\/\/\S+)/)
+  // A spec that waits only for the exit must not leave an unhandled rejection behind.
+  for (const printedLine of [listening, admin]) printedLine.catch(() => {})
+  return { listening, admin, exited, output: () => ({ stdout, stderr }), kill: (signal) => child.kill(signal) }
 }
 
 test('WORKERS and the profiling variables are validated, naming the variable', (t) => {
@@ -160,8 +200,77 @@ test('WORKERS and the profiling variables are validated, naming the variable', (
   }
 })
 
+test('the admin and HTTP_* variables are validated, naming the variable', (t) => {
+  t.deepEqual(
+    configFromEnv({
+      ADMIN_PORT: '9901',
+      ADMIN_HOST: '0.0.0.0',
+      ADMIN_TOKEN: 'scrape-me',
+      HTTP_HEADERS_TIMEOUT_MS: '5000',
+      HTTP_REQUEST_TIMEOUT_MS: '5000',
+      HTTP_KEEP_ALIVE_TIMEOUT_MS: '65000',
+      HTTP_MAX_CONNECTIONS: '512',
+      HTTP_MAX_HEADER_SIZE: '8192',
+    }),
+    {
+      ...configFromEnv({}),
+      admin: { port: 9901, host: '0.0.0.0', token: 'scrape-me' },
+      http: {
+        headersTimeoutMs: 5_000,
+        requestTimeoutMs: 5_000,
+        keepAliveTimeoutMs: 65_000,
+        maxConnections: 512,
+        maxHeaderSize: 8_192,
+      },
+    },
+  )
+  t.is(configFromEnv({ PORT: '0', ADMIN_PORT: '0' }).admin.port, 0, 'two free ports')
+  for (const [env, message] of [
+    [{ ADMIN_PORT: 'admin' }, /^ADMIN_PORT must be an integer between 0 and 65535, got "admin"$/],
+    [{ PORT: '9000', ADMIN_PORT: '9000' }, /^ADMIN_PORT must differ from PORT/],
+    [{ HTTP_HEADERS_TIMEOUT_MS: 'soon' }, /^HTTP_HEADERS_TIMEOUT_MS must be an integer between 1 and 3600000/],
+    [{ HTTP_REQUEST_TIMEOUT_MS: '0' }, /^HTTP_REQUEST_TIMEOUT_MS must be an integer/],
+    [{ HTTP_KEEP_ALIVE_TIMEOUT_MS: '-5' }, /^HTTP_KEEP_ALIVE_TIMEOUT_MS must be an integer/],
+    [{ HTTP_MAX_CONNECTIONS: '1e4' }, /^HTTP_MAX_CONNECTIONS must be an integer between 1 and 1000000/],
+    [{ HTTP_MAX_HEADER_SIZE: '512' }, /^HTTP_MAX_HEADER_SIZE must be an integer between 1024 and 1048576/],
+    [
+      { HTTP_HEADERS_TIMEOUT_MS: '40000' },
+      /^HTTP_HEADERS_TIMEOUT_MS \(40000\) must not exceed HTTP_REQUEST_TIMEOUT_MS \(30000\)$/,
+    ],
+  ] as const) {
+    t.throws(() => configFromEnv(env), { instanceOf: ConfigError, message })
+  }
+})
+
+test('optlayer serve keeps the admin routes on their listener behind ADMIN_TOKEN and cuts slow clients off', async (t) => {
+  const run = runCli({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    ADMIN_PORT: '0',
+    ADMIN_TOKEN: 's3cret',
+    HTTP_HEADERS_TIMEOUT_MS: '500',
+    HTTP_REQUEST_TIMEOUT_MS: '1000',
+  })
+  t.teardown(() => run.kill('SIGKILL'))
+  const origin = await run.listening
+  const admin = await run.admin
+  t.regex(admin, /^http:\/\/127\.0\.0\.1:\d+$/)
+  t.not(admin, origin)
+  for (const path of ['/metrics', '/alerts', '/dashboard']) {
+    t.is((await fetch(`${origin}${path}`)).status, 404, `public ${path}`)
+    t.is((await fetch(`${admin}${path}`)).status, 401, `admin ${path} without the token`)
+    t.is((await fetch(`${admin}${path}`, { headers: { authorization: 'Bearer s3cret' } })).status, 200, path)
+  }
+  for (const target of [origin, admin]) {
+    const slow = await slowloris(new URL(target), { giveUpMs: 15_000 })
+    t.true(slow.closedByServer && slow.openMs < 5_000, `${target}: closed after ${slow.openMs} ms`)
+  }
+  run.kill('SIGTERM')
+  t.is(await run.exited, 0)
+})
+
 test('optlayer serve serves /health and exits cleanly on SIGTERM', async (t) => {
-  const run = runCli({ PORT: '0', HOST: '127.0.0.1' })
+  const run = runCli({ PORT: '0', HOST: '127.0.0.1', ADMIN_PORT: '0' })
   t.teardown(() => run.kill('SIGKILL'))
   const origin = await run.listening
   const res = await fetch(`${origin}/health`)
@@ -172,11 +281,18 @@ test('optlayer serve serves /health and exits cleanly on SIGTERM', async (t) => 
 })
 
 test('optlayer serve applies RATE_LIMIT_PER_MINUTE per client', async (t) => {
-  const run = runCli({ PORT: '0', HOST: '127.0.0.1', RATE_LIMIT_PER_MINUTE: '1', RATE_LIMIT_TYPE: 'fixed-window' })
+  const run = runCli({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    ADMIN_PORT: '0',
+    RATE_LIMIT_PER_MINUTE: '1',
+    RATE_LIMIT_TYPE: 'fixed-window',
+  })
   t.teardown(() => run.kill('SIGKILL'))
   const origin = await run.listening
-  t.is((await fetch(`${origin}/metrics`)).status, 200)
-  t.is((await fetch(`${origin}/metrics`)).status, 429)
+  t.is((await fetch(`${origin}/work`)).status, 404)
+  t.is((await fetch(`${origin}/work`)).status, 429)
+  t.is((await fetch(`${origin}/health`)).status, 200)
   run.kill('SIGTERM')
   t.is(await run.exited, 0)
 })
@@ -186,4 +302,11 @@ test('optlayer serve refuses a bad environment variable, naming it', async (t) =
   await t.throwsAsync(run.listening)
   t.is(await run.exited, 1)
   t.regex(run.output().stderr, /ERR_OPTLAYER_CONFIG: PORT must be an integer between 0 and 65535, got "eighty"/)
+
+  const limits = runCli({ PORT: '0', HTTP_MAX_CONNECTIONS: 'many' })
+  t.is(await limits.exited, 1)
+  t.regex(
+    limits.output().stderr,
+    /ERR_OPTLAYER_CONFIG: HTTP_MAX_CONNECTIONS must be an integer between 1 and 1000000, got "many"/,
+  )
 })

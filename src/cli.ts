@@ -14,8 +14,10 @@ import { VERSION } from './version'
 const USAGE = `Usage: optlayer <command>
 
 Commands:
-  serve      run the HTTP server on $PORT (default 8080); $WORKERS > 1 runs that many
-             processes sharing the port, with fleet-wide /metrics
+  serve      run the HTTP server on $PORT (default 8080) and its admin routes
+             (/metrics, /alerts, /dashboard) on 127.0.0.1:$ADMIN_PORT (default 8081);
+             $WORKERS > 1 runs that many processes sharing the ports, with
+             fleet-wide /metrics
   --version  print the version
   --help     print this help
 
@@ -28,6 +30,8 @@ async function serve(): Promise<void> {
   const server = new OptlayerServer({
     port: config.port,
     host: config.host,
+    admin: config.admin,
+    http: config.http,
     rateLimiter,
     alertRules: (sources) => defaultAlertRules(sources),
   })
@@ -36,7 +40,8 @@ async function serve(): Promise<void> {
   const fleet = cluster.isWorker ? new FleetReporter(server.metrics).start() : undefined
   const who = cluster.isWorker ? ` (worker ${cluster.worker?.id ?? '?'}, pid ${process.pid})` : ''
   console.log(`optlayer ${VERSION} listening on ${url.origin}${who}`)
-  const profiling = await startProfilingServer(profilingForThisProcess(config.profiling))
+  console.log(`optlayer${who}: admin routes on ${server.adminUrl?.origin ?? '?'} (/metrics, /alerts, /dashboard)`)
+  const profiling = await startProfilingServer(profilingForThisProcess(config.profiling), { http: config.http })
   if (profiling !== undefined) console.log(`optlayer${who}: profiling on ${profiling.url.origin}/debug/pprof/`)
   const stop = (signal: NodeJS.Signals | 'disconnect'): void => {
     console.log(`optlayer${who}: ${signal} received, closing`)

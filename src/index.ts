@@ -55,6 +55,7 @@ export { ZstdPatch } from './compress/zstd-patch'
 export {
   configFromEnv,
   CONFIG_DEFAULTS,
+  type AdminConfig,
   type OptlayerConfig,
   type ProfilingConfig,
   type QueueConfig,
@@ -251,7 +252,15 @@ export {
 } from './monitoring/profiling'
 export { pprofAvailable, type ProfileFormat } from './monitoring/profiling-backends'
 export { CLUSTER_DEFAULTS, ClusterPrimary, type ClusterPrimaryOptions } from './server/cluster'
-export { OptlayerServer, type AlertsProvider, type OptlayerServerOptions } from './server/http-server'
+export { HTTP_LIMITS_DEFAULTS, type HttpLimits } from './server/http-common'
+export {
+  OptlayerServer,
+  RATE_LIMIT_EXEMPT_PATHS,
+  SERVER_DEFAULTS,
+  type AdminListenerOptions,
+  type AlertsProvider,
+  type OptlayerServerOptions,
+} from './server/http-server'
 export {
   ConnectionPool,
   type ConnectionPoolEvents,

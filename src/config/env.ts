@@ -1,5 +1,6 @@
 import { ConfigError } from '../core/errors'
 import { RATE_LIMIT_ALGORITHMS, type RateLimitAlgorithm } from '../ratelimit/quota'
+import { HTTP_LIMITS_DEFAULTS, HTTP_LIMITS_RANGES, type HttpLimits } from '../server/http-common'
 
 /** The gateway's rate limit per client, from `RATE_LIMIT_*`. */
 export interface RateLimitConfig {
@@ -19,6 +20,10 @@ export interface OptlayerConfig {
   port: number
   /** Address to bind (`HOST`). @default '0.0.0.0' */
   host: string
+  /** The admin listener (`/metrics`, `/alerts`, `/dashboard`), from `ADMIN_PORT`, `ADMIN_HOST`, `ADMIN_TOKEN`. */
+  admin: AdminConfig
+  /** Timeouts and caps of every listener, from `HTTP_*`. */
+  http: Required<HttpLimits>
   /** Rate limit per client; undefined (no limit) unless `RATE_LIMIT_PER_MINUTE` or `RATE_LIMIT_PER_SECOND` is set. */
   rateLimit: RateLimitConfig | undefined
   /** Gateway processes (`WORKERS`); 1 serves from the main process. @default 1 */
@@ -37,6 +42,16 @@ export interface QueueConfig {
   queueSize: number
 }
 
+/** The admin listener, from `ADMIN_PORT`, `ADMIN_HOST` and `ADMIN_TOKEN`. */
+export interface AdminConfig {
+  /** `ADMIN_PORT`; must differ from `PORT` (unless both are 0). @default 8081 */
+  port: number
+  /** `ADMIN_HOST`: loopback unless you mean otherwise. @default '127.0.0.1' */
+  host: string
+  /** `ADMIN_TOKEN`: when set, admin requests need `Authorization: Bearer <token>` (or it as a Basic password). */
+  token: string | undefined
+}
+
 /** The profiling endpoints' server, from `ENABLE_PROFILING`, `PROFILING_PORT`, `PROFILING_HOST`, `PROFILING_TOKEN`. */
 export interface ProfilingConfig {
   /** `PROFILING_PORT`. @default 6060 */
@@ -51,6 +66,8 @@ export interface ProfilingConfig {
 export const CONFIG_DEFAULTS: Readonly<OptlayerConfig> = Object.freeze({
   port: 8080,
   host: '0.0.0.0',
+  admin: Object.freeze({ port: 8081, host: '127.0.0.1', token: undefined }),
+  http: HTTP_LIMITS_DEFAULTS,
   rateLimit: undefined,
   workers: 1,
   profiling: undefined,
@@ -79,9 +96,12 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
  * {@link ConfigError} whose message names the variable.
  */
 export function configFromEnv(env: Env = process.env): OptlayerConfig {
+  const port = integer(env, 'PORT', CONFIG_DEFAULTS.port, 0, 65535)
   return {
-    port: integer(env, 'PORT', CONFIG_DEFAULTS.port, 0, 65535),
+    port,
     host: read(env, 'HOST') ?? CONFIG_DEFAULTS.host,
+    admin: adminFromEnv(env, port),
+    http: httpFromEnv(env),
     rateLimit: rateLimitFromEnv(env),
     workers: integer(env, 'WORKERS', CONFIG_DEFAULTS.workers, 1, 256),
     profiling: profilingFromEnv(env),
@@ -90,6 +110,41 @@ export function configFromEnv(env: Env = process.env): OptlayerConfig {
       queueSize: integer(env, 'QUEUE_SIZE', CONFIG_DEFAULTS.queue.queueSize, 1, 2 ** 30),
     },
   }
+}
+
+function adminFromEnv(env: Env, port: number): AdminConfig {
+  const admin = {
+    port: integer(env, 'ADMIN_PORT', CONFIG_DEFAULTS.admin.port, 0, 65535),
+    host: read(env, 'ADMIN_HOST') ?? CONFIG_DEFAULTS.admin.host,
+    token: read(env, 'ADMIN_TOKEN'),
+  }
+  if (admin.port !== 0 && admin.port === port) {
+    throw new ConfigError(`ADMIN_PORT must differ from PORT: the admin routes have a listener of their own`)
+  }
+  return admin
+}
+
+/** Each limit of {@link HttpLimits} and the variable that sets it. */
+const HTTP_VARIABLES: Readonly<Record<keyof HttpLimits, string>> = {
+  headersTimeoutMs: 'HTTP_HEADERS_TIMEOUT_MS',
+  requestTimeoutMs: 'HTTP_REQUEST_TIMEOUT_MS',
+  keepAliveTimeoutMs: 'HTTP_KEEP_ALIVE_TIMEOUT_MS',
+  maxConnections: 'HTTP_MAX_CONNECTIONS',
+  maxHeaderSize: 'HTTP_MAX_HEADER_SIZE',
+}
+
+function httpFromEnv(env: Env): Required<HttpLimits> {
+  const http = { ...HTTP_LIMITS_DEFAULTS }
+  for (const [key, name] of Object.entries(HTTP_VARIABLES) as [keyof HttpLimits, string][]) {
+    const [min, max] = HTTP_LIMITS_RANGES[key]
+    http[key] = integer(env, name, HTTP_LIMITS_DEFAULTS[key], min, max)
+  }
+  if (http.headersTimeoutMs > http.requestTimeoutMs) {
+    throw new ConfigError(
+      `HTTP_HEADERS_TIMEOUT_MS (${http.headersTimeoutMs}) must not exceed HTTP_REQUEST_TIMEOUT_MS (${http.requestTimeoutMs})`,
+    )
+  }
+  return http
 }
 
 function profilingFromEnv(env: Env): ProfilingConfig | undefined {

@@ -1,9 +1,16 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
 import type { ProfilingConfig } from '../config/env'
 import { ClosedError, InvalidArgumentError } from '../core/errors'
+import {
+  AccessToken,
+  createLimitedServer,
+  isLoopback,
+  resolveHttpLimits,
+  sendJson,
+  type HttpLimits,
+} from '../server/http-common'
 import { createProfilerBackend, type ProfileFormat, type ProfilerBackend } from './profiling-backends'
 
 /** Options of {@link ProfilingServer}. */
@@ -27,6 +34,8 @@ export interface ProfilingServerOptions {
   defaultSeconds?: number
   /** Average bytes allocated between two heap samples. @default 524288 */
   heapSamplingIntervalBytes?: number
+  /** Timeouts and caps of the listener. @default HTTP_LIMITS_DEFAULTS */
+  http?: HttpLimits
 }
 
 /** Defaults of every {@link ProfilingServer} option. */
@@ -56,20 +65,6 @@ function integerOption(name: string, value: number, min: number, max: number): n
     throw new InvalidArgumentError(`${name}: expected an integer between ${min} and ${max}, got ${String(value)}`)
   }
   return value
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest()
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body)
-  res.writeHead(status, {
-    ...headers,
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-  })
-  res.end(text)
 }
 
 /** Reads a few well-known fields of a handle without trusting its shape. */
@@ -123,7 +118,7 @@ export class ProfilingServer {
   private readonly server: Server
   private readonly port: number
   private readonly host: string
-  private readonly tokenDigest: Buffer | undefined
+  private readonly token: AccessToken | undefined
   private readonly maxSeconds: number
   private readonly defaultSeconds: number
   private readonly heapIntervalBytes: number
@@ -142,10 +137,7 @@ export class ProfilingServer {
   constructor(options: ProfilingServerOptions = {}) {
     this.port = integerOption('port', options.port ?? PROFILING_DEFAULTS.port, 0, 65535)
     this.host = options.host ?? PROFILING_DEFAULTS.host
-    if (options.token !== undefined && (typeof options.token !== 'string' || options.token === '')) {
-      throw new InvalidArgumentError('token: expected a non-empty string or undefined')
-    }
-    this.tokenDigest = options.token === undefined ? undefined : digest(options.token)
+    this.token = options.token === undefined ? undefined : new AccessToken(options.token)
     this.maxSeconds = integerOption('maxSeconds', options.maxSeconds ?? PROFILING_DEFAULTS.maxSeconds, 1, 3600)
     this.defaultSeconds = integerOption(
       'defaultSeconds',
@@ -163,7 +155,7 @@ export class ProfilingServer {
     if (!['auto', 'pprof', 'devtools'].includes(this.requestedFormat)) {
       throw new InvalidArgumentError(`format: expected 'auto', 'pprof' or 'devtools', got ${String(options.format)}`)
     }
-    this.server = createServer((req, res) => this.handle(req, res))
+    this.server = createLimitedServer(resolveHttpLimits(options.http), (req, res) => this.handle(req, res))
   }
 
   /** The format profiles are served in; known once listening. */
@@ -216,16 +208,14 @@ export class ProfilingServer {
     await backend?.stop()
   }
 
-  private authorized(req: IncomingMessage): boolean {
-    if (this.tokenDigest === undefined) return true
-    const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? '')
-    // Comparing fixed-length digests keeps the time independent of the token's length and content.
-    return timingSafeEqual(digest(match?.[1] ?? ''), this.tokenDigest) && match !== null
-  }
-
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    if (!this.authorized(req)) {
-      return sendJson(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer realm="optlayer-profiling"' })
+    if (this.token !== undefined && !this.token.allows(req)) {
+      return sendJson(
+        res,
+        401,
+        { error: 'unauthorized' },
+        { 'www-authenticate': this.token.challenge('optlayer-profiling') },
+      )
     }
     const url = new URL(req.url ?? '/', 'http://profiling.invalid')
     const route = this.routes.get(url.pathname)
@@ -315,7 +305,7 @@ export async function startProfilingServer(
   const { warn = (message: string) => console.warn(message), ...rest } = options
   const server = new ProfilingServer({ ...rest, port: config.port, host: config.host, token: config.token })
   const url = await server.listen()
-  if (config.token === undefined && !['127.0.0.1', '::1', 'localhost'].includes(config.host)) {
+  if (config.token === undefined && !isLoopback(config.host)) {
     warn(`optlayer: profiling endpoints on ${url.origin} are reachable beyond loopback without PROFILING_TOKEN`)
   }
   return { server, url }

@@ -1,7 +1,15 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
-import { InvalidArgumentError } from '../core/errors'
+import {
+  CircuitOpenError,
+  ClosedError,
+  InvalidArgumentError,
+  NoBackendError,
+  OptlayerError,
+  TimeoutError,
+  UnavailableError,
+} from '../core/errors'
 import { MetricSources } from '../monitoring/alert-sources'
 import { AlertManager, type AlertManagerOptions, type AlertRule, type AlertsSnapshot } from '../monitoring/alerts'
 import { DashboardData, type DashboardDataOptions } from '../monitoring/dashboard/data'
@@ -11,19 +19,54 @@ import { METRICS_DEFAULTS, MetricsCollector } from '../monitoring/metrics-collec
 import { rateLimitHeaders, rejectTooManyRequests } from '../ratelimit/http'
 import type { RateLimiter } from '../ratelimit/rate-limiter'
 import { VERSION } from '../version'
+import {
+  AccessToken,
+  createLimitedServer,
+  isLoopback,
+  resolveHttpLimits,
+  sendJson,
+  type HttpLimits,
+} from './http-common'
+
+/**
+ * The listener of the admin routes (`/metrics`, `/alerts`, `/dashboard`, `/dashboard/data`):
+ * a port of its own, on loopback by default, as Envoy's admin interface, so that what the
+ * public port serves never includes the process's internals.
+ */
+export interface AdminListenerOptions {
+  /** TCP port (`ADMIN_PORT`); 0 picks a free one. @default 8081 */
+  port?: number
+  /** Address to bind (`ADMIN_HOST`); beyond loopback, set a `token`. @default '127.0.0.1' */
+  host?: string
+  /**
+   * When set (`ADMIN_TOKEN`), every admin request needs `Authorization: Bearer <token>`, as
+   * Prometheus sends with `authorization: { credentials }`, or the token as the password of
+   * HTTP Basic credentials (any user name), which is what a browser prompts for on `/dashboard`.
+   */
+  token?: string
+}
 
 /** Options of {@link OptlayerServer}. */
 export interface OptlayerServerOptions {
-  /** TCP port; 0 picks a free one. @default 8080 */
+  /** TCP port of the public listener; 0 picks a free one. @default 8080 */
   port?: number
-  /** Address to bind. @default '0.0.0.0' */
+  /** Address of the public listener. @default '0.0.0.0' */
   host?: string
+  /**
+   * The admin routes' own listener; `false` serves no admin route at all.
+   * @default { port: 8081, host: '127.0.0.1' }
+   */
+  admin?: AdminListenerOptions | false
+  /** Timeouts and caps of both listeners. @default HTTP_LIMITS_DEFAULTS */
+  http?: HttpLimits
   /** Metrics to expose on `/metrics`. @default a new MetricsCollector */
   metrics?: MetricsCollector
   /**
-   * Limits each client IP on every route but `/health` (so liveness probes are never
-   * refused): over the limit, `429` with `Retry-After`; every limited response carries the
-   * `RateLimit-*` headers. The server does not close it.
+   * Limits each client IP on the public listener: over the limit, `429` with `Retry-After`;
+   * every limited response carries the `RateLimit-*` headers. Probes (`/health`, `/ready`)
+   * and the admin listener are never limited (see {@link RATE_LIMIT_EXEMPT_PATHS}). A
+   * Redis-backed limiter is awaited; one that fails (closed, say) gets the request a 503.
+   * The server does not close it.
    */
   rateLimiter?: RateLimiter
   /**
@@ -44,7 +87,26 @@ export interface OptlayerServerOptions {
    * @default true
    */
   dashboard?: boolean | Pick<DashboardDataOptions, 'historyMs' | 'minStepMs' | 'names' | 'clock'>
+  /**
+   * Where failures are reported, one line each: requests answered 500 or 503, refused
+   * connections over `http.maxConnections`. Repeats within a second are counted into the next line.
+   * @default console.error
+   */
+  log?: (line: string) => void
 }
+
+/** Defaults of {@link OptlayerServerOptions}. */
+export const SERVER_DEFAULTS = Object.freeze({
+  port: 8080,
+  host: '0.0.0.0',
+  admin: Object.freeze({ port: 8081, host: '127.0.0.1' }),
+})
+
+/**
+ * Paths of the public listener the rate limiter never sees: Kubernetes probes must not be
+ * refused. The admin listener is never limited either (a Prometheus scrape must not be).
+ */
+export const RATE_LIMIT_EXEMPT_PATHS: ReadonlySet<string> = new Set(['/health', '/ready'])
 
 /** What `/alerts` needs of an alert manager (an interface, so that any copy of optlayer's class fits). */
 export interface AlertsProvider {
@@ -53,24 +115,35 @@ export interface AlertsProvider {
 
 type Route = (res: ServerResponse) => Promise<void>
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body)
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-  })
-  res.end(text)
+/** One of the server's two listeners and what it serves. */
+interface Listener {
+  readonly name: 'public' | 'admin'
+  readonly server: Server
+  readonly port: number
+  readonly host: string
+  readonly routes: ReadonlyMap<string, Route>
+  readonly token: AccessToken | undefined
+  url?: URL
 }
 
+/** Failures that say a dependency or component cannot serve now, rather than a fault: 503. */
+const UNAVAILABLE = [UnavailableError, ClosedError, TimeoutError, CircuitOpenError, NoBackendError]
+/** Repeats of a failure line within this time are counted, not printed. */
+const LOG_INTERVAL_MS = 1_000
+
 /**
- * The HTTP face of optlayer (`optlayer serve`): `GET /health`, `GET /metrics`, `GET /alerts`
- * and the live dashboard at `GET /dashboard` (fed by `GET /dashboard/data`), with an optional
- * rate limit per client IP; the gateway routes come with their own issue.
+ * The HTTP face of optlayer (`optlayer serve`). The public listener answers `GET /health`
+ * (liveness) and `GET /ready` (readiness: 503 once closing), with an optional rate limit per
+ * client IP; the gateway routes are to join it there. The admin listener, on loopback by
+ * default and optionally behind a token, answers `GET /metrics`, `GET /alerts` and the live
+ * dashboard at `GET /dashboard` (fed by `GET /dashboard/data`).
+ *
+ * A failing handler never takes the process down: the request gets a 503 when a component
+ * is unavailable or closed, a 500 otherwise, and the failure one line in `log`.
  */
 export class OptlayerServer {
   /** The metrics this server exposes and records into. */
   readonly metrics: MetricsCollector
-  private readonly server: Server
   private readonly startedAt = Date.now()
   private closing = false
   /** What `/alerts` lists: the `alerts` given, the manager built from `alertRules`, or nothing. */
@@ -79,17 +152,24 @@ export class OptlayerServer {
   /** Set when the server made its own collector, which it then closes. */
   private readonly ownedMetrics: MetricsCollector | undefined
   private readonly dashboard: DashboardData | undefined
-  private readonly routes: ReadonlyMap<string, Route>
+  private readonly listeners: readonly Listener[]
+  private readonly log: (line: string) => void
+  private readonly logged = new Map<string, { at: number; suppressed: number }>()
 
   constructor(private readonly options: OptlayerServerOptions = {}) {
-    this.ownedMetrics = options.metrics === undefined ? new MetricsCollector() : undefined
-    this.metrics = options.metrics ?? (this.ownedMetrics as MetricsCollector)
     if (options.alerts !== undefined && options.alertRules !== undefined) {
       throw new InvalidArgumentError('alerts and alertRules: expected one of them, got both')
     }
     if (options.alerts !== undefined && typeof options.alerts?.snapshot !== 'function') {
       throw new InvalidArgumentError('alerts: expected an AlertManager')
     }
+    const limits = resolveHttpLimits(options.http)
+    const adminOptions = options.admin ?? {}
+    const adminToken =
+      adminOptions === false || adminOptions.token === undefined ? undefined : new AccessToken(adminOptions.token, true)
+    this.log = options.log ?? ((line) => console.error(line))
+    this.ownedMetrics = options.metrics === undefined ? new MetricsCollector() : undefined
+    this.metrics = options.metrics ?? (this.ownedMetrics as MetricsCollector)
     // One reader for the dashboard and the alert sources, so they share its short cache.
     // The collector's own prefix where it tells it (read structurally: older collectors do not).
     const { prefix } = this.metrics as { prefix?: unknown }
@@ -106,33 +186,90 @@ export class OptlayerServer {
     this.alerts = this.ownedAlerts ?? options.alerts
     const dashboard = options.dashboard ?? true
     this.dashboard = dashboard === false ? undefined : new DashboardData(reader, dashboard === true ? {} : dashboard)
-    const routes = new Map<string, Route>([
-      ['/health', (res) => this.health(res)],
-      ['/metrics', (res) => this.exposeMetrics(res)],
-      ['/alerts', (res) => this.listAlerts(res)],
-    ])
-    if (this.dashboard !== undefined) {
-      routes.set('/dashboard', (res) => this.dashboardPage(res))
-      routes.set('/dashboard/data', (res) => this.dashboardData(res))
+
+    const listener = (
+      name: Listener['name'],
+      port: number,
+      host: string,
+      routes: ReadonlyMap<string, Route>,
+      token: AccessToken | undefined,
+    ): Listener => {
+      const self: Listener = {
+        name,
+        server: createLimitedServer(limits, (req, res) => this.handle(self, req, res)),
+        port,
+        host,
+        routes,
+        token,
+      }
+      // Node closes connections over maxConnections before any request: say so, or they vanish unseen.
+      self.server.on('drop', () =>
+        this.report(
+          `drop:${name}`,
+          `optlayer: ${name} listener at its ${limits.maxConnections} connections; refusing more`,
+        ),
+      )
+      return self
     }
-    this.routes = routes
-    this.server = createServer((req, res) => this.handle(req, res))
-    this.server.keepAliveTimeout = 5_000
+    const publicRoutes = new Map<string, Route>([
+      ['/health', (res) => this.health(res)],
+      ['/ready', (res) => this.ready(res)],
+    ])
+    const listeners = [
+      listener(
+        'public',
+        options.port ?? SERVER_DEFAULTS.port,
+        options.host ?? SERVER_DEFAULTS.host,
+        publicRoutes,
+        undefined,
+      ),
+    ]
+    if (adminOptions !== false) {
+      const adminRoutes = new Map<string, Route>([
+        ['/metrics', (res) => this.exposeMetrics(res)],
+        ['/alerts', (res) => this.listAlerts(res)],
+      ])
+      if (this.dashboard !== undefined) {
+        adminRoutes.set('/dashboard', (res) => this.dashboardPage(res))
+        adminRoutes.set('/dashboard/data', (res) => this.dashboardData(res))
+      }
+      listeners.push(
+        listener(
+          'admin',
+          adminOptions.port ?? SERVER_DEFAULTS.admin.port,
+          adminOptions.host ?? SERVER_DEFAULTS.admin.host,
+          adminRoutes,
+          adminToken,
+        ),
+      )
+    }
+    this.listeners = listeners
   }
 
-  /** Starts listening; resolves with the bound URL. */
-  listen(): Promise<URL> {
-    const { port = 8080, host = '0.0.0.0' } = this.options
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject)
-        const address = this.server.address() as AddressInfo
-        const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address
-        this.ownedAlerts?.start()
-        resolve(new URL(`http://${shown}:${address.port}`))
-      })
-    })
+  /** The admin listener's URL once listening; undefined before, or with `admin: false`. */
+  get adminUrl(): URL | undefined {
+    return this.listeners.find((l) => l.name === 'admin')?.url
+  }
+
+  /**
+   * Starts both listeners; resolves with the public listener's URL (the admin one is
+   * {@link adminUrl}). If either cannot listen, neither stays open.
+   */
+  async listen(): Promise<URL> {
+    try {
+      for (const listener of this.listeners) listener.url = await listenOn(listener)
+    } catch (err) {
+      await Promise.all(this.listeners.map((l) => closeListener(l.server)))
+      throw err
+    }
+    const admin = this.listeners.find((l) => l.name === 'admin')
+    if (admin !== undefined && admin.token === undefined && !isLoopback(admin.host)) {
+      this.log(
+        `optlayer: admin routes on ${admin.url?.origin ?? admin.host} are reachable beyond loopback without a token`,
+      )
+    }
+    this.ownedAlerts?.start()
+    return this.listeners[0]?.url as URL
   }
 
   /**
@@ -140,46 +277,89 @@ export class OptlayerServer {
    * alert manager it owns (`alertRules`).
    */
   async close(): Promise<void> {
-    const closed = new Promise<void>((resolve, reject) => {
-      if (!this.server.listening) return resolve()
-      this.closing = true
-      this.server.close((err) => (err ? reject(err) : resolve()))
-      this.server.closeIdleConnections()
-    })
+    this.closing = true
+    const closed = Promise.all(this.listeners.map((l) => closeListener(l.server)))
     await this.ownedAlerts?.close()
     await closed
     await this.ownedMetrics?.close()
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  private handle(listener: Listener, req: IncomingMessage, res: ServerResponse): void {
+    this.serve(listener, req, res).catch((err: unknown) => this.fail(listener, req, res, err))
+  }
+
+  private async serve(listener: Listener, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now()
     this.metrics.requestStarted()
     // 'close' fires for every response, finished or aborted, so nothing stays in flight.
     res.once('close', () => {
-      this.metrics.requestFinished(performance.now() - started, res.writableFinished && res.statusCode < 500)
+      try {
+        this.metrics.requestFinished(performance.now() - started, res.writableFinished && res.statusCode < 500)
+      } catch (err) {
+        this.report('metrics', `optlayer: recording a request failed: ${describe(err)}`)
+      }
       // A keep-alive socket turns idle once its response is flushed; while closing, drop it
       // then instead of waiting for keepAliveTimeout.
-      if (this.closing) setImmediate(() => this.server.closeIdleConnections())
+      if (this.closing) setImmediate(() => listener.server.closeIdleConnections())
     })
+    if (listener.token !== undefined && !listener.token.allows(req)) {
+      return sendJson(res, 401, { error: 'unauthorized' }, { 'www-authenticate': listener.token.challenge('optlayer') })
+    }
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
-    const route = this.routes.get(path)
-    if (path !== '/health' && !this.admit(req, res)) return
+    const route = listener.routes.get(path)
+    const limited = listener.name === 'public' && !RATE_LIMIT_EXEMPT_PATHS.has(path)
+    if (limited && !(await this.admit(req, res))) return
     if (route === undefined) return sendJson(res, 404, { error: 'not found', path })
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD')
       return sendJson(res, 405, { error: 'method not allowed' })
     }
-    route(res).catch((err: unknown) => {
-      if (!res.headersSent) sendJson(res, 500, { error: err instanceof Error ? err.message : String(err) })
-      else res.destroy()
-    })
+    await route(res)
+  }
+
+  /** Answers a request whose handling failed (503 or 500) and reports it; never throws. */
+  private fail(listener: Listener, req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    const unavailable = UNAVAILABLE.some((type) => err instanceof type)
+    const status = unavailable ? 503 : 500
+    const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
+    // Repeats are counted per route; unknown paths share one count, so that a client cannot
+    // spread a flood of failures over lines (or entries of the count) of its own.
+    const kind = `fail:${status}:${listener.name}:${listener.routes.has(path) ? path : '*'}`
+    this.report(kind, `optlayer: ${req.method ?? '?'} ${path} answered ${status}: ${describe(err)}`)
+    try {
+      if (res.headersSent) return void res.destroy()
+      // Headers set before the failure (RateLimit-*) would describe a request that was not served.
+      for (const name of res.getHeaderNames()) res.removeHeader(name)
+      if (unavailable) sendJson(res, 503, { error: 'unavailable' }, { 'retry-after': '1' })
+      else sendJson(res, 500, { error: 'internal_error' })
+    } catch {
+      res.destroy()
+    }
+  }
+
+  /** Logs `line`, or counts it when a line of the same `kind` went out less than a second ago. */
+  private report(kind: string, line: string): void {
+    const now = Date.now()
+    const last = this.logged.get(kind)
+    if (last !== undefined && now - last.at < LOG_INTERVAL_MS) {
+      last.suppressed++
+      return
+    }
+    const more = last?.suppressed ? ` (and ${last.suppressed} more like it)` : ''
+    this.logged.set(kind, { at: now, suppressed: 0 })
+    try {
+      this.log(line + more)
+    } catch {
+      // A failing logger must not turn a reported failure into a crash.
+    }
   }
 
   /** Decides the request against the rate limiter; answers 429 itself when denied. */
-  private admit(req: IncomingMessage, res: ServerResponse): boolean {
+  private async admit(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const limiter = this.options.rateLimiter
     if (limiter === undefined) return true
-    const decision = limiter.allowSync(req.socket.remoteAddress ?? 'unknown')
+    // allow(), not allowSync(): a Redis-backed limiter can only decide asynchronously.
+    const decision = await limiter.allow(req.socket.remoteAddress ?? 'unknown')
     if (!decision.allowed) {
       rejectTooManyRequests(res, decision, limiter.quota.limit)
       return false
@@ -191,6 +371,12 @@ export class OptlayerServer {
 
   private async health(res: ServerResponse): Promise<void> {
     sendJson(res, 200, { status: 'ok', version: VERSION, uptimeSeconds: (Date.now() - this.startedAt) / 1000 })
+  }
+
+  /** Readiness: a closing server asks the load balancer to stop sending it traffic. */
+  private async ready(res: ServerResponse): Promise<void> {
+    if (this.closing) return sendJson(res, 503, { status: 'closing' })
+    sendJson(res, 200, { status: 'ready' })
   }
 
   private async exposeMetrics(res: ServerResponse): Promise<void> {
@@ -223,4 +409,31 @@ export class OptlayerServer {
     res.setHeader('cache-control', 'no-store')
     sendJson(res, 200, await this.dashboard.build())
   }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof OptlayerError) return `${err.code}: ${err.message}`
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err)
+}
+
+function listenOn(listener: Listener): Promise<URL> {
+  const { server, port, host } = listener
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      const address = server.address() as AddressInfo
+      const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address
+      resolve(new URL(`http://${shown}:${address.port}`))
+    })
+  })
+}
+
+/** Stops accepting and resolves once the open connections have finished. */
+function closeListener(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (!server.listening) return resolve()
+    server.close((err) => (err ? reject(err) : resolve()))
+    server.closeIdleConnections()
+  })
 }
