@@ -252,7 +252,7 @@ export {
 } from './monitoring/profiling'
 export { pprofAvailable, type ProfileFormat } from './monitoring/profiling-backends'
 export { CLUSTER_DEFAULTS, ClusterPrimary, type ClusterPrimaryOptions } from './server/cluster'
-export { HTTP_LIMITS_DEFAULTS, type HttpLimits } from './server/http-common'
+export { HTTP_LIMITS_DEFAULTS, type HttpLimits } from './core/http-listener'
 export {
   OptlayerServer,
   RATE_LIMIT_EXEMPT_PATHS,

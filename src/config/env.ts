@@ -1,6 +1,6 @@
 import { ConfigError } from '../core/errors'
 import { RATE_LIMIT_ALGORITHMS, type RateLimitAlgorithm } from '../ratelimit/quota'
-import { HTTP_LIMITS_DEFAULTS, HTTP_LIMITS_RANGES, type HttpLimits } from '../server/http-common'
+import { HTTP_LIMITS_DEFAULTS, HTTP_LIMITS_RANGES, type HttpLimits } from '../core/http-listener'
 
 /** The gateway's rate limit per client, from `RATE_LIMIT_*`. */
 export interface RateLimitConfig {

@@ -10,7 +10,7 @@ import {
   resolveHttpLimits,
   sendJson,
   type HttpLimits,
-} from '../server/http-common'
+} from '../core/http-listener'
 import { createProfilerBackend, type ProfileFormat, type ProfilerBackend } from './profiling-backends'
 
 /** Options of {@link ProfilingServer}. */

@@ -26,7 +26,7 @@ import {
   resolveHttpLimits,
   sendJson,
   type HttpLimits,
-} from './http-common'
+} from '../core/http-listener'
 
 /**
  * The listener of the admin routes (`/metrics`, `/alerts`, `/dashboard`, `/dashboard/data`):

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http'
 
-import { InvalidArgumentError } from '../core/errors'
+import { InvalidArgumentError } from './errors'
 
 /**
  * Connection limits of an HTTP listener. Node's defaults (60 s for the headers, 300 s for a
