@@ -225,7 +225,10 @@ test('options are validated with typed errors that say what was expected', (t) =
     [{ rules: [{ name: 'a', source: 3, threshold: 1 }] }, /rules\[0\]\.source: expected a function/],
     [{ rules: [{ name: 'a', source, threshold: Infinity }] }, /threshold: expected a finite number, got Infinity/],
     [{ rules: [{ name: 'a', source, threshold: 1, op: '!=' }] }, /op: expected one of > >= < <=, got !=/],
-    [{ rules: [{ name: 'a', source, threshold: 1, forMs: -1 }] }, /forMs: expected an integer >= 0, got -1/],
+    [
+      { rules: [{ name: 'a', source, threshold: 1, forMs: -1 }] },
+      /forMs: expected a whole number of at least 0, got -1/,
+    ],
     [{ rules: [{ name: 'a', source, threshold: 1, severity: 'page' }] }, /severity: expected one of/],
     [
       {
@@ -236,7 +239,7 @@ test('options are validated with typed errors that say what was expected', (t) =
       },
       /"a" is used twice/,
     ],
-    [{ rules: [], intervalMs: 0 }, /^intervalMs: expected an integer >= 1, got 0$/],
+    [{ rules: [], intervalMs: 0 }, /^invalid intervalMs: expected a whole number of at least 1, got 0$/],
     [{ rules: [], log: 'stdout' }, /^log: expected a function or false/],
   ]
   for (const [options, message] of bad) {

@@ -35,3 +35,72 @@ export const MAX_TIMER_MS = 2 ** 31 - 1
 export function timerDuration(ms: number): number {
   return ms > MAX_TIMER_MS ? Infinity : ms
 }
+
+/**
+ * A finite number in [min, max] (`Infinity` too when `infinite`), or `fallback` when it is
+ * absent and one is given. Throws `InvalidArgumentError` naming the option otherwise.
+ * @internal
+ */
+export function numberInRange(
+  name: string,
+  value: unknown,
+  min: number,
+  max: number = Number.MAX_VALUE,
+  options: { infinite?: boolean; fallback?: number } = {},
+): number {
+  if (value === undefined && options.fallback !== undefined) return options.fallback
+  const ok =
+    typeof value === 'number' &&
+    value >= min &&
+    (Number.isFinite(value) ? value <= max : options.infinite === true && value === Infinity)
+  if (!ok) {
+    const range = max === Number.MAX_VALUE ? `of at least ${min}` : `from ${min} to ${max}`
+    const infinite = options.infinite === true ? ' or Infinity' : ''
+    throw new InvalidArgumentError(`invalid ${name}: expected a number ${range}${infinite}, got ${String(value)}`)
+  }
+  return value
+}
+
+/**
+ * A number above 0 (`Infinity` too when `infinite`). Throws `InvalidArgumentError` naming
+ * the option otherwise.
+ * @internal
+ */
+export function positiveNumber(name: string, value: unknown, infinite = false): number {
+  if (typeof value !== 'number' || !(value > 0) || (!infinite && !Number.isFinite(value))) {
+    const what = infinite ? 'a number above 0 or Infinity' : 'a finite number above 0'
+    throw new InvalidArgumentError(`invalid ${name}: expected ${what}, got ${String(value)}`)
+  }
+  return value
+}
+
+/**
+ * A boolean option, or `fallback` when it is absent. Throws `InvalidArgumentError` naming
+ * the option otherwise.
+ * @internal
+ */
+export function booleanOption(name: string, value: unknown, fallback?: boolean): boolean {
+  if (value === undefined && fallback !== undefined) return fallback
+  if (typeof value !== 'boolean') {
+    throw new InvalidArgumentError(`invalid ${name}: expected a boolean, got ${String(value)}`)
+  }
+  return value
+}
+
+/**
+ * Refuses option names that `known` does not list, so a misspelt option (`ttl` for
+ * `ttlMs`) is an error instead of a silently ignored setting.
+ * @internal
+ */
+export function knownOptions(what: string, options: object | undefined, known: readonly string[]): void {
+  if (options === undefined || options === null) return
+  if (typeof options !== 'object') {
+    throw new InvalidArgumentError(`invalid ${what}: expected an object, got ${String(options)}`)
+  }
+  const unknown = Object.keys(options).filter((key) => !known.includes(key))
+  if (unknown.length > 0) {
+    throw new InvalidArgumentError(
+      `invalid ${what}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (known: ${known.join(', ')})`,
+    )
+  }
+}

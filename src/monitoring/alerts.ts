@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 
 import { ClosedError, InvalidArgumentError, TimeoutError } from '../core/errors'
+import { wholeNumber } from '../core/validate'
 
 /**
  * Where a rule reads its value: a function returning the current value (sync or async), or
@@ -184,13 +185,6 @@ type Transition =
 
 const RULE_NAME = /^[A-Za-z_][A-Za-z0-9_:.-]{0,127}$/
 
-function integerAtLeast(name: string, value: unknown, min: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new InvalidArgumentError(`${name}: expected an integer >= ${min}, got ${String(value)}`)
-  }
-  return value
-}
-
 function validateRule(rule: AlertRule, index: number): RuleState['rule'] {
   const where = `rules[${index}]`
   if (typeof rule !== 'object' || rule === null) throw new InvalidArgumentError(`${where}: expected an object`)
@@ -225,7 +219,7 @@ function validateRule(rule: AlertRule, index: number): RuleState['rule'] {
     source: rule.source,
     threshold: rule.threshold,
     op,
-    forMs: integerAtLeast(`${where}.forMs`, rule.forMs ?? ALERT_DEFAULTS.forMs, 0),
+    forMs: wholeNumber(`${where}.forMs`, rule.forMs ?? ALERT_DEFAULTS.forMs, 0),
     severity,
     summary: typeof rule.summary === 'string' ? rule.summary : `${rule.name} ${op} ${rule.threshold}`,
     unit: typeof rule.unit === 'string' ? rule.unit : '',
@@ -293,14 +287,14 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     if (typeof options !== 'object' || options === null || !Array.isArray(options.rules)) {
       throw new InvalidArgumentError('rules: expected an array of alert rules')
     }
-    this.intervalMs = integerAtLeast('intervalMs', options.intervalMs ?? ALERT_DEFAULTS.intervalMs, 1)
-    this.sourceTimeoutMs = integerAtLeast('sourceTimeoutMs', options.sourceTimeoutMs ?? this.intervalMs, 1)
-    this.resolvedRetentionMs = integerAtLeast(
+    this.intervalMs = wholeNumber('intervalMs', options.intervalMs ?? ALERT_DEFAULTS.intervalMs, 1)
+    this.sourceTimeoutMs = wholeNumber('sourceTimeoutMs', options.sourceTimeoutMs ?? this.intervalMs, 1)
+    this.resolvedRetentionMs = wholeNumber(
       'resolvedRetentionMs',
       options.resolvedRetentionMs ?? ALERT_DEFAULTS.resolvedRetentionMs,
       0,
     )
-    this.maxResolved = integerAtLeast('maxResolved', options.maxResolved ?? ALERT_DEFAULTS.maxResolved, 0)
+    this.maxResolved = wholeNumber('maxResolved', options.maxResolved ?? ALERT_DEFAULTS.maxResolved, 0)
     if (options.clock !== undefined && typeof options.clock !== 'function') {
       throw new InvalidArgumentError(`clock: expected a function returning milliseconds, got ${typeof options.clock}`)
     }

@@ -8,6 +8,7 @@ import {
 } from 'prom-client'
 
 import { InvalidArgumentError, OptlayerError } from '../core/errors'
+import { numberInRange } from '../core/validate'
 import { DEFAULT_QUANTILES, LatencyHistogram, type LatencyHistogramOptions } from '../core/latency-histogram'
 import { LatencySummaryMetric } from './latency-summary'
 import { LatencyWindow } from './latency-window'
@@ -73,14 +74,6 @@ export function isFleetMessage<T extends { type: string }>(message: unknown, typ
   return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type
 }
 
-function checkInterval(options: FleetOptions): number {
-  const intervalMs = options.intervalMs ?? FLEET_DEFAULTS.intervalMs
-  if (!Number.isFinite(intervalMs) || intervalMs < 10) {
-    throw new InvalidArgumentError(`invalid intervalMs: expected a number from 10, got ${String(options.intervalMs)}`)
-  }
-  return intervalMs
-}
-
 /**
  * The worker side of the fleet: pushes this process's snapshot to the primary every
  * `intervalMs` and makes the collector's `expose()` answer with the fleet aggregate the
@@ -104,7 +97,9 @@ export class FleetReporter {
     private readonly collector: MetricsCollector,
     options: FleetOptions & { channel?: FleetChannel } = {},
   ) {
-    this.intervalMs = checkInterval(options)
+    this.intervalMs = numberInRange('intervalMs', options.intervalMs, 10, Number.MAX_VALUE, {
+      fallback: FLEET_DEFAULTS.intervalMs,
+    })
     this.channel = options.channel ?? process
     if (typeof this.channel.send !== 'function') {
       throw new InvalidArgumentError('invalid channel: expected an IPC channel (run as a cluster worker)')

@@ -11,6 +11,7 @@ import {
 
 import { onComponentMetrics, type ComponentRegistration } from '../core/component-registry'
 import { fromNativeError, InvalidArgumentError } from '../core/errors'
+import { numberInRange, wholeNumber } from '../core/validate'
 import {
   BoundedMetricFactory,
   type BoundedCounter,
@@ -152,20 +153,6 @@ export interface LocalMetricsSnapshot {
 /** Stops the monitors of collectors that were dropped without `close()`, and their component subscription. */
 const abandoned = new FinalizationRegistry<() => void>((release) => release())
 
-function checkOption(name: string, value: number, min: number, integer = true): number {
-  if (
-    typeof value !== 'number' ||
-    !(value >= min) ||
-    !Number.isFinite(value) ||
-    (integer && !Number.isInteger(value))
-  ) {
-    throw new InvalidArgumentError(
-      `invalid ${name}: expected ${integer ? 'an integer' : 'a number'} from ${min}, got ${String(value)}`,
-    )
-  }
-  return value
-}
-
 /**
  * Prometheus metrics of one optlayer process, exposed through prom-client.
  *
@@ -225,20 +212,19 @@ export class MetricsCollector {
   constructor(options: MetricsCollectorOptions = {}) {
     const prefix = options.prefix ?? METRICS_DEFAULTS.prefix
     const quantiles = [...(options.quantiles ?? METRICS_DEFAULTS.quantiles)]
-    for (const q of quantiles) checkOption('quantile', q, 0, false)
-    if (quantiles.some((q) => q > 1)) throw new InvalidArgumentError('invalid quantiles: expected numbers from 0 to 1')
-    const quantileWindowMs = checkOption(
+    for (const q of quantiles) numberInRange('quantile', q, 0, 1)
+    const quantileWindowMs = wholeNumber(
       'quantileWindowMs',
       options.quantileWindowMs ?? METRICS_DEFAULTS.quantileWindowMs,
       0,
     )
-    this.rateWindowMs = checkOption('rateWindowMs', options.rateWindowMs ?? METRICS_DEFAULTS.rateWindowMs, 1)
-    this.maxSeriesPerMetric = checkOption(
+    this.rateWindowMs = wholeNumber('rateWindowMs', options.rateWindowMs ?? METRICS_DEFAULTS.rateWindowMs, 1)
+    this.maxSeriesPerMetric = wholeNumber(
       'maxSeriesPerMetric',
       options.maxSeriesPerMetric ?? METRICS_DEFAULTS.maxSeriesPerMetric,
       1,
     )
-    const resolution = checkOption(
+    const resolution = wholeNumber(
       'eventLoopResolutionMs',
       options.eventLoopResolutionMs ?? METRICS_DEFAULTS.eventLoopResolutionMs,
       1,

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 
 import type { ProfilingConfig } from '../config/env'
 import { ClosedError, InvalidArgumentError } from '../core/errors'
+import { wholeNumber } from '../core/validate'
 import {
   AccessToken,
   createLimitedServer,
@@ -58,13 +59,6 @@ export interface HandlesDump {
   handles: Record<string, unknown>[]
   /** Active libuv requests (file system, DNS, ...) by type. */
   requests: Record<string, unknown>[]
-}
-
-function integerOption(name: string, value: number, min: number, max: number): number {
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new InvalidArgumentError(`${name}: expected an integer between ${min} and ${max}, got ${String(value)}`)
-  }
-  return value
 }
 
 /** Reads a few well-known fields of a handle without trusting its shape. */
@@ -135,17 +129,17 @@ export class ProfilingServer {
   private closed = false
 
   constructor(options: ProfilingServerOptions = {}) {
-    this.port = integerOption('port', options.port ?? PROFILING_DEFAULTS.port, 0, 65535)
+    this.port = wholeNumber('port', options.port ?? PROFILING_DEFAULTS.port, 0, 65535)
     this.host = options.host ?? PROFILING_DEFAULTS.host
     this.token = options.token === undefined ? undefined : new AccessToken(options.token)
-    this.maxSeconds = integerOption('maxSeconds', options.maxSeconds ?? PROFILING_DEFAULTS.maxSeconds, 1, 3600)
-    this.defaultSeconds = integerOption(
+    this.maxSeconds = wholeNumber('maxSeconds', options.maxSeconds ?? PROFILING_DEFAULTS.maxSeconds, 1, 3600)
+    this.defaultSeconds = wholeNumber(
       'defaultSeconds',
       options.defaultSeconds ?? Math.min(PROFILING_DEFAULTS.defaultSeconds, this.maxSeconds),
       1,
       this.maxSeconds,
     )
-    this.heapIntervalBytes = integerOption(
+    this.heapIntervalBytes = wholeNumber(
       'heapSamplingIntervalBytes',
       options.heapSamplingIntervalBytes ?? PROFILING_DEFAULTS.heapSamplingIntervalBytes,
       1,
