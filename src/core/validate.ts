@@ -37,6 +37,15 @@ export function timerDuration(ms: number): number {
 }
 
 /**
+ * A timeout option: a number of ms above 0 or `Infinity` (none); one longer than a timer can
+ * hold is `Infinity` too (see {@link timerDuration}).
+ * @internal
+ */
+export function timeoutDuration(name: string, value: unknown): number {
+  return timerDuration(positiveNumber(name, value, true))
+}
+
+/**
  * A finite number in [min, max] (`Infinity` too when `infinite`), or `fallback` when it is
  * absent and one is given. Throws `InvalidArgumentError` naming the option otherwise.
  * @internal

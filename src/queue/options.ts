@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../core/errors'
 import { resolveBackoff } from './backoff'
 import type { BackoffOptions } from './types'
-import { timerDuration, wholeNumber } from '../core/validate'
+import { booleanOption, timeoutDuration, wholeNumber } from '../core/validate'
 
 /** Options of `TaskQueue`; every one can be omitted (see {@link TASK_QUEUE_DEFAULTS}). */
 export interface TaskQueueOptions {
@@ -109,35 +109,17 @@ export function resolveOptions(options: TaskQueueOptions) {
     minWorkers,
     maxWorkers,
     queueSize: wholeNumber('queueSize', options.queueSize ?? d.queueSize, 1, 2 ** 30),
-    deadLetter: boolean('deadLetter', options.deadLetter ?? d.deadLetter),
+    deadLetter: booleanOption('deadLetter', options.deadLetter ?? d.deadLetter),
     maxDeadLetters: wholeNumber('maxDeadLetters', options.maxDeadLetters ?? d.maxDeadLetters, 0, 2 ** 30),
     retries: wholeNumber('retries', options.retries ?? d.retries, 0, 1_000_000),
     backoff: resolveBackoff(options.backoff),
-    timeoutMs: duration('timeoutMs', options.timeoutMs ?? d.timeoutMs),
-    stallTimeoutMs: duration('stallTimeoutMs', options.stallTimeoutMs ?? d.stallTimeoutMs),
+    timeoutMs: timeoutDuration('timeoutMs', options.timeoutMs ?? d.timeoutMs),
+    stallTimeoutMs: timeoutDuration('stallTimeoutMs', options.stallTimeoutMs ?? d.stallTimeoutMs),
     weights: [...weights] as [number, number, number, number],
-    scaleUpWaitMs: duration('scaleUpWaitMs', options.scaleUpWaitMs ?? d.scaleUpWaitMs),
-    idleTimeoutMs: duration('idleTimeoutMs', options.idleTimeoutMs ?? d.idleTimeoutMs),
+    scaleUpWaitMs: timeoutDuration('scaleUpWaitMs', options.scaleUpWaitMs ?? d.scaleUpWaitMs),
+    idleTimeoutMs: timeoutDuration('idleTimeoutMs', options.idleTimeoutMs ?? d.idleTimeoutMs),
     keepFinished: wholeNumber('keepFinished', options.keepFinished ?? d.keepFinished, 0, 2 ** 24),
     workerModule,
     workerPrefetch: wholeNumber('workerPrefetch', options.workerPrefetch ?? d.workerPrefetch, 0, 64),
   }
-}
-
-/**
- * A duration in ms: a positive number, `Infinity` allowed; one longer than a timer can hold
- * (2^31−1 ms) is `Infinity` too. @internal
- */
-export function duration(what: string, value: unknown): number {
-  if (typeof value !== 'number' || !(value > 0)) {
-    throw new InvalidArgumentError(`invalid ${what}: expected a number of ms > 0 or Infinity, got ${String(value)}`)
-  }
-  return timerDuration(value)
-}
-
-function boolean(what: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') {
-    throw new InvalidArgumentError(`invalid ${what}: expected a boolean, got ${String(value)}`)
-  }
-  return value
 }

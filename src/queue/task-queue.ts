@@ -16,7 +16,7 @@ import { native } from '../core/native'
 import { backoffDelay, resolveBackoff } from './backoff'
 import { BufferedHistogram } from './buffered-histogram'
 import { DeadLetterStore } from './dead-letters'
-import { duration, resolveOptions, type ResolvedOptions, type TaskQueueOptions } from './options'
+import { resolveOptions, type ResolvedOptions, type TaskQueueOptions } from './options'
 import { cancelled, Task, type TaskOwner } from './task'
 import { toTaskError } from './task-error'
 import {
@@ -32,7 +32,7 @@ import {
 import { WorkerPool } from './worker-pool'
 import { TaskRegistry } from './task-registry'
 import { WorkerScaler } from './worker-scaling'
-import { timerDuration, wholeNumber } from '../core/validate'
+import { timeoutDuration, timerDuration, wholeNumber } from '../core/validate'
 
 /** Events of {@link TaskQueue}; payloads are built only when someone listens. */
 export type TaskQueueEvents = {
@@ -385,7 +385,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     const options = this.options
     const retries = spec.retries === undefined ? options.retries : wholeNumber('retries', spec.retries, 0, 1_000_000)
     const backoff = spec.backoff === undefined ? options.backoff : resolveBackoff(spec.backoff, options.backoff)
-    const timeoutMs = spec.timeoutMs === undefined ? options.timeoutMs : duration('timeoutMs', spec.timeoutMs)
+    const timeoutMs = spec.timeoutMs === undefined ? options.timeoutMs : timeoutDuration('timeoutMs', spec.timeoutMs)
     let num = this.tasks.nextNumber()
     let id = spec.id
     if (id === undefined) {
