@@ -90,6 +90,7 @@
 //! removals; rarely longer, when the shard's table doubles (a copy of the shard's slab,
 //! milliseconds for a shard of a million entries).
 //! [`named`] shares one store between all threads of a process that open the same name.
+#![forbid(unsafe_code)]
 
 #![warn(missing_docs)]
 

@@ -33,6 +33,7 @@
 //! assert_eq!(queue.pop(), Some(7));
 //! assert_eq!(queue.pop(), None);
 //! ```
+#![forbid(unsafe_code)]
 
 mod config;
 mod error;

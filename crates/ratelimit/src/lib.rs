@@ -38,6 +38,7 @@
 //! assert!(limiter.allow("user-1", 1)?.allowed);
 //! # Ok::<(), optlayer_ratelimit::LimitError>(())
 //! ```
+#![forbid(unsafe_code)]
 
 #![warn(missing_docs)]
 

@@ -28,6 +28,7 @@
 //! assert_eq!(fleet.max(), Some(4_000_000));
 //! # Ok::<(), optlayer_stats::StatsError>(())
 //! ```
+#![forbid(unsafe_code)]
 
 #![warn(missing_docs)]
 
