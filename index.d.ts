@@ -79,7 +79,11 @@ export declare class NativeCodecStream {
   static encoder(codec: Codec, level?: number | undefined | null, windowLog?: number | undefined | null): NativeCodecStream
   /** A decompressing stream whose total output may not exceed `maxOutputBytes`. */
   static decoder(codec: Codec, maxOutputBytes: number): NativeCodecStream
-  /** Feeds a chunk; resolves with the output it produced (possibly empty). */
+  /**
+   * Feeds a chunk; resolves with the output it produced (possibly empty). The chunk is
+   * copied first (see `codec::CodecTask` for why), so the caller may reuse or transfer
+   * its buffer at once.
+   */
   write(chunk: Uint8Array): Promise<Buffer>
   /** Emits everything buffered so far as a decodable prefix (a sync flush). */
   flush(): Promise<Buffer>
