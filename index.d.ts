@@ -52,7 +52,8 @@ export declare class NativeCache {
    *   miss; a length beyond the view means nothing was copied (grow it and call again).
    * - `getMany(keys)`: the bytes all hits need; lengths go to the length view, values
    *   back to back into the value view (all of them only when the total fits).
-   * - `set(key, value, ttlMs)`: stores a `Uint8Array`; `ttlMs` 0 means no expiry.
+   * - `set(key, value, ttlMs)`: stores a `Uint8Array`; `ttlMs` 0 (or one too long for
+   *   any clock) means no expiry; NaN, infinite and negative ones are refused.
    * - `delete(key)` and `has(key)`: booleans.
    *
    * Once the store is closed they throw `ERR_OPTLAYER_CLOSED`.
@@ -79,7 +80,11 @@ export declare class NativeCodecStream {
   static encoder(codec: Codec, level?: number | undefined | null, windowLog?: number | undefined | null): NativeCodecStream
   /** A decompressing stream whose total output may not exceed `maxOutputBytes`. */
   static decoder(codec: Codec, maxOutputBytes: number): NativeCodecStream
-  /** Feeds a chunk; resolves with the output it produced (possibly empty). */
+  /**
+   * Feeds a chunk; resolves with the output it produced (possibly empty). The chunk is
+   * copied first (see `codec::CodecTask` for why), so the caller may reuse or transfer
+   * its buffer at once.
+   */
   write(chunk: Uint8Array): Promise<Buffer>
   /** Emits everything buffered so far as a decodable prefix (a sync flush). */
   flush(): Promise<Buffer>

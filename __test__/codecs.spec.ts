@@ -15,6 +15,8 @@ import {
   type StreamAlgorithm,
 } from 'optlayer'
 
+import { runDetachCase } from './helpers/detach'
+
 function json(records: number): Buffer {
   const rows = Array.from({ length: records }, (_, i) => ({
     id: i,
@@ -247,4 +249,60 @@ test('codec metrics count bytes and reach Prometheus', async (t) => {
   const text = await metrics.expose()
   t.regex(text, /optlayer_codec_bytes_in_total\{operation="compress",algorithm="lz4"\} \d+/)
   t.regex(text, /optlayer_codec_async_jobs\{state="waiting"\} \d+/)
+})
+
+// As with Compressor.compressAsync: a chunk whose buffer is transferred away and collected
+// while its write waits on the pool must not be read from freed memory, and the flush and
+// finish steps after it must still see the whole stream.
+test('a compress stream owns each chunk: detached and collected during write, flush and finish are right', (t) => {
+  const outcome = runDetachCase(`
+    const { Compressor, createCompressStream, createDecompressStream } = optlayer
+    const original = input()
+    const expected = Buffer.from(original)
+    const stream = createCompressStream('zstd', { level: 3 })
+    const chunks = []
+    stream.on('data', (chunk) => chunks.push(chunk))
+    const ended = new Promise((resolve, reject) => stream.on('end', resolve).on('error', reject))
+    const release = occupyPool()
+    stream.write(original)
+    detachAndCollect(original)
+    await release()
+    await stream.flushPending()
+    // A flush emits a decodable prefix: everything written so far.
+    const decoder = createDecompressStream('zstd', { maxOutputBytes: SIZE })
+    const decoded = []
+    decoder.on('data', (chunk) => decoded.push(chunk))
+    await new Promise((resolve, reject) => decoder.write(Buffer.concat(chunks), (err) => (err ? reject(err) : resolve())))
+    const prefix = Buffer.concat(decoded)
+    decoder.destroy()
+    stream.end()
+    await ended
+    const whole = Compressor.decompress(Buffer.concat(chunks), 'zstd', { maxOutputBytes: SIZE })
+    return { prefix: prefix.equals(expected), whole: whole.equals(expected) }
+  `)
+  t.is(outcome.signal, null, outcome.stderr)
+  t.is(outcome.status, 0, outcome.stderr)
+  t.deepEqual(outcome.result, { prefix: true, whole: true })
+})
+
+test('a decompress stream owns each chunk: detached and collected during write, finish is right', (t) => {
+  const outcome = runDetachCase(`
+    const { Compressor, createDecompressStream } = optlayer
+    const expected = crypto.randomBytes(SIZE)
+    const packed = new Uint8Array(Compressor.compress(expected, 'zstd', { level: 1 }))
+    const stream = createDecompressStream('zstd', { maxOutputBytes: SIZE })
+    const chunks = []
+    stream.on('data', (chunk) => chunks.push(chunk))
+    const ended = new Promise((resolve, reject) => stream.on('end', resolve).on('error', reject))
+    const release = occupyPool()
+    stream.write(packed)
+    detachAndCollect(packed)
+    await release()
+    stream.end()
+    await ended
+    return { equal: Buffer.concat(chunks).equals(expected) }
+  `)
+  t.is(outcome.signal, null, outcome.stderr)
+  t.is(outcome.status, 0, outcome.stderr)
+  t.deepEqual(outcome.result, { equal: true })
 })

@@ -15,6 +15,7 @@ import {
 
 import { fromNativeError } from '../src/core/errors'
 import { native } from '../src/core/native'
+import { runDetachCase } from './helpers/detach'
 
 function text(length: number): Buffer {
   const words = ['cache', 'limiter', 'queue', 'zstd', 'backend', 'latency', 'p99', '{"id":', '42}', '\n']
@@ -209,4 +210,41 @@ test('error classes brand-check by code, across copies', (t) => {
   t.false(new Error('plain') instanceof OptlayerError)
   t.false(new InternalError('y') instanceof CorruptInputError)
   t.is(err.code, 'ERR_OPTLAYER_CORRUPT_INPUT')
+})
+
+// The caller's buffer may be transferred away (postMessage, structuredClone with
+// `transfer`) and its new owner collected while a pool task still runs: the task must
+// work on bytes it owns. A read of the freed buffer kills the child with SIGSEGV.
+test('compressAsync owns its input: detached and collected while the task waits, the output is right', (t) => {
+  const outcome = runDetachCase(`
+    const { Compressor } = optlayer
+    const original = input()
+    const expected = Buffer.from(original)
+    const release = occupyPool()
+    const packing = Compressor.compressAsync(original, 'zstd', { level: 3 })
+    detachAndCollect(original)
+    await release()
+    const packed = await packing
+    return { equal: Compressor.decompress(packed, 'zstd', { maxOutputBytes: SIZE }).equals(expected) }
+  `)
+  t.is(outcome.signal, null, outcome.stderr)
+  t.is(outcome.status, 0, outcome.stderr)
+  t.deepEqual(outcome.result, { equal: true })
+})
+
+test('decompressAsync owns its input: detached and collected while the task waits, the output is right', (t) => {
+  const outcome = runDetachCase(`
+    const { Compressor } = optlayer
+    // Incompressible, so the compressed input is as large as the original.
+    const expected = crypto.randomBytes(SIZE)
+    const packed = new Uint8Array(Compressor.compress(expected, 'zstd', { level: 1 }))
+    const release = occupyPool()
+    const unpacking = Compressor.decompressAsync(packed, 'zstd', { maxOutputBytes: SIZE })
+    detachAndCollect(packed)
+    await release()
+    return { equal: (await unpacking).equals(expected) }
+  `)
+  t.is(outcome.signal, null, outcome.stderr)
+  t.is(outcome.status, 0, outcome.stderr)
+  t.deepEqual(outcome.result, { equal: true })
 })

@@ -436,3 +436,34 @@ test('a fleet aggregate sums counters, merges latency exactly and keeps retired 
   t.is(sample(after, 'optlayer_requests_in_flight'), 1)
   t.is(sample(after, 'optlayer_fleet_workers'), 2)
 })
+
+// A closed histogram's slot is reused by the next one; neither its methods nor its raw
+// recorder may reach the new one, however many come after (a 12-bit generation came round
+// again after 4,096).
+test('a closed histogram never records into one opened in its slot, through 5,000 reuses', (t) => {
+  const first = new LatencyHistogram()
+  const rawRecorder = first.recorder
+  first.close()
+  const wrong: string[] = []
+  for (let i = 1; i <= 5_000; i++) {
+    const live = new LatencyHistogram()
+    try {
+      first.record(5)
+      wrong.push(`reuse ${i}: record succeeded`)
+    } catch (err) {
+      if (!(err instanceof ClosedError)) wrong.push(`reuse ${i}: record threw ${String(err)}`)
+    }
+    try {
+      rawRecorder(5)
+      wrong.push(`reuse ${i}: the raw recorder succeeded`)
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'ERR_OPTLAYER_CLOSED') wrong.push(`reuse ${i}: ${String(err)}`)
+    }
+    const { count } = live.snapshot()
+    if (count !== 0) wrong.push(`reuse ${i}: the live histogram counted ${count}`)
+    live.close()
+  }
+  t.deepEqual(wrong, [])
+  t.throws(() => first.snapshot(), { instanceOf: ClosedError })
+  t.throws(() => first.recordMany(new Float64Array([1])), { instanceOf: ClosedError })
+})

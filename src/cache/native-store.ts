@@ -1,4 +1,4 @@
-import { fromNativeError } from '../core/errors'
+import { ClosedError, fromNativeError } from '../core/errors'
 import { native } from '../core/native'
 import { HEADER_BYTES } from './record'
 
@@ -39,6 +39,8 @@ export class NativeStore {
   /** Bytes of the latest hit(s), a Buffer over native memory; valid until the next call. */
   view: Buffer
   private lengths: Float64Array
+  /** Checked before every operation: a closed store's native handle is never used. */
+  private closed = false
 
   constructor(options: L2Options, maxKeyLength: number) {
     try {
@@ -59,6 +61,7 @@ export class NativeStore {
 
   /** Length of the record of `key` now in `view` (from offset 0), or −1 on a miss. */
   get(key: string): number {
+    this.checkOpen()
     let len: number
     try {
       len = this.ops.get(key)
@@ -80,6 +83,7 @@ export class NativeStore {
    * next call. `undefined` when another thread made the values outgrow the view in between.
    */
   getMany(keys: readonly string[]): Float64Array | undefined {
+    this.checkOpen()
     try {
       if (keys.length > this.lengths.length) this.lengths = this.store.lengthView(keys.length)
       let needed = this.ops.getMany(keys as string[])
@@ -96,6 +100,7 @@ export class NativeStore {
 
   /** Stores record bytes; `ttlMs` 0 keeps them until evicted. */
   set(key: string, record: Uint8Array, ttlMs: number): void {
+    this.checkOpen()
     try {
       this.ops.set(key, record, ttlMs)
     } catch (err) {
@@ -104,6 +109,7 @@ export class NativeStore {
   }
 
   delete(key: string): boolean {
+    this.checkOpen()
     try {
       return this.ops.delete(key)
     } catch (err) {
@@ -112,6 +118,7 @@ export class NativeStore {
   }
 
   has(key: string): boolean {
+    this.checkOpen()
     try {
       return this.ops.has(key)
     } catch (err) {
@@ -119,7 +126,9 @@ export class NativeStore {
     }
   }
 
+  /** Nothing to clear once closed: a late invalidation flush may still ask. */
   clear(): void {
+    if (this.closed) return
     this.store.clear()
   }
 
@@ -133,7 +142,12 @@ export class NativeStore {
   }
 
   close(): void {
+    this.closed = true
     this.store.close()
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new ClosedError('the L2 store is closed')
   }
 
   private grow(min: number): void {

@@ -1,4 +1,4 @@
-import { fromNativeError, InvalidArgumentError } from './errors'
+import { ClosedError, fromNativeError, InvalidArgumentError } from './errors'
 import { native } from './native'
 
 /** Options of {@link LatencyHistogram}. */
@@ -203,6 +203,7 @@ export class LatencyHistogram {
    * once closed.
    */
   record(valueMs: number): void {
+    if (this.isClosed) throw closedError()
     try {
       this.recorder(valueMs)
     } catch (err) {
@@ -317,11 +318,17 @@ export class LatencyHistogram {
     return out
   }
 
+  /** Every call but `record` goes through here: a closed histogram never reaches native. */
   private call<T>(fn: () => T): T {
+    if (this.isClosed) throw closedError()
     try {
       return fn()
     } catch (err) {
       throw fromNativeError(err)
     }
   }
+}
+
+function closedError(): ClosedError {
+  return new ClosedError('the histogram is closed')
 }

@@ -1,4 +1,4 @@
-import { fromNativeError, InvalidArgumentError } from '../core/errors'
+import { ClosedError, fromNativeError, InvalidArgumentError } from '../core/errors'
 import { native } from '../core/native'
 import type { RateLimitDecision } from './decision'
 import type { FixedRateAlgorithm, Quota } from './quota'
@@ -89,6 +89,11 @@ export class LocalLimiter {
   private readonly sweeper: NodeJS.Timeout
   /** The largest cost of one request: the burst. */
   readonly capacity: number
+  /**
+   * Checked before every native call: the native handle of a closed limiter must never be
+   * used, whatever the native side does with stale handles.
+   */
+  private closed = false
 
   constructor(algorithm: FixedRateAlgorithm, quota: Quota, options: LocalStoreOptions = {}) {
     const atCap = options.atCap ?? LOCAL_STORE_DEFAULTS.atCap
@@ -130,6 +135,7 @@ export class LocalLimiter {
 
   /** Decides a request of `cost` for `key`; throws typed errors for bad input. */
   allow(key: string, cost: number): RateLimitDecision {
+    if (this.closed) throw closedError()
     let allowed: boolean
     try {
       allowed = this.now === undefined ? this.decide.allow(key, cost) : this.decide.allowAt(key, cost, this.now())
@@ -142,16 +148,19 @@ export class LocalLimiter {
 
   /** Keys tracked now. */
   get size(): number {
+    if (this.closed) throw closedError()
     return this.limiter.size
   }
 
   /** The store's counters. */
   stats(): LocalLimiterStats {
+    if (this.closed) throw closedError()
     return this.limiter.stats()
   }
 
-  /** Stops the idle-key timer and lets go of the store. */
+  /** Stops the idle-key timer and lets go of the store; later calls throw `ClosedError`. */
   close(): void {
+    this.closed = true
     clearInterval(this.sweeper)
     this.limiter.close()
   }
@@ -169,6 +178,10 @@ function sweepWhileAlive(limiter: InstanceType<typeof native.NativeRateLimiter>)
     else alive.sweep(SWEEP_SHARDS_PER_TICK)
   }, SWEEP_INTERVAL_MS).unref()
   return timer
+}
+
+function closedError(): ClosedError {
+  return new ClosedError('the rate limiter is closed')
 }
 
 function checkWhole(name: string, value: unknown, min: number, max: number): void {

@@ -16,9 +16,9 @@ use napi_derive::napi;
 use optlayer_cache::{named, BloomFilter, ByteCache, CacheConfig, CacheError, HashRing};
 
 use crate::errors::Failure;
-use crate::handles::{self, HandleTable};
+use crate::handles::{self, Handle, HandleTable};
 use crate::keys;
-use crate::raw_call::{self, raw_call};
+use crate::raw_call::{self, raw_fn};
 
 /// Options of a [`NativeCache`], validated by the TypeScript layer and again here.
 #[napi(object)]
@@ -109,7 +109,7 @@ const INITIAL_LENGTH_VIEW: usize = 64;
 /// [`NativeCache::operations`]; the object owns the store's lifetime.
 #[napi]
 pub struct NativeCache {
-    handle: u32,
+    handle: Handle,
 }
 
 #[napi]
@@ -168,7 +168,8 @@ impl NativeCache {
     ///   miss; a length beyond the view means nothing was copied (grow it and call again).
     /// - `getMany(keys)`: the bytes all hits need; lengths go to the length view, values
     ///   back to back into the value view (all of them only when the total fits).
-    /// - `set(key, value, ttlMs)`: stores a `Uint8Array`; `ttlMs` 0 means no expiry.
+    /// - `set(key, value, ttlMs)`: stores a `Uint8Array`; `ttlMs` 0 (or one too long for
+    ///   any clock) means no expiry; NaN, infinite and negative ones are refused.
     /// - `delete(key)` and `has(key)`: booleans.
     ///
     /// Once the store is closed they throw `ERR_OPTLAYER_CLOSED`.
@@ -282,7 +283,7 @@ impl Drop for NativeCache {
     }
 }
 
-fn close(handle: u32) {
+fn close(handle: Handle) {
     // The table may already be gone while a worker thread shuts down.
     let _ = CACHES.try_with(|table| table.borrow_mut().remove(handle));
 }
@@ -297,37 +298,17 @@ fn key_too_long(len: usize, max: usize) -> Failure {
 /// `env` and `key` must belong to the running callback.
 unsafe fn with_entry_key<T>(
     env: sys::napi_env,
-    handle: usize,
+    handle: Handle,
     key: sys::napi_value,
     f: impl FnOnce(&Entry, &[u8]) -> std::result::Result<T, Failure>,
 ) -> std::result::Result<T, Failure> {
     CACHES.with_borrow(|table| {
         let entry = table
-            .get(handle as u32)
+            .get(handle)
             .ok_or_else(|| handles::closed("the cache"))?;
         // SAFETY: forwarded from the caller.
         unsafe { keys::with_key(env, key, entry.max_key_len, key_too_long, |k| f(entry, k)) }
     })
-}
-
-/// Declares a raw callback taking `$n` arguments, bound to a cache handle. The body runs in
-/// an unsafe block: N-API gave it its own `env` and arguments, and JavaScript does not run
-/// while it writes the shared views.
-macro_rules! raw_fn {
-    ($name:ident, $n:literal, |$env:ident, $args:ident, $handle:ident| $body:expr) => {
-        unsafe extern "C" fn $name(
-            $env: sys::napi_env,
-            info: sys::napi_callback_info,
-        ) -> sys::napi_value {
-            // SAFETY: N-API passes this callback's own `env` and `info`.
-            unsafe {
-                raw_call($env, || {
-                    let ($args, $handle) = raw_call::args::<$n>($env, info)?;
-                    $body
-                })
-            }
-        }
-    };
 }
 
 raw_fn!(raw_get, 1, |env, args, handle| {
@@ -353,31 +334,56 @@ raw_fn!(raw_delete, 1, |env, args, handle| {
 });
 
 raw_fn!(raw_set, 3, |env, args, handle| {
-    let ttl_ms = raw_call::number(env, args[2], "ttlMs")?;
-    let ttl = match ttl_ms {
-        0.0 => None,
-        ms if ms > 0.0 && ms.is_finite() => Some(Duration::from_secs_f64(ms / 1e3)),
-        ms => {
-            return Err(Failure {
-                code: "ERR_OPTLAYER_INVALID_ARGUMENT",
-                message: format!("invalid ttlMs: expected a positive number or 0, got {ms}"),
-            })
-        }
-    };
+    let ttl = ttl(raw_call::number(env, args[2], "ttlMs")?)?;
     let value = raw_call::bytes(env, args[1], "value")?;
     with_entry_key(env, handle, args[0], |entry, key| {
-        // A TTL below a nanosecond rounds to zero, which the store refuses: keep it alive 1 ns.
-        let ttl = ttl.map(|t| t.max(Duration::from_nanos(1)));
         Ok::<_, Failure>(entry.store.insert(key, value, ttl)?)
     })?;
     raw_call::undefined()
 });
 
+/// The TTL of `ttl_ms` milliseconds: `None` (no expiry) for 0.
+///
+/// A TTL beyond what a `Duration` holds (about 5.8 × 10^14 years) also means no expiry:
+/// its deadline lies past any clock, as the store already takes every deadline beyond its
+/// nanosecond clock. NaN, infinities and negative values are not durations and are refused.
+fn ttl(ttl_ms: f64) -> std::result::Result<Option<Duration>, Failure> {
+    if ttl_ms == 0.0 {
+        return Ok(None);
+    }
+    if !(ttl_ms > 0.0 && ttl_ms.is_finite()) {
+        return Err(Failure {
+            code: "ERR_OPTLAYER_INVALID_ARGUMENT",
+            message: format!("invalid ttlMs: expected a positive number or 0, got {ttl_ms}"),
+        });
+    }
+    Ok(Duration::try_from_secs_f64(ttl_ms / 1e3)
+        .ok()
+        // A TTL below a nanosecond rounds to zero, which the store refuses: keep it alive 1 ns.
+        .map(|ttl| ttl.max(Duration::from_nanos(1))))
+}
+
 raw_fn!(raw_get_many, 1, |env, args, handle| {
     let count = raw_call::array_length(env, args[0], "keys")? as usize;
+    let max_key_len = CACHES
+        .with_borrow(|table| table.get(handle).map(|entry| entry.max_key_len))
+        .ok_or_else(|| handles::closed("the cache"))?;
+    // Every key is read before the table is borrowed: reading an element may run
+    // JavaScript (a getter, say) that closes this store or looks a key up in it, which
+    // must not happen while the lookups below hold the shared views.
+    let mut key_bytes = Vec::new();
+    let mut key_ends = Vec::with_capacity(count);
+    for i in 0..count {
+        let key = raw_call::element(env, args[0], i as u32)?;
+        keys::with_key(env, key, max_key_len, key_too_long, |key| {
+            key_bytes.extend_from_slice(key);
+            Ok(())
+        })?;
+        key_ends.push(key_bytes.len());
+    }
     let needed = CACHES.with_borrow(|table| {
         let entry = table
-            .get(handle as u32)
+            .get(handle)
             .ok_or_else(|| handles::closed("the cache"))?;
         let (values, lengths) = (entry.values.slice(), entry.lengths.slice());
         if count > lengths.len() {
@@ -390,16 +396,16 @@ raw_fn!(raw_get_many, 1, |env, args, handle| {
             });
         }
         let mut needed = 0usize;
-        for (i, length) in lengths.iter_mut().enumerate().take(count) {
-            let key = raw_call::element(env, args[0], i as u32)?;
-            let found = keys::with_key(env, key, entry.max_key_len, key_too_long, |key| {
-                Ok::<_, Failure>(entry.store.get_with(key, |value| {
-                    if let Some(dst) = values.get_mut(needed..needed + value.len()) {
-                        dst.copy_from_slice(value);
-                    }
-                    value.len()
-                }))
-            })?;
+        let mut key_start = 0;
+        for (length, &key_end) in lengths.iter_mut().zip(&key_ends) {
+            let key = &key_bytes[key_start..key_end];
+            key_start = key_end;
+            let found = entry.store.get_with(key, |value| {
+                if let Some(dst) = values.get_mut(needed..needed + value.len()) {
+                    dst.copy_from_slice(value);
+                }
+                value.len()
+            });
             *length = found.map_or(-1.0, |len| len as f64);
             needed += found.unwrap_or(0);
         }
@@ -510,5 +516,30 @@ impl NativeHashRing {
     #[napi(getter, catch_unwind)]
     pub fn size(&self) -> u32 {
         self.ring.len() as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ttl_beyond_a_duration_means_no_expiry_instead_of_a_panic() {
+        assert_eq!(ttl(1e300).expect("accepted"), None);
+        assert_eq!(ttl(f64::MAX).expect("accepted"), None);
+        assert_eq!(ttl(0.0).expect("accepted"), None);
+        assert_eq!(
+            ttl(1500.0).expect("accepted"),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(ttl(1e-12).expect("accepted"), Some(Duration::from_nanos(1)));
+    }
+
+    #[test]
+    fn a_ttl_that_is_not_a_duration_is_an_invalid_argument() {
+        for ms in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -1.0, -1e300] {
+            let failure = ttl(ms).expect_err("refused");
+            assert_eq!(failure.code, "ERR_OPTLAYER_INVALID_ARGUMENT", "{ms}");
+        }
     }
 }

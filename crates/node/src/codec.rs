@@ -106,11 +106,17 @@ enum Job {
     Decompress { max_output: usize },
 }
 
-/// One codec call on the libuv thread pool. The input stays referenced (and must not be
-/// mutated by the caller) until the promise settles.
+/// One codec call on the libuv thread pool, on its own copy of the input.
+///
+/// Why a copy: a borrowed `Uint8Array` does not keep its bytes alive. The caller may
+/// transfer or detach the buffer while the task runs (`structuredClone` with `transfer`,
+/// `postMessage`, `ArrayBuffer.prototype.transfer`), and once the new owner is collected
+/// the pool thread would read freed memory. One memcpy on the JavaScript thread costs far
+/// less than the compression it feeds, and only inputs above the inline threshold of the
+/// TypeScript layer (16 KiB) come here.
 pub struct CodecTask {
     codec: codec::Codec,
-    input: Uint8Array,
+    input: Vec<u8>,
     job: Job,
 }
 
@@ -137,7 +143,7 @@ impl Task for CodecTask {
 #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
 pub fn compress_async(
     codec: Codec,
-    input: Uint8Array,
+    input: &[u8],
     level: Option<i32>,
     window_log: Option<u32>,
     signal: Option<AbortSignal>,
@@ -145,7 +151,7 @@ pub fn compress_async(
     let job = Job::Compress(params(level, window_log));
     let task = CodecTask {
         codec: codec.into(),
-        input,
+        input: input.to_vec(),
         job,
     };
     AsyncTask::with_optional_signal(task, signal)
@@ -155,7 +161,7 @@ pub fn compress_async(
 #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
 pub fn decompress_async(
     codec: Codec,
-    input: Uint8Array,
+    input: &[u8],
     max_output_bytes: f64,
     signal: Option<AbortSignal>,
 ) -> AsyncTask<CodecTask> {
@@ -164,7 +170,7 @@ pub fn decompress_async(
     };
     let task = CodecTask {
         codec: codec.into(),
-        input,
+        input: input.to_vec(),
         job,
     };
     AsyncTask::with_optional_signal(task, signal)

@@ -9,13 +9,12 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
-use napi::sys;
 use napi_derive::napi;
 use optlayer_queue::{named, PriorityQueue, QueueConfig, QueueError, WhenFull, LEVELS};
 
 use crate::errors::Failure;
-use crate::handles::{self, HandleTable};
-use crate::raw_call::{self, raw_call};
+use crate::handles::{self, Handle, HandleTable};
+use crate::raw_call::{self, raw_fn};
 
 /// Options of a [`NativePriorityQueue`], validated by the TypeScript layer and again here.
 #[napi(object)]
@@ -56,7 +55,7 @@ thread_local! {
 /// the queue's lifetime.
 #[napi]
 pub struct NativePriorityQueue {
-    handle: u32,
+    handle: Handle,
 }
 
 #[napi]
@@ -115,7 +114,7 @@ impl NativePriorityQueue {
     pub fn push_many(&self, env: Env, pairs: Float64ArraySlice, count: u32) -> Result<u32> {
         let pairs = pairs.as_ref();
         let count = (count as usize).min(pairs.len() / 2);
-        with_queue(self.handle as usize, |queue| {
+        with_queue(self.handle, |queue| {
             for (admitted, pair) in pairs.chunks_exact(2).take(count).enumerate() {
                 let (id, level) = (checked_id(pair[0])?, checked_level(pair[1]));
                 match queue.try_push(id, level) {
@@ -157,19 +156,19 @@ impl Drop for NativePriorityQueue {
     }
 }
 
-fn close(handle: u32) {
+fn close(handle: Handle) {
     // The table may already be gone while a worker thread shuts down.
     let _ = QUEUES.try_with(|table| table.borrow_mut().remove(handle));
 }
 
 /// Runs `f` on the queue bound to `handle`, or fails with `ERR_OPTLAYER_CLOSED`.
 fn with_queue<T>(
-    handle: usize,
+    handle: Handle,
     f: impl FnOnce(&PriorityQueue) -> T,
 ) -> std::result::Result<T, Failure> {
     QUEUES.with_borrow(|table| {
         table
-            .get(handle as u32)
+            .get(handle)
             .map(|queue| f(queue))
             .ok_or_else(|| handles::closed("the priority queue"))
     })
@@ -200,44 +199,23 @@ fn checked_level(level: f64) -> usize {
     }
 }
 
-unsafe extern "C" fn raw_push(
-    env: sys::napi_env,
-    info: sys::napi_callback_info,
-) -> sys::napi_value {
-    // SAFETY: N-API passes this callback's own `env` and `info`.
-    unsafe {
-        raw_call(env, || {
-            let ([id, level], handle) = raw_call::args::<2>(env, info)?;
-            let id = checked_id(raw_call::number(env, id, "id")?)?;
-            let level = checked_level(raw_call::number(env, level, "level")?);
-            let admitted = with_queue(handle, |queue| match queue.try_push(id, level) {
-                Ok(()) => Ok(true),
-                Err(QueueError::Full { .. }) => Ok(false),
-                Err(other) => Err(Failure::from(other)),
-            })??;
-            raw_call::boolean(env, admitted)
-        })
-    }
-}
+raw_fn!(raw_push, 2, |env, [id, level], handle| {
+    let id = checked_id(raw_call::number(env, id, "id")?)?;
+    let level = checked_level(raw_call::number(env, level, "level")?);
+    let admitted = with_queue(handle, |queue| match queue.try_push(id, level) {
+        Ok(()) => Ok(true),
+        Err(QueueError::Full { .. }) => Ok(false),
+        Err(other) => Err(Failure::from(other)),
+    })??;
+    raw_call::boolean(env, admitted)
+});
 
-unsafe extern "C" fn raw_pop(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    // SAFETY: N-API passes this callback's own `env` and `info`.
-    unsafe {
-        raw_call(env, || {
-            let ([], handle) = raw_call::args::<0>(env, info)?;
-            let id = with_queue(handle, PriorityQueue::pop)?;
-            raw_call::double(env, id.map_or(-1.0, |id| id as f64))
-        })
-    }
-}
+raw_fn!(raw_pop, 0, |env, [], handle| {
+    let id = with_queue(handle, PriorityQueue::pop)?;
+    raw_call::double(env, id.map_or(-1.0, |id| id as f64))
+});
 
-unsafe extern "C" fn raw_len(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    // SAFETY: N-API passes this callback's own `env` and `info`.
-    unsafe {
-        raw_call(env, || {
-            let ([], handle) = raw_call::args::<0>(env, info)?;
-            let len = with_queue(handle, PriorityQueue::len)?;
-            raw_call::double(env, len as f64)
-        })
-    }
-}
+raw_fn!(raw_len, 0, |env, [], handle| {
+    let len = with_queue(handle, PriorityQueue::len)?;
+    raw_call::double(env, len as f64)
+});

@@ -18,9 +18,9 @@ use optlayer_ratelimit::{
 };
 
 use crate::errors::Failure;
-use crate::handles::{self, HandleTable};
+use crate::handles::{self, Handle, HandleTable};
 use crate::keys;
-use crate::raw_call::{self, raw_call, RawResult};
+use crate::raw_call::{self, raw_fn, RawResult};
 
 /// The algorithms; the TypeScript layer maps `'token-bucket'` and the like to these.
 #[napi]
@@ -98,9 +98,8 @@ fn open<A: Algorithm + PartialEq>(
 }
 
 impl Store {
-    fn new(options: &LimiterOptions) -> std::result::Result<Self, LimitError> {
+    fn new(options: &LimiterOptions, window: Duration) -> std::result::Result<Self, LimitError> {
         // `as` saturates (NaN to 0), and the crate rejects 0 and out-of-range values.
-        let window = Duration::from_secs_f64(options.window_ms.max(0.0) / 1e3);
         let quota = Quota::new(options.limit as u64, window)?.with_burst(options.burst as u64)?;
         let config = StoreConfig {
             max_keys: options.max_keys as usize,
@@ -141,6 +140,16 @@ impl Store {
             None => limiter.allow(key, cost),
         })
     }
+}
+
+/// The window of `window_ms` milliseconds. A window has no "unlimited" meaning, so one that
+/// is not a `Duration` (negative, NaN, infinite, or beyond about 5.8 × 10^14 years) is
+/// refused here rather than panicking; the crate bounds the rest.
+fn window(window_ms: f64) -> std::result::Result<Duration, Failure> {
+    Duration::try_from_secs_f64(window_ms / 1e3).map_err(|_| Failure {
+        code: "ERR_OPTLAYER_INVALID_ARGUMENT",
+        message: format!("invalid windowMs: expected a positive number, got {window_ms}"),
+    })
 }
 
 impl From<LimitError> for Failure {
@@ -185,7 +194,7 @@ thread_local! {
 /// [`NativeRateLimiter::decisions`]; the object owns the limiter's lifetime.
 #[napi]
 pub struct NativeRateLimiter {
-    handle: u32,
+    handle: Handle,
     scratch: Arc<Scratch>,
 }
 
@@ -193,7 +202,8 @@ pub struct NativeRateLimiter {
 impl NativeRateLimiter {
     #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, options: LimiterOptions) -> Result<Self> {
-        let store = Store::new(&options).map_err(|e| Failure::from(e).into_napi(&env))?;
+        let window = window(options.window_ms).map_err(|f| f.into_napi(&env))?;
+        let store = Store::new(&options, window).map_err(|e| Failure::from(e).into_napi(&env))?;
         let scratch = Arc::new(Scratch(UnsafeCell::new([0.0; 3])));
         let entry = Entry {
             store,
@@ -290,43 +300,25 @@ impl Drop for NativeRateLimiter {
     }
 }
 
-fn close(handle: u32) {
+fn close(handle: Handle) {
     // The table may already be gone while a worker thread shuts down.
     let _ = LIMITERS.try_with(|table| table.borrow_mut().remove(handle));
 }
 
-unsafe extern "C" fn raw_allow(
-    env: sys::napi_env,
-    info: sys::napi_callback_info,
-) -> sys::napi_value {
-    // SAFETY: N-API passes this callback's own `env` and `info`.
-    unsafe {
-        raw_call(env, || {
-            let ([key, cost], handle) = raw_call::args::<2>(env, info)?;
-            decide(env, handle, key, cost, None)
-        })
-    }
-}
+raw_fn!(raw_allow, 2, |env, [key, cost], handle| decide(
+    env, handle, key, cost, None
+));
 
-unsafe extern "C" fn raw_allow_at(
-    env: sys::napi_env,
-    info: sys::napi_callback_info,
-) -> sys::napi_value {
-    // SAFETY: N-API passes this callback's own `env` and `info`.
-    unsafe {
-        raw_call(env, || {
-            let ([key, cost, now_ms], handle) = raw_call::args::<3>(env, info)?;
-            let now_ms = raw_call::number(env, now_ms, "nowMs")?;
-            decide(env, handle, key, cost, Some((now_ms.max(0.0) * 1e6) as u64))
-        })
-    }
-}
+raw_fn!(raw_allow_at, 3, |env, [key, cost, now_ms], handle| {
+    let now_ms = raw_call::number(env, now_ms, "nowMs")?;
+    decide(env, handle, key, cost, Some((now_ms.max(0.0) * 1e6) as u64))
+});
 
 /// # Safety
 /// `env` and the values must belong to the running callback.
 unsafe fn decide(
     env: sys::napi_env,
-    handle: usize,
+    handle: Handle,
     key: sys::napi_value,
     cost: sys::napi_value,
     now_ns: Option<u64>,
@@ -341,7 +333,7 @@ unsafe fn decide(
     }
     let allowed = LIMITERS.with_borrow(|table| {
         let entry = table
-            .get(handle as u32)
+            .get(handle)
             .ok_or_else(|| handles::closed("the rate limiter"))?;
         let too_long = |len, max| LimitError::InvalidKey { len, max }.into();
         // SAFETY: forwarded from the caller.
@@ -362,4 +354,28 @@ unsafe fn decide(
     })?;
     // SAFETY: forwarded from the caller.
     unsafe { raw_call::boolean(env, allowed) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_that_is_not_a_duration_is_an_invalid_argument_instead_of_a_panic() {
+        for ms in [
+            1e300,
+            f64::MAX,
+            f64::INFINITY,
+            f64::NAN,
+            -1.0,
+            f64::NEG_INFINITY,
+        ] {
+            let failure = window(ms).expect_err("refused");
+            assert_eq!(failure.code, "ERR_OPTLAYER_INVALID_ARGUMENT", "{ms}");
+        }
+        assert_eq!(
+            window(1500.0).expect("accepted"),
+            Duration::from_millis(1500)
+        );
+    }
 }

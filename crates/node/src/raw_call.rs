@@ -3,10 +3,11 @@
 //! napi-rs 3.16 wraps every generated export that takes arguments in borrow tracking
 //! (a thread-local scope, an `Arc`, an allocation and a mutex), about 150 ns per call
 //! here: more than a rate-limit decision's whole budget. These callbacks read their
-//! arguments with raw N-API instead and share one discipline, enforced by
-//! `tests/exports_catch_unwind.rs`: every `extern "C"` callback runs its body through
-//! [`raw_call`], which turns a failure into a thrown error with its code and a panic
-//! into an internal error, so nothing unwinds into V8.
+//! arguments with raw N-API instead and share one discipline: each is declared with
+//! [`raw_fn!`], the only `extern "C" fn` of this crate (`tests/exports_catch_unwind.rs`
+//! parses the sources to check it), which runs the body through [`raw_call`]: a failure
+//! becomes a thrown error with its code and a panic an internal error, so nothing unwinds
+//! into V8.
 
 use std::mem::MaybeUninit;
 use std::ptr;
@@ -15,6 +16,7 @@ use napi::bindgen_prelude::{Env, JsObjectValue, Object, Unknown};
 use napi::sys;
 
 use crate::errors::{contain, Failure};
+use crate::handles::Handle;
 
 /// The body of a raw callback: a JavaScript value, or the failure to throw.
 pub type RawResult = Result<sys::napi_value, Failure>;
@@ -23,7 +25,34 @@ pub type RawResult = Result<sys::napi_value, Failure>;
 pub type RawCallback =
     unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
 
+/// Declares `unsafe extern "C" fn $name`, a raw callback reading `$n` arguments into the
+/// pattern `$args` and the handle it was bound to (see [`bound_functions`]) into
+/// `$handle`, then evaluating `$body` (a [`RawResult`]) through [`raw_call`].
+///
+/// The body runs in an unsafe block: N-API gave it its own `env` and arguments, which is
+/// what the `unsafe fn`s of this module require, and JavaScript does not run while it
+/// does unless the body calls into it.
+macro_rules! raw_fn {
+    ($(#[$meta:meta])* $name:ident, $n:literal, |$env:ident, $args:pat_param, $handle:pat_param| $body:expr) => {
+        $(#[$meta])*
+        unsafe extern "C" fn $name(
+            $env: ::napi::sys::napi_env,
+            info: ::napi::sys::napi_callback_info,
+        ) -> ::napi::sys::napi_value {
+            // SAFETY: N-API passes this callback's own `env` and `info`.
+            unsafe {
+                $crate::raw_call::raw_call($env, || {
+                    let ($args, $handle) = $crate::raw_call::args::<$n>($env, info)?;
+                    $body
+                })
+            }
+        }
+    };
+}
+pub(crate) use raw_fn;
+
 /// Runs `body`; throws its failure (or a caught panic) as a JavaScript error with `code`.
+/// Callbacks call it through [`raw_fn!`].
 ///
 /// # Safety
 /// `env` must be the environment of the running callback.
@@ -38,8 +67,24 @@ pub unsafe fn raw_call(env: sys::napi_env, body: impl FnOnce() -> RawResult) -> 
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// What [`throw`] was given last: unit tests run without a JavaScript engine.
+    static THROWN: std::cell::RefCell<Option<Failure>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Unit tests have no engine to throw into: they read the failure from [`THROWN`].
+#[cfg(test)]
+unsafe fn throw(_env: sys::napi_env, failure: &Failure) {
+    THROWN.set(Some(Failure {
+        code: failure.code,
+        message: failure.message.clone(),
+    }));
+}
+
 /// Throws `failure` as an `Error` with its `code`; if even that fails, the environment is
 /// tearing down and nothing could catch it anyway.
+#[cfg(not(test))]
 unsafe fn throw(env: sys::napi_env, failure: &Failure) {
     let mut code = ptr::null_mut();
     let mut message = ptr::null_mut();
@@ -73,7 +118,7 @@ unsafe fn throw(env: sys::napi_env, failure: &Failure) {
 pub unsafe fn args<const N: usize>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-) -> Result<([sys::napi_value; N], usize), Failure> {
+) -> Result<([sys::napi_value; N], Handle), Failure> {
     let mut argv = [ptr::null_mut(); N];
     let mut argc = N;
     let mut data = ptr::null_mut();
@@ -98,7 +143,8 @@ pub unsafe fn args<const N: usize>(
         )?;
         argv[argc..].fill(undefined);
     }
-    Ok((argv, data as usize))
+    // `data` is never a pointer: it is the handle `function` stored, see `handles::Handle`.
+    Ok((argv, data as usize as Handle))
 }
 
 /// A number argument as `f64`; `what` names it in the error for any other type.
@@ -281,7 +327,7 @@ unsafe fn function(
 /// of a `handles::HandleTable`): how a class hands JavaScript its hot-path calls.
 pub fn bound_functions(
     env: &Env,
-    handle: u32,
+    handle: Handle,
     callbacks: &[(&str, RawCallback)],
 ) -> napi::Result<Object<'static>> {
     let mut functions = Object::new(env)?;
@@ -317,4 +363,48 @@ fn internal(status: sys::napi_status, call: &str) -> Result<(), Failure> {
         code: crate::errors::INTERNAL,
         message: format!("{call} failed with status {status}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thrown() -> Option<Failure> {
+        THROWN.take()
+    }
+
+    #[test]
+    fn a_panic_in_a_raw_callback_is_thrown_as_an_internal_error() {
+        // SAFETY: the test build's `throw` never touches `env`.
+        let value = unsafe { raw_call(ptr::null_mut(), || panic!("boom in a callback")) };
+        assert!(value.is_null(), "a throwing callback returns no value");
+        let failure = thrown().expect("the panic was thrown");
+        assert_eq!(failure.code, crate::errors::INTERNAL);
+        assert!(
+            failure.message.contains("boom in a callback"),
+            "{failure:?}"
+        );
+    }
+
+    #[test]
+    fn a_failure_of_a_raw_callback_is_thrown_with_its_code() {
+        // SAFETY: as above.
+        let value = unsafe {
+            raw_call(ptr::null_mut(), || {
+                Err(crate::handles::closed("the rate limiter"))
+            })
+        };
+        assert!(value.is_null());
+        let failure = thrown().expect("the failure was thrown");
+        assert_eq!(failure.code, "ERR_OPTLAYER_CLOSED");
+        assert_eq!(failure.message, "the rate limiter is closed");
+    }
+
+    #[test]
+    fn a_successful_raw_callback_throws_nothing() {
+        // SAFETY: as above.
+        let value = unsafe { raw_call(ptr::null_mut(), undefined) };
+        assert!(value.is_null(), "undefined travels as NULL");
+        assert!(thrown().is_none());
+    }
 }

@@ -11,13 +11,12 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
-use napi::sys;
 use napi_derive::napi;
 use optlayer_stats::{named, HistogramConfig, LatencyHistogram, Snapshot, StatsError};
 
 use crate::errors::Failure;
-use crate::handles::{self, HandleTable};
-use crate::raw_call::{self, raw_call};
+use crate::handles::{self, Handle, HandleTable};
+use crate::raw_call::{self, raw_fn};
 
 /// Nanoseconds a millisecond: the histograms' unit over JavaScript's.
 const NS_PER_MS: f64 = 1e6;
@@ -62,7 +61,7 @@ thread_local! {
 /// the histogram's lifetime.
 #[napi]
 pub struct NativeHistogram {
-    handle: u32,
+    handle: Handle,
 }
 
 #[napi]
@@ -231,7 +230,7 @@ impl Drop for NativeHistogram {
     }
 }
 
-fn close(handle: u32) {
+fn close(handle: Handle) {
     // The table may already be gone while a worker thread shuts down.
     let _ = HISTOGRAMS.try_with(|table| table.borrow_mut().remove(handle));
 }
@@ -293,23 +292,14 @@ fn fill(
     Ok(())
 }
 
-unsafe extern "C" fn raw_record(
-    env: sys::napi_env,
-    info: sys::napi_callback_info,
-) -> sys::napi_value {
-    // SAFETY: N-API passes this callback's own `env` and `info`.
-    unsafe {
-        raw_call(env, || {
-            let ([value], handle) = raw_call::args::<1>(env, info)?;
-            let value_ms = raw_call::number(env, value, "valueMs")?;
-            HISTOGRAMS.with_borrow(|table| {
-                let histogram = table
-                    .get(handle as u32)
-                    .ok_or_else(|| handles::closed("the histogram"))?;
-                histogram.record(value_ms * NS_PER_MS);
-                Ok::<_, Failure>(())
-            })?;
-            raw_call::undefined()
-        })
-    }
-}
+raw_fn!(raw_record, 1, |env, [value], handle| {
+    let value_ms = raw_call::number(env, value, "valueMs")?;
+    HISTOGRAMS.with_borrow(|table| {
+        let histogram = table
+            .get(handle)
+            .ok_or_else(|| handles::closed("the histogram"))?;
+        histogram.record(value_ms * NS_PER_MS);
+        Ok::<_, Failure>(())
+    })?;
+    raw_call::undefined()
+});

@@ -78,7 +78,7 @@ impl NativeCodecStream {
         }
     }
 
-    fn task(&self, step: Step, input: Option<Uint8Array>) -> AsyncTask<StreamTask> {
+    fn task(&self, step: Step, input: Vec<u8>) -> AsyncTask<StreamTask> {
         AsyncTask::new(StreamTask {
             coder: Arc::clone(&self.coder),
             step,
@@ -86,29 +86,32 @@ impl NativeCodecStream {
         })
     }
 
-    /// Feeds a chunk; resolves with the output it produced (possibly empty).
+    /// Feeds a chunk; resolves with the output it produced (possibly empty). The chunk is
+    /// copied first (see `codec::CodecTask` for why), so the caller may reuse or transfer
+    /// its buffer at once.
     #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
-    pub fn write(&self, chunk: Uint8Array) -> AsyncTask<StreamTask> {
-        self.task(Step::Write, Some(chunk))
+    pub fn write(&self, chunk: &[u8]) -> AsyncTask<StreamTask> {
+        self.task(Step::Write, chunk.to_vec())
     }
 
     /// Emits everything buffered so far as a decodable prefix (a sync flush).
     #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
     pub fn flush(&self) -> AsyncTask<StreamTask> {
-        self.task(Step::Flush, None)
+        self.task(Step::Flush, Vec::new())
     }
 
     /// Ends the stream; for a decoder, fails if the input was truncated.
     #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
     pub fn finish(&self) -> AsyncTask<StreamTask> {
-        self.task(Step::Finish, None)
+        self.task(Step::Finish, Vec::new())
     }
 }
 
 pub struct StreamTask {
     coder: Arc<Mutex<Coder>>,
     step: Step,
-    input: Option<Uint8Array>,
+    /// The step's own copy of its chunk: nothing borrowed from JavaScript crosses to the pool.
+    input: Vec<u8>,
 }
 
 impl Task for StreamTask {
@@ -116,7 +119,7 @@ impl Task for StreamTask {
     type JsValue = Buffer;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let input: &[u8] = self.input.as_deref().unwrap_or_default();
+        let input: &[u8] = &self.input;
         let Ok(mut coder) = self.coder.lock() else {
             return Ok(Err(Failure {
                 code: INTERNAL,
