@@ -267,7 +267,7 @@ export {
   type HttpUpstreamRequest,
   type HttpUpstreamStats,
 } from './pool/http-upstream'
-export type { LatencySummary } from './pool/latency-histogram'
+export type { LatencySummary } from './pool/latency-stats'
 export type { LeakReport } from './pool/leak-detector'
 export {
   PoolCircuitOpenError,

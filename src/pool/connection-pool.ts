@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events'
 import { AbortError, ClosedError, TimeoutError } from '../core/errors'
 import { openPools } from './pool-metrics'
 import { CircuitBreaker, type CircuitState, type CircuitStateChange } from '../resilience/circuit-breaker'
-import { LatencyHistogram, type LatencySummary } from './latency-histogram'
+import { LatencyStats, type LatencySummary } from './latency-stats'
 import { captureTrace, formatTrace, LeakDetector, type LeakReport, type TrackedBorrow } from './leak-detector'
 import {
   PoolCircuitOpenError,
@@ -201,7 +201,8 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
   private readonly waiters = new WaiterQueue<T>()
   private readonly breaker: CircuitBreaker | undefined
   private readonly leakDetector: LeakDetector | undefined
-  private readonly latency = new LatencyHistogram()
+  /** Time from acquire() to lending; native memory, freed once closed. */
+  private readonly latency: LatencyStats
   private state = OPEN
   private active = 0
   private pending = 0
@@ -237,6 +238,7 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
     this.o = resolvePoolOptions(options)
     this.name = this.o.name
     this.now = this.o.now
+    this.latency = new LatencyStats()
     if (this.o.breaker !== false) {
       this.breaker = new CircuitBreaker(this.o.breaker)
       this.breaker.on('state', (change) => this.emit('breaker', change))
@@ -406,7 +408,7 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
       min: this.o.min,
       max: this.o.max,
       ...this.counts,
-      acquireLatencyMs: this.latency.snapshot(),
+      acquireLatencyMs: this.latency.summary(),
       breaker: this.breaker === undefined ? 'disabled' : this.breaker.state,
     }
   }
@@ -452,7 +454,7 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
       const entry = this.idle.pop()!
       if (!this.needsValidation(entry, now)) {
         this.lend(entry, now, trace)
-        this.latency.recordZero()
+        this.latency.record(0)
         this.emit('acquire', entry.resource, 0)
         return Promise.resolve(entry.resource)
       }
@@ -500,7 +502,8 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
     if (this.waiters.size === 0) this.clearWaiterTimer()
     this.lend(entry, now, waiter.trace)
     const waitedMs = now - waiter.enqueuedAt
-    this.latency.record(waitedMs)
+    // A clock that stepped back reads as no wait, not as a value the histogram refuses.
+    this.latency.record(waitedMs > 0 ? waitedMs : 0)
     this.emit('acquire', entry.resource, waitedMs)
     waiter.resolve(entry.resource)
   }
@@ -968,6 +971,7 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
     if (this.active > 0 || this.pending > 0 || this.validating > 0 || this.destroying > 0) return
     this.state = CLOSED
     this.leakDetector?.stop()
+    this.latency.close()
     const resolve = this.resolveDrained
     this.resolveDrained = undefined
     resolve()
