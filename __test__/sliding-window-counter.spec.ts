@@ -63,9 +63,11 @@ test('clear empties the window and restarts it at the next call', (t) => {
 
 test('one bucket: the whole window empties at each boundary', (t) => {
   const window = new SlidingWindowCounter(100, 1, 1)
-  window.add(0, 0)
-  window.add(99, 0)
-  t.is(window.total(0), 2)
-  window.advance(100)
+  for (const start of [0, 100, 200]) {
+    window.add(start, 0)
+    window.add(start + 99, 0)
+    t.is(window.total(0), 2, `only the two of [${start}, ${start + 100})`)
+  }
+  window.advance(300)
   t.is(window.total(0), 0)
 })
