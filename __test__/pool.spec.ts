@@ -859,3 +859,18 @@ test('pool usage reaches /metrics under the pool name, and leaves it on close', 
   await pool.close()
   t.notRegex(await new MetricsCollector({ defaultMetrics: false }).expose(), /pool="metrics-probe"/)
 })
+
+test('acquire latency: acquires served at once read as 0 ms, and the figures outlive close()', async (t) => {
+  let clock = 0
+  const { pool } = objectPool({ max: 1, now: () => clock })
+  const first = pool.acquire()
+  clock = 25 // the first caller waits 25 ms for the creation
+  pool.release(await first)
+  for (let i = 0; i < 99; i++) pool.release(await pool.acquire())
+  const latency = pool.stats().acquireLatencyMs
+  t.like(latency, { count: 100, p50: 0, p90: 0, p99: 0, max: 25 })
+  t.true(Math.abs(latency.p999 - 25) <= 0.025, `p99.9 is the one wait: ${latency.p999}`)
+  t.true(Math.abs(latency.mean - 0.25) <= 0.001, `mean: ${latency.mean}`)
+  await pool.close()
+  t.deepEqual(pool.stats().acquireLatencyMs, latency, 'closing frees the histogram but keeps its last figures')
+})

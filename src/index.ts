@@ -20,7 +20,7 @@ export {
   type WarmReport,
 } from './cache/distributed-cache'
 export { BloomFilter } from './cache/bloom-filter'
-export { HashRing } from './cache/hash-ring'
+export { HashRing } from './core/hash-ring'
 export { L2_DEFAULTS, type L2Options, type L2Stats } from './cache/native-store'
 export type { CacheRedisConnection } from './cache/redis-tier'
 export type { RedisAddress } from './redis/clients'
@@ -277,7 +277,7 @@ export {
   type HttpUpstreamRequest,
   type HttpUpstreamStats,
 } from './pool/http-upstream'
-export type { LatencySummary } from './pool/latency-histogram'
+export type { LatencySummary } from './pool/latency-stats'
 export type { LeakReport } from './pool/leak-detector'
 export {
   PoolCircuitOpenError,

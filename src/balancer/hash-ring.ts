@@ -43,9 +43,13 @@ const SLOT_BITS = 2 ** 20
  *
  * `targets` precomputes, for every point, the first owner at or after it that is eligible, so that skipping
  * unavailable backends by walking the ring costs nothing per lookup; it is recomputed when eligibility changes.
+ *
+ * Not the public XXH64 `HashRing` (src/core/hash-ring.ts), which places cache keys alike in every process: that one
+ * takes whole weights up to 1000 per node where backends weigh 0.001 to 1e6, and a lookup there is a native call that
+ * copies the key in and the node's name out (about 1.5 µs, against well under 0.2 µs for a whole pick here).
  * @internal
  */
-export class HashRing {
+export class BackendRing {
   /** Sorted point hashes. */
   positions = new Uint32Array(0)
   /** Owner slot of each point. */

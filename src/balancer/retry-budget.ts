@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from '../core/errors'
+import { SlidingWindowCounter } from '../resilience/sliding-window-counter'
 import {
   describe,
   resolveRetryBudgetOptions,
@@ -21,6 +22,9 @@ export interface RetryBudgetStats {
 }
 
 const BUCKETS = 10
+// Kinds of event the window counts.
+const REQUESTS = 0
+const RETRIES = 1
 
 /**
  * A retry budget, after Finagle's `RetryBudget` and Envoy's `retry_budget`: retries are allowed while those of the
@@ -40,20 +44,14 @@ const BUCKETS = 10
  */
 export class RetryBudget {
   private readonly options: ResolvedRetryBudgetOptions
-  private readonly bucketMs: number
-  /** [requests, retries] per bucket. */
-  private readonly ring = new Float64Array(2 * BUCKETS)
-  private head = 0
-  private epoch = Number.NEGATIVE_INFINITY
-  private requests = 0
-  private retriesInWindow = 0
+  private readonly window: SlidingWindowCounter
   private granted = 0
   private refused = 0
 
   /** @throws {InvalidArgumentError} when an option is out of range; the message names it. */
   constructor(options: RetryBudgetOptions = {}) {
     this.options = resolveRetryBudgetOptions(options)
-    this.bucketMs = this.options.windowMs / BUCKETS
+    this.window = new SlidingWindowCounter(this.options.windowMs, BUCKETS, 2)
   }
 
   /** Records `count` requests (first attempts): each adds `ratio` to the retries allowed. */
@@ -61,31 +59,30 @@ export class RetryBudget {
     if (!Number.isInteger(count) || count < 0) {
       throw new InvalidArgumentError(`invalid count: expected a whole number ≥ 0, got ${describe(count)}`)
     }
-    this.advance(this.options.now())
-    this.requests += count
-    this.ring[2 * this.head] = this.ring[2 * this.head]! + count
+    this.window.add(this.options.now(), REQUESTS, count)
   }
 
   /** Takes one retry from the budget: `false` means do not retry, the budget is spent. */
   tryWithdraw(): boolean {
-    this.advance(this.options.now())
-    if (this.retriesInWindow + 1 > this.allowance()) {
+    const now = this.options.now()
+    this.window.advance(now)
+    if (this.window.total(RETRIES) + 1 > this.allowance()) {
       this.refused++
       return false
     }
-    this.retriesInWindow++
-    this.ring[2 * this.head + 1] = this.ring[2 * this.head + 1]! + 1
+    this.window.add(now, RETRIES)
     this.granted++
     return true
   }
 
   /** A snapshot of the window and the totals. */
   stats(): RetryBudgetStats {
-    this.advance(this.options.now())
+    this.window.advance(this.options.now())
+    const retries = this.window.total(RETRIES)
     return {
-      windowRequests: this.requests,
-      windowRetries: this.retriesInWindow,
-      available: Math.max(0, Math.floor(this.allowance() - this.retriesInWindow)),
+      windowRequests: this.window.total(REQUESTS),
+      windowRetries: retries,
+      available: Math.max(0, Math.floor(this.allowance() - retries)),
       retries: this.granted,
       refused: this.refused,
     }
@@ -93,27 +90,6 @@ export class RetryBudget {
 
   private allowance(): number {
     const o = this.options
-    return (o.minRetriesPerSecond * o.windowMs) / 1000 + o.ratio * this.requests
-  }
-
-  /** Moves the head bucket to `now`, dropping the buckets that fell out of the window. */
-  private advance(now: number): void {
-    const epoch = Math.floor(now / this.bucketMs)
-    const steps = epoch - this.epoch
-    if (!(steps > 0)) return
-    if (steps >= BUCKETS) {
-      this.ring.fill(0)
-      this.requests = 0
-      this.retriesInWindow = 0
-    } else {
-      for (let i = 0; i < steps; i++) {
-        this.head = this.head + 1 === BUCKETS ? 0 : this.head + 1
-        this.requests -= this.ring[2 * this.head]!
-        this.retriesInWindow -= this.ring[2 * this.head + 1]!
-        this.ring[2 * this.head] = 0
-        this.ring[2 * this.head + 1] = 0
-      }
-    }
-    this.epoch = epoch
+    return (o.minRetriesPerSecond * o.windowMs) / 1000 + o.ratio * this.window.total(REQUESTS)
   }
 }

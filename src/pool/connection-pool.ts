@@ -1,36 +1,18 @@
 import { EventEmitter } from 'node:events'
 
 import { AbortError, ClosedError, TimeoutError } from '../core/errors'
-import { openPools } from './pool-metrics'
-import { CircuitBreaker, type CircuitState, type CircuitStateChange } from '../resilience/circuit-breaker'
-import { LatencyHistogram, type LatencySummary } from './latency-histogram'
+import type { CircuitState, CircuitStateChange } from '../resilience/circuit-breaker'
+import { LatencyStats, type LatencySummary } from './latency-stats'
 import { captureTrace, formatTrace, LeakDetector, type LeakReport, type TrackedBorrow } from './leak-detector'
-import {
-  PoolCircuitOpenError,
-  PoolReleaseError,
-  PoolTimeoutError,
-  type PoolDiagnosis,
-  type PoolHolder,
-} from './pool-errors'
+import { BORROWED, EVICTED, GONE, IDLE, PoolEntry, type DestroyReason } from './pool-entry'
+import { PoolReleaseError, PoolTimeoutError, type PoolDiagnosis, type PoolHolder } from './pool-errors'
+import { openPools } from './pool-metrics'
 import { resolvePoolOptions, type ConnectionPoolOptions, type ResolvedPoolOptions } from './pool-options'
+import { ResourceCreator } from './resource-creator'
+import { ResourceUpkeep } from './resource-upkeep'
 import { Waiter, WaiterQueue } from './waiter-queue'
 
-/** Why a resource was destroyed, as given to the `'destroy'` event. */
-export type DestroyReason =
-  /** Idle above `min` for longer than `idleTimeoutMs`. */
-  | 'idle'
-  /** Older than its `maxLifetimeMs`. */
-  | 'lifetime'
-  /** Failed validation (on borrow or keep-alive). */
-  | 'validation'
-  /** `use(fn)` threw and `destroyOnError` said so. */
-  | 'error'
-  /** `pool.destroy(r)` was called. */
-  | 'destroyed'
-  /** The pool was drained or closed. */
-  | 'closed'
-  /** A `create()` that had timed out delivered its resource late. */
-  | 'late'
+export type { DestroyReason } from './pool-entry'
 
 /** Life cycle of a pool: lending, draining (no more lending), closed (every resource destroyed). */
 export type PoolState = 'open' | 'draining' | 'closed'
@@ -117,43 +99,10 @@ export interface PoolStats {
   breaker: CircuitState | 'disabled'
 }
 
-// Entry states. Numbers, not strings: compared on every acquire and release.
-const IDLE = 0
-const BORROWED = 1
-const VALIDATING = 2
-/** Destroyed and forgotten. */
-const GONE = 3
-/** Destroyed by close() while borrowed: still in the map so that its late release() is ignored. */
-const EVICTED = 4
-
 const OPEN = 0
 const DRAINING = 1
 const CLOSED = 2
 const STATE_NAMES: readonly PoolState[] = ['open', 'draining', 'closed']
-
-/** The pool's record of one resource. Fields of the hot path first, one shape for all. */
-class PoolEntry<T> implements TrackedBorrow {
-  state = IDLE
-  borrowedAt = 0
-  /** When it last came back (or was created): idle time counts from here. */
-  idleSince: number
-  /** When it was last known to work: returned, created or validated. */
-  aliveAt: number
-  trace: object | undefined = undefined
-  leakReported = false
-  /** Past its lifetime while borrowed or validating: destroyed as soon as it is back. */
-  retiring = false
-  retireTimer: NodeJS.Timeout | undefined = undefined
-
-  constructor(
-    readonly id: number,
-    readonly resource: T,
-    now: number,
-  ) {
-    this.idleSince = now
-    this.aliveAt = now
-  }
-}
 
 /**
  * A pool of reusable resources of any kind: sockets, database or Redis clients, workers.
@@ -187,8 +136,6 @@ class PoolEntry<T> implements TrackedBorrow {
  * await pool.close()
  * ```
  */
-/** Every pool not yet closed, for the metrics collector. */
-
 export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
   /** The pool's name, from the options or made up. */
   readonly name: string
@@ -199,35 +146,27 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
   /** Idle entries, least recently returned first; lent from the end. */
   private idle: PoolEntry<T>[] = []
   private readonly waiters = new WaiterQueue<T>()
-  private readonly breaker: CircuitBreaker | undefined
   private readonly leakDetector: LeakDetector | undefined
-  private readonly latency = new LatencyHistogram()
+  /** Time from acquire() to lending; native memory, freed once closed. */
+  private readonly latency: LatencyStats
+  private readonly creator: ResourceCreator<T>
+  private readonly upkeep: ResourceUpkeep<T>
   private state = OPEN
   private active = 0
-  private pending = 0
-  private validating = 0
-  /** Borrow validations in flight: each will serve the head waiter when it passes. */
-  private reserved = 0
   private destroying = 0
   private nextId = 0
-  private lastCreateError: unknown = undefined
   private waiterTimer: NodeJS.Timeout | undefined = undefined
-  private retryTimer: NodeJS.Timeout | undefined = undefined
-  private readonly reapTimer: NodeJS.Timeout | undefined
-  private readonly keepAliveTimer: NodeJS.Timeout | undefined
   private drained: Promise<void> | undefined = undefined
   private resolveDrained: (() => void) | undefined = undefined
   private closing: Promise<void> | undefined = undefined
+  /** The counters of {@link stats} that lending, waiting and destroying keep. */
   private readonly counts = {
     acquires: 0,
     releases: 0,
     timeouts: 0,
     aborts: 0,
     rejections: 0,
-    creations: 0,
-    createFailures: 0,
     destructions: 0,
-    validationFailures: 0,
     leaks: 0,
   }
 
@@ -237,24 +176,44 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
     this.o = resolvePoolOptions(options)
     this.name = this.o.name
     this.now = this.o.now
-    if (this.o.breaker !== false) {
-      this.breaker = new CircuitBreaker(this.o.breaker)
-      this.breaker.on('state', (change) => this.emit('breaker', change))
-    }
+    this.latency = new LatencyStats()
+    this.creator = new ResourceCreator(this.o, {
+      isOpen: () => this.state === OPEN,
+      waiting: () => this.waiters.size,
+      size: () => this.size(),
+      holds: (resource) => this.entries.has(resource),
+      adopt: (resource) => this.adopt(resource),
+      destroyLate: (resource) => this.destroyLate(resource),
+      rejectWaiters: (makeError) => {
+        this.counts.rejections += this.waiters.size
+        this.failWaiters(makeError)
+      },
+      fill: () => this.fill(),
+      checkDrained: () => this.checkDrained(),
+      createFailed: (error) => this.emit('createError', error),
+    })
+    this.creator.breaker?.on('state', (change) => this.emit('breaker', change))
     if (this.o.leakDetectionMs !== Infinity) {
       this.leakDetector = new LeakDetector(this.o.leakDetectionMs, this.now, (borrow, heldMs) =>
         this.reportLeak(borrow, heldMs),
       )
     }
-    if (this.o.idleTimeoutMs !== Infinity) {
-      this.reapTimer = setInterval(() => this.reap(), Math.min(this.o.reapIntervalMs, this.o.idleTimeoutMs))
-      this.reapTimer.unref()
-    }
-    if (this.o.keepAliveMs !== Infinity) {
-      // Checking at a fraction of the period keeps every resource within about 1.25 periods of its last check.
-      this.keepAliveTimer = setInterval(() => this.keepAlive(), Math.max(1, this.o.keepAliveMs / 4))
-      this.keepAliveTimer.unref()
-    }
+    // The host's `idle` is the pool's own array, which reaping and keep-alive replace.
+    const pool = this
+    this.upkeep = new ResourceUpkeep(this.o, {
+      isOpen: () => this.state === OPEN,
+      get idle() {
+        return pool.idle
+      },
+      set idle(idle) {
+        pool.idle = idle
+      },
+      size: () => this.size(),
+      revalidated: (entry, now, cold) => this.revalidated(entry, now, cold),
+      destroyEntry: (entry, reason) => this.destroyEntry(entry, reason),
+      afterLoss: () => this.afterLoss(),
+      validationFailed: (resource, error) => this.emit('validationFailed', resource, error),
+    })
     // Creating `min` starts on the next microtask so that no event is emitted from the constructor.
     if (this.o.min > 0) queueMicrotask(() => this.fill())
     // Last: a constructor that throws leaves nothing for the metrics to read.
@@ -357,10 +316,8 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
     this.drained = new Promise((resolve) => {
       this.resolveDrained = resolve
     })
-    if (this.reapTimer !== undefined) clearInterval(this.reapTimer)
-    if (this.keepAliveTimer !== undefined) clearInterval(this.keepAliveTimer)
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
-    this.retryTimer = undefined
+    this.upkeep.stop()
+    this.creator.stop()
     this.failWaiters(() => new ClosedError(`pool ${JSON.stringify(this.name)} is draining`))
     const idle = this.idle
     this.idle = []
@@ -401,13 +358,22 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
       active: this.active,
       idle: this.idle.length,
       waiting: this.waiters.size,
-      pending: this.pending,
-      validating: this.validating,
+      pending: this.creator.pending,
+      validating: this.upkeep.validating,
       min: this.o.min,
       max: this.o.max,
-      ...this.counts,
-      acquireLatencyMs: this.latency.snapshot(),
-      breaker: this.breaker === undefined ? 'disabled' : this.breaker.state,
+      acquires: this.counts.acquires,
+      releases: this.counts.releases,
+      timeouts: this.counts.timeouts,
+      aborts: this.counts.aborts,
+      rejections: this.counts.rejections,
+      creations: this.creator.creations,
+      createFailures: this.creator.createFailures,
+      destructions: this.counts.destructions,
+      validationFailures: this.upkeep.validationFailures,
+      leaks: this.counts.leaks,
+      acquireLatencyMs: this.latency.summary(),
+      breaker: this.creator.breaker === undefined ? 'disabled' : this.creator.breaker.state,
     }
   }
 
@@ -450,21 +416,21 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
     // Fairness: while anyone waits, newcomers queue behind them even if a resource is idle.
     if (this.waiters.size === 0 && this.idle.length > 0) {
       const entry = this.idle.pop()!
-      if (!this.needsValidation(entry, now)) {
+      if (!this.upkeep.needsValidation(entry, now)) {
         this.lend(entry, now, trace)
-        this.latency.recordZero()
+        this.latency.record(0)
         this.emit('acquire', entry.resource, 0)
         return Promise.resolve(entry.resource)
       }
       // The queue is empty, so the resource being validated goes to this caller if it passes.
       const promise = this.enqueue(now, signal, trace)
-      this.validateForBorrow(entry)
+      this.upkeep.validateForBorrow(entry)
       return promise
     }
     // Fail fast only when a new resource would be needed: a full pool waits for a release.
-    if (this.idle.length === 0 && this.entries.size < this.o.max && this.breakerOpen()) {
+    if (this.idle.length === 0 && this.entries.size < this.o.max && this.creator.breakerOpen()) {
       this.counts.rejections++
-      return Promise.reject(this.circuitOpenError())
+      return Promise.reject(this.creator.circuitOpenError())
     }
     const promise = this.enqueue(now, signal, trace)
     this.dispatch(now)
@@ -500,23 +466,32 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
     if (this.waiters.size === 0) this.clearWaiterTimer()
     this.lend(entry, now, waiter.trace)
     const waitedMs = now - waiter.enqueuedAt
-    this.latency.record(waitedMs)
+    // A clock that stepped back reads as no wait, not as a value the histogram refuses.
+    this.latency.record(waitedMs > 0 ? waitedMs : 0)
     this.emit('acquire', entry.resource, waitedMs)
     waiter.resolve(entry.resource)
   }
 
   /** Gives idle resources to waiters, then starts creations for whoever is still unserved. */
   private dispatch(now: number): void {
-    while (this.waiters.size > this.reserved && this.idle.length > 0) {
+    while (this.waiters.size > this.upkeep.reserved && this.idle.length > 0) {
       const entry = this.idle.pop()!
-      if (this.needsValidation(entry, now)) this.validateForBorrow(entry)
+      if (this.upkeep.needsValidation(entry, now)) this.upkeep.validateForBorrow(entry)
       else this.handOff(entry, this.waiters.shift()!, now)
     }
     this.fill()
   }
 
-  private needsValidation(entry: PoolEntry<T>, now: number): boolean {
-    return this.o.validateOnBorrow && now - entry.aliveAt >= this.o.validateAfterIdleMs
+  /** A resource that passed validation: to the head waiter, else idle at the warm or the `cold` end. */
+  private revalidated(entry: PoolEntry<T>, now: number, cold: boolean): void {
+    const waiter = this.waiters.shift()
+    if (waiter !== undefined) {
+      this.handOff(entry, waiter, now)
+      return
+    }
+    entry.state = IDLE
+    if (cold) this.idle.unshift(entry)
+    else this.idle.push(entry)
   }
 
   /** Validates the pool's record of `resource` as borrowed; throws the typed error otherwise. */
@@ -575,7 +550,7 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
       const error = new PoolTimeoutError(
         now - head.enqueuedAt,
         { ...diagnosis, waiting: this.waiters.size },
-        diagnosis.creationFailing ? this.lastCreateError : undefined,
+        diagnosis.creationFailing ? this.creator.lastError : undefined,
       )
       this.counts.timeouts++
       this.emit('timeout', error)
@@ -596,7 +571,7 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
     const holders = this.holders()
     const leaked = this.leakDetector === undefined ? 0 : this.leakDetector.countLeaked(now)
     const saturated = this.active >= this.o.max
-    const creationFailing = this.lastCreateError !== undefined && this.size() < this.o.max
+    const creationFailing = this.creator.lastError !== undefined && this.size() < this.o.max
     return {
       pool: this.name,
       reason:
@@ -606,7 +581,7 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
             ? 'saturated'
             : creationFailing
               ? 'creation-failing'
-              : this.pending > 0
+              : this.creator.pending > 0
                 ? 'slow-creation'
                 : 'busy',
       saturated,
@@ -616,13 +591,13 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
       active: this.active,
       idle: this.idle.length,
       waiting: this.waiters.size,
-      pending: this.pending,
+      pending: this.creator.pending,
       max: this.o.max,
     }
   }
 
   // ---------------------------------------------------------------------------------------
-  // Creating
+  // Sizing and taking in new resources (creating them is ResourceCreator's)
 
   private size(): number {
     return this.entries.size - this.evictedCount()
@@ -639,77 +614,22 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
   /** Starts as many creations as waiters and `min` need, within `max` and `maxConcurrentCreates`. */
   private fill(): void {
     if (this.state !== OPEN) return
-    const alive = this.entries.size + this.pending
+    const pending = this.creator.pending
+    const alive = this.entries.size + pending
     const want = Math.min(
-      Math.max(this.o.min - alive, this.waiters.size - this.reserved - this.pending),
+      Math.max(this.o.min - alive, this.waiters.size - this.upkeep.reserved - pending),
       this.o.max - alive,
-      this.o.maxConcurrentCreates - this.pending,
+      this.o.maxConcurrentCreates - pending,
     )
-    for (let i = 0; i < want; i++) if (!this.startCreate()) return
+    for (let i = 0; i < want; i++) if (!this.creator.start()) return
   }
 
-  private startCreate(): boolean {
-    if (this.breaker !== undefined && !this.breaker.tryAcquire()) {
-      // Open: fail fast and come back when it lets a probe through. Half-open: a probe is out.
-      if (this.breakerOpen()) this.onBreakerOpen()
-      return false
-    }
-    this.pending++
-    let settled = false
-    const timer =
-      this.o.createTimeoutMs === Infinity
-        ? undefined
-        : setTimeout(() => {
-            settled = true
-            this.onCreateFailed(
-              new TimeoutError(
-                `pool ${JSON.stringify(this.name)}: create() did not settle within ${this.o.createTimeoutMs} ms`,
-              ),
-            )
-          }, this.o.createTimeoutMs)
-    let created: PromiseLike<T>
-    try {
-      created = Promise.resolve(this.o.create())
-    } catch (error) {
-      created = Promise.reject(error)
-    }
-    created.then(
-      (resource) => {
-        if (settled) {
-          this.destroyLate(resource)
-          return
-        }
-        settled = true
-        if (timer !== undefined) clearTimeout(timer)
-        this.onCreated(resource)
-      },
-      (error: unknown) => {
-        if (settled) return
-        settled = true
-        if (timer !== undefined) clearTimeout(timer)
-        this.onCreateFailed(error)
-      },
-    )
-    return true
-  }
-
-  private onCreated(resource: T): void {
-    this.pending--
-    if (this.entries.has(resource)) {
-      this.onCreateFailed(new TypeError('create() returned a resource the pool already holds'), false)
-      return
-    }
-    this.breaker?.recordSuccess()
-    this.lastCreateError = undefined
-    this.counts.creations++
+  /** Takes in a resource just created: lent to the head waiter, else idle; destroyed once draining. */
+  private adopt(resource: T): void {
     const now = this.now()
     const entry = new PoolEntry(++this.nextId, resource, now)
     this.entries.set(resource, entry)
-    if (this.o.maxLifetimeMs !== Infinity) {
-      const lifetime = this.o.maxLifetimeMs * (1 - this.o.lifetimeJitter * this.o.random())
-      entry.retireTimer = setTimeout(() => this.retire(entry), lifetime)
-      entry.retireTimer.unref()
-    }
+    this.upkeep.scheduleRetirement(entry)
     this.emit('create', resource)
     if (this.state !== OPEN) {
       this.destroyEntry(entry, 'closed')
@@ -722,177 +642,8 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
     this.fill()
   }
 
-  private onCreateFailed(error: unknown, counted = true): void {
-    if (counted) this.pending--
-    this.counts.createFailures++
-    this.lastCreateError = error
-    this.breaker?.recordFailure()
-    this.emit('createError', error)
-    if (this.state !== OPEN) {
-      this.checkDrained()
-      return
-    }
-    if (this.breakerOpen()) this.onBreakerOpen()
-    else if (this.waiters.size > 0 || this.size() + this.pending < this.o.min) {
-      this.scheduleRetry(this.o.createRetryIntervalMs)
-    }
-  }
-
-  private breakerOpen(): boolean {
-    return this.breaker !== undefined && this.breaker.state === 'open'
-  }
-
-  private onBreakerOpen(): void {
-    this.counts.rejections += this.waiters.size
-    this.failWaiters(() => this.circuitOpenError())
-    // Nobody may ask again soon; keeping `min` alive needs a probe when the breaker allows one.
-    if (this.o.min > 0) this.scheduleRetry(this.breaker!.retryAfterMs() + 1)
-  }
-
-  private circuitOpenError(): PoolCircuitOpenError {
-    return new PoolCircuitOpenError(this.name, this.breaker?.retryAfterMs() ?? 0, this.lastCreateError)
-  }
-
-  private scheduleRetry(delayMs: number): void {
-    if (this.retryTimer !== undefined || this.state !== OPEN) return
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined
-      this.fill()
-    }, delayMs)
-    // Keeping `min` alone should not hold the process open; serving a waiter should.
-    if (this.waiters.size === 0) this.retryTimer.unref()
-  }
-
-  private destroyLate(resource: T): void {
-    this.counts.destructions++
-    this.emit('destroy', resource, 'late')
-    this.destroyResource(resource)
-  }
-
   // ---------------------------------------------------------------------------------------
-  // Validating
-
-  private validateForBorrow(entry: PoolEntry<T>): void {
-    this.reserved++
-    this.runValidation(entry, (ok) => {
-      this.reserved--
-      if (!ok || entry.retiring || this.state !== OPEN) {
-        this.discardAfterValidation(entry, ok)
-        return
-      }
-      const now = this.now()
-      entry.aliveAt = now
-      const waiter = this.waiters.shift()
-      if (waiter !== undefined) this.handOff(entry, waiter, now)
-      else {
-        entry.state = IDLE
-        this.idle.push(entry)
-      }
-    })
-  }
-
-  /** Background validation of idle resources unchecked for `keepAliveMs`. */
-  private keepAlive(): void {
-    if (this.state !== OPEN) return
-    const now = this.now()
-    const due = this.idle.filter((entry) => now - entry.aliveAt >= this.o.keepAliveMs)
-    if (due.length === 0) return
-    this.idle = this.idle.filter((entry) => now - entry.aliveAt < this.o.keepAliveMs)
-    for (const entry of due) {
-      this.runValidation(entry, (ok) => {
-        if (!ok || entry.retiring || this.state !== OPEN) {
-          this.discardAfterValidation(entry, ok)
-          return
-        }
-        entry.aliveAt = this.now()
-        const waiter = this.waiters.shift()
-        if (waiter !== undefined) this.handOff(entry, waiter, entry.aliveAt)
-        else {
-          entry.state = IDLE
-          // Back at the cold end: it was idle, and LIFO lending should keep preferring the warm ones.
-          this.idle.unshift(entry)
-        }
-      })
-    }
-  }
-
-  private discardAfterValidation(entry: PoolEntry<T>, ok: boolean): void {
-    this.destroyEntry(entry, !ok ? 'validation' : entry.retiring ? 'lifetime' : 'closed')
-    this.afterLoss()
-  }
-
-  /** Runs `validate` with a timeout; `done(false)` on false, throw, rejection or timeout. */
-  private runValidation(entry: PoolEntry<T>, done: (ok: boolean) => void): void {
-    entry.state = VALIDATING
-    this.validating++
-    let settled = false
-    const finish = (ok: boolean, error: unknown): void => {
-      if (settled) return
-      settled = true
-      if (timer !== undefined) clearTimeout(timer)
-      this.validating--
-      if (!ok) {
-        this.counts.validationFailures++
-        this.emit('validationFailed', entry.resource, error)
-      }
-      done(ok)
-    }
-    const timer =
-      this.o.validateTimeoutMs === Infinity
-        ? undefined
-        : setTimeout(
-            () =>
-              finish(
-                false,
-                new TimeoutError(
-                  `pool ${JSON.stringify(this.name)}: validate() did not answer within ${this.o.validateTimeoutMs} ms`,
-                ),
-              ),
-            this.o.validateTimeoutMs,
-          )
-    let answer: boolean | PromiseLike<boolean>
-    try {
-      answer = this.o.validate!(entry.resource)
-    } catch (error) {
-      finish(false, error)
-      return
-    }
-    Promise.resolve(answer).then(
-      (ok) => finish(ok === true, undefined),
-      (error: unknown) => finish(false, error),
-    )
-  }
-
-  // ---------------------------------------------------------------------------------------
-  // Retiring and destroying
-
-  private retire(entry: PoolEntry<T>): void {
-    entry.retireTimer = undefined
-    if (entry.state === IDLE) {
-      const index = this.idle.indexOf(entry)
-      if (index >= 0) this.idle.splice(index, 1)
-      this.destroyEntry(entry, 'lifetime')
-      this.afterLoss()
-    } else if (entry.state === BORROWED || entry.state === VALIDATING) {
-      entry.retiring = true
-    }
-  }
-
-  /** Destroys idle resources above `min` idle for longer than `idleTimeoutMs`, oldest first. */
-  private reap(): void {
-    if (this.state !== OPEN || this.idle.length === 0) return
-    let excess = this.size() - this.o.min
-    if (excess <= 0) return
-    const now = this.now()
-    const kept: PoolEntry<T>[] = []
-    for (const entry of this.idle) {
-      if (excess > 0 && now - entry.idleSince >= this.o.idleTimeoutMs) {
-        excess--
-        this.destroyEntry(entry, 'idle')
-      } else kept.push(entry)
-    }
-    this.idle = kept
-  }
+  // Destroying
 
   /** After a resource was lost: replace it for waiters and `min`, or finish draining. */
   private afterLoss(): void {
@@ -904,11 +655,17 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
     if (entry.state === GONE) return
     entry.state = GONE
     this.entries.delete(entry.resource)
-    if (entry.retireTimer !== undefined) clearTimeout(entry.retireTimer)
-    entry.retireTimer = undefined
+    this.upkeep.cancelRetirement(entry)
     this.counts.destructions++
     this.emit('destroy', entry.resource, reason)
     this.destroyResource(entry.resource)
+  }
+
+  /** A resource delivered by a `create()` that had timed out: never lent, destroyed at once. */
+  private destroyLate(resource: T): void {
+    this.counts.destructions++
+    this.emit('destroy', resource, 'late')
+    this.destroyResource(resource)
   }
 
   /** Calls the user's `destroy` with a timeout, reporting failures as events. */
@@ -954,8 +711,7 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
       entry.state = EVICTED
       this.active--
       if (this.leakDetector !== undefined) this.leakDetector.untrack(entry)
-      if (entry.retireTimer !== undefined) clearTimeout(entry.retireTimer)
-      entry.retireTimer = undefined
+      this.upkeep.cancelRetirement(entry)
       this.counts.destructions++
       this.emit('destroy', entry.resource, 'closed')
       this.destroyResource(entry.resource)
@@ -965,9 +721,10 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
 
   private checkDrained(): void {
     if (this.state === OPEN || this.resolveDrained === undefined) return
-    if (this.active > 0 || this.pending > 0 || this.validating > 0 || this.destroying > 0) return
+    if (this.active > 0 || this.creator.pending > 0 || this.upkeep.validating > 0 || this.destroying > 0) return
     this.state = CLOSED
     this.leakDetector?.stop()
+    this.latency.close()
     const resolve = this.resolveDrained
     this.resolveDrained = undefined
     resolve()

@@ -4,7 +4,7 @@ import type tls from 'node:tls'
 import { Pool, type Dispatcher } from 'undici'
 
 import { ClosedError, InvalidArgumentError } from '../core/errors'
-import { LatencyHistogram, type LatencySummary } from './latency-histogram'
+import { LatencyStats, type LatencySummary } from './latency-stats'
 
 /**
  * Options of {@link httpUpstream}, named like `ConnectionPool`'s where they mean the same and
@@ -93,7 +93,8 @@ export class HttpUpstream {
   readonly origin: string
   /** The undici pool underneath, for whatever this wrapper does not expose. */
   readonly pool: Pool
-  private readonly latency = new LatencyHistogram()
+  /** Time from request() to response headers; native memory, freed by close() and destroy(). */
+  private readonly latency = new LatencyStats()
   private requests = 0
   private failures = 0
   private closed = false
@@ -143,20 +144,28 @@ export class HttpUpstream {
       pending: s.pending,
       requests: this.requests,
       failures: this.failures,
-      headersLatencyMs: this.latency.snapshot(),
+      headersLatencyMs: this.latency.summary(),
     }
   }
 
   /** Stops taking requests, lets those in flight finish, then closes every connection. */
   async close(): Promise<void> {
     this.closed = true
-    if (!this.pool.closed) await this.pool.close()
+    try {
+      if (!this.pool.closed) await this.pool.close()
+    } finally {
+      this.latency.close()
+    }
   }
 
   /** Closes every connection now, failing requests in flight with `error` (or undici's). */
   async destroy(error?: Error): Promise<void> {
     this.closed = true
-    if (!this.pool.destroyed) await this.pool.destroy(error ?? null)
+    try {
+      if (!this.pool.destroyed) await this.pool.destroy(error ?? null)
+    } finally {
+      this.latency.close()
+    }
   }
 }
 

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 
 import { InvalidArgumentError } from '../core/errors'
+import { SlidingWindowCounter } from './sliding-window-counter'
 
 /**
  * A breaker's state. `closed` admits everything and watches outcomes; `open` rejects
@@ -193,6 +194,10 @@ function share(name: string, value: unknown): number {
   return value
 }
 
+// Kinds of outcome the rolling window counts.
+const CALLS = 0
+const FAILURES = 1
+
 /**
  * A circuit breaker: rejects calls fast while what they depend on is failing, and lets a
  * few probe calls find out when it has recovered.
@@ -229,15 +234,8 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> {
   private current: CircuitState = 'closed'
   /** Failures in a row while closed; reset by a success and by every transition. */
   private consecutive = 0
-  /** Ring of [successes, failures] pairs, one pair per bucket. */
-  private readonly ring: number[]
-  private readonly bucketMs: number
-  /** Index (pair number) of the bucket that `epoch` maps to. */
-  private head = 0
-  /** floor(now / bucketMs) of the head bucket; -Infinity before the first outcome. */
-  private epoch = Number.NEGATIVE_INFINITY
-  private windowCalls = 0
-  private windowFailures = 0
+  /** Calls and failures over the rolling window (closed state only). */
+  private readonly window: SlidingWindowCounter
   /** The open period before jitter: `openMs`, doubled per failed probe, at most `maxOpenMs`. */
   private backoffMs: number
   /** When the open period ends (valid while open). */
@@ -258,8 +256,7 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> {
   constructor(options: CircuitBreakerOptions = {}) {
     super()
     this.options = resolveCircuitBreakerOptions(options)
-    this.ring = new Array<number>(2 * this.options.windowBuckets).fill(0)
-    this.bucketMs = this.options.windowMs / this.options.windowBuckets
+    this.window = new SlidingWindowCounter(this.options.windowMs, this.options.windowBuckets, 2)
     this.backoffMs = this.options.openMs
   }
 
@@ -309,9 +306,10 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> {
       this.consecutive++
       this.count(now, true)
       const o = this.options
+      const calls = this.window.total(CALLS)
       if (
         this.consecutive >= o.consecutiveFailures ||
-        (this.windowCalls >= o.minimumCalls && this.windowFailures >= o.failureRateThreshold * this.windowCalls)
+        (calls >= o.minimumCalls && this.window.total(FAILURES) >= o.failureRateThreshold * calls)
       ) {
         this.open(now, o.openMs)
       }
@@ -337,7 +335,7 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> {
   /** A snapshot of the counters and the rolling window. */
   stats(): CircuitBreakerStats {
     const state = this.state
-    if (state === 'closed') this.advance(this.options.now())
+    if (state === 'closed') this.window.advance(this.options.now())
     return {
       state,
       successes: this.successes,
@@ -347,8 +345,8 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> {
       halfOpens: this.halfOpens,
       closes: this.closes,
       consecutiveFailures: this.consecutive,
-      windowCalls: this.windowCalls,
-      windowFailures: this.windowFailures,
+      windowCalls: this.window.total(CALLS),
+      windowFailures: this.window.total(FAILURES),
     }
   }
 
@@ -380,10 +378,7 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> {
     this.probeSuccesses = 0
     // The window restarts with every state: failures that opened the breaker must not trip
     // it again the moment it closes.
-    this.ring.fill(0)
-    this.windowCalls = 0
-    this.windowFailures = 0
-    this.epoch = Number.NEGATIVE_INFINITY
+    this.window.clear()
     if (to === 'open') this.opens++
     else if (to === 'half-open') this.halfOpens++
     else {
@@ -395,34 +390,7 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> {
 
   /** Adds one outcome to the current bucket of the rolling window. */
   private count(now: number, failed: boolean): void {
-    this.advance(now)
-    this.windowCalls++
-    this.ring[2 * this.head]!++
-    if (failed) {
-      this.windowFailures++
-      this.ring[2 * this.head + 1]!++
-    }
-  }
-
-  /** Moves the ring's head to `now`'s bucket, clearing the buckets that fell out of the window. */
-  private advance(now: number): void {
-    const epoch = Math.floor(now / this.bucketMs)
-    const steps = epoch - this.epoch
-    if (!(steps > 0)) return // a clock that stepped back keeps counting into the head bucket
-    const buckets = this.options.windowBuckets
-    if (steps >= buckets) {
-      this.ring.fill(0)
-      this.windowCalls = 0
-      this.windowFailures = 0
-    } else {
-      for (let i = 0; i < steps; i++) {
-        this.head = this.head + 1 === buckets ? 0 : this.head + 1
-        this.windowCalls -= this.ring[2 * this.head]!
-        this.windowFailures -= this.ring[2 * this.head + 1]!
-        this.ring[2 * this.head] = 0
-        this.ring[2 * this.head + 1] = 0
-      }
-    }
-    this.epoch = epoch
+    this.window.add(now, CALLS)
+    if (failed) this.window.add(now, FAILURES)
   }
 }

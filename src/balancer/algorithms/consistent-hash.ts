@@ -1,18 +1,18 @@
 import { InvalidArgumentError } from '../../core/errors'
 import type { BackendEntry, PickRequest } from '../backend'
-import { hashString, HashRing, ringPointsOf } from '../hash-ring'
+import { BackendRing, hashString, ringPointsOf } from '../hash-ring'
 import { describe, ringPoints } from '../options'
 import { isExcluded, type PickExclusion, type Picker, type PickerContext } from './picker'
 import { RoundRobinPicker } from './round-robin'
 
 /**
- * Sticky picks on a consistent-hash ring keyed by `sessionId`, else `clientIp` (see {@link HashRing}). Each backend
+ * Sticky picks on a consistent-hash ring keyed by `sessionId`, else `clientIp` (see {@link BackendRing}). Each backend
  * owns `virtualNodes` × weight points. An unavailable backend's keys go to the next available owner along the ring
  * and come back when it does; other keys never move. Picks without a key go round robin.
  * @internal
  */
 export class ConsistentHashPicker implements Picker {
-  private readonly ring = new HashRing()
+  private readonly ring = new BackendRing()
   private all: readonly BackendEntry[] = []
   private eligible = new Uint8Array(0)
   private readonly fallback: RoundRobinPicker

@@ -1,5 +1,5 @@
-import { fromNativeError } from '../core/errors'
-import { native } from '../core/native'
+import { fromNativeError } from './errors'
+import { native } from './native'
 
 /**
  * Consistent hashing of string keys over weighted nodes (XXH64 points, so every process
