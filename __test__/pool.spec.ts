@@ -543,6 +543,8 @@ test('a create() that hangs times out and its late resource is destroyed', async
   const errors: unknown[] = []
   pool.on('createError', (error) => errors.push(error))
   await t.throwsAsync(pool.acquire(), { instanceOf: PoolTimeoutError })
+  // A stalled event loop may run the 60 ms acquire timer before the 30 ms create timer.
+  await waitFor('the create timeout to be reported', () => errors.length === 1)
   t.true(errors[0] instanceof TimeoutError)
   t.regex((errors[0] as Error).message, /create\(\) did not settle within 30 ms/)
   release?.({ id: 99 })
