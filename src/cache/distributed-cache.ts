@@ -438,7 +438,8 @@ export class DistributedCache<V = unknown> {
    */
   async set(key: string, value: V, options: CacheSetOptions = {}): Promise<void> {
     const ttlMs = ttl('ttlMs', options.ttlMs, this.defaultTtlMs)
-    await this.store(key, value, ttlMs, this.writeKind(options), options.signal)
+    const kind = this.writeKind(options)
+    await this.store(key, value, this.serialize(key, value), ttlMs, kind, options.signal)
   }
 
   /**
@@ -447,10 +448,9 @@ export class DistributedCache<V = unknown> {
    */
   async mset(entries: Iterable<readonly [string, V]>, options: CacheSetOptions = {}): Promise<void> {
     const ttlMs = ttl('ttlMs', options.ttlMs, this.defaultTtlMs)
-    const list = [...entries]
-    for (const [key, value] of list) this.serialize(key, value)
     const kind = this.writeKind(options)
-    await Promise.all(list.map(([key, value]) => this.store(key, value, ttlMs, kind, options.signal)))
+    const list = [...entries].map(([key, value]) => [key, value, this.serialize(key, value)] as const)
+    await Promise.all(list.map(([key, value, payload]) => this.store(key, value, payload, ttlMs, kind, options.signal)))
   }
 
   /**
@@ -677,7 +677,7 @@ export class DistributedCache<V = unknown> {
         if (this.negativeTtlMs > 0) await this.writeNegative(key)
         return undefined
       }
-      await this.store(key, value, ttlMs, 'load')
+      await this.store(key, value, this.serialize(key, value), ttlMs, 'load')
       return value
     } finally {
       if (leaseToken !== undefined) {
@@ -707,9 +707,15 @@ export class DistributedCache<V = unknown> {
     await this.writeL3(key, NOT_FOUND, freshUntil, 'load')
   }
 
-  /** Writes `value` to every tier, `ttlMs` already checked. */
-  private async store(key: string, value: V, ttlMs: number, kind: WriteKind, signal?: AbortSignal): Promise<void> {
-    const payload = this.serialize(key, value)
+  /** Writes `value` (serialized as `payload`) to every tier, `ttlMs` already checked. */
+  private async store(
+    key: string,
+    value: V,
+    payload: Payload,
+    ttlMs: number,
+    kind: WriteKind,
+    signal?: AbortSignal,
+  ): Promise<void> {
     this.refuseIfUnjournaled(key, kind)
     const now = Date.now()
     const freshUntil = ttlMs > 0 ? now + ttlMs : Infinity
