@@ -175,8 +175,10 @@ const open = new OpenInstances<DistributedCache>()
  *   near expiry are reloaded early (XFetch) and, with `staleWhileRevalidateMs`, served
  *   stale while they reload.
  * - Redis away: reads and writes carry on from the local tiers (`onRedisError: 'soft'`),
- *   the outage is logged and counted, and when Redis returns the local tiers are flushed
- *   (changes made meanwhile were not heard) and L3 is used again.
+ *   the outage is logged and counted, and writes and deletes are journaled. When Redis
+ *   returns the journal is replayed to it (reads of a key not replayed yet are answered
+ *   from the journal), the local tiers are flushed (other instances' changes were not
+ *   heard) and L3 is used again. `durable` writes reject with `UnavailableError` instead.
  * - L1 hands out the stored object itself: do not mutate what you get.
  *
  * @example
