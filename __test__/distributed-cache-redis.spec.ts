@@ -323,6 +323,36 @@ test.serial(
   },
 )
 
+test.serial('a change another instance announces during the outage supersedes the journaled one', async (t) => {
+  if (server === undefined || persistent === undefined) throw new Error('servers did not start')
+  const down = persistent
+  // Sharded: invalidations travel through the first server, which stays up.
+  const a = await open<string>({ nodes: [server.url, down.url] }, { namespace: 'superseded' })
+  const keys = Array.from({ length: 20 }, (_, i) => `k${i}`)
+  for (const key of keys) await a.set(key, 'v1')
+  const raw = new Redis(down.url)
+  const key = (await Promise.all(keys.map(async (k) => ((await raw.exists(`superseded:${k}`)) ? k : undefined)))).find(
+    (k) => k !== undefined,
+  )
+  raw.disconnect()
+  if (key === undefined) throw new Error('no key on the second server')
+
+  await down.kill()
+  try {
+    await a.set(key, 'older')
+    t.is(a.stats().outageJournal.pending, 1)
+    const publisher = new Redis(server.url)
+    await publisher.publish('superseded:invalidate', `another-instance:1:s:${key}`)
+    publisher.disconnect()
+    t.not(await settle(() => a.stats().outageJournal.pending, 0, 5_000), -1, 'the journaled change was dropped')
+  } finally {
+    await down.restart()
+  }
+  t.not(await settle(() => a.stats().l3?.available, true, 10_000), -1)
+  t.is(await a.get(key), 'v1', 'what Redis holds (the other instance’s change) was not overwritten')
+  t.is(a.stats().outageJournal.replayed, 0)
+})
+
 test.serial('lease keys are out of reach of user keys', async (t) => {
   const namespace = 'lease-space'
   const a = await open<string>(standalone(), { namespace, lease: { waitMs: 60_000 } })

@@ -355,6 +355,9 @@ export class DistributedCache<V = unknown> {
         this.invalidation = new Invalidation(first, `${this.namespace}:invalidate`, {
           onKey: (key, op) => {
             this.dropLocal(key)
+            // Another instance's change reached Redis after ours failed to: replaying ours
+            // would bring back an older value.
+            this.journal.delete(key)
             if (op === 'set') this.bloom?.add(key)
           },
           onLost: () => this.flushLocal(),
