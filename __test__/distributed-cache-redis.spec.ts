@@ -8,6 +8,7 @@ import {
   CACHE_MAX_TTL_MS,
   DistributedCache,
   InvalidArgumentError,
+  MetricsCollector,
   UnavailableError,
   type CacheRedisConnection,
 } from 'optlayer'
@@ -290,7 +291,11 @@ test.serial(
     const node = second
     if (node === undefined) throw new Error('the second server did not start')
     const redis = { url: node.url }
-    const cache = await open<string>(redis, { namespace: 'journal-full', outageJournal: { maxKeys: 2 } })
+    const cache = await open<string>(redis, {
+      name: 'journal-full',
+      namespace: 'journal-full',
+      outageJournal: { maxKeys: 2 },
+    })
     const durable = await open<string>(redis, { namespace: 'journal-full', durableWrites: true, l1: false })
     await cache.set('kept', 'v1')
     await durable.set('d', 'v1')
@@ -320,6 +325,13 @@ test.serial(
     t.not(await settle(() => cache.stats().outageJournal.pending, 0, 10_000), -1)
     t.is(await cache.get('a'), '2')
     t.is(await cache.get('kept'), undefined)
+    const collector = new MetricsCollector()
+    const text = await collector.expose()
+    await collector.close()
+    t.regex(text, /optlayer_cache_outage_journal_replayed_total\{cache="journal-full"\} 2\n/)
+    t.regex(text, /optlayer_cache_outage_journal_rejected_total\{cache="journal-full"\} 2\n/)
+    t.regex(text, /optlayer_cache_outage_journal_dropped_total\{cache="journal-full"\} 1\n/)
+    t.regex(text, /optlayer_cache_outage_journal_pending\{cache="journal-full"\} 0\n/)
   },
 )
 
