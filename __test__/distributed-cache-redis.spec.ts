@@ -1,27 +1,42 @@
+import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import Redis from 'ioredis'
 
-import { DistributedCache, UnavailableError, type CacheRedisConnection } from 'optlayer'
+import {
+  CACHE_MAX_TTL_MS,
+  DistributedCache,
+  InvalidArgumentError,
+  MetricsCollector,
+  UnavailableError,
+  type CacheRedisConnection,
+} from 'optlayer'
 
 import { startCluster, startStandalone, type RedisCluster, type RedisStandalone } from './helpers/redis'
 
 let server: RedisStandalone | undefined
 let second: RedisStandalone | undefined
 let cluster: RedisCluster | undefined
+/** Keeps its data across a SIGKILL and restart (append-only file, fsync on every write). */
+let persistent: RedisStandalone | undefined
 const caches: DistributedCache[] = []
 
 test.before(async () => {
-  const started = await Promise.allSettled([startStandalone(), startStandalone(), startCluster()])
+  const started = await Promise.allSettled([
+    startStandalone(),
+    startStandalone(),
+    startStandalone(['--appendonly', 'yes', '--appendfsync', 'always']),
+    startCluster(),
+  ])
   for (const result of started) if (result.status === 'rejected') throw result.reason
-  ;[server, second] = started.slice(0, 2).map((r) => (r as PromiseFulfilledResult<RedisStandalone>).value)
-  cluster = (started[2] as PromiseFulfilledResult<RedisCluster>).value
+  ;[server, second, persistent] = started.slice(0, 3).map((r) => (r as PromiseFulfilledResult<RedisStandalone>).value)
+  cluster = (started[3] as PromiseFulfilledResult<RedisCluster>).value
 })
 
 test.after.always(async () => {
   await Promise.all(caches.map((cache) => cache.close()))
-  await Promise.all([server?.stop(), second?.stop(), cluster?.stop()])
+  await Promise.all([server?.stop(), second?.stop(), persistent?.stop(), cluster?.stop()])
 })
 
 function standalone(): CacheRedisConnection {
@@ -39,11 +54,11 @@ async function open<V = unknown>(
   return cache
 }
 
-/** Polls `read` until it returns `expected` or `withinMs` passes; returns the ms it took, or -1. */
+/** Polls `read` until it returns (or resolves to) `expected` or `withinMs` passes; returns the ms it took, or -1. */
 async function settle(read: () => unknown, expected: unknown, withinMs: number): Promise<number> {
   const start = performance.now()
   while (performance.now() - start < withinMs) {
-    if (read() === expected) return performance.now() - start
+    if ((await read()) === expected) return performance.now() - start
     await sleep(2)
   }
   return -1
@@ -173,36 +188,291 @@ test.serial('L3 TTL: an entry expires in Redis', async (t) => {
   t.is(await b.get('k'), undefined)
 })
 
-test.serial('Redis killed mid-run and restarted: no call fails, L3 resumes, no stale value survives', async (t) => {
-  if (server === undefined) throw new Error('the standalone server did not start')
-  const namespace = 'outage'
-  const warnings: string[] = []
-  const a = await open<string>(standalone(), { namespace, logger: { warn: (m) => warnings.push(m) } })
-  const b = await open<string>(standalone(), { namespace })
-  await a.set('k', 'before')
-  t.is(await b.get('k'), 'before')
+/** How a spec takes Redis away from the caches and gives it back. */
+interface Outage {
+  begin(): Promise<void>
+  end(): Promise<void>
+}
 
-  await server.kill()
-  // Every call keeps working from the local tiers while Redis is away.
-  for (let i = 0; i < 20; i++) {
-    await a.set(`during${i}`, 'local')
-    t.is(await a.get(`during${i}`), 'local')
-    t.is(await a.getOrLoad(`loaded${i}`, () => 'fresh'), 'fresh')
-  }
-  t.is(await b.get('k'), 'before', 'B still answers from its local tiers')
+/**
+ * Overwrites values and revokes permissions while Redis is away, then checks that once it
+ * is back no old value or permission comes back: not on the writer, not on an instance that
+ * held the old values in its local tiers, not on a fresh instance (another process).
+ */
+async function writesAcrossAnOutage(
+  t: ExecutionContext,
+  redis: CacheRedisConnection,
+  namespace: string,
+  outage: Outage,
+): Promise<void> {
+  const warnings: string[] = []
+  const a = await open<string>(redis, { namespace, logger: { warn: (m) => warnings.push(m) } })
+  const b = await open<string>(redis, { namespace })
+  // One hash tag: on a Cluster, every key lives on the master the outage takes away.
+  const users = Array.from({ length: 10 }, (_, i) => `{outage}:user:${i}`)
+  const permissions = Array.from({ length: 10 }, (_, i) => `{outage}:perm:${i}`)
+  for (const key of users) await a.set(key, 'v1')
+  for (const key of permissions) await a.set(key, 'granted')
+  for (const key of [...users, ...permissions]) t.not(await b.get(key), undefined, 'B holds the old state locally')
+
+  await outage.begin()
+  // No call fails while Redis is away, and each reads back what was written.
+  await Promise.all(users.map((key) => a.set(key, 'v2')))
+  await Promise.all(permissions.map((key) => a.delete(key)))
+  for (const key of users) t.is(await a.get(key), 'v2')
+  for (const key of permissions) t.is(await a.get(key), undefined)
+  t.is(await a.getOrLoad('{outage}:loaded', () => 'fresh'), 'fresh')
   t.false(a.stats().l3?.available)
-  t.true((a.stats().l3?.errors ?? 0) > 0)
+  t.is(a.stats().outageJournal?.pending, users.length + permissions.length + 1)
   t.true(warnings.some((w) => w.includes('Redis unavailable')))
 
-  await server.restart()
-  const back = await settle(() => a.stats().l3?.available, true, 10_000)
-  t.not(back, -1, 'L3 came back by itself')
-  await settle(() => b.stats().l3?.available, true, 10_000)
-  // Both flushed their local tiers on reconnect: B no longer serves the value it held before the outage.
-  t.is(b.getSync('k'), undefined)
-  await a.set('k', 'after')
-  t.is(await b.get('k'), 'after')
-  t.true(warnings.some((w) => w.includes('back')))
+  await outage.end()
+  t.not(await settle(() => a.stats().l3?.available, true, 30_000), -1, 'L3 came back by itself')
+  t.not(await settle(() => a.stats().outageJournal?.pending ?? 0, 0, 30_000), -1, 'the journal was replayed')
+
+  const resurrected: string[] = []
+  const fresh = await open<string>(redis, { namespace })
+  for (const [who, cache] of [
+    ['A', a],
+    ['a fresh instance', fresh],
+  ] as const) {
+    for (const key of users) if ((await cache.get(key)) !== 'v2') resurrected.push(`${who}: ${key}`)
+    for (const key of permissions) if ((await cache.get(key)) !== undefined) resurrected.push(`${who}: ${key}`)
+  }
+  // B hears of the replayed changes through invalidation messages (or flushes on reconnect).
+  for (const key of users) if ((await settle(() => b.get(key), 'v2', 5_000)) < 0) resurrected.push(`B: ${key}`)
+  for (const key of permissions)
+    if ((await settle(() => b.get(key), undefined, 5_000)) < 0) resurrected.push(`B: ${key}`)
+  t.deepEqual(resurrected, [])
+  t.is(await fresh.get('{outage}:loaded'), 'fresh', 'a value loaded during the outage reached Redis')
+  t.true((a.stats().outageJournal?.replayed ?? 0) >= users.length + permissions.length)
+  t.true(warnings.some((w) => w.includes('replayed')))
+}
+
+test.serial(
+  'standalone Redis killed and restarted: writes and deletes made meanwhile are replayed, none undone',
+  async (t) => {
+    const node = persistent
+    if (node === undefined) throw new Error('the persistent server did not start')
+    await writesAcrossAnOutage(t, { url: node.url }, 'outage-standalone', {
+      begin: () => node.kill(),
+      end: () => node.restart(),
+    })
+  },
+)
+
+test.serial(
+  'a Cluster shard (master and replica) unreachable: writes and deletes made meanwhile are replayed, none undone',
+  async (t) => {
+    const c = cluster
+    if (c === undefined) throw new Error('the cluster did not start')
+    const namespace = 'outage-cluster'
+    const master = await c.nodeForKey(`${namespace}:{outage}`)
+    const replicas = (await c.roles()).filter((r) => r.masterPort === master.port).map((r) => r.node)
+    // Paused, not killed: the shard keeps the old values, so any that came back would show.
+    const shard = [master, ...replicas]
+    try {
+      await writesAcrossAnOutage(t, { cluster: c.startupNodes }, namespace, {
+        begin: async () => shard.forEach((node) => node.pause()),
+        end: async () => {
+          shard.forEach((node) => node.resume())
+          await c.waitForHealthy()
+        },
+      })
+    } finally {
+      for (const node of shard) if (node.paused) node.resume()
+    }
+  },
+)
+
+test.serial(
+  'during an outage, durable writes and writes past outageJournal.maxKeys are refused and change no tier',
+  async (t) => {
+    const node = second
+    if (node === undefined) throw new Error('the second server did not start')
+    const redis = { url: node.url }
+    const cache = await open<string>(redis, {
+      name: 'journal-full',
+      namespace: 'journal-full',
+      outageJournal: { maxKeys: 2 },
+    })
+    const durable = await open<string>(redis, { namespace: 'journal-full', durableWrites: true, l1: false })
+    await cache.set('kept', 'v1')
+    await durable.set('d', 'v1')
+    await node.kill()
+    try {
+      await cache.set('a', '1')
+      await cache.delete('kept')
+      await cache.set('a', '2') // already journaled: takes no room
+      await t.throwsAsync(cache.set('b', '1'), { instanceOf: UnavailableError, message: /outage journal is full/ })
+      await t.throwsAsync(cache.delete('x'), { instanceOf: UnavailableError, message: /outage journal is full/ })
+      t.is(cache.getSync('b'), undefined)
+      t.is(await cache.get('a'), '2')
+      t.is(await cache.getOrLoad('c', () => 'loaded'), 'loaded', 'a load is still served and cached locally')
+      t.is(cache.getSync('c'), 'loaded')
+      t.like(cache.stats().outageJournal, { pending: 2, rejected: 2, dropped: 1 })
+
+      await t.throwsAsync(cache.set('a', '3', { durable: true }), { instanceOf: UnavailableError })
+      t.is(cache.getSync('a'), '2')
+      await t.throwsAsync(durable.set('d', 'v2'), { instanceOf: UnavailableError })
+      await t.throwsAsync(durable.delete('d'), { instanceOf: UnavailableError })
+      t.is(durable.getSync('d'), 'v1')
+      await durable.set('d', 'v3', { durable: false })
+      t.is(durable.getSync('d'), 'v3')
+    } finally {
+      await node.restart()
+    }
+    t.not(await settle(() => cache.stats().outageJournal.pending, 0, 10_000), -1)
+    t.is(await cache.get('a'), '2')
+    t.is(await cache.get('kept'), undefined)
+    const collector = new MetricsCollector()
+    const text = await collector.expose()
+    await collector.close()
+    t.regex(text, /optlayer_cache_outage_journal_replayed_total\{cache="journal-full"\} 2\n/)
+    t.regex(text, /optlayer_cache_outage_journal_rejected_total\{cache="journal-full"\} 2\n/)
+    t.regex(text, /optlayer_cache_outage_journal_dropped_total\{cache="journal-full"\} 1\n/)
+    t.regex(text, /optlayer_cache_outage_journal_pending\{cache="journal-full"\} 0\n/)
+  },
+)
+
+test.serial('a change another instance announces during the outage supersedes the journaled one', async (t) => {
+  if (server === undefined || persistent === undefined) throw new Error('servers did not start')
+  const down = persistent
+  // Sharded: invalidations travel through the first server, which stays up.
+  const a = await open<string>({ nodes: [server.url, down.url] }, { namespace: 'superseded' })
+  const keys = Array.from({ length: 20 }, (_, i) => `k${i}`)
+  for (const key of keys) await a.set(key, 'v1')
+  const raw = new Redis(down.url)
+  const key = (await Promise.all(keys.map(async (k) => ((await raw.exists(`superseded:${k}`)) ? k : undefined)))).find(
+    (k) => k !== undefined,
+  )
+  raw.disconnect()
+  if (key === undefined) throw new Error('no key on the second server')
+
+  await down.kill()
+  try {
+    await a.set(key, 'older')
+    t.is(a.stats().outageJournal.pending, 1)
+    const publisher = new Redis(server.url)
+    await publisher.publish('superseded:invalidate', `another-instance:1:s:${key}`)
+    publisher.disconnect()
+    t.not(await settle(() => a.stats().outageJournal.pending, 0, 5_000), -1, 'the journaled change was dropped')
+  } finally {
+    await down.restart()
+  }
+  t.not(await settle(() => a.stats().l3?.available, true, 10_000), -1)
+  t.is(await a.get(key), 'v1', 'what Redis holds (the other instance’s change) was not overwritten')
+  t.is(a.stats().outageJournal.replayed, 0)
+})
+
+test.serial('lease keys are out of reach of user keys', async (t) => {
+  const namespace = 'lease-space'
+  const a = await open<string>(standalone(), { namespace, lease: { waitMs: 60_000 } })
+  const b = await open<string>(standalone(), { namespace })
+  let release = (): void => {}
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  let started = false
+  const loading = a.getOrLoad('foo', async () => {
+    started = true
+    await gate
+    return 'foo value'
+  })
+  await settle(() => started, true, 5_000)
+  // While foo loads (its lease held), the user key 'lease:foo' is just a missing key.
+  await t.notThrowsAsync(async () => t.is(await b.get('lease:foo'), undefined))
+  release()
+  t.is(await loading, 'foo value')
+
+  // A user key 'lease:bar' does not make a load of 'bar' wait for another process.
+  await b.set('lease:bar', 'a user value')
+  let loads = 0
+  const loaded = a.getOrLoad('bar', () => {
+    loads++
+    return 'bar value'
+  })
+  t.not(await settle(() => loads, 1, 5_000), -1, 'the load of bar waited for a lease nobody holds')
+  t.is(await loaded, 'bar value')
+  t.is(await a.get('lease:bar'), 'a user value')
+})
+
+test.serial('caches closed on a caller-owned client leave none of their listeners behind', async (t) => {
+  const client = new Redis(server?.url ?? '', { enableOfflineQueue: false, commandTimeout: 1000 })
+  await once(client, 'ready')
+  const listeners = (): Record<string, number> =>
+    Object.fromEntries(client.eventNames().map((event) => [String(event), client.listenerCount(event)]))
+  const baseline = listeners()
+  const warnings: Error[] = []
+  const onWarning = (warning: Error): void => {
+    warnings.push(warning)
+  }
+  process.on('warning', onWarning)
+  try {
+    for (let i = 0; i < 25; i++) {
+      const cache = new DistributedCache<number>({ redis: { client }, namespace: 'owned', logger: { warn: () => {} } })
+      await cache.ready()
+      await cache.set('k', i)
+      t.is(await cache.get('k'), i)
+      await cache.close()
+    }
+    await new Promise((resolve) => setImmediate(resolve))
+    t.deepEqual(listeners(), baseline)
+    t.deepEqual(
+      warnings.map((w) => w.name),
+      [],
+    )
+    t.is(client.status, 'ready', 'the caller’s client stays open')
+  } finally {
+    process.off('warning', onWarning)
+    client.disconnect()
+  }
+})
+
+test.serial('bad TTLs are refused before any tier is written', async (t) => {
+  const namespace = 'bad-ttl'
+  const cache = await open<string>(standalone(), { namespace })
+  const raw = new Redis(server?.url ?? '')
+  const bad: unknown[] = [1e300, CACHE_MAX_TTL_MS + 2, Infinity, -Infinity, NaN, -1, '5', null, 10n]
+  try {
+    for (const ttlMs of bad) {
+      const options = { ttlMs } as { ttlMs: number }
+      const message = /^invalid ttlMs: expected a number of milliseconds from 0 to 9007199254740991, got /
+      const key = `k-${String(ttlMs)}`
+      await t.throwsAsync(cache.set(key, 'v', options), { instanceOf: InvalidArgumentError, message })
+      await t.throwsAsync(cache.mset([[key, 'v']], options), { instanceOf: InvalidArgumentError, message })
+      let loads = 0
+      const loader = (): string => {
+        loads++
+        return 'v'
+      }
+      await t.throwsAsync(cache.getOrLoad(key, loader, options), { instanceOf: InvalidArgumentError, message })
+      await t.throwsAsync(cache.warm([key], loader, options), { instanceOf: InvalidArgumentError, message })
+      t.is(loads, 0)
+      t.is(cache.getSync(key), undefined, `L1/L2 hold ${key}`)
+      t.is(await raw.exists(`${namespace}:${key}`), 0, `Redis holds ${key}`)
+    }
+    await cache.set('max', 'v', { ttlMs: CACHE_MAX_TTL_MS })
+    t.is(await cache.get('max'), 'v')
+    t.true((await raw.pttl(`${namespace}:max`)) > 1e15)
+
+    for (const name of ['defaultTtlMs', 'negativeTtlMs', 'staleWhileRevalidateMs'] as const) {
+      for (const value of bad) {
+        t.throws(() => new DistributedCache({ [name]: value }), {
+          instanceOf: InvalidArgumentError,
+          message: new RegExp(`^invalid ${name}: expected a number of milliseconds from 0 to`),
+        })
+      }
+    }
+    for (const tier of ['l1', 'l2', 'l3'] as const) {
+      for (const value of bad) {
+        t.throws(() => new DistributedCache({ [tier]: { ttlMs: value } }), {
+          instanceOf: InvalidArgumentError,
+          message: new RegExp(`^invalid ${tier}.ttlMs: expected a number of milliseconds from 0 to`),
+        })
+      }
+    }
+  } finally {
+    raw.disconnect()
+  }
 })
 
 test.serial('onRedisError hard: calls reject with UnavailableError while Redis is away', async (t) => {

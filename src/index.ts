@@ -3,15 +3,19 @@
  * @packageDocumentation
  */
 export {
+  CACHE_MAX_TTL_MS,
   DISTRIBUTED_CACHE_DEFAULTS,
   type DistributedCacheOptions,
   type L1Options,
   type L3TierOptions,
   type LeaseOptions,
+  type OutageJournalOptions,
 } from './cache/cache-options'
 export {
   DistributedCache,
+  type CacheDeleteOptions,
   type CacheGetOptions,
+  type CacheLoadOptions,
   type CacheLoader,
   type CacheSetOptions,
   type DistributedCacheStats,

@@ -770,11 +770,12 @@ export type RedisStandalone = RedisNode
 
 /**
  * Starts a private standalone redis-server on a free port of 127.0.0.1 and resolves once it answers.
+ * `extraArgs` are appended to the command line (e.g. `['--appendonly', 'yes']` to keep data across restart()).
  * Call `stop()` on the result (e.g. in `test.after.always`).
  */
-export async function startStandalone(): Promise<RedisStandalone> {
+export async function startStandalone(extraArgs: readonly string[] = []): Promise<RedisStandalone> {
   await prepare()
-  return RedisNode.launch([], false)
+  return RedisNode.launch(extraArgs, false)
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ const byCache = ['cache']
 
 /**
  * The `cache` component of {@link MetricsCollector}: hits, misses, size and evictions per
- * tier of every open {@link DistributedCache}, plus Redis latency and the stampede and
- * coherence counters, read at scrape time.
+ * tier of every open {@link DistributedCache}, plus Redis latency, the stampede and
+ * coherence counters and the outage journal, read at scrape time.
  * @internal
  */
 function cacheMetrics(): ComponentRegistration {
@@ -31,6 +31,13 @@ function cacheMetrics(): ComponentRegistration {
       load_errors_total: counter('Loader calls that threw.', byCache),
       stale_served_total: counter('Stale values served while reloading.', byCache),
       flushes_total: counter('Local tiers flushed because invalidations may have been missed.', byCache),
+      outage_journal_pending: gauge('Keys changed while Redis was away, waiting to be replayed to it.', byCache),
+      outage_journal_replayed_total: counter('Changes made while Redis was away, replayed to it.', byCache),
+      outage_journal_rejected_total: counter('Writes and deletes refused during an outage: journal full.', byCache),
+      outage_journal_dropped_total: counter(
+        'Loaded values cached only locally during an outage (journal full), and changes pending at close.',
+        byCache,
+      ),
     },
     collect: () => {
       const stats = [...openCaches].map((cache) => cache.stats())
@@ -62,6 +69,10 @@ function cacheMetrics(): ComponentRegistration {
         load_errors_total: each((s) => s.loadErrors),
         stale_served_total: each((s) => s.staleServed),
         flushes_total: each((s) => s.flushes),
+        outage_journal_pending: each((s) => s.outageJournal.pending),
+        outage_journal_replayed_total: each((s) => s.outageJournal.replayed),
+        outage_journal_rejected_total: each((s) => s.outageJournal.rejected),
+        outage_journal_dropped_total: each((s) => s.outageJournal.dropped),
       }
     },
   }

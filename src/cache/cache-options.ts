@@ -1,6 +1,6 @@
 import type { CompressionAlgorithm } from '../compress/algorithms'
 import type { Serializer } from '../compress/serializer'
-import { InvalidArgumentError } from '../core/errors'
+import { numberInRange } from '../core/validate'
 import type { L2Options } from './native-store'
 import type { CacheRedisConnection } from './redis-tier'
 
@@ -32,6 +32,26 @@ export interface LeaseOptions {
   waitMs?: number
   /** How often a waiting process looks for the value. @default 25 */
   pollMs?: number
+}
+
+/**
+ * What a cache remembers of the writes and deletes made while Redis is away, to replay them
+ * when it returns (see `onRedisError`).
+ */
+export interface OutageJournalOptions {
+  /**
+   * Keys remembered, each with its latest value (as stored in Redis) or its deletion. Past
+   * it, a `set` or `delete` of a key not already remembered rejects with `UnavailableError`
+   * and changes nothing (a value a loader fetched is still cached locally, just not
+   * replayed). 0 rejects every write during an outage. @default 10_000
+   */
+  maxKeys?: number
+  /**
+   * How often (ms) pending changes are retried while every client looks connected but calls
+   * still fail: a Redis Cluster failing over a master emits no reconnection to wait for.
+   * @default 1000
+   */
+  retryMs?: number
 }
 
 /** Options of a {@link DistributedCache}. */
@@ -77,8 +97,19 @@ export interface DistributedCacheOptions {
    * namespaces written solely through optlayer caches started before the writes.
    */
   bloom?: { expectedItems: number; falsePositiveRate?: number }
-  /** With Redis away: `'soft'` answers from the local tiers, `'hard'` rejects with `UnavailableError`. @default 'soft' */
+  /**
+   * With Redis away: `'soft'` answers from the local tiers and journals writes and deletes
+   * for replay when Redis returns (`outageJournal`); `'hard'` rejects with `UnavailableError`
+   * and writes nothing. @default 'soft'
+   */
   onRedisError?: 'soft' | 'hard'
+  /** Bounds the soft mode's journal of writes made during an outage. */
+  outageJournal?: OutageJournalOptions
+  /**
+   * The default of every write's `durable` option: with Redis away a write rejects with
+   * `UnavailableError` and changes no tier, instead of being journaled. @default false
+   */
+  durableWrites?: boolean
   /** Where outages and recoveries are reported. @default process warnings */
   logger?: { warn(message: string): void }
 }
@@ -96,13 +127,19 @@ export const DISTRIBUTED_CACHE_DEFAULTS = Object.freeze({
   leaseWaitMs: 5_000,
   leasePollMs: 25,
   earlyRefreshBeta: 1,
+  outageJournalMaxKeys: 10_000,
+  outageJournalRetryMs: 1000,
 })
 
-/** A TTL in ms: a positive finite number, or 0 for "no expiry" where allowed. @internal */
-export function ttl(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new InvalidArgumentError(`invalid ${name}: expected a number of milliseconds ≥ 0, got ${String(value)}`)
-  }
-  return value
+/**
+ * The longest TTL (ms) any tier takes: 2^53 − 1, about 285,000 years, the largest whole
+ * number a JavaScript number holds exactly. Redis `PX` takes up to a 64-bit integer and
+ * the native store up to 2^64 seconds; a larger or non-finite number would reach them as
+ * an error after the local tiers were already written, so it is refused up front.
+ */
+export const CACHE_MAX_TTL_MS = Number.MAX_SAFE_INTEGER
+
+/** A TTL in ms from 0 to {@link CACHE_MAX_TTL_MS} (0: no expiry where allowed), or `fallback` when absent. @internal */
+export function ttl(name: string, value: unknown, fallback: number): number {
+  return numberInRange(name, value, 0, CACHE_MAX_TTL_MS, { fallback, unit: 'milliseconds' })
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import type { EventEmitter } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 import type { CompressionAlgorithm } from '../compress/algorithms'
@@ -16,7 +17,7 @@ import { LatencyHistogram } from '../core/latency-histogram'
 import { native } from '../core/native'
 import { CachedClock } from '../core/cached-clock'
 import { checkKey } from '../ratelimit/key'
-import { wholeNumber } from '../core/validate'
+import { numberInRange, wholeNumber } from '../core/validate'
 import {
   DISTRIBUTED_CACHE_DEFAULTS as DEFAULTS,
   ttl,
@@ -40,12 +41,29 @@ import { RedisTier } from './redis-tier'
 import { assertSerializable } from './serializable'
 import { openCaches } from './cache-metrics'
 
-/** Options of a write. */
-export interface CacheSetOptions {
-  /** Freshness in ms (0: until evicted). @default the cache's defaultTtlMs */
+/** Options of a read-through load ({@link DistributedCache.getOrLoad}). */
+export interface CacheLoadOptions {
+  /** Freshness in ms, from 0 (until evicted) to `CACHE_MAX_TTL_MS`. @default the cache's defaultTtlMs */
   ttlMs?: number
-  /** Gives up waiting for Redis (the local tiers are written at once either way). */
+  /** Gives up waiting (the load and the writes go on for other callers). */
   signal?: AbortSignal
+}
+
+/** Options of a delete. */
+export interface CacheDeleteOptions {
+  /** Gives up waiting for Redis (the local tiers are changed at once either way). */
+  signal?: AbortSignal
+  /**
+   * With Redis away, reject with `UnavailableError` and change no tier rather than journal
+   * the change for replay. @default the cache's `durableWrites`
+   */
+  durable?: boolean
+}
+
+/** Options of a write. */
+export interface CacheSetOptions extends CacheDeleteOptions {
+  /** Freshness in ms, from 0 (until evicted) to `CACHE_MAX_TTL_MS`. @default the cache's defaultTtlMs */
+  ttlMs?: number
 }
 
 /** Options of a read. */
@@ -57,7 +75,7 @@ export interface CacheGetOptions {
 export type CacheLoader<V> = (key: string, signal: AbortSignal) => Promise<V | undefined> | V | undefined
 
 /** Options of {@link DistributedCache.warm}. */
-export interface WarmOptions extends CacheSetOptions {
+export interface WarmOptions extends CacheLoadOptions {
   /** Loads in flight at once. @default 8 */
   concurrency?: number
   /** Called after each key with the keys done so far and the total. */
@@ -104,7 +122,32 @@ export interface DistributedCacheStats {
   invalidationsReceived: number
   /** Local tiers flushed because invalidations may have been missed. */
   flushes: number
+  /** Writes and deletes made while Redis was away (see `outageJournal`). */
+  outageJournal: {
+    /** Keys waiting to be replayed to Redis. */
+    pending: number
+    /** Changes replayed to Redis after an outage. */
+    replayed: number
+    /** Writes and deletes refused with `UnavailableError` because the journal was full. */
+    rejected: number
+    /** Loaded values cached only locally (journal full), and changes still pending at `close`. */
+    dropped: number
+  }
 }
+
+/**
+ * A change of one key made while Redis was away, waiting to be replayed: the record as it
+ * goes to Redis (undefined: a deletion) and when it expires there (epoch ms, 0: never).
+ */
+interface JournalEntry {
+  record: Buffer | undefined
+  expiresAt: number
+  /** The write that made it (see `writeSequence`). */
+  sequence: number
+}
+
+/** Why a value is written: a caller's write (durable or not), or a loader's value. */
+type WriteKind = 'write' | 'durable' | 'load'
 
 /** A value read from a tier, stale or not. */
 interface Found {
@@ -131,8 +174,10 @@ const clock = new CachedClock(Date.now, 1)
  *   near expiry are reloaded early (XFetch) and, with `staleWhileRevalidateMs`, served
  *   stale while they reload.
  * - Redis away: reads and writes carry on from the local tiers (`onRedisError: 'soft'`),
- *   the outage is logged and counted, and when Redis returns the local tiers are flushed
- *   (changes made meanwhile were not heard) and L3 is used again.
+ *   the outage is logged and counted, and writes and deletes are journaled. When Redis
+ *   returns the journal is replayed to it (reads of a key not replayed yet are answered
+ *   from the journal), the local tiers are flushed (other instances' changes were not
+ *   heard) and L3 is used again. `durable` writes reject with `UnavailableError` instead.
  * - L1 hands out the stored object itself: do not mutate what you get.
  *
  * @example
@@ -184,6 +229,20 @@ export class DistributedCache<V = unknown> {
   private lastFlush = 0
   /** Mean load duration (ms), the XFetch scale. */
   private loadMs = 0
+  private readonly durableWrites: boolean
+  private readonly journalMaxKeys: number
+  private readonly journalRetryMs: number
+  /** Retries the replay while the journal holds changes (see `outageJournal.retryMs`). */
+  private journalRetry: NodeJS.Timeout | undefined
+  /** The latest change of every key made while Redis was away, oldest first. */
+  private readonly journal = new Map<string, JournalEntry>()
+  private replaying = false
+  /** Numbers every write to Redis, so that an older write's outcome cannot undo a newer one's. */
+  private writeSequence = 0
+  /** The number of the latest write of every key with a write in flight. */
+  private readonly latestWrite = new Map<string, number>()
+  /** Listeners this cache added to the Redis clients (maybe the caller's), removed on close. */
+  private readonly clientListeners: [client: EventEmitter, event: string, listener: () => void][] = []
   private readonly counts = {
     l1Hits: 0,
     l1Misses: 0,
@@ -200,6 +259,9 @@ export class DistributedCache<V = unknown> {
     earlyRefreshes: 0,
     negativeHits: 0,
     bloomSkips: 0,
+    journalReplayed: 0,
+    journalRejected: 0,
+    journalDropped: 0,
   }
 
   constructor(options: DistributedCacheOptions = {}) {
@@ -213,11 +275,12 @@ export class DistributedCache<V = unknown> {
     this.maxValueBytes = wholeNumber('maxValueBytes', options.maxValueBytes, 1, 2 ** 31, DEFAULTS.maxValueBytes)
     this.negativeTtlMs = ttl('negativeTtlMs', options.negativeTtlMs, 0)
     this.staleMs = ttl('staleWhileRevalidateMs', options.staleWhileRevalidateMs, 0)
-    const beta = options.earlyRefresh === false ? 0 : (options.earlyRefresh?.beta ?? DEFAULTS.earlyRefreshBeta)
-    if (typeof beta !== 'number' || !(beta >= 0 && beta <= 100)) {
-      throw new InvalidArgumentError(`invalid earlyRefresh.beta: expected a number from 0 to 100, got ${String(beta)}`)
-    }
-    this.earlyBeta = beta
+    this.earlyBeta =
+      options.earlyRefresh === false
+        ? 0
+        : numberInRange('earlyRefresh.beta', options.earlyRefresh?.beta, 0, 100, {
+            fallback: DEFAULTS.earlyRefreshBeta,
+          })
     this.serializer = options.serializer ?? msgpackSerializer({ copyBuffers: true })
     this.hardFail = (options.onRedisError ?? 'soft') === 'hard'
     if (options.onRedisError !== undefined && !['soft', 'hard'].includes(options.onRedisError)) {
@@ -225,6 +288,24 @@ export class DistributedCache<V = unknown> {
         `invalid onRedisError: expected 'soft' or 'hard', got ${String(options.onRedisError)}`,
       )
     }
+    this.durableWrites = options.durableWrites ?? false
+    if (typeof this.durableWrites !== 'boolean') {
+      throw new InvalidArgumentError(`invalid durableWrites: expected a boolean, got ${String(this.durableWrites)}`)
+    }
+    this.journalMaxKeys = wholeNumber(
+      'outageJournal.maxKeys',
+      options.outageJournal?.maxKeys,
+      0,
+      undefined,
+      DEFAULTS.outageJournalMaxKeys,
+    )
+    this.journalRetryMs = wholeNumber(
+      'outageJournal.retryMs',
+      options.outageJournal?.retryMs,
+      1,
+      2 ** 31 - 1,
+      DEFAULTS.outageJournalRetryMs,
+    )
     this.logger = options.logger ?? { warn: (message) => process.emitWarning(message, 'OptlayerCacheWarning') }
 
     const l1 = options.l1 === false ? undefined : (options.l1 ?? {})
@@ -270,14 +351,17 @@ export class DistributedCache<V = unknown> {
         this.invalidation = new Invalidation(first, `${this.namespace}:invalidate`, {
           onKey: (key, op) => {
             this.dropLocal(key)
+            // Another instance's change reached Redis after ours failed to: replaying ours
+            // would bring back an older value.
+            this.journal.delete(key)
             if (op === 'set') this.bloom?.add(key)
           },
           onLost: () => this.flushLocal(),
         })
       }
       for (const client of this.l3.clients) {
-        client.on('close', () => this.redisDown(new Error('connection closed')))
-        client.on('ready', () => this.redisUp())
+        this.listen(client, 'close', () => this.redisDown(new Error('connection closed')))
+        this.listen(client, 'ready', () => this.redisUp(true))
       }
     }
     openCaches.add(this)
@@ -346,35 +430,41 @@ export class DistributedCache<V = unknown> {
   }
 
   /**
-   * Stores `value` in every tier and tells the other instances to drop their copies.
-   * Throws `InvalidArgumentError` for a bad key or TTL, `NotSerializableError` for
-   * `undefined`, functions and symbols, `ValueTooLargeError` past `maxValueBytes`.
+   * Stores `value` in every tier and tells the other instances to drop their copies. With
+   * Redis away (soft mode) the write is journaled and replayed when Redis returns; a
+   * `durable` write (or hard mode, or a full journal) rejects with `UnavailableError` instead
+   * and leaves every tier as it was. Throws `InvalidArgumentError` for a bad key or TTL,
+   * `NotSerializableError` for `undefined`, functions and symbols, `ValueTooLargeError`
+   * past `maxValueBytes`.
    */
   async set(key: string, value: V, options: CacheSetOptions = {}): Promise<void> {
-    const now = Date.now()
     const ttlMs = ttl('ttlMs', options.ttlMs, this.defaultTtlMs)
-    const payload = this.serialize(key, value)
-    const freshUntil = ttlMs > 0 ? now + ttlMs : Infinity
-    this.writeLocal(key, value, payload, freshUntil, now)
-    this.bloom?.add(key)
-    await this.writeL3(key, payload, freshUntil, options.signal)
+    const kind = this.writeKind(options)
+    await this.store(key, value, this.serialize(key, value), ttlMs, kind, options.signal)
   }
 
-  /** Stores every `[key, value]` pair as {@link set} does, concurrently. */
+  /**
+   * Stores every `[key, value]` pair as {@link set} does, concurrently. The TTL, keys and
+   * values are all checked before any tier is written.
+   */
   async mset(entries: Iterable<readonly [string, V]>, options: CacheSetOptions = {}): Promise<void> {
-    await Promise.all([...entries].map(([key, value]) => this.set(key, value, options)))
+    const ttlMs = ttl('ttlMs', options.ttlMs, this.defaultTtlMs)
+    const kind = this.writeKind(options)
+    const list = [...entries].map(([key, value]) => [key, value, this.serialize(key, value)] as const)
+    await Promise.all(list.map(([key, value, payload]) => this.store(key, value, payload, ttlMs, kind, options.signal)))
   }
 
-  /** Removes `key` from every tier and tells the other instances; true if a local tier held it. */
-  async delete(key: string, options: CacheGetOptions = {}): Promise<boolean> {
+  /**
+   * Removes `key` from every tier and tells the other instances; true if a local tier held
+   * it. With Redis away it is journaled or rejected as {@link set} is.
+   */
+  async delete(key: string, options: CacheDeleteOptions = {}): Promise<boolean> {
     if (this.closed) throw this.closedError()
     checkKey(key, this.maxKeyLength)
+    const kind = this.writeKind(options)
+    this.refuseIfUnjournaled(key, kind)
     const held = this.dropLocal(key)
-    if (this.l3 !== undefined) {
-      await this.redisCall(key, options.signal, () =>
-        this.writeThenAnnounce((l3) => l3.delete(this.redisKey(key)), 'delete', key),
-      )
-    }
+    if (this.l3 !== undefined) await this.writeL3(key, undefined, 0, kind, options.signal)
     return held
   }
 
@@ -385,7 +475,7 @@ export class DistributedCache<V = unknown> {
    * loader's `undefined` is remembered for `negativeTtlMs`. A loader's error reaches every
    * caller waiting for that load and nothing is cached.
    */
-  async getOrLoad(key: string, loader: CacheLoader<V>, options: CacheSetOptions = {}): Promise<V | undefined> {
+  async getOrLoad(key: string, loader: CacheLoader<V>, options: CacheLoadOptions = {}): Promise<V | undefined> {
     if (this.closed) throw this.closedError()
     checkKey(key, this.maxKeyLength)
     if (typeof loader !== 'function') throw new InvalidArgumentError('invalid loader: expected a function')
@@ -416,6 +506,9 @@ export class DistributedCache<V = unknown> {
   async warm(keys: Iterable<string>, loader: CacheLoader<V>, options: WarmOptions = {}): Promise<WarmReport> {
     const list = [...keys]
     const concurrency = wholeNumber('concurrency', options.concurrency, 1, 10_000, 8)
+    // Checked once here: per key, the error would only land in `failed`.
+    ttl('ttlMs', options.ttlMs, this.defaultTtlMs)
+    if (typeof loader !== 'function') throw new InvalidArgumentError('invalid loader: expected a function')
     const report: WarmReport = { loaded: 0, notFound: 0, failed: [] }
     let next = 0
     let done = 0
@@ -475,6 +568,12 @@ export class DistributedCache<V = unknown> {
       bloomSkips: c.bloomSkips,
       invalidationsReceived: this.invalidation?.received ?? 0,
       flushes: this.invalidation?.flushes ?? 0,
+      outageJournal: {
+        pending: this.journal.size,
+        replayed: c.journalReplayed,
+        rejected: c.journalRejected,
+        dropped: c.journalDropped,
+      },
     }
   }
 
@@ -490,6 +589,16 @@ export class DistributedCache<V = unknown> {
     this.closed = true
     this.closing.abort()
     openCaches.delete(this)
+    this.stopJournalRetry()
+    for (const [client, event, listener] of this.clientListeners) client.off(event, listener)
+    this.clientListeners.length = 0
+    if (this.journal.size > 0) {
+      this.counts.journalDropped += this.journal.size
+      this.logger.warn(
+        `optlayer cache '${this.name}': closed with ${this.journal.size} changes made while Redis was away not replayed`,
+      )
+      this.journal.clear()
+    }
     this.l1?.clear()
     this.l2?.close()
     await Promise.all([this.invalidation?.close(), this.l3?.close()])
@@ -539,7 +648,7 @@ export class DistributedCache<V = unknown> {
     let leaseToken: string | undefined
     if (!skipL3 && this.lease !== undefined) {
       const token = randomBytes(12).toString('base64')
-      const leaseKey = `${this.namespace}:lease:${key}`
+      const leaseKey = this.internalKey('lease', key)
       const taken = await this.redisCall(key, undefined, () =>
         (this.l3 as RedisTier).acquireLease(leaseKey, token, (this.lease as Required<LeaseOptions>).ttlMs),
       )
@@ -569,11 +678,11 @@ export class DistributedCache<V = unknown> {
         if (this.negativeTtlMs > 0) await this.writeNegative(key)
         return undefined
       }
-      await this.set(key, value, { ttlMs })
+      await this.store(key, value, this.serialize(key, value), ttlMs, 'load')
       return value
     } finally {
       if (leaseToken !== undefined) {
-        const leaseKey = `${this.namespace}:lease:${key}`
+        const leaseKey = this.internalKey('lease', key)
         const token = leaseToken
         await this.redisCall(key, undefined, () => (this.l3 as RedisTier).releaseLease(leaseKey, token))
       }
@@ -596,7 +705,62 @@ export class DistributedCache<V = unknown> {
     const now = Date.now()
     const freshUntil = now + this.negativeTtlMs
     this.writeLocal(key, NOT_FOUND, undefined, freshUntil, now)
-    await this.writeL3(key, undefined, freshUntil)
+    await this.writeL3(key, NOT_FOUND, freshUntil, 'load')
+  }
+
+  /** Writes `value` (serialized as `payload`) to every tier, `ttlMs` already checked. */
+  private async store(
+    key: string,
+    value: V,
+    payload: Payload,
+    ttlMs: number,
+    kind: WriteKind,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    this.refuseIfUnjournaled(key, kind)
+    const now = Date.now()
+    const freshUntil = ttlMs > 0 ? now + ttlMs : Infinity
+    this.writeLocal(key, value, payload, freshUntil, now)
+    this.bloom?.add(key)
+    await this.writeL3(key, payload, freshUntil, kind, signal)
+  }
+
+  private writeKind(options: CacheDeleteOptions): WriteKind {
+    const durable = options.durable ?? this.durableWrites
+    if (typeof durable !== 'boolean') {
+      throw new InvalidArgumentError(`invalid durable: expected a boolean, got ${String(durable)}`)
+    }
+    return durable || this.hardFail ? 'durable' : 'write'
+  }
+
+  /**
+   * During a known outage, rejects before any tier changes a write that could not reach
+   * Redis: a durable one, or one the full journal has no room for.
+   */
+  private refuseIfUnjournaled(key: string, kind: WriteKind): void {
+    if (this.l3 === undefined || !this.degraded || this.l3.available(this.redisKey(key))) return
+    if (kind === 'durable') {
+      this.counts.l3Errors++
+      throw this.unavailableError(undefined)
+    }
+    if (kind === 'write' && !this.journalHasRoom(key)) {
+      this.counts.journalRejected++
+      throw this.journalFullError()
+    }
+  }
+
+  private journalHasRoom(key: string): boolean {
+    return this.journal.has(key) || this.journal.size < this.journalMaxKeys
+  }
+
+  private journalFullError(): UnavailableError {
+    return new UnavailableError(
+      `cache '${this.name}': Redis is unavailable and the outage journal is full (outageJournal.maxKeys: ${this.journalMaxKeys})`,
+    )
+  }
+
+  private unavailableError(cause: unknown): UnavailableError {
+    return new UnavailableError(`cache '${this.name}': Redis is unavailable`, { cause })
   }
 
   private serialize(key: string, value: V): Payload {
@@ -626,11 +790,35 @@ export class DistributedCache<V = unknown> {
     this.l2?.set(key, encodeRecord(payload?.bytes, freshUntil, payload?.flags), capTtl(hardMs, this.l2TtlMs, 0))
   }
 
-  private async writeL3(key: string, payload: Payload | undefined, freshUntil: number, signal?: AbortSignal) {
+  /**
+   * Sends a change of `key` to Redis (`payload` undefined: a delete; `NOT_FOUND`: a
+   * remembered miss) and announces it. If Redis cannot take it, soft mode journals it for
+   * replay; a durable write, or one the full journal has no room for, rejects with
+   * `UnavailableError` and drops the local copy made for it. A loader's value stays local.
+   */
+  private async writeL3(
+    key: string,
+    payload: Payload | typeof NOT_FOUND | undefined,
+    freshUntil: number,
+    kind: WriteKind,
+    signal?: AbortSignal,
+  ): Promise<void> {
     if (this.l3 === undefined) return
-    const hardMs = freshUntil === Infinity ? 0 : freshUntil - Date.now() + this.staleMs
-    let body = payload?.bytes
-    let flags = payload?.flags ?? 0
+    // Not abortable itself: an aborted caller stops waiting, the journal still learns the outcome.
+    const failure = await abortable(this.sendChange(key, this.l3Change(payload, freshUntil), kind), signal)
+    if (failure !== undefined) throw failure
+  }
+
+  /** What a change of a key sends to Redis: its record (undefined: a delete) and when it expires there. */
+  private l3Change(
+    payload: Payload | typeof NOT_FOUND | undefined,
+    freshUntil: number,
+  ): Omit<JournalEntry, 'sequence'> {
+    if (payload === undefined) return { record: undefined, expiresAt: 0 }
+    const now = Date.now()
+    const ttlMs = capTtl(freshUntil === Infinity ? 0 : freshUntil - now + this.staleMs, this.l3TtlMs, 0)
+    let body = payload === NOT_FOUND ? undefined : payload.bytes
+    let flags = payload === NOT_FOUND ? 0 : payload.flags
     if (body !== undefined && body.length >= this.compressAbove) {
       const packed = Compressor.compress(body, this.compression)
       if (packed.length < body.length) {
@@ -638,10 +826,92 @@ export class DistributedCache<V = unknown> {
         flags |= COMPRESSED
       }
     }
-    const record = encodeRecord(body, freshUntil, flags)
-    await this.redisCall(key, signal, () =>
-      this.writeThenAnnounce((l3) => l3.set(this.redisKey(key), record, capTtl(hardMs, this.l3TtlMs, 0)), 'set', key),
-    )
+    return { record: encodeRecord(body, freshUntil, flags), expiresAt: ttlMs === 0 ? 0 : now + ttlMs }
+  }
+
+  /** Sends `change` and settles its journal entry; resolves to the error for the caller, if any. */
+  private async sendChange(
+    key: string,
+    change: Omit<JournalEntry, 'sequence'>,
+    kind: WriteKind,
+  ): Promise<UnavailableError | undefined> {
+    const sequence = ++this.writeSequence
+    this.latestWrite.set(key, sequence)
+    const landed = (await this.redisCall(key, undefined, () => this.applyChange(key, change), false)) === true
+    const latest = this.latestWrite.get(key) === sequence
+    if (latest) this.latestWrite.delete(key)
+    if (landed) {
+      const pending = this.journal.get(key)
+      if (pending !== undefined && pending.sequence < sequence) this.journal.delete(key)
+      return undefined
+    }
+    // A newer change of the key was made meanwhile: its outcome decides what Redis must get.
+    if (!latest) return kind === 'durable' ? this.unavailableError(undefined) : undefined
+    if (kind !== 'durable' && this.journalHasRoom(key)) {
+      this.journal.delete(key) // re-added as the newest
+      this.journal.set(key, { ...change, sequence })
+      this.journalRetry ??= setInterval(() => this.retryJournal(), this.journalRetryMs).unref()
+      return undefined
+    }
+    if (kind === 'load') {
+      this.counts.journalDropped++
+      return undefined
+    }
+    this.dropLocal(key)
+    if (kind === 'durable') return this.unavailableError(undefined)
+    this.counts.journalRejected++
+    return this.journalFullError()
+  }
+
+  /** Makes Redis hold `change` (a deletion once it has expired) and announces it; true once done. */
+  private async applyChange(key: string, change: Omit<JournalEntry, 'sequence'>): Promise<true> {
+    const { record, expiresAt } = change
+    const now = Date.now()
+    if (record === undefined || (expiresAt !== 0 && expiresAt <= now)) {
+      await this.writeThenAnnounce((l3) => l3.delete(this.redisKey(key)), 'delete', key)
+    } else {
+      const ttlMs = expiresAt === 0 ? 0 : expiresAt - now
+      await this.writeThenAnnounce((l3) => l3.set(this.redisKey(key), record, ttlMs), 'set', key)
+    }
+    return true
+  }
+
+  /**
+   * Replays the journal: the latest change of every key made while Redis was away. Until a
+   * key's replay lands, reads of it are answered from its entry (see `readL3`), never from
+   * the older value Redis still holds. What fails stays for the next recovery. Never rejects.
+   */
+  private async replayJournal(): Promise<void> {
+    if (this.replaying || this.journal.size === 0 || this.closed) return
+    this.replaying = true
+    let replayed = 0
+    try {
+      // Issued together, before any later write of the same key: one connection per key
+      // keeps them in order, so a newer write is never overwritten by its replay.
+      await Promise.all(
+        [...this.journal].map(async ([key, entry]) => {
+          const landed = (await this.redisCall(key, undefined, () => this.applyChange(key, entry), false)) === true
+          // Unless a newer change of the key replaced the entry meanwhile.
+          if (landed && this.journal.get(key) === entry) {
+            this.journal.delete(key)
+            replayed++
+          }
+        }),
+      )
+    } finally {
+      this.replaying = false
+    }
+    this.counts.journalReplayed += replayed
+    const left = this.journal.size
+    if (left === 0) this.stopJournalRetry()
+    if (replayed > 0) {
+      this.logger.warn(
+        `optlayer cache '${this.name}': replayed ${replayed} changes made while Redis was away` +
+          (left > 0 ? `; ${left} left for the next attempt` : ''),
+      )
+    }
+    // Redis came back again while this replay ran (its own recovery found it busy).
+    if (left > 0 && !this.degraded && !this.closed) setImmediate(() => void this.replayJournal())
   }
 
   /**
@@ -741,6 +1011,12 @@ export class DistributedCache<V = unknown> {
 
   /** The record of `key` in Redis, copied into the local tiers; undefined on a miss or outage. */
   private async readL3(key: string, signal?: AbortSignal, retry = true): Promise<Found | undefined> {
+    // Changed while Redis was away and not replayed yet: Redis still holds the older value.
+    const pending = this.journal.get(key)
+    if (pending !== undefined) {
+      if (pending.record === undefined) return undefined
+      return this.decodeL3Record(key, pending.record, true)
+    }
     const since = this.dropSequence
     this.l3ReadsInFlight++
     const started = performance.now()
@@ -763,10 +1039,15 @@ export class DistributedCache<V = unknown> {
       return undefined
     }
     this.counts.l3Hits++
+    return this.decodeL3Record(key, record, !dropped)
+  }
+
+  /** The value in an L3 record, copied into the local tiers if `keep`. */
+  private decodeL3Record(key: string, record: Buffer, keep: boolean): Found {
     const flags = recordFlags(record, 0, record.length)
     const freshUntil = record.readDoubleLE(1)
     if (flags & NEGATIVE) {
-      if (!dropped) this.writeLocal(key, NOT_FOUND, undefined, freshUntil, Date.now())
+      if (keep) this.writeLocal(key, NOT_FOUND, undefined, freshUntil, Date.now())
       return { value: NOT_FOUND, freshUntil }
     }
     let bytes = record.subarray(HEADER_BYTES)
@@ -774,7 +1055,7 @@ export class DistributedCache<V = unknown> {
     const value = decodePayload(flags, bytes, 0, bytes.length, this.serializer)
     const payload = { bytes, flags: flags & ~COMPRESSED }
     const now = Date.now()
-    if (!dropped && freshUntil + this.staleMs > now) this.writeLocal(key, value, payload, freshUntil, now)
+    if (keep && freshUntil + this.staleMs > now) this.writeLocal(key, value, payload, freshUntil, now)
     return { value, freshUntil }
   }
 
@@ -787,24 +1068,35 @@ export class DistributedCache<V = unknown> {
 
   /**
    * Runs a Redis call for `key`. While Redis is away it is not attempted; a failure marks the
-   * outage. Soft mode answers `undefined`; hard mode rejects with `UnavailableError`.
+   * outage, a success ends it. `hard` false answers `undefined` on failure; true rejects
+   * with `UnavailableError`.
    */
-  private async redisCall<T>(key: string, signal: AbortSignal | undefined, call: () => Promise<T>) {
+  private async redisCall<T>(
+    key: string,
+    signal: AbortSignal | undefined,
+    call: () => Promise<T>,
+    hard = this.hardFail,
+  ): Promise<T | undefined> {
     const l3 = this.l3 as RedisTier
     if (signal?.aborted) throw new AbortError('the cache call was aborted')
-    if (this.degraded && !l3.available(this.redisKey(key))) return this.redisFailed(undefined)
+    if (this.degraded && !l3.available(this.redisKey(key))) return this.redisFailed(undefined, hard)
+    let result: T
     try {
-      return await abortable(call(), signal)
+      result = await abortable(call(), signal)
     } catch (err) {
       if (err instanceof AbortError) throw err
-      return this.redisFailed(err)
+      return this.redisFailed(err, hard)
     }
+    // A Cluster that lost one master emits no 'ready' once it has failed over: a call that
+    // works is the sign.
+    if (this.degraded) this.redisUp(false)
+    return result
   }
 
-  private redisFailed(err: unknown): undefined {
+  private redisFailed(err: unknown, hard: boolean): undefined {
     this.counts.l3Errors++
     if (err !== undefined) this.redisDown(err as Error)
-    if (this.hardFail) throw new UnavailableError(`cache '${this.name}': Redis is unavailable`, { cause: err })
+    if (hard) throw this.unavailableError(err)
     return undefined
   }
 
@@ -814,12 +1106,34 @@ export class DistributedCache<V = unknown> {
     this.logger.warn(`optlayer cache '${this.name}': Redis unavailable (${err.message}); serving from local tiers`)
   }
 
-  private redisUp(): void {
+  /**
+   * Replays the journal if every client is connected: a reconnection ends the outage by
+   * itself, but a Cluster failing a master over stays connected while calls to its slots fail.
+   */
+  private retryJournal(): void {
+    if (this.journal.size === 0 || this.closed) return this.stopJournalRetry()
+    if ((this.l3 as RedisTier).clients.every((client) => client.status === 'ready')) void this.replayJournal()
+  }
+
+  private stopJournalRetry(): void {
+    clearInterval(this.journalRetry)
+    this.journalRetry = undefined
+  }
+
+  /** Ends an outage; `reconnected` when a connection came back rather than a call succeeded. */
+  private redisUp(reconnected: boolean): void {
     if (!this.degraded || this.closed) return
     this.degraded = false
-    // Changes made while Redis was away were not heard: the local copies may be stale.
-    this.flushLocal()
-    this.logger.warn(`optlayer cache '${this.name}': Redis is back; local tiers flushed`)
+    // Other instances' changes made while the connection was down were not heard: the local
+    // copies may be stale. Our own changes are safe in the journal.
+    if (reconnected) this.flushLocal()
+    const pending = this.journal.size
+    this.logger.warn(
+      `optlayer cache '${this.name}': Redis is back` +
+        (reconnected ? '; local tiers flushed' : '') +
+        (pending > 0 ? `; replaying ${pending} changes made meanwhile` : ''),
+    )
+    void this.replayJournal()
   }
 
   private dropLocal(key: string): boolean {
@@ -837,6 +1151,22 @@ export class DistributedCache<V = unknown> {
 
   private redisKey(key: string): string {
     return `${this.namespace}:${key}`
+  }
+
+  /**
+   * The Redis key of the cache's own record `kind` about `key`. User keys are
+   * `<namespace>:<key>`; here a newline follows the namespace, which a namespace cannot
+   * contain, so no user key can reach it. The user key stays whole at the end, so a hash
+   * tag in it puts both keys in the same Cluster slot.
+   */
+  private internalKey(kind: 'lease', key: string): string {
+    return `${this.namespace}\n${kind}:${key}`
+  }
+
+  /** Adds `listener` to a Redis client, to be removed on close: the client may be the caller's. */
+  private listen(client: EventEmitter, event: string, listener: () => void): void {
+    client.on(event, listener)
+    this.clientListeners.push([client, event, listener])
   }
 }
 

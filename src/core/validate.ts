@@ -46,8 +46,9 @@ export function timeoutDuration(name: string, value: unknown): number {
 }
 
 /**
- * A finite number in [min, max] (`Infinity` too when `infinite`), or `fallback` when it is
- * absent and one is given. Throws `InvalidArgumentError` naming the option otherwise.
+ * A number option (fractions allowed) in [min, max] (`Infinity` too when `infinite`), or
+ * `fallback` when it is absent and one is given. Rejects NaN and non-numbers; `unit` names
+ * what the number counts in the message ("a number of milliseconds from 0 to …").
  * @internal
  */
 export function numberInRange(
@@ -55,7 +56,7 @@ export function numberInRange(
   value: unknown,
   min: number,
   max: number = Number.MAX_VALUE,
-  options: { infinite?: boolean; fallback?: number } = {},
+  options: { fallback?: number; unit?: string; infinite?: boolean } = {},
 ): number {
   if (value === undefined && options.fallback !== undefined) return options.fallback
   const ok =
@@ -63,9 +64,10 @@ export function numberInRange(
     value >= min &&
     (Number.isFinite(value) ? value <= max : options.infinite === true && value === Infinity)
   if (!ok) {
+    const what = options.unit === undefined ? 'a number' : `a number of ${options.unit}`
     const range = max === Number.MAX_VALUE ? `of at least ${min}` : `from ${min} to ${max}`
     const infinite = options.infinite === true ? ' or Infinity' : ''
-    throw new InvalidArgumentError(`invalid ${name}: expected a number ${range}${infinite}, got ${String(value)}`)
+    throw new InvalidArgumentError(`invalid ${name}: expected ${what} ${range}${infinite}, got ${String(value)}`)
   }
   return value
 }
