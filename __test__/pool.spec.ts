@@ -31,18 +31,10 @@ import {
 } from 'optlayer'
 
 import { startStandalone } from './helpers/redis'
+import { waitFor } from './helpers/wait'
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/** Polls `predicate` every 5 ms until it holds; fails with `what` after `timeoutMs`. */
-async function waitFor(what: string, predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(5)
-  }
-}
 
 /** Settles to 'pending' if `promise` has not settled by the next macrotask. */
 async function peek<T>(promise: Promise<T>): Promise<'pending' | 'resolved' | 'rejected'> {

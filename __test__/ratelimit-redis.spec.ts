@@ -17,6 +17,7 @@ import {
 import type { HammerConfig, HammerReport, HammerTarget } from './fixtures/redis-hammer'
 import { startCluster, startStandalone, type RedisCluster, type RedisStandalone } from './helpers/redis'
 import { TcpProxy } from './helpers/tcp-proxy'
+import { waitFor } from './helpers/wait'
 
 const ALGORITHMS = Object.keys(RATE_LIMIT_SCRIPTS) as FixedRateAlgorithm[]
 const BUCKETS: readonly FixedRateAlgorithm[] = ['token-bucket', 'gcra']
@@ -63,19 +64,6 @@ type StoreOptions = Omit<RedisRateLimitStoreOptions, 'redis'> & Partial<Pick<Red
 function openStore(options: StoreOptions): RedisRateLimitStore {
   const store = new RedisRateLimitStore({ redis: { url: requireServer().url }, ...options })
   return defer(store, (s) => s.close())
-}
-
-/** Resolves once `condition` holds, polling; rejects after `timeoutMs`. */
-async function eventually(
-  what: string,
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await sleep(20)
-  }
 }
 
 /** `promise`, or a plain Error if it has not settled within `ms` (so a hang fails an `instanceOf` check). */
@@ -1004,7 +992,7 @@ test.serial(
       t.true(result.status === 'rejected' && result.reason instanceof UnavailableError, JSON.stringify(result))
     }
     t.is(await fixedWindowCount(store, key), '3', 'Redis ran each script once')
-    await eventually('the store to reconnect', () => store.available())
+    await waitFor('the store to reconnect', () => store.available())
     // Any re-sent script would have run by now.
     await sleep(300)
     t.is(await fixedWindowCount(store, key), '3', 'and never again')
@@ -1044,13 +1032,13 @@ test.serial('a reply stalled past the timeout rejects, and the command runs once
   proxy.pause()
   await t.throwsAsync(within(store.decide(key, 1), 5000), { instanceOf: UnavailableError, message: /timed out/ })
   proxy.resume()
-  await eventually('the stalled command to reach Redis', async () => (await fixedWindowCount(store, key)) === '1')
+  await waitFor('the stalled command to reach Redis', async () => (await fixedWindowCount(store, key)) === '1')
   await sleep(300)
   t.is(await fixedWindowCount(store, key), '1')
   t.like(await store.decide(key, 1), { allowed: true, remaining: 98 }, 'the connection carries on')
   proxy.closeConnections()
-  await eventually('the store to notice the reset', () => !store.available())
-  await eventually('the store to reconnect by itself', () => store.available())
+  await waitFor('the store to notice the reset', () => !store.available())
+  await waitFor('the store to reconnect by itself', () => store.available())
   t.like(await store.decide(key, 1), { allowed: true, remaining: 97 })
 })
 
@@ -1071,7 +1059,7 @@ test.serial(
     const key = uniqueKey('killed')
     t.true((await store.decide(key, 1)).allowed)
     await victim.kill()
-    await eventually('the store to notice', () => !store.available())
+    await waitFor('the store to notice', () => !store.available())
     for (let i = 0; i < 3; i++) {
       await t.throwsAsync(within(store.decide(key, 1), 3000), {
         instanceOf: UnavailableError,
@@ -1081,7 +1069,7 @@ test.serial(
     const failure = await t.throwsAsync(store.decide(key, 1))
     t.truthy(failure?.cause, 'the ioredis error is kept as cause')
     await victim.restart()
-    await eventually('the store to reconnect', () => store.available())
+    await waitFor('the store to reconnect', () => store.available())
     // The restarted server kept no data.
     t.like(await store.decide(key, 1), { allowed: true, remaining: 4 })
   },

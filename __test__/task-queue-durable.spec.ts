@@ -25,6 +25,7 @@ import {
 import { DURABLE_SCRIPTS, queueKeys } from '../src/queue/durable/scripts'
 import { RedisNode, startCluster, startStandalone, type RedisStandalone } from './helpers/redis'
 import { TcpProxy } from './helpers/tcp-proxy'
+import { waitFor } from './helpers/wait'
 
 let server: RedisStandalone | undefined
 const queues: DurableTaskQueue[] = []
@@ -53,14 +54,6 @@ function open(options: Partial<DurableTaskQueueOptions> & { name: string }): Dur
   const queue = new DurableTaskQueue({ redis: { url: url() }, pollIntervalMs: 50, ...options })
   queues.push(queue)
   return queue
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
-  }
 }
 
 test('bad options and bad tasks are refused with typed errors before any round trip', async (t) => {
@@ -127,7 +120,7 @@ test('queues on your own client leave it open; an id is unique among live tasks 
     await second.stop()
     t.is(await client.ping(), 'PONG')
     const consumer = open({ name, handlers: { x: async () => 'ran once' } })
-    await until('the task to run', async () => (await consumer.getTask('same'))?.state === 'succeeded')
+    await waitFor('the task to run', async () => (await consumer.getTask('same'))?.state === 'succeeded')
     t.is(consumer.stats().succeeded, 1)
   } finally {
     client.disconnect()
@@ -193,7 +186,7 @@ test('tasks out of retries are dead letters: listed, requeued (and then run) or 
   healthy = true
   t.true(await queue.requeue(first.id))
   t.false(await queue.requeue(first.id))
-  await until('the requeued task to succeed', async () => (await queue.getTask(first.id))?.state === 'succeeded')
+  await waitFor('the requeued task to succeed', async () => (await queue.getTask(first.id))?.state === 'succeeded')
   t.deepEqual(
     (await queue.deadLetters()).map((l) => l.id),
     [second.id],
@@ -254,7 +247,7 @@ test('durations past what a timer holds (2^31 − 1 ms) mean none rather than fi
   // A timer that overflows fires after 1 ms: long before this 100 ms one.
   const control = await queue.submit({ name: 'forever', timeoutMs: 100 })
   await t.throwsAsync(control.result, { instanceOf: TimeoutError })
-  await until('the long tasks to start', () => long.every((h) => running.has(h.id)))
+  await waitFor('the long tasks to start', () => long.every((h) => running.has(h.id)))
   for (const handle of long) t.like(await queue.getTask(handle.id), { state: 'running', attempts: 1 })
   t.is(queue.stats().timedOut, 1)
   for (const handle of long) t.true(await queue.cancel(handle.id))
@@ -297,7 +290,7 @@ test('cancel: a pending task is removed; a running one is aborted on the process
     },
   })
   const running = await producer.submit({ name: 'wait', retries: 5 })
-  await until('the task to start', () => started)
+  await waitFor('the task to start', () => started)
   t.true(await producer.cancel(running.id))
   await t.throwsAsync(running.result, { instanceOf: AbortError })
   t.like(await producer.getTask(running.id), { state: 'cancelled', attempts: 1 })
@@ -341,7 +334,7 @@ test('priorities: Critical goes first, yet Low is never starved (weighted dequeu
   )
   const order: string[] = []
   const consumer = open({ name, concurrency: 1, handlers: { p: async (label: string) => order.push(label) } })
-  await until('every task to run', () => order.length === 170)
+  await waitFor('every task to run', () => order.length === 170)
   const firstLow = order.findIndex((label) => label.startsWith('low'))
   t.true(firstLow < 16, `first Low task ran at position ${firstLow}`)
   const lowInFirst150 = order.slice(0, 150).filter((label) => label.startsWith('low')).length
@@ -374,7 +367,7 @@ test('a long task that reports progress is never taken for dead', async (t) => {
     },
   })
   const handle = await queue.submit({ name: 'long' })
-  await until('progress to show', async () => (await queue.getTask(handle.id))?.progress !== undefined)
+  await waitFor('progress to show', async () => (await queue.getTask(handle.id))?.progress !== undefined)
   t.is(await handle.result, 'done')
   t.is(runs, 1)
   t.like(await queue.getTask(handle.id), { state: 'succeeded', attempts: 1, progress: { step: 6 } })
@@ -406,7 +399,7 @@ test('stop with drain finishes every accepted task; stop without drain hands run
   const second = open({ name, concurrency: 4, handlers: { long } })
   const producer = open({ name, consume: false })
   const longHandles = await producer.submitBatch(Array.from({ length: 4 }, () => ({ name: 'long' })))
-  await until('the long tasks to start', () => startedLong === 4)
+  await waitFor('the long tasks to start', () => startedLong === 4)
   const abrupt = await second.stop()
   t.false(abrupt.drained)
   t.deepEqual([...abrupt.unfinished].sort(), longHandles.map((h) => h.id).sort())
@@ -424,7 +417,7 @@ test('metrics: depth per priority under the queue label, outcomes and retries', 
     { name: 'm', priority: Priority.Low },
     { name: 'm', priority: Priority.Critical },
   ])
-  await until('the depth to be read', () => producer.stats().depth.Low === 2, 5000)
+  await waitFor('the depth to be read', () => producer.stats().depth.Low === 2, 5000)
   const metrics = new MetricsCollector({ defaultMetrics: false })
   const text = await metrics.expose()
   t.regex(text, new RegExp(`optlayer_queue_depth\\{queue="${name}",priority="Low"\\} 2`))
@@ -484,17 +477,17 @@ test.serial(
       })
       const producer = open({ name, consume: false })
       const handle = await producer.submit({ name: 'job', retries: 3 })
-      await until('the first consumer to run the task', () => firstStarted)
+      await waitFor('the first consumer to run the task', () => firstStarted)
       // Its heartbeats no longer reach Redis: the lease expires and the task goes to the second.
       proxy.pause()
       const second = open({ name, visibilityTimeoutMs: 300, handlers: { job: async () => 'second' } })
       t.is(await handle.result, 'second')
       t.is(reason, undefined, 'the first consumer cannot know yet')
       proxy.resume()
-      await until('the first run to be aborted', () => reason !== undefined)
+      await waitFor('the first run to be aborted', () => reason !== undefined)
       t.true(reason instanceof LeaseLostError)
       t.is((reason as LeaseLostError).code, 'ERR_OPTLAYER_LEASE_LOST')
-      await until('the first consumer to let the task go', () => first.stats().running === 0)
+      await waitFor('the first consumer to let the task go', () => first.stats().running === 0)
       t.like(await producer.getTask(handle.id), { state: 'succeeded', attempts: 2 })
       t.like(first.stats(), { succeeded: 0, failed: 0, retried: 0, deadLettered: 0, runs: 1 })
       t.like(second.stats(), { succeeded: 1, runs: 1 })
@@ -602,9 +595,9 @@ test.serial(
       const redis = new Redis(url())
       try {
         const killed = children[0]!.pid!
-        await until('a third of the tasks to run', async () => (await redis.hlen(executions)) >= total / 3, 60_000)
+        await waitFor('a third of the tasks to run', async () => (await redis.hlen(executions)) >= total / 3, 60_000)
         // So that the kill cuts a consumer in full flow, not one that never got work.
-        await until(
+        await waitFor(
           'the consumer to kill to have run a few batches',
           async () => (await redis.hlen(`${executions}:${killed}`)) >= 2 * concurrency,
           60_000,
@@ -685,7 +678,7 @@ test.serial(
       queues.push(queue)
       const total = 2000
       const handles = await queue.submitBatch(Array.from({ length: total }, (_, n) => ({ name: 'w', args: n })))
-      await until('some tasks to finish', () => queue.stats().succeeded >= 200)
+      await waitFor('some tasks to finish', () => queue.stats().succeeded >= 200)
       await node.kill('SIGKILL')
       await t.throwsAsync(queue.submit({ name: 'w', args: -1 }), { instanceOf: UnavailableError })
       await sleep(300)
@@ -720,7 +713,7 @@ test.serial(
       const consumer = new DurableTaskQueue({ ...options, handlers: { echo: async (value: string) => value } })
       queues.push(consumer)
       let again: unknown
-      await until('submits to work again', async () => {
+      await waitFor('submits to work again', async () => {
         try {
           again = await (await producer.submit({ name: 'echo', args: 'again' })).result
           return true
@@ -786,7 +779,7 @@ test.serial('Redis Cluster: all keys of a queue share one hash tag; tasks run an
     await master.kill('SIGKILL')
     await cluster.waitForFailover(master.port)
     let resumed: number | undefined
-    await until(
+    await waitFor(
       'the queue to work again after the failover',
       async () => {
         try {
