@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test command (`npm test`): build, lint, reference tools, Rust
-# tests, TypeScript and Redis specs, fuzzing, packaging. Phases run one after another and
+# tests and loom models, TypeScript and Redis specs, fuzzing, packaging. Phases run one after another and
 # their durations are printed at the end, also when a phase fails, so a slow phase is seen.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +40,10 @@ phase build npm run --silent build
 phase lint npm run --silent lint
 phase tools bash -c 'bash scripts/ensure-codec-tools.sh && bash scripts/ensure-monitoring-tools.sh'
 phase cargo cargo test --workspace
+# The queue's admission protocol under loom's interleavings (its own cfg, so its own target
+# dir keeps the main build's cache); bounded preemptions keep it to seconds.
+phase loom env RUSTFLAGS='--cfg loom' CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=3 \
+  cargo test --release -p optlayer-queue --test loom
 phase ava npx ava
 phase fuzz bash scripts/fuzz.sh
 phase pack bash scripts/check-pack.sh
