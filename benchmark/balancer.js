@@ -34,7 +34,7 @@ const ALGORITHMS = ['round-robin', 'weighted-round-robin', 'least-connections', 
 const PICK_BACKENDS = 8
 // Distinct client IPs the consistent-hash picks cycle through (a power of two: masked, not divided).
 const CLIENT_KEYS = 4096
-// From the issue: measured and reported, never asserted.
+// The targets: measured and reported, never asserted.
 const PICK_TARGET_NS = 100
 const PICK_SPEC_NS = 200
 const WEIGHTS = [5, 3, 1]

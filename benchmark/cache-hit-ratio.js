@@ -394,7 +394,7 @@ function traces(quick) {
   ]
 }
 
-/** The figures for hit ratio. */
+/** The hit-ratio targets. */
 function evaluate(rows) {
   const find = (key, capacityShare) => rows.find((r) => r.key === key && r.capacityShare === capacityShare)
   const figures = []

@@ -1,6 +1,6 @@
 'use strict'
 
-// Side-by-side measurement as /work/shared/BENCHMARKING.md asks: the machine's speed drifts,
+// Side-by-side measurement: the machine's speed drifts,
 // so every contender of a case runs in the same process, interleaved round by round, and
 // each ratio is taken between measurements of the same round before the median is taken.
 
@@ -262,7 +262,7 @@ function writeResults(suite, { packages, parameters, ...sections }) {
 }
 
 /**
- * A README table of a suite's figures against the issue's targets (`{ target, subject,
+ * A README table of a suite's figures against their targets (`{ target, subject,
  * display, met }` each), for suites whose results are not one ns/op per case.
  */
 function figureTable(figures) {
@@ -286,7 +286,7 @@ function runIfMain(suiteModule, run) {
 }
 
 /**
- * Prints an issue's figures to reach, one row `[target, subject, measured, met]` each, and
+ * Prints the figures to reach, one row `[target, subject, measured, met]` each, and
  * returns nothing: the figures go to the results file as they are.
  */
 function printFigures(title, subjectHeader, rows, textColumns) {

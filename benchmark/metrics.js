@@ -1,6 +1,6 @@
 'use strict'
 
-// metrics suite: the issue's two figures, side by side in one process.
+// metrics suite: the two target figures, side by side in one process.
 // 1. Recording one request (ns/op): MetricsCollector.recordRequest (a native HDR histogram per
 //    outcome behind a raw N-API function, plus plain counters) against prom-client's
 //    Histogram.observe with the `outcome` label as optlayer used it (its peers: pre-bound
@@ -41,7 +41,7 @@ const PROM_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25
 const SERIES_METRICS = 10
 const SERIES_PER_METRIC = 1000
 const SCRAPE_REPEATS = 15
-// From the issue: measured and reported, never asserted.
+// The targets: measured and reported, never asserted.
 const RECORD_BUDGET_NS = 100
 const RECORD_MIN_RATIO = 2
 const SCRAPE_BUDGET_MS = 50

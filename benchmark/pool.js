@@ -35,7 +35,7 @@ const CASES = [
   { concurrency: 16, size: 16, label: 'acquire+release, concurrency 16, pool of 16' },
   { concurrency: 16, size: 4, label: 'acquire+release, concurrency 16, pool of 4 (callers queue)' },
 ]
-// From the issue: measured and reported, never asserted.
+// The targets: measured and reported, never asserted.
 const TARGET_VS_GENERIC_POOL = 1.5
 const REFERENCE = 'generic-pool'
 

@@ -32,7 +32,7 @@ const TASKS_PER_CALL = 1024
 const CPU_TASKS_PER_CALL = 256
 const THREADS = 2
 const CONCURRENCIES = [1, 16, 256]
-// From the issue: measured and reported, never asserted.
+// The targets: measured and reported, never asserted.
 const TARGET_NS_PER_TASK = 800
 const TARGET_VS_P_QUEUE = 3
 const TARGET_VS_PISCINA = 1

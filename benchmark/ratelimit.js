@@ -46,7 +46,7 @@ const HOUR_MS = 3_600_000
 const SMALL_LIMIT = 10
 const CHECK_KEYS = 1000
 const CHECK_REQUESTS_PER_KEY = 15
-// From BENCHMARKING.md and the issue: measured and reported, never asserted.
+// The per-op budgets and targets: measured and reported, never asserted.
 const BUDGET_NS = 150
 
 const MEMORY_KEY_COUNTS = [1_000_000, 10_000_000]
@@ -83,7 +83,7 @@ function keyOf(i) {
 }
 
 /**
- * The minimal pure-JS token bucket the issue compares against: one `{ tokens, updatedAt }`
+ * The minimal pure-JS token bucket we compare against: one `{ tokens, updatedAt }`
  * per key in a Map, refilled on access at `limit` per `windowMs` up to `burst`, with the
  * decision shape and rounding of optlayer's (whole remaining tokens, durations rounded up).
  * It never forgets a key.

@@ -27,7 +27,7 @@ const GZIP_LEVEL = 6
 const BROTLI_QUALITY = 4
 const SEED = 20240601
 const SIZES = [100, 1024, 16 * 1024, 256 * 1024, 1024 * 1024]
-// From BENCHMARKING.md: measured and reported, never asserted.
+// The targets: measured and reported, never asserted.
 const BUDGET_1KIB_NS = 1500
 const EVENT_LOOP_BYTES = 1024 * 1024
 const MANY_IN_FLIGHT = 8

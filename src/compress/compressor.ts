@@ -59,7 +59,7 @@ export const COMPRESSOR_DEFAULTS = Object.freeze({
  * Inputs up to 16 KiB compress into one reused 32 KiB scratch (every codec's worst case
  * for 16 KiB fits), and outputs that fit it decompress there: the native side returns only
  * a length and JavaScript copies the result into a pooled Buffer, since creating a Buffer
- * natively costs more than coding a small payload (BENCHMARKING.md).
+ * natively costs more than coding a small payload (measured: benchmark/codecs.js).
  */
 const SCRATCH_BYTES = 32 * 1024
 const SMALL_INPUT_BYTES = 16 * 1024

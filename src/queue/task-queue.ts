@@ -4,7 +4,6 @@ import { performance } from 'node:perf_hooks'
 import {
   AbortError,
   ClosedError,
-  fromNativeError,
   InvalidArgumentError,
   NotSerializableError,
   QueueFullError,
@@ -12,12 +11,12 @@ import {
 } from '../core/errors'
 import { openTaskQueues } from './queue-metrics'
 import type { LatencySnapshot } from '../core/latency-histogram'
-import { native } from '../core/native'
 import { backoffDelay, resolveBackoff } from './backoff'
 import { BufferedHistogram } from './buffered-histogram'
 import { DeadLetterStore } from './dead-letters'
 import { resolveOptions, type ResolvedOptions, type TaskQueueOptions } from './options'
 import { cancelled, Task, type TaskOwner } from './task'
+import { NativeSchedule } from './native-schedule'
 import { toTaskError } from './task-error'
 import {
   Priority,
@@ -71,8 +70,6 @@ interface SpaceWaiter {
   resolve: () => void
   reject: (reason: unknown) => void
 }
-/** Tasks staged for the native queue before they are handed over in one call. */
-const STAGED = 256
 
 /**
  * A task queue: priority scheduling (Critical, High, Normal, Low, weighted so none starves)
@@ -86,7 +83,7 @@ const STAGED = 256
  * pair costs ~110 ns through the native queue with a call each, ~50 ns with pushes staged
  * and handed over in one call (as here), against ~16 ns for arrays in JavaScript; a whole
  * submit-and-complete costs ~650 ns, mostly promises and garbage collection, so the native
- * queue stays: it is the scheduler the issue asks for, its binding also shares one queue between
+ * queue stays: it is the specified priority scheduler, its binding also shares one queue between
  * the worker threads that open its name, and a second scheduler in JavaScript would be a twin.
  * A task starts at once, without the native queue, when a worker is free and none waits.
  *
@@ -100,18 +97,9 @@ const STAGED = 256
 export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwner {
   /** The options in effect, defaults filled in. */
   readonly options: Readonly<ResolvedOptions>
-  private readonly nativeQueue: InstanceType<typeof native.NativePriorityQueue>
-  private readonly push: (id: number, level: number) => boolean
-  private readonly pop: () => number
-  /** Queued tasks by native slot; a cancelled task stays as a tombstone until popped. */
-  private readonly slots: (Task | undefined)[] = []
-  private readonly freeSlots: number[] = []
+  /** Pending tasks in the order they start. */
+  private readonly schedule: NativeSchedule
   private readonly tasks: TaskRegistry
-  /** Slot and level of each task staged for the native queue (see `stage`). */
-  private readonly staged = new Float64Array(2 * STAGED)
-  private stagedCount = 0
-  /** Retries fallen due while the native queue was full of pending tasks. */
-  private readonly readmit: Task[] = []
   /** Pending tasks (not cancelled) per level; `pending` is their sum. */
   private readonly depth = [0, 0, 0, 0]
   private pending = 0
@@ -149,14 +137,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     super()
     const resolved = resolveOptions(options)
     this.options = Object.freeze(resolved)
-    try {
-      this.nativeQueue = new native.NativePriorityQueue({ capacity: resolved.queueSize, weights: resolved.weights })
-    } catch (err) {
-      throw fromNativeError(err)
-    }
-    const ops = this.nativeQueue.ops()
-    this.push = ops.push
-    this.pop = ops.pop
+    this.schedule = new NativeSchedule(resolved.queueSize, resolved.weights)
     this.tasks = new TaskRegistry(resolved.keepFinished)
     this.scaler = new WorkerScaler(resolved)
     this.deadLetterStore = new DeadLetterStore(resolved.maxDeadLetters)
@@ -414,86 +395,9 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   private enqueue(task: Task, now: number): void {
     this.pending++
     this.depth[task.priority]!++
-    this.stage(task)
+    this.schedule.add(task)
     if (this.running < this.capacity()) this.pump(now)
     else if (this.scaler.grow(this.pending, 0)) this.scaled()
-  }
-
-  /**
-   * Writes a task's slot and level into a reused array that `flush` hands to the native
-   * queue in one call: a native call per task (~80 ns here) was a tenth of a task's cost.
-   */
-  private stage(task: Task): void {
-    const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.slots.length
-    this.slots[slot] = task
-    task.slot = slot
-    const n = this.stagedCount++
-    this.staged[2 * n] = slot
-    this.staged[2 * n + 1] = task.priority
-    if (this.stagedCount === STAGED) this.flush()
-  }
-
-  /** Hands the staged tasks to the native queue; those it has no room for wait in `readmit`. */
-  private flush(): void {
-    const count = this.stagedCount
-    if (count === 0) return
-    this.stagedCount = 0
-    let admitted = this.nativeQueue.pushMany(this.staged, count)
-    if (admitted === count) return
-    // Full of cancelled tombstones, or of retries readmitted past queueSize.
-    this.compact()
-    for (; admitted < count; admitted++) {
-      const slot = this.staged[2 * admitted]!
-      if (!this.push(slot, this.staged[2 * admitted + 1]!)) {
-        const task = this.slots[slot]!
-        this.release(slot)
-        this.readmit.push(task)
-      }
-    }
-  }
-
-  /** Moves retries that found the native queue full into it, while it has room. */
-  private readmitWaiting(): void {
-    while (this.readmit.length > 0) {
-      const task = this.readmit[0]!
-      const reused = this.freeSlots.pop()
-      const slot = reused ?? this.slots.length
-      if (!this.push(slot, task.priority)) {
-        if (reused !== undefined) this.freeSlots.push(reused)
-        return
-      }
-      this.readmit.shift()
-      this.slots[slot] = task
-      task.slot = slot
-    }
-  }
-
-  /** Drops cancelled tombstones from the native queue; returns whether any went. */
-  private compact(): boolean {
-    const kept: Task[] = []
-    let dropped = false
-    for (let slot = this.pop(); slot >= 0; slot = this.pop()) {
-      const task = this.slots[slot]!
-      this.release(slot)
-      if (task.state === 'pending') kept.push(task)
-      else dropped = true
-    }
-    // Popped across levels in schedule order, each level in its own order: pushing back in
-    // that order keeps every level first-in, first-out.
-    for (const task of kept) {
-      const slot = this.freeSlots.pop() ?? this.slots.length
-      this.push(slot, task.priority)
-      this.slots[slot] = task
-      task.slot = slot
-    }
-    return dropped
-  }
-
-  private release(slot: number): void {
-    const task = this.slots[slot]
-    if (task !== undefined) task.slot = -1
-    this.slots[slot] = undefined
-    this.freeSlots.push(slot)
   }
 
   /** Starts queued tasks while workers are free. Not reentrant: a task that settles synchronously returns here. */
@@ -502,12 +406,8 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     this.pumping = true
     try {
       while (this.running < this.capacity() && this.pending > 0) {
-        this.flush()
-        if (this.readmit.length > 0) this.readmitWaiting()
-        const slot = this.pop()
-        if (slot < 0) break
-        const task = this.slots[slot]!
-        this.release(slot)
+        const task = this.schedule.next()
+        if (task === undefined) break
         // A cancelled task left its tombstone here.
         if (task.state !== 'pending') continue
         this.pending--
@@ -642,8 +542,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
       case 'pending': {
         this.pending--
         this.depth[task.priority]!--
-        const waiting = this.readmit.indexOf(task)
-        if (waiting >= 0) this.readmit.splice(waiting, 1)
+        this.schedule.forget(task)
         break
       }
       case 'retrying':
@@ -745,7 +644,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     for (const timer of this.timers) clearInterval(timer)
     openTaskQueues.delete(this)
     await this.pool?.close()
-    this.nativeQueue.close()
+    this.schedule.close()
     this.waitTimes.close()
     this.runTimes.close()
     return report
