@@ -14,7 +14,7 @@
 const fs = require('node:fs')
 const { performance } = require('node:perf_hooks')
 const { RateLimiter } = require('optlayer')
-const { JsTokenBucket, keyOf } = require('./ratelimit')
+const { JsTokenBucket, keyOf } = require('./ratelimit-common')
 
 // A refill of one token per 864 s: no key gets back to full (and evictable) during the run.
 const QUOTA = { limit: 100, windowMs: 86_400_000 }
