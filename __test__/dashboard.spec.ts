@@ -3,14 +3,19 @@ import { request } from 'node:http'
 import { join } from 'node:path'
 
 import test from 'ava'
-import { MetricsCollector, OptlayerServer, RateLimiter } from 'optlayer'
+import {
+  DashboardData,
+  MetricsCollector,
+  OptlayerServer,
+  RateLimiter,
+  type DashboardPanel,
+  type DashboardPayload,
+} from 'optlayer'
 
 import { fakeClock } from './helpers/fake-clock'
 import { waitFor } from './helpers/wait'
 import { chromium } from 'playwright-core'
 import { Counter, Gauge, Histogram, Registry, Summary } from 'prom-client'
-
-import { DashboardData, type DashboardPanel, type DashboardPayload } from '../src/monitoring/dashboard/data'
 
 // Rate-limit metrics cover every open RateLimiter of the process, so these tests run one at a time.
 
