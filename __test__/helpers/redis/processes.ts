@@ -43,6 +43,7 @@ export function trackChild(pid: number, child: ChildProcess): void {
   child.once('exit', () => liveChildren.delete(pid))
 }
 
+/** Records who owns `dir` (and which server runs in it) for the stale-directory sweep. */
 export function writeOwner(dir: string, record: OwnerRecord): void {
   fs.writeFileSync(path.join(dir, OWNER_FILE), JSON.stringify(record))
 }

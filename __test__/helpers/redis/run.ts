@@ -5,16 +5,19 @@ import { RedisHarnessError, RedisTimeoutError } from './errors'
 
 const POLL_INTERVAL_MS = 100
 
+/** For listeners and catch handlers whose failure is reported another way. */
 export function noop(): void {}
 
-export function errorMessage(error: unknown): string {
+function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
 }
 
+/** The last `count` lines of `text`. */
 export function lastLines(text: string, count: number): string {
   return text.trimEnd().split('\n').slice(-count).join('\n')
 }
 
+/** What a command that {@link run} ran printed. */
 export interface RunResult {
   stdout: string
   stderr: string
