@@ -1,17 +1,18 @@
 import test from 'ava'
-import { MetricsCollector, OptlayerServer } from 'optlayer'
-
-import { fakeClock } from './helpers/fake-clock'
-import { Counter, Gauge, Histogram, Registry, Summary } from 'prom-client'
-
-import { MetricSources, defaultAlertRules } from '../src/monitoring/alert-sources'
 import {
   AlertManager,
+  defaultAlertRules,
+  MetricsCollector,
+  MetricSources,
+  OptlayerServer,
   type ActiveAlert,
   type AlertLogRecord,
   type AlertRule,
   type ResolvedAlert,
-} from '../src/monitoring/alerts'
+} from 'optlayer'
+
+import { fakeClock } from './helpers/fake-clock'
+import { Counter, Gauge, Histogram, Registry, Summary } from 'prom-client'
 
 /** A clock the test moves by hand. */
 interface Recorded {

@@ -13,8 +13,6 @@ import {
   OutputLimitError,
 } from 'optlayer'
 
-import { fromNativeError } from '../src/core/errors'
-import { native } from '../src/core/native'
 import { runDetachCase } from './helpers/detach'
 
 function text(length: number): Buffer {
@@ -180,26 +178,6 @@ test('many concurrent async calls all complete correctly', async (t) => {
   const packed = await Promise.all(inputs.map((input, i) => Compressor.compressAsync(input, 'zstd', { level: i % 9 })))
   const plain = await Promise.all(packed.map((p) => Compressor.decompressAsync(p, 'zstd')))
   plain.forEach((p, i) => t.deepEqual(p, inputs[i]))
-})
-
-test('a native panic in a sync export becomes InternalError instead of a crash', (t) => {
-  let caught: unknown
-  try {
-    native.__panicProbeSync()
-  } catch (err) {
-    caught = err
-  }
-  t.truthy(caught, 'the panic surfaced as a thrown error')
-  const err = fromNativeError(caught)
-  t.true(err instanceof InternalError)
-  t.is(err.code, 'ERR_OPTLAYER_INTERNAL')
-  t.regex(err.message, /panic probe \(sync\)/)
-})
-
-test('a native panic on the thread pool rejects with ERR_OPTLAYER_INTERNAL', async (t) => {
-  const err = await t.throwsAsync(native.__panicProbeAsync())
-  t.is((err as Error & { code?: string }).code, 'ERR_OPTLAYER_INTERNAL')
-  t.regex(err?.message ?? '', /native panic: panic probe \(thread pool\)/)
 })
 
 test('error classes brand-check by code, across copies', (t) => {

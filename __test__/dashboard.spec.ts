@@ -3,13 +3,19 @@ import { request } from 'node:http'
 import { join } from 'node:path'
 
 import test from 'ava'
-import { MetricsCollector, OptlayerServer, RateLimiter } from 'optlayer'
+import {
+  DashboardData,
+  MetricsCollector,
+  OptlayerServer,
+  RateLimiter,
+  type DashboardPanel,
+  type DashboardPayload,
+} from 'optlayer'
 
 import { fakeClock } from './helpers/fake-clock'
+import { waitFor } from './helpers/wait'
 import { chromium } from 'playwright-core'
 import { Counter, Gauge, Histogram, Registry, Summary } from 'prom-client'
-
-import { DashboardData, type DashboardPanel, type DashboardPayload } from '../src/monitoring/dashboard/data'
 
 // Rate-limit metrics cover every open RateLimiter of the process, so these tests run one at a time.
 
@@ -213,8 +219,9 @@ test.serial('the dashboard draws live series in headless Chromium while traffic 
     return !!s && s.drawn.requestRate >= 6 && s.drawn.latency >= 6 && s.drawn.rateLimitRejections >= 2 &&
       s.drawn.heapUsed >= 3 && s.drawn.eventLoopDelay >= 3
   })()`
-  const deadline = Date.now() + 20_000
-  while (!(await page.evaluate(ready)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200))
+  const drawn = async (): Promise<boolean> => (await page.evaluate(ready)) === true
+  // A timeout is not fatal here: the assertions below say which chart stayed empty, after the screenshot.
+  await waitFor('the dashboard charts to fill', drawn, 20_000, 200).catch(() => undefined)
   // Saved before the assertions so that a failing run leaves the picture to look at.
   const artifacts = join(__dirname, 'artifacts')
   mkdirSync(artifacts, { recursive: true })

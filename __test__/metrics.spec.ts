@@ -15,10 +15,8 @@ import {
   RateLimiter,
 } from 'optlayer'
 
+import { withinPrecision } from './helpers/hdr'
 import { seededRandom } from './helpers/random'
-
-// Internal: the sliding window behind the summary's quantiles.
-import { LatencyWindow } from '../src/monitoring/latency-window'
 
 /** Request-like latencies in ms: log-normal around 5 ms with a long tail, rounded to whole ns as recorded. */
 function latencies(count: number, seed: number): number[] {
@@ -32,11 +30,6 @@ function latencies(count: number, seed: number): number[] {
 /** Nearest rank: the ⌈q × n⌉-th smallest. */
 function exactQuantile(sorted: readonly number[], q: number): number {
   return sorted[Math.max(1, Math.ceil(q * sorted.length)) - 1] ?? NaN
-}
-
-/** HDR precision at 3 significant figures, with the microsecond floor of the default range. */
-function withinPrecision(reported: number, exact: number): boolean {
-  return Math.abs(reported - exact) <= Math.max(exact * 1e-3, 0.001)
 }
 
 /** The value of one sample line of a Prometheus exposition, by name and exact label text. */
@@ -163,31 +156,6 @@ test('merges HdrHistogram V2 written by hdr-histogram-js', (t) => {
   t.true(Math.abs(p99 - exactQuantile(sorted, 0.99)) <= exactQuantile(sorted, 0.99) * 2e-3 + 0.002, `p99 ${p99}`)
   for (const v of values) ours.record(v)
   t.is(ours.snapshot().count, values.length)
-})
-
-test('a read since a checkpoint covers only the values recorded after it; LatencyWindow keeps the right base', (t) => {
-  const histogram = new LatencyHistogram()
-  t.teardown(() => histogram.close())
-  for (let i = 0; i < 1000; i++) histogram.record(100)
-  const checkpoint = histogram.toBuffer()
-  for (let i = 1; i <= 100; i++) histogram.record(i / 10)
-  const windowed = histogram.snapshot({ since: checkpoint })
-  t.is(windowed.count, 100)
-  t.true(withinPrecision(windowed.p50Ms ?? NaN, 5))
-  t.true(withinPrecision(windowed.maxMs ?? NaN, 10))
-  t.true((histogram.snapshot().p50Ms ?? 0) >= 99.9, 'the cumulative median is still 100')
-
-  const window = new LatencyWindow(60_000, 6)
-  const taken: number[] = []
-  const take = (at: number) => () => {
-    taken.push(at)
-    return Buffer.from([at % 256])
-  }
-  for (let at = 0; at <= 120_000; at += 1_000) window.tick(at, take(at))
-  t.deepEqual(taken.slice(0, 3), [0, 10_000, 20_000], 'a checkpoint every window/slices')
-  // At 120 s the base is the newest checkpoint at least 60 s old: the one of 60 s.
-  t.is(window.coveredSeconds(120_000), 60)
-  t.deepEqual([...(window.since() ?? [])], [60_000 % 256])
 })
 
 test('a named histogram is shared by the worker_threads that open its name', async (t) => {

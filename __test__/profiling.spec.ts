@@ -1,11 +1,8 @@
 import { gunzipSync } from 'node:zlib'
 
 import test from 'ava'
-import { configFromEnv, OptlayerServer } from 'optlayer'
+import { configFromEnv, OptlayerServer, pprofAvailable, ProfilingServer, startProfilingServer } from 'optlayer'
 import protobuf from 'protobufjs'
-
-import { ProfilingServer, startProfilingServer } from '../src/monitoring/profiling'
-import { pprofAvailable } from '../src/monitoring/profiling-backends'
 
 // The fields of pprof's profile.proto (github.com/google/pprof/proto/profile.proto) the tests read.
 const PPROF_SCHEMA = `

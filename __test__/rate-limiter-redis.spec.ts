@@ -1,10 +1,9 @@
-import { setTimeout as sleep } from 'node:timers/promises'
-
 import test from 'ava'
 
 import { InvalidArgumentError, MetricsCollector, RateLimiter, type RedisFallback } from 'optlayer'
 
 import { startStandalone, type RedisStandalone } from './helpers/redis'
+import { waitFor } from './helpers/wait'
 
 let server: RedisStandalone | undefined
 const limiters: RateLimiter[] = []
@@ -41,13 +40,12 @@ function open(fallback: RedisFallback, extra: Partial<ConstructorParameters<type
 /** Waits until the limiter's Redis answers again (it reconnects by itself). */
 async function untilRedisDecides(limiter: RateLimiter, key: string): Promise<void> {
   const before = limiter.stats().redis
-  for (let i = 0; i < 100; i++) {
+  const decided = async (): Promise<boolean> => {
     await limiter.allow(key, 0)
     const now = limiter.stats().redis
-    if (now.allowed + now.denied > before.allowed + before.denied) return
-    await sleep(50)
+    return now.allowed + now.denied > before.allowed + before.denied
   }
-  throw new Error('Redis did not come back within 5 s')
+  await waitFor('Redis to decide again', decided, 5_000, 50)
 }
 
 // One spec drives every fallback, because killing the shared server affects them all.

@@ -1,6 +1,4 @@
-import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 import test from 'ava'
@@ -10,7 +8,6 @@ import {
   AbortError,
   ClosedError,
   DurableTaskQueue,
-  DURABLE_QUEUE_DEFAULTS,
   InvalidArgumentError,
   LeaseLostError,
   MetricsCollector,
@@ -19,42 +16,23 @@ import {
   QueueFullError,
   TimeoutError,
   UnavailableError,
-  type DurableTaskQueueOptions,
 } from 'optlayer'
 
-import { DURABLE_SCRIPTS, queueKeys } from '../src/queue/durable/scripts'
-import { RedisNode, startCluster, startStandalone, type RedisStandalone } from './helpers/redis'
+import {
+  forkConsumers,
+  open,
+  queues,
+  server,
+  uniqueName,
+  url,
+  useDurableQueueServer,
+  type ConsumerReport,
+} from './helpers/durable-queue'
+import { RedisNode, startCluster } from './helpers/redis'
 import { TcpProxy } from './helpers/tcp-proxy'
 import { waitFor } from './helpers/wait'
 
-let server: RedisStandalone | undefined
-const queues: DurableTaskQueue[] = []
-let queueNumber = 0
-
-test.before(async () => {
-  server = await startStandalone()
-})
-
-test.after.always(async () => {
-  await Promise.all(queues.map((queue) => queue.stop()))
-  await server?.stop()
-})
-
-function url(): string {
-  if (server === undefined) throw new Error('the standalone server did not start (see test.before)')
-  return server.url
-}
-
-/** A fresh queue name per call, so that tests running concurrently never share tasks. */
-function uniqueName(): string {
-  return `spec-${process.pid}-${queueNumber++}`
-}
-
-function open(options: Partial<DurableTaskQueueOptions> & { name: string }): DurableTaskQueue {
-  const queue = new DurableTaskQueue({ redis: { url: url() }, pollIntervalMs: 50, ...options })
-  queues.push(queue)
-  return queue
-}
+useDurableQueueServer()
 
 test('bad options and bad tasks are refused with typed errors before any round trip', async (t) => {
   t.throws(() => new DurableTaskQueue({ redis: { url: url() }, concurrency: 0 }), { instanceOf: InvalidArgumentError })
@@ -496,60 +474,6 @@ test.serial(
     }
   },
 )
-
-test.serial(
-  'a claim whose reply was lost is no stall: maxStalls 1 still allows a consumer crash after it',
-  async (t) => {
-    t.timeout(60_000)
-    const name = uniqueName()
-    const producer = open({ name, consume: false })
-    const handle = await producer.submit({ name: 'crash' })
-    // A consumer's claim that Redis ran but whose reply never reached the consumer.
-    const keys = queueKeys(DURABLE_QUEUE_DEFAULTS.prefix, name)
-    const redis = new Redis(url())
-    try {
-      const [, claimed] = (await redis.eval(
-        DURABLE_SCRIPTS.cycle.lua,
-        8,
-        ...keys.scriptKeys,
-        keys.record,
-        keys.channel,
-        60_000, // keepFinishedMs
-        1, // deadLetter
-        1, // maxStalls
-        'reply-lost', // consumer
-        200, // visibilityTimeoutMs
-        1, // claim one
-        0, // no outcomes
-      )) as [string[], string[], number[]]
-      t.is(claimed[0], handle.id)
-    } finally {
-      redis.disconnect()
-    }
-    // This consumer gets the task once that claim expires, and crashes running it: one stall.
-    const [crashing] = await forkConsumers(1, { name, concurrency: 1, visibilityTimeoutMs: 400, maxStalls: 1 })
-    await once(crashing!, 'exit')
-    open({ name, visibilityTimeoutMs: 400, maxStalls: 1, handlers: { crash: async () => 'survived' } })
-    t.is(await handle.result, 'survived')
-    // The lost claim counts no attempt; the crashed run does.
-    t.like(await producer.getTask(handle.id), { state: 'succeeded', attempts: 2 })
-  },
-)
-
-interface ConsumerReport {
-  report: { drained: boolean; unfinished: string[] }
-  stats: { succeeded: number }
-}
-
-/** Forks `count` consumer processes of a queue (see the fixture) and waits until they run. */
-async function forkConsumers(count: number, settings: Record<string, unknown>): Promise<ChildProcess[]> {
-  const fixture = path.join(__dirname, 'fixtures', 'durable-consumer.js')
-  const children = Array.from({ length: count }, () =>
-    fork(fixture, [JSON.stringify({ url: url(), ...settings })], { stdio: 'inherit' }),
-  )
-  await Promise.all(children.map((child) => once(child, 'message')))
-  return children
-}
 
 test.serial('a task that kills its consumers is dead-lettered after maxStalls, whatever its retries', async (t) => {
   const name = uniqueName()

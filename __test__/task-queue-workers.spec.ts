@@ -3,6 +3,8 @@ import path from 'node:path'
 import test from 'ava'
 import { AbortError, TaskQueue, TimeoutError } from 'optlayer'
 
+import { waitFor } from './helpers/wait'
+
 const HANDLERS = path.join(__dirname, 'fixtures', 'queue-handlers.js')
 
 test('CPU-bound handlers run in parallel on worker threads', async (t) => {
@@ -45,7 +47,7 @@ test('progress and heartbeats cross threads; cancel aborts the handler', async (
   t.is(await q.submit({ name: 'spin', args: 50 }).result, 'spun')
   t.deepEqual(progress, [1])
   const long = q.submit({ name: 'spin', args: 60_000 })
-  while (q.getTask(long.id)?.state !== 'running') await new Promise((resolve) => setTimeout(resolve, 5))
+  await waitFor('the long task to run', () => q.getTask(long.id)?.state === 'running', 30_000)
   t.true(q.cancel(long.id))
   await t.throwsAsync(long.result, { instanceOf: AbortError })
   // The aborted handler returns its thread to work.
@@ -64,7 +66,7 @@ test('stop without drain terminates busy threads and reports their tasks', async
   const q = new TaskQueue({ workerModule: HANDLERS, minWorkers: 1, maxWorkers: 1, workerPrefetch: 0 })
   const hung = q.submit({ name: 'hang' })
   const queued = q.submit({ name: 'sum', args: new Uint8Array([1]).buffer })
-  while (q.getTask(hung.id)?.state !== 'running') await new Promise((resolve) => setTimeout(resolve, 5))
+  await waitFor('the hung task to run', () => q.getTask(hung.id)?.state === 'running', 30_000)
   const report = await q.stop()
   t.deepEqual(report.unfinished, [hung.id])
   t.is(report.returned.length, 1)
@@ -78,7 +80,7 @@ test('a task cancelled while handed over ahead never runs, and its thread keeps 
   const shared = new Int32Array(new SharedArrayBuffer(8))
   const first = q.submit({ name: 'spin', args: 200 })
   const ahead = q.submit({ name: 'overlap', args: { shared, waitFor: 1 } })
-  while (q.getTask(ahead.id)?.state !== 'running') await new Promise((resolve) => setTimeout(resolve, 5))
+  await waitFor('the task handed over ahead to run', () => q.getTask(ahead.id)?.state === 'running', 30_000)
   t.true(q.cancel(ahead.id))
   await t.throwsAsync(ahead.result, { instanceOf: AbortError })
   t.is(await first.result, 'spun')

@@ -16,6 +16,8 @@ import {
   type TaskSpec,
 } from 'optlayer'
 
+import { waitFor } from './helpers/wait'
+
 /** A task that runs until `open()` is called: holds a worker so later tasks queue. */
 function gate(): { spec: TaskSpec; open: () => void; started: Promise<void> } {
   let open!: () => void
@@ -387,7 +389,7 @@ test('workers grow with the backlog up to maxWorkers and shrink back when idle',
   await settled(handles)
   t.is(peak, 4, 'concurrency reached maxWorkers and never passed it')
   t.is(Math.max(...counts), 4)
-  while (q.stats().workers > 1) await sleep(20)
+  await waitFor('the pool to shrink to minWorkers', () => q.stats().workers <= 1)
   t.is(counts.at(-1), 1, 'back to minWorkers once idle')
 })
 

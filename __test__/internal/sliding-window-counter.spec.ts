@@ -1,7 +1,7 @@
 import test from 'ava'
 
 // Internal: the retry budget and the circuit breaker count their windows with it.
-import { SlidingWindowCounter } from '../src/resilience/sliding-window-counter'
+import { SlidingWindowCounter } from '../../src/resilience/sliding-window-counter'
 
 const CALLS = 0
 const FAILURES = 1

@@ -5,19 +5,19 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import test, { type ExecutionContext } from 'ava'
 import Redis, { Cluster } from 'ioredis'
 
-import { ClosedError, CostExceedsCapacityError, InvalidArgumentError, UnavailableError } from '../src/core/errors'
-import { LeaseBatcher } from '../src/ratelimit/lease-batcher'
-import { validateQuota, type FixedRateAlgorithm } from '../src/ratelimit/quota'
-import { RATE_LIMIT_SCRIPTS, scriptArguments } from '../src/ratelimit/redis-scripts'
+import { ClosedError, CostExceedsCapacityError, InvalidArgumentError, UnavailableError } from '../../src/core/errors'
+import { LeaseBatcher } from '../../src/ratelimit/lease-batcher'
+import { validateQuota, type FixedRateAlgorithm } from '../../src/ratelimit/quota'
+import { RATE_LIMIT_SCRIPTS, scriptArguments } from '../../src/ratelimit/redis-scripts'
 import {
   RedisRateLimitStore,
   type RedisDecisionStatus,
   type RedisRateLimitStoreOptions,
-} from '../src/ratelimit/redis-store'
-import type { HammerConfig, HammerReport, HammerTarget } from './fixtures/redis-hammer'
-import { startCluster, startStandalone, type RedisCluster, type RedisStandalone } from './helpers/redis'
-import { TcpProxy } from './helpers/tcp-proxy'
-import { waitFor } from './helpers/wait'
+} from '../../src/ratelimit/redis-store'
+import type { HammerConfig, HammerReport, HammerTarget } from '../fixtures/redis-hammer'
+import { startCluster, startStandalone, type RedisCluster, type RedisStandalone } from '../helpers/redis'
+import { TcpProxy } from '../helpers/tcp-proxy'
+import { waitFor } from '../helpers/wait'
 
 const ALGORITHMS = Object.keys(RATE_LIMIT_SCRIPTS) as FixedRateAlgorithm[]
 const BUCKETS: readonly FixedRateAlgorithm[] = ['token-bucket', 'gcra']
@@ -695,7 +695,7 @@ test('every algorithm works on Redis Cluster, its keys spread over the masters b
 // Many processes on one key
 // ---------------------------------------------------------------------------------------------------------------
 
-const HAMMER = path.join(__dirname, 'fixtures', 'redis-hammer.ts')
+const HAMMER = path.join(__dirname, '..', 'fixtures', 'redis-hammer.ts')
 
 function nextMessage<T extends { type: string }>(child: ChildProcess, type: T['type']): Promise<T> {
   return new Promise((resolve, reject) => {
