@@ -44,6 +44,7 @@ phase cargo cargo test --workspace
 # dir keeps the main build's cache); bounded preemptions keep it to seconds.
 phase loom env RUSTFLAGS='--cfg loom' CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=3 \
   cargo test --release -p optlayer-queue --test loom
+phase miri bash scripts/miri.sh
 phase ava npx ava
 phase fuzz bash scripts/fuzz.sh
 phase pack bash scripts/check-pack.sh

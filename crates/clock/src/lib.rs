@@ -1,7 +1,6 @@
 //! Time sources shared by optlayer's crates. Components read time through [`Clock`] so
 //! that tests drive it exactly (see [`FakeClock`]) instead of sleeping, as governor does.
 #![forbid(unsafe_code)]
-
 #![warn(missing_docs)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -111,6 +110,8 @@ mod tests {
     }
 
     #[test]
+    // quanta reads the TSC with inline assembly, which Miri cannot run.
+    #[cfg_attr(miri, ignore)]
     fn monotonic_clock_never_goes_back() {
         let mut last = MonotonicClock.now_ns();
         for _ in 0..10_000 {

@@ -144,7 +144,14 @@ mod tests {
             (1, u64::MAX, 3),
             (1 << 40, u64::MAX, 1),
         ];
-        for (low, high, figures) in shapes {
+        // Under Miri the widest shapes (millions of counters allocated and counted by
+        // hdrhistogram) take minutes; the narrow ones exercise the same arithmetic.
+        let checked = if cfg!(miri) {
+            &shapes[..3]
+        } else {
+            &shapes[..]
+        };
+        for &(low, high, figures) in checked {
             let config = HistogramConfig {
                 lowest_discernible: low,
                 highest_trackable: high,

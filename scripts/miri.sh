@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs the unit tests of the pure crates under Miri, which reports undefined behaviour in them
+# and in what they call (crossbeam, parking_lot, quick_cache, hdrhistogram). Miri ships with
+# nightly Rust only: when the nightly toolchain or its miri component is missing and cannot be
+# added, this says so and skips rather than failing the build. The codec crate is left out:
+# it calls C libraries (libdeflate, zstd), which Miri cannot execute.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! cargo +nightly miri --version >/dev/null 2>&1; then
+  rustup component add --toolchain nightly miri >/dev/null 2>&1 || true
+fi
+if ! cargo +nightly miri --version >/dev/null 2>&1; then
+  echo "miri.sh: skipped: no nightly toolchain with the miri component here (rustup component add --toolchain nightly miri)" >&2
+  exit 0
+fi
+
+# Deterministic floats: hdrhistogram sizes its counters with log2, which Miri otherwise
+# perturbs on purpose; the histogram tests compare exact sizes.
+export MIRIFLAGS="-Zmiri-deterministic-floats"
+export CARGO_TARGET_DIR=target/miri
+cargo +nightly miri test --lib \
+  -p optlayer-registry -p optlayer-queue -p optlayer-cache -p optlayer-ratelimit -p optlayer-stats -p optlayer-clock
