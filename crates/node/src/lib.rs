@@ -19,6 +19,7 @@ mod panic_probe;
 mod queue;
 mod ratelimit;
 mod raw_call;
+mod shared_view;
 mod stats;
 mod stream;
 mod zstd;
