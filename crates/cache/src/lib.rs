@@ -91,7 +91,6 @@
 //! milliseconds for a shard of a million entries).
 //! [`named`] shares one store between all threads of a process that open the same name.
 #![forbid(unsafe_code)]
-
 #![warn(missing_docs)]
 
 mod bloom;

@@ -1,7 +1,6 @@
 //! Time sources shared by optlayer's crates. Components read time through [`Clock`] so
 //! that tests drive it exactly (see [`FakeClock`]) instead of sleeping, as governor does.
 #![forbid(unsafe_code)]
-
 #![warn(missing_docs)]
 
 use std::sync::atomic::{AtomicU64, Ordering};

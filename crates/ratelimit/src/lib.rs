@@ -39,7 +39,6 @@
 //! # Ok::<(), optlayer_ratelimit::LimitError>(())
 //! ```
 #![forbid(unsafe_code)]
-
 #![warn(missing_docs)]
 
 mod algorithm;

@@ -29,7 +29,6 @@
 //! # Ok::<(), optlayer_stats::StatsError>(())
 //! ```
 #![forbid(unsafe_code)]
-
 #![warn(missing_docs)]
 
 mod codec;
