@@ -50,15 +50,6 @@ pub struct CacheCounters {
     pub max_bytes: f64,
 }
 
-impl From<CacheError> for Failure {
-    fn from(err: CacheError) -> Self {
-        Failure {
-            code: err.code(),
-            message: err.to_string(),
-        }
-    }
-}
-
 /// One open store of this thread.
 struct Entry {
     store: Arc<ByteCache>,
@@ -229,10 +220,9 @@ impl NativeCache {
         field: impl FnOnce(&mut Entry) -> &mut SharedView<T>,
     ) -> Result<JsView<T>> {
         if !(min >= 0.0 && min <= u32::MAX as f64) {
-            return Err(Failure {
-                code: "ERR_OPTLAYER_INVALID_ARGUMENT",
-                message: format!("invalid view size: expected 0 to 4294967295, got {min}"),
-            }
+            return Err(Failure::invalid_argument(format_args!(
+                "invalid view size: expected 0 to 4294967295, got {min}"
+            ))
             .into_napi(env));
         }
         CACHES.with_borrow_mut(|table| {
@@ -324,10 +314,9 @@ fn ttl(ttl_ms: f64) -> std::result::Result<Option<Duration>, Failure> {
         return Ok(None);
     }
     if !(ttl_ms > 0.0 && ttl_ms.is_finite()) {
-        return Err(Failure {
-            code: "ERR_OPTLAYER_INVALID_ARGUMENT",
-            message: format!("invalid ttlMs: expected a positive number or 0, got {ttl_ms}"),
-        });
+        return Err(Failure::invalid_argument(format_args!(
+            "invalid ttlMs: expected a positive number or 0, got {ttl_ms}"
+        )));
     }
     Ok(Duration::try_from_secs_f64(ttl_ms / 1e3)
         .ok()
@@ -360,13 +349,10 @@ raw_fn!(raw_get_many, 1, |env, args, handle| {
         // SAFETY: every key was read above; the lookups do not call into JavaScript.
         let (values, lengths) = (entry.values.as_mut_slice(), entry.lengths.as_mut_slice());
         if count > lengths.len() {
-            return Err(Failure {
-                code: "ERR_OPTLAYER_INVALID_ARGUMENT",
-                message: format!(
-                    "too many keys: the length view holds {}, got {count}",
-                    lengths.len()
-                ),
-            });
+            return Err(Failure::invalid_argument(format_args!(
+                "too many keys: the length view holds {}, got {count}",
+                lengths.len()
+            )));
         }
         let mut needed = 0usize;
         let mut key_start = 0;
@@ -512,7 +498,11 @@ mod tests {
     fn a_ttl_that_is_not_a_duration_is_an_invalid_argument() {
         for ms in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -1.0, -1e300] {
             let failure = ttl(ms).expect_err("refused");
-            assert_eq!(failure.code, "ERR_OPTLAYER_INVALID_ARGUMENT", "{ms}");
+            assert_eq!(
+                failure.code.as_str(),
+                "ERR_OPTLAYER_INVALID_ARGUMENT",
+                "{ms}"
+            );
         }
     }
 }

@@ -147,19 +147,11 @@ impl Store {
 /// is not a `Duration` (negative, NaN, infinite, or beyond about 5.8 × 10^14 years) is
 /// refused here rather than panicking; the crate bounds the rest.
 fn window(window_ms: f64) -> std::result::Result<Duration, Failure> {
-    Duration::try_from_secs_f64(window_ms / 1e3).map_err(|_| Failure {
-        code: "ERR_OPTLAYER_INVALID_ARGUMENT",
-        message: format!("invalid windowMs: expected a positive number, got {window_ms}"),
+    Duration::try_from_secs_f64(window_ms / 1e3).map_err(|_| {
+        Failure::invalid_argument(format_args!(
+            "invalid windowMs: expected a positive number, got {window_ms}"
+        ))
     })
-}
-
-impl From<LimitError> for Failure {
-    fn from(err: LimitError) -> Self {
-        Failure {
-            code: err.code(),
-            message: err.to_string(),
-        }
-    }
 }
 
 /// Numbers beside each decision: `[remaining, retryAfterMs, resetMs]`.
@@ -322,10 +314,9 @@ unsafe fn decide(
     // SAFETY: forwarded from the caller.
     let cost = unsafe { raw_call::number(env, cost, "cost")? };
     if !(cost >= 0.0 && cost.fract() == 0.0 && cost <= 9_007_199_254_740_991.0) {
-        return Err(Failure {
-            code: "ERR_OPTLAYER_INVALID_ARGUMENT",
-            message: format!("invalid cost: expected a whole number from 0, got {cost}"),
-        });
+        return Err(Failure::invalid_argument(format_args!(
+            "invalid cost: expected a whole number from 0, got {cost}"
+        )));
     }
     let allowed = LIMITERS.with_borrow_mut(|table| {
         let entry = table
@@ -365,7 +356,11 @@ mod tests {
             f64::NEG_INFINITY,
         ] {
             let failure = window(ms).expect_err("refused");
-            assert_eq!(failure.code, "ERR_OPTLAYER_INVALID_ARGUMENT", "{ms}");
+            assert_eq!(
+                failure.code.as_str(),
+                "ERR_OPTLAYER_INVALID_ARGUMENT",
+                "{ms}"
+            );
         }
         assert_eq!(
             window(1500.0).expect("accepted"),
