@@ -1,4 +1,5 @@
-//! The L2 tier of the cache (`optlayer-cache`), its bloom filter and its hash ring.
+//! The L2 tier of the cache (`optlayer-cache`); its bloom filter and hash ring are in
+//! `bloom.rs` and `hash_ring.rs`.
 //!
 //! Lookups never create a Buffer or an object natively (600–1,700 ns each here): a hit is
 //! copied into a byte view the store shares with JavaScript, and the raw function returns
@@ -13,7 +14,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
-use optlayer_cache::{named, BloomFilter, ByteCache, CacheConfig, CacheError, HashRing};
+use optlayer_cache::{named, ByteCache, CacheConfig, CacheError};
 
 use crate::errors::Failure;
 use crate::handles::{self, Handle, HandleTable};
@@ -372,111 +373,6 @@ raw_fn!(raw_get_many, 1, |env, args, handle| {
     })?;
     raw_call::double(env, needed as f64)
 });
-
-fn failure_into_napi(env: &Env) -> impl FnOnce(CacheError) -> Error + '_ {
-    move |err| Failure::from(err).into_napi(env)
-}
-
-/// A bloom filter over string keys: "certainly absent" or "probably present", at a false
-/// positive rate chosen up front, lock-free and off the V8 heap.
-#[napi]
-pub struct NativeBloomFilter {
-    filter: BloomFilter,
-}
-
-#[napi]
-impl NativeBloomFilter {
-    /// A filter sized for `expectedItems` keys at `falsePositiveRate` (0 < rate < 1).
-    #[napi(constructor, catch_unwind)]
-    pub fn new(env: Env, expected_items: f64, false_positive_rate: f64) -> Result<Self> {
-        let filter = BloomFilter::new(expected_items as u64, false_positive_rate)
-            .map_err(failure_into_napi(&env))?;
-        Ok(NativeBloomFilter { filter })
-    }
-
-    /// Adds `key`; returns whether it was (probably) there already.
-    #[napi(catch_unwind)]
-    pub fn add(&self, key: String) -> bool {
-        self.filter.insert(key.as_bytes())
-    }
-
-    /// False when `key` was certainly never added.
-    #[napi(catch_unwind)]
-    pub fn has(&self, key: String) -> bool {
-        self.filter.contains(key.as_bytes())
-    }
-
-    /// Forgets every key.
-    #[napi(catch_unwind)]
-    pub fn clear(&self) {
-        self.filter.clear();
-    }
-
-    /// Keys added (an estimate once duplicates were added).
-    #[napi(getter, catch_unwind)]
-    pub fn size(&self) -> f64 {
-        self.filter.len() as f64
-    }
-
-    /// The false positive rate expected at the current fill.
-    #[napi(catch_unwind)]
-    pub fn estimated_false_positive_rate(&self) -> f64 {
-        self.filter.estimated_false_positive_rate()
-    }
-}
-
-/// A consistent-hash ring of weighted nodes (XXH64, so every process places keys alike):
-/// adding or removing a node moves only the keys it gains or loses.
-#[napi]
-pub struct NativeHashRing {
-    ring: HashRing,
-}
-
-#[napi]
-impl NativeHashRing {
-    /// An empty ring with `vnodes` points per unit of weight.
-    #[napi(constructor, catch_unwind)]
-    pub fn new(env: Env, vnodes: u32) -> Result<Self> {
-        let ring = HashRing::new(vnodes).map_err(failure_into_napi(&env))?;
-        Ok(NativeHashRing { ring })
-    }
-
-    /// Adds `node` (or changes its weight).
-    #[napi(catch_unwind)]
-    pub fn add(&mut self, env: Env, node: String, weight: u32) -> Result<()> {
-        self.ring
-            .add(&node, weight)
-            .map_err(failure_into_napi(&env))
-    }
-
-    /// Removes `node`; returns whether it was there.
-    #[napi(catch_unwind)]
-    pub fn remove(&mut self, node: String) -> bool {
-        self.ring.remove(&node)
-    }
-
-    /// The node owning `key`, or null on an empty ring.
-    #[napi(catch_unwind)]
-    pub fn node_for(&self, key: String) -> Option<String> {
-        self.ring.node_for(key.as_bytes()).map(str::to_owned)
-    }
-
-    /// Up to `count` distinct nodes for `key`, owner first: where replicas go.
-    #[napi(catch_unwind)]
-    pub fn nodes_for(&self, key: String, count: u32) -> Vec<String> {
-        self.ring
-            .nodes_for(key.as_bytes())
-            .take(count as usize)
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// Nodes on the ring.
-    #[napi(getter, catch_unwind)]
-    pub fn size(&self) -> u32 {
-        self.ring.len() as u32
-    }
-}
 
 #[cfg(test)]
 mod tests {
