@@ -7,39 +7,11 @@
 //! builds default to 250k entries to keep `cargo test` quick. It is the only test in this
 //! binary so that no other test's allocations are counted.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
-
 use optlayer_cache::{ByteCache, CacheConfig, ENTRY_OVERHEAD};
-
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: `ptr` came from `alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use optlayer_test_support::{live, resident, Counting};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-/// Resident memory of the process, in bytes (Linux; 0 elsewhere).
-fn resident() -> isize {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<isize>().ok())
-        .map_or(0, |pages| pages * 4096)
-}
 
 #[test]
 fn a_small_entry_costs_about_its_accounted_overhead() {
@@ -60,7 +32,7 @@ fn a_small_entry_costs_about_its_accounted_overhead() {
         })
         .collect();
     let value = [7u8; 16];
-    let (heap_before, rss_before) = (LIVE.load(Ordering::Relaxed), resident());
+    let (heap_before, rss_before) = (live(), resident());
     // Room for every entry: none is evicted, and the ghost memory is sized for them.
     let config = CacheConfig {
         estimated_entry_bytes: 16 + 16 + ENTRY_OVERHEAD,
@@ -71,7 +43,7 @@ fn a_small_entry_costs_about_its_accounted_overhead() {
         cache.insert(key, &value, None).expect("insert");
     }
     assert_eq!(cache.len(), entries);
-    let heap = (LIVE.load(Ordering::Relaxed) - heap_before) as f64 / entries as f64 - 32.0;
+    let heap = (live() - heap_before) as f64 / entries as f64 - 32.0;
     let rss = (resident() - rss_before) as f64 / entries as f64 - 32.0;
     println!(
         "{entries} entries of 16 + 16 bytes, {} shards: overhead beyond key and value {heap:.1} bytes of heap, {rss:.1} bytes resident (accounted: {ENTRY_OVERHEAD})",

@@ -1,4 +1,5 @@
-//! The L2 tier of the cache (`optlayer-cache`), its bloom filter and its hash ring.
+//! The L2 tier of the cache (`optlayer-cache`); its bloom filter and hash ring are in
+//! `bloom.rs` and `hash_ring.rs`.
 //!
 //! Lookups never create a Buffer or an object natively (600–1,700 ns each here): a hit is
 //! copied into a byte view the store shares with JavaScript, and the raw function returns
@@ -6,19 +7,20 @@
 //! the values back to back into the byte view, in one crossing. JavaScript grows a view
 //! when a value does not fit and asks again.
 
-use std::cell::{RefCell, UnsafeCell};
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
-use optlayer_cache::{named, BloomFilter, ByteCache, CacheConfig, CacheError, HashRing};
+use optlayer_cache::{named, ByteCache, CacheConfig, CacheError};
 
 use crate::errors::Failure;
 use crate::handles::{self, Handle, HandleTable};
 use crate::keys;
 use crate::raw_call::{self, raw_fn};
+use crate::shared_view::{Element, JsView, SharedView};
 
 /// Options of a [`NativeCache`], validated by the TypeScript layer and again here.
 #[napi(object)]
@@ -49,48 +51,15 @@ pub struct CacheCounters {
     pub max_bytes: f64,
 }
 
-impl From<CacheError> for Failure {
-    fn from(err: CacheError) -> Self {
-        Failure {
-            code: err.code(),
-            message: err.to_string(),
-        }
-    }
-}
-
-/// A buffer native code writes and a JavaScript view reads, freed when both let go.
-struct Shared<T>(UnsafeCell<Box<[T]>>);
-
-// SAFETY: written only by the raw functions and read only by the JavaScript view, both on
-// the store's own JavaScript thread (entries live in a thread-local table); the last
-// `Arc` may be dropped by a view's finalizer on that thread too.
-unsafe impl<T> Send for Shared<T> {}
-unsafe impl<T> Sync for Shared<T> {}
-
-impl<T: Copy + Default> Shared<T> {
-    fn new(len: usize) -> Arc<Self> {
-        Arc::new(Shared(UnsafeCell::new(
-            vec![T::default(); len].into_boxed_slice(),
-        )))
-    }
-
-    /// # Safety
-    /// No view of this buffer may be read while the slice is alive (true inside a native
-    /// call: JavaScript is not running).
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn slice(&self) -> &mut [T] {
-        // SAFETY: forwarded from the caller.
-        unsafe { &mut *self.0.get() }
-    }
-}
-
 /// One open store of this thread.
 struct Entry {
     store: Arc<ByteCache>,
     /// Longest key in UTF-8 bytes (the store's own limit is on the UTF-16 form: twice that).
     max_key_len: usize,
-    values: Arc<Shared<u8>>,
-    lengths: Arc<Shared<f64>>,
+    /// Where lookups copy values.
+    values: SharedView<u8>,
+    /// Where batch lookups write each value's length.
+    lengths: SharedView<f64>,
 }
 
 thread_local! {
@@ -133,8 +102,8 @@ impl NativeCache {
         let entry = Entry {
             store,
             max_key_len: options.max_key_length as usize,
-            values: Shared::new(INITIAL_VALUE_VIEW),
-            lengths: Shared::new(INITIAL_LENGTH_VIEW),
+            values: SharedView::new(INITIAL_VALUE_VIEW),
+            lengths: SharedView::new(INITIAL_LENGTH_VIEW),
         };
         let handle = CACHES.with_borrow_mut(|table| table.insert(entry));
         let handle = handle.ok_or_else(|| handles::too_many("caches").into_napi(&env))?;
@@ -145,22 +114,17 @@ impl NativeCache {
     /// current one is shorter (the old one stays valid but is no longer written).
     #[napi(catch_unwind)]
     pub fn value_view(&self, env: Env, min_bytes: f64) -> Result<Uint8Array> {
-        let shared = self.view(&env, min_bytes, |entry| &mut entry.values)?;
-        // SAFETY: JavaScript is not running; the pointer stays valid while `keep` lives.
-        let (data, len) = unsafe { (shared.slice().as_mut_ptr(), shared.slice().len()) };
-        // SAFETY: `data` points at `len` bytes kept alive by `shared`, which the finalizer
-        // drops only when V8 has let go of the view.
-        Ok(unsafe { Uint8Array::with_external_data(data, len, move |_, _| drop(shared)) })
+        Ok(self
+            .view(&env, min_bytes, |entry| &mut entry.values)?
+            .to_js())
     }
 
     /// The view batch lookups write lengths into (−1 for a miss), at least `min_keys` long.
     #[napi(catch_unwind)]
     pub fn length_view(&self, env: Env, min_keys: f64) -> Result<Float64Array> {
-        let shared = self.view(&env, min_keys, |entry| &mut entry.lengths)?;
-        // SAFETY: as in `value_view`.
-        let (data, len) = unsafe { (shared.slice().as_mut_ptr(), shared.slice().len()) };
-        // SAFETY: as in `value_view`.
-        Ok(unsafe { Float64Array::with_external_data(data, len, move |_, _| drop(shared)) })
+        Ok(self
+            .view(&env, min_keys, |entry| &mut entry.lengths)?
+            .to_js())
     }
 
     /// The operations of this store, each bound to it:
@@ -249,30 +213,28 @@ impl NativeCache {
 }
 
 impl NativeCache {
-    /// The shared buffer chosen by `field`, replaced by a longer one when shorter than `min`.
-    fn view<T: Copy + Default>(
+    /// The shared view chosen by `field`, replaced by a longer one when shorter than `min`.
+    fn view<T: Element>(
         &self,
         env: &Env,
         min: f64,
-        field: impl FnOnce(&mut Entry) -> &mut Arc<Shared<T>>,
-    ) -> Result<Arc<Shared<T>>> {
+        field: impl FnOnce(&mut Entry) -> &mut SharedView<T>,
+    ) -> Result<JsView<T>> {
         if !(min >= 0.0 && min <= u32::MAX as f64) {
-            return Err(Failure {
-                code: "ERR_OPTLAYER_INVALID_ARGUMENT",
-                message: format!("invalid view size: expected 0 to 4294967295, got {min}"),
-            }
+            return Err(Failure::invalid_argument(format_args!(
+                "invalid view size: expected 0 to 4294967295, got {min}"
+            ))
             .into_napi(env));
         }
         CACHES.with_borrow_mut(|table| {
             let entry = table
                 .get_mut(self.handle)
                 .ok_or_else(|| handles::closed("the cache").into_napi(env))?;
-            let shared = field(entry);
-            // SAFETY: JavaScript is not running.
-            if unsafe { shared.slice().len() } < min as usize {
-                *shared = Shared::new((min as usize).next_power_of_two());
+            let view = field(entry);
+            if view.len() < min as usize {
+                *view = SharedView::new((min as usize).next_power_of_two());
             }
-            Ok(Arc::clone(shared))
+            Ok(view.js())
         })
     }
 }
@@ -300,11 +262,11 @@ unsafe fn with_entry_key<T>(
     env: sys::napi_env,
     handle: Handle,
     key: sys::napi_value,
-    f: impl FnOnce(&Entry, &[u8]) -> std::result::Result<T, Failure>,
+    f: impl FnOnce(&mut Entry, &[u8]) -> std::result::Result<T, Failure>,
 ) -> std::result::Result<T, Failure> {
-    CACHES.with_borrow(|table| {
+    CACHES.with_borrow_mut(|table| {
         let entry = table
-            .get(handle)
+            .get_mut(handle)
             .ok_or_else(|| handles::closed("the cache"))?;
         // SAFETY: forwarded from the caller.
         unsafe { keys::with_key(env, key, entry.max_key_len, key_too_long, |k| f(entry, k)) }
@@ -313,7 +275,8 @@ unsafe fn with_entry_key<T>(
 
 raw_fn!(raw_get, 1, |env, args, handle| {
     let found = with_entry_key(env, handle, args[0], |entry, key| {
-        let view = entry.values.slice();
+        // SAFETY: the key was read; the lookup does not call into JavaScript.
+        let view = entry.values.as_mut_slice();
         Ok::<_, Failure>(entry.store.get_into(key, view))
     })?;
     raw_call::double(env, found.map_or(-1.0, |len| len as f64))
@@ -352,10 +315,9 @@ fn ttl(ttl_ms: f64) -> std::result::Result<Option<Duration>, Failure> {
         return Ok(None);
     }
     if !(ttl_ms > 0.0 && ttl_ms.is_finite()) {
-        return Err(Failure {
-            code: "ERR_OPTLAYER_INVALID_ARGUMENT",
-            message: format!("invalid ttlMs: expected a positive number or 0, got {ttl_ms}"),
-        });
+        return Err(Failure::invalid_argument(format_args!(
+            "invalid ttlMs: expected a positive number or 0, got {ttl_ms}"
+        )));
     }
     Ok(Duration::try_from_secs_f64(ttl_ms / 1e3)
         .ok()
@@ -381,19 +343,17 @@ raw_fn!(raw_get_many, 1, |env, args, handle| {
         })?;
         key_ends.push(key_bytes.len());
     }
-    let needed = CACHES.with_borrow(|table| {
+    let needed = CACHES.with_borrow_mut(|table| {
         let entry = table
-            .get(handle)
+            .get_mut(handle)
             .ok_or_else(|| handles::closed("the cache"))?;
-        let (values, lengths) = (entry.values.slice(), entry.lengths.slice());
+        // SAFETY: every key was read above; the lookups do not call into JavaScript.
+        let (values, lengths) = (entry.values.as_mut_slice(), entry.lengths.as_mut_slice());
         if count > lengths.len() {
-            return Err(Failure {
-                code: "ERR_OPTLAYER_INVALID_ARGUMENT",
-                message: format!(
-                    "too many keys: the length view holds {}, got {count}",
-                    lengths.len()
-                ),
-            });
+            return Err(Failure::invalid_argument(format_args!(
+                "too many keys: the length view holds {}, got {count}",
+                lengths.len()
+            )));
         }
         let mut needed = 0usize;
         let mut key_start = 0;
@@ -413,111 +373,6 @@ raw_fn!(raw_get_many, 1, |env, args, handle| {
     })?;
     raw_call::double(env, needed as f64)
 });
-
-fn failure_into_napi(env: &Env) -> impl FnOnce(CacheError) -> Error + '_ {
-    move |err| Failure::from(err).into_napi(env)
-}
-
-/// A bloom filter over string keys: "certainly absent" or "probably present", at a false
-/// positive rate chosen up front, lock-free and off the V8 heap.
-#[napi]
-pub struct NativeBloomFilter {
-    filter: BloomFilter,
-}
-
-#[napi]
-impl NativeBloomFilter {
-    /// A filter sized for `expectedItems` keys at `falsePositiveRate` (0 < rate < 1).
-    #[napi(constructor, catch_unwind)]
-    pub fn new(env: Env, expected_items: f64, false_positive_rate: f64) -> Result<Self> {
-        let filter = BloomFilter::new(expected_items as u64, false_positive_rate)
-            .map_err(failure_into_napi(&env))?;
-        Ok(NativeBloomFilter { filter })
-    }
-
-    /// Adds `key`; returns whether it was (probably) there already.
-    #[napi(catch_unwind)]
-    pub fn add(&self, key: String) -> bool {
-        self.filter.insert(key.as_bytes())
-    }
-
-    /// False when `key` was certainly never added.
-    #[napi(catch_unwind)]
-    pub fn has(&self, key: String) -> bool {
-        self.filter.contains(key.as_bytes())
-    }
-
-    /// Forgets every key.
-    #[napi(catch_unwind)]
-    pub fn clear(&self) {
-        self.filter.clear();
-    }
-
-    /// Keys added (an estimate once duplicates were added).
-    #[napi(getter, catch_unwind)]
-    pub fn size(&self) -> f64 {
-        self.filter.len() as f64
-    }
-
-    /// The false positive rate expected at the current fill.
-    #[napi(catch_unwind)]
-    pub fn estimated_false_positive_rate(&self) -> f64 {
-        self.filter.estimated_false_positive_rate()
-    }
-}
-
-/// A consistent-hash ring of weighted nodes (XXH64, so every process places keys alike):
-/// adding or removing a node moves only the keys it gains or loses.
-#[napi]
-pub struct NativeHashRing {
-    ring: HashRing,
-}
-
-#[napi]
-impl NativeHashRing {
-    /// An empty ring with `vnodes` points per unit of weight.
-    #[napi(constructor, catch_unwind)]
-    pub fn new(env: Env, vnodes: u32) -> Result<Self> {
-        let ring = HashRing::new(vnodes).map_err(failure_into_napi(&env))?;
-        Ok(NativeHashRing { ring })
-    }
-
-    /// Adds `node` (or changes its weight).
-    #[napi(catch_unwind)]
-    pub fn add(&mut self, env: Env, node: String, weight: u32) -> Result<()> {
-        self.ring
-            .add(&node, weight)
-            .map_err(failure_into_napi(&env))
-    }
-
-    /// Removes `node`; returns whether it was there.
-    #[napi(catch_unwind)]
-    pub fn remove(&mut self, node: String) -> bool {
-        self.ring.remove(&node)
-    }
-
-    /// The node owning `key`, or null on an empty ring.
-    #[napi(catch_unwind)]
-    pub fn node_for(&self, key: String) -> Option<String> {
-        self.ring.node_for(key.as_bytes()).map(str::to_owned)
-    }
-
-    /// Up to `count` distinct nodes for `key`, owner first: where replicas go.
-    #[napi(catch_unwind)]
-    pub fn nodes_for(&self, key: String, count: u32) -> Vec<String> {
-        self.ring
-            .nodes_for(key.as_bytes())
-            .take(count as usize)
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// Nodes on the ring.
-    #[napi(getter, catch_unwind)]
-    pub fn size(&self) -> u32 {
-        self.ring.len() as u32
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -539,7 +394,11 @@ mod tests {
     fn a_ttl_that_is_not_a_duration_is_an_invalid_argument() {
         for ms in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -1.0, -1e300] {
             let failure = ttl(ms).expect_err("refused");
-            assert_eq!(failure.code, "ERR_OPTLAYER_INVALID_ARGUMENT", "{ms}");
+            assert_eq!(
+                failure.code.as_str(),
+                "ERR_OPTLAYER_INVALID_ARGUMENT",
+                "{ms}"
+            );
         }
     }
 }

@@ -14,7 +14,7 @@
 //! whose generation has reached the end is retired instead of reused, so no handle ever
 //! comes back, however many objects a thread opens and closes.
 
-use crate::errors::Failure;
+use crate::errors::{Code, Failure};
 
 /// A slot index in the low [`SLOT_BITS`] bits, the slot's generation above them.
 pub type Handle = u64;
@@ -111,18 +111,14 @@ impl<T> HandleTable<T> {
 
 /// The error for a table that is full: `what` names the objects ("rate limiters").
 pub fn too_many(what: &str) -> Failure {
-    Failure {
-        code: "ERR_OPTLAYER_INVALID_ARGUMENT",
-        message: format!("too many {what} open on this thread (at most {MAX_OPEN})"),
-    }
+    Failure::invalid_argument(format_args!(
+        "too many {what} open on this thread (at most {MAX_OPEN})"
+    ))
 }
 
 /// The error for a handle whose object was closed: `what` names it ("the rate limiter").
 pub fn closed(what: &str) -> Failure {
-    Failure {
-        code: "ERR_OPTLAYER_CLOSED",
-        message: format!("{what} is closed"),
-    }
+    Failure::new(Code::Closed, format_args!("{what} is closed"))
 }
 
 #[cfg(test)]

@@ -10,15 +10,18 @@
 // napi-derive registers exports only outside `cfg(test)`, so a test build sees them unused.
 #![cfg_attr(test, allow(dead_code))]
 
+mod bloom;
 mod cache;
 mod codec;
 mod errors;
 mod handles;
+mod hash_ring;
 mod keys;
 mod panic_probe;
 mod queue;
 mod ratelimit;
 mod raw_call;
+mod shared_view;
 mod stats;
 mod stream;
 mod zstd;

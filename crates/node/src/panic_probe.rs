@@ -1,5 +1,13 @@
-//! Deliberate panics, so the tests can prove a native panic reaches JavaScript as an
-//! error with a code instead of aborting the process. Not part of the public API.
+//! Deliberate panics: a test hook proving, through the real N-API path of the release
+//! addon, that a native panic reaches JavaScript as a typed error (`ERR_OPTLAYER_INTERNAL`)
+//! instead of aborting the process. Not part of the public API: the TypeScript package does
+//! not re-export them.
+//!
+//! Why they ship: what is being proved is the release build's unwinding (`panic = "unwind"`
+//! with LTO) and napi-rs's handling of it; a debug-only or feature-gated build would prove
+//! it for another binary. They cannot crash the process: each panics only inside the net
+//! that catches it (`catch_unwind` on the export, [`contain`] on the pool thread), which
+//! is exactly what the specs assert, and neither touches any state.
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;

@@ -36,15 +36,6 @@ pub struct PriorityQueueStats {
     pub rejected: f64,
 }
 
-impl From<QueueError> for Failure {
-    fn from(err: QueueError) -> Self {
-        Failure {
-            code: err.code(),
-            message: err.to_string(),
-        }
-    }
-}
-
 thread_local! {
     /// The queues opened on this thread, addressed by the handle their raw functions carry.
     static QUEUES: RefCell<HandleTable<Arc<PriorityQueue>>> = RefCell::default();
@@ -65,13 +56,10 @@ impl NativePriorityQueue {
     #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, options: PriorityQueueOptions) -> Result<Self> {
         let weights = <[u32; LEVELS]>::try_from(options.weights.as_slice()).map_err(|_| {
-            Failure {
-                code: "ERR_OPTLAYER_INVALID_ARGUMENT",
-                message: format!(
-                    "invalid queue option weights: expected {LEVELS} weights, got {}",
-                    options.weights.len()
-                ),
-            }
+            Failure::invalid_argument(format_args!(
+                "invalid queue option weights: expected {LEVELS} weights, got {}",
+                options.weights.len()
+            ))
             .into_napi(&env)
         })?;
         let config = QueueConfig {
@@ -182,10 +170,9 @@ fn checked_id(id: f64) -> std::result::Result<u64, Failure> {
     if id >= 0.0 && id.fract() == 0.0 && id <= MAX_ID {
         Ok(id as u64)
     } else {
-        Err(Failure {
-            code: "ERR_OPTLAYER_INVALID_ARGUMENT",
-            message: format!("invalid id: expected a whole number from 0, got {id}"),
-        })
+        Err(Failure::invalid_argument(format_args!(
+            "invalid id: expected a whole number from 0, got {id}"
+        )))
     }
 }
 

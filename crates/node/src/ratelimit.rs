@@ -5,7 +5,7 @@
 //! object natively costs ~900 ns here, against ~10 ns for JavaScript to build it from the
 //! array. The key is copied into a stack buffer, not a `String`, to spare an allocation.
 
-use std::cell::{RefCell, UnsafeCell};
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +21,7 @@ use crate::errors::Failure;
 use crate::handles::{self, Handle, HandleTable};
 use crate::keys;
 use crate::raw_call::{self, raw_fn, RawResult};
+use crate::shared_view::{JsView, SharedView};
 
 /// The algorithms; the TypeScript layer maps `'token-bucket'` and the like to these.
 #[napi]
@@ -146,35 +147,21 @@ impl Store {
 /// is not a `Duration` (negative, NaN, infinite, or beyond about 5.8 × 10^14 years) is
 /// refused here rather than panicking; the crate bounds the rest.
 fn window(window_ms: f64) -> std::result::Result<Duration, Failure> {
-    Duration::try_from_secs_f64(window_ms / 1e3).map_err(|_| Failure {
-        code: "ERR_OPTLAYER_INVALID_ARGUMENT",
-        message: format!("invalid windowMs: expected a positive number, got {window_ms}"),
+    Duration::try_from_secs_f64(window_ms / 1e3).map_err(|_| {
+        Failure::invalid_argument(format_args!(
+            "invalid windowMs: expected a positive number, got {window_ms}"
+        ))
     })
 }
 
-impl From<LimitError> for Failure {
-    fn from(err: LimitError) -> Self {
-        Failure {
-            code: err.code(),
-            message: err.to_string(),
-        }
-    }
-}
-
-/// `[remaining, retryAfterMs, resetMs]` of the latest decision, shared with JavaScript.
-/// The buffer is freed when both the limiter and the JavaScript view have let go.
-struct Scratch(UnsafeCell<[f64; 3]>);
-
-// SAFETY: the cell is written only by the decision functions and read only by the
-// JavaScript view, both on the limiter's own JavaScript thread (limiters live in a
-// thread-local table); the `Arc` may be dropped by a finalizer there too.
-unsafe impl Send for Scratch {}
-unsafe impl Sync for Scratch {}
+/// Numbers beside each decision: `[remaining, retryAfterMs, resetMs]`.
+const SCRATCH_LEN: usize = 3;
 
 /// One open limiter of this thread.
 struct Entry {
     store: Store,
-    scratch: Arc<Scratch>,
+    /// The numbers of the latest decision, shared with JavaScript.
+    scratch: SharedView<f64>,
     max_key_len: usize,
 }
 
@@ -195,7 +182,8 @@ thread_local! {
 #[napi]
 pub struct NativeRateLimiter {
     handle: Handle,
-    scratch: Arc<Scratch>,
+    /// Lets `scratch()` hand out the view even after the limiter is closed.
+    scratch: JsView<f64>,
 }
 
 #[napi]
@@ -204,25 +192,25 @@ impl NativeRateLimiter {
     pub fn new(env: Env, options: LimiterOptions) -> Result<Self> {
         let window = window(options.window_ms).map_err(|f| f.into_napi(&env))?;
         let store = Store::new(&options, window).map_err(|e| Failure::from(e).into_napi(&env))?;
-        let scratch = Arc::new(Scratch(UnsafeCell::new([0.0; 3])));
+        let scratch = SharedView::new(SCRATCH_LEN);
+        let js_scratch = scratch.js();
         let entry = Entry {
             store,
-            scratch: Arc::clone(&scratch),
+            scratch,
             max_key_len: options.max_key_length as usize,
         };
         let handle = LIMITERS.with_borrow_mut(|table| table.insert(entry));
         let handle = handle.ok_or_else(|| handles::too_many("rate limiters").into_napi(&env))?;
-        Ok(NativeRateLimiter { handle, scratch })
+        Ok(NativeRateLimiter {
+            handle,
+            scratch: js_scratch,
+        })
     }
 
     /// The view JavaScript reads each decision's numbers from; call once.
     #[napi(catch_unwind)]
     pub fn scratch(&self) -> Float64Array {
-        let keep = Arc::clone(&self.scratch);
-        let data = keep.0.get().cast::<f64>();
-        // SAFETY: `data` points at three f64 kept alive by `keep`, which the finalizer
-        // drops only when V8 has let go of the view.
-        unsafe { Float64Array::with_external_data(data, 3, move |_, _| drop(keep)) }
+        self.scratch.to_js()
     }
 
     /// The decision functions of this limiter: `allow(key, cost)` decides now,
@@ -326,14 +314,13 @@ unsafe fn decide(
     // SAFETY: forwarded from the caller.
     let cost = unsafe { raw_call::number(env, cost, "cost")? };
     if !(cost >= 0.0 && cost.fract() == 0.0 && cost <= 9_007_199_254_740_991.0) {
-        return Err(Failure {
-            code: "ERR_OPTLAYER_INVALID_ARGUMENT",
-            message: format!("invalid cost: expected a whole number from 0, got {cost}"),
-        });
+        return Err(Failure::invalid_argument(format_args!(
+            "invalid cost: expected a whole number from 0, got {cost}"
+        )));
     }
-    let allowed = LIMITERS.with_borrow(|table| {
+    let allowed = LIMITERS.with_borrow_mut(|table| {
         let entry = table
-            .get(handle)
+            .get_mut(handle)
             .ok_or_else(|| handles::closed("the rate limiter"))?;
         let too_long = |len, max| LimitError::InvalidKey { len, max }.into();
         // SAFETY: forwarded from the caller.
@@ -342,14 +329,12 @@ unsafe fn decide(
                 Ok(entry.store.decide(key, cost as u64, now_ns)?)
             })?
         };
-        // SAFETY: see `Scratch`; no JavaScript runs while this native call does.
-        unsafe {
-            *entry.scratch.0.get() = [
-                decision.remaining as f64,
-                decision.retry_after_ms as f64,
-                decision.reset_ms as f64,
-            ];
-        }
+        // SAFETY: the key was read; nothing below calls into JavaScript.
+        unsafe { entry.scratch.as_mut_slice() }.copy_from_slice(&[
+            decision.remaining as f64,
+            decision.retry_after_ms as f64,
+            decision.reset_ms as f64,
+        ]);
         Ok::<_, Failure>(decision.allowed)
     })?;
     // SAFETY: forwarded from the caller.
@@ -371,7 +356,11 @@ mod tests {
             f64::NEG_INFINITY,
         ] {
             let failure = window(ms).expect_err("refused");
-            assert_eq!(failure.code, "ERR_OPTLAYER_INVALID_ARGUMENT", "{ms}");
+            assert_eq!(
+                failure.code.as_str(),
+                "ERR_OPTLAYER_INVALID_ARGUMENT",
+                "{ms}"
+            );
         }
         assert_eq!(
             window(1500.0).expect("accepted"),

@@ -93,8 +93,8 @@ unsafe fn throw(env: sys::napi_env, failure: &Failure) {
     unsafe {
         if sys::napi_create_string_utf8(
             env,
-            failure.code.as_ptr().cast(),
-            failure.code.len() as isize,
+            failure.code.as_str().as_ptr().cast(),
+            failure.code.as_str().len() as isize,
             &mut code,
         ) == sys::Status::napi_ok
             && sys::napi_create_string_utf8(
@@ -348,10 +348,9 @@ fn expect(status: sys::napi_status, what: &str, kind: &str) -> Result<(), Failur
     if status == sys::Status::napi_ok {
         return Ok(());
     }
-    Err(Failure {
-        code: "ERR_OPTLAYER_INVALID_ARGUMENT",
-        message: format!("invalid {what}: expected {kind}"),
-    })
+    Err(Failure::invalid_argument(format_args!(
+        "invalid {what}: expected {kind}"
+    )))
 }
 
 /// A failure of N-API itself (the environment is tearing down, say).
@@ -359,10 +358,9 @@ fn internal(status: sys::napi_status, call: &str) -> Result<(), Failure> {
     if status == sys::Status::napi_ok {
         return Ok(());
     }
-    Err(Failure {
-        code: crate::errors::INTERNAL,
-        message: format!("{call} failed with status {status}"),
-    })
+    Err(Failure::internal(format_args!(
+        "{call} failed with status {status}"
+    )))
 }
 
 #[cfg(test)]
@@ -379,7 +377,7 @@ mod tests {
         let value = unsafe { raw_call(ptr::null_mut(), || panic!("boom in a callback")) };
         assert!(value.is_null(), "a throwing callback returns no value");
         let failure = thrown().expect("the panic was thrown");
-        assert_eq!(failure.code, crate::errors::INTERNAL);
+        assert_eq!(failure.code.as_str(), "ERR_OPTLAYER_INTERNAL");
         assert!(
             failure.message.contains("boom in a callback"),
             "{failure:?}"
@@ -396,7 +394,7 @@ mod tests {
         };
         assert!(value.is_null());
         let failure = thrown().expect("the failure was thrown");
-        assert_eq!(failure.code, "ERR_OPTLAYER_CLOSED");
+        assert_eq!(failure.code.as_str(), "ERR_OPTLAYER_CLOSED");
         assert_eq!(failure.message, "the rate limiter is closed");
     }
 

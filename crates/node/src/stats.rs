@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use optlayer_stats::{named, HistogramConfig, LatencyHistogram, Snapshot, StatsError};
+use optlayer_stats::{named, HistogramConfig, LatencyHistogram, Snapshot};
 
 use crate::errors::Failure;
 use crate::handles::{self, Handle, HandleTable};
@@ -39,15 +39,6 @@ pub struct HistogramOptions {
     pub shards: u32,
     /// Threads of the process that open the same name share one histogram.
     pub name: Option<String>,
-}
-
-impl From<StatsError> for Failure {
-    fn from(err: StatsError) -> Self {
-        Failure {
-            code: err.code(),
-            message: err.to_string(),
-        }
-    }
 }
 
 thread_local! {
@@ -152,7 +143,7 @@ impl NativeHistogram {
             // SAFETY: no JavaScript runs during this call, so nothing else touches the view.
             let out = unsafe { out.as_mut() };
             if out.len() < bounds.len() {
-                return Err(invalid(format!(
+                return Err(Failure::invalid_argument(format_args!(
                     "invalid out: expected room for {} counts, got {}",
                     bounds.len(),
                     out.len()
@@ -235,13 +226,6 @@ fn close(handle: Handle) {
     let _ = HISTOGRAMS.try_with(|table| table.borrow_mut().remove(handle));
 }
 
-fn invalid(message: String) -> Failure {
-    Failure {
-        code: "ERR_OPTLAYER_INVALID_ARGUMENT",
-        message,
-    }
-}
-
 /// Everything recorded, or only what came after the serialized snapshot `since`.
 fn window(
     histogram: &LatencyHistogram,
@@ -262,14 +246,14 @@ fn fill(
 ) -> std::result::Result<(), Failure> {
     let fields = HISTOGRAM_STAT_FIELDS as usize;
     if out.len() < fields + quantiles.len() {
-        return Err(invalid(format!(
+        return Err(Failure::invalid_argument(format_args!(
             "invalid out: expected room for {} figures, got {}",
             fields + quantiles.len(),
             out.len()
         )));
     }
     if let Some(bad) = quantiles.iter().find(|q| !(0.0..=1.0).contains(*q)) {
-        return Err(invalid(format!(
+        return Err(Failure::invalid_argument(format_args!(
             "invalid quantile: expected a number from 0 to 1, got {bad}"
         )));
     }

@@ -9,7 +9,7 @@ use napi_derive::napi;
 use optlayer_codec::{self as codec, CompressParams, Decoder, Encoder};
 
 use crate::codec::{byte_limit, Codec};
-use crate::errors::{contain, Failure, INTERNAL};
+use crate::errors::{contain, Failure};
 
 enum Coder {
     Encode(Encoder),
@@ -121,10 +121,9 @@ impl Task for StreamTask {
     fn compute(&mut self) -> Result<Self::Output> {
         let input: &[u8] = &self.input;
         let Ok(mut coder) = self.coder.lock() else {
-            return Ok(Err(Failure {
-                code: INTERNAL,
-                message: "stream state is unusable after an earlier native panic".to_owned(),
-            }));
+            return Ok(Err(Failure::internal(
+                "stream state is unusable after an earlier native panic",
+            )));
         };
         let mut out = Vec::new();
         Ok(contain(|| coder.step(self.step, input, &mut out)).map(|()| out))

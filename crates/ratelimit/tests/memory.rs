@@ -9,33 +9,14 @@
 //! the same. It is the only test in this binary so that no other test's allocations are
 //! counted.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
 use optlayer_ratelimit::{
     Algorithm, FakeClock, FixedWindow, Gcra, KeyedLimiter, Quota, SlidingLog, SlidingWindow,
     StoreConfig, TokenBucket,
 };
-
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: `ptr` came from `alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use optlayer_test_support::{live, Counting};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -48,7 +29,7 @@ fn bytes_per_key<A: Algorithm>(algorithm: A, keys: usize) -> f64 {
         ..StoreConfig::default()
     };
     let mut key = String::with_capacity(32);
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live();
     // A frozen clock: with real time, keys inserted early would go idle and be evicted.
     let limiter =
         KeyedLimiter::with_clock(algorithm, config, FakeClock::new(0)).expect("valid config");
@@ -58,7 +39,7 @@ fn bytes_per_key<A: Algorithm>(algorithm: A, keys: usize) -> f64 {
         assert!(limiter.allow(&key, 1).expect("valid").allowed);
     }
     assert_eq!(limiter.len(), keys);
-    let held = LIVE.load(Ordering::Relaxed) - before;
+    let held = live() - before;
     held as f64 / keys as f64
 }
 
