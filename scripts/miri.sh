@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the unit tests of the pure crates under Miri, which reports undefined behaviour in them
+# Runs the unit tests of the pure crates, and the queue's behaviour suite, under Miri, which reports undefined behaviour in them
 # and in what they call (crossbeam, parking_lot, quick_cache, hdrhistogram). Miri ships with
 # nightly Rust only: when the nightly toolchain or its miri component is missing and cannot be
 # added, this says so and skips rather than failing the build. The codec crate is left out:
@@ -21,3 +21,6 @@ export MIRIFLAGS="-Zmiri-deterministic-floats"
 export CARGO_TARGET_DIR=target/miri
 cargo +nightly miri test --lib \
   -p optlayer-registry -p optlayer-queue -p optlayer-cache -p optlayer-ratelimit -p optlayer-stats -p optlayer-clock
+# The queue's lock-free admission under real threads (about a minute under Miri). The other
+# crates' integration suites take many minutes each under Miri, so they run natively only.
+cargo +nightly miri test -p optlayer-queue --test queue
