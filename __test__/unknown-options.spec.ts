@@ -1,0 +1,51 @@
+import test from 'ava'
+
+import { CircuitBreaker, ConnectionPool, httpUpstream, InvalidArgumentError, LoadBalancer, RetryBudget } from 'optlayer'
+
+// A misspelt or unsupported option would otherwise be ignored and its default used in silence.
+// Each row builds a component with one wrong option name; the error must name that option.
+const cases: [string, () => unknown, string][] = [
+  ['ConnectionPool', () => new ConnectionPool({ create: () => ({}), maxSize: 4 } as never), 'maxSize'],
+  [
+    'ConnectionPool breaker',
+    () => new ConnectionPool({ create: () => ({}), breaker: { openMS: 5 } } as never),
+    'openMS',
+  ],
+  ['httpUpstream', () => httpUpstream('http://127.0.0.1:1', { timeoutMs: 5 } as never), 'timeoutMs'],
+  ['CircuitBreaker', () => new CircuitBreaker({ threshold: 3 } as never), 'threshold'],
+  ['LoadBalancer', () => new LoadBalancer({ algorithim: 'round-robin' } as never), 'algorithim'],
+  [
+    'LoadBalancer backend',
+    () => new LoadBalancer({ backends: [{ id: 'a', url: 'http://a', wieght: 2 }] } as never),
+    'wieght',
+  ],
+  ['LoadBalancer healthCheck', () => new LoadBalancer({ healthCheck: { interval: 5 } } as never), 'interval'],
+  ['LoadBalancer outlierDetection', () => new LoadBalancer({ outlierDetection: { failures: 5 } } as never), 'failures'],
+  ['LoadBalancer circuitBreaker', () => new LoadBalancer({ circuitBreaker: { open: 5 } } as never), 'open'],
+  ['LoadBalancer retryBudget', () => new LoadBalancer({ retryBudget: { ratioo: 0.1 } } as never), 'ratioo'],
+  ['RetryBudget', () => new RetryBudget({ window: 5 } as never), 'window'],
+]
+
+for (const [what, make, name] of cases) {
+  test(`${what} refuses an unknown option and names it`, (t) => {
+    t.throws(make, { instanceOf: InvalidArgumentError, message: new RegExp(`unknown option '${name}'`) })
+  })
+}
+
+test('every unknown option is named at once, with the known ones', (t) => {
+  const error = t.throws(() => new CircuitBreaker({ threshold: 3, open: 1 } as never), {
+    instanceOf: InvalidArgumentError,
+  })
+  t.regex(error.message, /unknown options 'threshold', 'open' \(known: consecutiveFailures, /)
+})
+
+test('LoadBalancer.retry() with an unknown option is refused before any attempt', async (t) => {
+  const lb = new LoadBalancer({ backends: [{ id: 'a', url: 'http://a' }] })
+  let calls = 0
+  await t.throwsAsync(
+    lb.retry(() => ++calls, { attempts: 3 } as never),
+    { instanceOf: InvalidArgumentError, message: /unknown option 'attempts'/ },
+  )
+  t.is(calls, 0)
+  await lb.close()
+})
