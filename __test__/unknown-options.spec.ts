@@ -1,6 +1,16 @@
 import test from 'ava'
 
-import { CircuitBreaker, ConnectionPool, httpUpstream, InvalidArgumentError, LoadBalancer, RetryBudget } from 'optlayer'
+import {
+  CircuitBreaker,
+  ConnectionPool,
+  httpUpstream,
+  InvalidArgumentError,
+  LeaseBatcher,
+  LoadBalancer,
+  RateLimiter,
+  RedisRateLimitStore,
+  RetryBudget,
+} from 'optlayer'
 
 // A misspelt or unsupported option would otherwise be ignored and its default used in silence.
 // Each row builds a component with one wrong option name; the error must name that option.
@@ -24,6 +34,43 @@ const cases: [string, () => unknown, string][] = [
   ['LoadBalancer circuitBreaker', () => new LoadBalancer({ circuitBreaker: { open: 5 } } as never), 'open'],
   ['LoadBalancer retryBudget', () => new LoadBalancer({ retryBudget: { ratioo: 0.1 } } as never), 'ratioo'],
   ['RetryBudget', () => new RetryBudget({ window: 5 } as never), 'window'],
+  ['RateLimiter (local)', () => new RateLimiter({ limit: 5, window: 1000 } as never), 'window'],
+  ['RateLimiter (adaptive)', () => new RateLimiter({ algorithm: 'adaptive', limit: 5, maxKey: 9 } as never), 'maxKey'],
+  [
+    'RateLimiter (adaptive) adaptive options',
+    () =>
+      new RateLimiter({ algorithm: 'adaptive', limit: 5, adaptive: { algorithm: 'gradient', smooth: 0.5 } } as never),
+    'smooth',
+  ],
+  [
+    'RateLimiter (adaptive) breaker',
+    () => new RateLimiter({ algorithm: 'adaptive', limit: 5, breaker: { failures: 3 } } as never),
+    'failures',
+  ],
+  // Refused before any connection is made, so no Redis is needed.
+  [
+    'RateLimiter (redis)',
+    () => new RateLimiter({ limit: 5, redis: { url: 'redis://127.0.0.1:1' }, timeout: 5 } as never),
+    'timeout',
+  ],
+  [
+    'RateLimiter redis address',
+    () => new RateLimiter({ limit: 5, redis: { url: 'redis://127.0.0.1:1', tls: {} } } as never),
+    'tls',
+  ],
+  [
+    'RedisRateLimitStore',
+    () =>
+      new RedisRateLimitStore({
+        algorithm: 'gcra',
+        limit: 5,
+        windowMs: 1000,
+        redis: { url: 'redis://127.0.0.1:1' },
+        key: 'k',
+      } as never),
+    'key',
+  ],
+  ['LeaseBatcher', () => new LeaseBatcher({} as never, { batch: 5 } as never), 'batch'],
 ]
 
 for (const [what, make, name] of cases) {

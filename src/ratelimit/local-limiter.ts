@@ -1,5 +1,6 @@
 import { ClosedError, fromNativeError, InvalidArgumentError } from '../core/errors'
 import { native } from '../core/native'
+import { wholeNumber } from '../core/validate'
 import type { RateLimitDecision } from './decision'
 import type { FixedRateAlgorithm, Quota } from './quota'
 
@@ -103,12 +104,15 @@ export class LocalLimiter {
     if (options.now !== undefined && typeof options.now !== 'function') {
       throw new InvalidArgumentError('invalid now: expected a function returning milliseconds')
     }
-    const maxKeys = options.maxKeys ?? LOCAL_STORE_DEFAULTS.maxKeys
-    const shards = options.shards ?? LOCAL_STORE_DEFAULTS.shards
-    const maxKeyLength = options.maxKeyLength ?? LOCAL_STORE_DEFAULTS.maxKeyLength
-    checkWhole('maxKeys', maxKeys, 1, Number.MAX_SAFE_INTEGER)
-    checkWhole('shards', shards, 1, 256)
-    checkWhole('maxKeyLength', maxKeyLength, 1, 1 << 20)
+    const maxKeys = wholeNumber('maxKeys', options.maxKeys, 1, undefined, LOCAL_STORE_DEFAULTS.maxKeys)
+    const shards = wholeNumber('shards', options.shards, 1, 256, LOCAL_STORE_DEFAULTS.shards)
+    const maxKeyLength = wholeNumber(
+      'maxKeyLength',
+      options.maxKeyLength,
+      1,
+      1 << 20,
+      LOCAL_STORE_DEFAULTS.maxKeyLength,
+    )
     try {
       this.limiter = new native.NativeRateLimiter({
         algorithm: ALGORITHM[algorithm],
@@ -182,12 +186,4 @@ function sweepWhileAlive(limiter: InstanceType<typeof native.NativeRateLimiter>)
 
 function closedError(): ClosedError {
   return new ClosedError('the rate limiter is closed')
-}
-
-function checkWhole(name: string, value: unknown, min: number, max: number): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidArgumentError(
-      `invalid ${name}: expected a whole number from ${min} to ${max}, got ${String(value)}`,
-    )
-  }
 }
