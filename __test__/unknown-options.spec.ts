@@ -4,6 +4,7 @@ import {
   CircuitBreaker,
   ConnectionPool,
   DistributedCache,
+  DurableTaskQueue,
   httpUpstream,
   InvalidArgumentError,
   LeaseBatcher,
@@ -11,6 +12,7 @@ import {
   RateLimiter,
   RedisRateLimitStore,
   RetryBudget,
+  TaskQueue,
 } from 'optlayer'
 
 // A misspelt or unsupported option would otherwise be ignored and its default used in silence.
@@ -52,6 +54,18 @@ const cases: [string, () => unknown, string][] = [
   ['DistributedCache lease', () => new DistributedCache({ lease: { ttl: 5 } } as never), 'ttl'],
   ['DistributedCache bloom', () => new DistributedCache({ bloom: { expectedItems: 10, fpr: 0.1 } } as never), 'fpr'],
   ['DistributedCache outageJournal', () => new DistributedCache({ outageJournal: { maxKey: 5 } } as never), 'maxKey'],
+  ['TaskQueue', () => new TaskQueue({ maxWorker: 4 } as never), 'maxWorker'],
+  ['TaskQueue backoff', () => new TaskQueue({ backoff: { initialDelayMs: 5 } } as never), 'initialDelayMs'],
+  [
+    'DurableTaskQueue',
+    () => new DurableTaskQueue({ redis: { url: 'redis://127.0.0.1:1' }, concurency: 2 } as never),
+    'concurency',
+  ],
+  [
+    'DurableTaskQueue redis client',
+    () => new DurableTaskQueue({ redis: { client: {}, url: 'redis://127.0.0.1:1' } } as never),
+    'url',
+  ],
   ['RetryBudget', () => new RetryBudget({ window: 5 } as never), 'window'],
   ['RateLimiter (local)', () => new RateLimiter({ limit: 5, window: 1000 } as never), 'window'],
   ['RateLimiter (adaptive)', () => new RateLimiter({ algorithm: 'adaptive', limit: 5, maxKey: 9 } as never), 'maxKey'],
@@ -103,6 +117,16 @@ test('every unknown option is named at once, with the known ones', (t) => {
     instanceOf: InvalidArgumentError,
   })
   t.regex(error.message, /unknown options 'threshold', 'open' \(known: consecutiveFailures, /)
+})
+
+test('TaskQueue.stop() with an unknown option is refused and the queue keeps running', async (t) => {
+  const queue = new TaskQueue()
+  await t.throwsAsync(queue.stop({ drainTimeoutMs: 5 } as never), {
+    instanceOf: InvalidArgumentError,
+    message: /unknown option 'drainTimeoutMs'/,
+  })
+  t.is(await queue.submit({ name: 'ok', run: () => 1 }).result, 1)
+  await queue.stop()
 })
 
 test('LoadBalancer.retry() with an unknown option is refused before any attempt', async (t) => {
