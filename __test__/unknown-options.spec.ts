@@ -1,7 +1,16 @@
 import test from 'ava'
+import { Registry } from 'prom-client'
 
 import {
+  AlertManager,
   CircuitBreaker,
+  DashboardData,
+  FleetAggregator,
+  LatencyHistogram,
+  MetricReader,
+  MetricsCollector,
+  MetricSources,
+  OptlayerServer,
   ConnectionPool,
   DistributedCache,
   DurableTaskQueue,
@@ -66,6 +75,23 @@ const cases: [string, () => unknown, string][] = [
     () => new DurableTaskQueue({ redis: { client: {}, url: 'redis://127.0.0.1:1' } } as never),
     'url',
   ],
+  ['MetricsCollector', () => new MetricsCollector({ defaultMetrics: false, rateWindow: 5 } as never), 'rateWindow'],
+  ['LatencyHistogram', () => new LatencyHistogram({ highest: 5 } as never), 'highest'],
+  ['AlertManager', () => new AlertManager({ rules: [], interval: 5 } as never), 'interval'],
+  [
+    'AlertManager rule',
+    () => new AlertManager({ rules: [{ name: 'a', source: () => 1, threshold: 1, for: 5 }] } as never),
+    'for',
+  ],
+  ['MetricReader', () => new MetricReader(new Registry(), { maxAge: 5 } as never), 'maxAge'],
+  ['MetricSources', () => new MetricSources(new Registry(), { window: 5 } as never), 'window'],
+  ['MetricSources names', () => new MetricSources(new Registry(), { names: { latency: 'x' } } as never), 'latency'],
+  ['DashboardData', () => new DashboardData(new Registry(), { history: 5 } as never), 'history'],
+  ['FleetAggregator', () => new FleetAggregator({ window: 5 } as never), 'window'],
+  ['OptlayerServer', () => new OptlayerServer({ adminPort: 0 } as never), 'adminPort'],
+  ['OptlayerServer admin', () => new OptlayerServer({ admin: { tokn: 'x' } } as never), 'tokn'],
+  ['OptlayerServer http', () => new OptlayerServer({ http: { maxHeaders: 5 } } as never), 'maxHeaders'],
+  ['OptlayerServer dashboard', () => new OptlayerServer({ dashboard: { prefix: 'x_' } } as never), 'prefix'],
   ['RetryBudget', () => new RetryBudget({ window: 5 } as never), 'window'],
   ['RateLimiter (local)', () => new RateLimiter({ limit: 5, window: 1000 } as never), 'window'],
   ['RateLimiter (adaptive)', () => new RateLimiter({ algorithm: 'adaptive', limit: 5, maxKey: 9 } as never), 'maxKey'],
@@ -138,4 +164,27 @@ test('LoadBalancer.retry() with an unknown option is refused before any attempt'
   )
   t.is(calls, 0)
   await lb.close()
+})
+
+test('the monitoring components take their clock as now, and the deprecated clock for one more release', async (t) => {
+  const registry = new Registry()
+  const at = (ms: number) => () => ms
+  t.is((await new DashboardData(registry, { now: at(1_000) }).build()).generatedAt, 1_000)
+  t.is((await new DashboardData(registry, { clock: at(2_000) }).build()).generatedAt, 2_000)
+  const manager = new AlertManager({
+    rules: [{ name: 'a', source: () => 2, threshold: 1 }],
+    now: at(3_000),
+    log: false,
+  })
+  t.is((await manager.evaluate()).evaluatedAt, new Date(3_000).toISOString())
+  await manager.close()
+  // Both at once: one would be ignored without a word.
+  t.throws(() => new MetricsCollector({ defaultMetrics: false, now: at(1), clock: at(2) }), {
+    instanceOf: InvalidArgumentError,
+    message: /invalid clock: the deprecated name of now/,
+  })
+  t.throws(() => new MetricsCollector({ defaultMetrics: false, now: 5 as never }), {
+    instanceOf: InvalidArgumentError,
+    message: /invalid now: expected a function, got number/,
+  })
 })

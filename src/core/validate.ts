@@ -189,3 +189,28 @@ export function optionNames<O extends object>() {
     others: { readonly [K in Exclude<keyof O, keyof D>]: true },
   ): readonly string[] => Object.freeze([...Object.keys(defaults), ...Object.keys(others)])
 }
+
+/**
+ * A function option, or `fallback` when it is absent.
+ * @internal
+ */
+export function functionOption<F extends (...args: never[]) => unknown>(name: string, value: unknown, fallback: F): F {
+  if (value === undefined) return fallback
+  if (typeof value !== 'function') throw invalidOption(name, 'a function', typeof value)
+  return value as F
+}
+
+/**
+ * The injectable clock of an options object: `now`, the name every component uses, or
+ * `clock`, its deprecated name in the monitoring options (accepted for one release; both at
+ * once are refused, as one would silently win).
+ * @internal
+ */
+export function nowOption(options: { now?: unknown; clock?: unknown }, fallback: () => number): () => number {
+  if (options.now !== undefined && options.clock !== undefined) {
+    throw new InvalidArgumentError('invalid clock: the deprecated name of now; give now alone')
+  }
+  return options.clock !== undefined
+    ? functionOption('clock', options.clock, fallback)
+    : functionOption('now', options.now, fallback)
+}
