@@ -3,6 +3,12 @@ import { Registry } from 'prom-client'
 
 import {
   AlertManager,
+  chooseCompression,
+  Compressor,
+  compressedSerializer,
+  jsonSerializer,
+  ZstdDictionary,
+  ZstdPatch,
   CircuitBreaker,
   DashboardData,
   FleetAggregator,
@@ -92,6 +98,21 @@ const cases: [string, () => unknown, string][] = [
   ['OptlayerServer admin', () => new OptlayerServer({ admin: { tokn: 'x' } } as never), 'tokn'],
   ['OptlayerServer http', () => new OptlayerServer({ http: { maxHeaders: 5 } } as never), 'maxHeaders'],
   ['OptlayerServer dashboard', () => new OptlayerServer({ dashboard: { prefix: 'x_' } } as never), 'prefix'],
+  ['Compressor.compress', () => Compressor.compress('x', 'zstd', { lvl: 3 } as never), 'lvl'],
+  [
+    'Compressor.decompress',
+    () => Compressor.decompress(Compressor.compress('x', 'zstd'), 'zstd', { maxOutput: 5 } as never),
+    'maxOutput',
+  ],
+  ['Compressor.compressBound', () => Compressor.compressBound('zstd', 5, { level: 3 } as never), 'level'],
+  [
+    'chooseCompression',
+    () => chooseCompression(Buffer.alloc(2048), { acceptEncoding: 'br' } as never),
+    'acceptEncoding',
+  ],
+  ['compressedSerializer', () => compressedSerializer(jsonSerializer, { codec: 'zstd' } as never), 'codec'],
+  ['ZstdPatch.create', () => ZstdPatch.create('a', 'b', { lvl: 3 } as never), 'lvl'],
+  ['ZstdDictionary.train', () => ZstdDictionary.train(['a'], { size: 3 } as never), 'size'],
   ['RetryBudget', () => new RetryBudget({ window: 5 } as never), 'window'],
   ['RateLimiter (local)', () => new RateLimiter({ limit: 5, window: 1000 } as never), 'window'],
   ['RateLimiter (adaptive)', () => new RateLimiter({ algorithm: 'adaptive', limit: 5, maxKey: 9 } as never), 'maxKey'],
@@ -153,6 +174,17 @@ test('TaskQueue.stop() with an unknown option is refused and the queue keeps run
   })
   t.is(await queue.submit({ name: 'ok', run: () => 1 }).result, 1)
   await queue.stop()
+})
+
+test('Compressor async calls with an unknown option reject naming it', async (t) => {
+  await t.throwsAsync(Compressor.compressAsync('x', 'zstd', { singal: undefined } as never), {
+    instanceOf: InvalidArgumentError,
+    message: /unknown option 'singal'/,
+  })
+  await t.throwsAsync(Compressor.decompressAsync(Buffer.alloc(1), 'zstd', { level: 3 } as never), {
+    instanceOf: InvalidArgumentError,
+    message: /unknown option 'level'/,
+  })
 })
 
 test('LoadBalancer.retry() with an unknown option is refused before any attempt', async (t) => {

@@ -161,14 +161,15 @@ export function booleanOption(name: string, value: unknown, fallback?: boolean):
  */
 export function knownOptions(what: string, options: object | undefined, known: readonly string[]): void {
   if (options === undefined || options === null) return
-  if (typeof options !== 'object') {
-    throw invalidOption(what, 'an object', options)
-  }
-  const unknown = Object.keys(options).filter((key) => !known.includes(key))
-  if (unknown.length > 0) {
-    throw new InvalidArgumentError(
-      `invalid ${what}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (known: ${known.join(', ')})`,
-    )
+  if (typeof options !== 'object') throw invalidOption(what, 'an object', options)
+  // A loop rather than Object.keys().filter(): per-call options are checked on hot paths.
+  for (const key in options) {
+    if (!known.includes(key) && Object.hasOwn(options, key)) {
+      const unknown = Object.keys(options).filter((name) => !known.includes(name))
+      throw new InvalidArgumentError(
+        `invalid ${what}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (known: ${known.join(', ')})`,
+      )
+    }
   }
 }
 
