@@ -17,6 +17,7 @@ import {
   MetricsCollector,
   MetricSources,
   OptlayerServer,
+  ProfilingServer,
   ConnectionPool,
   DistributedCache,
   DurableTaskQueue,
@@ -28,6 +29,7 @@ import {
   RedisRateLimitStore,
   RetryBudget,
   TaskQueue,
+  tcpResourceFactory,
 } from 'optlayer'
 
 // A misspelt or unsupported option would otherwise be ignored and its default used in silence.
@@ -113,6 +115,8 @@ const cases: [string, () => unknown, string][] = [
   ['compressedSerializer', () => compressedSerializer(jsonSerializer, { codec: 'zstd' } as never), 'codec'],
   ['ZstdPatch.create', () => ZstdPatch.create('a', 'b', { lvl: 3 } as never), 'lvl'],
   ['ZstdDictionary.train', () => ZstdDictionary.train(['a'], { size: 3 } as never), 'size'],
+  ['tcpResourceFactory', () => tcpResourceFactory({ host: 'localhost', port: 1, timeoutMs: 5 } as never), 'timeoutMs'],
+  ['ProfilingServer', () => new ProfilingServer({ seconds: 5 } as never), 'seconds'],
   ['RetryBudget', () => new RetryBudget({ window: 5 } as never), 'window'],
   ['RateLimiter (local)', () => new RateLimiter({ limit: 5, window: 1000 } as never), 'window'],
   ['RateLimiter (adaptive)', () => new RateLimiter({ algorithm: 'adaptive', limit: 5, maxKey: 9 } as never), 'maxKey'],
