@@ -7,7 +7,7 @@ import {
   type CircuitBreakerOptions,
   type ResolvedCircuitBreakerOptions,
 } from '../resilience/circuit-breaker'
-import { knownOptions, numberInRange, optionNames, wholeNumber } from '../core/validate'
+import { functionOption, knownOptions, numberInRange, optionNames, wholeNumber } from '../core/validate'
 import { fastRandom } from './random'
 
 /** How {@link LoadBalancer} chooses a backend; each is described under {@link LoadBalancerOptions.algorithm}. */
@@ -278,13 +278,8 @@ export function resolveLoadBalancerOptions(
       `invalid algorithm: expected one of ${BALANCER_ALGORITHMS.map((a) => `'${a}'`).join(', ')}, got ${describe(algorithm)}`,
     )
   }
-  const now = o.now ?? d.now
-  const random = o.random ?? d.random
-  if (typeof now !== 'function')
-    throw new InvalidArgumentError(`invalid now: expected a function, got ${describe(now)}`)
-  if (typeof random !== 'function') {
-    throw new InvalidArgumentError(`invalid random: expected a function, got ${describe(random)}`)
-  }
+  const now = functionOption('now', o.now, d.now)
+  const random = functionOption('random', o.random, d.random)
   const backendsIn = o.backends ?? d.backends
   if (!Array.isArray(backendsIn)) {
     throw new InvalidArgumentError(`invalid backends: expected an array, got ${describe(backendsIn)}`)
@@ -456,10 +451,7 @@ export function resolveRetryBudgetOptions(value: unknown, where = 'options'): Re
   const minRetriesPerSecond = numberInRange(`${where}.minRetriesPerSecond`, r.minRetriesPerSecond, 0, undefined, {
     fallback: d.minRetriesPerSecond,
   })
-  const now = r.now ?? d.now
-  if (typeof now !== 'function') {
-    throw new InvalidArgumentError(`invalid ${where}.now: expected a function, got ${describe(now)}`)
-  }
+  const now = functionOption(`${where}.now`, r.now, d.now)
   return Object.freeze({
     ratio,
     minRetriesPerSecond,

@@ -192,10 +192,16 @@ export function optionNames<O extends object>() {
 }
 
 /**
- * A function option, or `fallback` when it is absent.
+ * A function option, or `fallback` when it is absent (`undefined` without one).
  * @internal
  */
-export function functionOption<F extends (...args: never[]) => unknown>(name: string, value: unknown, fallback: F): F {
+export function functionOption<F extends (...args: never[]) => unknown>(name: string, value: unknown, fallback: F): F
+export function functionOption<F extends (...args: never[]) => unknown>(name: string, value: unknown): F | undefined
+export function functionOption<F extends (...args: never[]) => unknown>(
+  name: string,
+  value: unknown,
+  fallback?: F,
+): F | undefined {
   if (value === undefined) return fallback
   if (typeof value !== 'function') throw invalidOption(name, 'a function', typeof value)
   return value as F

@@ -4,6 +4,7 @@ import { InvalidArgumentError } from '../core/errors'
 import { resolveCircuitBreakerOptions, type CircuitBreakerOptions } from '../resilience/circuit-breaker'
 import {
   booleanOption,
+  functionOption,
   invalidOption,
   knownOptions,
   numberInRange,
@@ -241,10 +242,8 @@ export function resolvePoolOptions<T>(options: ConnectionPoolOptions<T>): Resolv
   if (typeof destroyOnError !== 'boolean' && typeof destroyOnError !== 'function') {
     throw invalidOption('destroyOnError', 'a boolean or a function', destroyOnError)
   }
-  const now = options.now ?? d.now
-  const random = options.random ?? d.random
-  if (typeof now !== 'function') throw new InvalidArgumentError('invalid now: expected a function')
-  if (typeof random !== 'function') throw new InvalidArgumentError('invalid random: expected a function')
+  const now = functionOption('now', options.now, d.now)
+  const random = functionOption('random', options.random, d.random)
   let breaker: CircuitBreakerOptions | false = false
   if (options.breaker !== false) {
     breaker = { ...POOL_BREAKER_DEFAULTS, ...options.breaker, now, random }

@@ -17,7 +17,7 @@ import {
   type CircuitStateChange,
 } from '../resilience/circuit-breaker'
 import type { RateLimitDecision } from './decision'
-import { knownOptions, optionNames, wholeNumber } from '../core/validate'
+import { functionOption, knownOptions, optionNames, wholeNumber } from '../core/validate'
 import { checkKey } from './key'
 import { validateQuota } from './quota'
 
@@ -253,8 +253,7 @@ export class AdaptiveRateLimiter extends EventEmitter<AdaptiveRateLimiterEvents>
     createAdaptiveLimit(this.limitOptions) // validates now rather than at the first key
     this.maxCapacity = maxLimit * this.burstRatio
 
-    this.now = options.now ?? ((): number => performance.now())
-    if (typeof this.now !== 'function') throw new InvalidArgumentError('invalid now: expected a function')
+    this.now = functionOption('now', options.now, (): number => performance.now())
     const breaker: unknown = options.breaker
     if (breaker !== undefined && breaker !== false && (breaker === null || typeof breaker !== 'object')) {
       throw new InvalidArgumentError(`invalid breaker: expected breaker options or false, got ${String(breaker)}`)

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks'
 import { ClosedError, InvalidArgumentError } from '../core/errors'
 import type { RateLimitDecision } from './decision'
 import type { RedisRateLimitStore } from './redis-store'
-import { knownOptions, optionNames, wholeNumber } from '../core/validate'
+import { functionOption, knownOptions, optionNames, wholeNumber } from '../core/validate'
 
 /** Options of a {@link LeaseBatcher}. */
 export interface LeaseBatcherOptions {
@@ -105,10 +105,7 @@ export class LeaseBatcher {
     this.batchSize = wholeNumber('batchSize', options.batchSize, 1, undefined, LEASE_BATCHER_DEFAULTS.batchSize)
     this.leaseMs = wholeNumber('leaseMs', options.leaseMs, 1, undefined, LEASE_BATCHER_DEFAULTS.leaseMs)
     this.maxKeys = wholeNumber('maxKeys', options.maxKeys, 1, undefined, LEASE_BATCHER_DEFAULTS.maxKeys)
-    if (options.now !== undefined && typeof options.now !== 'function') {
-      throw new InvalidArgumentError(`invalid now: expected a function, got ${String(options.now)}`)
-    }
-    this.now = options.now ?? (() => performance.now())
+    this.now = functionOption('now', options.now, () => performance.now())
   }
 
   /**

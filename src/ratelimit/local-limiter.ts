@@ -1,6 +1,6 @@
 import { ClosedError, fromNativeError, InvalidArgumentError } from '../core/errors'
 import { native } from '../core/native'
-import { wholeNumber } from '../core/validate'
+import { functionOption, wholeNumber } from '../core/validate'
 import type { RateLimitDecision } from './decision'
 import type { FixedRateAlgorithm, Quota } from './quota'
 
@@ -101,9 +101,8 @@ export class LocalLimiter {
     if (!(atCap in CAP_POLICY)) {
       throw new InvalidArgumentError(`invalid atCap: expected one of ${Object.keys(CAP_POLICY).join(', ')}`)
     }
-    if (options.now !== undefined && typeof options.now !== 'function') {
-      throw new InvalidArgumentError('invalid now: expected a function returning milliseconds')
-    }
+    // Without one, the native monotonic clock decides. Checked before the native store exists.
+    this.now = functionOption<() => number>('now', options.now)
     const maxKeys = wholeNumber('maxKeys', options.maxKeys, 1, undefined, LOCAL_STORE_DEFAULTS.maxKeys)
     const shards = wholeNumber('shards', options.shards, 1, 256, LOCAL_STORE_DEFAULTS.shards)
     const maxKeyLength = wholeNumber(
@@ -133,7 +132,6 @@ export class LocalLimiter {
     // than a whole decision (see crates/node/src/raw_call.rs).
     this.decide = this.limiter.decisions()
     this.scratch = this.limiter.scratch()
-    this.now = options.now
     this.sweeper = sweepWhileAlive(this.limiter)
   }
 

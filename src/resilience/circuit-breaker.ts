@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 
 import { InvalidArgumentError } from '../core/errors'
-import { knownOptions, numberInRange, optionNames, positiveNumber, wholeNumber } from '../core/validate'
+import { functionOption, knownOptions, numberInRange, optionNames, positiveNumber, wholeNumber } from '../core/validate'
 import { SlidingWindowCounter } from './sliding-window-counter'
 
 /**
@@ -171,16 +171,14 @@ export function resolveCircuitBreakerOptions(options: CircuitBreakerOptions = {}
     halfOpenProbes: wholeNumber('halfOpenProbes', options.halfOpenProbes ?? d.halfOpenProbes, 1),
     successesToClose: wholeNumber('successesToClose', options.successesToClose ?? d.successesToClose, 1),
     probeTimeoutMs: positiveNumber('probeTimeoutMs', options.probeTimeoutMs ?? d.probeTimeoutMs, false, 'milliseconds'),
-    now: options.now ?? d.now,
-    random: options.random ?? d.random,
+    now: functionOption('now', options.now, d.now),
+    random: functionOption('random', options.random, d.random),
   }
   if (resolved.consecutiveFailures === Infinity && resolved.minimumCalls === Infinity) {
     throw new InvalidArgumentError(
       'invalid breaker options: consecutiveFailures and minimumCalls are both Infinity, so the breaker could never open',
     )
   }
-  if (typeof resolved.now !== 'function') throw new InvalidArgumentError('invalid now: expected a function')
-  if (typeof resolved.random !== 'function') throw new InvalidArgumentError('invalid random: expected a function')
   return Object.freeze(resolved)
 }
 
