@@ -41,6 +41,12 @@ const cases: [string, () => unknown, string][] = [
     () => new ConnectionPool({ create: () => ({}), breaker: { openMS: 5 } } as never),
     'openMS',
   ],
+  // The pool gives its breaker its own clock: a breaker clock of the caller's would be dropped.
+  [
+    'ConnectionPool breaker clock',
+    () => new ConnectionPool({ create: () => ({}), breaker: { now: () => 0 } } as never),
+    'now',
+  ],
   ['httpUpstream', () => httpUpstream('http://127.0.0.1:1', { timeoutMs: 5 } as never), 'timeoutMs'],
   ['CircuitBreaker', () => new CircuitBreaker({ threshold: 3 } as never), 'threshold'],
   ['LoadBalancer', () => new LoadBalancer({ algorithim: 'round-robin' } as never), 'algorithim'],

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks'
 
 import { InvalidArgumentError } from '../core/errors'
 import {
+  checkEmbeddedBreakerOptions,
   CIRCUIT_BREAKER_DEFAULTS,
   resolveCircuitBreakerOptions,
   type CircuitBreakerOptions,
@@ -296,6 +297,7 @@ export function resolveLoadBalancerOptions(
     if (cb === null || typeof cb !== 'object') {
       throw new InvalidArgumentError(`invalid circuitBreaker: expected an object or false, got ${describe(cb)}`)
     }
+    checkEmbeddedBreakerOptions('circuitBreaker', cb, ['now'])
     circuitBreaker = resolveCircuitBreakerOptions({ random, ...cb, now: breakerClock })
   }
   const resolved: ResolvedLoadBalancerOptions = {

@@ -1,7 +1,11 @@
 import { performance } from 'node:perf_hooks'
 
 import { InvalidArgumentError } from '../core/errors'
-import { resolveCircuitBreakerOptions, type CircuitBreakerOptions } from '../resilience/circuit-breaker'
+import {
+  checkEmbeddedBreakerOptions,
+  resolveCircuitBreakerOptions,
+  type CircuitBreakerOptions,
+} from '../resilience/circuit-breaker'
 import {
   booleanOption,
   functionOption,
@@ -246,6 +250,7 @@ export function resolvePoolOptions<T>(options: ConnectionPoolOptions<T>): Resolv
   const random = functionOption('random', options.random, d.random)
   let breaker: CircuitBreakerOptions | false = false
   if (options.breaker !== false) {
+    checkEmbeddedBreakerOptions('breaker', options.breaker, ['now', 'random'])
     breaker = { ...POOL_BREAKER_DEFAULTS, ...options.breaker, now, random }
     resolveCircuitBreakerOptions(breaker) // validates now, so a bad option fails here and not on first failure
   }

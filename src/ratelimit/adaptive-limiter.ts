@@ -10,6 +10,7 @@ import {
   type GradientLimitOptions,
 } from './adaptive-limit'
 import {
+  checkEmbeddedBreakerOptions,
   CircuitBreaker,
   resolveCircuitBreakerOptions,
   type CircuitBreakerOptions,
@@ -261,6 +262,7 @@ export class AdaptiveRateLimiter extends EventEmitter<AdaptiveRateLimiterEvents>
     if (options.breaker === false) {
       this.breakerOptions = undefined
     } else {
+      checkEmbeddedBreakerOptions('breaker', options.breaker, ['now'])
       this.breakerOptions = { ...options.breaker, now: this.now }
       resolveCircuitBreakerOptions(this.breakerOptions)
     }

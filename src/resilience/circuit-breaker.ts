@@ -130,6 +130,23 @@ export const CIRCUIT_BREAKER_DEFAULTS = Object.freeze({
 /** Every option name of {@link CircuitBreakerOptions}: all have defaults. @internal */
 export const CIRCUIT_BREAKER_OPTION_NAMES = optionNames<CircuitBreakerOptions>()(CIRCUIT_BREAKER_DEFAULTS, {})
 
+/**
+ * Checks the names in breaker options a component embeds. The names in `supplied` (the
+ * component's own clock) are refused too: the component would overwrite them in silence.
+ * @internal
+ */
+export function checkEmbeddedBreakerOptions(
+  what: string,
+  options: object | undefined,
+  supplied: readonly string[],
+): void {
+  knownOptions(
+    what,
+    options,
+    CIRCUIT_BREAKER_OPTION_NAMES.filter((name) => !supplied.includes(name)),
+  )
+}
+
 /** Validated options with every default filled in. @internal */
 export type ResolvedCircuitBreakerOptions = Readonly<Required<CircuitBreakerOptions>>
 
