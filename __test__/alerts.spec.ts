@@ -43,7 +43,7 @@ test('a rule is pending before its for-duration, fires after it and resolves whe
   let p99 = 5
   const logs: AlertLogRecord[] = []
   const manager = new AlertManager({
-    clock: clock.now,
+    now: clock.now,
     log: (line) => logs.push(line),
     rules: [
       { name: 'LatencyP99High', source: () => p99, threshold: 10, forMs: 30_000, unit: 'ms', severity: 'critical' },
@@ -109,7 +109,7 @@ test('a pending alert that clears turns inactive without a resolution; no data c
   const clock = fakeClock(Date.parse('2030-01-01T00:00:00Z'))
   let value: number | undefined = 2
   const manager = new AlertManager({
-    clock: clock.now,
+    now: clock.now,
     log: false,
     rules: [{ name: 'ErrorRateHigh', source: () => value, threshold: 0.01, forMs: 10_000 }],
   })
@@ -129,7 +129,7 @@ test('forMs 0 fires at the first evaluation; comparisons and NaN behave', async 
   const clock = fakeClock(Date.parse('2030-01-01T00:00:00Z'))
   const values: Record<string, number> = { low: 3, exact: 5, nan: NaN }
   const manager = new AlertManager({
-    clock: clock.now,
+    now: clock.now,
     log: false,
     rules: [
       { name: 'below', source: () => values['low'], op: '<', threshold: 4 },
@@ -154,7 +154,7 @@ test('a failing or hanging source is an evaluation error and the rule keeps its 
   let mode: 'ok' | 'throw' | 'hang' = 'ok'
   const logs: AlertLogRecord[] = []
   const manager = new AlertManager({
-    clock: clock.now,
+    now: clock.now,
     log: (line) => logs.push(line),
     sourceTimeoutMs: 30,
     rules: [
@@ -197,7 +197,7 @@ test('resolved alerts are kept for resolvedRetentionMs and at most maxResolved o
   const clock = fakeClock(Date.parse('2030-01-01T00:00:00Z'))
   let on = true
   const manager = new AlertManager({
-    clock: clock.now,
+    now: clock.now,
     log: false,
     resolvedRetentionMs: 60_000,
     maxResolved: 2,
@@ -241,7 +241,7 @@ test('options are validated with typed errors that say what was expected', (t) =
       /"a" is used twice/,
     ],
     [{ rules: [], intervalMs: 0 }, /^invalid intervalMs: expected a whole number of at least 1, got 0$/],
-    [{ rules: [], log: 'stdout' }, /^log: expected a function or false/],
+    [{ rules: [], log: 'stdout' }, /^invalid log: expected a function or false/],
   ]
   for (const [options, message] of bad) {
     t.throws(() => new AlertManager(options as never), { code: 'ERR_OPTLAYER_INVALID_ARGUMENT', message })
@@ -275,12 +275,12 @@ test('built-in sources compute p99 latency, error ratio and rates from the reque
   const metrics = {
     recordRequest: (ms: number, ok: boolean) => histogram.observe({ outcome: ok ? 'ok' : 'error' }, ms / 1000),
   }
-  const sources = new MetricSources(registry, { clock: clock.now, maxAgeMs: 0, windowMs: 10_000 })
+  const sources = new MetricSources(registry, { now: clock.now, maxAgeMs: 0, windowMs: 10_000 })
   const p99 = sources.requestLatencyMs(0.99)
   const errors = sources.errorRatio()
   const rate = sources.requestRate()
   const manager = new AlertManager({
-    clock: clock.now,
+    now: clock.now,
     log: false,
     rules: [
       { name: 'LatencyP99High', source: p99, threshold: 10, forMs: 30_000, unit: 'ms' },
@@ -342,7 +342,7 @@ test('built-in sources compute p99 latency, error ratio and rates from the reque
 test('on a MetricsCollector the built-in sources give request rate, error ratio and latency', async (t) => {
   const clock = fakeClock(Date.parse('2030-01-01T00:00:00Z'))
   const metrics = new MetricsCollector({ defaultMetrics: false })
-  const sources = new MetricSources(metrics, { clock: clock.now, maxAgeMs: 0 })
+  const sources = new MetricSources(metrics, { now: clock.now, maxAgeMs: 0 })
   const rate = sources.requestRate()
   const errors = sources.errorRatio()
   const p99 = sources.requestLatencyMs(0.99, { outcome: 'ok' })
@@ -372,12 +372,12 @@ test('built-in sources read a summary (native percentiles), process gauges and a
   const depth = new Gauge({ name: 'app_depth', help: 'depth', labelNames: ['q'], registers: [registry] })
   depth.set({ q: 'a' }, 3)
   depth.set({ q: 'b' }, 7)
-  const sources = new MetricSources(registry, { clock: clock.now, maxAgeMs: 0 })
+  const sources = new MetricSources(registry, { now: clock.now, maxAgeMs: 0 })
   const p99 = await sources.requestLatencyMs(0.99)()
   t.true(p99 !== undefined && p99 >= 95 && p99 <= 100, `p99 of 1..100 ms is ${p99}`)
   t.is(await sources.requestLatencyMs(0.9)(), undefined, 'a quantile the summary does not keep is no data')
 
-  const raw = new MetricSources(registry, { prefix: '', clock: clock.now, maxAgeMs: 0 })
+  const raw = new MetricSources(registry, { prefix: '', now: clock.now, maxAgeMs: 0 })
   t.is(await raw.gauge('app_depth')(), 10)
   t.is(await raw.gauge('app_depth', { reduce: 'max' })(), 7)
   t.is(await raw.gauge('app_depth', { labels: { q: 'a' } })(), 3)
@@ -423,7 +423,7 @@ test('GET /alerts lists active and resolved alerts with since, value and thresho
       },
       { name: 'QueueDeep', source: () => queueDepth, threshold: 100, forMs: 10_000, summary: 'queue above 100' },
     ],
-    alertOptions: { clock: clock.now, log: false, intervalMs: 3_600_000 },
+    alertOptions: { now: clock.now, log: false, intervalMs: 3_600_000 },
   })
   await server.listen()
   t.teardown(() => server.close())

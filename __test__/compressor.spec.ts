@@ -132,7 +132,7 @@ test('bad arguments throw InvalidArgumentError naming what was expected', async 
   const cases: Array<[() => unknown, RegExp]> = [
     [() => Compressor.compress(42 as unknown as string, 'zstd'), /input must be .*got number 42/],
     [() => Compressor.compress('x', 'lzma' as 'zstd'), /algorithm must be one of .*, got "lzma"/],
-    [() => Compressor.compress('x', 'zstd', { level: 1.5 }), /level must be an integer/],
+    [() => Compressor.compress('x', 'zstd', { level: 1.5 }), /invalid level: expected an integer/],
     [() => Compressor.compress('x', 'zstd', { level: 99 }), /between .* and 22, got 99/],
     [() => Compressor.decompress('x' as unknown as Buffer, 'zstd'), /compressed input must be/],
     [() => Compressor.decompress(Buffer.alloc(1), 'zstd', { maxOutputBytes: -1 }), /maxOutputBytes/],

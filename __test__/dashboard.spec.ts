@@ -44,7 +44,7 @@ test.serial('the data builder turns counters into per-point rates, percentiles a
   const clock = fakeClock(Date.parse('2030-01-01T00:00:00Z'))
   const registry = new Registry()
   const requests = requestHistogram(registry)
-  const data = new DashboardData(registry, { clock: clock.now, maxAgeMs: 0, historyMs: 10_000, minStepMs: 500 })
+  const data = new DashboardData(registry, { now: clock.now, maxAgeMs: 0, historyMs: 10_000, minStepMs: 500 })
 
   let payload = await data.build()
   t.is(payload.times.length, 1)
@@ -142,7 +142,7 @@ test.serial(
 test.serial('on a MetricsCollector it counts requests and rate-limit rejections per limiter', async (t) => {
   const clock = fakeClock(Date.parse('2030-01-01T00:00:00Z'))
   const metrics = new MetricsCollector({ defaultMetrics: false })
-  const data = new DashboardData(metrics, { clock: clock.now, maxAgeMs: 0 })
+  const data = new DashboardData(metrics, { now: clock.now, maxAgeMs: 0 })
   const limiter = new RateLimiter({ algorithm: 'fixed-window', limit: 2, windowMs: 60_000, name: 'unit' })
   t.teardown(() => limiter.close())
   t.regex(panel(await data.build(), 'rateLimitRejections').reason ?? '', /no rate limiter has decided yet/)

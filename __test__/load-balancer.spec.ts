@@ -563,7 +563,7 @@ test('bad options and calls throw typed errors naming the culprit', (t) => {
     [{ backends: [{ id: 'a', url: 'not a url' }] }, /backends\[0\]\.url/],
     [{ backends: [{ id: 'a', url: 'http://x', weight: -1 }] }, /backends\[0\]\.weight.*got -1/],
     [{ backends: [...backends(1), ...backends(1)] }, /id 'a' appears twice/],
-    [{ panicThreshold: 2 }, /panicThreshold: expected a number in \[0, 1\], got 2/],
+    [{ panicThreshold: 2 }, /panicThreshold: expected a number from 0 to 1, got 2/],
     [{ slowStartMs: -1 }, /slowStartMs/],
     [{ ewmaDecayMs: 0 }, /ewmaDecayMs/],
     [{ virtualNodes: 1.5 }, /virtualNodes/],

@@ -88,7 +88,7 @@ test('bad values are counted, never recorded; non-numbers and closed histograms 
   t.throws(() => histogram.record('12' as unknown as number), { instanceOf: InvalidArgumentError, message: /valueMs/ })
   t.throws(() => new LatencyHistogram({ significantFigures: 6 }), {
     instanceOf: InvalidArgumentError,
-    message: /significantFigures: expected an integer from 0 to 5, got 6/,
+    message: /significantFigures: expected a whole number from 0 to 5, got 6/,
   })
   t.throws(() => new LatencyHistogram({ lowestMs: 1, highestMs: 1.5 }), { message: /highestMs/ })
   t.throws(() => histogram.percentiles([1.5]), { instanceOf: InvalidArgumentError, message: /quantile/ })
@@ -313,7 +313,7 @@ test('components report at scrape time, capped, isolated from each other and rem
 
 test('getSystemMetrics returns a plain, sane snapshot; rates follow the injected clock', async (t) => {
   let now = 1_000
-  const metrics = new MetricsCollector({ defaultMetrics: false, clock: () => now, rateWindowMs: 10_000 })
+  const metrics = new MetricsCollector({ defaultMetrics: false, now: () => now, rateWindowMs: 10_000 })
   t.teardown(() => metrics.close())
   // Garbage, so that minor collections happen and are observed.
   let keep: unknown[] = []

@@ -95,7 +95,7 @@ test('invalid limits are refused at construction, naming the option', (t) => {
     [{ headersTimeoutMs: 2_000, requestTimeoutMs: 1_000 }, 'headersTimeoutMs'],
   ] as const) {
     const error = t.throws(() => new OptlayerServer({ http }), { code: 'ERR_OPTLAYER_INVALID_ARGUMENT' })
-    t.true(error?.message.startsWith(name), error?.message)
+    t.true(error?.message.startsWith(`invalid ${name}: expected`), error?.message)
   }
 })
 

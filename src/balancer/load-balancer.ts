@@ -18,6 +18,7 @@ import {
   type ReleaseOutcome,
 } from './backend'
 import { CachedClock } from '../core/cached-clock'
+import { knownOptions, optionNames, wholeNumber } from '../core/validate'
 import { HealthChecker, type CheckResult } from './health-checker'
 import {
   checkRingSize,
@@ -109,6 +110,10 @@ const RETRY_DEFAULT_ATTEMPTS = 2
 /** Refresh period of the cached clock releases read when the default clock is used (see CachedClock). */
 const COARSE_CLOCK_MS = 10
 const RETRY_MAX_ATTEMPTS = 100
+const RETRY_OPTION_NAMES = optionNames<BalancerRetryOptions>()(
+  {},
+  { maxAttempts: true, budget: true, request: true, retryOn: true },
+)
 
 let unnamedBalancers = 0
 
@@ -701,12 +706,8 @@ function checkRetryOptions(
   if (options === null || typeof options !== 'object') {
     throw new InvalidArgumentError(`invalid retry options: expected an object, got ${describe(options)}`)
   }
-  const maxAttempts = options.maxAttempts ?? RETRY_DEFAULT_ATTEMPTS
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > RETRY_MAX_ATTEMPTS) {
-    throw new InvalidArgumentError(
-      `invalid maxAttempts: expected a whole number from 1 to ${RETRY_MAX_ATTEMPTS}, got ${describe(maxAttempts)}`,
-    )
-  }
+  knownOptions('retry options', options, RETRY_OPTION_NAMES)
+  const maxAttempts = wholeNumber('maxAttempts', options.maxAttempts, 1, RETRY_MAX_ATTEMPTS, RETRY_DEFAULT_ATTEMPTS)
   const budget = options.budget ?? fallback
   if (!(budget instanceof RetryBudget)) {
     throw new InvalidArgumentError(`invalid budget: expected a RetryBudget, got ${describe(budget)}`)

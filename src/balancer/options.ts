@@ -2,11 +2,13 @@ import { performance } from 'node:perf_hooks'
 
 import { InvalidArgumentError } from '../core/errors'
 import {
+  checkEmbeddedBreakerOptions,
   CIRCUIT_BREAKER_DEFAULTS,
   resolveCircuitBreakerOptions,
   type CircuitBreakerOptions,
   type ResolvedCircuitBreakerOptions,
 } from '../resilience/circuit-breaker'
+import { functionOption, knownOptions, numberInRange, optionNames, wholeNumber } from '../core/validate'
 import { fastRandom } from './random'
 
 /** How {@link LoadBalancer} chooses a backend; each is described under {@link LoadBalancerOptions.algorithm}. */
@@ -215,6 +217,13 @@ export const LOAD_BALANCER_DEFAULTS = Object.freeze({
   random: fastRandom,
 })
 
+/** Every option name of {@link LoadBalancerOptions}. @internal */
+export const LOAD_BALANCER_OPTION_NAMES = optionNames<LoadBalancerOptions>()(LOAD_BALANCER_DEFAULTS, { name: true })
+const BACKEND_NAMES = optionNames<BackendConfig>()({}, { id: true, url: true, weight: true })
+const HEALTH_CHECK_NAMES = optionNames<HealthCheckOptions>()(HEALTH_CHECK_DEFAULTS, {})
+const OUTLIER_DETECTION_NAMES = optionNames<OutlierDetectionOptions>()(OUTLIER_DETECTION_DEFAULTS, {})
+const RETRY_BUDGET_NAMES = optionNames<RetryBudgetOptions>()(RETRY_BUDGET_DEFAULTS, {})
+
 /** Most points a consistent-hash ring may hold (about 10 MB). */
 export const MAX_RING_POINTS = 1 << 20
 
@@ -262,6 +271,7 @@ export function resolveLoadBalancerOptions(
   if (o === null || typeof o !== 'object') {
     throw new InvalidArgumentError(`invalid load balancer options: expected an object, got ${String(o)}`)
   }
+  knownOptions('load balancer options', o, LOAD_BALANCER_OPTION_NAMES)
   const d = LOAD_BALANCER_DEFAULTS
   const algorithm = o.algorithm ?? d.algorithm
   if (!BALANCER_ALGORITHMS.includes(algorithm)) {
@@ -269,13 +279,8 @@ export function resolveLoadBalancerOptions(
       `invalid algorithm: expected one of ${BALANCER_ALGORITHMS.map((a) => `'${a}'`).join(', ')}, got ${describe(algorithm)}`,
     )
   }
-  const now = o.now ?? d.now
-  const random = o.random ?? d.random
-  if (typeof now !== 'function')
-    throw new InvalidArgumentError(`invalid now: expected a function, got ${describe(now)}`)
-  if (typeof random !== 'function') {
-    throw new InvalidArgumentError(`invalid random: expected a function, got ${describe(random)}`)
-  }
+  const now = functionOption('now', o.now, d.now)
+  const random = functionOption('random', o.random, d.random)
   const backendsIn = o.backends ?? d.backends
   if (!Array.isArray(backendsIn)) {
     throw new InvalidArgumentError(`invalid backends: expected an array, got ${describe(backendsIn)}`)
@@ -292,19 +297,29 @@ export function resolveLoadBalancerOptions(
     if (cb === null || typeof cb !== 'object') {
       throw new InvalidArgumentError(`invalid circuitBreaker: expected an object or false, got ${describe(cb)}`)
     }
+    checkEmbeddedBreakerOptions('circuitBreaker', cb, ['now'])
     circuitBreaker = resolveCircuitBreakerOptions({ random, ...cb, now: breakerClock })
   }
   const resolved: ResolvedLoadBalancerOptions = {
     algorithm,
     backends,
-    panicThreshold: fraction('panicThreshold', o.panicThreshold ?? d.panicThreshold, true),
+    panicThreshold: numberInRange('panicThreshold', o.panicThreshold ?? d.panicThreshold, 0, 1),
     healthCheck: o.healthCheck === undefined || o.healthCheck === false ? undefined : resolveHealth(o.healthCheck),
     outlierDetection: o.outlierDetection === false ? undefined : resolveOutlier(o.outlierDetection ?? {}),
     circuitBreaker,
-    slowStartMs: milliseconds('slowStartMs', o.slowStartMs ?? d.slowStartMs, true),
-    slowStartInitialWeight: fraction('slowStartInitialWeight', o.slowStartInitialWeight ?? d.slowStartInitialWeight),
-    ewmaDecayMs: milliseconds('ewmaDecayMs', o.ewmaDecayMs ?? d.ewmaDecayMs),
-    virtualNodes: whole('virtualNodes', o.virtualNodes ?? d.virtualNodes, 1, MAX_RING_POINTS),
+    slowStartMs: numberInRange('slowStartMs', o.slowStartMs ?? d.slowStartMs, 0, undefined, { unit: 'milliseconds' }),
+    slowStartInitialWeight: numberInRange(
+      'slowStartInitialWeight',
+      o.slowStartInitialWeight ?? d.slowStartInitialWeight,
+      0,
+      1,
+      { above: true },
+    ),
+    ewmaDecayMs: numberInRange('ewmaDecayMs', o.ewmaDecayMs ?? d.ewmaDecayMs, 0, undefined, {
+      above: true,
+      unit: 'milliseconds',
+    }),
+    virtualNodes: wholeNumber('virtualNodes', o.virtualNodes ?? d.virtualNodes, 1, MAX_RING_POINTS),
     retryBudget: resolveRetryBudgetOptions({ now, ...(o.retryBudget ?? {}) }, 'retryBudget'),
     now,
     random,
@@ -318,6 +333,7 @@ export function resolveBackendConfig(value: unknown, where: string): ResolvedBac
   if (value === null || typeof value !== 'object') {
     throw new InvalidArgumentError(`invalid ${where}: expected { id, url, weight? }, got ${describe(value)}`)
   }
+  knownOptions(where, value, BACKEND_NAMES)
   const { id, url, weight = 1 } = value as Partial<BackendConfig>
   if (typeof id !== 'string' || id.length === 0) {
     throw new InvalidArgumentError(`invalid ${where}.id: expected a non-empty string, got ${describe(id)}`)
@@ -325,12 +341,7 @@ export function resolveBackendConfig(value: unknown, where: string): ResolvedBac
   if (typeof url !== 'string' || !URL.canParse(url)) {
     throw new InvalidArgumentError(`invalid ${where}.url: expected an absolute URL, got ${describe(url)}`)
   }
-  if (typeof weight !== 'number' || !(weight >= 0.001 && weight <= 1e6)) {
-    throw new InvalidArgumentError(
-      `invalid ${where}.weight: expected a number from 0.001 to 1e6, got ${describe(weight)}`,
-    )
-  }
-  return Object.freeze({ id, url, weight })
+  return Object.freeze({ id, url, weight: numberInRange(`${where}.weight`, weight, 0.001, 1e6) })
 }
 
 /** Throws when a ring over `backends` would exceed {@link MAX_RING_POINTS}. @internal */
@@ -354,6 +365,7 @@ function resolveHealth(value: unknown): ResolvedHealthCheckOptions {
   if (value === null || typeof value !== 'object') {
     throw new InvalidArgumentError(`invalid healthCheck: expected an object or false, got ${describe(value)}`)
   }
+  knownOptions('healthCheck', value, HEALTH_CHECK_NAMES)
   const h = value as HealthCheckOptions
   const d = HEALTH_CHECK_DEFAULTS
   const type = h.type ?? d.type
@@ -369,10 +381,21 @@ function resolveHealth(value: unknown): ResolvedHealthCheckOptions {
   return Object.freeze({
     type,
     path,
-    intervalMs: milliseconds('healthCheck.intervalMs', h.intervalMs ?? d.intervalMs),
-    timeoutMs: milliseconds('healthCheck.timeoutMs', h.timeoutMs ?? d.timeoutMs),
-    healthyThreshold: whole('healthCheck.healthyThreshold', h.healthyThreshold ?? d.healthyThreshold, 1, 1000),
-    unhealthyThreshold: whole('healthCheck.unhealthyThreshold', h.unhealthyThreshold ?? d.unhealthyThreshold, 1, 1000),
+    intervalMs: numberInRange('healthCheck.intervalMs', h.intervalMs ?? d.intervalMs, 0, undefined, {
+      above: true,
+      unit: 'milliseconds',
+    }),
+    timeoutMs: numberInRange('healthCheck.timeoutMs', h.timeoutMs ?? d.timeoutMs, 0, undefined, {
+      above: true,
+      unit: 'milliseconds',
+    }),
+    healthyThreshold: wholeNumber('healthCheck.healthyThreshold', h.healthyThreshold ?? d.healthyThreshold, 1, 1000),
+    unhealthyThreshold: wholeNumber(
+      'healthCheck.unhealthyThreshold',
+      h.unhealthyThreshold ?? d.unhealthyThreshold,
+      1,
+      1000,
+    ),
   })
 }
 
@@ -380,26 +403,33 @@ function resolveOutlier(value: unknown): ResolvedOutlierDetectionOptions {
   if (value === null || typeof value !== 'object') {
     throw new InvalidArgumentError(`invalid outlierDetection: expected an object or false, got ${describe(value)}`)
   }
+  knownOptions('outlierDetection', value, OUTLIER_DETECTION_NAMES)
   const od = value as OutlierDetectionOptions
   const d = OUTLIER_DETECTION_DEFAULTS
-  const baseEjectionMs = milliseconds('outlierDetection.baseEjectionMs', od.baseEjectionMs ?? d.baseEjectionMs)
-  const maxEjectionMs = milliseconds(
+  const baseEjectionMs = numberInRange(
+    'outlierDetection.baseEjectionMs',
+    od.baseEjectionMs ?? d.baseEjectionMs,
+    0,
+    undefined,
+    { above: true, unit: 'milliseconds' },
+  )
+  const maxEjectionMs = numberInRange(
     'outlierDetection.maxEjectionMs',
     od.maxEjectionMs ?? Math.max(d.maxEjectionMs, baseEjectionMs),
+    0,
+    undefined,
+    { above: true, unit: 'milliseconds' },
   )
   if (maxEjectionMs < baseEjectionMs) {
     throw new InvalidArgumentError(
       `invalid outlierDetection.maxEjectionMs: expected at least baseEjectionMs (${baseEjectionMs}), got ${maxEjectionMs}`,
     )
   }
-  const maxEjectionPercent = od.maxEjectionPercent ?? d.maxEjectionPercent
-  if (typeof maxEjectionPercent !== 'number' || !(maxEjectionPercent >= 0 && maxEjectionPercent <= 100)) {
-    throw new InvalidArgumentError(
-      `invalid outlierDetection.maxEjectionPercent: expected a number from 0 to 100, got ${describe(maxEjectionPercent)}`,
-    )
-  }
+  const maxEjectionPercent = numberInRange('outlierDetection.maxEjectionPercent', od.maxEjectionPercent, 0, 100, {
+    fallback: d.maxEjectionPercent,
+  })
   return Object.freeze({
-    consecutiveFailures: whole(
+    consecutiveFailures: wholeNumber(
       'outlierDetection.consecutiveFailures',
       od.consecutiveFailures ?? d.consecutiveFailures,
       1,
@@ -416,54 +446,23 @@ export function resolveRetryBudgetOptions(value: unknown, where = 'options'): Re
   if (value === null || typeof value !== 'object') {
     throw new InvalidArgumentError(`invalid ${where}: expected an object, got ${describe(value)}`)
   }
+  knownOptions(where, value, RETRY_BUDGET_NAMES)
   const r = value as RetryBudgetOptions
   const d = RETRY_BUDGET_DEFAULTS
-  const ratio = r.ratio ?? d.ratio
-  if (typeof ratio !== 'number' || !(ratio >= 0 && ratio <= 1000)) {
-    throw new InvalidArgumentError(`invalid ${where}.ratio: expected a number from 0 to 1000, got ${describe(ratio)}`)
-  }
-  const minRetriesPerSecond = r.minRetriesPerSecond ?? d.minRetriesPerSecond
-  if (typeof minRetriesPerSecond !== 'number' || !(minRetriesPerSecond >= 0 && Number.isFinite(minRetriesPerSecond))) {
-    throw new InvalidArgumentError(
-      `invalid ${where}.minRetriesPerSecond: expected a finite number ≥ 0, got ${describe(minRetriesPerSecond)}`,
-    )
-  }
-  const now = r.now ?? d.now
-  if (typeof now !== 'function') {
-    throw new InvalidArgumentError(`invalid ${where}.now: expected a function, got ${describe(now)}`)
-  }
+  const ratio = numberInRange(`${where}.ratio`, r.ratio, 0, 1000, { fallback: d.ratio })
+  const minRetriesPerSecond = numberInRange(`${where}.minRetriesPerSecond`, r.minRetriesPerSecond, 0, undefined, {
+    fallback: d.minRetriesPerSecond,
+  })
+  const now = functionOption(`${where}.now`, r.now, d.now)
   return Object.freeze({
     ratio,
     minRetriesPerSecond,
-    windowMs: milliseconds(`${where}.windowMs`, r.windowMs ?? d.windowMs),
+    windowMs: numberInRange(`${where}.windowMs`, r.windowMs ?? d.windowMs, 0, undefined, {
+      above: true,
+      unit: 'milliseconds',
+    }),
     now,
   })
-}
-
-function whole(name: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidArgumentError(
-      `invalid ${name}: expected a whole number from ${min} to ${max}, got ${describe(value)}`,
-    )
-  }
-  return value
-}
-
-function milliseconds(name: string, value: unknown, zero = false): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!zero && value === 0)) {
-    const range = zero ? '≥ 0' : 'above 0'
-    throw new InvalidArgumentError(`invalid ${name}: expected a finite number of ms ${range}, got ${describe(value)}`)
-  }
-  return value
-}
-
-function fraction(name: string, value: unknown, zero = false): number {
-  if (typeof value !== 'number' || !(value <= 1 && (zero ? value >= 0 : value > 0))) {
-    throw new InvalidArgumentError(
-      `invalid ${name}: expected a number in ${zero ? '[0, 1]' : '(0, 1]'}, got ${describe(value)}`,
-    )
-  }
-  return value
 }
 
 /** A value for an error message: strings quoted, the rest as String() shows them. @internal */

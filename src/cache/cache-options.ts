@@ -1,7 +1,16 @@
 import type { CompressionAlgorithm } from '../compress/algorithms'
-import type { Serializer } from '../compress/serializer'
-import { numberInRange } from '../core/validate'
-import type { L2Options } from './native-store'
+import { msgpackSerializer, type Serializer } from '../compress/serializer'
+import { InvalidArgumentError } from '../core/errors'
+import {
+  booleanOption,
+  invalidOption,
+  knownOptions,
+  MAX_TIMER_MS,
+  numberInRange,
+  optionNames,
+  wholeNumber,
+} from '../core/validate'
+import { L2_DEFAULTS, type L2Options } from './native-store'
 import type { CacheRedisConnection } from './redis-tier'
 
 /** Options of the L1 tier: live JavaScript values. */
@@ -142,4 +151,172 @@ export const CACHE_MAX_TTL_MS = Number.MAX_SAFE_INTEGER
 /** A TTL in ms from 0 to {@link CACHE_MAX_TTL_MS} (0: no expiry where allowed), or `fallback` when absent. @internal */
 export function ttl(name: string, value: unknown, fallback: number): number {
   return numberInRange(name, value, 0, CACHE_MAX_TTL_MS, { fallback, unit: 'milliseconds' })
+}
+
+// The defaults above are flat (`l1MaxEntries`, `leaseTtlMs`, ...), so the option names are
+// listed here per options type; the compiler holds each list to its type.
+const CACHE_NAMES = optionNames<DistributedCacheOptions>()(
+  {},
+  {
+    name: true,
+    namespace: true,
+    defaultTtlMs: true,
+    l1: true,
+    l2: true,
+    redis: true,
+    l3: true,
+    serializer: true,
+    maxKeyLength: true,
+    maxValueBytes: true,
+    negativeTtlMs: true,
+    staleWhileRevalidateMs: true,
+    earlyRefresh: true,
+    lease: true,
+    bloom: true,
+    onRedisError: true,
+    outageJournal: true,
+    durableWrites: true,
+    logger: true,
+  },
+)
+const L1_NAMES = optionNames<L1Options>()({}, { maxEntries: true, ttlMs: true })
+const L2_NAMES = optionNames<L2Options>()(L2_DEFAULTS, { name: true, ttlMs: true })
+const L3_NAMES = optionNames<L3TierOptions>()(
+  {},
+  { timeoutMs: true, ttlMs: true, compressAboveBytes: true, compression: true },
+)
+const LEASE_NAMES = optionNames<LeaseOptions>()({}, { ttlMs: true, waitMs: true, pollMs: true })
+const JOURNAL_NAMES = optionNames<OutageJournalOptions>()({}, { maxKeys: true, retryMs: true })
+const EARLY_REFRESH_NAMES = optionNames<Exclude<DistributedCacheOptions['earlyRefresh'], false | undefined>>()(
+  {},
+  { beta: true },
+)
+const BLOOM_NAMES = optionNames<NonNullable<DistributedCacheOptions['bloom']>>()(
+  {},
+  { expectedItems: true, falsePositiveRate: true },
+)
+
+/** Validated cache options with every default filled in; a tier turned off is `undefined`. @internal */
+export interface ResolvedCacheOptions {
+  name: string
+  namespace: string
+  defaultTtlMs: number
+  maxKeyLength: number
+  maxValueBytes: number
+  negativeTtlMs: number
+  staleWhileRevalidateMs: number
+  /** 0 when early refresh is off. */
+  earlyRefreshBeta: number
+  serializer: Serializer
+  onRedisError: 'soft' | 'hard'
+  durableWrites: boolean
+  outageJournal: Required<OutageJournalOptions>
+  logger: { warn(message: string): void }
+  l1: { maxEntries: number; ttlMs: number } | undefined
+  /** Handed to the native store, which checks its sizes itself. */
+  l2: L2Options | undefined
+  /** Caps of the L2 entries; 0: none. */
+  l2TtlMs: number
+  redis: CacheRedisConnection | undefined
+  l3: { timeoutMs: number; ttlMs: number; compressAboveBytes: number; compression: CompressionAlgorithm }
+  /** `undefined` when off or without Redis. */
+  lease: Required<LeaseOptions> | undefined
+  bloom: { expectedItems: number; falsePositiveRate: number } | undefined
+}
+
+/**
+ * Validates cache options and fills in defaults; throws {@link InvalidArgumentError} naming
+ * the option at fault, misspelt option names included.
+ * @internal
+ */
+export function resolveCacheOptions(options: DistributedCacheOptions = {}): ResolvedCacheOptions {
+  knownOptions('cache options', options, CACHE_NAMES)
+  const d = DISTRIBUTED_CACHE_DEFAULTS
+  const namespace = options.namespace ?? d.namespace
+  if (typeof namespace !== 'string' || namespace.length === 0 || namespace.includes('\n')) {
+    throw new InvalidArgumentError('invalid namespace: expected a non-empty single-line string')
+  }
+  const onRedisError = options.onRedisError ?? 'soft'
+  if (onRedisError !== 'soft' && onRedisError !== 'hard') {
+    throw invalidOption('onRedisError', "'soft' or 'hard'", onRedisError)
+  }
+  knownOptions('outageJournal', options.outageJournal, JOURNAL_NAMES)
+  const l1 = options.l1 === false ? undefined : (options.l1 ?? {})
+  knownOptions('l1', l1, L1_NAMES)
+  const l2 = options.l2 === false ? undefined : (options.l2 ?? {})
+  knownOptions('l2', l2, L2_NAMES)
+  const l3 = options.l3 ?? {}
+  knownOptions('l3', l3, L3_NAMES)
+  const lease = options.lease === false ? undefined : (options.lease ?? {})
+  knownOptions('lease', lease, LEASE_NAMES)
+  const earlyRefresh = options.earlyRefresh === false ? undefined : options.earlyRefresh
+  knownOptions('earlyRefresh', earlyRefresh, EARLY_REFRESH_NAMES)
+  knownOptions('bloom', options.bloom, BLOOM_NAMES)
+  return {
+    name: options.name ?? d.name,
+    namespace,
+    defaultTtlMs: ttl('defaultTtlMs', options.defaultTtlMs, d.defaultTtlMs),
+    maxKeyLength: wholeNumber('maxKeyLength', options.maxKeyLength, 1, 1 << 20, d.maxKeyLength),
+    maxValueBytes: wholeNumber('maxValueBytes', options.maxValueBytes, 1, 2 ** 31, d.maxValueBytes),
+    negativeTtlMs: ttl('negativeTtlMs', options.negativeTtlMs, 0),
+    staleWhileRevalidateMs: ttl('staleWhileRevalidateMs', options.staleWhileRevalidateMs, 0),
+    earlyRefreshBeta:
+      options.earlyRefresh === false
+        ? 0
+        : numberInRange('earlyRefresh.beta', earlyRefresh?.beta, 0, 100, { fallback: d.earlyRefreshBeta }),
+    serializer: options.serializer ?? msgpackSerializer({ copyBuffers: true }),
+    onRedisError,
+    durableWrites: booleanOption('durableWrites', options.durableWrites, false),
+    outageJournal: {
+      maxKeys: wholeNumber(
+        'outageJournal.maxKeys',
+        options.outageJournal?.maxKeys,
+        0,
+        undefined,
+        d.outageJournalMaxKeys,
+      ),
+      retryMs: wholeNumber(
+        'outageJournal.retryMs',
+        options.outageJournal?.retryMs,
+        1,
+        MAX_TIMER_MS,
+        d.outageJournalRetryMs,
+      ),
+    },
+    logger: options.logger ?? { warn: (message) => process.emitWarning(message, 'OptlayerCacheWarning') },
+    l1:
+      l1 === undefined
+        ? undefined
+        : {
+            maxEntries: wholeNumber('l1.maxEntries', l1.maxEntries, 1, 2 ** 24, d.l1MaxEntries),
+            ttlMs: ttl('l1.ttlMs', l1.ttlMs, 0),
+          },
+    l2,
+    l2TtlMs: ttl('l2.ttlMs', l2?.ttlMs, 0),
+    redis: options.redis,
+    l3: {
+      timeoutMs: wholeNumber('l3.timeoutMs', l3.timeoutMs, 1, undefined, 1000),
+      ttlMs: ttl('l3.ttlMs', l3.ttlMs, 0),
+      compressAboveBytes: wholeNumber(
+        'l3.compressAboveBytes',
+        l3.compressAboveBytes,
+        0,
+        undefined,
+        d.compressAboveBytes,
+      ),
+      compression: l3.compression ?? 'zstd',
+    },
+    lease:
+      lease === undefined || options.redis === undefined
+        ? undefined
+        : {
+            ttlMs: wholeNumber('lease.ttlMs', lease.ttlMs, 1, undefined, d.leaseTtlMs),
+            waitMs: wholeNumber('lease.waitMs', lease.waitMs, 0, undefined, d.leaseWaitMs),
+            pollMs: wholeNumber('lease.pollMs', lease.pollMs, 1, undefined, d.leasePollMs),
+          },
+    bloom:
+      options.bloom === undefined
+        ? undefined
+        : { expectedItems: options.bloom.expectedItems, falsePositiveRate: options.bloom.falsePositiveRate ?? 0.01 },
+  }
 }

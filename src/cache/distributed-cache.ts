@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 import type { CompressionAlgorithm } from '../compress/algorithms'
 import { Compressor } from '../compress/compressor'
-import { msgpackSerializer, type Serializer } from '../compress/serializer'
+import type { Serializer } from '../compress/serializer'
 import {
   AbortError,
   ClosedError,
@@ -17,13 +17,8 @@ import { LatencyHistogram } from '../core/latency-histogram'
 import { native } from '../core/native'
 import { CachedClock } from '../core/cached-clock'
 import { checkKey } from '../ratelimit/key'
-import { numberInRange, wholeNumber } from '../core/validate'
-import {
-  DISTRIBUTED_CACHE_DEFAULTS as DEFAULTS,
-  ttl,
-  type DistributedCacheOptions,
-  type LeaseOptions,
-} from './cache-options'
+import { wholeNumber } from '../core/validate'
+import { resolveCacheOptions, ttl, type DistributedCacheOptions, type LeaseOptions } from './cache-options'
 import { Invalidation, type InvalidationOp } from './invalidation'
 import { L1Cache, NOT_FOUND } from './l1-cache'
 import { NativeStore, type L2Stats } from './native-store'
@@ -265,87 +260,38 @@ export class DistributedCache<V = unknown> {
   }
 
   constructor(options: DistributedCacheOptions = {}) {
-    this.name = options.name ?? DEFAULTS.name
-    this.namespace = options.namespace ?? DEFAULTS.namespace
-    if (typeof this.namespace !== 'string' || this.namespace.length === 0 || this.namespace.includes('\n')) {
-      throw new InvalidArgumentError('invalid namespace: expected a non-empty single-line string')
-    }
-    this.defaultTtlMs = ttl('defaultTtlMs', options.defaultTtlMs, DEFAULTS.defaultTtlMs)
-    this.maxKeyLength = wholeNumber('maxKeyLength', options.maxKeyLength, 1, 1 << 20, DEFAULTS.maxKeyLength)
-    this.maxValueBytes = wholeNumber('maxValueBytes', options.maxValueBytes, 1, 2 ** 31, DEFAULTS.maxValueBytes)
-    this.negativeTtlMs = ttl('negativeTtlMs', options.negativeTtlMs, 0)
-    this.staleMs = ttl('staleWhileRevalidateMs', options.staleWhileRevalidateMs, 0)
-    this.earlyBeta =
-      options.earlyRefresh === false
-        ? 0
-        : numberInRange('earlyRefresh.beta', options.earlyRefresh?.beta, 0, 100, {
-            fallback: DEFAULTS.earlyRefreshBeta,
-          })
-    this.serializer = options.serializer ?? msgpackSerializer({ copyBuffers: true })
-    this.hardFail = (options.onRedisError ?? 'soft') === 'hard'
-    if (options.onRedisError !== undefined && !['soft', 'hard'].includes(options.onRedisError)) {
-      throw new InvalidArgumentError(
-        `invalid onRedisError: expected 'soft' or 'hard', got ${String(options.onRedisError)}`,
-      )
-    }
-    this.durableWrites = options.durableWrites ?? false
-    if (typeof this.durableWrites !== 'boolean') {
-      throw new InvalidArgumentError(`invalid durableWrites: expected a boolean, got ${String(this.durableWrites)}`)
-    }
-    this.journalMaxKeys = wholeNumber(
-      'outageJournal.maxKeys',
-      options.outageJournal?.maxKeys,
-      0,
-      undefined,
-      DEFAULTS.outageJournalMaxKeys,
-    )
-    this.journalRetryMs = wholeNumber(
-      'outageJournal.retryMs',
-      options.outageJournal?.retryMs,
-      1,
-      2 ** 31 - 1,
-      DEFAULTS.outageJournalRetryMs,
-    )
-    this.logger = options.logger ?? { warn: (message) => process.emitWarning(message, 'OptlayerCacheWarning') }
-
-    const l1 = options.l1 === false ? undefined : (options.l1 ?? {})
-    this.l1TtlMs = ttl('l1.ttlMs', l1?.ttlMs, 0)
-    if (l1 !== undefined) {
-      this.l1 = new L1Cache(wholeNumber('l1.maxEntries', l1.maxEntries, 1, 2 ** 24, DEFAULTS.l1MaxEntries))
-    }
-    const l2 = options.l2 === false ? undefined : (options.l2 ?? {})
-    this.l2TtlMs = ttl('l2.ttlMs', l2?.ttlMs, 0)
-    if (l2 !== undefined) this.l2 = new NativeStore(l2, this.maxKeyLength)
-
-    const l3 = options.l3 ?? {}
-    this.l3TtlMs = ttl('l3.ttlMs', l3.ttlMs, 0)
-    this.compressAbove = wholeNumber(
-      'l3.compressAboveBytes',
-      l3.compressAboveBytes,
-      0,
-      undefined,
-      DEFAULTS.compressAboveBytes,
-    )
-    this.compression = l3.compression ?? 'zstd'
-    const lease = options.lease === false ? undefined : (options.lease ?? {})
-    this.lease =
-      lease === undefined || options.redis === undefined
-        ? undefined
-        : {
-            ttlMs: wholeNumber('lease.ttlMs', lease.ttlMs, 1, undefined, DEFAULTS.leaseTtlMs),
-            waitMs: wholeNumber('lease.waitMs', lease.waitMs, 0, undefined, DEFAULTS.leaseWaitMs),
-            pollMs: wholeNumber('lease.pollMs', lease.pollMs, 1, undefined, DEFAULTS.leasePollMs),
-          }
-    if (options.bloom !== undefined) {
-      const { expectedItems, falsePositiveRate = 0.01 } = options.bloom
+    const o = resolveCacheOptions(options)
+    this.name = o.name
+    this.namespace = o.namespace
+    this.defaultTtlMs = o.defaultTtlMs
+    this.maxKeyLength = o.maxKeyLength
+    this.maxValueBytes = o.maxValueBytes
+    this.negativeTtlMs = o.negativeTtlMs
+    this.staleMs = o.staleWhileRevalidateMs
+    this.earlyBeta = o.earlyRefreshBeta
+    this.serializer = o.serializer
+    this.hardFail = o.onRedisError === 'hard'
+    this.durableWrites = o.durableWrites
+    this.journalMaxKeys = o.outageJournal.maxKeys
+    this.journalRetryMs = o.outageJournal.retryMs
+    this.logger = o.logger
+    this.l1TtlMs = o.l1?.ttlMs ?? 0
+    if (o.l1 !== undefined) this.l1 = new L1Cache(o.l1.maxEntries)
+    this.l2TtlMs = o.l2TtlMs
+    if (o.l2 !== undefined) this.l2 = new NativeStore(o.l2, this.maxKeyLength)
+    this.l3TtlMs = o.l3.ttlMs
+    this.compressAbove = o.l3.compressAboveBytes
+    this.compression = o.l3.compression
+    this.lease = o.lease
+    if (o.bloom !== undefined) {
       try {
-        this.bloom = new native.NativeBloomFilter(expectedItems, falsePositiveRate)
+        this.bloom = new native.NativeBloomFilter(o.bloom.expectedItems, o.bloom.falsePositiveRate)
       } catch (err) {
         throw new InvalidArgumentError(`invalid bloom: ${(err as Error).message}`, { cause: err })
       }
     }
-    if (options.redis !== undefined) {
-      this.l3 = new RedisTier({ redis: options.redis, timeoutMs: l3.timeoutMs })
+    if (o.redis !== undefined) {
+      this.l3 = new RedisTier({ redis: o.redis, timeoutMs: o.l3.timeoutMs })
       const first = this.l3.clients[0]
       if (first !== undefined) {
         this.invalidation = new Invalidation(first, `${this.namespace}:invalidate`, {

@@ -3,6 +3,7 @@ import type { Cluster } from 'ioredis'
 
 import { InvalidArgumentError } from '../core/errors'
 import { native } from '../core/native'
+import { knownOptions } from '../core/validate'
 import { createRedisClient, whenReady, type RedisAddress } from '../redis/clients'
 import { GetBatcher } from './get-batcher'
 
@@ -18,8 +19,8 @@ export type CacheRedisConnection = RedisAddress | { nodes: readonly string[] } |
 export interface L3Options {
   /** How to reach Redis. */
   redis: CacheRedisConnection
-  /** A call that takes longer fails (and the cache carries on without L3). @default 1000 */
-  timeoutMs?: number
+  /** A call that takes longer fails (and the cache carries on without L3); validated by the cache. */
+  timeoutMs: number
   /** Cap on how long an entry stays in Redis, below the entry's own TTL. */
   ttlMs?: number
 }
@@ -50,13 +51,13 @@ export class RedisTier {
 
   constructor(options: L3Options) {
     const { redis } = options
-    this.timeoutMs = options.timeoutMs ?? 1000
-    if (!Number.isSafeInteger(this.timeoutMs) || this.timeoutMs < 1) {
-      throw new InvalidArgumentError(`invalid redis timeoutMs: expected a whole number ≥ 1, got ${this.timeoutMs}`)
-    }
+    this.timeoutMs = options.timeoutMs
     if (typeof redis !== 'object' || redis === null) {
       throw new InvalidArgumentError('invalid redis: expected { url }, { cluster }, { nodes } or { client }')
     }
+    // `{ url }` and `{ cluster }` are checked where their client is made.
+    if ('client' in redis) knownOptions('redis', redis, ['client'])
+    else if ('nodes' in redis) knownOptions('redis', redis, ['nodes'])
     // Reads and writes of a cache are idempotent: one retry per command is harmless.
     const own = (address: RedisAddress): Redis | Cluster =>
       createRedisClient(address, { timeoutMs: this.timeoutMs, atMostOnce: false, autoPipelining: true })

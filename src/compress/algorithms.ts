@@ -1,4 +1,5 @@
 import { AbortError, InvalidArgumentError } from '../core/errors'
+import { invalidOption } from '../core/validate'
 import { native } from '../core/native'
 
 /**
@@ -67,17 +68,9 @@ export function toCompressed(input: unknown): Uint8Array {
 /** An optional integer option; the native side checks each codec's own range. @internal */
 export function optionalInteger(value: unknown, name: string): number | undefined {
   if (value === undefined) return undefined
-  if (!Number.isInteger(value)) throw new InvalidArgumentError(`${name} must be an integer, got ${describe(value)}`)
+  // Any integer: the codec knows its own range (zstd takes negative levels).
+  if (!Number.isInteger(value)) throw invalidOption(name, 'an integer', describe(value))
   return value as number
-}
-
-/** @internal */
-export function byteLimit(value: unknown, fallback: number, name = 'maxOutputBytes'): number {
-  const limit = value ?? fallback
-  if (!Number.isSafeInteger(limit) || (limit as number) < 0) {
-    throw new InvalidArgumentError(`${name} must be a non-negative integer, got ${describe(limit)}`)
-  }
-  return limit as number
 }
 
 /** @internal */

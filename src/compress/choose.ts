@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from '../core/errors'
 import { native } from '../core/native'
+import { knownOptions, optionNames } from '../core/validate'
 import { negotiateEncoding, type ContentEncoding } from './accept-encoding'
 import type { CompressionAlgorithm } from './algorithms'
 
@@ -31,6 +32,8 @@ export interface CompressionChoice {
 
 /** Defaults of {@link ChooseOptions}. */
 export const CHOOSE_DEFAULTS = Object.freeze({ budget: 'balanced' as CompressionBudget, minBytes: 1024, maxRatio: 0.9 })
+
+const OPTION_NAMES = optionNames<ChooseOptions>()(CHOOSE_DEFAULTS, { accept: true })
 
 /** Levels per HTTP coding and budget; large payloads step one column toward speed. */
 const HTTP_LEVELS: Record<ContentEncoding, Record<CompressionBudget, number>> = {
@@ -81,6 +84,7 @@ function estimateRatio(bytes: Uint8Array): number {
  */
 export function chooseCompression(payload: Uint8Array, options: ChooseOptions = {}): CompressionChoice | undefined {
   if (!(payload instanceof Uint8Array)) throw new InvalidArgumentError('payload must be a Buffer or Uint8Array')
+  knownOptions('options', options, OPTION_NAMES)
   const budget = options.budget ?? CHOOSE_DEFAULTS.budget
   if (!Object.hasOwn(FREE_CHOICE, budget)) {
     throw new InvalidArgumentError(`budget must be 'speed', 'balanced' or 'size', got ${String(budget)}`)

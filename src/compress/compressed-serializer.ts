@@ -2,6 +2,7 @@ import { CorruptInputError } from '../core/errors'
 import type { CompressionAlgorithm } from './algorithms'
 import { COMPRESSOR_DEFAULTS, Compressor } from './compressor'
 import type { Serializer } from './serializer'
+import { knownOptions, optionNames } from '../core/validate'
 
 /** Options of {@link compressedSerializer}. */
 export interface CompressedSerializerOptions {
@@ -29,6 +30,10 @@ const TAGS: Record<CompressionAlgorithm, number> = {
   lz4: 7,
 }
 const STORED = 0
+const OPTION_NAMES = optionNames<CompressedSerializerOptions>()(
+  {},
+  { algorithm: true, level: true, minBytes: true, maxOutputBytes: true },
+)
 const BY_TAG = new Map<number, CompressionAlgorithm>(
   Object.entries(TAGS).map(([algorithm, tag]) => [tag, algorithm as CompressionAlgorithm]),
 )
@@ -47,6 +52,7 @@ export function compressedSerializer<T>(
   inner: Serializer<T>,
   options: CompressedSerializerOptions = {},
 ): Serializer<T> {
+  knownOptions('compressedSerializer options', options, OPTION_NAMES)
   const algorithm = options.algorithm ?? 'zstd'
   const minBytes = options.minBytes ?? 512
   const maxOutputBytes = options.maxOutputBytes ?? COMPRESSOR_DEFAULTS.maxOutputBytes

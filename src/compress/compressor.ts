@@ -3,8 +3,8 @@ import { performance } from 'node:perf_hooks'
 import { fromNativeError, InvalidArgumentError, OutputLimitError } from '../core/errors'
 import { reportComponentMetrics } from '../core/component-registry'
 import { native } from '../core/native'
+import { knownOptions, optionNames, wholeNumber } from '../core/validate'
 import {
-  byteLimit,
   checkSignal,
   describe,
   nativeCodec,
@@ -61,6 +61,17 @@ export const COMPRESSOR_DEFAULTS = Object.freeze({
  * a length and JavaScript copies the result into a pooled Buffer, since creating a Buffer
  * natively costs more than coding a small payload (measured: benchmark/codecs.js).
  */
+const COMPRESS_NAMES = optionNames<CompressOptions>()({}, { level: true, window: true, framed: true })
+const DECOMPRESS_NAMES = optionNames<DecompressOptions>()(COMPRESSOR_DEFAULTS, { framed: true })
+const ASYNC_NAMES = optionNames<AsyncCodecOptions>()({}, { signal: true })
+const ASYNC_COMPRESS_NAMES = [...COMPRESS_NAMES, ...ASYNC_NAMES]
+const ASYNC_DECOMPRESS_NAMES = [...DECOMPRESS_NAMES, ...ASYNC_NAMES]
+
+/** The `maxOutputBytes` option of a decompression, or its default. @internal */
+export function outputLimit(value: unknown): number {
+  return wholeNumber('maxOutputBytes', value, 0, undefined, COMPRESSOR_DEFAULTS.maxOutputBytes)
+}
+
 const SCRATCH_BYTES = 32 * 1024
 const SMALL_INPUT_BYTES = 16 * 1024
 
@@ -191,12 +202,14 @@ export class Compressor {
     length: number,
     options?: Pick<CompressOptions, 'framed'>,
   ): number {
+    knownOptions('options', options, ['framed'])
     const codec = nativeCodec(algorithm, options?.framed)
-    return native.compressBound(codec, byteLimit(length, 0, 'length'))
+    return native.compressBound(codec, wholeNumber('length', length, 0, undefined, 0))
   }
 
   /** Compresses `input` synchronously. Strings are encoded as UTF-8. */
   static compress(input: Uint8Array | string, algorithm: CompressionAlgorithm, options?: CompressOptions): Buffer {
+    knownOptions('options', options, COMPRESS_NAMES)
     const codec = nativeCodec(algorithm, options?.framed)
     const bytes = toBytes(input, 'input')
     const level = optionalInteger(options?.level, 'level')
@@ -215,6 +228,7 @@ export class Compressor {
     algorithm: CompressionAlgorithm,
     options?: CompressOptions,
   ): number {
+    knownOptions('options', options, COMPRESS_NAMES)
     const codec = nativeCodec(algorithm, options?.framed)
     const bytes = toBytes(input, 'input')
     const level = optionalInteger(options?.level, 'level')
@@ -231,9 +245,10 @@ export class Compressor {
 
   /** Decompresses `input` synchronously, refusing outputs above `maxOutputBytes`. */
   static decompress(input: Uint8Array, algorithm: CompressionAlgorithm, options?: DecompressOptions): Buffer {
+    knownOptions('options', options, DECOMPRESS_NAMES)
     const codec = nativeCodec(algorithm, options?.framed)
     const bytes = toCompressed(input)
-    const max = byteLimit(options?.maxOutputBytes, COMPRESSOR_DEFAULTS.maxOutputBytes)
+    const max = outputLimit(options?.maxOutputBytes)
     return measured(
       'decompress',
       algorithm,
@@ -252,9 +267,10 @@ export class Compressor {
     algorithm: CompressionAlgorithm,
     options?: DecompressOptions,
   ): number {
+    knownOptions('options', options, DECOMPRESS_NAMES)
     const codec = nativeCodec(algorithm, options?.framed)
     const bytes = toCompressed(input)
-    const max = byteLimit(options?.maxOutputBytes, COMPRESSOR_DEFAULTS.maxOutputBytes)
+    const max = outputLimit(options?.maxOutputBytes)
     checkOutput(output)
     let length: number
     try {
@@ -277,6 +293,7 @@ export class Compressor {
     algorithm: CompressionAlgorithm,
     options?: CompressOptions & AsyncCodecOptions,
   ): Promise<Buffer> {
+    knownOptions('options', options, ASYNC_COMPRESS_NAMES)
     const codec = nativeCodec(algorithm, options?.framed)
     const bytes = toBytes(input, 'input')
     const level = optionalInteger(options?.level, 'level')
@@ -298,9 +315,10 @@ export class Compressor {
     algorithm: CompressionAlgorithm,
     options?: DecompressOptions & AsyncCodecOptions,
   ): Promise<Buffer> {
+    knownOptions('options', options, ASYNC_DECOMPRESS_NAMES)
     const codec = nativeCodec(algorithm, options?.framed)
     const bytes = toCompressed(input)
-    const max = byteLimit(options?.maxOutputBytes, COMPRESSOR_DEFAULTS.maxOutputBytes)
+    const max = outputLimit(options?.maxOutputBytes)
     const signal = checkSignal(options?.signal)
     if (bytes.length <= ASYNC_INLINE_BYTES) {
       const small = measured('decompress', algorithm, bytes, () => decompressSmall(codec, bytes, max))

@@ -2,9 +2,9 @@ import { Transform, type TransformCallback, type TransformOptions } from 'node:s
 
 import { fromNativeError, InvalidArgumentError } from '../core/errors'
 import { native } from '../core/native'
-import { byteLimit, describe, nativeCodec, optionalInteger } from './algorithms'
+import { describe, nativeCodec, optionalInteger } from './algorithms'
 import { recordCodecCall, type CodecOperation } from './codec-stats'
-import { COMPRESSOR_DEFAULTS, type CompressOptions, type DecompressOptions } from './compressor'
+import { outputLimit, type CompressOptions, type DecompressOptions } from './compressor'
 
 /** Algorithms with a streaming form; snappy streams always use the framing format. */
 export type StreamAlgorithm = 'zstd' | 'gzip' | 'deflate' | 'deflate-raw' | 'br' | 'lz4' | 'snappy'
@@ -107,7 +107,7 @@ export function createDecompressStream(
   options?: Omit<DecompressOptions, 'framed'> & TransformOptions,
 ): CodecStream {
   checkAlgorithm(algorithm)
-  const max = byteLimit(options?.maxOutputBytes, COMPRESSOR_DEFAULTS.maxOutputBytes)
+  const max = outputLimit(options?.maxOutputBytes)
   try {
     const coder = native.NativeCodecStream.decoder(nativeCodec(algorithm, true), max)
     return new CodecStream(coder, 'decompress', algorithm, options)

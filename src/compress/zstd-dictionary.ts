@@ -1,7 +1,8 @@
 import { fromNativeError, InvalidArgumentError } from '../core/errors'
 import { native } from '../core/native'
-import { byteLimit, optionalInteger, toBytes, toCompressed } from './algorithms'
-import { COMPRESSOR_DEFAULTS } from './compressor'
+import { optionalInteger, toBytes, toCompressed } from './algorithms'
+import { outputLimit } from './compressor'
+import { knownOptions, wholeNumber } from '../core/validate'
 
 /** zstd's own default dictionary size (`zstd --train`): 110 KiB. */
 const DEFAULT_DICTIONARY_BYTES = 112_640
@@ -25,7 +26,8 @@ export class ZstdDictionary {
     if (!Array.isArray(samples) || samples.length === 0) {
       throw new InvalidArgumentError('samples must be a non-empty array of Buffers or strings')
     }
-    const maxBytes = byteLimit(options.maxBytes, DEFAULT_DICTIONARY_BYTES, 'maxBytes')
+    knownOptions('options', options, ['maxBytes'])
+    const maxBytes = wholeNumber('maxBytes', options.maxBytes, 0, undefined, DEFAULT_DICTIONARY_BYTES)
     try {
       return new ZstdDictionary(
         native.zstdTrainDictionary(
@@ -47,6 +49,7 @@ export class ZstdDictionary {
 
   /** Compresses with this dictionary. @param options.level zstd level, default 3 */
   compress(input: Uint8Array | string, options: { level?: number } = {}): Buffer {
+    knownOptions('options', options, ['level'])
     const level = optionalInteger(options.level, 'level') ?? 3
     try {
       return native.zstdCompressWithDictionary(toBytes(input, 'input'), this.bytes, level)
@@ -57,7 +60,8 @@ export class ZstdDictionary {
 
   /** Decompresses a frame made with this dictionary, refusing outputs above `maxOutputBytes`. */
   decompress(input: Uint8Array, options: { maxOutputBytes?: number } = {}): Buffer {
-    const max = byteLimit(options.maxOutputBytes, COMPRESSOR_DEFAULTS.maxOutputBytes)
+    knownOptions('options', options, ['maxOutputBytes'])
+    const max = outputLimit(options.maxOutputBytes)
     try {
       return native.zstdDecompressWithDictionary(toCompressed(input), this.bytes, max)
     } catch (err) {

@@ -1,7 +1,8 @@
 import { fromNativeError } from '../core/errors'
 import { native } from '../core/native'
-import { byteLimit, optionalInteger, toBytes, toCompressed } from './algorithms'
-import { COMPRESSOR_DEFAULTS } from './compressor'
+import { optionalInteger, toBytes, toCompressed } from './algorithms'
+import { outputLimit } from './compressor'
+import { knownOptions } from '../core/validate'
 
 /**
  * Reference-based delta compression with zstd (the `zstd --patch-from` idea): a new
@@ -17,6 +18,7 @@ import { COMPRESSOR_DEFAULTS } from './compressor'
 export const ZstdPatch = Object.freeze({
   /** Encodes `next` against `reference`. @param options.level zstd level, default 3 */
   create(next: Uint8Array | string, reference: Uint8Array | string, options: { level?: number } = {}): Buffer {
+    knownOptions('options', options, ['level'])
     const level = optionalInteger(options.level, 'level') ?? 3
     try {
       return native.zstdCompressPatch(toBytes(next, 'next'), toBytes(reference, 'reference'), level)
@@ -27,7 +29,8 @@ export const ZstdPatch = Object.freeze({
 
   /** Rebuilds the new version from `patch` and the same `reference`, bounded by `maxOutputBytes`. */
   apply(patch: Uint8Array, reference: Uint8Array | string, options: { maxOutputBytes?: number } = {}): Buffer {
-    const max = byteLimit(options.maxOutputBytes, COMPRESSOR_DEFAULTS.maxOutputBytes)
+    knownOptions('options', options, ['maxOutputBytes'])
+    const max = outputLimit(options.maxOutputBytes)
     try {
       return native.zstdDecompressPatch(toCompressed(patch), toBytes(reference, 'reference'), max)
     } catch (err) {

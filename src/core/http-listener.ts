@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http'
 
 import { InvalidArgumentError } from './errors'
+import { invalidOption, knownOptions, wholeNumber } from './validate'
 
 /**
  * Connection limits of an HTTP listener. Node's defaults (60 s for the headers, 300 s for a
@@ -41,19 +42,17 @@ export const HTTP_LIMITS_RANGES: Readonly<Record<keyof HttpLimits, readonly [num
 
 /** Validates `limits` and fills in the defaults; throws InvalidArgumentError naming the bad option. */
 export function resolveHttpLimits(limits: HttpLimits = {}): Required<HttpLimits> {
+  knownOptions('http', limits, Object.keys(HTTP_LIMITS_DEFAULTS))
   const resolved = { ...HTTP_LIMITS_DEFAULTS }
   for (const name of Object.keys(HTTP_LIMITS_DEFAULTS) as (keyof HttpLimits)[]) {
-    const value = limits[name]
-    if (value === undefined) continue
     const [min, max] = HTTP_LIMITS_RANGES[name]
-    if (!Number.isSafeInteger(value) || value < min || value > max) {
-      throw new InvalidArgumentError(`${name}: expected an integer between ${min} and ${max}, got ${String(value)}`)
-    }
-    resolved[name] = value
+    resolved[name] = wholeNumber(name, limits[name], min, max, HTTP_LIMITS_DEFAULTS[name])
   }
   if (resolved.headersTimeoutMs > resolved.requestTimeoutMs) {
-    throw new InvalidArgumentError(
-      `headersTimeoutMs (${resolved.headersTimeoutMs}) must not exceed requestTimeoutMs (${resolved.requestTimeoutMs})`,
+    throw invalidOption(
+      'headersTimeoutMs',
+      `at most requestTimeoutMs (${resolved.requestTimeoutMs})`,
+      resolved.headersTimeoutMs,
     )
   }
   return resolved

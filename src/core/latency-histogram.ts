@@ -1,5 +1,6 @@
 import { ClosedError, fromNativeError, InvalidArgumentError } from './errors'
 import { native } from './native'
+import { knownOptions, numberInRange, optionNames, wholeNumber } from './validate'
 
 /** Options of {@link LatencyHistogram}. */
 export interface LatencyHistogramOptions {
@@ -89,19 +90,13 @@ export interface LatencyReadOptions {
 const FIELDS = native.HISTOGRAM_STAT_FIELDS
 const SNAPSHOT_QUANTILES = new Float64Array(DEFAULT_QUANTILES)
 
-function checkNumber(name: string, value: unknown, min: number, max: number, integer: boolean): number {
-  if (typeof value !== 'number' || !(value >= min && value <= max) || (integer && !Number.isInteger(value))) {
-    const kind = integer ? 'an integer' : 'a number'
-    throw new InvalidArgumentError(`invalid ${name}: expected ${kind} from ${min} to ${max}, got ${String(value)}`)
-  }
-  return value
-}
+const OPTION_NAMES = optionNames<LatencyHistogramOptions>()(LATENCY_HISTOGRAM_DEFAULTS, { name: true })
 
 function checkQuantiles(quantiles: readonly number[]): Float64Array {
   if (!Array.isArray(quantiles)) {
     throw new InvalidArgumentError(`invalid quantiles: expected an array of numbers from 0 to 1`)
   }
-  for (const q of quantiles) checkNumber('quantile', q, 0, 1, false)
+  for (const q of quantiles) numberInRange('quantile', q, 0, 1)
   return new Float64Array(quantiles)
 }
 
@@ -149,22 +144,13 @@ export class LatencyHistogram {
   private isClosed = false
 
   constructor(options: LatencyHistogramOptions = {}) {
-    const lowestMs = checkNumber('lowestMs', options.lowestMs ?? LATENCY_HISTOGRAM_DEFAULTS.lowestMs, 1e-6, 1e12, false)
-    const highestMs = checkNumber(
-      'highestMs',
-      options.highestMs ?? LATENCY_HISTOGRAM_DEFAULTS.highestMs,
-      2 * lowestMs,
-      1e12,
-      false,
-    )
-    const significantFigures = checkNumber(
-      'significantFigures',
-      options.significantFigures ?? LATENCY_HISTOGRAM_DEFAULTS.significantFigures,
-      0,
-      5,
-      true,
-    )
-    const shards = checkNumber('shards', options.shards ?? LATENCY_HISTOGRAM_DEFAULTS.shards, 1, 64, true)
+    knownOptions('latency histogram options', options, OPTION_NAMES)
+    const d = LATENCY_HISTOGRAM_DEFAULTS
+    const lowestMs = numberInRange('lowestMs', options.lowestMs, 1e-6, 1e12, { fallback: d.lowestMs })
+    // The default too must be at least twice lowestMs.
+    const highestMs = numberInRange('highestMs', options.highestMs ?? d.highestMs, 2 * lowestMs, 1e12)
+    const significantFigures = wholeNumber('significantFigures', options.significantFigures, 0, 5, d.significantFigures)
+    const shards = wholeNumber('shards', options.shards, 1, 64, d.shards)
     const name = options.name
     if (name !== undefined && (typeof name !== 'string' || name.length === 0)) {
       throw new InvalidArgumentError(`invalid name: expected a non-empty string, got ${String(name)}`)

@@ -1,6 +1,7 @@
 import { getHeapStatistics } from 'node:v8'
 
 import { InvalidArgumentError } from '../core/errors'
+import { knownOptions, nowOption, numberInRange, optionNames, wholeNumber } from '../core/validate'
 import type { AlertRule, AlertSource } from './alerts'
 import {
   bucketQuantile,
@@ -10,6 +11,7 @@ import {
   histogramSample,
   metricType,
   reduceValues,
+  METRIC_READER_DEFAULTS,
   SampleWindow,
   sumSample,
   summaryQuantile,
@@ -56,6 +58,11 @@ export const METRIC_SOURCES_DEFAULTS = Object.freeze({
   }),
 })
 
+const OPTION_NAMES = optionNames<MetricSourcesOptions>()(
+  { ...METRIC_READER_DEFAULTS, ...METRIC_SOURCES_DEFAULTS },
+  { now: true, clock: true },
+)
+
 /** Statistics prom-client keeps of the event-loop delay. */
 export type EventLoopStatistic = 'p50' | 'p90' | 'p99' | 'mean' | 'max'
 
@@ -66,18 +73,11 @@ export interface WindowOptions {
 }
 
 function windowOf(options: WindowOptions | undefined, fallback: number): number {
-  const windowMs = options?.windowMs ?? fallback
-  if (!Number.isSafeInteger(windowMs) || windowMs < 1) {
-    throw new InvalidArgumentError(`windowMs: expected an integer >= 1, got ${String(windowMs)}`)
-  }
-  return windowMs
+  return wholeNumber('windowMs', options?.windowMs, 1, undefined, fallback)
 }
 
 function quantileOf(quantile: number): number {
-  if (typeof quantile !== 'number' || !(quantile > 0 && quantile < 1)) {
-    throw new InvalidArgumentError(`quantile: expected a number between 0 and 1 exclusive, got ${String(quantile)}`)
-  }
-  return quantile
+  return numberInRange('quantile', quantile, 0, 1, { above: true, below: true })
 }
 
 /**
@@ -99,10 +99,12 @@ export class MetricSources {
   private readonly clock: () => number
 
   constructor(metrics: MetricsInput, options: MetricSourcesOptions = {}) {
+    knownOptions('metric sources options', options, OPTION_NAMES)
+    knownOptions('names', options.names, Object.keys(METRIC_SOURCES_DEFAULTS.names))
     this.reader = toMetricReader(metrics, options)
     this.windowMs = windowOf(options, METRIC_SOURCES_DEFAULTS.windowMs)
     this.names = { ...METRIC_SOURCES_DEFAULTS.names, ...options.names }
-    this.clock = options.clock ?? Date.now
+    this.clock = nowOption(options, Date.now)
   }
 
   /**

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 
 import { ClosedError, InvalidArgumentError, TimeoutError } from '../core/errors'
-import { wholeNumber } from '../core/validate'
+import { invalidOption, knownOptions, nowOption, optionNames, wholeNumber } from '../core/validate'
 
 /**
  * Where a rule reads its value: a function returning the current value (sync or async), or
@@ -76,6 +76,8 @@ export interface AlertManagerOptions {
   /** At most this many resolved alerts are kept, the oldest dropped first. @default 100 */
   maxResolved?: number
   /** Milliseconds since the epoch; inject a fake for tests. @default Date.now */
+  now?: () => number
+  /** @deprecated Renamed `now`, as in every other component; accepted until the next major release. */
   clock?: () => number
   /**
    * Receives one record per transition; `false` logs nothing.
@@ -93,6 +95,35 @@ export const ALERT_DEFAULTS = Object.freeze({
   forMs: 0,
   severity: 'warning' as AlertSeverity,
 })
+
+// ALERT_DEFAULTS holds the rules' defaults too, so the names are listed here in full.
+const MANAGER_NAMES = optionNames<AlertManagerOptions>()(
+  {},
+  {
+    rules: true,
+    intervalMs: true,
+    sourceTimeoutMs: true,
+    resolvedRetentionMs: true,
+    maxResolved: true,
+    now: true,
+    clock: true,
+    log: true,
+  },
+)
+const RULE_NAMES = optionNames<AlertRule>()(
+  {},
+  {
+    name: true,
+    source: true,
+    threshold: true,
+    op: true,
+    forMs: true,
+    severity: true,
+    summary: true,
+    unit: true,
+    labels: true,
+  },
+)
 
 /** What `/alerts` and the events tell about a rule whose condition holds. */
 export interface ActiveAlert {
@@ -188,6 +219,7 @@ const RULE_NAME = /^[A-Za-z_][A-Za-z0-9_:.-]{0,127}$/
 function validateRule(rule: AlertRule, index: number): RuleState['rule'] {
   const where = `rules[${index}]`
   if (typeof rule !== 'object' || rule === null) throw new InvalidArgumentError(`${where}: expected an object`)
+  knownOptions(where, rule, RULE_NAMES)
   if (typeof rule.name !== 'string' || !RULE_NAME.test(rule.name)) {
     throw new InvalidArgumentError(
       `${where}.name: expected 1-128 letters, digits, '_', ':', '.', '-' (not starting with a digit), got ${JSON.stringify(rule.name)}`,
@@ -256,7 +288,7 @@ function defaultLog(record: AlertLogRecord): void {
  *
  * Nothing runs until {@link AlertManager.start} (an unref'd timer, so it never keeps the
  * process alive); {@link AlertManager.evaluate} runs one evaluation now, which with an
- * injected `clock` makes tests deterministic.
+ * injected `now` makes tests deterministic.
  *
  * @example
  * ```ts
@@ -287,6 +319,7 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
     if (typeof options !== 'object' || options === null || !Array.isArray(options.rules)) {
       throw new InvalidArgumentError('rules: expected an array of alert rules')
     }
+    knownOptions('alert manager options', options, MANAGER_NAMES)
     this.intervalMs = wholeNumber('intervalMs', options.intervalMs ?? ALERT_DEFAULTS.intervalMs, 1)
     this.sourceTimeoutMs = wholeNumber('sourceTimeoutMs', options.sourceTimeoutMs ?? this.intervalMs, 1)
     this.resolvedRetentionMs = wholeNumber(
@@ -295,12 +328,9 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
       0,
     )
     this.maxResolved = wholeNumber('maxResolved', options.maxResolved ?? ALERT_DEFAULTS.maxResolved, 0)
-    if (options.clock !== undefined && typeof options.clock !== 'function') {
-      throw new InvalidArgumentError(`clock: expected a function returning milliseconds, got ${typeof options.clock}`)
-    }
-    this.clock = options.clock ?? Date.now
+    this.clock = nowOption(options, Date.now)
     if (options.log !== undefined && options.log !== false && typeof options.log !== 'function') {
-      throw new InvalidArgumentError(`log: expected a function or false, got ${typeof options.log}`)
+      throw invalidOption('log', 'a function or false', typeof options.log)
     }
     this.log = options.log === false ? undefined : (options.log ?? defaultLog)
     const names = new Set<string>()

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, type LabelValues, type Registry } from 'prom-client'
 
 import { InvalidArgumentError, OptlayerError } from '../core/errors'
+import { wholeNumber } from '../core/validate'
 
 /** Label value every label of the overflow series carries. */
 export const OVERFLOW_LABEL_VALUE = '__overflow__'
@@ -103,10 +104,7 @@ export function checkBoundedOptions<L extends string>(
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError('invalid options: expected { name, help, labelNames?, maxSeries? }')
   }
-  const maxSeries = options.maxSeries ?? defaultMaxSeries
-  if (!Number.isInteger(maxSeries) || maxSeries < 1) {
-    throw new InvalidArgumentError(`invalid maxSeries: expected an integer from 1, got ${String(options.maxSeries)}`)
-  }
+  const maxSeries = wholeNumber('maxSeries', options.maxSeries, 1, undefined, defaultMaxSeries)
   const labelNames = options.labelNames ?? []
   if (!Array.isArray(labelNames) || labelNames.some((l) => typeof l !== 'string')) {
     throw new InvalidArgumentError('invalid labelNames: expected an array of strings')

@@ -8,7 +8,7 @@ import {
 } from 'prom-client'
 
 import { InvalidArgumentError, OptlayerError } from '../core/errors'
-import { numberInRange } from '../core/validate'
+import { knownOptions, nowOption, numberInRange, optionNames } from '../core/validate'
 import { DEFAULT_QUANTILES, LatencyHistogram, type LatencyHistogramOptions } from '../core/latency-histogram'
 import { LatencySummaryMetric } from './latency-summary'
 import { LatencyWindow } from './latency-window'
@@ -97,6 +97,7 @@ export class FleetReporter {
     private readonly collector: MetricsCollector,
     options: FleetOptions & { channel?: FleetChannel } = {},
   ) {
+    knownOptions('fleet options', options, REPORTER_NAMES)
     this.intervalMs = numberInRange('intervalMs', options.intervalMs, 10, Number.MAX_VALUE, {
       fallback: FLEET_DEFAULTS.intervalMs,
     })
@@ -193,8 +194,17 @@ export interface FleetAggregatorOptions {
   /** Shape of the fleet histograms: the workers' latency options. @default LATENCY_HISTOGRAM_DEFAULTS */
   latency?: Omit<LatencyHistogramOptions, 'name'>
   /** Milliseconds since the epoch (snapshot ages). @default Date.now */
+  now?: () => number
+  /** @deprecated Renamed `now`, as in every other component; accepted until the next major release. */
   clock?: () => number
 }
+
+/** Every option name of {@link FleetAggregatorOptions}. @internal */
+export const FLEET_AGGREGATOR_OPTION_NAMES = optionNames<FleetAggregatorOptions>()(
+  {},
+  { prefix: true, quantiles: true, quantileWindowMs: true, latency: true, now: true, clock: true },
+)
+const REPORTER_NAMES = optionNames<FleetOptions & { channel?: FleetChannel }>()(FLEET_DEFAULTS, { channel: true })
 
 /**
  * The primary side of the fleet: keeps each worker's latest snapshot and renders the fleet's
@@ -214,9 +224,10 @@ export class FleetAggregator {
   private mergeFailures = 0
 
   constructor(options: FleetAggregatorOptions = {}) {
+    knownOptions('fleet aggregator options', options, FLEET_AGGREGATOR_OPTION_NAMES)
     this.prefix = options.prefix ?? METRICS_DEFAULTS.prefix
     this.quantiles = options.quantiles ?? DEFAULT_QUANTILES
-    this.clock = options.clock ?? Date.now
+    this.clock = nowOption(options, Date.now)
     const latency = { ...options.latency, name: undefined }
     this.retired = { ok: new LatencyHistogram(latency), error: new LatencyHistogram(latency) }
     this.fleet = { ok: new LatencyHistogram(latency), error: new LatencyHistogram(latency) }

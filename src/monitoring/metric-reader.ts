@@ -1,6 +1,7 @@
 import type { MetricObjectWithValues, MetricValue, Registry } from 'prom-client'
 
 import { InvalidArgumentError } from '../core/errors'
+import { knownOptions, nowOption, numberInRange, optionNames } from '../core/validate'
 
 /** One metric as prom-client reports it, its series possibly carrying `metricName` (`_bucket`, `_sum`, `_count`). */
 export type MetricJson = MetricObjectWithValues<MetricValue<string> & { metricName?: string }>
@@ -19,11 +20,19 @@ export interface MetricReaderOptions {
    */
   maxAgeMs?: number
   /** Milliseconds since the epoch; inject a fake for tests. @default Date.now */
+  now?: () => number
+  /** @deprecated Renamed `now`, as in every other component; accepted until the next major release. */
   clock?: () => number
 }
 
 /** Defaults of every {@link MetricReader} option. */
 export const METRIC_READER_DEFAULTS = Object.freeze({ prefix: 'optlayer_', maxAgeMs: 250 })
+
+/** Every option name of {@link MetricReaderOptions}. @internal */
+export const METRIC_READER_OPTION_NAMES = optionNames<MetricReaderOptions>()(METRIC_READER_DEFAULTS, {
+  now: true,
+  clock: true,
+})
 
 /**
  * Reads single metrics of a prom-client registry by name, caching each for a short while.
@@ -44,14 +53,15 @@ export class MetricReader {
     readonly registry: Registry,
     options: MetricReaderOptions = {},
   ) {
+    knownOptions('metric reader options', options, METRIC_READER_OPTION_NAMES)
     this.prefix = options.prefix ?? METRIC_READER_DEFAULTS.prefix
-    this.maxAgeMs = options.maxAgeMs ?? METRIC_READER_DEFAULTS.maxAgeMs
-    this.clock = options.clock ?? Date.now
+    this.maxAgeMs = numberInRange('maxAgeMs', options.maxAgeMs, 0, undefined, {
+      fallback: METRIC_READER_DEFAULTS.maxAgeMs,
+      unit: 'milliseconds',
+    })
+    this.clock = nowOption(options, Date.now)
     if (!/^[a-zA-Z_:]?[a-zA-Z0-9_:]*$/.test(this.prefix)) {
       throw new InvalidArgumentError(`prefix: expected a Prometheus metric name prefix, got "${this.prefix}"`)
-    }
-    if (!Number.isFinite(this.maxAgeMs) || this.maxAgeMs < 0) {
-      throw new InvalidArgumentError(`maxAgeMs: expected a number >= 0, got ${String(options.maxAgeMs)}`)
     }
   }
 
@@ -306,7 +316,9 @@ export function toMetricReader(input: MetricsInput, options?: MetricReaderOption
   if (typeof (registry as Partial<Registry> | undefined)?.getSingleMetric !== 'function') {
     throw new InvalidArgumentError(expected)
   }
-  return new MetricReader(registry, options)
+  // Only the reader's own options: the caller's may hold more (a MetricSources' windowMs).
+  const { prefix, maxAgeMs, now, clock } = options ?? {}
+  return new MetricReader(registry, { prefix, maxAgeMs, now, clock })
 }
 
 /**

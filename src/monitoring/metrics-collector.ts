@@ -10,8 +10,8 @@ import {
 } from 'prom-client'
 
 import { onComponentMetrics, type ComponentRegistration } from '../core/component-registry'
-import { fromNativeError, InvalidArgumentError } from '../core/errors'
-import { numberInRange, wholeNumber } from '../core/validate'
+import { fromNativeError } from '../core/errors'
+import { knownOptions, nowOption, numberInRange, optionNames, wholeNumber } from '../core/validate'
 import {
   BoundedMetricFactory,
   type BoundedCounter,
@@ -75,6 +75,8 @@ export interface MetricsCollectorOptions {
    * Monotonic clock in milliseconds for the request-rate window; inject a fake in tests.
    * @default performance.now
    */
+  now?: () => number
+  /** @deprecated Renamed `now`, as in every other component; accepted until the next major release. */
   clock?: () => number
 }
 
@@ -87,6 +89,14 @@ export const METRICS_DEFAULTS = Object.freeze({
   rateWindowMs: 10_000,
   maxSeriesPerMetric: 1000,
   eventLoopResolutionMs: 10,
+})
+
+/** Every option name of {@link MetricsCollectorOptions}. @internal */
+export const METRICS_OPTION_NAMES = optionNames<MetricsCollectorOptions>()(METRICS_DEFAULTS, {
+  registry: true,
+  latency: true,
+  now: true,
+  clock: true,
 })
 
 /** How often the collector samples rates, CPU and latency checkpoints. */
@@ -210,6 +220,7 @@ export class MetricsCollector {
   private isClosed = false
 
   constructor(options: MetricsCollectorOptions = {}) {
+    knownOptions('metrics options', options, METRICS_OPTION_NAMES)
     const prefix = options.prefix ?? METRICS_DEFAULTS.prefix
     const quantiles = [...(options.quantiles ?? METRICS_DEFAULTS.quantiles)]
     for (const q of quantiles) numberInRange('quantile', q, 0, 1)
@@ -229,10 +240,7 @@ export class MetricsCollector {
       options.eventLoopResolutionMs ?? METRICS_DEFAULTS.eventLoopResolutionMs,
       1,
     )
-    if (options.clock !== undefined && typeof options.clock !== 'function') {
-      throw new InvalidArgumentError('invalid clock: expected a function returning milliseconds')
-    }
-    this.clock = options.clock ?? (() => performance.now())
+    this.clock = nowOption(options, () => performance.now())
     this.prefix = prefix
     this.registry = options.registry ?? new Registry()
     this.contentType = this.registry.contentType

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 
 import type { ProfilingConfig } from '../config/env'
 import { ClosedError, InvalidArgumentError } from '../core/errors'
-import { wholeNumber } from '../core/validate'
+import { knownOptions, optionNames, wholeNumber } from '../core/validate'
 import {
   AccessToken,
   createLimitedServer,
@@ -50,6 +50,8 @@ export const PROFILING_DEFAULTS = Object.freeze({
 })
 
 /** What `GET /debug/pprof/handles` answers. */
+const OPTION_NAMES = optionNames<ProfilingServerOptions>()(PROFILING_DEFAULTS, { token: true, http: true })
+
 export interface HandlesDump {
   pid: number
   uptimeSeconds: number
@@ -129,6 +131,7 @@ export class ProfilingServer {
   private closed = false
 
   constructor(options: ProfilingServerOptions = {}) {
+    knownOptions('profiling options', options, OPTION_NAMES)
     this.port = wholeNumber('port', options.port ?? PROFILING_DEFAULTS.port, 0, 65535)
     this.host = options.host ?? PROFILING_DEFAULTS.host
     this.token = options.token === undefined ? undefined : new AccessToken(options.token)

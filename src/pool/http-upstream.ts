@@ -4,6 +4,7 @@ import type tls from 'node:tls'
 import { Pool, type Dispatcher } from 'undici'
 
 import { ClosedError, InvalidArgumentError } from '../core/errors'
+import { invalidOption, knownOptions, numberInRange, optionNames, positiveNumber, wholeNumber } from '../core/validate'
 import { LatencyStats, type LatencySummary } from './latency-stats'
 
 /**
@@ -54,6 +55,12 @@ export const HTTP_UPSTREAM_DEFAULTS = Object.freeze({
   headersTimeoutMs: 300_000,
   bodyTimeoutMs: 300_000,
   keepAlive: true,
+})
+
+/** Every option name of {@link HttpUpstreamOptions}. @internal */
+export const HTTP_UPSTREAM_OPTION_NAMES = optionNames<HttpUpstreamOptions>()(HTTP_UPSTREAM_DEFAULTS, {
+  maxRequestsPerConnection: true,
+  tls: true,
 })
 
 /** A request to the upstream: undici's request options without `origin`; `method` defaults to GET. */
@@ -195,42 +202,46 @@ export function httpUpstream(url: string | URL, options: HttpUpstreamOptions = {
     throw new InvalidArgumentError(`invalid url: expected http: or https:, got ${parsed.protocol}`)
   }
   if (options === null || typeof options !== 'object') {
-    throw new InvalidArgumentError(`invalid options: expected an object, got ${String(options)}`)
+    throw invalidOption('options', 'an object', options)
   }
+  knownOptions('httpUpstream options', options, HTTP_UPSTREAM_OPTION_NAMES)
   const d = HTTP_UPSTREAM_DEFAULTS
-  const lifetime = options.maxLifetimeMs ?? d.maxLifetimeMs
+  const lifetime = numberInRange('maxLifetimeMs', options.maxLifetimeMs ?? d.maxLifetimeMs, 0, undefined, {
+    above: true,
+    off: true,
+    unit: 'milliseconds',
+  })
   const maxRequests = options.maxRequestsPerConnection
-  if (maxRequests !== undefined) whole('maxRequestsPerConnection', maxRequests)
+  if (maxRequests !== undefined) wholeNumber('maxRequestsPerConnection', maxRequests, 1)
   const pool = new Pool(parsed.origin, {
-    connections: whole('max', options.max ?? d.max),
-    keepAliveTimeout: ms('idleTimeoutMs', options.idleTimeoutMs ?? d.idleTimeoutMs),
-    keepAliveMaxTimeout: ms('keepAliveMaxTimeoutMs', options.keepAliveMaxTimeoutMs ?? d.keepAliveMaxTimeoutMs),
-    clientTtl: lifetime === 0 || lifetime === Infinity ? null : ms('maxLifetimeMs', lifetime),
+    connections: wholeNumber('max', options.max ?? d.max, 1),
+    keepAliveTimeout: positiveNumber('idleTimeoutMs', options.idleTimeoutMs ?? d.idleTimeoutMs, false, 'milliseconds'),
+    keepAliveMaxTimeout: positiveNumber(
+      'keepAliveMaxTimeoutMs',
+      options.keepAliveMaxTimeoutMs ?? d.keepAliveMaxTimeoutMs,
+      false,
+      'milliseconds',
+    ),
+    clientTtl: lifetime === Infinity ? null : lifetime,
     ...(maxRequests === undefined ? {} : { maxRequestsPerClient: maxRequests }),
-    pipelining: whole('pipelining', options.pipelining ?? d.pipelining),
-    headersTimeout: ms('headersTimeoutMs', options.headersTimeoutMs ?? d.headersTimeoutMs),
-    bodyTimeout: ms('bodyTimeoutMs', options.bodyTimeoutMs ?? d.bodyTimeoutMs),
+    pipelining: wholeNumber('pipelining', options.pipelining ?? d.pipelining, 1),
+    headersTimeout: positiveNumber(
+      'headersTimeoutMs',
+      options.headersTimeoutMs ?? d.headersTimeoutMs,
+      false,
+      'milliseconds',
+    ),
+    bodyTimeout: positiveNumber('bodyTimeoutMs', options.bodyTimeoutMs ?? d.bodyTimeoutMs, false, 'milliseconds'),
     connect: {
       ...options.tls,
-      timeout: ms('connectTimeoutMs', options.connectTimeoutMs ?? d.connectTimeoutMs),
+      timeout: positiveNumber(
+        'connectTimeoutMs',
+        options.connectTimeoutMs ?? d.connectTimeoutMs,
+        false,
+        'milliseconds',
+      ),
       keepAlive: options.keepAlive ?? d.keepAlive,
     },
   })
   return new HttpUpstream(parsed.origin, pool)
-}
-
-function whole(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidArgumentError(`invalid ${name}: expected a whole number of at least 1, got ${String(value)}`)
-  }
-  return value
-}
-
-function ms(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
-    throw new InvalidArgumentError(
-      `invalid ${name}: expected a finite number of milliseconds above 0, got ${String(value)}`,
-    )
-  }
-  return value
 }

@@ -1,8 +1,22 @@
 import { performance } from 'node:perf_hooks'
 
 import { InvalidArgumentError } from '../core/errors'
-import { resolveCircuitBreakerOptions, type CircuitBreakerOptions } from '../resilience/circuit-breaker'
-import { MAX_TIMER_MS } from '../core/validate'
+import {
+  checkEmbeddedBreakerOptions,
+  resolveCircuitBreakerOptions,
+  type CircuitBreakerOptions,
+} from '../resilience/circuit-breaker'
+import {
+  booleanOption,
+  functionOption,
+  invalidOption,
+  knownOptions,
+  numberInRange,
+  offDuration,
+  optionNames,
+  timerMs,
+  wholeNumber,
+} from '../core/validate'
 
 /**
  * Options of `ConnectionPool`. Only `create` is required; every other option has the default
@@ -155,6 +169,15 @@ export const POOL_BREAKER_DEFAULTS = Object.freeze({
   jitter: 0.2,
 })
 
+/** Every option name of {@link ConnectionPoolOptions}. @internal */
+export const POOL_OPTION_NAMES = optionNames<ConnectionPoolOptions<unknown>>()(POOL_DEFAULTS, {
+  create: true,
+  destroy: true,
+  validate: true,
+  name: true,
+  breaker: true,
+})
+
 /** Validated options; durations that are off are Infinity. @internal */
 export interface ResolvedPoolOptions<T> {
   create: () => T | PromiseLike<T>
@@ -197,6 +220,7 @@ export function resolvePoolOptions<T>(options: ConnectionPoolOptions<T>): Resolv
       `invalid pool options: expected an object with at least create, got ${String(options)}`,
     )
   }
+  knownOptions('pool options', options, POOL_OPTION_NAMES)
   const d = POOL_DEFAULTS
   const create = fn('create', options.create, false)
   const destroy = fn('destroy', options.destroy, true)
@@ -205,34 +229,28 @@ export function resolvePoolOptions<T>(options: ConnectionPoolOptions<T>): Resolv
   if (typeof name !== 'string' || name === '') {
     throw new InvalidArgumentError(`invalid name: expected a non-empty string, got ${String(name)}`)
   }
-  const max = whole('max', options.max ?? d.max, 1)
-  const min = whole('min', options.min ?? d.min, 0)
+  const max = wholeNumber('max', options.max ?? d.max, 1)
+  const min = wholeNumber('min', options.min ?? d.min, 0)
   if (min > max) throw new InvalidArgumentError(`invalid min: expected at most max (${max}), got ${min}`)
-  const acquireTimeoutMs = positive('acquireTimeoutMs', options.acquireTimeoutMs ?? d.acquireTimeoutMs, true)
-  const validateOnBorrow = options.validateOnBorrow ?? d.validateOnBorrow
-  if (typeof validateOnBorrow !== 'boolean') {
-    throw new InvalidArgumentError(`invalid validateOnBorrow: expected a boolean, got ${String(validateOnBorrow)}`)
-  }
-  const keepAliveMs = off('keepAliveMs', options.keepAliveMs ?? d.keepAliveMs)
+  const acquireTimeoutMs = timerMs('acquireTimeoutMs', options.acquireTimeoutMs ?? d.acquireTimeoutMs, true)
+  const validateOnBorrow = booleanOption('validateOnBorrow', options.validateOnBorrow, d.validateOnBorrow)
+  const keepAliveMs = offDuration('keepAliveMs', options.keepAliveMs ?? d.keepAliveMs)
   if (keepAliveMs !== Infinity && validate === undefined) {
     throw new InvalidArgumentError('invalid keepAliveMs: keep-alive validates idle resources, so it needs validate')
   }
-  const lifetimeJitter = options.lifetimeJitter ?? d.lifetimeJitter
-  if (typeof lifetimeJitter !== 'number' || !(lifetimeJitter >= 0 && lifetimeJitter < 1)) {
-    throw new InvalidArgumentError(`invalid lifetimeJitter: expected a number in [0, 1), got ${String(lifetimeJitter)}`)
-  }
+  const lifetimeJitter = numberInRange('lifetimeJitter', options.lifetimeJitter, 0, 1, {
+    below: true,
+    fallback: d.lifetimeJitter,
+  })
   const destroyOnError = options.destroyOnError ?? d.destroyOnError
   if (typeof destroyOnError !== 'boolean' && typeof destroyOnError !== 'function') {
-    throw new InvalidArgumentError(
-      `invalid destroyOnError: expected a boolean or a function, got ${String(destroyOnError)}`,
-    )
+    throw invalidOption('destroyOnError', 'a boolean or a function', destroyOnError)
   }
-  const now = options.now ?? d.now
-  const random = options.random ?? d.random
-  if (typeof now !== 'function') throw new InvalidArgumentError('invalid now: expected a function')
-  if (typeof random !== 'function') throw new InvalidArgumentError('invalid random: expected a function')
+  const now = functionOption('now', options.now, d.now)
+  const random = functionOption('random', options.random, d.random)
   let breaker: CircuitBreakerOptions | false = false
   if (options.breaker !== false) {
+    checkEmbeddedBreakerOptions('breaker', options.breaker, ['now', 'random'])
     breaker = { ...POOL_BREAKER_DEFAULTS, ...options.breaker, now, random }
     resolveCircuitBreakerOptions(breaker) // validates now, so a bad option fails here and not on first failure
   }
@@ -244,21 +262,28 @@ export function resolvePoolOptions<T>(options: ConnectionPoolOptions<T>): Resolv
     min,
     max,
     acquireTimeoutMs,
-    createTimeoutMs: positive('createTimeoutMs', options.createTimeoutMs ?? d.createTimeoutMs, true),
-    destroyTimeoutMs: positive('destroyTimeoutMs', options.destroyTimeoutMs ?? d.destroyTimeoutMs, true),
-    maxConcurrentCreates: whole('maxConcurrentCreates', options.maxConcurrentCreates ?? d.maxConcurrentCreates, 1),
-    createRetryIntervalMs: positive('createRetryIntervalMs', options.createRetryIntervalMs ?? d.createRetryIntervalMs),
-    idleTimeoutMs: off('idleTimeoutMs', options.idleTimeoutMs ?? d.idleTimeoutMs),
-    maxLifetimeMs: off('maxLifetimeMs', options.maxLifetimeMs ?? d.maxLifetimeMs),
+    createTimeoutMs: timerMs('createTimeoutMs', options.createTimeoutMs ?? d.createTimeoutMs, true),
+    destroyTimeoutMs: timerMs('destroyTimeoutMs', options.destroyTimeoutMs ?? d.destroyTimeoutMs, true),
+    maxConcurrentCreates: wholeNumber(
+      'maxConcurrentCreates',
+      options.maxConcurrentCreates ?? d.maxConcurrentCreates,
+      1,
+    ),
+    createRetryIntervalMs: timerMs('createRetryIntervalMs', options.createRetryIntervalMs ?? d.createRetryIntervalMs),
+    idleTimeoutMs: offDuration('idleTimeoutMs', options.idleTimeoutMs ?? d.idleTimeoutMs),
+    maxLifetimeMs: offDuration('maxLifetimeMs', options.maxLifetimeMs ?? d.maxLifetimeMs),
     lifetimeJitter,
     validateOnBorrow: validateOnBorrow && validate !== undefined,
-    validateAfterIdleMs: nonNegative('validateAfterIdleMs', options.validateAfterIdleMs ?? d.validateAfterIdleMs),
-    validateTimeoutMs: positive('validateTimeoutMs', options.validateTimeoutMs ?? d.validateTimeoutMs, true),
+    validateAfterIdleMs: numberInRange('validateAfterIdleMs', options.validateAfterIdleMs, 0, Number.MAX_VALUE, {
+      fallback: d.validateAfterIdleMs,
+      unit: 'milliseconds',
+    }),
+    validateTimeoutMs: timerMs('validateTimeoutMs', options.validateTimeoutMs ?? d.validateTimeoutMs, true),
     keepAliveMs,
-    leakDetectionMs: off('leakDetectionMs', options.leakDetectionMs ?? d.leakDetectionMs),
-    reapIntervalMs: positive('reapIntervalMs', options.reapIntervalMs ?? d.reapIntervalMs),
+    leakDetectionMs: offDuration('leakDetectionMs', options.leakDetectionMs ?? d.leakDetectionMs),
+    reapIntervalMs: timerMs('reapIntervalMs', options.reapIntervalMs ?? d.reapIntervalMs),
     destroyOnError: typeof destroyOnError === 'function' ? destroyOnError : () => destroyOnError,
-    closeTimeoutMs: positive('closeTimeoutMs', options.closeTimeoutMs ?? d.closeTimeoutMs, true),
+    closeTimeoutMs: timerMs('closeTimeoutMs', options.closeTimeoutMs ?? d.closeTimeoutMs, true),
     breaker,
     now,
     random,
@@ -270,41 +295,7 @@ function fn<F>(name: string, value: F, optional: false): F
 function fn<F>(name: string, value: F, optional: boolean): F | undefined {
   if (value === undefined && optional) return undefined
   if (typeof value !== 'function') {
-    throw new InvalidArgumentError(
-      `invalid ${name}: expected a function, got ${value === null ? 'null' : typeof value}`,
-    )
+    throw invalidOption(name, 'a function', value === null ? 'null' : typeof value)
   }
   return value
-}
-
-function whole(name: string, value: unknown, min: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new InvalidArgumentError(`invalid ${name}: expected a whole number of at least ${min}, got ${String(value)}`)
-  }
-  return value
-}
-
-// Longest finite duration: a longer delay would retire or time out everything at once.
-// Longer means "off" (0 or Infinity).
-/** A duration above 0 that a timer can wait for; Infinity too when `infinite`. */
-function positive(name: string, value: unknown, infinite = false): number {
-  if (typeof value === 'number' && value > 0 && (value <= MAX_TIMER_MS || (infinite && value === Infinity))) {
-    return value
-  }
-  const range = `above 0 and at most ${MAX_TIMER_MS}${infinite ? ', or Infinity' : ''}`
-  throw new InvalidArgumentError(`invalid ${name}: expected a number of milliseconds ${range}, got ${String(value)}`)
-}
-
-function nonNegative(name: string, value: unknown): number {
-  if (typeof value === 'number' && value >= 0 && Number.isFinite(value)) return value
-  throw new InvalidArgumentError(`invalid ${name}: expected a finite number of milliseconds >= 0, got ${String(value)}`)
-}
-
-/** A duration where 0 or Infinity means off; returns Infinity for off. */
-function off(name: string, value: unknown): number {
-  if (value === 0 || value === Infinity) return Infinity
-  if (typeof value === 'number' && value > 0 && value <= MAX_TIMER_MS) return value
-  throw new InvalidArgumentError(
-    `invalid ${name}: expected a number of milliseconds above 0 and at most ${MAX_TIMER_MS}, or 0 or Infinity for off, got ${String(value)}`,
-  )
 }

@@ -2,6 +2,7 @@ import net from 'node:net'
 import tls from 'node:tls'
 
 import { InvalidArgumentError, TimeoutError } from '../core/errors'
+import { knownOptions, numberInRange, optionNames, positiveNumber, wholeNumber } from '../core/validate'
 
 /** Options of {@link tcpResourceFactory}; `host` and `port` are required. */
 export interface TcpResourceOptions {
@@ -35,6 +36,8 @@ export const TCP_RESOURCE_DEFAULTS = Object.freeze({
 })
 
 /** `create`, `destroy` and `validate` for a `ConnectionPool` of sockets: spread it into the pool's options. */
+const OPTION_NAMES = optionNames<TcpResourceOptions>()(TCP_RESOURCE_DEFAULTS, { host: true, port: true, tls: true })
+
 export interface TcpResourceFactory<S extends net.Socket> {
   /** Connects (and completes the TLS handshake); rejects with the socket error or a `TimeoutError`. */
   create(): Promise<S>
@@ -77,27 +80,31 @@ export function tcpResourceFactory(options: TcpResourceOptions): TcpResourceFact
   if (options === null || typeof options !== 'object') {
     throw new InvalidArgumentError(`invalid options: expected an object with host and port, got ${String(options)}`)
   }
-  const { host, port } = options
+  knownOptions('tcp resource options', options, OPTION_NAMES)
+  const { host } = options
   if (typeof host !== 'string' || host === '') {
     throw new InvalidArgumentError(`invalid host: expected a non-empty string, got ${String(host)}`)
   }
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new InvalidArgumentError(`invalid port: expected a whole number from 1 to 65535, got ${String(port)}`)
-  }
+  const port = wholeNumber('port', options.port, 1, 65535)
   const d = TCP_RESOURCE_DEFAULTS
-  const connectTimeoutMs = options.connectTimeoutMs ?? d.connectTimeoutMs
-  if (typeof connectTimeoutMs !== 'number' || !(connectTimeoutMs > 0) || !Number.isFinite(connectTimeoutMs)) {
-    throw new InvalidArgumentError(
-      `invalid connectTimeoutMs: expected a finite number of milliseconds above 0, got ${String(connectTimeoutMs)}`,
-    )
-  }
+  const connectTimeoutMs = positiveNumber(
+    'connectTimeoutMs',
+    options.connectTimeoutMs ?? d.connectTimeoutMs,
+    false,
+    'milliseconds',
+  )
   const keepAlive = options.keepAlive ?? d.keepAlive
-  const keepAliveInitialDelayMs = options.keepAliveInitialDelayMs ?? d.keepAliveInitialDelayMs
-  if (typeof keepAliveInitialDelayMs !== 'number' || !(keepAliveInitialDelayMs >= 0)) {
-    throw new InvalidArgumentError(
-      `invalid keepAliveInitialDelayMs: expected a number of milliseconds >= 0, got ${String(keepAliveInitialDelayMs)}`,
-    )
-  }
+  const keepAliveInitialDelayMs = numberInRange(
+    'keepAliveInitialDelayMs',
+    options.keepAliveInitialDelayMs,
+    0,
+    undefined,
+    {
+      fallback: d.keepAliveInitialDelayMs,
+      unit: 'milliseconds',
+      infinite: true,
+    },
+  )
   const noDelay = options.noDelay ?? d.noDelay
   const tlsOptions = options.tls
   if (tlsOptions !== undefined && (tlsOptions === null || typeof tlsOptions !== 'object')) {

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../core/errors'
 import type { BackoffOptions } from './types'
-import { MAX_TIMER_MS } from '../core/validate'
+import { knownOptions, MAX_TIMER_MS, numberInRange, optionNames } from '../core/validate'
 
 /** Defaults of {@link BackoffOptions}: 100 ms doubling to 30 s, full jitter. */
 export const BACKOFF_DEFAULTS: Readonly<Required<BackoffOptions>> = Object.freeze({
@@ -9,6 +9,8 @@ export const BACKOFF_DEFAULTS: Readonly<Required<BackoffOptions>> = Object.freez
   factor: 2,
   jitter: 'full',
 })
+
+const OPTION_NAMES = optionNames<BackoffOptions>()(BACKOFF_DEFAULTS, {})
 
 /** Backoff options with every field set and checked. @internal */
 export function resolveBackoff(
@@ -19,22 +21,13 @@ export function resolveBackoff(
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError(`invalid backoff: expected an object, got ${String(options)}`)
   }
+  knownOptions('backoff', options, OPTION_NAMES)
+  const ms = { unit: 'milliseconds' }
   const resolved = {
-    initialMs: options.initialMs ?? base.initialMs,
-    maxMs: options.maxMs ?? base.maxMs,
-    factor: options.factor ?? base.factor,
+    initialMs: numberInRange('backoff.initialMs', options.initialMs, 0, undefined, { ...ms, fallback: base.initialMs }),
+    maxMs: numberInRange('backoff.maxMs', options.maxMs, 0, undefined, { ...ms, fallback: base.maxMs }),
+    factor: numberInRange('backoff.factor', options.factor, 1, undefined, { fallback: base.factor }),
     jitter: options.jitter ?? base.jitter,
-  }
-  for (const key of ['initialMs', 'maxMs'] as const) {
-    const value = resolved[key]
-    if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
-      throw new InvalidArgumentError(`invalid backoff.${key}: expected a finite number ≥ 0, got ${String(value)}`)
-    }
-  }
-  if (typeof resolved.factor !== 'number' || !(resolved.factor >= 1) || !Number.isFinite(resolved.factor)) {
-    throw new InvalidArgumentError(
-      `invalid backoff.factor: expected a finite number ≥ 1, got ${String(resolved.factor)}`,
-    )
   }
   if (!['full', 'equal', 'none'].includes(resolved.jitter)) {
     throw new InvalidArgumentError(

@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../core/errors'
 import { resolveBackoff } from './backoff'
 import type { BackoffOptions } from './types'
-import { booleanOption, timeoutDuration, wholeNumber } from '../core/validate'
+import { booleanOption, knownOptions, optionNames, timeoutDuration, wholeNumber } from '../core/validate'
 
 /** Options of `TaskQueue`; every one can be omitted (see {@link TASK_QUEUE_DEFAULTS}). */
 export interface TaskQueueOptions {
@@ -70,6 +70,13 @@ export const TASK_QUEUE_DEFAULTS = Object.freeze({
   workerPrefetch: 1,
 })
 
+/** Every option name of {@link TaskQueueOptions}. @internal */
+export const TASK_QUEUE_OPTION_NAMES = optionNames<TaskQueueOptions>()(TASK_QUEUE_DEFAULTS, {
+  name: true,
+  backoff: true,
+  workerModule: true,
+})
+
 /** Options with defaults filled in and checked. @internal */
 export type ResolvedOptions = ReturnType<typeof resolveOptions>
 
@@ -80,6 +87,7 @@ export function resolveOptions(options: TaskQueueOptions) {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError(`invalid options: expected an object, got ${String(options)}`)
   }
+  knownOptions('task queue options', options, TASK_QUEUE_OPTION_NAMES)
   const d = TASK_QUEUE_DEFAULTS
   const name = options.name ?? `queue-${++nextName}`
   if (typeof name !== 'string' || name.length === 0) {

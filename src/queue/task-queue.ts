@@ -31,7 +31,7 @@ import {
 import { WorkerPool } from './worker-pool'
 import { TaskRegistry } from './task-registry'
 import { WorkerScaler } from './worker-scaling'
-import { timeoutDuration, timerDuration, wholeNumber } from '../core/validate'
+import { knownOptions, numberInRange, optionNames, timeoutDuration, timerDuration, wholeNumber } from '../core/validate'
 
 /** Events of {@link TaskQueue}; payloads are built only when someone listens. */
 export type TaskQueueEvents = {
@@ -70,6 +70,7 @@ interface SpaceWaiter {
   resolve: () => void
   reject: (reason: unknown) => void
 }
+const STOP_OPTION_NAMES = optionNames<StopOptions>()({}, { drain: true, timeoutMs: true, onStop: true })
 
 /**
  * A task queue: priority scheduling (Critical, High, Normal, Low, weighted so none starves)
@@ -303,7 +304,15 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
    * ones are aborted. Idempotent: later calls return the first call's report.
    */
   stop(options: StopOptions = {}): Promise<StopReport> {
-    this.stopped ??= this.shutdown(options)
+    if (this.stopped !== undefined) return this.stopped
+    let checked: Required<StopOptions>
+    try {
+      checked = checkStopOptions(options)
+    } catch (error) {
+      // Not remembered as the stop: a call with valid options can still stop the queue.
+      return Promise.reject(error)
+    }
+    this.stopped = this.shutdown(checked)
     return this.stopped
   }
 
@@ -623,18 +632,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     }
   }
 
-  private async shutdown(options: StopOptions): Promise<StopReport> {
-    if (typeof options !== 'object' || options === null) {
-      throw new InvalidArgumentError(`invalid options: expected an object, got ${String(options)}`)
-    }
-    const { drain = false, onStop = 'return' } = options
-    const timeoutMs = options.timeoutMs ?? Infinity
-    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
-      throw new InvalidArgumentError(`invalid timeoutMs: expected a number of ms ≥ 0, got ${String(timeoutMs)}`)
-    }
-    if (onStop !== 'return' && onStop !== 'dead-letter') {
-      throw new InvalidArgumentError(`invalid onStop: expected 'return' or 'dead-letter', got ${String(onStop)}`)
-    }
+  private async shutdown({ drain, timeoutMs, onStop }: Required<StopOptions>): Promise<StopReport> {
     this.closed = true
     for (const waiter of this.spaceWaiters.splice(0)) waiter.reject(this.closedError())
     const report: StopReport = { drained: true, unfinished: [], returned: [], deadLettered: [] }
@@ -693,4 +691,21 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
       }
     }
   }
+}
+
+function checkStopOptions(options: StopOptions): Required<StopOptions> {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError(`invalid options: expected an object, got ${String(options)}`)
+  }
+  knownOptions('stop options', options, STOP_OPTION_NAMES)
+  const { drain = false, onStop = 'return' } = options
+  if (onStop !== 'return' && onStop !== 'dead-letter') {
+    throw new InvalidArgumentError(`invalid onStop: expected 'return' or 'dead-letter', got ${String(onStop)}`)
+  }
+  const timeoutMs = numberInRange('timeoutMs', options.timeoutMs, 0, undefined, {
+    infinite: true,
+    unit: 'milliseconds',
+    fallback: Infinity,
+  })
+  return { drain, timeoutMs, onStop }
 }

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from '../core/errors'
+import { knownOptions, numberInRange, optionNames, positiveNumber, wholeNumber } from '../core/validate'
 
 /** The adaptive limit algorithms. */
 export type AdaptiveAlgorithm = 'aimd' | 'gradient'
@@ -88,6 +89,11 @@ export const GRADIENT_DEFAULTS = Object.freeze({
   warmupSamples: 10,
 })
 
+const AIMD_NAMES = optionNames<{ algorithm?: 'aimd' } & AimdLimitOptions>()(AIMD_DEFAULTS, { algorithm: true })
+const GRADIENT_NAMES = optionNames<{ algorithm?: 'gradient' } & GradientLimitOptions>()(GRADIENT_DEFAULTS, {
+  algorithm: true,
+})
+
 /**
  * AIMD (additive increase, multiplicative decrease), TCP Reno's congestion avoidance
  * (Jacobson 1988; RFC 5681) applied to a limit as in Netflix concurrency-limits' AIMDLimit:
@@ -107,16 +113,15 @@ export class AimdLimit implements AdaptiveLimit {
 
   /** @throws {InvalidArgumentError} when an option is out of range; the message names it. */
   constructor(options: AimdLimitOptions = {}) {
+    knownOptions('adaptive options', options, AIMD_NAMES)
     const d = AIMD_DEFAULTS
     ;[this.minLimit, this.maxLimit, this.value] = bounds(options, d)
-    this.increase = positive('increase', options.increase ?? d.increase)
-    this.backoffRatio = options.backoffRatio ?? d.backoffRatio
-    if (typeof this.backoffRatio !== 'number' || !(this.backoffRatio >= 0.5 && this.backoffRatio < 1)) {
-      throw new InvalidArgumentError(
-        `invalid backoffRatio: expected a number in [0.5, 1), got ${String(this.backoffRatio)}`,
-      )
-    }
-    this.targetLatencyMs = positive('targetLatencyMs', options.targetLatencyMs ?? d.targetLatencyMs, true)
+    this.increase = positiveNumber('increase', options.increase ?? d.increase)
+    this.backoffRatio = numberInRange('backoffRatio', options.backoffRatio, 0.5, 1, {
+      below: true,
+      fallback: d.backoffRatio,
+    })
+    this.targetLatencyMs = positiveNumber('targetLatencyMs', options.targetLatencyMs ?? d.targetLatencyMs, true)
   }
 
   get limit(): number {
@@ -166,21 +171,14 @@ export class GradientLimit implements AdaptiveLimit {
 
   /** @throws {InvalidArgumentError} when an option is out of range; the message names it. */
   constructor(options: GradientLimitOptions = {}) {
+    knownOptions('adaptive options', options, GRADIENT_NAMES)
     const d = GRADIENT_DEFAULTS
     ;[this.minLimit, this.maxLimit, this.value] = bounds(options, d)
-    this.smoothing = options.smoothing ?? d.smoothing
-    if (typeof this.smoothing !== 'number' || !(this.smoothing > 0 && this.smoothing <= 1)) {
-      throw new InvalidArgumentError(`invalid smoothing: expected a number in (0, 1], got ${String(this.smoothing)}`)
-    }
-    this.queueSize = options.queueSize ?? d.queueSize
-    if (typeof this.queueSize !== 'number' || !Number.isFinite(this.queueSize) || this.queueSize < 0) {
-      throw new InvalidArgumentError(
-        `invalid queueSize: expected a finite number of at least 0, got ${String(this.queueSize)}`,
-      )
-    }
-    this.longFactor = 2 / (wholeCount('longWindow', options.longWindow ?? d.longWindow) + 1)
-    this.shortFactor = 2 / (wholeCount('shortWindow', options.shortWindow ?? d.shortWindow) + 1)
-    this.warmupSamples = wholeCount('warmupSamples', options.warmupSamples ?? d.warmupSamples)
+    this.smoothing = numberInRange('smoothing', options.smoothing, 0, 1, { above: true, fallback: d.smoothing })
+    this.queueSize = numberInRange('queueSize', options.queueSize, 0, undefined, { fallback: d.queueSize })
+    this.longFactor = 2 / (wholeNumber('longWindow', options.longWindow ?? d.longWindow, 1) + 1)
+    this.shortFactor = 2 / (wholeNumber('shortWindow', options.shortWindow ?? d.shortWindow, 1) + 1)
+    this.warmupSamples = wholeNumber('warmupSamples', options.warmupSamples ?? d.warmupSamples, 1)
   }
 
   get limit(): number {
@@ -234,36 +232,15 @@ export function createAdaptiveLimit(options: AdaptiveLimitOptions = {}): Adaptiv
 
 /** Validates minLimit ≤ initialLimit ≤ maxLimit, moving only a defaulted initial limit into range. */
 function bounds(options: AdaptiveLimitBounds, defaults: Required<AdaptiveLimitBounds>): [number, number, number] {
-  const minLimit = positive('minLimit', options.minLimit ?? defaults.minLimit)
-  const maxLimit = positive('maxLimit', options.maxLimit ?? defaults.maxLimit)
+  const minLimit = positiveNumber('minLimit', options.minLimit ?? defaults.minLimit)
+  const maxLimit = positiveNumber('maxLimit', options.maxLimit ?? defaults.maxLimit)
   if (maxLimit < minLimit) {
     throw new InvalidArgumentError(`invalid maxLimit: expected at least minLimit (${minLimit}), got ${maxLimit}`)
   }
   if (options.initialLimit === undefined) {
     return [minLimit, maxLimit, Math.min(maxLimit, Math.max(minLimit, defaults.initialLimit))]
   }
-  const initial = positive('initialLimit', options.initialLimit)
-  if (initial < minLimit || initial > maxLimit) {
-    throw new InvalidArgumentError(
-      `invalid initialLimit: expected a number from ${minLimit} to ${maxLimit}, got ${initial}`,
-    )
-  }
-  return [minLimit, maxLimit, initial]
-}
-
-function positive(name: string, value: unknown, infinite = false): number {
-  if (typeof value !== 'number' || !(value > 0) || (!infinite && value === Infinity)) {
-    const range = infinite ? 'a number above 0 (Infinity allowed)' : 'a finite number above 0'
-    throw new InvalidArgumentError(`invalid ${name}: expected ${range}, got ${String(value)}`)
-  }
-  return value
-}
-
-function wholeCount(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new InvalidArgumentError(`invalid ${name}: expected a whole number of at least 1, got ${String(value)}`)
-  }
-  return value
+  return [minLimit, maxLimit, numberInRange('initialLimit', options.initialLimit, minLimit, maxLimit)]
 }
 
 function checkSample(latencyMs: number | undefined, inUse: number | undefined): void {

@@ -10,6 +10,7 @@ import {
   type GradientLimitOptions,
 } from './adaptive-limit'
 import {
+  checkEmbeddedBreakerOptions,
   CircuitBreaker,
   resolveCircuitBreakerOptions,
   type CircuitBreakerOptions,
@@ -17,6 +18,7 @@ import {
   type CircuitStateChange,
 } from '../resilience/circuit-breaker'
 import type { RateLimitDecision } from './decision'
+import { functionOption, knownOptions, optionNames, wholeNumber } from '../core/validate'
 import { checkKey } from './key'
 import { validateQuota } from './quota'
 
@@ -76,6 +78,21 @@ export const ADAPTIVE_LIMITER_DEFAULTS = Object.freeze({
   maxKeys: 10_000,
   maxKeyLength: 512,
 })
+
+// The defaults above include the adaptive part's, so the names are listed in full here.
+const OPTION_NAMES = optionNames<AdaptiveRateLimiterOptions>()(
+  {},
+  {
+    limit: true,
+    windowMs: true,
+    burst: true,
+    adaptive: true,
+    breaker: true,
+    maxKeys: true,
+    maxKeyLength: true,
+    now: true,
+  },
+)
 
 /** Counters of one {@link AdaptiveRateLimiter}, from {@link AdaptiveRateLimiter.stats}. */
 export interface AdaptiveRateLimiterStats {
@@ -201,6 +218,7 @@ export class AdaptiveRateLimiter extends EventEmitter<AdaptiveRateLimiterEvents>
     if (options === null || typeof options !== 'object') {
       throw new InvalidArgumentError(`invalid options: expected an object, got ${String(options)}`)
     }
+    knownOptions('adaptive rate limiter options', options, OPTION_NAMES)
     // The same rules as a token bucket's: whole, positive, within the native ranges.
     const quota = validateQuota('token-bucket', options)
     this.limit = quota.limit
@@ -236,8 +254,7 @@ export class AdaptiveRateLimiter extends EventEmitter<AdaptiveRateLimiterEvents>
     createAdaptiveLimit(this.limitOptions) // validates now rather than at the first key
     this.maxCapacity = maxLimit * this.burstRatio
 
-    this.now = options.now ?? ((): number => performance.now())
-    if (typeof this.now !== 'function') throw new InvalidArgumentError('invalid now: expected a function')
+    this.now = functionOption('now', options.now, (): number => performance.now())
     const breaker: unknown = options.breaker
     if (breaker !== undefined && breaker !== false && (breaker === null || typeof breaker !== 'object')) {
       throw new InvalidArgumentError(`invalid breaker: expected breaker options or false, got ${String(breaker)}`)
@@ -245,11 +262,18 @@ export class AdaptiveRateLimiter extends EventEmitter<AdaptiveRateLimiterEvents>
     if (options.breaker === false) {
       this.breakerOptions = undefined
     } else {
+      checkEmbeddedBreakerOptions('breaker', options.breaker, ['now'])
       this.breakerOptions = { ...options.breaker, now: this.now }
       resolveCircuitBreakerOptions(this.breakerOptions)
     }
-    this.maxKeys = whole('maxKeys', options.maxKeys ?? ADAPTIVE_LIMITER_DEFAULTS.maxKeys)
-    this.maxKeyLength = whole('maxKeyLength', options.maxKeyLength ?? ADAPTIVE_LIMITER_DEFAULTS.maxKeyLength)
+    this.maxKeys = wholeNumber('maxKeys', options.maxKeys, 1, undefined, ADAPTIVE_LIMITER_DEFAULTS.maxKeys)
+    this.maxKeyLength = wholeNumber(
+      'maxKeyLength',
+      options.maxKeyLength,
+      1,
+      undefined,
+      ADAPTIVE_LIMITER_DEFAULTS.maxKeyLength,
+    )
   }
 
   /**
@@ -465,11 +489,4 @@ export class AdaptiveRateLimiter extends EventEmitter<AdaptiveRateLimiterEvents>
     state.newer = undefined
     state.older = undefined
   }
-}
-
-function whole(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new InvalidArgumentError(`invalid ${name}: expected a whole number of at least 1, got ${String(value)}`)
-  }
-  return value
 }

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks'
 import { ClosedError, InvalidArgumentError } from '../core/errors'
 import type { RateLimitDecision } from './decision'
 import type { RedisRateLimitStore } from './redis-store'
-import { wholeNumber } from '../core/validate'
+import { functionOption, knownOptions, optionNames, wholeNumber } from '../core/validate'
 
 /** Options of a {@link LeaseBatcher}. */
 export interface LeaseBatcherOptions {
@@ -34,6 +34,8 @@ export interface LeaseBatcherOptions {
 
 /** The defaults of {@link LeaseBatcherOptions}. */
 export const LEASE_BATCHER_DEFAULTS = Object.freeze({ batchSize: 10, leaseMs: 100, maxKeys: 100_000 })
+
+const OPTION_NAMES = optionNames<LeaseBatcherOptions>()(LEASE_BATCHER_DEFAULTS, { now: true })
 
 /** What a process holds for one key. */
 interface Lease {
@@ -98,14 +100,12 @@ export class LeaseBatcher {
 
   /** Batches decisions of `store`; throws {@link InvalidArgumentError} for invalid options. */
   constructor(store: RedisRateLimitStore, options: LeaseBatcherOptions = {}) {
+    knownOptions('batch options', options, OPTION_NAMES)
     this.store = store
     this.batchSize = wholeNumber('batchSize', options.batchSize, 1, undefined, LEASE_BATCHER_DEFAULTS.batchSize)
     this.leaseMs = wholeNumber('leaseMs', options.leaseMs, 1, undefined, LEASE_BATCHER_DEFAULTS.leaseMs)
     this.maxKeys = wholeNumber('maxKeys', options.maxKeys, 1, undefined, LEASE_BATCHER_DEFAULTS.maxKeys)
-    if (options.now !== undefined && typeof options.now !== 'function') {
-      throw new InvalidArgumentError(`invalid now: expected a function, got ${String(options.now)}`)
-    }
-    this.now = options.now ?? (() => performance.now())
+    this.now = functionOption('now', options.now, () => performance.now())
   }
 
   /**

@@ -1,5 +1,6 @@
 import { ClosedError, fromNativeError, InvalidArgumentError } from '../core/errors'
 import { native } from '../core/native'
+import { functionOption, wholeNumber } from '../core/validate'
 import type { RateLimitDecision } from './decision'
 import type { FixedRateAlgorithm, Quota } from './quota'
 
@@ -100,15 +101,17 @@ export class LocalLimiter {
     if (!(atCap in CAP_POLICY)) {
       throw new InvalidArgumentError(`invalid atCap: expected one of ${Object.keys(CAP_POLICY).join(', ')}`)
     }
-    if (options.now !== undefined && typeof options.now !== 'function') {
-      throw new InvalidArgumentError('invalid now: expected a function returning milliseconds')
-    }
-    const maxKeys = options.maxKeys ?? LOCAL_STORE_DEFAULTS.maxKeys
-    const shards = options.shards ?? LOCAL_STORE_DEFAULTS.shards
-    const maxKeyLength = options.maxKeyLength ?? LOCAL_STORE_DEFAULTS.maxKeyLength
-    checkWhole('maxKeys', maxKeys, 1, Number.MAX_SAFE_INTEGER)
-    checkWhole('shards', shards, 1, 256)
-    checkWhole('maxKeyLength', maxKeyLength, 1, 1 << 20)
+    // Without one, the native monotonic clock decides. Checked before the native store exists.
+    this.now = functionOption<() => number>('now', options.now)
+    const maxKeys = wholeNumber('maxKeys', options.maxKeys, 1, undefined, LOCAL_STORE_DEFAULTS.maxKeys)
+    const shards = wholeNumber('shards', options.shards, 1, 256, LOCAL_STORE_DEFAULTS.shards)
+    const maxKeyLength = wholeNumber(
+      'maxKeyLength',
+      options.maxKeyLength,
+      1,
+      1 << 20,
+      LOCAL_STORE_DEFAULTS.maxKeyLength,
+    )
     try {
       this.limiter = new native.NativeRateLimiter({
         algorithm: ALGORITHM[algorithm],
@@ -129,7 +132,6 @@ export class LocalLimiter {
     // than a whole decision (see crates/node/src/raw_call.rs).
     this.decide = this.limiter.decisions()
     this.scratch = this.limiter.scratch()
-    this.now = options.now
     this.sweeper = sweepWhileAlive(this.limiter)
   }
 
@@ -182,12 +184,4 @@ function sweepWhileAlive(limiter: InstanceType<typeof native.NativeRateLimiter>)
 
 function closedError(): ClosedError {
   return new ClosedError('the rate limiter is closed')
-}
-
-function checkWhole(name: string, value: unknown, min: number, max: number): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidArgumentError(
-      `invalid ${name}: expected a whole number from ${min} to ${max}, got ${String(value)}`,
-    )
-  }
 }

@@ -1,9 +1,10 @@
 import { InvalidArgumentError, ClosedError, UnavailableError } from '../core/errors'
+import { knownOptions, optionNames, wholeNumber } from '../core/validate'
 import { AdaptiveRateLimiter, type AdaptiveRateLimiterStats, type AdaptiveRateOptions } from './adaptive-limiter'
 import type { CircuitBreakerOptions, CircuitState } from '../resilience/circuit-breaker'
 import type { RateLimitDecision } from './decision'
 import { LeaseBatcher, type LeaseBatcherOptions } from './lease-batcher'
-import { LocalLimiter, type LocalLimiterStats, type LocalStoreOptions } from './local-limiter'
+import { LOCAL_STORE_DEFAULTS, LocalLimiter, type LocalLimiterStats, type LocalStoreOptions } from './local-limiter'
 import {
   RATE_LIMIT_ALGORITHMS,
   validateQuota,
@@ -64,6 +65,23 @@ export const RATE_LIMITER_DEFAULTS = Object.freeze({
   instances: 1,
 })
 
+/** Every option name of {@link RateLimiterOptions}, of every mode. @internal */
+export const RATE_LIMITER_OPTION_NAMES = optionNames<RateLimiterOptions>()(
+  { ...RATE_LIMITER_DEFAULTS, ...LOCAL_STORE_DEFAULTS },
+  {
+    limit: true,
+    burst: true,
+    redis: true,
+    prefix: true,
+    timeoutMs: true,
+    batch: true,
+    adaptive: true,
+    breaker: true,
+    name: true,
+    now: true,
+  },
+)
+
 /** Counters of a {@link RateLimiter}. */
 export interface RateLimiterStats {
   /** `'local'`, `'redis'` or `'adaptive'`. */
@@ -118,6 +136,7 @@ export class RateLimiter {
     if (typeof options !== 'object' || options === null) {
       throw new InvalidArgumentError('invalid options: expected an object with at least `limit`')
     }
+    knownOptions('rate limiter options', options, RATE_LIMITER_OPTION_NAMES)
     const algorithm = options.algorithm ?? RATE_LIMITER_DEFAULTS.algorithm
     if (!RATE_LIMIT_ALGORITHMS.includes(algorithm)) {
       throw new InvalidArgumentError(
@@ -166,11 +185,19 @@ export class RateLimiter {
         this.batcher = new LeaseBatcher(this.store, options.batch)
       }
       if (this.fallback === 'local') {
-        this.local = new LocalLimiter(algorithm, localShare(algorithm, this.quota, options.instances), {
-          ...options,
-          // A named local store is shared by threads; the fallback is this limiter's own.
-          name: undefined,
-        })
+        this.local = new LocalLimiter(
+          algorithm,
+          localShare(
+            algorithm,
+            this.quota,
+            wholeNumber('instances', options.instances, 1, undefined, RATE_LIMITER_DEFAULTS.instances),
+          ),
+          {
+            ...options,
+            // A named local store is shared by threads; the fallback is this limiter's own.
+            name: undefined,
+          },
+        )
       }
     }
     openLimiters.add(this)
@@ -286,10 +313,7 @@ export class RateLimiter {
 }
 
 /** The quota each of `instances` processes enforces alone while Redis is away. */
-function localShare(algorithm: FixedRateAlgorithm, quota: Quota, instances: unknown = 1): Quota {
-  if (typeof instances !== 'number' || !Number.isInteger(instances) || instances < 1) {
-    throw new InvalidArgumentError(`invalid instances: expected a whole number of at least 1, got ${String(instances)}`)
-  }
+function localShare(algorithm: FixedRateAlgorithm, quota: Quota, instances: number): Quota {
   const limit = Math.max(1, Math.floor(quota.limit / instances))
   const burst =
     algorithm === 'token-bucket' || algorithm === 'gcra' ? Math.max(1, Math.floor(quota.burst / instances)) : limit

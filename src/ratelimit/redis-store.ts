@@ -15,7 +15,7 @@ import { validateQuota, type FixedRateAlgorithm, type Quota } from './quota'
 import { RATE_LIMIT_SCRIPTS, scriptArguments } from './redis-scripts'
 import { createRedisClient, warnIfUnsafeClient, whenReady, type RedisAddress } from '../redis/clients'
 import { keyPart } from '../redis/key-part'
-import { wholeNumber } from '../core/validate'
+import { knownOptions, optionNames, wholeNumber } from '../core/validate'
 
 /**
  * Where a {@link RedisRateLimitStore} finds Redis: a client of yours (`Redis` or `Cluster`,
@@ -73,6 +73,15 @@ export const REDIS_RATE_LIMIT_STORE_DEFAULTS = Object.freeze({
   prefix: 'optlayer:rl:',
   maxKeyLength: 512,
   timeoutMs: 1000,
+})
+
+const OPTION_NAMES = optionNames<RedisRateLimitStoreOptions>()(REDIS_RATE_LIMIT_STORE_DEFAULTS, {
+  algorithm: true,
+  limit: true,
+  windowMs: true,
+  burst: true,
+  redis: true,
+  name: true,
 })
 
 /**
@@ -167,6 +176,7 @@ export class RedisRateLimitStore {
 
   /** Validates the options (throwing {@link InvalidArgumentError}) and connects when given an address. */
   constructor(options: RedisRateLimitStoreOptions) {
+    knownOptions('redis rate limit store options', options, OPTION_NAMES)
     const { algorithm } = options
     if (!(typeof algorithm === 'string' && Object.hasOwn(RATE_LIMIT_SCRIPTS, algorithm))) {
       throw new InvalidArgumentError(

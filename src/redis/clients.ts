@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import Redis, { Cluster, type ClusterNode } from 'ioredis'
 
 import { InvalidArgumentError } from '../core/errors'
+import { knownOptions } from '../core/validate'
 
 /** A server (`{ url }`) or the seed nodes of a Redis Cluster (`{ cluster }`). */
 export type RedisAddress = { url: string } | { cluster: readonly ClusterNode[] }
@@ -44,6 +45,8 @@ export function createRedisClient(address: RedisAddress, options: RedisClientOpt
     connectTimeout: timeoutMs,
     enableAutoPipelining: autoPipelining,
   }
+  // `{ url, tls }` would otherwise connect without the setting the caller meant.
+  knownOptions('redis', address, 'url' in address ? ['url'] : ['cluster'])
   let client: Redis | Cluster
   if ('url' in address) {
     if (typeof address.url !== 'string') {

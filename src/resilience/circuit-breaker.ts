@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 
 import { InvalidArgumentError } from '../core/errors'
+import { functionOption, knownOptions, numberInRange, optionNames, positiveNumber, wholeNumber } from '../core/validate'
 import { SlidingWindowCounter } from './sliding-window-counter'
 
 /**
@@ -126,6 +127,26 @@ export const CIRCUIT_BREAKER_DEFAULTS = Object.freeze({
   random: Math.random,
 })
 
+/** Every option name of {@link CircuitBreakerOptions}: all have defaults. @internal */
+export const CIRCUIT_BREAKER_OPTION_NAMES = optionNames<CircuitBreakerOptions>()(CIRCUIT_BREAKER_DEFAULTS, {})
+
+/**
+ * Checks the names in breaker options a component embeds. The names in `supplied` (the
+ * component's own clock) are refused too: the component would overwrite them in silence.
+ * @internal
+ */
+export function checkEmbeddedBreakerOptions(
+  what: string,
+  options: object | undefined,
+  supplied: readonly string[],
+): void {
+  knownOptions(
+    what,
+    options,
+    CIRCUIT_BREAKER_OPTION_NAMES.filter((name) => !supplied.includes(name)),
+  )
+}
+
 /** Validated options with every default filled in. @internal */
 export type ResolvedCircuitBreakerOptions = Readonly<Required<CircuitBreakerOptions>>
 
@@ -138,60 +159,44 @@ export function resolveCircuitBreakerOptions(options: CircuitBreakerOptions = {}
   if (options === null || typeof options !== 'object') {
     throw new InvalidArgumentError(`invalid breaker options: expected an object, got ${String(options)}`)
   }
+  knownOptions('breaker options', options, CIRCUIT_BREAKER_OPTION_NAMES)
   const d = CIRCUIT_BREAKER_DEFAULTS
-  const openMs = duration('openMs', options.openMs ?? d.openMs)
+  const openMs = positiveNumber('openMs', options.openMs ?? d.openMs, false, 'milliseconds')
   const resolved = {
-    consecutiveFailures: count('consecutiveFailures', options.consecutiveFailures ?? d.consecutiveFailures, true),
-    failureRateThreshold: share('failureRateThreshold', options.failureRateThreshold ?? d.failureRateThreshold),
-    minimumCalls: count('minimumCalls', options.minimumCalls ?? d.minimumCalls, true),
-    windowMs: duration('windowMs', options.windowMs ?? d.windowMs),
-    windowBuckets: count('windowBuckets', options.windowBuckets ?? d.windowBuckets, false, 1000),
+    consecutiveFailures: wholeNumber(
+      'consecutiveFailures',
+      options.consecutiveFailures ?? d.consecutiveFailures,
+      1,
+      undefined,
+      { infinite: true },
+    ),
+    failureRateThreshold: numberInRange(
+      'failureRateThreshold',
+      options.failureRateThreshold ?? d.failureRateThreshold,
+      0,
+      1,
+      { above: true },
+    ),
+    minimumCalls: wholeNumber('minimumCalls', options.minimumCalls ?? d.minimumCalls, 1, undefined, { infinite: true }),
+    windowMs: positiveNumber('windowMs', options.windowMs ?? d.windowMs, false, 'milliseconds'),
+    windowBuckets: wholeNumber('windowBuckets', options.windowBuckets ?? d.windowBuckets, 1, 1000),
     openMs,
-    maxOpenMs: duration('maxOpenMs', options.maxOpenMs ?? Math.max(d.maxOpenMs, openMs), openMs),
-    jitter: options.jitter ?? d.jitter,
-    halfOpenProbes: count('halfOpenProbes', options.halfOpenProbes ?? d.halfOpenProbes),
-    successesToClose: count('successesToClose', options.successesToClose ?? d.successesToClose),
-    probeTimeoutMs: duration('probeTimeoutMs', options.probeTimeoutMs ?? d.probeTimeoutMs),
-    now: options.now ?? d.now,
-    random: options.random ?? d.random,
-  }
-  if (typeof resolved.jitter !== 'number' || !(resolved.jitter >= 0 && resolved.jitter < 1)) {
-    throw new InvalidArgumentError(`invalid jitter: expected a number in [0, 1), got ${String(resolved.jitter)}`)
+    maxOpenMs: numberInRange('maxOpenMs', options.maxOpenMs ?? Math.max(d.maxOpenMs, openMs), openMs, undefined, {
+      unit: 'milliseconds',
+    }),
+    jitter: numberInRange('jitter', options.jitter, 0, 1, { below: true, fallback: d.jitter }),
+    halfOpenProbes: wholeNumber('halfOpenProbes', options.halfOpenProbes ?? d.halfOpenProbes, 1),
+    successesToClose: wholeNumber('successesToClose', options.successesToClose ?? d.successesToClose, 1),
+    probeTimeoutMs: positiveNumber('probeTimeoutMs', options.probeTimeoutMs ?? d.probeTimeoutMs, false, 'milliseconds'),
+    now: functionOption('now', options.now, d.now),
+    random: functionOption('random', options.random, d.random),
   }
   if (resolved.consecutiveFailures === Infinity && resolved.minimumCalls === Infinity) {
     throw new InvalidArgumentError(
       'invalid breaker options: consecutiveFailures and minimumCalls are both Infinity, so the breaker could never open',
     )
   }
-  if (typeof resolved.now !== 'function') throw new InvalidArgumentError('invalid now: expected a function')
-  if (typeof resolved.random !== 'function') throw new InvalidArgumentError('invalid random: expected a function')
   return Object.freeze(resolved)
-}
-
-function count(name: string, value: unknown, infinite = false, max = Number.MAX_SAFE_INTEGER): number {
-  if (infinite && value === Infinity) return value
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    const range = `a whole number from 1 to ${max}${infinite ? ' or Infinity' : ''}`
-    throw new InvalidArgumentError(`invalid ${name}: expected ${range}, got ${String(value)}`)
-  }
-  return value
-}
-
-function duration(name: string, value: unknown, min = 0): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value < min) {
-    const range = min > 0 ? `at least ${min}` : 'above 0'
-    throw new InvalidArgumentError(
-      `invalid ${name}: expected a finite number of milliseconds ${range}, got ${String(value)}`,
-    )
-  }
-  return value
-}
-
-function share(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !(value > 0 && value <= 1)) {
-    throw new InvalidArgumentError(`invalid ${name}: expected a number in (0, 1], got ${String(value)}`)
-  }
-  return value
 }
 
 // Kinds of outcome the rolling window counts.

@@ -1,8 +1,10 @@
 import cluster, { type Address, type Worker } from 'node:cluster'
 
 import { InvalidArgumentError } from '../core/errors'
+import { knownOptions, optionNames, wholeNumber } from '../core/validate'
 import {
   FLEET_DEFAULTS,
+  FLEET_AGGREGATOR_OPTION_NAMES,
   FleetAggregator,
   isFleetMessage,
   type FleetAggregateMessage,
@@ -16,7 +18,7 @@ export interface ClusterPrimaryOptions {
   /** Gateway workers to run (`WORKERS`), at least 1. */
   workers: number
   /** How the fleet's metrics are pushed and aggregated. @default FLEET_DEFAULTS and the collector's defaults */
-  fleet?: FleetOptions & Omit<FleetAggregatorOptions, 'clock'>
+  fleet?: FleetOptions & Omit<FleetAggregatorOptions, 'now' | 'clock'>
   /**
    * On close, how long workers may take to finish their in-flight requests after SIGTERM
    * before they are killed, in milliseconds.
@@ -29,6 +31,12 @@ export interface ClusterPrimaryOptions {
 
 /** Defaults of {@link ClusterPrimaryOptions}. */
 export const CLUSTER_DEFAULTS = Object.freeze({ shutdownTimeoutMs: 10_000 })
+
+const CLUSTER_NAMES = optionNames<ClusterPrimaryOptions>()(CLUSTER_DEFAULTS, { workers: true, fleet: true, log: true })
+// The fleet's clock is the primary's own.
+const FLEET_NAMES = [...Object.keys(FLEET_DEFAULTS), ...FLEET_AGGREGATOR_OPTION_NAMES].filter(
+  (name) => name !== 'now' && name !== 'clock',
+)
 
 /** Workers that die more often than this within {@link CRASH_WINDOW_MS} make the primary give up. */
 const CRASHES_TOLERATED = 5
@@ -67,13 +75,14 @@ export class ClusterPrimary {
 
   constructor(private readonly options: ClusterPrimaryOptions) {
     if (!cluster.isPrimary) throw new InvalidArgumentError('ClusterPrimary: expected to run in the primary process')
-    if (!Number.isInteger(options.workers) || options.workers < 1) {
-      throw new InvalidArgumentError(`invalid workers: expected an integer from 1, got ${String(options.workers)}`)
-    }
+    knownOptions('cluster options', options, CLUSTER_NAMES)
+    knownOptions('fleet', options.fleet, FLEET_NAMES)
+    wholeNumber('workers', options.workers, 1)
     this.log = options.log ?? ((line) => console.log(line))
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? CLUSTER_DEFAULTS.shutdownTimeoutMs
     this.intervalMs = options.fleet?.intervalMs ?? FLEET_DEFAULTS.intervalMs
-    this.aggregator = new FleetAggregator(options.fleet)
+    const { intervalMs: _interval, ...aggregator } = options.fleet ?? {}
+    this.aggregator = new FleetAggregator(aggregator)
     this.listening = new Promise((resolve, reject) => {
       this.resolveListening = resolve
       this.rejectListening = reject

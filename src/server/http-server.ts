@@ -18,6 +18,7 @@ import { MetricReader } from '../monitoring/metric-reader'
 import { METRICS_DEFAULTS, MetricsCollector } from '../monitoring/metrics-collector'
 import { rateLimitHeaders, rejectTooManyRequests } from '../ratelimit/http'
 import type { RateLimiter } from '../ratelimit/rate-limiter'
+import { knownOptions, optionNames } from '../core/validate'
 import { VERSION } from '../version'
 import {
   AccessToken,
@@ -86,7 +87,7 @@ export interface OptlayerServerOptions {
    * (history length, metric names).
    * @default true
    */
-  dashboard?: boolean | Pick<DashboardDataOptions, 'historyMs' | 'minStepMs' | 'names' | 'clock'>
+  dashboard?: boolean | Pick<DashboardDataOptions, 'historyMs' | 'minStepMs' | 'names' | 'now' | 'clock'>
   /**
    * Where failures are reported, one line each: requests answered 500 or 503, refused
    * connections over `http.maxConnections`. Repeats within a second are counted into the next line.
@@ -101,6 +102,22 @@ export const SERVER_DEFAULTS = Object.freeze({
   host: '0.0.0.0',
   admin: Object.freeze({ port: 8081, host: '127.0.0.1' }),
 })
+
+const SERVER_NAMES = optionNames<OptlayerServerOptions>()(SERVER_DEFAULTS, {
+  http: true,
+  metrics: true,
+  rateLimiter: true,
+  alerts: true,
+  alertRules: true,
+  alertOptions: true,
+  dashboard: true,
+  log: true,
+})
+const ADMIN_NAMES = optionNames<AdminListenerOptions>()(SERVER_DEFAULTS.admin, { token: true })
+const DASHBOARD_NAMES = optionNames<Exclude<OptlayerServerOptions['dashboard'], boolean | undefined>>()(
+  {},
+  { historyMs: true, minStepMs: true, names: true, now: true, clock: true },
+)
 
 /**
  * Paths of the public listener the rate limiter never sees: Kubernetes probes must not be
@@ -157,6 +174,10 @@ export class OptlayerServer {
   private readonly logged = new Map<string, { at: number; suppressed: number }>()
 
   constructor(private readonly options: OptlayerServerOptions = {}) {
+    knownOptions('server options', options, SERVER_NAMES)
+    knownOptions('admin', options.admin === false ? undefined : options.admin, ADMIN_NAMES)
+    // prefix and maxAgeMs are those of the server's one reader, so the dashboard object takes only these.
+    knownOptions('dashboard', typeof options.dashboard === 'object' ? options.dashboard : undefined, DASHBOARD_NAMES)
     if (options.alerts !== undefined && options.alertRules !== undefined) {
       throw new InvalidArgumentError('alerts and alertRules: expected one of them, got both')
     }
@@ -179,7 +200,9 @@ export class OptlayerServer {
     if (options.alertRules !== undefined) {
       const rules =
         typeof options.alertRules === 'function'
-          ? options.alertRules(new MetricSources(reader, { clock: options.alertOptions?.clock }))
+          ? options.alertRules(
+              new MetricSources(reader, { now: options.alertOptions?.now, clock: options.alertOptions?.clock }),
+            )
           : options.alertRules
       this.ownedAlerts = new AlertManager({ ...options.alertOptions, rules })
     }

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../../core/errors'
+import { knownOptions, nowOption, optionNames, wholeNumber } from '../../core/validate'
 import {
   bucketQuantile,
   counterIncrease,
@@ -9,6 +9,7 @@ import {
   reduceValues,
   sumSample,
   summaryQuantile,
+  METRIC_READER_DEFAULTS,
   toMetricReader,
   type CounterSample,
   type HistogramSample,
@@ -74,6 +75,11 @@ export const DASHBOARD_DEFAULTS = Object.freeze({
 })
 
 /** Identifiers of the dashboard's panels, in display order. */
+const OPTION_NAMES = optionNames<DashboardDataOptions>()(
+  { ...METRIC_READER_DEFAULTS, ...DASHBOARD_DEFAULTS },
+  { now: true, clock: true },
+)
+
 export type DashboardPanelId =
   | 'requestRate'
   | 'latency'
@@ -180,18 +186,13 @@ export class DashboardData {
   private sampling: Promise<void> | undefined
 
   constructor(metrics: MetricsInput, options: DashboardDataOptions = {}) {
+    knownOptions('dashboard options', options, OPTION_NAMES)
+    knownOptions('names', options.names, Object.keys(DASHBOARD_DEFAULTS.names))
     this.reader = toMetricReader(metrics, options)
-    this.clock = options.clock ?? Date.now
-    this.historyMs = options.historyMs ?? DASHBOARD_DEFAULTS.historyMs
-    this.minStepMs = options.minStepMs ?? DASHBOARD_DEFAULTS.minStepMs
-    if (!Number.isSafeInteger(this.historyMs) || this.historyMs < 1000) {
-      throw new InvalidArgumentError(`historyMs: expected an integer >= 1000, got ${String(options.historyMs)}`)
-    }
-    if (!Number.isSafeInteger(this.minStepMs) || this.minStepMs < 1 || this.minStepMs > this.historyMs) {
-      throw new InvalidArgumentError(
-        `minStepMs: expected an integer between 1 and historyMs, got ${String(options.minStepMs)}`,
-      )
-    }
+    this.clock = nowOption(options, Date.now)
+    this.historyMs = wholeNumber('historyMs', options.historyMs, 1000, undefined, DASHBOARD_DEFAULTS.historyMs)
+    // At most historyMs, so that a history holds at least one step.
+    this.minStepMs = wholeNumber('minStepMs', options.minStepMs, 1, this.historyMs, DASHBOARD_DEFAULTS.minStepMs)
     this.names = { ...DASHBOARD_DEFAULTS.names, ...options.names }
   }
 

@@ -2,6 +2,7 @@ import type Redis from 'ioredis'
 import type { Cluster } from 'ioredis'
 
 import { InvalidArgumentError } from '../../core/errors'
+import { knownOptions } from '../../core/validate'
 import { createRedisClient, warnIfUnsafeClient } from '../../redis/clients'
 import { DURABLE_SCRIPTS } from './scripts'
 import type { DurableRedisConnection } from './options'
@@ -29,6 +30,7 @@ export function openConnections(redis: DurableRedisConnection, timeoutMs: number
   let subscriber: Redis | Cluster
   let ownsCommands = true
   if ('client' in redis) {
+    knownOptions('redis', redis, ['client'])
     if (typeof (redis.client as Partial<Redis> | undefined)?.defineCommand !== 'function') {
       throw new InvalidArgumentError('invalid redis.client: expected an ioredis Redis or Cluster')
     }

@@ -3,7 +3,7 @@ import type { Cluster, Redis } from 'ioredis'
 import { InvalidArgumentError } from '../../core/errors'
 import type { BackoffOptions, TaskContext } from '../types'
 import { keyPart } from '../../redis/key-part'
-import { MAX_TIMER_MS, wholeNumber } from '../../core/validate'
+import { booleanOption, knownOptions, MAX_TIMER_MS, optionNames, wholeNumber } from '../../core/validate'
 import { BACKOFF_DEFAULTS, resolveBackoff } from '../backoff'
 
 /**
@@ -85,6 +85,12 @@ export const DURABLE_QUEUE_DEFAULTS = Object.freeze({
   timeoutMs: 5_000,
 })
 
+/** Every option name of {@link DurableTaskQueueOptions}. @internal */
+export const DURABLE_QUEUE_OPTION_NAMES = optionNames<DurableTaskQueueOptions>()(DURABLE_QUEUE_DEFAULTS, {
+  redis: true,
+  handlers: true,
+})
+
 /** Validated options with the defaults applied. @internal */
 export type ResolvedDurableOptions = Required<Omit<DurableTaskQueueOptions, 'backoff' | 'handlers'>> & {
   backoff: Required<BackoffOptions>
@@ -97,6 +103,7 @@ export function resolveDurableOptions(options: DurableTaskQueueOptions): Resolve
   if (typeof options !== 'object' || options === null) {
     throw new InvalidArgumentError(`invalid options: expected an object, got ${String(options)}`)
   }
+  knownOptions('durable queue options', options, DURABLE_QUEUE_OPTION_NAMES)
   const d = DURABLE_QUEUE_DEFAULTS
   const handlers = options.handlers ?? {}
   if (typeof handlers !== 'object' || handlers === null) {
@@ -112,13 +119,8 @@ export function resolveDurableOptions(options: DurableTaskQueueOptions): Resolve
   if (typeof options.redis !== 'object' || options.redis === null) {
     throw new InvalidArgumentError('invalid redis: expected { url }, { cluster } or { client }')
   }
-  const consume = options.consume ?? d.consume
-  if (typeof consume !== 'boolean')
-    throw new InvalidArgumentError(`invalid consume: expected a boolean, got ${consume}`)
-  const deadLetter = options.deadLetter ?? d.deadLetter
-  if (typeof deadLetter !== 'boolean') {
-    throw new InvalidArgumentError(`invalid deadLetter: expected a boolean, got ${deadLetter}`)
-  }
+  const consume = booleanOption('consume', options.consume, d.consume)
+  const deadLetter = booleanOption('deadLetter', options.deadLetter, d.deadLetter)
   return {
     redis: options.redis,
     name: keyPart('name', options.name ?? d.name, false),
