@@ -1,26 +1,17 @@
-import { randomBytes } from 'node:crypto'
-import type { EventEmitter } from 'node:events'
-import { setTimeout as sleep } from 'node:timers/promises'
-
 import type { CompressionAlgorithm } from '../compress/algorithms'
 import { Compressor } from '../compress/compressor'
 import type { Serializer } from '../compress/serializer'
-import {
-  AbortError,
-  ClosedError,
-  InvalidArgumentError,
-  NotSerializableError,
-  UnavailableError,
-  ValueTooLargeError,
-} from '../core/errors'
+import { ClosedError, InvalidArgumentError, NotSerializableError, ValueTooLargeError } from '../core/errors'
 import { LatencyHistogram } from '../core/latency-histogram'
 import { native } from '../core/native'
 import { CachedClock } from '../core/cached-clock'
 import { checkKey } from '../ratelimit/key'
 import { wholeNumber } from '../core/validate'
-import { resolveCacheOptions, ttl, type DistributedCacheOptions, type LeaseOptions } from './cache-options'
+import { abortable } from './abortable'
+import { resolveCacheOptions, ttl, type DistributedCacheOptions } from './cache-options'
 import { Invalidation, type InvalidationOp } from './invalidation'
 import { L1Cache, NOT_FOUND } from './l1-cache'
+import { Loading, type Found } from './loading'
 import { NativeStore, type L2Stats } from './native-store'
 import {
   COMPRESSED,
@@ -32,6 +23,8 @@ import {
   recordFlags,
   type Payload,
 } from './record'
+import { OutageJournal, type RedisChange, type WriteKind } from './outage-journal'
+import { RedisAvailability } from './redis-availability'
 import { RedisTier } from './redis-tier'
 import { assertSerializable } from './serializable'
 import { openCaches } from './cache-metrics'
@@ -130,26 +123,6 @@ export interface DistributedCacheStats {
   }
 }
 
-/**
- * A change of one key made while Redis was away, waiting to be replayed: the record as it
- * goes to Redis (undefined: a deletion) and when it expires there (epoch ms, 0: never).
- */
-interface JournalEntry {
-  record: Buffer | undefined
-  expiresAt: number
-  /** The write that made it (see `writeSequence`). */
-  sequence: number
-}
-
-/** Why a value is written: a caller's write (durable or not), or a loader's value. */
-type WriteKind = 'write' | 'durable' | 'load'
-
-/** A value read from a tier, stale or not. */
-interface Found {
-  value: unknown
-  freshUntil: number
-}
-
 const MISS = Symbol('miss')
 /**
  * Wall-clock ms at most 1 ms old for the hit paths: `Date.now()` on every hit would cost as
@@ -190,28 +163,25 @@ export class DistributedCache<V = unknown> {
   private readonly defaultTtlMs: number
   private readonly maxKeyLength: number
   private readonly maxValueBytes: number
-  private readonly negativeTtlMs: number
   private readonly staleMs: number
-  private readonly earlyBeta: number
   private readonly l1TtlMs: number
   private readonly l2TtlMs: number
   private readonly l3TtlMs: number
   private readonly compressAbove: number
   private readonly compression: CompressionAlgorithm
-  private readonly lease: Required<LeaseOptions> | undefined
   private readonly hardFail: boolean
-  private readonly logger: { warn(message: string): void }
   private readonly serializer: Serializer
   private readonly l1: L1Cache | undefined
   private readonly l2: NativeStore | undefined
   private readonly l3: RedisTier | undefined
+  /** Whether Redis answers; present with `l3`. */
+  private readonly redis: RedisAvailability | undefined
+  private readonly journal: OutageJournal
+  private readonly loading: Loading<V>
   private readonly invalidation: Invalidation | undefined
   private readonly bloom: InstanceType<typeof native.NativeBloomFilter> | undefined
   private readonly l3Latency = new LatencyHistogram({ shards: 1 })
-  private readonly flights = new Map<string, Promise<V | undefined>>()
-  private readonly closing = new AbortController()
   private closed = false
-  private degraded = false
   /** The freshness of the value the latest `readL2` returned. */
   private l2FreshUntil = 0
   /** Redis reads in flight, and the drops they may have been overtaken by (see `readL3`). */
@@ -222,22 +192,7 @@ export class DistributedCache<V = unknown> {
   private readonly droppedDuringReads = new Map<string, number>()
   /** The drop number of the latest flush of every local copy. */
   private lastFlush = 0
-  /** Mean load duration (ms), the XFetch scale. */
-  private loadMs = 0
   private readonly durableWrites: boolean
-  private readonly journalMaxKeys: number
-  private readonly journalRetryMs: number
-  /** Retries the replay while the journal holds changes (see `outageJournal.retryMs`). */
-  private journalRetry: NodeJS.Timeout | undefined
-  /** The latest change of every key made while Redis was away, oldest first. */
-  private readonly journal = new Map<string, JournalEntry>()
-  private replaying = false
-  /** Numbers every write to Redis, so that an older write's outcome cannot undo a newer one's. */
-  private writeSequence = 0
-  /** The number of the latest write of every key with a write in flight. */
-  private readonly latestWrite = new Map<string, number>()
-  /** Listeners this cache added to the Redis clients (maybe the caller's), removed on close. */
-  private readonly clientListeners: [client: EventEmitter, event: string, listener: () => void][] = []
   private readonly counts = {
     l1Hits: 0,
     l1Misses: 0,
@@ -245,18 +200,8 @@ export class DistributedCache<V = unknown> {
     l2Misses: 0,
     l3Hits: 0,
     l3Misses: 0,
-    l3Errors: 0,
-    loads: 0,
-    loadErrors: 0,
-    coalesced: 0,
-    leaseWaits: 0,
-    staleServed: 0,
-    earlyRefreshes: 0,
     negativeHits: 0,
     bloomSkips: 0,
-    journalReplayed: 0,
-    journalRejected: 0,
-    journalDropped: 0,
   }
 
   constructor(options: DistributedCacheOptions = {}) {
@@ -266,15 +211,10 @@ export class DistributedCache<V = unknown> {
     this.defaultTtlMs = o.defaultTtlMs
     this.maxKeyLength = o.maxKeyLength
     this.maxValueBytes = o.maxValueBytes
-    this.negativeTtlMs = o.negativeTtlMs
     this.staleMs = o.staleWhileRevalidateMs
-    this.earlyBeta = o.earlyRefreshBeta
     this.serializer = o.serializer
     this.hardFail = o.onRedisError === 'hard'
     this.durableWrites = o.durableWrites
-    this.journalMaxKeys = o.outageJournal.maxKeys
-    this.journalRetryMs = o.outageJournal.retryMs
-    this.logger = o.logger
     this.l1TtlMs = o.l1?.ttlMs ?? 0
     if (o.l1 !== undefined) this.l1 = new L1Cache(o.l1.maxEntries)
     this.l2TtlMs = o.l2TtlMs
@@ -282,7 +222,37 @@ export class DistributedCache<V = unknown> {
     this.l3TtlMs = o.l3.ttlMs
     this.compressAbove = o.l3.compressAboveBytes
     this.compression = o.l3.compression
-    this.lease = o.lease
+    this.journal = new OutageJournal(
+      { name: this.name, maxKeys: o.outageJournal.maxKeys, retryMs: o.outageJournal.retryMs, logger: o.logger },
+      {
+        isClosed: () => this.closed,
+        unreachable: (key) => this.redis?.unreachable(key) ?? false,
+        redisDown: () => this.redis?.down ?? false,
+        connected: () => this.redis?.connected() ?? false,
+        apply: (key, change) =>
+          (this.redis as RedisAvailability).call(key, undefined, () => this.applyChange(key, change), false),
+        dropLocal: (key) => this.dropLocal(key),
+        unavailableError: (skipped) => {
+          const redis = this.redis as RedisAvailability
+          return skipped ? redis.skipped() : redis.unavailableError(undefined)
+        },
+      },
+    )
+    this.loading = new Loading<V>(
+      { namespace: this.namespace, negativeTtlMs: o.negativeTtlMs, earlyBeta: o.earlyRefreshBeta, lease: o.lease },
+      {
+        skipsRedis: (key) => this.l3 === undefined || this.knownAbsentLocally(key),
+        readL3: (key) => this.readL3(key),
+        valueOf: (found) => this.valueOf(found),
+        redisCall: (key, call) =>
+          (this.redis as RedisAvailability).call(key, undefined, () => call(this.l3 as RedisTier)),
+        storeLoaded: (key, value, ttlMs) => this.store(key, value, this.serialize(key, value), ttlMs, 'load'),
+        storeNotFound: (key, freshUntil, now) => {
+          this.writeLocal(key, NOT_FOUND, undefined, freshUntil, now)
+          return this.writeL3(key, NOT_FOUND, freshUntil, 'load')
+        },
+      },
+    )
     if (o.bloom !== undefined) {
       try {
         this.bloom = new native.NativeBloomFilter(o.bloom.expectedItems, o.bloom.falsePositiveRate)
@@ -297,18 +267,23 @@ export class DistributedCache<V = unknown> {
         this.invalidation = new Invalidation(first, `${this.namespace}:invalidate`, {
           onKey: (key, op) => {
             this.dropLocal(key)
-            // Another instance's change reached Redis after ours failed to: replaying ours
-            // would bring back an older value.
-            this.journal.delete(key)
+            this.journal.supersede(key)
             if (op === 'set') this.bloom?.add(key)
           },
           onLost: () => this.flushLocal(),
         })
       }
-      for (const client of this.l3.clients) {
-        this.listen(client, 'close', () => this.redisDown(new Error('connection closed')))
-        this.listen(client, 'ready', () => this.redisUp(true))
-      }
+      this.redis = new RedisAvailability(
+        this.l3,
+        { name: this.name, hardFail: this.hardFail, logger: o.logger },
+        {
+          isClosed: () => this.closed,
+          redisKey: (key) => this.redisKey(key),
+          flushLocal: () => this.flushLocal(),
+          pendingChanges: () => this.journal.size,
+          replay: () => void this.journal.replay(),
+        },
+      )
     }
     openCaches.add(this)
   }
@@ -408,7 +383,7 @@ export class DistributedCache<V = unknown> {
     if (this.closed) throw this.closedError()
     checkKey(key, this.maxKeyLength)
     const kind = this.writeKind(options)
-    this.refuseIfUnjournaled(key, kind)
+    this.journal.refuseIfUnjournaled(key, kind)
     const held = this.dropLocal(key)
     if (this.l3 !== undefined) await this.writeL3(key, undefined, 0, kind, options.signal)
     return held
@@ -430,19 +405,15 @@ export class DistributedCache<V = unknown> {
     const local = this.readLocal(key, now)
     if (local !== undefined) {
       if (local.freshUntil > now) {
-        if (this.shouldRefreshEarly(local.freshUntil, now)) {
-          this.counts.earlyRefreshes++
-          this.refreshInBackground(key, loader, ttlMs)
-        }
+        if (this.loading.shouldRefreshEarly(local.freshUntil, now)) this.loading.refreshEarly(key, loader, ttlMs)
         return this.valueOf(local)
       }
       if (local.freshUntil + this.staleMs > now) {
-        this.counts.staleServed++
-        this.refreshInBackground(key, loader, ttlMs)
+        this.loading.refreshStale(key, loader, ttlMs)
         return this.valueOf(local)
       }
     }
-    return abortable(this.flight(key, loader, ttlMs), options.signal)
+    return abortable(this.loading.flight(key, loader, ttlMs), options.signal)
   }
 
   /**
@@ -455,30 +426,14 @@ export class DistributedCache<V = unknown> {
     // Checked once here: per key, the error would only land in `failed`.
     ttl('ttlMs', options.ttlMs, this.defaultTtlMs)
     if (typeof loader !== 'function') throw new InvalidArgumentError('invalid loader: expected a function')
-    const report: WarmReport = { loaded: 0, notFound: 0, failed: [] }
-    let next = 0
-    let done = 0
-    const worker = async (): Promise<void> => {
-      while (next < list.length) {
-        if (options.signal?.aborted) throw new AbortError('warm was aborted')
-        const key = list[next++] as string
-        try {
-          const value = await this.getOrLoad(key, loader, options)
-          if (value === undefined) report.notFound++
-          else report.loaded++
-        } catch (error) {
-          report.failed.push({ key, error })
-        }
-        options.onProgress?.(++done, list.length)
-      }
-    }
-    await Promise.all(Array.from({ length: Math.min(concurrency, list.length) }, worker))
-    return report
+    return this.loading.warm(list, concurrency, (key) => this.getOrLoad(key, loader, options), options)
   }
 
   /** Counters of every tier; see {@link DistributedCacheStats}. */
   stats(): DistributedCacheStats {
     const c = this.counts
+    const loading = this.loading
+    const journal = this.journal
     const l2 = this.l2?.stats()
     const latency = this.l3Latency.closed ? undefined : this.l3Latency.snapshot()
     return {
@@ -495,30 +450,30 @@ export class DistributedCache<V = unknown> {
             },
       l2: l2 === undefined ? undefined : { ...l2, hits: c.l2Hits, misses: c.l2Misses },
       l3:
-        this.l3 === undefined
+        this.redis === undefined
           ? undefined
           : {
               hits: c.l3Hits,
               misses: c.l3Misses,
-              errors: c.l3Errors,
-              available: !this.degraded,
+              errors: this.redis.errors,
+              available: !this.redis.down,
               latencyMs: { p50: latency?.p50Ms ?? 0, p99: latency?.p99Ms ?? 0, count: latency?.count ?? 0 },
             },
-      loads: c.loads,
-      loadErrors: c.loadErrors,
-      coalesced: c.coalesced,
-      leaseWaits: c.leaseWaits,
-      staleServed: c.staleServed,
-      earlyRefreshes: c.earlyRefreshes,
+      loads: loading.loads,
+      loadErrors: loading.loadErrors,
+      coalesced: loading.coalesced,
+      leaseWaits: loading.leaseWaits,
+      staleServed: loading.staleServed,
+      earlyRefreshes: loading.earlyRefreshes,
       negativeHits: c.negativeHits,
       bloomSkips: c.bloomSkips,
       invalidationsReceived: this.invalidation?.received ?? 0,
       flushes: this.invalidation?.flushes ?? 0,
       outageJournal: {
-        pending: this.journal.size,
-        replayed: c.journalReplayed,
-        rejected: c.journalRejected,
-        dropped: c.journalDropped,
+        pending: journal.size,
+        replayed: journal.replayed,
+        rejected: journal.rejected,
+        dropped: journal.dropped,
       },
     }
   }
@@ -533,18 +488,10 @@ export class DistributedCache<V = unknown> {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    this.closing.abort()
+    this.loading.close()
     openCaches.delete(this)
-    this.stopJournalRetry()
-    for (const [client, event, listener] of this.clientListeners) client.off(event, listener)
-    this.clientListeners.length = 0
-    if (this.journal.size > 0) {
-      this.counts.journalDropped += this.journal.size
-      this.logger.warn(
-        `optlayer cache '${this.name}': closed with ${this.journal.size} changes made while Redis was away not replayed`,
-      )
-      this.journal.clear()
-    }
+    this.journal.close()
+    this.redis?.close()
     this.l1?.clear()
     this.l2?.close()
     await Promise.all([this.invalidation?.close(), this.l3?.close()])
@@ -561,99 +508,6 @@ export class DistributedCache<V = unknown> {
     return undefined
   }
 
-  /** XFetch: refresh with a probability that rises as expiry nears, scaled by the load time. */
-  private shouldRefreshEarly(freshUntil: number, now: number): boolean {
-    if (this.earlyBeta === 0 || freshUntil === Infinity || this.loadMs === 0) return false
-    return now - this.loadMs * this.earlyBeta * Math.log(Math.random()) >= freshUntil
-  }
-
-  private refreshInBackground(key: string, loader: CacheLoader<V>, ttlMs: number): void {
-    if (this.flights.has(key)) return
-    // Counted in loadErrors; the stale or current value stays until its own expiry.
-    this.flight(key, loader, ttlMs, true).catch(() => {})
-  }
-
-  /** The one load of `key` in flight in this process, joined by every concurrent caller. */
-  private flight(key: string, loader: CacheLoader<V>, ttlMs: number, refresh = false): Promise<V | undefined> {
-    const running = this.flights.get(key)
-    if (running !== undefined) {
-      this.counts.coalesced++
-      return running
-    }
-    const promise = this.load(key, loader, ttlMs, refresh).finally(() => this.flights.delete(key))
-    this.flights.set(key, promise)
-    return promise
-  }
-
-  private async load(key: string, loader: CacheLoader<V>, ttlMs: number, refresh: boolean): Promise<V | undefined> {
-    const skipL3 = this.l3 === undefined || this.knownAbsentLocally(key)
-    if (!skipL3 && !refresh) {
-      const found = await this.readL3(key)
-      if (found !== undefined && found.freshUntil > Date.now()) return this.valueOf(found)
-    }
-    let leaseToken: string | undefined
-    if (!skipL3 && this.lease !== undefined) {
-      const token = randomBytes(12).toString('base64')
-      const leaseKey = this.internalKey('lease', key)
-      const taken = await this.redisCall(key, undefined, () =>
-        (this.l3 as RedisTier).acquireLease(leaseKey, token, (this.lease as Required<LeaseOptions>).ttlMs),
-      )
-      if (taken === true) leaseToken = token
-      else if (taken === false) {
-        const arrived = await this.awaitOthersLoad(key)
-        if (arrived !== undefined) {
-          this.counts.leaseWaits++
-          return this.valueOf(arrived)
-        }
-      }
-    }
-    try {
-      this.counts.loads++
-      const started = performance.now()
-      let value: V | undefined
-      try {
-        value = await loader(key, this.closing.signal)
-      } catch (err) {
-        this.counts.loadErrors++
-        throw err
-      }
-      const took = performance.now() - started
-      this.loadMs = this.loadMs === 0 ? took : this.loadMs * 0.8 + took * 0.2
-      if (this.closed) return value
-      if (value === undefined) {
-        if (this.negativeTtlMs > 0) await this.writeNegative(key)
-        return undefined
-      }
-      await this.store(key, value, this.serialize(key, value), ttlMs, 'load')
-      return value
-    } finally {
-      if (leaseToken !== undefined) {
-        const leaseKey = this.internalKey('lease', key)
-        const token = leaseToken
-        await this.redisCall(key, undefined, () => (this.l3 as RedisTier).releaseLease(leaseKey, token))
-      }
-    }
-  }
-
-  /** Waits (up to lease.waitMs) for the process holding the lease to store the value. */
-  private async awaitOthersLoad(key: string): Promise<Found | undefined> {
-    const { waitMs, pollMs } = this.lease as Required<LeaseOptions>
-    const deadline = Date.now() + waitMs
-    while (Date.now() < deadline && !this.closed) {
-      await sleep(pollMs, undefined, { ref: false })
-      const found = await this.readL3(key)
-      if (found !== undefined && found.freshUntil > Date.now()) return found
-    }
-    return undefined
-  }
-
-  private async writeNegative(key: string): Promise<void> {
-    const now = Date.now()
-    const freshUntil = now + this.negativeTtlMs
-    this.writeLocal(key, NOT_FOUND, undefined, freshUntil, now)
-    await this.writeL3(key, NOT_FOUND, freshUntil, 'load')
-  }
-
   /** Writes `value` (serialized as `payload`) to every tier, `ttlMs` already checked. */
   private async store(
     key: string,
@@ -663,7 +517,7 @@ export class DistributedCache<V = unknown> {
     kind: WriteKind,
     signal?: AbortSignal,
   ): Promise<void> {
-    this.refuseIfUnjournaled(key, kind)
+    this.journal.refuseIfUnjournaled(key, kind)
     const now = Date.now()
     const freshUntil = ttlMs > 0 ? now + ttlMs : Infinity
     this.writeLocal(key, value, payload, freshUntil, now)
@@ -677,36 +531,6 @@ export class DistributedCache<V = unknown> {
       throw new InvalidArgumentError(`invalid durable: expected a boolean, got ${String(durable)}`)
     }
     return durable || this.hardFail ? 'durable' : 'write'
-  }
-
-  /**
-   * During a known outage, rejects before any tier changes a write that could not reach
-   * Redis: a durable one, or one the full journal has no room for.
-   */
-  private refuseIfUnjournaled(key: string, kind: WriteKind): void {
-    if (this.l3 === undefined || !this.degraded || this.l3.available(this.redisKey(key))) return
-    if (kind === 'durable') {
-      this.counts.l3Errors++
-      throw this.unavailableError(undefined)
-    }
-    if (kind === 'write' && !this.journalHasRoom(key)) {
-      this.counts.journalRejected++
-      throw this.journalFullError()
-    }
-  }
-
-  private journalHasRoom(key: string): boolean {
-    return this.journal.has(key) || this.journal.size < this.journalMaxKeys
-  }
-
-  private journalFullError(): UnavailableError {
-    return new UnavailableError(
-      `cache '${this.name}': Redis is unavailable and the outage journal is full (outageJournal.maxKeys: ${this.journalMaxKeys})`,
-    )
-  }
-
-  private unavailableError(cause: unknown): UnavailableError {
-    return new UnavailableError(`cache '${this.name}': Redis is unavailable`, { cause })
   }
 
   private serialize(key: string, value: V): Payload {
@@ -751,15 +575,12 @@ export class DistributedCache<V = unknown> {
   ): Promise<void> {
     if (this.l3 === undefined) return
     // Not abortable itself: an aborted caller stops waiting, the journal still learns the outcome.
-    const failure = await abortable(this.sendChange(key, this.l3Change(payload, freshUntil), kind), signal)
+    const failure = await abortable(this.journal.send(key, this.l3Change(payload, freshUntil), kind), signal)
     if (failure !== undefined) throw failure
   }
 
   /** What a change of a key sends to Redis: its record (undefined: a delete) and when it expires there. */
-  private l3Change(
-    payload: Payload | typeof NOT_FOUND | undefined,
-    freshUntil: number,
-  ): Omit<JournalEntry, 'sequence'> {
+  private l3Change(payload: Payload | typeof NOT_FOUND | undefined, freshUntil: number): RedisChange {
     if (payload === undefined) return { record: undefined, expiresAt: 0 }
     const now = Date.now()
     const ttlMs = capTtl(freshUntil === Infinity ? 0 : freshUntil - now + this.staleMs, this.l3TtlMs, 0)
@@ -775,42 +596,8 @@ export class DistributedCache<V = unknown> {
     return { record: encodeRecord(body, freshUntil, flags), expiresAt: ttlMs === 0 ? 0 : now + ttlMs }
   }
 
-  /** Sends `change` and settles its journal entry; resolves to the error for the caller, if any. */
-  private async sendChange(
-    key: string,
-    change: Omit<JournalEntry, 'sequence'>,
-    kind: WriteKind,
-  ): Promise<UnavailableError | undefined> {
-    const sequence = ++this.writeSequence
-    this.latestWrite.set(key, sequence)
-    const landed = (await this.redisCall(key, undefined, () => this.applyChange(key, change), false)) === true
-    const latest = this.latestWrite.get(key) === sequence
-    if (latest) this.latestWrite.delete(key)
-    if (landed) {
-      const pending = this.journal.get(key)
-      if (pending !== undefined && pending.sequence < sequence) this.journal.delete(key)
-      return undefined
-    }
-    // A newer change of the key was made meanwhile: its outcome decides what Redis must get.
-    if (!latest) return kind === 'durable' ? this.unavailableError(undefined) : undefined
-    if (kind !== 'durable' && this.journalHasRoom(key)) {
-      this.journal.delete(key) // re-added as the newest
-      this.journal.set(key, { ...change, sequence })
-      this.journalRetry ??= setInterval(() => this.retryJournal(), this.journalRetryMs).unref()
-      return undefined
-    }
-    if (kind === 'load') {
-      this.counts.journalDropped++
-      return undefined
-    }
-    this.dropLocal(key)
-    if (kind === 'durable') return this.unavailableError(undefined)
-    this.counts.journalRejected++
-    return this.journalFullError()
-  }
-
   /** Makes Redis hold `change` (a deletion once it has expired) and announces it; true once done. */
-  private async applyChange(key: string, change: Omit<JournalEntry, 'sequence'>): Promise<true> {
+  private async applyChange(key: string, change: RedisChange): Promise<true> {
     const { record, expiresAt } = change
     const now = Date.now()
     if (record === undefined || (expiresAt !== 0 && expiresAt <= now)) {
@@ -820,44 +607,6 @@ export class DistributedCache<V = unknown> {
       await this.writeThenAnnounce((l3) => l3.set(this.redisKey(key), record, ttlMs), 'set', key)
     }
     return true
-  }
-
-  /**
-   * Replays the journal: the latest change of every key made while Redis was away. Until a
-   * key's replay lands, reads of it are answered from its entry (see `readL3`), never from
-   * the older value Redis still holds. What fails stays for the next recovery. Never rejects.
-   */
-  private async replayJournal(): Promise<void> {
-    if (this.replaying || this.journal.size === 0 || this.closed) return
-    this.replaying = true
-    let replayed = 0
-    try {
-      // Issued together, before any later write of the same key: one connection per key
-      // keeps them in order, so a newer write is never overwritten by its replay.
-      await Promise.all(
-        [...this.journal].map(async ([key, entry]) => {
-          const landed = (await this.redisCall(key, undefined, () => this.applyChange(key, entry), false)) === true
-          // Unless a newer change of the key replaced the entry meanwhile.
-          if (landed && this.journal.get(key) === entry) {
-            this.journal.delete(key)
-            replayed++
-          }
-        }),
-      )
-    } finally {
-      this.replaying = false
-    }
-    this.counts.journalReplayed += replayed
-    const left = this.journal.size
-    if (left === 0) this.stopJournalRetry()
-    if (replayed > 0) {
-      this.logger.warn(
-        `optlayer cache '${this.name}': replayed ${replayed} changes made while Redis was away` +
-          (left > 0 ? `; ${left} left for the next attempt` : ''),
-      )
-    }
-    // Redis came back again while this replay ran (its own recovery found it busy).
-    if (left > 0 && !this.degraded && !this.closed) setImmediate(() => void this.replayJournal())
   }
 
   /**
@@ -969,7 +718,9 @@ export class DistributedCache<V = unknown> {
     let record: Buffer | null | undefined
     let dropped: boolean
     try {
-      record = await this.redisCall(key, signal, () => (this.l3 as RedisTier).get(this.redisKey(key)))
+      record = await (this.redis as RedisAvailability).call(key, signal, () =>
+        (this.l3 as RedisTier).get(this.redisKey(key)),
+      )
     } finally {
       dropped = this.lastFlush > since || (this.droppedDuringReads.get(key) ?? 0) > since
       if (--this.l3ReadsInFlight === 0) this.droppedDuringReads.clear()
@@ -1012,76 +763,6 @@ export class DistributedCache<V = unknown> {
     return true
   }
 
-  /**
-   * Runs a Redis call for `key`. While Redis is away it is not attempted; a failure marks the
-   * outage, a success ends it. `hard` false answers `undefined` on failure; true rejects
-   * with `UnavailableError`.
-   */
-  private async redisCall<T>(
-    key: string,
-    signal: AbortSignal | undefined,
-    call: () => Promise<T>,
-    hard = this.hardFail,
-  ): Promise<T | undefined> {
-    const l3 = this.l3 as RedisTier
-    if (signal?.aborted) throw new AbortError('the cache call was aborted')
-    if (this.degraded && !l3.available(this.redisKey(key))) return this.redisFailed(undefined, hard)
-    let result: T
-    try {
-      result = await abortable(call(), signal)
-    } catch (err) {
-      if (err instanceof AbortError) throw err
-      return this.redisFailed(err, hard)
-    }
-    // A Cluster that lost one master emits no 'ready' once it has failed over: a call that
-    // works is the sign.
-    if (this.degraded) this.redisUp(false)
-    return result
-  }
-
-  private redisFailed(err: unknown, hard: boolean): undefined {
-    this.counts.l3Errors++
-    if (err !== undefined) this.redisDown(err as Error)
-    if (hard) throw this.unavailableError(err)
-    return undefined
-  }
-
-  private redisDown(err: Error): void {
-    if (this.degraded || this.closed) return
-    this.degraded = true
-    this.logger.warn(`optlayer cache '${this.name}': Redis unavailable (${err.message}); serving from local tiers`)
-  }
-
-  /**
-   * Replays the journal if every client is connected: a reconnection ends the outage by
-   * itself, but a Cluster failing a master over stays connected while calls to its slots fail.
-   */
-  private retryJournal(): void {
-    if (this.journal.size === 0 || this.closed) return this.stopJournalRetry()
-    if ((this.l3 as RedisTier).clients.every((client) => client.status === 'ready')) void this.replayJournal()
-  }
-
-  private stopJournalRetry(): void {
-    clearInterval(this.journalRetry)
-    this.journalRetry = undefined
-  }
-
-  /** Ends an outage; `reconnected` when a connection came back rather than a call succeeded. */
-  private redisUp(reconnected: boolean): void {
-    if (!this.degraded || this.closed) return
-    this.degraded = false
-    // Other instances' changes made while the connection was down were not heard: the local
-    // copies may be stale. Our own changes are safe in the journal.
-    if (reconnected) this.flushLocal()
-    const pending = this.journal.size
-    this.logger.warn(
-      `optlayer cache '${this.name}': Redis is back` +
-        (reconnected ? '; local tiers flushed' : '') +
-        (pending > 0 ? `; replaying ${pending} changes made meanwhile` : ''),
-    )
-    void this.replayJournal()
-  }
-
   private dropLocal(key: string): boolean {
     if (this.l3ReadsInFlight > 0) this.droppedDuringReads.set(key, ++this.dropSequence)
     const inL1 = this.l1?.delete(key) ?? false
@@ -1098,22 +779,6 @@ export class DistributedCache<V = unknown> {
   private redisKey(key: string): string {
     return `${this.namespace}:${key}`
   }
-
-  /**
-   * The Redis key of the cache's own record `kind` about `key`. User keys are
-   * `<namespace>:<key>`; here a newline follows the namespace, which a namespace cannot
-   * contain, so no user key can reach it. The user key stays whole at the end, so a hash
-   * tag in it puts both keys in the same Cluster slot.
-   */
-  private internalKey(kind: 'lease', key: string): string {
-    return `${this.namespace}\n${kind}:${key}`
-  }
-
-  /** Adds `listener` to a Redis client, to be removed on close: the client may be the caller's. */
-  private listen(client: EventEmitter, event: string, listener: () => void): void {
-    client.on(event, listener)
-    this.clientListeners.push([client, event, listener])
-  }
 }
 
 /** `ttlMs` capped by a tier's own cap (0: none); `none` when neither limits. */
@@ -1125,15 +790,4 @@ function capTtl(ttlMs: number, tierCapMs: number, none: number): number {
 /** L1 deadline of a value promoted from a lower tier. */
 function capL1(hardUntil: number, now: number, l1TtlMs: number): number {
   return l1TtlMs === 0 ? hardUntil : Math.min(hardUntil, now + l1TtlMs)
-}
-
-/** `promise`, or an `AbortError` as soon as `signal` aborts (the work itself goes on for other callers). */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise
-  if (signal.aborted) return Promise.reject(new AbortError('the cache call was aborted'))
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new AbortError('the cache call was aborted'))
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
-  })
 }
