@@ -51,7 +51,7 @@ export interface JournalOptions {
 }
 
 /**
- * The changes made while Redis was away: every change to Redis goes through {@link send},
+ * The changes made while Redis was away: every change to Redis goes through {@link OutageJournal.send},
  * which keeps the latest change of a key Redis could not take (bounded by `maxKeys`) for
  * replay when Redis returns. Until a key's replay lands, reads of it are answered from its
  * entry. Changes are numbered so that an older write's outcome cannot undo a newer one's.

@@ -89,7 +89,7 @@ export class RedisAvailability {
     return this.l3.clients.every((client) => client.status === 'ready')
   }
 
-  /** The error of a change Redis could not take. */
+  /** The `UnavailableError` of a call or change Redis could not take. */
   unavailableError(cause: unknown): UnavailableError {
     return new UnavailableError(`cache '${this.o.name}': Redis is unavailable`, { cause })
   }
