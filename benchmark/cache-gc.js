@@ -1,6 +1,6 @@
 'use strict'
 
-// cache-gc suite (issue 3, suite 3): GC pressure with 1 GiB of 1 KiB values cached, held in
+// cache-gc suite: GC pressure with 1 GiB of 1 KiB values cached, held in
 // the cache's L2 (DistributedCache with l1: false: the native off-heap store) against
 // lru-cache (live objects on the V8 heap), under random gets with 10 % sets offered at the
 // same fixed rate to both. Each side runs in its own child process (cache-gc-child.js), one
@@ -210,7 +210,7 @@ async function run(options) {
   printSides(sides)
   const figures = evaluate(ours, peer)
   printFigures(
-    'issue 3',
+    '',
     'subject',
     figures.map((f) => [f.target, f.subject, f.display, f.met]),
     3,

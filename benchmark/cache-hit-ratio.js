@@ -1,6 +1,6 @@
 'use strict'
 
-// cache-hit-ratio suite (issue 3, suite 2): hit ratio of the cache's L2 policy (the native
+// cache-hit-ratio suite: hit ratio of the cache's L2 policy (the native
 // store, quick_cache's CLOCK-Pro / S3-FIFO variant) against lru-cache at equal capacity on
 // seeded traces, with Belady's optimal hit ratio (computed offline on the trace) as the
 // ceiling. Capacity is 1 % of the key space (and 10 % for the Zipf traces, as information);
@@ -534,7 +534,7 @@ async function run(options) {
   }
   const figures = evaluate(rows)
   printFigures(
-    'issue 3',
+    '',
     'subject',
     figures.map((f) => [f.target, f.subject, f.display, f.met]),
     3,

@@ -1,6 +1,6 @@
 'use strict'
 
-// cache suite (issue 3, suites 1 and 4): optlayer's DistributedCache against lru-cache, a
+// cache suite: optlayer's DistributedCache against lru-cache, a
 // plain Map and cache-manager.
 // 1. ns/op of getSync hits in L1 (live values) and in L2 (L1 off: the native store, values
 //    deserialized by msgpackr from 100-byte records), misses, set, and the async get, against
@@ -50,7 +50,7 @@ const RESIDENT = 100_000
 const ORDER_LENGTH = 1 << 16
 const CALL_BATCH = 1000
 const PAYLOAD_BYTES = 100
-// Issue 3's figures.
+// The figures to reach.
 const L2_HIT_BUDGET_NS = 250
 const L1_VS_LRU = 1.2
 const L3_VS_CACHE_MANAGER = 1.5
@@ -727,7 +727,7 @@ async function run(options) {
   printL3(l3)
   const figures = evaluate(cases, l3)
   printFigures(
-    'issue 3',
+    '',
     'subject',
     figures.map((f) => [f.target, f.subject, f.display, f.met]),
     3,

@@ -486,7 +486,7 @@ function printEventLoop(eventLoop) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Figures to reach (issue 5), evaluated from the cases; a miss is reported with its figure.
+// Figures to reach, evaluated from the cases; a miss is reported with its figure.
 
 const TARGETS = [
   {

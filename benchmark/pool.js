@@ -289,7 +289,7 @@ async function run(options) {
   }
   const figures = evaluateTargets(cases)
   printFigures(
-    'issue 7',
+    '',
     'case',
     figures.map((f) => [f.target, f.case, f.figure, f.met]),
     2,

@@ -119,9 +119,6 @@ function shuffledKeys(count, seed) {
   return keys
 }
 
-// ---------------------------------------------------------------------------------------
-// 1. Local decisions
-
 module.exports = {
   SEED,
   CALL_BATCH,

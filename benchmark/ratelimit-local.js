@@ -26,6 +26,9 @@ const {
   shuffledKeys,
 } = require('./ratelimit-common')
 
+// ---------------------------------------------------------------------------------------
+// 1. Local decisions
+
 const LOCAL_DETAILS = { decisions: 'decisions', admitted: 'admitted' }
 
 function localLimiters(limit, windowMs, maxKeys) {
@@ -390,8 +393,5 @@ function printMemory(memory) {
     ]),
   )
 }
-
-// ---------------------------------------------------------------------------------------
-// 3. Distributed decisions, on a private redis-server
 
 module.exports = { LOCAL_DETAILS, localCase, checkSameDecisions, measureMemory, printMemory }

@@ -22,6 +22,8 @@ const {
   shuffledKeys,
 } = require('./ratelimit-common')
 
+// ---------------------------------------------------------------------------------------
+// 3. Distributed decisions, on a private redis-server
 /**
  * Decisions by CONCURRENCY async loops for `durationMs`, each awaiting one decision at a time
  * over the shared key order; with the process's CPU, redis-server's CPU, Redis commands, GC
@@ -321,8 +323,5 @@ function printDistributed(distributed) {
     1,
   )
 }
-
-// ---------------------------------------------------------------------------------------
-// Figures to reach (issue 4) and the README rows
 
 module.exports = { measureDistributed, printDistributed }

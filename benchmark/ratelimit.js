@@ -46,6 +46,9 @@ const {
 const { LOCAL_DETAILS, localCase, checkSameDecisions, measureMemory, printMemory } = require('./ratelimit-local')
 const { measureDistributed, printDistributed } = require('./ratelimit-redis')
 
+// ---------------------------------------------------------------------------------------
+// Figures to reach and the README rows
+
 function evaluateTargets(cases, memory, distributed) {
   const rows = []
   for (const testCase of cases) {
@@ -85,7 +88,7 @@ function evaluateTargets(cases, memory, distributed) {
 
 function printTargets(rows) {
   printFigures(
-    'issue 4',
+    '',
     'case',
     rows.map((r) => [r.target, r.case, r.figure, r.met]),
     3,
