@@ -52,9 +52,10 @@ async function listen(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }
 
-/** A JSON backend answering `{ backend, echo }`. */
+/** A JSON backend answering `{ backend, echo }`, and 200 to its health checks (GET). */
 function backend(id: string): Server {
   return createServer((req, res) => {
+    if (req.method === 'GET') return void res.end('ok')
     const chunks: Buffer[] = []
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
     req.on('end', () => {
@@ -221,8 +222,11 @@ test('backends: a miss is POSTed to a backend, a dead one is routed around, none
       { id: 'b', url: urlB },
     ],
     backendPath: '/compute',
+    balancer: { healthCheck: { path: '/health', intervalMs: 50, unhealthyThreshold: 1 } },
     rateLimit: false,
   })
+  await layer.start()
+  t.true(layer.ready().checks.backends)
   const first = await Promise.all([1, 2, 3, 4].map((n) => layer.processRequest('u', { n })))
   t.deepEqual(first[0]!.echo, { n: 1 })
   t.deepEqual(new Set(first.map((r) => r.backend)), new Set(['a', 'b']))
@@ -232,6 +236,9 @@ test('backends: a miss is POSTed to a backend, a dead one is routed around, none
   await kill(b)
   const error = await t.throwsAsync(layer.processRequest('u', { n: 9 }), { instanceOf: NoBackendError })
   t.is(error.code, 'ERR_OPTLAYER_NO_BACKEND')
+  await waitFor('readiness to see no backend left', () => layer.ready().checks.backends === false)
+  t.false(layer.ready().ok)
+  t.true(layer.health().ok)
 })
 
 test('handler(): JSON in and out, the user key header, 429 with Retry-After and RateLimit-* headers', async (t) => {
@@ -359,8 +366,10 @@ test('stop() finishes the work in flight, refuses new calls, closes what it crea
     },
     cache,
   })
+  t.deepEqual(layer.ready(), { ok: false, checks: { started: false, accepting: true, queue: true } })
   await layer.start()
-  t.true(layer.ready().ok)
+  await layer.start()
+  t.deepEqual(layer.ready(), { ok: true, checks: { started: true, accepting: true, queue: true } })
   const inFlight = layer.processRequest('u', 1, { cacheKey: 'stop:1' })
   await waitFor('the work to start', () => started === 1)
   const stopping = layer.stop({ timeoutMs: 10_000 })
@@ -407,6 +416,20 @@ test('bad options are refused, naming the option', (t) => {
   refuse({ processor, backendAttempts: 0 }, /backendAttempts/)
   refuse({ processor, maxBodyBytes: -1 }, /maxBodyBytes/)
   refuse({ processor, userKeyHeader: 'bad header' }, /userKeyHeader/)
+})
+
+test('bad call options are refused, naming the option, and leave the layer running', async (t) => {
+  const layer = open({ processor: (n: number) => n })
+  await t.throwsAsync(layer.processRequest('u', 1, { ttl: 5 } as never), {
+    instanceOf: InvalidArgumentError,
+    message: /unknown option 'ttl'/,
+  })
+  await t.throwsAsync(layer.processRequest('', 1), { instanceOf: InvalidArgumentError, message: /userKey/ })
+  await t.throwsAsync(layer.stop({ drainTimeoutMs: 5 } as never), {
+    instanceOf: InvalidArgumentError,
+    message: /unknown option 'drainTimeoutMs'/,
+  })
+  t.is(await layer.processRequest('u', 7), 7)
 })
 
 test('Redis: two layers share the cache and the rate limit', async (t) => {

@@ -1,6 +1,6 @@
 import type { LoadBalancer } from '../balancer/load-balancer'
 import type { BalancerBackend } from '../balancer/backend'
-import { NoBackendError } from '../core/errors'
+import { ClosedError, NoBackendError } from '../core/errors'
 import { httpUpstream, type HttpUpstream, type HttpUpstreamOptions } from '../pool/http-upstream'
 
 /** A backend answered, but not with a 2xx JSON result: a failed attempt, retried elsewhere. */
@@ -42,7 +42,8 @@ export class BackendClient {
       })
     } catch (error) {
       if (signal.aborted) throw signal.reason
-      if (error instanceof NoBackendError) throw error
+      // A balancer closed under the layer (a ready-made one) is not a backend failing.
+      if (error instanceof NoBackendError || error instanceof ClosedError) throw error
       throw new NoBackendError('no backend answered the request', { cause: error })
     }
   }

@@ -189,7 +189,8 @@ export class OptimizationLayer<D = unknown, R = unknown> {
         throw new InvalidArgumentError('invalid options: balancer and upstream apply to backends, not to a processor')
       }
     } catch (error) {
-      void this.closeOwned()
+      // What was built before the failure is closed; the option error is what the caller needs.
+      this.closeOwned().catch(() => {})
       throw error
     }
     // Last: a constructor that throws leaves nothing for the metrics to read.
@@ -264,14 +265,15 @@ export class OptimizationLayer<D = unknown, R = unknown> {
   }
 
   /**
-   * Readiness: started and not stopping, Redis reachable (when the cache uses it), at least
+   * Readiness: started and not stopping (`started`, `accepting`), Redis reachable (when the cache uses it), at least
    * one available backend (when there are backends), and room in the queue.
    */
   ready(): LayerCheck {
-    const checks: Record<string, boolean> = { started: this.state === 'started' }
+    const checks: Record<string, boolean> = { started: this.state !== 'created', accepting: !this.closing }
     const l3 = this.closing ? undefined : this.cache.stats().l3
     if (l3 !== undefined) checks.redis = l3.available
     if (this.balancer !== undefined && !this.closing) checks.backends = this.balancer.stats().available > 0
+    // A ready-made queue does not tell its queueSize: only its being open is checked then.
     checks.queue = !this.queue.closing && !this.saturated()
     return { ok: Object.values(checks).every(Boolean), checks }
   }

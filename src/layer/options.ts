@@ -130,7 +130,10 @@ export interface ProcessRequestOptions {
 }
 
 /** @internal */
-export const PROCESS_REQUEST_OPTION_NAMES: readonly string[] = ['signal', 'priority', 'ttlMs', 'cacheKey']
+export const PROCESS_REQUEST_OPTION_NAMES = optionNames<ProcessRequestOptions>()(
+  {},
+  { signal: true, priority: true, ttlMs: true, cacheKey: true },
+)
 
 /** Options of {@link OptimizationLayer.stop}. */
 export interface LayerStopOptions {
@@ -139,6 +142,8 @@ export interface LayerStopOptions {
   /** Longest wait for the work in flight; what is left then is aborted. @default the layer's stopTimeoutMs */
   timeoutMs?: number
 }
+
+const STOP_OPTION_NAMES = optionNames<LayerStopOptions>()({}, { drain: true, timeoutMs: true })
 
 /** The scalar options, checked and with their defaults. @internal */
 export interface ResolvedLayerOptions {
@@ -196,7 +201,7 @@ function isBalancerInstance(value: unknown): boolean {
 
 /** Checks `stop()`'s options. @internal */
 export function resolveStopOptions(options: LayerStopOptions, fallbackMs: number): Required<LayerStopOptions> {
-  knownOptions('stop options', options, ['drain', 'timeoutMs'])
+  knownOptions('stop options', options, STOP_OPTION_NAMES)
   return {
     drain: booleanOption('drain', options.drain, true),
     timeoutMs: timerMs('timeoutMs', options.timeoutMs ?? fallbackMs, true),
