@@ -21,6 +21,7 @@ import {
   ConnectionPool,
   DistributedCache,
   DurableTaskQueue,
+  OptimizationLayer,
   httpUpstream,
   InvalidArgumentError,
   LeaseBatcher,
@@ -161,6 +162,17 @@ const cases: [string, () => unknown, string][] = [
     'key',
   ],
   ['LeaseBatcher', () => new LeaseBatcher({} as never, { batch: 5 } as never), 'batch'],
+  ['OptimizationLayer', () => new OptimizationLayer({ processor: () => 1, ttl: 5 } as never), 'ttl'],
+  [
+    'OptimizationLayer rateLimit',
+    () => new OptimizationLayer({ processor: () => 1, rateLimit: { limt: 5 } } as never),
+    'limt',
+  ],
+  [
+    'OptimizationLayer queue',
+    () => new OptimizationLayer({ processor: () => 1, queue: { maxWorker: 5 } } as never),
+    'maxWorker',
+  ],
 ]
 
 for (const [what, make, name] of cases) {

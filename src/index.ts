@@ -80,11 +80,14 @@ export {
   NotSerializableError,
   OptlayerError,
   OutputLimitError,
+  OverloadedError,
   QueueFullError,
+  RateLimitedError,
   TimeoutError,
   UnavailableError,
   ValueTooLargeError,
   type OptlayerErrorCode,
+  type RetryLaterOptions,
 } from './core/errors'
 export {
   BoundedCounter,
@@ -301,6 +304,18 @@ export {
 } from './pool/tcp-resource'
 export * from './queue/durable'
 export { VERSION } from './version'
+export { LAYER_OUTCOMES, type LayerOutcome, type LayerStats } from './layer/layer-metrics'
+export {
+  OPTIMIZATION_LAYER_DEFAULTS,
+  type LayerRateLimitOptions,
+  type LayerRedis,
+  type LayerStopOptions,
+  type OptimizationLayerOptions,
+  type Processor,
+  type ProcessorContext,
+  type ProcessRequestOptions,
+} from './layer/options'
+export { OptimizationLayer, type LayerCheck, type LayerStopReport } from './layer/optimization-layer'
 export { BACKOFF_DEFAULTS } from './queue/backoff'
 export { TASK_QUEUE_DEFAULTS, type TaskQueueOptions } from './queue/options'
 export { TaskQueue, type TaskQueueEvents, type TaskQueueTimings } from './queue/task-queue'

@@ -17,6 +17,8 @@ export type OptlayerErrorCode =
   | 'ERR_OPTLAYER_VALUE_TOO_LARGE'
   | 'ERR_OPTLAYER_NOT_SERIALIZABLE'
   | 'ERR_OPTLAYER_LEASE_LOST'
+  | 'ERR_OPTLAYER_RATE_LIMITED'
+  | 'ERR_OPTLAYER_OVERLOADED'
 
 const kBrand = Symbol.for('optlayer.error')
 
@@ -132,6 +134,43 @@ export class NotSerializableError extends OptlayerError {
  */
 export class LeaseLostError extends OptlayerError {
   static override readonly code = 'ERR_OPTLAYER_LEASE_LOST' as const
+}
+
+/** What a rejection that tells the caller when to come back carries besides its cause. */
+export interface RetryLaterOptions {
+  /** Milliseconds after which the same request may be admitted. */
+  retryAfterMs: number
+  cause?: unknown
+}
+
+/** A rate limiter denied the request; `retryAfterMs` says when the same request would be admitted. */
+export class RateLimitedError extends OptlayerError {
+  static override readonly code = 'ERR_OPTLAYER_RATE_LIMITED' as const
+  /** Milliseconds until the same request would be admitted. */
+  readonly retryAfterMs: number
+  /** Milliseconds until the limiter is full again for this key (the `RateLimit-Reset` of HTTP). */
+  readonly resetMs: number
+
+  constructor(message: string, options: RetryLaterOptions & { resetMs?: number }) {
+    super(message, { cause: options.cause })
+    this.retryAfterMs = options.retryAfterMs
+    this.resetMs = options.resetMs ?? options.retryAfterMs
+  }
+}
+
+/**
+ * The request was shed at once because the work it needs cannot be queued (the queue is
+ * full): retrying after `retryAfterMs` may succeed, waiting in line would not be bounded.
+ */
+export class OverloadedError extends OptlayerError {
+  static override readonly code = 'ERR_OPTLAYER_OVERLOADED' as const
+  /** Suggested wait before retrying, in milliseconds. */
+  readonly retryAfterMs: number
+
+  constructor(message: string, options: RetryLaterOptions) {
+    super(message, { cause: options.cause })
+    this.retryAfterMs = options.retryAfterMs
+  }
 }
 
 const byNativeCode: Record<string, typeof OptlayerError> = {

@@ -1,0 +1,465 @@
+import type { RequestListener } from 'node:http'
+import { performance } from 'node:perf_hooks'
+
+import { LoadBalancer } from '../balancer/load-balancer'
+import type { LoadBalancerOptions } from '../balancer/options'
+import type { DistributedCacheOptions } from '../cache/cache-options'
+import { DistributedCache } from '../cache/distributed-cache'
+import {
+  AbortError,
+  ClosedError,
+  InvalidArgumentError,
+  OverloadedError,
+  QueueFullError,
+  RateLimitedError,
+} from '../core/errors'
+import { knownOptions } from '../core/validate'
+import { MetricsCollector } from '../monitoring/metrics-collector'
+import { RateLimiter } from '../ratelimit/rate-limiter'
+import type { TaskQueueOptions } from '../queue/options'
+import { TaskQueue } from '../queue/task-queue'
+import { BackendClient } from './backend-client'
+import { createLayerHandler } from './http-handler'
+import { openLayers, type LayerOutcome, type LayerStats } from './layer-metrics'
+import {
+  OPTIMIZATION_LAYER_DEFAULTS,
+  PROCESS_REQUEST_OPTION_NAMES,
+  resolveLayerOptions,
+  resolveStopOptions,
+  type LayerRateLimitOptions,
+  type LayerStopOptions,
+  type OptimizationLayerOptions,
+  type Processor,
+  type ProcessRequestOptions,
+  type ResolvedLayerOptions,
+} from './options'
+import { defaultCacheKey } from './request-key'
+
+/** The answer of {@link OptimizationLayer.health} and {@link OptimizationLayer.ready}. */
+export interface LayerCheck {
+  /** Every check passed. */
+  ok: boolean
+  /** Each check by name; those that do not apply (no Redis, no backends) are absent. */
+  checks: Record<string, boolean>
+}
+
+/** What {@link OptimizationLayer.stop} reports. */
+export interface LayerStopReport {
+  /** Every request in flight finished on its own (none was aborted by the stop). */
+  drained: boolean
+  /** Queued or running work aborted because the drain timed out or was not asked for. */
+  aborted: number
+}
+
+type LayerState = 'created' | 'started' | 'stopping' | 'stopped'
+
+let unnamed = 0
+
+/**
+ * The optimization layer: one object composing optlayer's components in front of your work.
+ * A request is limited by its user key (`RateLimiter`), looked up in the cache
+ * (`DistributedCache`, identical concurrent requests run once), and on a miss computed by
+ * your `processor` on a bounded `TaskQueue` (priority, timeout, retries; shed at once with
+ * `OverloadedError` when full) or sent to an HTTP backend chosen by a `LoadBalancer`; the
+ * result is cached and every request recorded in a `MetricsCollector`.
+ *
+ * @example
+ * ```ts
+ * const layer = new OptimizationLayer({
+ *   processor: async (data: { n: number }, { signal }) => expensive(data.n, signal),
+ *   rateLimit: { limit: 50, windowMs: 1000 },
+ *   queue: { maxWorkers: 8, queueSize: 100, timeoutMs: 5_000 },
+ * })
+ * await layer.start()
+ * const result = await layer.processRequest('user-42', { n: 7 }, { ttlMs: 60_000 })
+ * http.createServer(layer.handler()).listen(8080)
+ * await layer.stop({ timeoutMs: 10_000 })
+ * ```
+ */
+export class OptimizationLayer<D = unknown, R = unknown> {
+  /** Label of this layer in metrics. */
+  readonly name: string
+  /** The cache results are kept in. */
+  readonly cache: DistributedCache<R>
+  /** The per-user-key limiter; undefined with `rateLimit: false`. */
+  readonly limiter: RateLimiter | undefined
+  /** The queue work runs on. */
+  readonly queue: TaskQueue
+  /** The balancer of the backends; undefined when a processor does the work. */
+  readonly balancer: LoadBalancer | undefined
+  /** Where requests are recorded. */
+  readonly metrics: MetricsCollector
+  private readonly settings: ResolvedLayerOptions
+  private readonly backend: BackendClient | undefined
+  private readonly processor: Processor<D, R> | undefined
+  /** `queueSize` of a queue the layer created; a ready-made queue does not tell its own. */
+  private readonly queueSize: number | undefined
+  /** What the layer created, closed by `stop()` in this order. */
+  private readonly closers: (() => Promise<unknown>)[] = []
+  private readonly inFlight = new Set<Promise<unknown>>()
+  private readonly taskIds = new Set<string>()
+  private readonly counts: Record<LayerOutcome, number> = { hit: 0, miss: 0, limited: 0, error: 0, shed: 0 }
+  private state: LayerState = 'created'
+  /** Set once `stop()` aborts what is left: no more work is queued from then on. */
+  private aborting = false
+  private stopped: Promise<LayerStopReport> | undefined
+
+  /**
+   * @throws {InvalidArgumentError} when an option (of the layer or of a component it builds) is
+   *   invalid or unknown; the message names it. Nothing is left open then.
+   */
+  constructor(options: OptimizationLayerOptions<D, R>) {
+    this.settings = resolveLayerOptions(options as OptimizationLayerOptions<never, unknown>)
+    this.processor = this.settings.processor as Processor<D, R> | undefined
+    this.name = options.name ?? `layer-${++unnamed}`
+    if (typeof this.name !== 'string' || this.name === '') {
+      throw new InvalidArgumentError(`invalid name: expected a non-empty string, got ${String(options.name)}`)
+    }
+    const d = OPTIMIZATION_LAYER_DEFAULTS
+    try {
+      this.metrics = this.own<MetricsCollector, never>(
+        options.metrics,
+        MetricsCollector,
+        () => new MetricsCollector(),
+        (m) => m.close(),
+      )
+      this.cache = this.own<DistributedCache<R>, Omit<DistributedCacheOptions, 'redis'>>(
+        options.cache,
+        DistributedCache,
+        (given) => {
+          const cacheOptions = given ?? d.cache
+          refuseOwnRedis('cache', cacheOptions)
+          return new DistributedCache<R>({
+            name: this.name,
+            ...cacheOptions,
+            ...(options.redis === undefined ? {} : { redis: options.redis }),
+          })
+        },
+        (c) => c.close(),
+      )
+      this.limiter =
+        options.rateLimit === false
+          ? undefined
+          : this.own<RateLimiter, LayerRateLimitOptions>(
+              options.rateLimit,
+              RateLimiter,
+              (given) => {
+                refuseOwnRedis('rateLimit', given)
+                return new RateLimiter({
+                  ...d.rateLimit,
+                  ...given,
+                  ...(options.redis === undefined ? {} : { redis: options.redis }),
+                })
+              },
+              (l) => l.close(),
+            )
+      this.queue = this.own<TaskQueue, Omit<TaskQueueOptions, 'workerModule'>>(
+        options.queue,
+        TaskQueue,
+        (given) => {
+          if (given !== undefined && 'workerModule' in given) {
+            throw new InvalidArgumentError('invalid queue.workerModule: the processor runs in this process')
+          }
+          return new TaskQueue({ name: this.name, ...d.queue, ...given })
+        },
+        (q) => q.stop(),
+      )
+      this.queueSize = options.queue instanceof TaskQueue ? undefined : (options.queue?.queueSize ?? d.queue.queueSize)
+      if (this.processor === undefined) {
+        this.balancer = this.own<LoadBalancer, Omit<LoadBalancerOptions, 'backends'>>(
+          options.balancer,
+          LoadBalancer,
+          (given) => {
+            if (given !== undefined && 'backends' in given) {
+              throw new InvalidArgumentError('invalid balancer.backends: give them as the layer option backends')
+            }
+            return new LoadBalancer({ name: this.name, ...given, backends: options.backends ?? [] })
+          },
+          (b) => b.close(),
+        )
+        const backend = new BackendClient(
+          this.balancer,
+          this.settings.backendPath,
+          this.settings.backendAttempts,
+          options.upstream ?? d.upstream,
+        )
+        this.closers.push(() => backend.close())
+        this.backend = backend
+      } else if (options.balancer !== undefined || options.upstream !== undefined) {
+        throw new InvalidArgumentError('invalid options: balancer and upstream apply to backends, not to a processor')
+      }
+    } catch (error) {
+      // What was built before the failure is closed; the option error is what the caller needs.
+      this.closeOwned().catch(() => {})
+      throw error
+    }
+    // Last: a constructor that throws leaves nothing for the metrics to read.
+    openLayers.add(this)
+  }
+
+  /**
+   * Marks the layer started: {@link ready} reports it ready from then on (while its
+   * dependencies are). The components run from construction (the balancer's health checks,
+   * the cache's Redis connection), so requests are served before too. Idempotent.
+   * @throws {ClosedError} after {@link stop}
+   */
+  async start(): Promise<void> {
+    if (this.state === 'stopping' || this.state === 'stopped') {
+      throw new ClosedError(`optimization layer ${this.name} is stopped`)
+    }
+    this.state = 'started'
+  }
+
+  /**
+   * Runs one request through the pipeline: rate limit by `userKey` → cache lookup (key from
+   * `userKey` and a digest of `data`, or `cacheKey`) → on a miss the work (processor on the
+   * queue, or a backend) → result cached with `ttlMs` → recorded in the metrics. Identical
+   * requests in flight at once share one run.
+   *
+   * @throws {RateLimitedError} the user key is over its limit (`retryAfterMs` says when to retry)
+   * @throws {OverloadedError} the queue is full: the request is shed at once
+   * @throws {TimeoutError} the work ran past the queue's `timeoutMs`
+   * @throws {NoBackendError} no backend could be picked or none answered
+   * @throws {AbortError} `signal` aborted
+   * @throws {ClosedError} the layer is stopping or stopped
+   * @throws whatever the processor threw (after its retries)
+   */
+  async processRequest(userKey: string, data: D, options: ProcessRequestOptions = {}): Promise<R> {
+    if (this.closing) {
+      this.counts.shed++
+      throw new ClosedError(`optimization layer ${this.name} is stopping: no request accepted`)
+    }
+    const started = performance.now()
+    let outcome: LayerOutcome = 'error'
+    const work = this.pipeline(userKey, data, options, (found) => (outcome = found))
+    this.inFlight.add(work)
+    try {
+      return await work
+    } catch (error) {
+      outcome = outcomeOf(error)
+      throw error
+    } finally {
+      this.inFlight.delete(work)
+      this.counts[outcome]++
+      if (!this.metrics.closed)
+        this.metrics.recordRequest(performance.now() - started, outcome === 'hit' || outcome === 'miss')
+    }
+  }
+
+  /**
+   * A `node:http` request listener for a server of yours: the JSON body of a POST is the
+   * data, the user key comes from the `userKeyHeader` header (else the client address), and
+   * the result is answered as JSON. Errors become statuses: 429 (with `Retry-After` and
+   * `RateLimit-*`), 503 overloaded or stopping (with `Retry-After`), 504 timeout, 502 no
+   * backend, 413 body too large, 415 not JSON, 400 malformed JSON, 405 not a POST, 500
+   * otherwise (no internal message is sent); nothing at all when the client went away.
+   */
+  handler(): RequestListener {
+    return createLayerHandler(this, this.settings)
+  }
+
+  /** Liveness: the process is up and the layer not stopped. */
+  health(): LayerCheck {
+    const checks = { running: !this.closing }
+    return { ok: checks.running, checks }
+  }
+
+  /**
+   * Readiness: started and not stopping (`started`, `accepting`), Redis reachable (when the cache uses it), at least
+   * one available backend (when there are backends), and room in the queue.
+   */
+  ready(): LayerCheck {
+    const checks: Record<string, boolean> = { started: this.state !== 'created', accepting: !this.closing }
+    const l3 = this.closing ? undefined : this.cache.stats().l3
+    if (l3 !== undefined) checks.redis = l3.available
+    if (this.balancer !== undefined && !this.closing) checks.backends = this.balancer.stats().available > 0
+    // A ready-made queue does not tell its queueSize: only its being open is checked then.
+    checks.queue = !this.queue.closing && !this.saturated()
+    return { ok: Object.values(checks).every(Boolean), checks }
+  }
+
+  /** Requests by outcome and in flight. */
+  stats(): LayerStats {
+    return { requests: { ...this.counts }, inFlight: this.inFlight.size }
+  }
+
+  /**
+   * Stops: new requests reject with `ClosedError` at once; with `drain` (the default) the
+   * requests in flight, queued ones included, finish within `timeoutMs`, and what is left then
+   * (everything, without `drain`) is aborted and rejects with `ClosedError`. Then what the layer
+   * created is closed (its queue, limiter, cache and their Redis clients, balancer, upstream
+   * pools, metrics collector); ready-made components are left open. Idempotent: every call
+   * returns the first call's stop.
+   */
+  stop(options: LayerStopOptions = {}): Promise<LayerStopReport> {
+    if (this.stopped !== undefined) return this.stopped
+    let checked: Required<LayerStopOptions>
+    try {
+      checked = resolveStopOptions(options, this.settings.stopTimeoutMs)
+    } catch (error) {
+      // Not remembered as the stop: a call with valid options can still stop the layer.
+      return Promise.reject(error)
+    }
+    this.state = 'stopping'
+    this.stopped = this.shutdown(checked)
+    return this.stopped
+  }
+
+  /** @internal For `handler()`: the limit of the rate limiter, for the `RateLimit-Limit` header. */
+  get rateLimit(): number | undefined {
+    return this.limiter?.quota.limit
+  }
+
+  /** @internal */
+  get closing(): boolean {
+    return this.state === 'stopping' || this.state === 'stopped'
+  }
+
+  private async pipeline(
+    userKey: string,
+    data: D,
+    options: ProcessRequestOptions,
+    found: (outcome: LayerOutcome) => void,
+  ): Promise<R> {
+    knownOptions('processRequest options', options, PROCESS_REQUEST_OPTION_NAMES)
+    if (typeof userKey !== 'string' || userKey === '') {
+      throw new InvalidArgumentError(`invalid userKey: expected a non-empty string, got ${String(userKey)}`)
+    }
+    const { signal } = options
+    if (signal?.aborted) throw new AbortError('the request was aborted')
+    if (this.limiter !== undefined) {
+      const decision = await this.limiter.allow(userKey)
+      if (!decision.allowed) {
+        throw new RateLimitedError(`rate limit exceeded; retry in ${decision.retryAfterMs} ms`, {
+          retryAfterMs: decision.retryAfterMs,
+          resetMs: decision.resetMs,
+        })
+      }
+    }
+    const key =
+      options.cacheKey ??
+      (this.settings.cacheKey === undefined
+        ? defaultCacheKey(userKey, data)
+        : (this.settings.cacheKey as (userKey: string, data: D) => string)(userKey, data))
+    let ran = false
+    const value = await this.cache.getOrLoad(
+      key,
+      () => {
+        ran = true
+        return this.compute(userKey, data, options)
+      },
+      { ttlMs: options.ttlMs, signal },
+    )
+    found(ran ? 'miss' : 'hit')
+    return value as R
+  }
+
+  /** The work of a miss, on the queue. */
+  private async compute(userKey: string, data: D, options: ProcessRequestOptions): Promise<R> {
+    if (this.aborting) throw new ClosedError(`optimization layer ${this.name} stopped before the request ran`)
+    let id: string
+    let result: Promise<R>
+    try {
+      const handle = this.queue.submit<undefined, R>({
+        name: this.name,
+        priority: options.priority,
+        run: (_args, signal, context) =>
+          this.backend !== undefined
+            ? (this.backend.send(data, signal, userKey) as Promise<R>)
+            : (this.processor as Processor<D, R>)(data, { userKey, signal, attempt: context.attempt }),
+      })
+      id = handle.id
+      result = handle.result
+    } catch (error) {
+      if (error instanceof QueueFullError) {
+        throw new OverloadedError(`optimization layer ${this.name} is overloaded: its queue is full`, {
+          retryAfterMs: this.settings.overloadRetryAfterMs,
+          cause: error,
+        })
+      }
+      throw error
+    }
+    this.taskIds.add(id)
+    try {
+      return await result
+    } catch (error) {
+      if (this.aborting && error instanceof AbortError) {
+        throw new ClosedError(`optimization layer ${this.name} stopped before the request finished`, { cause: error })
+      }
+      throw error
+    } finally {
+      this.taskIds.delete(id)
+    }
+  }
+
+  private saturated(): boolean {
+    if (this.queueSize === undefined) return false
+    const depth = this.queue.stats().depth
+    return depth.Critical + depth.High + depth.Normal + depth.Low >= this.queueSize
+  }
+
+  private async shutdown({ drain, timeoutMs }: Required<LayerStopOptions>): Promise<LayerStopReport> {
+    let drained = this.inFlight.size === 0 || (drain && (await settleWithin([...this.inFlight], timeoutMs)))
+    this.aborting = true
+    let aborted = 0
+    for (const id of [...this.taskIds]) if (this.queue.cancel(id)) aborted++
+    if (aborted > 0) drained = false
+    // Cancelled work rejects at once; what is left waits on calls bounded by their own timeouts.
+    await Promise.allSettled([...this.inFlight])
+    openLayers.delete(this)
+    try {
+      await this.closeOwned()
+    } finally {
+      this.state = 'stopped'
+    }
+    return { drained, aborted }
+  }
+
+  /** Closes what the layer created; the first failure is thrown once every close was tried. */
+  private async closeOwned(): Promise<void> {
+    const results = await Promise.allSettled(this.closers.splice(0).map((close) => close()))
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failed !== undefined) throw failed.reason
+  }
+
+  /**
+   * The component given ready-made (left open by `stop`), or one built from the given options
+   * (closed by `stop`).
+   */
+  private own<C, O>(
+    given: C | O | undefined,
+    Class: abstract new (...args: never[]) => object,
+    build: (options: O | undefined) => C,
+    close: (component: C) => Promise<unknown>,
+  ): C {
+    if (given instanceof Class) return given as C
+    const component = build(given as O | undefined)
+    this.closers.push(() => close(component))
+    return component
+  }
+}
+
+function refuseOwnRedis(what: string, options: object | undefined): void {
+  if (options !== undefined && options !== null && 'redis' in options) {
+    throw new InvalidArgumentError(`invalid ${what}.redis: give Redis once, as the layer option redis`)
+  }
+}
+
+function outcomeOf(error: unknown): LayerOutcome {
+  if (error instanceof RateLimitedError) return 'limited'
+  if (error instanceof OverloadedError || error instanceof ClosedError) return 'shed'
+  return 'error'
+}
+
+/** True when every promise settled within `ms`. */
+async function settleWithin(promises: readonly Promise<unknown>[], ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = new Promise<false>((resolve) => {
+    if (ms !== Infinity) timer = setTimeout(() => resolve(false), ms)
+  })
+  try {
+    return await Promise.race([Promise.allSettled(promises).then(() => true), timedOut])
+  } finally {
+    clearTimeout(timer)
+  }
+}
