@@ -12,7 +12,7 @@ import {
 import { openTaskQueues } from './queue-metrics'
 import type { LatencySnapshot } from '../core/latency-histogram'
 import { backoffDelay, resolveBackoff } from './backoff'
-import { BufferedHistogram } from './buffered-histogram'
+import { BufferedHistogram } from '../core/buffered-histogram'
 import { DeadLetterStore } from './dead-letters'
 import { resolveOptions, type ResolvedOptions, type TaskQueueOptions } from './options'
 import { cancelled, Task, type TaskOwner } from './task'
