@@ -21,6 +21,18 @@ export function requestIdOf(req: IncomingMessage): string {
   return id !== undefined && ACCEPTABLE_ID.test(id) ? id : randomUUID()
 }
 
+/** The origin-form target sent upstream: a client's absolute-form target is reduced to path and query. */
+export function targetOf(url: string | undefined): string {
+  if (url === undefined || url === '') return '/'
+  if (url.startsWith('/')) return url
+  try {
+    const parsed = new URL(url)
+    return parsed.pathname + parsed.search
+  } catch {
+    return '/'
+  }
+}
+
 /** Who sent a request, as far as the gateway can tell. */
 export interface RequestOrigin {
   /** The direct peer's address (the last hop). */

@@ -1,11 +1,8 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
-import type { Readable, Transform } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 
 import { LoadBalancer } from '../balancer/load-balancer'
-import { negotiateEncoding } from '../compress/accept-encoding'
-import { createCompressStream } from '../compress/streams'
+import { DistributedCache } from '../cache/distributed-cache'
 import { BufferedHistogram } from '../core/buffered-histogram'
 import { ClosedError, InvalidArgumentError, NoBackendError } from '../core/errors'
 import { sendJson } from '../core/http-listener'
@@ -13,16 +10,10 @@ import { rateLimitHeaders, rejectTooManyRequests } from '../ratelimit/http'
 import { RateLimiter } from '../ratelimit/rate-limiter'
 import { VERSION } from '../version'
 import { InFlightLimit } from './admission'
+import { bytesSerializer } from './bytes-serializer'
+import { CachedPath, cacheKeyUrl, type CacheHost } from './cached-path'
 import { TrustedProxies } from './client-address'
-import { addVary, encodedHeaders, mayCompress } from './compression'
-import {
-  clientResponseHeaders,
-  REQUEST_ID_HEADER,
-  requestIdOf,
-  requestOrigin,
-  upstreamRequestHeaders,
-  type RequestOrigin,
-} from './forwarded-headers'
+import { REQUEST_ID_HEADER, requestIdOf, requestOrigin, targetOf, upstreamRequestHeaders } from './forwarded-headers'
 import { Forwarder, isUpstreamTimeout, type UpstreamResponse } from './forward'
 import {
   GATEWAY_OUTCOMES,
@@ -32,6 +23,7 @@ import {
   type GatewayStats,
   type StatusClass,
 } from './gateway-metrics'
+import { HttpResponseStore, type RevalidationHeaders } from './http-cache'
 import {
   GATEWAY_DEFAULTS,
   resolveCloseTimeout,
@@ -40,7 +32,9 @@ import {
   type GatewayOptions,
   type ResolvedGatewayOptions,
 } from './options'
+import { relay } from './relay'
 import { retryAfter, sendError } from './replies'
+import type { RequestContext } from './request-context'
 
 /** The answer of {@link Gateway.health} and {@link Gateway.ready}. */
 export interface GatewayCheck {
@@ -56,22 +50,21 @@ export interface GatewayCheck {
  */
 export const GATEWAY_PROBE_PATHS: ReadonlySet<string> = new Set(['/health', '/ready'])
 
-/** What a request ended as, updated as it goes and counted when its response closes. */
-interface Exchange {
-  outcome: GatewayOutcome
-}
+/** Room in a cache entry besides the identity body: headers and the compressed forms, which are smaller. */
+const ENTRY_OVERHEAD_BYTES = 64 * 1024
 
 let unnamed = 0
 
 /**
  * optlayer's HTTP gateway: a reverse proxy in front of a set of backends, as a `node:http`
  * request listener ({@link handler}). Each request is shed at once past `maxInFlight` (503),
- * limited per API key or client address (429), and forwarded to a backend the
- * `LoadBalancer` picks, over that backend's undici pool, bodies streamed both ways with
- * back-pressure; hop-by-hop headers are removed both ways, `Via`, `X-Forwarded-*` and
- * `X-Request-Id` set; failures become 502 or 504 with a JSON body, and idempotent requests
- * are retried on another backend after a connection failure. Responses are compressed by
- * `Accept-Encoding` when their type is worth it.
+ * limited per API key or client address (429), answered from the shared HTTP cache when it
+ * can be (RFC 9111), else forwarded to a backend the `LoadBalancer` picks, over that
+ * backend's undici pool, bodies streamed both ways with back-pressure. Hop-by-hop headers
+ * are removed both ways, `Via`, `X-Forwarded-*` and `X-Request-Id` set; failures become 502
+ * or 504 with a JSON body, and idempotent requests are retried on another backend after a
+ * connection failure. Responses are compressed by `Accept-Encoding` when their type is
+ * worth it; cached ones keep their compressed forms.
  *
  * @example
  * ```ts
@@ -89,15 +82,23 @@ export class Gateway {
   readonly balancer: LoadBalancer
   /** The rate limiter; undefined with `rateLimit: false`. */
   readonly limiter: RateLimiter | undefined
+  /** Where responses are cached; undefined with `cache: false`. */
+  readonly cache: DistributedCache<Buffer> | undefined
+  private readonly store: HttpResponseStore | undefined
+  private readonly cachedPath: CachedPath | undefined
   private readonly settings: ResolvedGatewayOptions
   private readonly trusted: TrustedProxies
   private readonly forwarder: Forwarder
   private readonly admission: InFlightLimit
-  private readonly ownsLimiter: boolean
+  /** What the gateway built, closed by `close()` after the pools and the balancer. */
+  private readonly owned: (() => Promise<unknown>)[] = []
+  /** Background work (revalidations, compressed forms added to entries) that `close()` waits for. */
+  private readonly background = new Set<Promise<unknown>>()
+  private readonly closeController = new AbortController()
   private readonly latency = new BufferedHistogram()
   private readonly counts = Object.fromEntries(GATEWAY_OUTCOMES.map((o) => [o, 0])) as Record<GatewayOutcome, number>
   private readonly statuses: Record<StatusClass, number> = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 }
-  private closing = false
+  private closingNow = false
   private closed: Promise<void> | undefined
 
   /**
@@ -114,15 +115,19 @@ export class Gateway {
     this.trusted = new TrustedProxies(options.trustedProxies ?? d.trustedProxies)
     this.admission = new InFlightLimit(this.settings.maxInFlight)
     const rateLimit = options.rateLimit ?? d.rateLimit
-    this.ownsLimiter = rateLimit !== false && !(rateLimit instanceof RateLimiter)
     if (rateLimit !== false && !(rateLimit instanceof RateLimiter) && 'redis' in rateLimit) {
       throw new InvalidArgumentError('invalid rateLimit.redis: give it as the gateway option redis')
+    }
+    const cache = (options.cache ?? d.cache) as NonNullable<GatewayOptions['cache']>
+    if (cache !== false && !(cache instanceof DistributedCache) && ('redis' in cache || 'serializer' in cache)) {
+      throw new InvalidArgumentError('invalid cache: its redis is the gateway option redis, its serializer fixed')
     }
     const backends = options.backends.map((b, i) => ({
       id: b.id ?? originOf(b.url, `backends[${i}].url`),
       url: b.url,
       ...(b.weight === undefined ? {} : { weight: b.weight }),
     }))
+    const redis = options.redis === undefined ? {} : { redis: options.redis }
     this.balancer = new LoadBalancer({ name: this.name, ...d.balancer, ...options.balancer, backends })
     this.forwarder = new Forwarder(
       this.balancer,
@@ -133,17 +138,33 @@ export class Gateway {
     try {
       // Opened now, so that an invalid upstream option fails the constructor, not the first request.
       for (const backend of backends) this.forwarder.pool(backend.url)
-      this.limiter =
-        rateLimit === false
-          ? undefined
-          : rateLimit instanceof RateLimiter
-            ? rateLimit
-            : new RateLimiter({ ...rateLimit, ...(options.redis === undefined ? {} : { redis: options.redis }) })
+      if (rateLimit === false || rateLimit instanceof RateLimiter) {
+        this.limiter = rateLimit === false ? undefined : rateLimit
+      } else {
+        const limiter = new RateLimiter({ ...rateLimit, ...redis })
+        this.owned.push(() => limiter.close())
+        this.limiter = limiter
+      }
+      if (cache === false || cache instanceof DistributedCache) {
+        this.cache = cache === false ? undefined : cache
+      } else {
+        const built = new DistributedCache<Buffer>({
+          name: this.name,
+          maxValueBytes: this.settings.maxObjectBytes + ENTRY_OVERHEAD_BYTES,
+          ...cache,
+          serializer: bytesSerializer,
+          ...redis,
+        })
+        this.owned.push(() => built.close())
+        this.cache = built
+      }
+      if (this.cache !== undefined) {
+        this.store = new HttpResponseStore(this.cache, options.httpCache ?? d.httpCache)
+        this.cachedPath = new CachedPath(this.store, this.cacheHost(), this.settings.maxObjectBytes)
+      }
     } catch (error) {
       // What was built before the failure is closed; the option error is what the caller needs.
-      void this.balancer.close()
-      void this.forwarder.close(true)
-      this.latency.close()
+      void this.release(true).catch(() => {})
       throw error
     }
     // Last: a constructor that throws leaves nothing for the metrics to read.
@@ -152,7 +173,8 @@ export class Gateway {
 
   /**
    * The `node:http` request listener: `GET /health` and `GET /ready` answered by the gateway,
-   * everything else forwarded. Never throws; a fault of its own answers 500.
+   * everything else served through the cache or forwarded. Never throws; a fault of its own
+   * answers 500.
    */
   handler(): RequestListener {
     return (req, res) => {
@@ -162,20 +184,23 @@ export class Gateway {
 
   /** Liveness: the gateway is not closed. It depends on nothing else: a probe must not fail for a backend. */
   health(): GatewayCheck {
-    const checks = { running: !this.closing }
+    const checks = { running: !this.closingNow }
     return { ok: checks.running, checks }
   }
 
   /**
-   * Readiness: not closing (`accepting`), at least one backend available (`backends`), and
-   * room for more requests (`capacity`: below `maxInFlight`).
+   * Readiness: not closing (`accepting`), at least one backend available (`backends`), Redis
+   * reachable when the cache uses it (`redis`), and room for more requests (`capacity`:
+   * below `maxInFlight`).
    */
   ready(): GatewayCheck {
     const checks: Record<string, boolean> = {
-      accepting: !this.closing,
-      backends: !this.closing && this.balancer.stats().available > 0,
-      capacity: !this.admission.saturated,
+      accepting: !this.closingNow,
+      backends: !this.closingNow && this.balancer.stats().available > 0,
     }
+    const l3 = this.closingNow ? undefined : this.cache?.stats().l3
+    if (l3 !== undefined) checks.redis = l3.available
+    checks.capacity = !this.admission.saturated
     return { ok: Object.values(checks).every(Boolean), checks }
   }
 
@@ -198,10 +223,10 @@ export class Gateway {
 
   /**
    * Closes: new requests get 503 (`closing`, with `Connection: close`) at once; those in
-   * flight finish within `timeoutMs`, and what is left then is cut. Then the backends' pools,
-   * the balancer and the rate limiter it created are closed; a ready-made limiter is left
-   * open. The listener is the caller's to close. Idempotent: every call returns the first
-   * call's promise.
+   * flight (and background revalidations) finish within `timeoutMs`, and what is left then is
+   * cut. Then the backends' pools, the balancer and the rate limiter and cache it created
+   * are closed; ready-made ones are left open. The listener is the caller's to close.
+   * Idempotent: every call returns the first call's promise.
    */
   close(options: GatewayCloseOptions = {}): Promise<void> {
     if (this.closed !== undefined) return this.closed
@@ -212,28 +237,53 @@ export class Gateway {
       // Not remembered as the close: a call with valid options can still close the gateway.
       return Promise.reject(error)
     }
-    this.closing = true
+    this.closingNow = true
     this.closed = this.shutdown(timeoutMs)
     return this.closed
   }
 
   private async shutdown(timeoutMs: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined
+    const settled = Promise.all([this.admission.drained(), Promise.allSettled([...this.background])])
     const drained = await Promise.race([
-      this.admission.drained().then(() => true),
+      settled.then(() => true),
       new Promise<boolean>((resolve) => {
         if (timeoutMs !== Infinity) timer = setTimeout(() => resolve(false), timeoutMs)
       }),
     ])
     clearTimeout(timer)
+    this.closeController.abort()
+    await this.release(!drained)
+  }
+
+  /** Closes the pools (destroyed when `force`: what still streams is cut), the balancer and what the gateway built. */
+  private async release(force: boolean): Promise<void> {
     try {
-      // Past the timeout, destroying the pools cuts what is still streaming.
-      await this.forwarder.close(!drained)
+      await this.forwarder.close(force)
       await this.balancer.close()
-      if (this.ownsLimiter) await this.limiter?.close()
+      for (const close of this.owned) await close()
     } finally {
       openGateways.delete(this)
       this.latency.close()
+    }
+  }
+
+  /** What the cached path needs of the gateway. */
+  private cacheHost(): CacheHost {
+    // The getter below must read the gateway, not the object it is defined on.
+    const gateway = this
+    return {
+      compression: this.settings,
+      get closing() {
+        return gateway.closingNow
+      },
+      fetch: (ctx, conditionals, signal) => this.fetch(ctx, conditionals, signal),
+      failed: (ctx, error) => this.failed(ctx, error),
+      closeSignal: this.closeController.signal,
+      track: (work) => {
+        this.background.add(work)
+        void work.finally(() => this.background.delete(work))
+      },
     }
   }
 
@@ -242,8 +292,9 @@ export class Gateway {
     const requestId = requestIdOf(req)
     res.setHeader(REQUEST_ID_HEADER, requestId)
     const path = pathOf(req.url)
-    if (GATEWAY_PROBE_PATHS.has(path) && (req.method === 'GET' || req.method === 'HEAD')) return this.probe(path, res)
-    if (this.closing) {
+    const method = req.method ?? 'GET'
+    if (GATEWAY_PROBE_PATHS.has(path) && (method === 'GET' || method === 'HEAD')) return this.probe(path, res)
+    if (this.closingNow) {
       this.counts.shed++
       return sendError(res, 503, 'closing', 'the gateway is closing', {
         ...retryAfter(this.settings.retryAfterMs),
@@ -256,15 +307,28 @@ export class Gateway {
         ...retryAfter(this.settings.retryAfterMs),
       })
     }
-    const exchange: Exchange = { outcome: 'error' }
+    const gone = new AbortController()
+    const ctx: RequestContext = {
+      req,
+      res,
+      method,
+      origin: requestOrigin(req, this.trusted),
+      requestId,
+      gone: gone.signal,
+      outcome: 'error',
+    }
     res.once('close', () => {
+      // The client leaving before its response ended cancels the upstream request.
+      if (!res.writableFinished) gone.abort()
       this.admission.leave()
-      this.counts[exchange.outcome]++
+      this.counts[ctx.outcome]++
       if (this.closed === undefined) this.latency.record(performance.now() - started)
     })
-    const origin = requestOrigin(req, this.trusted)
-    if (this.limiter !== undefined && !(await this.admit(req, res, origin, exchange))) return
-    await this.forward(req, res, origin, requestId, exchange)
+    if (this.limiter !== undefined && !(await this.admit(ctx))) return
+    if (this.cachedPath !== undefined && (method === 'GET' || method === 'HEAD') && req.headers.range === undefined) {
+      return this.cachedPath.serve(ctx)
+    }
+    await this.forward(ctx)
   }
 
   private probe(path: string, res: ServerResponse): void {
@@ -277,17 +341,13 @@ export class Gateway {
   }
 
   /** Decides the request against the rate limiter; answers 429 (or 503 if the limiter fails) when it may not pass. */
-  private async admit(
-    req: IncomingMessage,
-    res: ServerResponse,
-    origin: RequestOrigin,
-    exchange: Exchange,
-  ): Promise<boolean> {
+  private async admit(ctx: RequestContext): Promise<boolean> {
+    const { req, res } = ctx
     const limiter = this.limiter as RateLimiter
     const header = req.headers[this.settings.apiKeyHeader]
     const apiKey = Array.isArray(header) ? header[0] : header
     // Prefixed so that an API key spelled like an address never shares its count.
-    const key = apiKey !== undefined && apiKey !== '' ? `key:${apiKey}` : `ip:${origin.client}`
+    const key = apiKey !== undefined && apiKey !== '' ? `key:${apiKey}` : `ip:${ctx.origin.client}`
     let decision
     try {
       // allow(), not allowSync(): a Redis-backed limiter can only decide asynchronously.
@@ -297,7 +357,7 @@ export class Gateway {
       return false
     }
     if (!decision.allowed) {
-      exchange.outcome = 'limited'
+      ctx.outcome = 'limited'
       rejectTooManyRequests(res, decision, limiter.quota.limit)
       return false
     }
@@ -307,80 +367,70 @@ export class Gateway {
     return true
   }
 
-  /** Sends the request to a backend and relays its response, streamed. */
-  private async forward(
-    req: IncomingMessage,
-    res: ServerResponse,
-    origin: RequestOrigin,
-    requestId: string,
-    exchange: Exchange,
-  ): Promise<void> {
-    const gone = new AbortController()
-    // The client leaving before its response ended cancels the upstream request.
-    res.once('close', () => {
-      if (!res.writableFinished) gone.abort()
-    })
+  /**
+   * Sends a request to a backend and relays its response, streamed: the path of every
+   * request the cache does not serve. A response to an unsafe method invalidates what the
+   * cache holds of its target (RFC 9111 §4.4) before the client sees it.
+   */
+  private async forward(ctx: RequestContext): Promise<void> {
     let response: UpstreamResponse
     try {
-      response = await this.forwarder.send(
-        {
-          method: req.method ?? 'GET',
-          path: targetOf(req.url),
-          headers: upstreamRequestHeaders(req, origin, requestId),
-          body: hasBody(req) ? req : undefined,
-          signal: gone.signal,
-        },
-        origin.client,
-      )
+      response = await this.fetch(ctx, undefined, ctx.gone)
     } catch (error) {
-      if (!gone.signal.aborted) this.upstreamFailed(res, error)
+      if (!ctx.gone.aborted) this.failed(ctx, error)
       return
     }
-    this.statuses[statusClass(response.statusCode)]++
-    exchange.outcome = 'bypass'
-    await this.relay(req, res, response, requestId, exchange)
-  }
-
-  /** Streams a backend's response to the client, compressed when it may be. */
-  private async relay(
-    req: IncomingMessage,
-    res: ServerResponse,
-    response: UpstreamResponse,
-    requestId: string,
-    exchange: Exchange,
-  ): Promise<void> {
-    let headers = clientResponseHeaders(response.headers, requestId)
-    const stages: Transform[] = []
-    const { compression, compressMinBytes } = this.settings
-    if (compression && mayCompress(req.method ?? 'GET', response.statusCode, headers, compressMinBytes)) {
-      addVary(headers, 'Accept-Encoding')
-      const encoding = negotiateEncoding(headerValue(req.headers['accept-encoding']))
-      if (encoding !== undefined) {
-        headers = encodedHeaders(headers, encoding) as typeof headers
-        stages.push(createCompressStream(encoding))
-      }
+    ctx.outcome = 'bypass'
+    const extra: Record<string, string> = {}
+    if (this.store !== undefined) {
+      extra['x-cache'] = 'BYPASS'
+      const target = { method: ctx.method, url: cacheKeyUrl(ctx.req.url) }
+      await this.store.invalidateAfterUnsafe(target, response.statusCode, response.headers).catch(() => [])
     }
     // Keep-alive clients of a closing gateway reconnect, possibly elsewhere.
-    if (this.closing) headers.connection = 'close'
-    res.writeHead(response.statusCode, headers)
-    try {
-      await pipeline([response.body as Readable, ...stages, res])
-      response.finish(response.statusCode < 500 ? 'ok' : 'failed')
-    } catch (error) {
-      if (clientLeft(error)) response.finish('abandoned')
-      else {
-        // The backend cut its body or went silent: the client's response is cut too.
-        response.finish('failed')
-        exchange.outcome = 'error'
-      }
-      res.destroy()
+    if (this.closingNow) extra.connection = 'close'
+    const end = await relay(ctx.req, ctx.res, response, ctx.requestId, this.settings, { headers: extra })
+    if (end === 'cut') ctx.outcome = 'error'
+  }
+
+  /**
+   * Sends `ctx`'s request upstream; `conditionals`, when given, replace the client's own
+   * validators (the cache asks about its copy, not the client's).
+   */
+  private async fetch(
+    ctx: RequestContext,
+    conditionals: RevalidationHeaders | undefined,
+    signal: AbortSignal,
+  ): Promise<UpstreamResponse> {
+    const { req } = ctx
+    const headers = upstreamRequestHeaders(req, ctx.origin, ctx.requestId)
+    if (conditionals !== undefined) {
+      delete headers['if-none-match']
+      delete headers['if-modified-since']
+      Object.assign(headers, conditionals)
     }
+    // The background revalidation of a HEAD hit still wants the body: it refreshes a GET's entry.
+    const method = conditionals !== undefined && ctx.method === 'HEAD' ? 'GET' : ctx.method
+    const response = await this.forwarder.send(
+      {
+        method,
+        path: targetOf(req.url),
+        headers,
+        // Cache fetches (GET, HEAD) send no body: a GET's body has no defined meaning (RFC 9110 §9.3.1).
+        body: hasBody(req) && conditionals === undefined ? req : undefined,
+        signal,
+      },
+      ctx.origin.client,
+    )
+    this.statuses[statusClass(response.statusCode)]++
+    return response
   }
 
   /** Answers a request no backend answered: 502, 504, or 503 while closing. */
-  private upstreamFailed(res: ServerResponse, error: unknown): void {
+  private failed(ctx: RequestContext, error: unknown): void {
+    const { res } = ctx
     // Pools closed or destroyed by close() fail what they held: say why, not 502.
-    if (error instanceof ClosedError || this.closing) {
+    if (error instanceof ClosedError || this.closingNow) {
       return sendError(res, 503, 'closing', 'the gateway is closing', retryAfter(this.settings.retryAfterMs))
     }
     if (error instanceof NoBackendError) return sendError(res, 502, 'no_backend', 'no backend is available')
@@ -394,32 +444,10 @@ function pathOf(url: string | undefined): string {
   return (url ?? '/').split('?', 1)[0] ?? '/'
 }
 
-/** The origin-form target sent upstream: a client's absolute-form target is reduced to path and query. */
-function targetOf(url: string | undefined): string {
-  if (url === undefined || url === '') return '/'
-  if (url.startsWith('/')) return url
-  try {
-    const parsed = new URL(url)
-    return parsed.pathname + parsed.search
-  } catch {
-    return '/'
-  }
-}
-
 /** Whether a request carries a body (RFC 9112 §6.3): a length above 0 or a transfer coding. */
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length']
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
-}
-
-function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(', ') : value
-}
-
-/** Whether a relay failed because the client went away (not the backend). */
-function clientLeft(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code
-  return code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'UND_ERR_ABORTED'
 }
 
 function originOf(url: string, name: string): string {

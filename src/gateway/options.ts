@@ -1,8 +1,11 @@
 import type { BalancerAlgorithm, LoadBalancerOptions } from '../balancer/options'
+import type { DistributedCache } from '../cache/distributed-cache'
+import type { DistributedCacheOptions } from '../cache/cache-options'
 import { InvalidArgumentError } from '../core/errors'
 import { booleanOption, invalidOption, knownOptions, optionNames, timerMs, wholeNumber } from '../core/validate'
 import type { HttpUpstreamOptions } from '../pool/http-upstream'
 import type { RateLimiter, RateLimiterOptions } from '../ratelimit/rate-limiter'
+import type { HttpResponseStoreOptions } from './http-cache'
 
 /** One origin the gateway forwards to, as `BACKENDS` lists them. */
 export interface GatewayBackend {
@@ -62,8 +65,28 @@ export interface GatewayOptions {
    * @default false
    */
   rateLimit?: GatewayRateLimitOptions | RateLimiter | false
-  /** Redis shared by the rate limiter (one count for the fleet); checked by {@link Gateway.ready}. */
+  /**
+   * Redis shared by the rate limiter (one count for the fleet) and the cache (responses
+   * stored once for every instance); checked by {@link Gateway.ready}.
+   */
   redis?: GatewayRedis
+  /**
+   * Where GET and HEAD responses are kept, by RFC 9111 (a shared cache): `DistributedCache`
+   * options (its `redis` is the gateway's, its values the stored responses' bytes), a
+   * ready-made `DistributedCache<Buffer>` the gateway does not close, or `false` for no
+   * caching. Responses say `X-Cache: HIT | MISS | STALE | REVALIDATED`, or `BYPASS` for
+   * methods and requests the cache does not serve (unsafe methods, `Range`).
+   * @default {} (an in-process cache, on Redis as well when `redis` is given)
+   */
+  cache?: Omit<DistributedCacheOptions, 'redis' | 'serializer'> | DistributedCache<Buffer> | false
+  /** How responses are kept: key prefix, longest and shortest retention, heuristic freshness cap. @default {} */
+  httpCache?: HttpResponseStoreOptions
+  /**
+   * Largest body stored, in bytes; a larger or unknown-length one past it streams through
+   * unstored.
+   * @default 1_048_576 (1 MiB)
+   */
+  maxObjectBytes?: number
   /** Compress responses by `Accept-Encoding` (zstd, br, gzip, deflate). @default true */
   compression?: boolean
   /** Smallest body compressed, in bytes; a streamed body of unknown length is compressed. @default 1_024 */
@@ -83,6 +106,9 @@ export const GATEWAY_DEFAULTS = Object.freeze({
   trustedProxies: Object.freeze([] as string[]),
   apiKeyHeader: 'x-api-key',
   rateLimit: false as const,
+  cache: Object.freeze({}),
+  httpCache: Object.freeze({}),
+  maxObjectBytes: 1_048_576,
   compression: true,
   compressMinBytes: 1_024,
   closeTimeoutMs: 10_000,
@@ -111,6 +137,7 @@ export interface ResolvedGatewayOptions {
   maxInFlight: number
   retryAfterMs: number
   apiKeyHeader: string
+  maxObjectBytes: number
   compression: boolean
   compressMinBytes: number
   closeTimeoutMs: number
@@ -146,6 +173,7 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     retryAfterMs: wholeNumber('retryAfterMs', options.retryAfterMs, 0, 86_400_000, { fallback: d.retryAfterMs }),
     // Node lower-cases incoming header names: a name given in capitals must still match.
     apiKeyHeader: apiKeyHeader.toLowerCase(),
+    maxObjectBytes: wholeNumber('maxObjectBytes', options.maxObjectBytes, 1, 2 ** 30, d.maxObjectBytes),
     compression: booleanOption('compression', options.compression, d.compression),
     compressMinBytes: wholeNumber('compressMinBytes', options.compressMinBytes, 0, 2 ** 31 - 1, d.compressMinBytes),
     closeTimeoutMs: timerMs('closeTimeoutMs', options.closeTimeoutMs ?? d.closeTimeoutMs, true),
