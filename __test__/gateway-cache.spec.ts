@@ -365,7 +365,7 @@ for (const cached of [false, true]) {
     t.is(count(origin, '/text'), 1)
     // The compressed forms joined the entry in the background: from then on a hit compresses nothing.
     for (const [accept] of cases) {
-      const headers = accept === undefined ? {} : { 'accept-encoding': accept }
+      const headers: Record<string, string> = accept === undefined ? {} : { 'accept-encoding': accept }
       await waitFor(`a hit for ${accept} without compression`, async () => {
         const before = compressions()
         await send(`${url}/text`, { headers })
