@@ -60,8 +60,8 @@ function lifetimeMs(stored: FreshnessInput, cc: CacheControl, options: Freshness
   if (cc.maxAge !== undefined) return cc.maxAge * 1000
   const expires = headerValue(stored.headers, 'expires')
   if (expires !== undefined) {
-    // Several Expires lines, or a list, are invalid: stale (RFC 9111 §4.2.1).
-    const at = expires.includes(',', expires.indexOf(',') + 1) ? undefined : parseHttpDate(expires)
+    // Several Expires lines join into no valid date: stale, as RFC 9111 §4.2.1 allows.
+    const at = parseHttpDate(expires)
     return at === undefined ? 0 : Math.max(0, at - dateValue(stored))
   }
   const cap = heuristicCap(options)

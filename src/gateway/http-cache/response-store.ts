@@ -17,7 +17,11 @@ import { decodeVaryIndex, encodeVaryIndex, isEncodedVaryIndex, type VaryIndex } 
 
 /** Options of an {@link HttpResponseStore}. */
 export interface HttpResponseStoreOptions extends FreshnessOptions {
-  /** Prefix of every cache key, keeping HTTP entries apart from other users of the cache. @default 'http' */
+  /**
+   * Prefix of every cache key, keeping HTTP entries apart from other users of the cache. Keys
+   * are at most this plus 259 characters (longer URIs go in as a digest), within the
+   * cache's default `maxKeyLength` of 512. @default 'http'
+   */
   keyPrefix?: string
   /** Longest time (ms) an entry is kept, whatever its freshness. @default 86_400_000 (24 h) */
   maxTtlMs?: number
@@ -67,8 +71,9 @@ const MAX_PLAIN_KEY = 256
  * they expire. Two workers storing the first variants of a URI at once may each start a
  * generation: the entry under the losing one is just a later miss.
  *
- * The cache is not owned: closing it is the caller's business. Entries that fail to
- * decode count as misses.
+ * The cache is not owned: closing it is the caller's business. Its `maxValueBytes`
+ * (default 1 MiB) bounds an entry, body and variants together: a larger one is not stored.
+ * Entries that fail to decode count as misses.
  */
 export class HttpResponseStore {
   private readonly keyPrefix: string
