@@ -352,3 +352,4 @@ export {
 } from './gateway/gateway-metrics'
 export type { GatewayErrorBody, GatewayErrorCode } from './gateway/replies'
 export { startDemoBackend, type DemoBackend, type DemoBackendOptions } from './gateway/demo-backend'
+export { serveGateway, type ServedGateway, type ServeGatewayConfig } from './server/serve'
