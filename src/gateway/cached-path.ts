@@ -315,6 +315,8 @@ export class CachedPath {
 
   /** Serves `stored`: a 304 to a matching conditional, else its body, compressed when the client accepts it. */
   private async serveStored(ctx: RequestContext, stored: StoredResponse, status: CacheStatus): Promise<void> {
+    // A request that waited for another's fetch may have lost its client meanwhile.
+    if (ctx.res.destroyed) return
     ctx.outcome = OUTCOME[status]
     const { compression, compressMinBytes } = this.host.compression
     const described = toHeaders(stored.headers)

@@ -8,7 +8,8 @@ import { OpenInstances } from '../core/open-instances'
  * - `bypass`: forwarded without the cache (no cache, or a method or request it does not serve);
  * - `shed`: refused at once, over `maxInFlight` or closing (503);
  * - `limited`: refused by the rate limit (429);
- * - `error`: the gateway answered an error itself (502, 504, 503 without backend, 500), or the backend cut the body.
+ * - `error`: the gateway answered an error itself (502, 504, 500, or 503 when the rate limiter
+ *   failed), the backend cut the body, or the client left before any response.
  */
 export type GatewayOutcome = 'hit' | 'miss' | 'stale' | 'bypass' | 'shed' | 'limited' | 'error'
 
