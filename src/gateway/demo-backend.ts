@@ -17,7 +17,7 @@ export interface DemoBackendOptions {
 export interface DemoBackend {
   /** Its origin, `http://127.0.0.1:<port>`. */
   readonly url: string
-  /** Requests received, by path. */
+  /** Requests received, by path (the paths it serves only, so that the map stays small). */
   readonly hits: ReadonlyMap<string, number>
   /** Stops listening and closes every connection. */
   close(): Promise<void>
@@ -29,6 +29,8 @@ const DEMO_NAMES = optionNames<DemoBackendOptions>()({}, { port: true, host: tru
 const MAX_SLOW_MS = 60_000
 /** Largest `/large` body, in KiB. */
 const MAX_LARGE_KIB = 64 * 1024
+
+const PATHS = ['/health', '/cacheable', '/large', '/no-store', '/slow', '/echo']
 
 const catalog = JSON.stringify({
   items: Array.from({ length: 40 }, (_, i) => ({ id: i + 1, name: `item ${i + 1}`, price: (i + 1) * 3 })),
@@ -108,7 +110,7 @@ async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
       )
     }
     default:
-      return json(res, 404, { error: 'not found', paths: ['/cacheable', '/large', '/no-store', '/slow', '/echo'] })
+      return json(res, 404, { error: 'not found', paths: PATHS })
   }
 }
 
@@ -131,7 +133,7 @@ export async function startDemoBackend(options: DemoBackendOptions = {}): Promis
   const hits = new Map<string, number>()
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
-    hits.set(path, (hits.get(path) ?? 0) + 1)
+    if (PATHS.includes(path)) hits.set(path, (hits.get(path) ?? 0) + 1)
     route(req, res).catch(() => res.destroy())
   })
   await new Promise<void>((resolve, reject) => {

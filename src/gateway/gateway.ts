@@ -131,7 +131,7 @@ export class Gateway {
     this.balancer = new LoadBalancer({ name: this.name, ...d.balancer, ...options.balancer, backends })
     this.forwarder = new Forwarder(
       this.balancer,
-      options.upstream ?? d.upstream,
+      { ...d.upstream, ...options.upstream },
       this.settings.upstreamTimeoutMs,
       this.settings.maxAttempts,
     )
@@ -141,7 +141,7 @@ export class Gateway {
       if (rateLimit === false || rateLimit instanceof RateLimiter) {
         this.limiter = rateLimit === false ? undefined : rateLimit
       } else {
-        const limiter = new RateLimiter({ ...rateLimit, ...redis })
+        const limiter = new RateLimiter({ name: this.name, ...rateLimit, ...redis })
         this.owned.push(() => limiter.close())
         this.limiter = limiter
       }

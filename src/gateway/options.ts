@@ -31,7 +31,11 @@ export interface GatewayOptions {
   backends: readonly GatewayBackend[]
   /** The balancer's options (its backends are the gateway's). @default { algorithm: 'p2c-ewma' } */
   balancer?: Omit<LoadBalancerOptions, 'backends' | 'name'>
-  /** Options of the undici pool opened per backend (`httpUpstream`). @default {} */
+  /**
+   * Options of the undici pool opened per backend (`httpUpstream`).
+   * @default { max: 128 }: `maxInFlight` bounds the requests; the pool's own default of 10
+   *   connections would queue most of them inside undici.
+   */
   upstream?: HttpUpstreamOptions
   /**
    * Longest wait for a backend's response headers, and longest gap between two chunks of its
@@ -98,7 +102,7 @@ export interface GatewayOptions {
 /** Defaults of {@link GatewayOptions}. */
 export const GATEWAY_DEFAULTS = Object.freeze({
   balancer: Object.freeze({ algorithm: 'p2c-ewma' as BalancerAlgorithm }),
-  upstream: Object.freeze({}),
+  upstream: Object.freeze({ max: 128 }),
   upstreamTimeoutMs: 30_000,
   maxAttempts: 2,
   maxInFlight: 1_000,
