@@ -375,16 +375,20 @@ for (const cached of [false, true]) {
   })
 }
 
-test('a second gateway sharing the Redis answers from what the first one stored', async (t) => {
+test('a second gateway sharing the Redis answers from what the first one stored, and shares the rate limit', async (t) => {
   const redis = await startStandalone()
   t.teardown(() => redis.stop())
   const origin = await backend({ '/shared': serve('stored once', { 'cache-control': 'max-age=60' }) })
-  const first = await gatewayFor({ backends: [{ url: origin.url }], redis: { url: redis.url } })
-  const second = await gatewayFor({ backends: [{ url: origin.url }], redis: { url: redis.url } })
+  const rateLimit = { algorithm: 'fixed-window' as const, limit: 3, windowMs: 60_000 }
+  const first = await gatewayFor({ backends: [{ url: origin.url }], redis: { url: redis.url }, rateLimit })
+  const second = await gatewayFor({ backends: [{ url: origin.url }], redis: { url: redis.url }, rateLimit })
   t.is((await send(`${first.url}/shared`)).headers['x-cache'], 'MISS')
   const hit = await send(`${second.url}/shared`)
   t.is(hit.headers['x-cache'], 'HIT')
   t.is(hit.body.toString(), 'stored once')
   t.is(count(origin, '/shared'), 1)
   t.deepEqual(second.gateway.ready().checks, { accepting: true, backends: true, redis: true, capacity: true })
+  // The rate limit is counted on the Redis too: the third request of the key, on either instance, is the last.
+  t.is((await send(`${first.url}/shared`)).status, 200)
+  t.is((await send(`${second.url}/shared`)).status, 429)
 })

@@ -141,7 +141,8 @@ export class Gateway {
       if (rateLimit === false || rateLimit instanceof RateLimiter) {
         this.limiter = rateLimit === false ? undefined : rateLimit
       } else {
-        const limiter = new RateLimiter({ name: this.name, ...rateLimit, ...redis })
+        // Not named after the gateway: the name is part of the Redis keys, which every instance must share.
+        const limiter = new RateLimiter({ ...rateLimit, ...redis })
         this.owned.push(() => limiter.close())
         this.limiter = limiter
       }
