@@ -56,9 +56,14 @@ export interface CacheHost {
   readonly closing: boolean
   /**
    * Sends `ctx`'s request upstream with the client's own validators replaced by
-   * `conditionals` (the cache's); `signal` cancels it.
+   * `conditionals` (the cache's), and with `method` when given; `signal` cancels it.
    */
-  fetch(ctx: RequestContext, conditionals: RevalidationHeaders, signal: AbortSignal): Promise<UpstreamResponse>
+  fetch(
+    ctx: RequestContext,
+    conditionals: RevalidationHeaders,
+    signal: AbortSignal,
+    method?: string,
+  ): Promise<UpstreamResponse>
   /** Answers a request no backend answered (502, 504, 503). */
   failed(ctx: RequestContext, error: unknown): void
   /** Aborted when the gateway closes: what background revalidations listen to. */
@@ -219,7 +224,8 @@ export class CachedPath {
     const requestTime = Date.now()
     let response: UpstreamResponse
     try {
-      response = await this.host.fetch(ctx, revalidationHeaders(stored), ctx.gone)
+      // GET even for a HEAD: a changed response must be fetched whole to replace the entry.
+      response = await this.host.fetch(ctx, revalidationHeaders(stored), ctx.gone, 'GET')
     } catch (error) {
       if (ctx.gone.aborted) return
       if (staleIfErrorAllowed(stored, request.headers, Date.now())) return this.serveStored(ctx, stored, 'STALE')
@@ -283,18 +289,20 @@ export class CachedPath {
   }
 
   /**
-   * The stored form of `response` (body still to come) when it may be stored: a GET, storable
-   * (RFC 9111 §3), identity-coded, not declared larger than `maxObjectBytes`.
+   * The stored form of `response` (body still to come) when it may be stored: the answer to
+   * a GET (a HEAD client's revalidation is sent as GET too), storable (RFC 9111 §3),
+   * identity-coded, not declared larger than `maxObjectBytes`. A HEAD miss is not stored:
+   * its answer has no body.
    */
   private candidate(ctx: RequestContext, response: UpstreamResponse, requestTime: number): StoredResponse | undefined {
-    if (ctx.method !== 'GET') return undefined
+    if (response.method !== 'GET') return undefined
     let headers: HeaderList
     try {
       headers = endToEndHeaders(response.headers)
     } catch {
       return undefined
     }
-    const request = { method: ctx.method, headers: ctx.req.headers }
+    const request = { method: response.method, headers: ctx.req.headers }
     if (!isStorable(request, { status: response.statusCode, headers })) return undefined
     const length = response.headers['content-length']
     if (length !== undefined && Number(length) > this.maxObjectBytes) return undefined
@@ -390,7 +398,7 @@ export class CachedPath {
     const requestTime = Date.now()
     let response: UpstreamResponse
     try {
-      response = await this.host.fetch(ctx, revalidationHeaders(stored), this.host.closeSignal)
+      response = await this.host.fetch(ctx, revalidationHeaders(stored), this.host.closeSignal, 'GET')
     } catch {
       return
     }

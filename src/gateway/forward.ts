@@ -56,6 +56,8 @@ export type ExchangeOutcome = 'ok' | 'failed' | 'abandoned'
 
 /** A backend's response headers and its body, still streaming. */
 export interface UpstreamResponse {
+  /** The method the request was sent with. */
+  method: string
   statusCode: number
   headers: Record<string, string | string[] | undefined>
   /** The body as undici streams it, with back-pressure. */
@@ -168,6 +170,7 @@ export class Forwarder {
       else this.balancer.release(current.backend, { ok: outcome === 'ok', latencyMs })
     }
     return {
+      method: request.method,
       statusCode: response.statusCode,
       headers: response.headers,
       body: response.body,

@@ -278,7 +278,7 @@ export class Gateway {
       get closing() {
         return gateway.closingNow
       },
-      fetch: (ctx, conditionals, signal) => this.fetch(ctx, conditionals, signal),
+      fetch: (ctx, conditionals, signal, method) => this.fetch(ctx, conditionals, signal, method),
       failed: (ctx, error) => this.failed(ctx, error),
       closeSignal: this.closeController.signal,
       track: (work) => {
@@ -395,13 +395,15 @@ export class Gateway {
   }
 
   /**
-   * Sends `ctx`'s request upstream; `conditionals`, when given, replace the client's own
-   * validators (the cache asks about its copy, not the client's).
+   * Sends `ctx`'s request upstream, with `method` instead of its own when given;
+   * `conditionals`, when given, replace the client's own validators (the cache asks about
+   * its copy, not the client's).
    */
   private async fetch(
     ctx: RequestContext,
     conditionals: RevalidationHeaders | undefined,
     signal: AbortSignal,
+    method = ctx.method,
   ): Promise<UpstreamResponse> {
     const { req } = ctx
     const headers = upstreamRequestHeaders(req, ctx.origin, ctx.requestId)
@@ -410,8 +412,6 @@ export class Gateway {
       delete headers['if-modified-since']
       Object.assign(headers, conditionals)
     }
-    // The background revalidation of a HEAD hit still wants the body: it refreshes a GET's entry.
-    const method = conditionals !== undefined && ctx.method === 'HEAD' ? 'GET' : ctx.method
     const response = await this.forwarder.send(
       {
         method,
