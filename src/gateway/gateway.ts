@@ -19,6 +19,7 @@ import {
   GATEWAY_OUTCOMES,
   openGateways,
   statusClass,
+  type GatewayLatency,
   type GatewayOutcome,
   type GatewayStats,
   type StatusClass,
@@ -96,6 +97,8 @@ export class Gateway {
   private readonly background = new Set<Promise<unknown>>()
   private readonly closeController = new AbortController()
   private readonly latency = new BufferedHistogram()
+  /** The latency figures as the histogram was freed at close, which stats() goes on returning. */
+  private finalLatency: GatewayLatency | undefined
   private readonly counts = Object.fromEntries(GATEWAY_OUTCOMES.map((o) => [o, 0])) as Record<GatewayOutcome, number>
   private readonly statuses: Record<StatusClass, number> = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 }
   private closingNow = false
@@ -207,19 +210,17 @@ export class Gateway {
 
   /** Requests by outcome, backend responses by status class, in flight, latency. */
   stats(): GatewayStats {
-    const snapshot = this.closed === undefined ? this.latency.snapshot() : undefined
     return {
       requests: { ...this.counts },
       upstreamResponses: { ...this.statuses },
       inFlight: this.admission.inFlight,
-      latencyMs: {
-        count: snapshot?.count ?? 0,
-        p50: snapshot?.p50Ms ?? 0,
-        p90: snapshot?.p90Ms ?? 0,
-        p99: snapshot?.p99Ms ?? 0,
-        max: snapshot?.maxMs ?? 0,
-      },
+      latencyMs: this.finalLatency ?? this.latencyNow(),
     }
+  }
+
+  private latencyNow(): GatewayLatency {
+    const s = this.latency.snapshot()
+    return { count: s.count, p50: s.p50Ms ?? 0, p90: s.p90Ms ?? 0, p99: s.p99Ms ?? 0, max: s.maxMs ?? 0 }
   }
 
   /**
@@ -265,7 +266,10 @@ export class Gateway {
       for (const close of this.owned) await close()
     } finally {
       openGateways.delete(this)
-      this.latency.close()
+      if (this.finalLatency === undefined) {
+        this.finalLatency = this.latencyNow()
+        this.latency.close()
+      }
     }
   }
 
@@ -323,7 +327,8 @@ export class Gateway {
       if (!res.writableFinished) gone.abort()
       this.admission.leave()
       this.counts[ctx.outcome]++
-      if (this.closed === undefined) this.latency.record(performance.now() - started)
+      // The native histogram is freed once closed; a request cut then is not timed.
+      if (this.finalLatency === undefined) this.latency.record(performance.now() - started)
     })
     if (this.limiter !== undefined && !(await this.admit(ctx))) return
     if (this.cachedPath !== undefined && (method === 'GET' || method === 'HEAD') && req.headers.range === undefined) {
@@ -451,6 +456,7 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }
 
+/** The origin of a backend's URL, its default id; `name` is the option named in the error. */
 function originOf(url: string, name: string): string {
   try {
     return new URL(url).origin
