@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import { request, type IncomingMessage, type ServerResponse } from 'node:http'
 
 import test from 'ava'
 
@@ -186,6 +186,25 @@ test('a client that goes away cancels the upstream request', async (t) => {
   await waitFor('the gateway to finish the request', () => gateway.stats().inFlight === 0)
 })
 
+test('a client that goes away mid-upload cancels the upstream request', async (t) => {
+  let received = 0
+  let closedUpstream = false
+  const origin = await backend((req) => {
+    req.on('data', (chunk: Buffer) => (received += chunk.length))
+    req.socket.once('close', () => (closedUpstream = true))
+  })
+  const { url, gateway } = await gatewayFor({ backends: [{ url: origin.url }] })
+  const upload = request(`${url}/upload`, { method: 'PUT', agent: false })
+  upload.on('error', () => {})
+  upload.write(Buffer.alloc(64 * 1024))
+  await waitFor('the backend to receive the first bytes', () => received > 0)
+  upload.destroy()
+  await waitFor('the backend to see its connection closed', () => closedUpstream)
+  await waitFor('the gateway to finish the request', () => gateway.stats().inFlight === 0)
+  t.true(closedUpstream)
+  t.true(received < 64 * 1024 + 1)
+})
+
 test('a backend that refuses connections gets 502 with a JSON body; a silent one 504', async (t) => {
   const gone = await listen(() => {})
   await gone.close()
@@ -258,6 +277,28 @@ test('a backend killed mid-load fails only its own in-flight requests; idempoten
   t.true(failed.length > 0 && served.length > 0)
   t.true(served.every((r) => r.body.toString() === 'b:POST'))
   t.true(failed.every((r) => r.json().error.code === 'bad_gateway'))
+})
+
+test('a PUT whose body was not read yet is retried on another backend after a refused connection; a POST is not', async (t) => {
+  const dead = await listen(() => {})
+  await dead.close()
+  const alive = await backend(echo)
+  const { url, gateway } = await gatewayFor({
+    backends: [{ url: dead.url }, { url: alive.url }],
+    balancer: { algorithm: 'round-robin', outlierDetection: false, circuitBreaker: false },
+  })
+  const puts = []
+  for (let i = 0; i < 4; i++) puts.push(await send(`${url}/put/${i}`, { method: 'PUT', body: 'x'.repeat(1000) }))
+  t.true(puts.every((r) => r.status === 200 && r.json().bodyBytes === 1000))
+  const failuresBefore = gateway.balancer.stats().backends.find((b) => b.url === dead.url)!.failures
+  t.true(failuresBefore >= 1, 'some PUTs went to the dead backend first')
+  const posts = []
+  for (let i = 0; i < 4; i++) posts.push(await send(`${url}/post/${i}`, { method: 'POST', body: 'y' }))
+  const failed = posts.filter((r) => r.status === 502).length
+  t.is(failed + posts.filter((r) => r.status === 200).length, 4)
+  // Each POST sent to the dead backend failed there, with no second try.
+  t.true(failed >= 1)
+  t.is(gateway.balancer.stats().backends.find((b) => b.url === dead.url)!.failures, failuresBefore + failed)
 })
 
 test('close() lets requests in flight finish, answers new ones 503 and is idempotent', async (t) => {

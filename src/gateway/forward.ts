@@ -5,6 +5,7 @@ import type { BalancerBackend } from '../balancer/backend'
 import type { LoadBalancer } from '../balancer/load-balancer'
 import { NoBackendError } from '../core/errors'
 import { httpUpstream, type HttpUpstream, type HttpUpstreamOptions } from '../pool/http-upstream'
+import { AttemptBody } from './attempt-body'
 
 /** Methods a request may be repeated with (RFC 9110 §9.2.2) and that the gateway retries. */
 const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
@@ -156,7 +157,7 @@ export class Forwarder {
       method: request.method,
       path: request.path,
       headers: request.headers,
-      body: request.body ?? null,
+      body: request.body === undefined ? null : new AttemptBody(request.body),
       signal: request.signal,
       headersTimeout: this.timeoutMs,
       bodyTimeout: this.timeoutMs,
