@@ -51,8 +51,13 @@ export interface GatewayCheck {
  */
 export const GATEWAY_PROBE_PATHS: ReadonlySet<string> = new Set(['/health', '/ready'])
 
-/** Room in a cache entry besides the identity body: headers and the compressed forms, which are smaller. */
-const ENTRY_OVERHEAD_BYTES = 64 * 1024
+/**
+ * Room in a cache entry for its headers. The entry holds the identity body and its
+ * compressed forms too, which together take at most the body's size again for anything
+ * worth compressing: hence twice `maxObjectBytes` plus this. An entry that cannot take a
+ * compressed form would have every hit compress again.
+ */
+const ENTRY_HEADERS_BYTES = 64 * 1024
 
 let unnamed = 0
 
@@ -154,7 +159,8 @@ export class Gateway {
       } else {
         const built = new DistributedCache<Buffer>({
           name: this.name,
-          maxValueBytes: this.settings.maxObjectBytes + ENTRY_OVERHEAD_BYTES,
+          maxValueBytes: 2 * this.settings.maxObjectBytes + ENTRY_HEADERS_BYTES,
+          ...d.cache,
           ...cache,
           serializer: bytesSerializer,
           ...redis,

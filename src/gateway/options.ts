@@ -76,11 +76,13 @@ export interface GatewayOptions {
   redis?: GatewayRedis
   /**
    * Where GET and HEAD responses are kept, by RFC 9111 (a shared cache): `DistributedCache`
-   * options (its `redis` is the gateway's, its values the stored responses' bytes), a
+   * options, over the default (its `redis` is the gateway's, its values the stored responses' bytes), a
    * ready-made `DistributedCache<Buffer>` the gateway does not close, or `false` for no
    * caching. Responses say `X-Cache: HIT | MISS | STALE | REVALIDATED`, or `BYPASS` for
    * methods and requests the cache does not serve (unsafe methods, `Range`).
-   * @default {} (an in-process cache, on Redis as well when `redis` is given)
+   * @default { l1: false }: entries in the native L2 store, bounded in bytes (256 MiB), and on
+   *   Redis as well when `redis` is given. The L1 tier counts entries, not bytes: with
+   *   response bodies of up to `maxObjectBytes` its bound would be no bound.
    */
   cache?: Omit<DistributedCacheOptions, 'redis' | 'serializer'> | DistributedCache<Buffer> | false
   /** How responses are kept: key prefix, longest and shortest retention, heuristic freshness cap. @default {} */
@@ -110,7 +112,7 @@ export const GATEWAY_DEFAULTS = Object.freeze({
   trustedProxies: Object.freeze([] as string[]),
   apiKeyHeader: 'x-api-key',
   rateLimit: false as const,
-  cache: Object.freeze({}),
+  cache: Object.freeze({ l1: false as const }),
   httpCache: Object.freeze({}),
   maxObjectBytes: 1_048_576,
   compression: true,
@@ -177,7 +179,8 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     retryAfterMs: wholeNumber('retryAfterMs', options.retryAfterMs, 0, 86_400_000, { fallback: d.retryAfterMs }),
     // Node lower-cases incoming header names: a name given in capitals must still match.
     apiKeyHeader: apiKeyHeader.toLowerCase(),
-    maxObjectBytes: wholeNumber('maxObjectBytes', options.maxObjectBytes, 1, 2 ** 30, d.maxObjectBytes),
+    // At most 512 MiB: an entry may take twice this, and a cache value at most 2 GiB.
+    maxObjectBytes: wholeNumber('maxObjectBytes', options.maxObjectBytes, 1, 2 ** 29, d.maxObjectBytes),
     compression: booleanOption('compression', options.compression, d.compression),
     compressMinBytes: wholeNumber('compressMinBytes', options.compressMinBytes, 0, 2 ** 31 - 1, d.compressMinBytes),
     closeTimeoutMs: timerMs('closeTimeoutMs', options.closeTimeoutMs ?? d.closeTimeoutMs, true),
