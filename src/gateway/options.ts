@@ -76,9 +76,9 @@ export interface GatewayOptions {
   redis?: GatewayRedis
   /**
    * Where GET and HEAD responses are kept, by RFC 9111 (a shared cache): `DistributedCache`
-   * options, over the default (its `redis` is the gateway's, its values the stored responses' bytes), a
-   * ready-made `DistributedCache<Buffer>` the gateway does not close, or `false` for no
-   * caching. Responses say `X-Cache: HIT | MISS | STALE | REVALIDATED`, or `BYPASS` for
+   * options, over the default (its `redis` is the gateway's, its values the stored
+   * responses' bytes), a ready-made `DistributedCache<Buffer>` the gateway does not close,
+   * or `false` for no caching. Responses say `X-Cache: HIT | MISS | STALE | REVALIDATED`, or `BYPASS` for
    * methods and requests the cache does not serve (unsafe methods, `Range`).
    * @default { l1: false }: entries in the native L2 store, bounded in bytes (256 MiB), and on
    *   Redis as well when `redis` is given. The L1 tier counts entries, not bytes: with
