@@ -123,13 +123,16 @@ test('X-Forwarded-For is believed only from a trusted proxy: a spoofed one does 
   // From an untrusted peer (127.0.0.1) every spoofed address counts as the peer itself.
   const untrusted = []
   for (const spoofed of ['198.51.100.1', '198.51.100.2', '198.51.100.3']) {
-    untrusted.push(await send(`${url}/echo`, { headers: { 'x-forwarded-for': spoofed }, localAddress: '127.0.0.1' }))
+    const headers = { 'x-forwarded-for': spoofed, 'x-real-ip': spoofed, forwarded: `for=${spoofed}` }
+    untrusted.push(await send(`${url}/echo`, { headers, localAddress: '127.0.0.1' }))
   }
   t.deepEqual(
     untrusted.map((r) => r.status),
     [200, 200, 429],
   )
   t.is(untrusted[0]!.json().headers['x-forwarded-for'], '127.0.0.1')
+  t.is(untrusted[0]!.json().headers['x-real-ip'], '127.0.0.1')
+  t.is(untrusted[0]!.json().headers.forwarded, undefined)
   const limited = untrusted[2]!
   t.is(limited.headers['ratelimit-limit'], '2')
   t.is(limited.headers['ratelimit-remaining'], '0')
@@ -145,6 +148,7 @@ test('X-Forwarded-For is believed only from a trusted proxy: a spoofed one does 
   const first = await viaProxy('203.0.113.5')
   t.is(first.status, 200)
   t.is(first.json().headers['x-forwarded-for'], '203.0.113.5, 127.0.0.2')
+  t.is(first.json().headers['x-real-ip'], '203.0.113.5')
   // A client-written entry left of the real client is ignored; trusted hops on the right are skipped.
   t.is((await viaProxy('10.9.9.9, 203.0.113.5, 127.0.0.2')).status, 200)
   t.is((await viaProxy('203.0.113.5')).status, 429)

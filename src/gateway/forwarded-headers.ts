@@ -63,7 +63,8 @@ function single(value: string | string[] | undefined): string | undefined {
  * extended and `X-Request-Id` set. `X-Forwarded-For` gets the peer appended when the peer is
  * a trusted proxy, else it is the peer alone; `X-Forwarded-Proto`/`-Host` are kept from a
  * trusted proxy, else set from this connection; an untrusted `Forwarded` is dropped, as it
- * would be a client's own claim.
+ * would be a client's own claim. `X-Real-IP` is always the client address the gateway
+ * settled on, so that a backend reading it cannot be handed a client's own claim either.
  */
 export function upstreamRequestHeaders(
   req: IncomingMessage,
@@ -82,6 +83,7 @@ export function upstreamRequestHeaders(
   const host = (trusted ? single(incoming['x-forwarded-host']) : undefined) ?? incoming.host
   if (host === undefined) delete headers['x-forwarded-host']
   else headers['x-forwarded-host'] = host
+  headers['x-real-ip'] = origin.client
   headers.via = appendToList(incoming.via, VIA_ENTRY)
   headers[REQUEST_ID_HEADER] = requestId
   return headers
