@@ -1,6 +1,6 @@
 import test from 'ava'
 
-import { configFromEnv, serveGateway, startDemoBackend } from 'optlayer'
+import { configFromEnv, InvalidArgumentError, OptlayerServer, serveGateway, startDemoBackend } from 'optlayer'
 
 import { send } from './helpers/gateway'
 
@@ -28,4 +28,15 @@ test('serveGateway: probes by the server, /process by its handler, the rest thro
   await served.close()
   t.is(served.close(), served.close())
   t.false(served.gateway.health().ok)
+})
+
+test('OptlayerServer: fallback must be a request listener; without one, unknown paths are 404', async (t) => {
+  t.throws(() => new OptlayerServer({ fallback: 5 } as never), {
+    instanceOf: InvalidArgumentError,
+    message: /fallback/,
+  })
+  const server = new OptlayerServer({ port: 0, host: '127.0.0.1', admin: false, log: () => {} })
+  const url = await server.listen()
+  t.teardown(() => server.close())
+  t.is((await send(`${url.origin}/anything`)).status, 404)
 })
