@@ -265,6 +265,24 @@ test('100 concurrent identical misses make exactly one upstream request; unstora
   t.true((await Promise.all(personal)).every((r) => r.status === 200))
 })
 
+test('only-if-cached requests are answered from the cache or with 504, never upstream', async (t) => {
+  const origin = await backend({
+    '/kept': serve('kept', { 'cache-control': 'max-age=60' }),
+    '/old': serve('old', { 'cache-control': 'max-age=0', etag: '"o"' }),
+  })
+  const { url } = await gatewayFor({ backends: [{ url: origin.url }] })
+  const onlyCached = { 'cache-control': 'only-if-cached' }
+  const absent = await send(`${url}/kept`, { headers: onlyCached })
+  t.is(absent.status, 504)
+  t.is(absent.json().error.code, 'gateway_timeout')
+  t.is(count(origin, '/kept'), 0)
+  await send(`${url}/kept`)
+  t.is((await send(`${url}/kept`, { headers: onlyCached })).headers['x-cache'], 'HIT')
+  await send(`${url}/old`)
+  t.is((await send(`${url}/old`, { headers: onlyCached })).status, 504)
+  t.is(count(origin, '/old'), 1)
+})
+
 test('an unsafe method invalidates the stored response of its target', async (t) => {
   const origin = await backend({ '/doc': serve('doc', { 'cache-control': 'max-age=60' }) })
   const { url } = await gatewayFor({ backends: [{ url: origin.url }] })

@@ -11,6 +11,7 @@ import {
   isStorable,
   notModifiedHeaders,
   primaryKey,
+  requestCacheControl,
   responseHeaders,
   revalidationHeaders,
   staleIfErrorAllowed,
@@ -29,6 +30,7 @@ import { REQUEST_ID_HEADER, targetOf, VIA_ENTRY } from './forwarded-headers'
 import type { UpstreamResponse } from './forward'
 import type { GatewayOutcome } from './gateway-metrics'
 import { discard, pump, relay, type CompressionSettings } from './relay'
+import { sendError } from './replies'
 import type { RequestContext } from './request-context'
 
 /**
@@ -156,8 +158,12 @@ export class CachedPath {
   ): Promise<void> {
     try {
       const stored = await this.lookup(request)
+      const state = stored === undefined ? undefined : cacheState(stored, request.headers, Date.now())
+      // The client wants no upstream request (RFC 9111 §5.2.1.7): what is fresh for it, or 504.
+      if ((state === undefined || state === 'stale') && requestCacheControl(request.headers).onlyIfCached) {
+        return sendError(ctx.res, 504, 'gateway_timeout', 'not in the cache, and the request is only-if-cached')
+      }
       if (stored === undefined) return await this.miss(ctx, request, flight)
-      const state = cacheState(stored, request.headers, Date.now())
       if (state === 'fresh') {
         flight?.publish(stored)
         return this.serveStored(ctx, stored, 'HIT')
