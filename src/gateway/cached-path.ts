@@ -113,7 +113,8 @@ class Flight {
  * - miss: fetched (client validators left out, so a storable answer is whole) and streamed
  *   to the client (`MISS`); a storable response of at most `maxObjectBytes` is copied
  *   while it streams and stored once complete; larger or unknown-length bodies past the cap
- *   stream through unstored.
+ *   stream through unstored; a HEAD miss is forwarded as a HEAD and not stored;
+ * - `Cache-Control: only-if-cached` in the request: what is fresh for it, else 504.
  *
  * One upstream fetch per key while a GET miss is in flight: identical GETs arriving
  * meanwhile wait for it. Once its response headers show it is not storable (or its body
