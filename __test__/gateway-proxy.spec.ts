@@ -305,6 +305,31 @@ test('a PUT whose body was not read yet is retried on another backend after a re
   t.is(gateway.balancer.stats().backends.find((b) => b.url === dead.url)!.failures, failuresBefore + failed)
 })
 
+test('retries draw on the balancer retry budget: with none left, a refused GET is not retried', async (t) => {
+  const dead = await listen(() => {})
+  await dead.close()
+  const alive = await backend(echo)
+  const { url, gateway } = await gatewayFor({
+    backends: [{ url: dead.url }, { url: alive.url }],
+    balancer: {
+      algorithm: 'round-robin',
+      outlierDetection: false,
+      circuitBreaker: false,
+      retryBudget: { ratio: 0, minRetriesPerSecond: 0 },
+    },
+    cache: false,
+  })
+  const replies = []
+  for (let i = 0; i < 4; i++) replies.push(await send(`${url}/get/${i}`))
+  const failed = replies.filter((r) => r.status === 502).length
+  t.true(failed >= 1)
+  t.is(failed + replies.filter((r) => r.status === 200).length, 4)
+  // Every request that met the dead backend first asked for a retry and was refused one.
+  const budget = gateway.balancer.stats().retryBudget
+  t.is(budget.retries, 0)
+  t.is(budget.refused, failed)
+})
+
 test('close() lets requests in flight finish, answers new ones 503 and is idempotent', async (t) => {
   const held: ServerResponse[] = []
   const origin = await backend((_req, res) => held.push(res))
