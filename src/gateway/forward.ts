@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks'
 
 import type { BalancerBackend } from '../balancer/backend'
 import type { LoadBalancer } from '../balancer/load-balancer'
-import { NoBackendError } from '../core/errors'
+import { ClosedError, NoBackendError } from '../core/errors'
 import { httpUpstream, type HttpUpstream, type HttpUpstreamOptions } from '../pool/http-upstream'
 import { AttemptBody } from './attempt-body'
 
@@ -96,7 +96,8 @@ export class Forwarder {
   ) {}
 
   /**
-   * Forwards `request`; resolves at the response headers.
+   * Forwards `request`; resolves at the response headers. `clientKey` is the sticky key of a
+   * `consistent-hash` balancer (the client address).
    * @throws {NoBackendError} when no backend can be picked
    * @throws the last attempt's undici error (see {@link isUpstreamTimeout})
    */
@@ -112,8 +113,9 @@ export class Forwarder {
         return await this.attempt(request, current)
       } catch (error) {
         const aborted = request.signal.aborted
-        // A client that left says nothing about the backend: only the outstanding count drops.
-        if (aborted) this.balancer.release(backend)
+        // A client that left, or a pool closed by the gateway, says nothing about the backend:
+        // only the outstanding count drops.
+        if (aborted || error instanceof ClosedError) this.balancer.release(backend)
         else {
           const latencyMs = performance.now() - current.started
           this.balancer.release(backend, { ok: false, latencyMs, timedOut: isUpstreamTimeout(error) })
