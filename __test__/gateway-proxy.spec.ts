@@ -1,4 +1,5 @@
 import { request, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
 
 import test from 'ava'
 
@@ -219,6 +220,27 @@ test('a backend that refuses connections gets 502 with a JSON body; a silent one
   t.is(bad.json().error.code, 'bad_gateway')
   t.is(typeof bad.json().error.message, 'string')
   t.truthy(bad.headers['x-request-id'])
+
+  // A backend answering something that is not HTTP.
+  const sockets = new Set<Socket>()
+  const garbage = createNetServer((socket) => {
+    sockets.add(socket)
+    socket.end('HTTP/1.1 two hundred\r\n\r\n')
+  })
+  await new Promise<void>((resolve) => garbage.listen(0, '127.0.0.1', resolve))
+  opened.push({
+    close: () => {
+      for (const socket of sockets) socket.destroy()
+      return new Promise((resolve) => garbage.close(resolve))
+    },
+  })
+  const malformed = await gatewayFor({
+    backends: [{ url: `http://127.0.0.1:${(garbage.address() as AddressInfo).port}` }],
+    maxAttempts: 1,
+  })
+  const badResponse = await send(`${malformed.url}/x`)
+  t.is(badResponse.status, 502)
+  t.is(badResponse.json().error.code, 'bad_gateway')
 
   const silent = await backend(() => {})
   const slow = await gatewayFor({ backends: [{ url: silent.url }], upstreamTimeoutMs: 200 })
