@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { brotliDecompressSync, gunzipSync } from 'node:zlib'
 
@@ -392,6 +393,21 @@ for (const cached of [false, true]) {
     }
   })
 }
+
+test('a stored body that does not compress is served as it is, still varying by Accept-Encoding', async (t) => {
+  const noise = randomBytes(8192)
+  const origin = await backend({
+    '/noise': (_req, res) =>
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60' }).end(noise),
+  })
+  const { url } = await gatewayFor({ backends: [{ url: origin.url }] })
+  await send(`${url}/noise`)
+  const hit = await send(`${url}/noise`, { headers: { 'accept-encoding': 'gzip' } })
+  t.is(hit.headers['x-cache'], 'HIT')
+  t.is(hit.headers['content-encoding'], undefined)
+  t.regex(String(hit.headers.vary), /accept-encoding/i)
+  t.deepEqual(hit.body, noise)
+})
 
 test('a second gateway sharing the Redis answers from what the first one stored, and shares the rate limit', async (t) => {
   const redis = await startStandalone()

@@ -1,6 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 
 import { negotiateEncoding, type ContentEncoding } from '../compress/accept-encoding'
+import { chooseCompression } from '../compress/choose'
 import { Compressor } from '../compress/compressor'
 import {
   cacheState,
@@ -338,13 +339,21 @@ export class CachedPath {
     described['content-length'] = stored.body.length
     // Whether its coding depends on Accept-Encoding: judged as for a GET, so HEAD gets GET's headers.
     const negotiable = compression && mayCompress('GET', stored.status, described, compressMinBytes)
-    const accept = ctx.req.headers['accept-encoding']
-    const encoding = negotiable ? negotiateEncoding(Array.isArray(accept) ? accept.join(', ') : accept) : undefined
+    const header = ctx.req.headers['accept-encoding']
+    const accept = Array.isArray(header) ? header.join(', ') : header
+    let encoding = negotiable ? negotiateEncoding(accept) : undefined
+    let level: number | undefined
+    if (encoding !== undefined && stored.variants[encoding] === undefined) {
+      // Not compressed yet: a sampled estimate says whether it is worth it, and at which level.
+      const choice = chooseCompression(stored.body, { accept, minBytes: compressMinBytes })
+      level = choice?.level
+      if (choice === undefined) encoding = undefined
+    }
     const options: ServeOptions = { encoding, varyOnAcceptEncoding: negotiable }
     if (evaluateConditional(ctx.method, ctx.req.headers, stored) === 'not-modified') {
       return this.sendNotModified(ctx, stored, status, options)
     }
-    const body = encoding === undefined ? stored.body : await this.encoded(ctx, stored, encoding)
+    const body = encoding === undefined ? stored.body : await this.encoded(ctx, stored, encoding, level)
     if (ctx.res.destroyed) return
     const headers = toHeaders(responseHeaders(stored, Date.now(), options))
     Object.assign(headers, this.extraHeaders(status, ctx, headers.via))
@@ -366,18 +375,23 @@ export class CachedPath {
   }
 
   /**
-   * The stored body in `encoding`: the entry's variant, else compressed now (on the libuv
-   * pool past 16 KiB) and added to the entry in the background. Concurrent hits wanting the
-   * same form share one compression.
+   * The stored body in `encoding`: the entry's variant, else compressed now at `level` (on
+   * the libuv pool past 16 KiB) and added to the entry in the background. Concurrent hits
+   * wanting the same form share one compression.
    */
-  private encoded(ctx: RequestContext, stored: StoredResponse, encoding: ContentEncoding): Promise<Buffer> {
+  private encoded(
+    ctx: RequestContext,
+    stored: StoredResponse,
+    encoding: ContentEncoding,
+    level: number | undefined,
+  ): Promise<Buffer> {
     const variant = stored.variants[encoding]
     if (variant !== undefined) return Promise.resolve(variant)
     const request: CacheRequest = { method: 'GET', url: cacheKeyUrl(ctx.req.url), headers: ctx.req.headers }
     const key = `${encoding} ${stored.responseTime} ${primaryKey(request.url)}`
     let pending = this.encoding.get(key)
     if (pending === undefined) {
-      pending = Compressor.compressAsync(stored.body, encoding)
+      pending = Compressor.compressAsync(stored.body, encoding, { level })
       this.encoding.set(key, pending)
       const added = pending
         .then((body) => this.store.addVariant(request, stored, encoding, body))
