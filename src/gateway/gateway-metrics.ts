@@ -36,10 +36,15 @@ export function statusClass(status: number): StatusClass {
 
 /** Request latency of a gateway, from the request's arrival to its response's end, in ms. */
 export interface GatewayLatency {
+  /** Requests timed. */
   count: number
+  /** Median. */
   p50: number
+  /** 90th percentile. */
   p90: number
+  /** 99th percentile. */
   p99: number
+  /** Longest. */
   max: number
 }
 
