@@ -120,8 +120,8 @@ export const GATEWAY_DEFAULTS = Object.freeze({
   closeTimeoutMs: 10_000,
 })
 
-/** Every option name of {@link GatewayOptions}. @internal */
-export const GATEWAY_OPTION_NAMES = optionNames<GatewayOptions>()(GATEWAY_DEFAULTS, {
+/** Every option name of {@link GatewayOptions}. */
+const GATEWAY_OPTION_NAMES = optionNames<GatewayOptions>()(GATEWAY_DEFAULTS, {
   name: true,
   backends: true,
   redis: true,
@@ -133,8 +133,7 @@ export interface GatewayCloseOptions {
   timeoutMs?: number
 }
 
-/** @internal */
-export const CLOSE_OPTION_NAMES = optionNames<GatewayCloseOptions>()({}, { timeoutMs: true })
+const CLOSE_OPTION_NAMES = optionNames<GatewayCloseOptions>()({}, { timeoutMs: true })
 
 /** The gateway's own settings, checked and with their defaults. @internal */
 export interface ResolvedGatewayOptions {
