@@ -51,7 +51,7 @@ const BAD_VALUES: Partial<Record<VariableName, readonly string[]>> = {
   REDIS_CLUSTER_NODES: ['10.0.0.5:7000,', '10.0.0.5', '10.0.0.5:7000,redis://10.0.0.6:7000'],
   REDIS_TLS: ['yes'],
   CACHE_L1_SIZE: ['lots', '64XB', '-1', '1.5'],
-  CACHE_L2_SIZE: ['64 gigs', '20Ti'],
+  CACHE_L2_SIZE: ['64 gigs', '20Ti', '512'],
   CACHE_ENTRY_SIZE: ['8', 'big'],
   CACHE_DEFAULT_TTL_MS: ['forever', '1.5'],
   CACHE_MAX_OBJECT_SIZE: ['0', '4GiB'],

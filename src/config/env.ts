@@ -147,7 +147,7 @@ function readConfig(env: Env): OptlayerConfig {
     redis: redisFromEnv(env),
     cache: {
       l1Bytes: bytesValue(env, 'CACHE_L1_SIZE') as number,
-      l2Bytes: bytesValue(env, 'CACHE_L2_SIZE') as number,
+      l2Bytes: l2BytesFromEnv(env),
       entryBytes: bytesValue(env, 'CACHE_ENTRY_SIZE') as number,
       defaultTtlMs: integerValue(env, 'CACHE_DEFAULT_TTL_MS') as number,
       maxObjectBytes: bytesValue(env, 'CACHE_MAX_OBJECT_SIZE') as number,
@@ -156,6 +156,19 @@ function readConfig(env: Env): OptlayerConfig {
     balancer: { algorithm: enumValue<BalancerAlgorithm>(env, 'LB_ALGORITHM') as BalancerAlgorithm },
     gateway: gatewayFromEnv(env, backends.length > 0),
   }
+}
+
+/** The native store needs a budget of at least 1 KiB; 0 means no L2 at all. */
+const L2_MIN_BYTES = 1024
+
+function l2BytesFromEnv(env: Env): number {
+  const bytes = bytesValue(env, 'CACHE_L2_SIZE') as number
+  if (bytes > 0 && bytes < L2_MIN_BYTES) {
+    throw new ConfigError(
+      `CACHE_L2_SIZE must be 0 (no L2) or at least ${L2_MIN_BYTES} bytes, got "${raw(env, 'CACHE_L2_SIZE')}"`,
+    )
+  }
+  return bytes
 }
 
 function adminFromEnv(env: Env, port: number): AdminConfig {

@@ -1,5 +1,18 @@
 import { SECTIONS, VARIABLES, type VariableSpec } from './variables'
 
+const BINARY_UNITS = [
+  ['TiB', 2 ** 40],
+  ['GiB', 2 ** 30],
+  ['MiB', 2 ** 20],
+  ['KiB', 2 ** 10],
+] as const
+
+/** A byte count in the largest binary unit that divides it (`1099511627776` is `1TiB`). */
+function bytesText(bytes: number): string {
+  const unit = BINARY_UNITS.find(([, size]) => bytes >= size && bytes % size === 0)
+  return unit === undefined ? String(bytes) : `${bytes / unit[1]}${unit[0]}`
+}
+
 /** What a variable accepts, in words: `integer 0 to 65535`, `true or false`, ... */
 export function describeAccepted(spec: VariableSpec): string {
   const range = spec.min === undefined ? '' : ` ${spec.min} to ${spec.max}`
@@ -9,7 +22,7 @@ export function describeAccepted(spec: VariableSpec): string {
     case 'duration-ms':
       return `milliseconds${range}`
     case 'bytes':
-      return `bytes${range} (64KiB, 64MB)`
+      return `bytes ${bytesText(spec.min ?? 0)} to ${bytesText(spec.max ?? 0)} (65536, 64KiB, 64MB)`
     case 'boolean':
       return 'true or false'
     case 'string':
