@@ -24,7 +24,7 @@ const SOURCES = ['REDIS_URL', 'REDIS_ADDR', 'REDIS_CLUSTER_NODES'] as const
 /** Reads the Redis variables; undefined when none names a server. */
 export function redisFromEnv(env: Env): RedisConfig | undefined {
   const set = SOURCES.filter((name) => raw(env, name) !== undefined)
-  if (set.length > 1) throw new ConfigError(`${set.join(' and ')} are all set; set one`)
+  if (set.length > 1) throw new ConfigError(`${set.join(' and ')} are set together; set one`)
   const password = stringValue(env, 'REDIS_PASSWORD')
   const tls = booleanValue(env, 'REDIS_TLS') === true
   if (set.length === 0) {
