@@ -38,7 +38,7 @@ phase() {
 
 phase build npm run --silent build
 phase lint npm run --silent lint
-phase tools bash -c 'bash scripts/ensure-codec-tools.sh && bash scripts/ensure-monitoring-tools.sh && bash scripts/ensure-redis.sh'
+phase tools bash -c 'bash scripts/ensure-codec-tools.sh && bash scripts/ensure-monitoring-tools.sh && bash scripts/ensure-redis.sh && bash scripts/ensure-deploy-tools.sh'
 phase cargo cargo test --workspace
 # The queue's admission protocol under loom's interleavings (its own cfg, so its own target
 # dir keeps the main build's cache); bounded preemptions keep it to seconds.

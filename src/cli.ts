@@ -2,6 +2,7 @@
 import cluster from 'node:cluster'
 
 import { configFromEnv, type OptlayerConfig, type ProfilingConfig } from './config/env'
+import { renderHelp } from './config/help'
 import { OptlayerError } from './core/errors'
 import { defaultAlertRules } from './monitoring/alert-sources'
 import { FleetReporter } from './monitoring/fleet'
@@ -19,9 +20,9 @@ Commands:
              $WORKERS > 1 runs that many processes sharing the ports, with
              fleet-wide /metrics
   --version  print the version
-  --help     print this help
+  --help     print this help (also: optlayer serve --help)
 
-Configuration comes from environment variables; see the README.`
+${renderHelp()}`
 
 async function serve(): Promise<void> {
   const config = configFromEnv()
@@ -93,6 +94,10 @@ async function main(argv: string[]): Promise<number | undefined> {
   const [command] = argv
   switch (command) {
     case 'serve':
+      if (argv[1] === '--help' || argv[1] === '-h') {
+        console.log(USAGE)
+        return 0
+      }
       await serve()
       return undefined
     case '--version':

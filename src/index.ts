@@ -60,11 +60,28 @@ export {
   configFromEnv,
   CONFIG_DEFAULTS,
   type AdminConfig,
+  type CacheConfig,
+  type ConfigFromEnvOptions,
+  type GatewayConfig,
   type OptlayerConfig,
   type ProfilingConfig,
   type QueueConfig,
   type RateLimitConfig,
 } from './config/env'
+export { cacheOptionsFromConfig } from './config/cache-config'
+export { renderConfigTable, renderHelp } from './config/help'
+export type { RedisConfig } from './config/redis-config'
+export type { TrustedNetwork } from './config/trusted-proxies'
+export { parseBytes, type Env } from './config/values'
+export {
+  RATE_LIMIT_TYPE_ALIASES,
+  SECTIONS,
+  VARIABLES,
+  type Section,
+  type VariableKind,
+  type VariableName,
+  type VariableSpec,
+} from './config/variables'
 export {
   AbortError,
   CircuitOpenError,
@@ -316,6 +333,7 @@ export {
   type ProcessRequestOptions,
 } from './layer/options'
 export { OptimizationLayer, type LayerCheck, type LayerStopReport } from './layer/optimization-layer'
+export { layerOptionsFromEnv } from './layer/from-env'
 export { BACKOFF_DEFAULTS } from './queue/backoff'
 export { TASK_QUEUE_DEFAULTS, type TaskQueueOptions } from './queue/options'
 export { TaskQueue, type TaskQueueEvents, type TaskQueueTimings } from './queue/task-queue'

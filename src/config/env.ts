@@ -1,6 +1,13 @@
+import type { BackendConfig, BalancerAlgorithm } from '../balancer/options'
 import { ConfigError } from '../core/errors'
-import { RATE_LIMIT_ALGORITHMS, type RateLimitAlgorithm } from '../ratelimit/quota'
-import { HTTP_LIMITS_DEFAULTS, HTTP_LIMITS_RANGES, type HttpLimits } from '../core/http-listener'
+import type { HttpLimits } from '../core/http-listener'
+import type { RateLimitAlgorithm } from '../ratelimit/quota'
+import { backendsFromEnv } from './backends-config'
+import { redisFromEnv, type RedisConfig } from './redis-config'
+import { trustedProxiesFromEnv, type TrustedNetwork } from './trusted-proxies'
+import { unknownVariableWarnings } from './unknown-variables'
+import { booleanValue, bytesValue, enumValue, integerValue, raw, stringValue, type Env } from './values'
+import type { VariableName } from './variables'
 
 /** The gateway's rate limit per client, from `RATE_LIMIT_*`. */
 export interface RateLimitConfig {
@@ -14,13 +21,45 @@ export interface RateLimitConfig {
   burst: number
 }
 
+/** The cache's budgets, from `CACHE_*`; `cacheOptionsFromConfig` turns them into `DistributedCache` options. */
+export interface CacheConfig {
+  /** `CACHE_L1_SIZE`: bytes of the in-process tier; 0: no L1. @default 10 MiB */
+  l1Bytes: number
+  /** `CACHE_L2_SIZE`: bytes of the native tier; 0: no L2. @default 256 MiB */
+  l2Bytes: number
+  /** `CACHE_ENTRY_SIZE`: expected bytes of one entry. @default 1 KiB */
+  entryBytes: number
+  /** `CACHE_DEFAULT_TTL_MS`; 0: until evicted. @default 300000 */
+  defaultTtlMs: number
+  /** `CACHE_MAX_OBJECT_SIZE`: largest cacheable serialized value. @default 1 MiB */
+  maxObjectBytes: number
+}
+
+/** The gateway's own settings, from the `gateway` section of the table. */
+export interface GatewayConfig {
+  /** `USER_KEY_HEADER`, lower-cased. @default 'x-api-key' */
+  userKeyHeader: string
+  /** `TRUSTED_PROXIES`: networks whose `X-Forwarded-For` is believed. @default [] */
+  trustedProxies: TrustedNetwork[]
+  /** `GATEWAY_MAX_IN_FLIGHT`: requests proxied at once per process. @default 1024 */
+  maxInFlight: number
+  /** `UPSTREAM_TIMEOUT_MS`. @default 30000 */
+  upstreamTimeoutMs: number
+  /** `COMPRESSION_MIN_SIZE`: smallest response compressed, in bytes. @default 1024 */
+  compressionMinBytes: number
+  /** `ACCESS_LOG`. @default false */
+  accessLog: boolean
+  /** `DEMO`: serve the in-process demo backend. @default true when `BACKENDS` is unset */
+  demo: boolean
+}
+
 /** Configuration of optlayer read from the environment. */
 export interface OptlayerConfig {
   /** TCP port of `optlayer serve` (`PORT`). @default 8080 */
   port: number
   /** Address to bind (`HOST`). @default '0.0.0.0' */
   host: string
-  /** The admin listener (`/metrics`, `/alerts`, `/dashboard`), from `ADMIN_PORT`, `ADMIN_HOST`, `ADMIN_TOKEN`. */
+  /** The admin listener (`/metrics`, `/alerts`, `/dashboard`), from `ADMIN_*` and `PROMETHEUS_PORT`. */
   admin: AdminConfig
   /** Timeouts and caps of every listener, from `HTTP_*`. */
   http: Required<HttpLimits>
@@ -32,6 +71,16 @@ export interface OptlayerConfig {
   profiling: ProfilingConfig | undefined
   /** Limits of a `TaskQueue`: pass as its options (`new TaskQueue(configFromEnv().queue)`). */
   queue: QueueConfig
+  /** The shared Redis; undefined: every component is local to its process. */
+  redis: RedisConfig | undefined
+  /** The cache's budgets. */
+  cache: CacheConfig
+  /** `BACKENDS`, in order. @default [] */
+  backends: BackendConfig[]
+  /** The balancer of the backends. */
+  balancer: { algorithm: BalancerAlgorithm }
+  /** The gateway's own settings. */
+  gateway: GatewayConfig
 }
 
 /** A task queue's limits, from `QUEUE_MAX_WORKERS` and `QUEUE_SIZE`. */
@@ -42,9 +91,9 @@ export interface QueueConfig {
   queueSize: number
 }
 
-/** The admin listener, from `ADMIN_PORT`, `ADMIN_HOST` and `ADMIN_TOKEN`. */
+/** The admin listener, from `ADMIN_PORT` (or `PROMETHEUS_PORT`), `ADMIN_HOST` and `ADMIN_TOKEN`. */
 export interface AdminConfig {
-  /** `ADMIN_PORT`; must differ from `PORT` (unless both are 0). @default 8081 */
+  /** `ADMIN_PORT`, else `PROMETHEUS_PORT`; must differ from `PORT` (unless both are 0). @default 8081 */
   port: number
   /** `ADMIN_HOST`: loopback unless you mean otherwise. @default '127.0.0.1' */
   host: string
@@ -62,70 +111,99 @@ export interface ProfilingConfig {
   token: string | undefined
 }
 
-/** Defaults used for every variable that is unset or empty. */
-export const CONFIG_DEFAULTS: Readonly<OptlayerConfig> = Object.freeze({
-  port: 8080,
-  host: '0.0.0.0',
-  admin: Object.freeze({ port: 8081, host: '127.0.0.1', token: undefined }),
-  http: HTTP_LIMITS_DEFAULTS,
-  rateLimit: undefined,
-  workers: 1,
-  profiling: undefined,
-  queue: Object.freeze({ maxWorkers: 16, queueSize: 10_000 }),
-})
-
-type Env = Readonly<Record<string, string | undefined>>
-
-function read(env: Env, name: string): string | undefined {
-  const value = env[name]?.trim()
-  return value === undefined || value === '' ? undefined : value
-}
-
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = read(env, name)
-  if (raw === undefined) return fallback
-  const value = Number(raw)
-  if (!/^\d+$/.test(raw) || value < min || value > max) {
-    throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${raw}"`)
-  }
-  return value
+/** Options of {@link configFromEnv}. */
+export interface ConfigFromEnvOptions {
+  /** Told of variables that look like optlayer's but are not (a misspelling, say). @default process warnings */
+  warn?: (message: string) => void
 }
 
 /**
- * Reads and validates optlayer's environment variables. An invalid value throws a
- * {@link ConfigError} whose message names the variable.
+ * Reads and validates optlayer's environment variables, each through its entry of the table
+ * `VARIABLES`. An invalid value throws a {@link ConfigError} whose message names the variable
+ * and what it expects; a variable that looks like one of optlayer's but is not is warned about.
  */
-export function configFromEnv(env: Env = process.env): OptlayerConfig {
-  const port = integer(env, 'PORT', CONFIG_DEFAULTS.port, 0, 65535)
+export function configFromEnv(env: Env = process.env, options: ConfigFromEnvOptions = {}): OptlayerConfig {
+  const config = readConfig(env)
+  const warn = options.warn ?? ((message: string) => process.emitWarning(message, 'OptlayerConfigWarning'))
+  for (const message of unknownVariableWarnings(env)) warn(message)
+  return config
+}
+
+function readConfig(env: Env): OptlayerConfig {
+  const port = integerValue(env, 'PORT') as number
+  const backends = backendsFromEnv(env)
   return {
     port,
-    host: read(env, 'HOST') ?? CONFIG_DEFAULTS.host,
+    host: stringValue(env, 'HOST') as string,
     admin: adminFromEnv(env, port),
     http: httpFromEnv(env),
     rateLimit: rateLimitFromEnv(env),
-    workers: integer(env, 'WORKERS', CONFIG_DEFAULTS.workers, 1, 256),
+    workers: integerValue(env, 'WORKERS') as number,
     profiling: profilingFromEnv(env),
     queue: {
-      maxWorkers: integer(env, 'QUEUE_MAX_WORKERS', CONFIG_DEFAULTS.queue.maxWorkers, 1, 65_536),
-      queueSize: integer(env, 'QUEUE_SIZE', CONFIG_DEFAULTS.queue.queueSize, 1, 2 ** 30),
+      maxWorkers: integerValue(env, 'QUEUE_MAX_WORKERS') as number,
+      queueSize: integerValue(env, 'QUEUE_SIZE') as number,
     },
+    redis: redisFromEnv(env),
+    cache: {
+      l1Bytes: bytesValue(env, 'CACHE_L1_SIZE') as number,
+      l2Bytes: l2BytesFromEnv(env),
+      entryBytes: bytesValue(env, 'CACHE_ENTRY_SIZE') as number,
+      defaultTtlMs: integerValue(env, 'CACHE_DEFAULT_TTL_MS') as number,
+      maxObjectBytes: bytesValue(env, 'CACHE_MAX_OBJECT_SIZE') as number,
+    },
+    backends,
+    balancer: { algorithm: enumValue<BalancerAlgorithm>(env, 'LB_ALGORITHM') as BalancerAlgorithm },
+    gateway: gatewayFromEnv(env, backends.length > 0),
   }
 }
 
+/** The native store needs a budget of at least 1 KiB; 0 means no L2 at all. */
+const L2_MIN_BYTES = 1024
+
+function l2BytesFromEnv(env: Env): number {
+  const bytes = bytesValue(env, 'CACHE_L2_SIZE') as number
+  if (bytes > 0 && bytes < L2_MIN_BYTES) {
+    throw new ConfigError(
+      `CACHE_L2_SIZE must be 0 (no L2) or at least ${L2_MIN_BYTES} bytes, got "${raw(env, 'CACHE_L2_SIZE')}"`,
+    )
+  }
+  return bytes
+}
+
 function adminFromEnv(env: Env, port: number): AdminConfig {
+  const prometheus = metricsPort(env)
+  const adminPort = integerValue(env, 'ADMIN_PORT')
+  if (adminPort !== undefined && prometheus !== undefined && adminPort !== prometheus.port) {
+    throw new ConfigError(
+      `${prometheus.name} (${prometheus.port}) must equal ADMIN_PORT (${adminPort}): /metrics is served by the admin listener`,
+    )
+  }
   const admin = {
-    port: integer(env, 'ADMIN_PORT', CONFIG_DEFAULTS.admin.port, 0, 65535),
-    host: read(env, 'ADMIN_HOST') ?? CONFIG_DEFAULTS.admin.host,
-    token: read(env, 'ADMIN_TOKEN'),
+    port: adminPort ?? prometheus?.port ?? 8081,
+    host: stringValue(env, 'ADMIN_HOST') as string,
+    token: stringValue(env, 'ADMIN_TOKEN'),
   }
   if (admin.port !== 0 && admin.port === port) {
-    throw new ConfigError(`ADMIN_PORT must differ from PORT: the admin routes have a listener of their own`)
+    const name = adminPort === undefined && prometheus !== undefined ? prometheus.name : 'ADMIN_PORT'
+    throw new ConfigError(`${name} must differ from PORT: the admin routes have a listener of their own`)
   }
   return admin
 }
 
+/** `PROMETHEUS_PORT` or its synonym `METRICS_PORT`, and which of them was set. */
+function metricsPort(env: Env): { name: VariableName; port: number } | undefined {
+  const prometheus = integerValue(env, 'PROMETHEUS_PORT')
+  const metrics = integerValue(env, 'METRICS_PORT')
+  if (prometheus !== undefined && metrics !== undefined && prometheus !== metrics) {
+    throw new ConfigError(`METRICS_PORT (${metrics}) and PROMETHEUS_PORT (${prometheus}) differ; set one`)
+  }
+  if (prometheus !== undefined) return { name: 'PROMETHEUS_PORT', port: prometheus }
+  return metrics === undefined ? undefined : { name: 'METRICS_PORT', port: metrics }
+}
+
 /** Each limit of {@link HttpLimits} and the variable that sets it. */
-const HTTP_VARIABLES: Readonly<Record<keyof HttpLimits, string>> = {
+const HTTP_VARIABLES: Readonly<Record<keyof HttpLimits, VariableName>> = {
   headersTimeoutMs: 'HTTP_HEADERS_TIMEOUT_MS',
   requestTimeoutMs: 'HTTP_REQUEST_TIMEOUT_MS',
   keepAliveTimeoutMs: 'HTTP_KEEP_ALIVE_TIMEOUT_MS',
@@ -134,10 +212,9 @@ const HTTP_VARIABLES: Readonly<Record<keyof HttpLimits, string>> = {
 }
 
 function httpFromEnv(env: Env): Required<HttpLimits> {
-  const http = { ...HTTP_LIMITS_DEFAULTS }
-  for (const [key, name] of Object.entries(HTTP_VARIABLES) as [keyof HttpLimits, string][]) {
-    const [min, max] = HTTP_LIMITS_RANGES[key]
-    http[key] = integer(env, name, HTTP_LIMITS_DEFAULTS[key], min, max)
+  const http = {} as Required<HttpLimits>
+  for (const [key, name] of Object.entries(HTTP_VARIABLES) as [keyof HttpLimits, VariableName][]) {
+    http[key] = integerValue(env, name) as number
   }
   if (http.headersTimeoutMs > http.requestTimeoutMs) {
     throw new ConfigError(
@@ -148,60 +225,76 @@ function httpFromEnv(env: Env): Required<HttpLimits> {
 }
 
 function profilingFromEnv(env: Env): ProfilingConfig | undefined {
-  if (!boolean(env, 'ENABLE_PROFILING')) {
-    for (const name of ['PROFILING_PORT', 'PROFILING_HOST', 'PROFILING_TOKEN']) {
-      if (read(env, name) !== undefined) throw new ConfigError(`${name} is set but ENABLE_PROFILING is not true`)
+  if (booleanValue(env, 'ENABLE_PROFILING') !== true) {
+    for (const name of ['PROFILING_PORT', 'PROFILING_HOST', 'PROFILING_TOKEN'] as const) {
+      if (raw(env, name) !== undefined) throw new ConfigError(`${name} is set but ENABLE_PROFILING is not true`)
     }
     return undefined
   }
   return {
-    port: integer(env, 'PROFILING_PORT', 6060, 0, 65535),
-    host: read(env, 'PROFILING_HOST') ?? '127.0.0.1',
-    token: read(env, 'PROFILING_TOKEN'),
+    port: integerValue(env, 'PROFILING_PORT') as number,
+    host: stringValue(env, 'PROFILING_HOST') as string,
+    token: stringValue(env, 'PROFILING_TOKEN'),
   }
 }
 
-const MAX_RATE = 0xffff_ffff
-
 function rateLimitFromEnv(env: Env): RateLimitConfig | undefined {
-  const perMinute = read(env, 'RATE_LIMIT_PER_MINUTE')
-  const perSecond = read(env, 'RATE_LIMIT_PER_SECOND')
+  const perMinute = integerValue(env, 'RATE_LIMIT_PER_MINUTE')
+  const perSecond = integerValue(env, 'RATE_LIMIT_PER_SECOND')
   if (perMinute !== undefined && perSecond !== undefined) {
     throw new ConfigError('RATE_LIMIT_PER_MINUTE and RATE_LIMIT_PER_SECOND are both set; set one')
   }
-  const type = read(env, 'RATE_LIMIT_TYPE')
-  if (type !== undefined && !RATE_LIMIT_ALGORITHMS.includes(type as RateLimitAlgorithm)) {
-    throw new ConfigError(`RATE_LIMIT_TYPE must be one of ${RATE_LIMIT_ALGORITHMS.join(', ')}, got "${type}"`)
-  }
-  const adaptive = boolean(env, 'RATE_LIMIT_ADAPTIVE')
-  if (perMinute === undefined && perSecond === undefined) {
-    for (const name of ['RATE_LIMIT_TYPE', 'RATE_LIMIT_BURST', 'RATE_LIMIT_ADAPTIVE']) {
-      if (read(env, name) !== undefined) {
+  const type = enumValue<RateLimitAlgorithm>(env, 'RATE_LIMIT_TYPE') as RateLimitAlgorithm
+  const adaptive = booleanValue(env, 'RATE_LIMIT_ADAPTIVE') === true
+  const limit = perMinute ?? perSecond
+  if (limit === undefined) {
+    for (const name of ['RATE_LIMIT_TYPE', 'RATE_LIMIT_BURST', 'RATE_LIMIT_ADAPTIVE'] as const) {
+      if (raw(env, name) !== undefined) {
         throw new ConfigError(`${name} is set but no rate is: set RATE_LIMIT_PER_MINUTE or RATE_LIMIT_PER_SECOND`)
       }
     }
     return undefined
   }
-  if (adaptive && type !== undefined && type !== 'adaptive') {
+  if (adaptive && raw(env, 'RATE_LIMIT_TYPE') !== undefined && type !== 'adaptive') {
     throw new ConfigError(`RATE_LIMIT_ADAPTIVE=true contradicts RATE_LIMIT_TYPE=${type}`)
   }
-  const limit =
-    perMinute !== undefined
-      ? integer(env, 'RATE_LIMIT_PER_MINUTE', 0, 1, MAX_RATE)
-      : integer(env, 'RATE_LIMIT_PER_SECOND', 0, 1, MAX_RATE)
-  const algorithm: RateLimitAlgorithm = adaptive
-    ? 'adaptive'
-    : ((type as RateLimitAlgorithm | undefined) ?? 'token-bucket')
-  const burst = integer(env, 'RATE_LIMIT_BURST', limit, 1, MAX_RATE)
+  const algorithm: RateLimitAlgorithm = adaptive ? 'adaptive' : type
+  const burst = integerValue(env, 'RATE_LIMIT_BURST') ?? limit
   if (burst !== limit && !['token-bucket', 'gcra', 'adaptive'].includes(algorithm)) {
     throw new ConfigError(`RATE_LIMIT_BURST applies to token-bucket, gcra and adaptive only, not ${algorithm}`)
   }
   return { algorithm, limit, windowMs: perMinute !== undefined ? 60_000 : 1000, burst }
 }
 
-function boolean(env: Env, name: string): boolean {
-  const raw = read(env, name)?.toLowerCase()
-  if (raw === undefined || raw === 'false' || raw === '0') return false
-  if (raw === 'true' || raw === '1') return true
-  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`)
+function gatewayFromEnv(env: Env, hasBackends: boolean): GatewayConfig {
+  const demo = booleanValue(env, 'DEMO')
+  if (demo === true && hasBackends) {
+    throw new ConfigError('DEMO=true contradicts BACKENDS: the demo backend serves only when no backend is given')
+  }
+  const header = stringValue(env, 'USER_KEY_HEADER') as string
+  // Node lower-cases incoming header names: a name given in capitals must still match.
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
+    throw new ConfigError(`USER_KEY_HEADER must be an HTTP header name, got "${header}"`)
+  }
+  return {
+    userKeyHeader: header.toLowerCase(),
+    trustedProxies: trustedProxiesFromEnv(env),
+    maxInFlight: integerValue(env, 'GATEWAY_MAX_IN_FLIGHT') as number,
+    upstreamTimeoutMs: integerValue(env, 'UPSTREAM_TIMEOUT_MS') as number,
+    compressionMinBytes: bytesValue(env, 'COMPRESSION_MIN_SIZE') as number,
+    accessLog: booleanValue(env, 'ACCESS_LOG') as boolean,
+    demo: demo ?? !hasBackends,
+  }
 }
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const inner of Object.values(value)) deepFreeze(inner)
+    Object.freeze(value)
+  }
+  return value
+}
+
+// Last: it reads the tables above.
+/** The configuration of an empty environment: every variable at its default. */
+export const CONFIG_DEFAULTS: Readonly<OptlayerConfig> = deepFreeze(readConfig({}))

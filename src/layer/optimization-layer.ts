@@ -19,6 +19,7 @@ import { RateLimiter } from '../ratelimit/rate-limiter'
 import type { TaskQueueOptions } from '../queue/options'
 import { TaskQueue } from '../queue/task-queue'
 import { BackendClient } from './backend-client'
+import { layerOptionsFromEnv } from './from-env'
 import { createLayerHandler } from './http-handler'
 import { openLayers, type LayerOutcome, type LayerStats } from './layer-metrics'
 import {
@@ -195,6 +196,17 @@ export class OptimizationLayer<D = unknown, R = unknown> {
     }
     // Last: a constructor that throws leaves nothing for the metrics to read.
     openLayers.add(this)
+  }
+
+  /**
+   * A layer configured by environment variables (see `layerOptionsFromEnv`), `overrides` winning.
+   * @throws {ConfigError} a variable is invalid; the message names it
+   */
+  static fromEnv<D = unknown, R = unknown>(
+    env: Readonly<Record<string, string | undefined>> = process.env,
+    overrides: OptimizationLayerOptions<D, R> = {},
+  ): OptimizationLayer<D, R> {
+    return new OptimizationLayer<D, R>(layerOptionsFromEnv(env, overrides))
   }
 
   /**
