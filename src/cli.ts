@@ -4,21 +4,20 @@ import cluster from 'node:cluster'
 import { configFromEnv, type OptlayerConfig, type ProfilingConfig } from './config/env'
 import { renderHelp } from './config/help'
 import { OptlayerError } from './core/errors'
-import { defaultAlertRules } from './monitoring/alert-sources'
 import { FleetReporter } from './monitoring/fleet'
 import { startProfilingServer } from './monitoring/profiling'
-import { RateLimiter } from './ratelimit/rate-limiter'
 import { ClusterPrimary } from './server/cluster'
-import { OptlayerServer } from './server/http-server'
+import { serveFromConfig } from './server/serve-from-config'
 import { VERSION } from './version'
 
 const USAGE = `Usage: optlayer <command>
 
 Commands:
-  serve      run the HTTP server on $PORT (default 8080) and its admin routes
-             (/metrics, /alerts, /dashboard) on 127.0.0.1:$ADMIN_PORT (default 8081);
-             $WORKERS > 1 runs that many processes sharing the ports, with
-             fleet-wide /metrics
+  serve      run the gateway on $PORT (default 8080): POST /process and a caching,
+             rate-limiting, compressing reverse proxy to $BACKENDS (an in-process
+             demo backend when unset); admin routes (/metrics, /alerts, /dashboard)
+             on 127.0.0.1:$ADMIN_PORT (default 8081); $WORKERS > 1 runs that many
+             processes sharing the ports, with fleet-wide /metrics
   --version  print the version
   --help     print this help (also: optlayer serve --help)
 
@@ -27,31 +26,22 @@ ${renderHelp()}`
 async function serve(): Promise<void> {
   const config = configFromEnv()
   if (config.workers > 1 && cluster.isPrimary) return servePrimary(config)
-  const rateLimiter = config.rateLimit && new RateLimiter({ ...config.rateLimit, name: 'gateway' })
-  const server = new OptlayerServer({
-    port: config.port,
-    host: config.host,
-    admin: config.admin,
-    http: config.http,
-    rateLimiter,
-    alertRules: (sources) => defaultAlertRules(sources),
-  })
-  const url = await server.listen()
+  const running = await serveFromConfig(config)
   // A cluster worker serves the fleet's metrics, which the primary aggregates from every worker's pushes.
-  const fleet = cluster.isWorker ? new FleetReporter(server.metrics).start() : undefined
+  const fleet = cluster.isWorker ? new FleetReporter(running.metrics).start() : undefined
   const who = cluster.isWorker ? ` (worker ${cluster.worker?.id ?? '?'}, pid ${process.pid})` : ''
-  console.log(`optlayer ${VERSION} listening on ${url.origin}${who}`)
-  console.log(`optlayer${who}: admin routes on ${server.adminUrl?.origin ?? '?'} (/metrics, /alerts, /dashboard)`)
+  console.log(`optlayer ${VERSION} listening on ${running.url.origin}${who}`)
+  console.log(`optlayer${who}: admin routes on ${running.adminUrl?.origin ?? '?'} (/metrics, /alerts, /dashboard)`)
+  if (!cluster.isWorker || cluster.worker?.id === 1) for (const line of running.hints) console.log(line)
   const profiling = await startProfilingServer(profilingForThisProcess(config.profiling), { http: config.http })
   if (profiling !== undefined) console.log(`optlayer${who}: profiling on ${profiling.url.origin}/debug/pprof/`)
   const stop = (signal: NodeJS.Signals | 'disconnect'): void => {
     console.log(`optlayer${who}: ${signal} received, closing`)
-    server.close().then(
+    running.close().then(
       async () => {
         // After the in-flight requests: the last push to the primary counts them too.
         await fleet?.close()
         await profiling?.server.close()
-        await rateLimiter?.close()
         process.exit(0)
       },
       (err: unknown) => {

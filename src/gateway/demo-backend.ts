@@ -138,7 +138,9 @@ export async function startDemoBackend(options: DemoBackendOptions = {}): Promis
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(port, host, () => {
+    // Exclusive: in a cluster worker the backend is the worker's own, not a handle shared through
+    // the primary, which would also take it for the gateway's listener being up.
+    server.listen({ port, host, exclusive: true }, () => {
       server.off('error', reject)
       resolve()
     })

@@ -1,5 +1,5 @@
 import { cacheOptionsFromConfig } from '../config/cache-config'
-import { configFromEnv, type ConfigFromEnvOptions } from '../config/env'
+import { configFromEnv, type ConfigFromEnvOptions, type OptlayerConfig } from '../config/env'
 import type { Env } from '../config/values'
 import type { OptimizationLayerOptions } from './options'
 
@@ -18,7 +18,17 @@ export function layerOptionsFromEnv<D, R>(
   overrides: OptimizationLayerOptions<D, R> = {},
   options: ConfigFromEnvOptions = {},
 ): OptimizationLayerOptions<D, R> {
-  const config = configFromEnv(env, options)
+  return layerOptionsFromConfig(configFromEnv(env, options), overrides)
+}
+
+/**
+ * The options of an `OptimizationLayer` described by a configuration already read (see
+ * {@link layerOptionsFromEnv} for the mapping); `overrides` win, option by option.
+ */
+export function layerOptionsFromConfig<D, R>(
+  config: OptlayerConfig,
+  overrides: OptimizationLayerOptions<D, R> = {},
+): OptimizationLayerOptions<D, R> {
   const timeoutMs = config.gateway.upstreamTimeoutMs
   return {
     ...(config.redis === undefined ? {} : { redis: config.redis }),

@@ -4,6 +4,7 @@ import type { OptlayerConfig } from '../config/env'
 import { Gateway } from '../gateway/gateway'
 import type { GatewayOptions } from '../gateway/options'
 import type { MetricsCollector } from '../monitoring/metrics-collector'
+import { withAccessLog, type AccessLogEntry } from './access-log'
 import { OptlayerServer, type OptlayerServerOptions } from './http-server'
 
 /**
@@ -23,6 +24,8 @@ export interface ServeGatewayConfig extends Pick<OptlayerConfig, 'port' | 'host'
   metrics?: MetricsCollector
   /** Alert rules and the like for the server, as `OptlayerServer` takes them. */
   server?: Pick<OptlayerServerOptions, 'alertRules' | 'alertOptions' | 'alerts' | 'dashboard' | 'log'>
+  /** Given, each request to the gateway or to `/process` is written to it once answered (`ACCESS_LOG`). */
+  accessLog?: (entry: AccessLogEntry) => void
 }
 
 /** A running `optlayer serve`: the server, the gateway behind it and how to stop both. */
@@ -57,10 +60,11 @@ export async function serveGateway(config: ServeGatewayConfig): Promise<ServedGa
   const gateway = new Gateway({ ...config.gateway, rateLimit })
   const proxy = gateway.handler()
   const layer = config.process
-  const fallback: RequestListener =
+  const routes: RequestListener =
     layer === undefined
       ? proxy
       : (req, res) => ((req.url ?? '/').split('?', 1)[0] === '/process' ? layer(req, res) : proxy(req, res))
+  const fallback = config.accessLog === undefined ? routes : withAccessLog(routes, config.accessLog)
   const server = new OptlayerServer({
     ...config.server,
     port: config.port,
