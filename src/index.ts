@@ -67,6 +67,7 @@ export {
 } from './config/env'
 export {
   AbortError,
+  BackendResponseError,
   CircuitOpenError,
   ClosedError,
   ConfigError,

@@ -1,5 +1,6 @@
 import type { RequestListener } from 'node:http'
 import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 import { LoadBalancer } from '../balancer/load-balancer'
 import type { LoadBalancerOptions } from '../balancer/options'
@@ -12,6 +13,7 @@ import {
   OverloadedError,
   QueueFullError,
   RateLimitedError,
+  UnavailableError,
 } from '../core/errors'
 import { knownOptions } from '../core/validate'
 import { MetricsCollector } from '../monitoring/metrics-collector'
@@ -19,7 +21,7 @@ import { RateLimiter } from '../ratelimit/rate-limiter'
 import type { TaskQueueOptions } from '../queue/options'
 import { TaskQueue } from '../queue/task-queue'
 import { BackendClient } from './backend-client'
-import { createLayerHandler } from './http-handler'
+import { createLayerHandler, type HandledResult } from './http-handler'
 import { openLayers, type LayerOutcome, type LayerStats } from './layer-metrics'
 import {
   OPTIMIZATION_LAYER_DEFAULTS,
@@ -54,6 +56,9 @@ export interface LayerStopReport {
 type LayerState = 'created' | 'started' | 'stopping' | 'stopped'
 
 let unnamed = 0
+
+/** How often `start()` looks at its dependencies while it waits for them. */
+const START_POLL_MS = 25
 
 /**
  * The optimization layer: one object composing optlayer's components in front of your work.
@@ -182,6 +187,7 @@ export class OptimizationLayer<D = unknown, R = unknown> {
           this.settings.backendPath,
           this.settings.backendAttempts,
           options.upstream ?? d.upstream,
+          this.settings.maxBackendBodyBytes,
         )
         this.closers.push(() => backend.close())
         this.backend = backend
@@ -198,14 +204,32 @@ export class OptimizationLayer<D = unknown, R = unknown> {
   }
 
   /**
-   * Marks the layer started: {@link ready} reports it ready from then on (while its
-   * dependencies are). The components run from construction (the balancer's health checks,
-   * the cache's Redis connection), so requests are served before too. Idempotent.
+   * Waits for what the layer depends on, then marks it started: {@link ready} reports it ready
+   * from then on (while its dependencies are). Waited for, up to `startTimeoutMs`: Redis
+   * reachable when `redis` is given, and at least one available backend when there are
+   * backends. The components run from construction (the balancer's health checks, the cache's
+   * Redis connection), so requests are served before too. Idempotent once it succeeded.
+   * @throws {UnavailableError} a dependency was still out of reach after `startTimeoutMs`; the
+   *   message names it, and the layer stays unstarted (call `start()` again, or `stop()`)
    * @throws {ClosedError} after {@link stop}
    */
   async start(): Promise<void> {
-    if (this.state === 'stopping' || this.state === 'stopped') {
-      throw new ClosedError(`optimization layer ${this.name} is stopped`)
+    this.refuseIfStopped()
+    if (this.state === 'started') return
+    const deadline = performance.now() + this.settings.startTimeoutMs
+    // Redis counts as reachable until a connection fails: first let the cache try to connect.
+    await withinMs(this.cache.ready(), this.settings.startTimeoutMs)
+    for (;;) {
+      const missing = this.unreachableDependencies()
+      if (missing.length === 0) break
+      if (performance.now() >= deadline) {
+        throw new UnavailableError(
+          `optimization layer ${this.name} did not start within ${this.settings.startTimeoutMs} ms: ${missing.join(' and ')} out of reach`,
+        )
+      }
+      // The cache and the balancer report their state but announce no change of it: poll.
+      await sleep(START_POLL_MS)
+      this.refuseIfStopped()
     }
     this.state = 'started'
   }
@@ -220,21 +244,30 @@ export class OptimizationLayer<D = unknown, R = unknown> {
    * @throws {OverloadedError} the queue is full: the request is shed at once
    * @throws {TimeoutError} the work ran past the queue's `timeoutMs`
    * @throws {NoBackendError} no backend could be picked or none answered
+   * @throws {BackendResponseError} a backend answered 4xx (not retried: its `status` and `body`
+   *   are its answer), or with a body larger than `maxBackendBodyBytes`
    * @throws {AbortError} `signal` aborted
    * @throws {ClosedError} the layer is stopping or stopped
    * @throws whatever the processor threw (after its retries)
    */
   async processRequest(userKey: string, data: D, options: ProcessRequestOptions = {}): Promise<R> {
+    return (await this.processRecorded(userKey, data, options)).result
+  }
+
+  /** @internal For `handler()`: {@link processRequest}, telling whether the result came from the cache. */
+  async processRecorded(userKey: string, data: D, options: ProcessRequestOptions = {}): Promise<HandledResult<R>> {
     if (this.closing) {
       this.counts.shed++
       throw new ClosedError(`optimization layer ${this.name} is stopping: no request accepted`)
     }
     const started = performance.now()
-    let outcome: LayerOutcome = 'error'
+    // Set by the pipeline's callback, which flow analysis does not follow: not narrowed to 'error'.
+    let outcome = 'error' as LayerOutcome
     const work = this.pipeline(userKey, data, options, (found) => (outcome = found))
     this.inFlight.add(work)
     try {
-      return await work
+      const result = await work
+      return { result, cache: outcome === 'hit' ? 'hit' : 'miss' }
     } catch (error) {
       outcome = outcomeOf(error)
       throw error
@@ -247,12 +280,24 @@ export class OptimizationLayer<D = unknown, R = unknown> {
   }
 
   /**
-   * A `node:http` request listener for a server of yours: the JSON body of a POST is the
-   * data, the user key comes from the `userKeyHeader` header (else the client address), and
-   * the result is answered as JSON. Errors become statuses: 429 (with `Retry-After` and
+   * A `node:http` request listener for a server of yours. The body of a POST is the data, read
+   * by its `Content-Type`: JSON (`application/json`, `*+json`), MessagePack
+   * (`application/msgpack`, `application/x-msgpack`, `application/vnd.msgpack`) or raw bytes
+   * (`application/octet-stream`: the data is a Buffer). The result is answered in the
+   * request's format unless `Accept` prefers another of these (a Buffer result always as
+   * `application/octet-stream`), compressed (zstd, br, gzip, deflate) when `Accept-Encoding`
+   * allows and it is at least `compressMinBytes`, with `Vary: Accept-Encoding`. The user key
+   * comes from the `userKeyHeader` header (else the client address). Every response carries
+   * `X-Request-Id` (the client's when it sent a valid one, else a new UUID), and `log` gets
+   * one entry per request.
+   *
+   * Errors become statuses with a JSON body `{ error, message }`: 429 (with `Retry-After` and
    * `RateLimit-*`), 503 overloaded or stopping (with `Retry-After`), 504 timeout, 502 no
-   * backend, 413 body too large, 415 not JSON, 400 malformed JSON, 405 not a POST, 500
-   * otherwise (no internal message is sent); nothing at all when the client went away.
+   * backend or a backend body past `maxBackendBodyBytes`, a backend's own 4xx status and body
+   * (relayed as it was), 413 body too large, 415 unsupported `Content-Type`, 400 malformed
+   * body or invalid user key (empty, over 512 bytes, control characters), 406 when
+   * `Accept-Encoding` refuses every coding and identity, 405 not a POST, 500 otherwise (no
+   * internal message is sent); nothing at all when the client went away.
    */
   handler(): RequestListener {
     return createLayerHandler(this, this.settings)
@@ -308,6 +353,18 @@ export class OptimizationLayer<D = unknown, R = unknown> {
   /** @internal For `handler()`: the limit of the rate limiter, for the `RateLimit-Limit` header. */
   get rateLimit(): number | undefined {
     return this.limiter?.quota.limit
+  }
+
+  /** The dependencies {@link start} waits for that are out of reach now. */
+  private unreachableDependencies(): string[] {
+    const missing: string[] = []
+    if (this.cache.stats().l3?.available === false) missing.push('Redis')
+    if (this.balancer !== undefined && this.balancer.stats().available === 0) missing.push('every backend')
+    return missing
+  }
+
+  private refuseIfStopped(): void {
+    if (this.closing) throw new ClosedError(`optimization layer ${this.name} is stopped`)
   }
 
   /** @internal */
@@ -449,6 +506,16 @@ function outcomeOf(error: unknown): LayerOutcome {
   if (error instanceof RateLimitedError) return 'limited'
   if (error instanceof OverloadedError || error instanceof ClosedError) return 'shed'
   return 'error'
+}
+
+/** Waits for `promise`, but no longer than `ms`. */
+async function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
+  const timer = new AbortController()
+  try {
+    await Promise.race([promise, sleep(ms, undefined, { signal: timer.signal })])
+  } finally {
+    timer.abort()
+  }
 }
 
 /** True when every promise settled within `ms`. */
