@@ -1,10 +1,19 @@
 import { once } from 'node:events'
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib'
 
 import test from 'ava'
+import { pack, unpack } from 'msgpackr'
 
-import { OptimizationLayer, UnavailableError, type OptimizationLayerOptions } from 'optlayer'
+import {
+  Compressor,
+  InvalidArgumentError,
+  OptimizationLayer,
+  UnavailableError,
+  type LayerAccessLogEntry,
+  type OptimizationLayerOptions,
+} from 'optlayer'
 
 import { waitFor } from './helpers/wait'
 
@@ -140,4 +149,176 @@ test('start() rejects with UnavailableError when the configured Redis cannot be 
   const error = await t.throwsAsync(layer.start(), { instanceOf: UnavailableError })
   t.regex(error.message, /redis/i)
   t.false(layer.ready().checks.started)
+})
+
+test('handler(): a user key of up to 512 bytes is served, and keeps its results apart from other keys', async (t) => {
+  let runs = 0
+  const layer = open({ processor: (data: { n: number }) => ({ n: data.n, run: ++runs }), rateLimit: false })
+  const url = await listen(createServer(layer.handler()))
+  const long = 'k'.repeat(512)
+  const first = await postJson(url, { n: 1 }, { 'x-api-key': long })
+  t.is(first.status, 200)
+  t.deepEqual(JSON.parse(first.body.toString()), { n: 1, run: 1 })
+  t.deepEqual(JSON.parse((await postJson(url, { n: 1 }, { 'x-api-key': long })).body.toString()), { n: 1, run: 1 })
+  const other = await postJson(url, { n: 1 }, { 'x-api-key': `${'k'.repeat(511)}j` })
+  t.deepEqual(JSON.parse(other.body.toString()), { n: 1, run: 2 })
+})
+
+test('handler(): MessagePack and octet-stream bodies; the response follows the request unless Accept asks', async (t) => {
+  const layer = open({
+    processor: (data: unknown) =>
+      Buffer.isBuffer(data) ? Buffer.concat([Buffer.from('got:'), data]) : { echo: data, when: new Date(0) },
+    rateLimit: false,
+  })
+  const url = await listen(createServer(layer.handler()))
+  for (const type of ['application/msgpack', 'application/x-msgpack', 'application/vnd.msgpack']) {
+    const reply = await send(url, { headers: { 'content-type': type }, body: pack({ n: 1, list: [1, 2] }) })
+    t.is(reply.status, 200, type)
+    t.is(reply.headers['content-type'], 'application/msgpack')
+    // MessagePack keeps the Date that JSON would have turned into a string.
+    t.deepEqual(unpack(reply.body), { echo: { n: 1, list: [1, 2] }, when: new Date(0) })
+  }
+  const asJson = await send(url, {
+    headers: { 'content-type': 'application/msgpack', accept: 'application/json' },
+    body: pack({ n: 2 }),
+  })
+  t.regex(asJson.headers['content-type'] ?? '', /^application\/json/)
+  t.deepEqual(JSON.parse(asJson.body.toString()), { echo: { n: 2 }, when: new Date(0).toISOString() })
+  const asMsgpack = await postJson(url, { n: 3 }, { accept: 'application/json;q=0.5, application/msgpack' })
+  t.deepEqual(unpack(asMsgpack.body), { echo: { n: 3 }, when: new Date(0) })
+  const bytes = await send(url, {
+    headers: { 'content-type': 'application/octet-stream' },
+    body: Buffer.from([0, 1, 2, 255]),
+  })
+  t.is(bytes.status, 200)
+  t.is(bytes.headers['content-type'], 'application/octet-stream')
+  t.deepEqual(bytes.body, Buffer.concat([Buffer.from('got:'), Buffer.from([0, 1, 2, 255])]))
+})
+
+test('handler(): a malformed MessagePack body is a 400 with a JSON error; other types are 415', async (t) => {
+  let runs = 0
+  const layer = open({ processor: () => ++runs, rateLimit: false })
+  const url = await listen(createServer(layer.handler()))
+  // An array announced with two elements that ends after one.
+  const bad = await send(url, { headers: { 'content-type': 'application/msgpack' }, body: Buffer.from([0x92, 0x01]) })
+  t.is(bad.status, 400)
+  t.deepEqual(JSON.parse(bad.body.toString()), { error: 'bad_request', message: 'the body is not valid MessagePack' })
+  const empty = await send(url, { headers: { 'content-type': 'application/msgpack' }, body: Buffer.alloc(0) })
+  t.is(empty.status, 400)
+  const text = await send(url, { headers: { 'content-type': 'text/plain' }, body: 'hi' })
+  t.is(text.status, 415)
+  t.is(JSON.parse(text.body.toString()).error, 'unsupported_media_type')
+  t.is(runs, 0)
+})
+
+const decoders: Record<string, (body: Buffer) => Buffer> = {
+  zstd: (body) => Compressor.decompress(body, 'zstd'),
+  br: (body) => brotliDecompressSync(body),
+  gzip: (body) => gunzipSync(body),
+  deflate: (body) => inflateSync(body),
+}
+
+test('handler(): responses are compressed by Accept-Encoding above compressMinBytes, with Vary', async (t) => {
+  const layer = open({
+    processor: (data: { size: number }) => ({ text: 'optlayer '.repeat(data.size) }),
+    compressMinBytes: 512,
+    rateLimit: false,
+  })
+  const url = await listen(createServer(layer.handler()))
+  const large = { size: 1000 }
+  const expected = { text: 'optlayer '.repeat(1000) }
+  for (const [accept, coding] of [
+    ['zstd, br, gzip', 'zstd'],
+    ['gzip, br;q=0.9', 'gzip'],
+    ['br', 'br'],
+    ['deflate;q=0.5, gzip;q=0', 'deflate'],
+    ['*', 'zstd'],
+  ] as const) {
+    const reply = await postJson(url, large, { 'accept-encoding': accept })
+    t.is(reply.status, 200)
+    t.is(reply.headers['content-encoding'], coding, accept)
+    t.regex(reply.headers.vary ?? '', /Accept-Encoding/)
+    t.is(Number(reply.headers['content-length']), reply.body.length)
+    t.true(reply.body.length < 9000)
+    t.deepEqual(JSON.parse(decoders[coding]!(reply.body).toString()), expected)
+  }
+  // Below the threshold, without the header, or with only identity: sent as it is.
+  const small = await postJson(url, { size: 10 }, { 'accept-encoding': 'gzip' })
+  t.is(small.headers['content-encoding'], undefined)
+  t.regex(small.headers.vary ?? '', /Accept-Encoding/)
+  t.is((await postJson(url, large)).headers['content-encoding'], undefined)
+  t.is((await postJson(url, large, { 'accept-encoding': 'identity' })).headers['content-encoding'], undefined)
+  t.is((await postJson(url, large, { 'accept-encoding': 'gzip;q=0, compress' })).headers['content-encoding'], undefined)
+})
+
+test('handler(): identity refused is honoured with a coding if any, else 406', async (t) => {
+  let runs = 0
+  const layer = open({ processor: () => ({ run: ++runs }), rateLimit: false })
+  const url = await listen(createServer(layer.handler()))
+  // A small body is compressed anyway when the client accepts nothing else.
+  const forced = await postJson(url, { n: 1 }, { 'accept-encoding': 'gzip, identity;q=0' })
+  t.is(forced.status, 200)
+  t.is(forced.headers['content-encoding'], 'gzip')
+  t.deepEqual(JSON.parse(gunzipSync(forced.body).toString()), { run: 1 })
+  for (const accept of ['identity;q=0', '*;q=0', 'compress, *;q=0']) {
+    const refused = await postJson(url, { n: 2 }, { 'accept-encoding': accept })
+    t.is(refused.status, 406, accept)
+    t.is(JSON.parse(refused.body.toString()).error, 'not_acceptable')
+  }
+  // identity named with a weight overrides the wildcard's refusal.
+  t.is((await postJson(url, { n: 3 }, { 'accept-encoding': '*;q=0, identity' })).status, 200)
+  t.is(runs, 2)
+})
+
+test('handler(): X-Request-Id is kept when valid, generated otherwise, on results and errors alike', async (t) => {
+  const layer = open({ processor: () => 'ok', rateLimit: false })
+  const url = await listen(createServer(layer.handler()))
+  t.is((await postJson(url, 1, { 'x-request-id': 'abc-123' })).headers['x-request-id'], 'abc-123')
+  const generated = String((await postJson(url, 1)).headers['x-request-id'])
+  t.regex(generated, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+  const spaced = (await postJson(url, 1, { 'x-request-id': 'has space' })).headers['x-request-id']
+  t.not(spaced, 'has space')
+  t.is((await send(url, { method: 'GET', headers: { 'x-request-id': 'get-1' } })).headers['x-request-id'], 'get-1')
+})
+
+test('handler(): the log option gets one entry per request, with a digest of the user key and the cache outcome', async (t) => {
+  const entries: LayerAccessLogEntry[] = []
+  const layer = open({
+    processor: (n: number) => n * 2,
+    rateLimit: false,
+    log: (entry) => {
+      entries.push(entry)
+      if (entry.status === 405) throw new Error('a broken log is ignored')
+    },
+  })
+  const url = await listen(createServer(layer.handler()))
+  await postJson(`${url}/process?x=1`, 21, { 'x-api-key': 'secret-key', 'x-request-id': 'r1' })
+  await postJson(`${url}/process`, 21, { 'x-api-key': 'secret-key' })
+  await send(url, { method: 'GET' })
+  await waitFor('three log entries', () => entries.length === 3)
+  const [miss, hit, get] = entries
+  t.like(miss, { method: 'POST', path: '/process?x=1', status: 200, requestId: 'r1', cache: 'miss' })
+  t.like(hit, { status: 200, cache: 'hit' })
+  t.regex(miss!.userKey ?? '', /^[0-9a-f]{16}$/)
+  t.is(miss!.userKey, hit!.userKey)
+  t.false(JSON.stringify(entries).includes('secret-key'))
+  t.true(miss!.ms >= 0)
+  t.like(get, { method: 'GET', status: 405, cache: undefined, userKey: undefined })
+  t.is((await postJson(url, 1)).status, 200)
+})
+
+test('the new options are validated, unknown ones refused', (t) => {
+  const processor = (): number => 1
+  const refuse = (options: Record<string, unknown>, message: RegExp): void => {
+    t.throws(() => new OptimizationLayer({ processor, ...options } as never), {
+      instanceOf: InvalidArgumentError,
+      message,
+    })
+  }
+  refuse({ compressMinBytes: -1 }, /compressMinBytes/)
+  refuse({ compressMinBytes: 1.5 }, /compressMinBytes/)
+  refuse({ maxBackendBodyBytes: 0 }, /maxBackendBodyBytes/)
+  refuse({ startTimeoutMs: -5 }, /startTimeoutMs/)
+  refuse({ log: 'stdout' }, /log/)
+  refuse({ compressionMinBytes: 10 }, /unknown option 'compressionMinBytes'/)
 })
