@@ -322,3 +322,94 @@ test('the new options are validated, unknown ones refused', (t) => {
   refuse({ log: 'stdout' }, /log/)
   refuse({ compressionMinBytes: 10 }, /unknown option 'compressionMinBytes'/)
 })
+
+test('backends: a 5xx is retried elsewhere; bytes go as octet-stream and MessagePack answers are read', async (t) => {
+  const received: string[] = []
+  const failing = backend((_body, res) => {
+    received.push('failing')
+    res.writeHead(503).end()
+  })
+  const working = backend((body, res) => {
+    received.push('working')
+    res.writeHead(200, { 'content-type': 'application/msgpack' }).end(pack({ length: body.length, at: new Date(5) }))
+  })
+  const [a, b] = await Promise.all([listen(failing), listen(working)])
+  let contentType: string | undefined
+  working.prependListener('request', (req) => (contentType = req.headers['content-type']))
+  const layer = open<Buffer, { length: number; at: Date }>({
+    backends: [
+      { id: 'failing', url: a },
+      { id: 'working', url: b },
+    ],
+    balancer: { algorithm: 'round-robin' },
+    rateLimit: false,
+  })
+  const first = await layer.processRequest('u', Buffer.from([1, 2, 3]))
+  const second = await layer.processRequest('u', Buffer.from([4, 5]))
+  t.deepEqual(
+    [first, second],
+    [
+      { length: 3, at: new Date(5) },
+      { length: 2, at: new Date(5) },
+    ],
+  )
+  t.is(contentType, 'application/octet-stream')
+  t.true(received.includes('failing'))
+})
+
+/** A result that counts how often it is serialized to JSON (its method is not data: the cache stores `tag`). */
+class Counted {
+  constructor(
+    readonly tag: string,
+    private readonly serialized: { count: number },
+  ) {}
+
+  toJSON(): unknown {
+    this.serialized.count++
+    return { tag: this.tag, text: 'optlayer '.repeat(500) }
+  }
+}
+
+function counted(tag: string, serialized: { count: number }): Counted {
+  return new Counted(tag, serialized)
+}
+
+test('handler(): a hit reuses the body made for its result; a new value or encodedBodyCacheBytes 0 makes it again', async (t) => {
+  // The cache serializes a new value too (msgpackr honours toJSON): only changes across hits are compared.
+  const serialized = { count: 0 }
+  let version = 0
+  const layer = open({
+    processor: () => counted(`v${++version}`, serialized),
+    cacheKey: () => 'the-result',
+    rateLimit: false,
+  })
+  const url = await listen(createServer(layer.handler()))
+  const gzip = { 'accept-encoding': 'gzip' }
+  const first = await postJson(url, { n: 1 }, gzip)
+  t.is(first.headers['content-encoding'], 'gzip')
+  const afterMiss = serialized.count
+  const again = await postJson(url, { n: 1 }, gzip)
+  t.deepEqual(again.body, first.body)
+  t.is(serialized.count, afterMiss)
+  // Another coding is another body, made once and kept too.
+  t.is((await postJson(url, { n: 1 }, { 'accept-encoding': 'br' })).headers['content-encoding'], 'br')
+  t.is(serialized.count, afterMiss + 1)
+  await postJson(url, { n: 1 }, { 'accept-encoding': 'br' })
+  t.is(serialized.count, afterMiss + 1)
+  // The value replaced in the cache: its old body is not served.
+  await layer.cache.delete('the-result')
+  const fresh = await postJson(url, { n: 1 }, gzip)
+  t.is(JSON.parse(gunzipSync(fresh.body).toString()).tag, 'v2')
+
+  const plain = { count: 0 }
+  const uncached = open({
+    processor: () => counted('x', plain),
+    encodedBodyCacheBytes: 0,
+    rateLimit: false,
+  })
+  const uncachedUrl = await listen(createServer(uncached.handler()))
+  await postJson(uncachedUrl, { n: 1 }, gzip)
+  const beforeHit = plain.count
+  await postJson(uncachedUrl, { n: 1 }, gzip)
+  t.is(plain.count, beforeHit + 1)
+})

@@ -15,14 +15,16 @@ import {
 import { sendJson } from '../core/http-listener'
 import { rejectTooManyRequests } from '../ratelimit/http'
 import { userKeyDigest, type LayerAccessLogEntry } from './access-log'
+import type { EncodedBodies, ReadyBody } from './encoded-bodies'
 import { decodeBody, encodeResult, formatOf, responseFormat, type BodyFormat } from './media-types'
 import type { ProcessRequestOptions, ResolvedLayerOptions } from './options'
-import { acceptsSomeEncoding, encodeForClient } from './response-compression'
+import { acceptsSomeEncoding, encodeForClient, encodingVariant } from './response-compression'
 
-/** A result with where it came from. @internal */
+/** A result with its cache key and where it came from. @internal */
 export interface HandledResult<R = unknown> {
   result: R
   cache: 'hit' | 'miss'
+  key: string
 }
 
 /** What the handler needs of its layer. @internal */
@@ -58,13 +60,17 @@ interface Exchange {
  * with a fixed message (internal messages stay inside); nothing is thrown out of it.
  * @internal
  */
-export function createLayerHandler(layer: HandlerHost, settings: HandlerSettings): RequestListener {
+export function createLayerHandler(
+  layer: HandlerHost,
+  settings: HandlerSettings,
+  bodies: EncodedBodies | undefined,
+): RequestListener {
   return (req, res) => {
     const requestId = requestIdOf(req.headers['x-request-id'])
     res.setHeader('x-request-id', requestId)
     const exchange: Exchange = { userKey: undefined, cache: undefined }
     if (settings.log !== undefined) logWhenDone(settings.log, req, res, requestId, exchange)
-    serve(layer, settings, req, res, exchange).catch(() => {
+    serve(layer, settings, bodies, req, res, exchange).catch(() => {
       // Only a fault of the reply itself gets here: end the exchange rather than leave it hanging.
       if (!res.headersSent) reply(res, 500, 'internal_error', 'internal error')
       else res.destroy()
@@ -106,6 +112,7 @@ function logWhenDone(
 async function serve(
   layer: HandlerHost,
   settings: HandlerSettings,
+  bodies: EncodedBodies | undefined,
   req: IncomingMessage,
   res: ServerResponse,
   exchange: Exchange,
@@ -155,17 +162,34 @@ async function serve(
   }
   exchange.cache = handled.cache
   if (res.destroyed) return
-  const encoded = encodeResult(responseFormat(req.headers.accept, format), handled.result)
-  const sent = await encodeForClient(encoded.body, acceptEncoding, settings.compressMinBytes)
+  const sent = await readyBody(settings, bodies, handled, responseFormat(req.headers.accept, format), acceptEncoding)
   if (res.destroyed) return
   res.writeHead(200, {
-    'content-type': encoded.contentType,
+    'content-type': sent.contentType,
     'content-length': sent.body.length,
     // The format follows Accept and the coding Accept-Encoding: a shared cache must key on both.
     vary: 'Accept, Accept-Encoding',
     ...(sent.encoding === undefined ? {} : { 'content-encoding': sent.encoding }),
   })
   res.end(sent.body)
+}
+
+/** The body of a result in `format` for `acceptEncoding`: the one kept for it, or made (and kept) now. */
+async function readyBody(
+  settings: HandlerSettings,
+  bodies: EncodedBodies | undefined,
+  handled: HandledResult,
+  format: BodyFormat,
+  acceptEncoding: string | undefined,
+): Promise<ReadyBody> {
+  const variant = `${format} ${encodingVariant(acceptEncoding)}`
+  const kept = bodies?.get(handled.key, variant, handled.result)
+  if (kept !== undefined) return kept
+  const encoded = encodeResult(format, handled.result)
+  const sent = await encodeForClient(encoded.body, acceptEncoding, settings.compressMinBytes)
+  const ready = { body: sent.body, contentType: encoded.contentType, encoding: sent.encoding }
+  bodies?.set(handled.key, variant, handled.result, ready)
+  return ready
 }
 
 /**

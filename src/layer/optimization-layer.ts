@@ -21,6 +21,7 @@ import { RateLimiter } from '../ratelimit/rate-limiter'
 import type { TaskQueueOptions } from '../queue/options'
 import { TaskQueue } from '../queue/task-queue'
 import { BackendClient } from './backend-client'
+import { EncodedBodies } from './encoded-bodies'
 import { createLayerHandler, type HandledResult } from './http-handler'
 import { openLayers, type LayerOutcome, type LayerStats } from './layer-metrics'
 import {
@@ -99,6 +100,8 @@ export class OptimizationLayer<D = unknown, R = unknown> {
   private readonly processor: Processor<D, R> | undefined
   /** `queueSize` of a queue the layer created; a ready-made queue does not tell its own. */
   private readonly queueSize: number | undefined
+  /** Response bodies of recent results for `handler()`; undefined with `encodedBodyCacheBytes: 0`. */
+  private readonly bodies: EncodedBodies | undefined
   /** What the layer created, closed by `stop()` in this order. */
   private readonly closers: (() => Promise<unknown>)[] = []
   private readonly inFlight = new Set<Promise<unknown>>()
@@ -121,6 +124,8 @@ export class OptimizationLayer<D = unknown, R = unknown> {
       throw new InvalidArgumentError(`invalid name: expected a non-empty string, got ${String(options.name)}`)
     }
     const d = OPTIMIZATION_LAYER_DEFAULTS
+    const bodyBytes = this.settings.encodedBodyCacheBytes
+    this.bodies = bodyBytes === 0 ? undefined : new EncodedBodies(bodyBytes)
     try {
       this.metrics = this.own<MetricsCollector, never>(
         options.metrics,
@@ -254,7 +259,7 @@ export class OptimizationLayer<D = unknown, R = unknown> {
     return (await this.processRecorded(userKey, data, options)).result
   }
 
-  /** @internal For `handler()`: {@link processRequest}, telling whether the result came from the cache. */
+  /** @internal For `handler()`: {@link processRequest}, telling its cache key and whether the result came from the cache. */
   async processRecorded(userKey: string, data: D, options: ProcessRequestOptions = {}): Promise<HandledResult<R>> {
     if (this.closing) {
       this.counts.shed++
@@ -266,8 +271,8 @@ export class OptimizationLayer<D = unknown, R = unknown> {
     const work = this.pipeline(userKey, data, options, (found) => (outcome = found))
     this.inFlight.add(work)
     try {
-      const result = await work
-      return { result, cache: outcome === 'hit' ? 'hit' : 'miss' }
+      const { value, key } = await work
+      return { result: value, cache: outcome === 'hit' ? 'hit' : 'miss', key }
     } catch (error) {
       outcome = outcomeOf(error)
       throw error
@@ -300,7 +305,7 @@ export class OptimizationLayer<D = unknown, R = unknown> {
    * internal message is sent); nothing at all when the client went away.
    */
   handler(): RequestListener {
-    return createLayerHandler(this, this.settings)
+    return createLayerHandler(this, this.settings, this.bodies)
   }
 
   /** Liveness: the process is up and the layer not stopped. */
@@ -377,7 +382,7 @@ export class OptimizationLayer<D = unknown, R = unknown> {
     data: D,
     options: ProcessRequestOptions,
     found: (outcome: LayerOutcome) => void,
-  ): Promise<R> {
+  ): Promise<{ value: R; key: string }> {
     knownOptions('processRequest options', options, PROCESS_REQUEST_OPTION_NAMES)
     if (typeof userKey !== 'string' || userKey === '') {
       throw new InvalidArgumentError(`invalid userKey: expected a non-empty string, got ${String(userKey)}`)
@@ -408,7 +413,7 @@ export class OptimizationLayer<D = unknown, R = unknown> {
       { ttlMs: options.ttlMs, signal },
     )
     found(ran ? 'miss' : 'hit')
-    return value as R
+    return { value: value as R, key }
   }
 
   /** The work of a miss, on the queue. */

@@ -93,6 +93,13 @@ export interface OptimizationLayerOptions<D = unknown, R = unknown> {
    */
   compressMinBytes?: number
   /**
+   * `handler()`: bytes of response bodies (serialized and compressed) kept for recent results,
+   * so that a cache hit pays neither again; 0 keeps none. A body is reused only for the very
+   * result object the cache answers with, so a changed or invalidated value never gets an old
+   * body. @default 4_194_304
+   */
+  encodedBodyCacheBytes?: number
+  /**
    * Largest backend response body, in bytes: a larger one is refused (`BackendResponseError`,
    * 502 from `handler()`) as soon as the limit is passed, without reading the rest. @default 8_388_608
    */
@@ -122,6 +129,7 @@ export const OPTIMIZATION_LAYER_DEFAULTS = Object.freeze({
   userKeyHeader: 'x-api-key',
   maxBodyBytes: 1_048_576,
   compressMinBytes: 1024,
+  encodedBodyCacheBytes: 4 * 1024 * 1024,
   maxBackendBodyBytes: 8 * 1024 * 1024,
   startTimeoutMs: 5_000,
   overloadRetryAfterMs: 1000,
@@ -174,6 +182,7 @@ export interface ResolvedLayerOptions {
   userKeyHeader: string
   maxBodyBytes: number
   compressMinBytes: number
+  encodedBodyCacheBytes: number
   maxBackendBodyBytes: number
   startTimeoutMs: number
   overloadRetryAfterMs: number
@@ -213,6 +222,13 @@ export function resolveLayerOptions(options: OptimizationLayerOptions<never, unk
     userKeyHeader: userKeyHeader.toLowerCase(),
     maxBodyBytes: wholeNumber('maxBodyBytes', options.maxBodyBytes, 1, 2 ** 31 - 1, d.maxBodyBytes),
     compressMinBytes: wholeNumber('compressMinBytes', options.compressMinBytes, 0, 2 ** 31 - 1, d.compressMinBytes),
+    encodedBodyCacheBytes: wholeNumber(
+      'encodedBodyCacheBytes',
+      options.encodedBodyCacheBytes,
+      0,
+      2 ** 31 - 1,
+      d.encodedBodyCacheBytes,
+    ),
     maxBackendBodyBytes: wholeNumber(
       'maxBackendBodyBytes',
       options.maxBackendBodyBytes,

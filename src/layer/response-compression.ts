@@ -29,6 +29,14 @@ export function acceptsSomeEncoding(header: string | undefined): boolean {
 }
 
 /**
+ * What decides the coding of a body under `header`: the best accepted coding and whether
+ * identity is allowed. Equal variants get equal encodings of equal bodies. @internal
+ */
+export function encodingVariant(header: string | undefined): string {
+  return `${negotiateEncoding(header) ?? 'identity'}${identityAccepted(header) ? '' : ';no-identity'}`
+}
+
+/**
  * `body` encoded for a request's `Accept-Encoding`: compressed with the best accepted coding
  * (zstd, br, gzip, deflate; q-values and the server's preference decide) when it is at least
  * `minBytes` and looks compressible, else as it is. When the client refuses identity, a small
