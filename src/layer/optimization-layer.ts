@@ -294,7 +294,8 @@ export class OptimizationLayer<D = unknown, R = unknown> {
    * allows and it is at least `compressMinBytes`, with `Vary: Accept-Encoding`. The user key
    * comes from the `userKeyHeader` header (else the client address). Every response carries
    * `X-Request-Id` (the client's when it sent a valid one, else a new UUID), and `log` gets
-   * one entry per request.
+   * one entry per request. The bodies of recent results are kept (`encodedBodyCacheBytes`),
+   * so that a cache hit is not serialized and compressed again.
    *
    * Errors become statuses with a JSON body `{ error, message }`: 429 (with `Retry-After` and
    * `RateLimit-*`), 503 overloaded or stopping (with `Retry-After`), 504 timeout, 502 no

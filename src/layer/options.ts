@@ -67,8 +67,10 @@ export interface OptimizationLayerOptions<D = unknown, R = unknown> {
    */
   queue?: Omit<TaskQueueOptions, 'workerModule'> | TaskQueue
   /**
-   * Upstream HTTP backends: a miss is POSTed to one of them (the data as JSON to
-   * `backendPath`) instead of running `processor`, and the JSON response is the result.
+   * Upstream HTTP backends: a miss is POSTed to one of them (to `backendPath`; a Buffer as
+   * `application/octet-stream`, other data as JSON) instead of running `processor`, and the
+   * response (JSON, MessagePack or bytes) is the result. Errors and 5xx are retried on another
+   * backend; a 4xx is the answer, thrown as `BackendResponseError` and not retried.
    */
   backends?: readonly BackendConfig[]
   /** The balancer's options (its `backends` are the layer's), or a ready-made balancer the layer does not close. @default {} */
