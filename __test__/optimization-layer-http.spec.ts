@@ -413,3 +413,25 @@ test('handler(): a hit reuses the body made for its result; a new value or encod
   await postJson(uncachedUrl, { n: 1 }, gzip)
   t.is(plain.count, beforeHit + 1)
 })
+
+test('start() rejects with UnavailableError while every backend is known down, and succeeds once one is back', async (t) => {
+  const server = backend((_body, res) => res.end('{}'))
+  const url = await listen(server)
+  const port = Number(new URL(url).port)
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  const layer = open({
+    backends: [{ id: 'later', url }],
+    balancer: { healthCheck: { path: '/health', intervalMs: 50, unhealthyThreshold: 1, healthyThreshold: 1 } },
+    startTimeoutMs: 200,
+    rateLimit: false,
+  })
+  await waitFor('the health checks to see the backend down', () => layer.ready().checks.backends === false)
+  const error = await t.throwsAsync(layer.start(), { instanceOf: UnavailableError })
+  t.regex(error.message, /backend/)
+  t.false(layer.ready().checks.started)
+  server.listen(port, '127.0.0.1')
+  await once(server, 'listening')
+  await waitFor('the health checks to see the backend back', () => layer.ready().checks.backends === true)
+  await layer.start()
+  t.true(layer.ready().ok)
+})

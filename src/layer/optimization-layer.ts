@@ -212,7 +212,9 @@ export class OptimizationLayer<D = unknown, R = unknown> {
    * Waits for what the layer depends on, then marks it started: {@link ready} reports it ready
    * from then on (while its dependencies are). Waited for, up to `startTimeoutMs`: Redis
    * reachable when `redis` is given, and at least one available backend when there are
-   * backends. The components run from construction (the balancer's health checks, the cache's
+   * backends. Backends count as available until the balancer's health checks or outlier
+   * detection say otherwise (so that a balancer without health checks still routes): `start()`
+   * catches backends known to be down, not those not yet checked. The components run from construction (the balancer's health checks, the cache's
    * Redis connection), so requests are served before too. Idempotent once it succeeded.
    * @throws {UnavailableError} a dependency was still out of reach after `startTimeoutMs`; the
    *   message names it, and the layer stays unstarted (call `start()` again, or `stop()`)
