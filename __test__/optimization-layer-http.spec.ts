@@ -1,6 +1,6 @@
 import { once } from 'node:events'
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib'
 
 import test from 'ava'
@@ -434,4 +434,20 @@ test('start() rejects with UnavailableError while every backend is known down, a
   await waitFor('the health checks to see the backend back', () => layer.ready().checks.backends === true)
   await layer.start()
   t.true(layer.ready().ok)
+})
+
+test('start() rejects when Redis accepts connections but never answers', async (t) => {
+  const silent = createNetServer(() => {})
+  silent.listen(0, '127.0.0.1')
+  await once(silent, 'listening')
+  t.teardown(() => {
+    silent.close()
+  })
+  const layer = open({
+    processor: () => 1,
+    redis: { url: `redis://127.0.0.1:${(silent.address() as AddressInfo).port}` },
+    startTimeoutMs: 300,
+  })
+  const error = await t.throwsAsync(layer.start(), { instanceOf: UnavailableError })
+  t.regex(error.message, /Redis/)
 })

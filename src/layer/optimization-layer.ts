@@ -224,10 +224,11 @@ export class OptimizationLayer<D = unknown, R = unknown> {
     this.refuseIfStopped()
     if (this.state === 'started') return
     const deadline = performance.now() + this.settings.startTimeoutMs
-    // Redis counts as reachable until a connection fails: first let the cache try to connect.
-    await withinMs(this.cache.ready(), this.settings.startTimeoutMs)
+    // Redis counts as reachable until a connection fails: first let the cache try to connect
+    // (a connection still pending at the deadline, to a host that does not answer, is a failure).
+    const connectSettled = await withinMs(this.cache.ready(), this.settings.startTimeoutMs)
     for (;;) {
-      const missing = this.unreachableDependencies()
+      const missing = this.unreachableDependencies(connectSettled)
       if (missing.length === 0) break
       if (performance.now() >= deadline) {
         throw new UnavailableError(
@@ -364,9 +365,10 @@ export class OptimizationLayer<D = unknown, R = unknown> {
   }
 
   /** The dependencies {@link start} waits for that are out of reach now. */
-  private unreachableDependencies(): string[] {
+  private unreachableDependencies(redisConnectSettled: boolean): string[] {
     const missing: string[] = []
-    if (this.cache.stats().l3?.available === false) missing.push('Redis')
+    const l3 = this.cache.stats().l3
+    if (l3 !== undefined && (!redisConnectSettled || !l3.available)) missing.push('Redis')
     if (this.balancer !== undefined && this.balancer.stats().available === 0) missing.push('every backend')
     return missing
   }
@@ -516,11 +518,17 @@ function outcomeOf(error: unknown): LayerOutcome {
   return 'error'
 }
 
-/** Waits for `promise`, but no longer than `ms`. */
-async function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
+/** Waits for `promise`, but no longer than `ms`: true when it settled in time. */
+async function withinMs(promise: Promise<unknown>, ms: number): Promise<boolean> {
   const timer = new AbortController()
   try {
-    await Promise.race([promise, sleep(ms, undefined, { signal: timer.signal })])
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      sleep(ms, false, { signal: timer.signal }),
+    ])
   } finally {
     timer.abort()
   }
