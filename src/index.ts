@@ -84,6 +84,7 @@ export {
 } from './config/variables'
 export {
   AbortError,
+  BackendResponseError,
   CircuitOpenError,
   ClosedError,
   ConfigError,
@@ -322,6 +323,7 @@ export {
 export * from './queue/durable'
 export { VERSION } from './version'
 export { LAYER_OUTCOMES, type LayerOutcome, type LayerStats } from './layer/layer-metrics'
+export { type LayerAccessLog, type LayerAccessLogEntry } from './layer/access-log'
 export {
   OPTIMIZATION_LAYER_DEFAULTS,
   type LayerRateLimitOptions,

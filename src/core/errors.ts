@@ -19,6 +19,7 @@ export type OptlayerErrorCode =
   | 'ERR_OPTLAYER_LEASE_LOST'
   | 'ERR_OPTLAYER_RATE_LIMITED'
   | 'ERR_OPTLAYER_OVERLOADED'
+  | 'ERR_OPTLAYER_BACKEND_RESPONSE'
 
 const kBrand = Symbol.for('optlayer.error')
 
@@ -105,6 +106,31 @@ export class TimeoutError extends OptlayerError {
 /** No backend can take the request: none configured, all ejected, open or draining. */
 export class NoBackendError extends OptlayerError {
   static override readonly code = 'ERR_OPTLAYER_NO_BACKEND' as const
+}
+
+/**
+ * A backend answered, but not with a result: a 4xx (the backend's verdict on the request,
+ * carried as `status` and up to a bounded `body` so that it can be relayed), or a body larger
+ * than the caller's limit (`status` undefined; nothing past the limit was read).
+ */
+export class BackendResponseError extends OptlayerError {
+  static override readonly code = 'ERR_OPTLAYER_BACKEND_RESPONSE' as const
+  /** The backend's 4xx status; undefined when its body was refused for its size. */
+  readonly status: number | undefined
+  /** The start of the backend's body (empty when refused for its size). */
+  readonly body: Buffer
+  /** The backend's `Content-Type`, when it sent one. */
+  readonly contentType: string | undefined
+
+  constructor(
+    message: string,
+    options: { status?: number; body?: Buffer; contentType?: string; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause })
+    this.status = options.status
+    this.body = options.body ?? Buffer.alloc(0)
+    this.contentType = options.contentType
+  }
 }
 
 /** A circuit breaker is open and rejects calls until its next probe. */

@@ -1,8 +1,12 @@
+import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
+import { performance } from 'node:perf_hooks'
 
 import {
   AbortError,
+  BackendResponseError,
   ClosedError,
+  CorruptInputError,
   NoBackendError,
   OverloadedError,
   RateLimitedError,
@@ -10,27 +14,63 @@ import {
 } from '../core/errors'
 import { sendJson } from '../core/http-listener'
 import { rejectTooManyRequests } from '../ratelimit/http'
+import { userKeyDigest, type LayerAccessLogEntry } from './access-log'
+import type { EncodedBodies, ReadyBody } from './encoded-bodies'
+import { decodeBody, encodeResult, formatOf, responseFormat, type BodyFormat } from './media-types'
 import type { ProcessRequestOptions, ResolvedLayerOptions } from './options'
+import { acceptsSomeEncoding, encodeForClient, encodingVariant } from './response-compression'
+
+/** A result with its cache key and where it came from. @internal */
+export interface HandledResult<R = unknown> {
+  result: R
+  cache: 'hit' | 'miss'
+  key: string
+}
 
 /** What the handler needs of its layer. @internal */
 export interface HandlerHost {
   readonly rateLimit: number | undefined
-  processRequest(userKey: string, data: never, options: ProcessRequestOptions): Promise<unknown>
+  processRecorded(userKey: string, data: never, options: ProcessRequestOptions): Promise<HandledResult>
 }
 
-type HandlerSettings = Pick<ResolvedLayerOptions, 'userKeyHeader' | 'maxBodyBytes' | 'overloadRetryAfterMs'>
+type HandlerSettings = Pick<
+  ResolvedLayerOptions,
+  'userKeyHeader' | 'maxBodyBytes' | 'overloadRetryAfterMs' | 'compressMinBytes' | 'log'
+>
+
+/** Longest user key, in UTF-8 bytes: the rate limiter's default key limit. */
+const MAX_USER_KEY_BYTES = 512
+
+/** A client's `X-Request-Id` is kept when it is this short and of visible ASCII only (it goes into logs). */
+const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,200}$/
+
+const FORMAT_NAMES: Record<BodyFormat, string> = { json: 'JSON', msgpack: 'MessagePack', bytes: 'bytes' }
 
 /** The body went past `maxBodyBytes`. */
 class BodyTooLarge extends Error {}
+
+/** What the access log records of a request besides what the response says. */
+interface Exchange {
+  userKey: string | undefined
+  cache: 'hit' | 'miss' | undefined
+}
 
 /**
  * The `node:http` listener of `OptimizationLayer.handler()`. Every failure becomes a status
  * with a fixed message (internal messages stay inside); nothing is thrown out of it.
  * @internal
  */
-export function createLayerHandler(layer: HandlerHost, settings: HandlerSettings): RequestListener {
+export function createLayerHandler(
+  layer: HandlerHost,
+  settings: HandlerSettings,
+  bodies: EncodedBodies | undefined,
+): RequestListener {
   return (req, res) => {
-    serve(layer, settings, req, res).catch(() => {
+    const requestId = requestIdOf(req.headers['x-request-id'])
+    res.setHeader('x-request-id', requestId)
+    const exchange: Exchange = { userKey: undefined, cache: undefined }
+    if (settings.log !== undefined) logWhenDone(settings.log, req, res, requestId, exchange)
+    serve(layer, settings, bodies, req, res, exchange).catch(() => {
       // Only a fault of the reply itself gets here: end the exchange rather than leave it hanging.
       if (!res.headersSent) reply(res, 500, 'internal_error', 'internal error')
       else res.destroy()
@@ -38,18 +78,62 @@ export function createLayerHandler(layer: HandlerHost, settings: HandlerSettings
   }
 }
 
+function requestIdOf(header: string | string[] | undefined): string {
+  const given = Array.isArray(header) ? header[0] : header
+  return given !== undefined && REQUEST_ID_PATTERN.test(given) ? given : randomUUID()
+}
+
+function logWhenDone(
+  log: (entry: LayerAccessLogEntry) => void,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requestId: string,
+  exchange: Exchange,
+): void {
+  const started = performance.now()
+  res.once('close', () => {
+    const entry: LayerAccessLogEntry = {
+      method: req.method ?? '',
+      path: req.url ?? '',
+      status: res.writableFinished ? res.statusCode : 499,
+      ms: performance.now() - started,
+      requestId,
+      userKey: exchange.userKey === undefined ? undefined : userKeyDigest(exchange.userKey),
+      cache: exchange.cache,
+    }
+    try {
+      log(entry)
+    } catch {
+      // A failing log must not take the server down; the answer was sent already.
+    }
+  })
+}
+
 async function serve(
   layer: HandlerHost,
   settings: HandlerSettings,
+  bodies: EncodedBodies | undefined,
   req: IncomingMessage,
   res: ServerResponse,
+  exchange: Exchange,
 ): Promise<void> {
   if (req.method !== 'POST') return reply(res, 405, 'method_not_allowed', 'use POST', { allow: 'POST' })
-  if (!isJson(req.headers['content-type'])) {
-    return reply(res, 415, 'unsupported_media_type', 'the body must be application/json')
+  const format = formatOf(req.headers['content-type'])
+  if (format === undefined) {
+    return reply(res, 415, 'unsupported_media_type', 'the body must be JSON, MessagePack or application/octet-stream')
+  }
+  const acceptEncoding = req.headers['accept-encoding']
+  // Decided before the work runs: no result could be sent anyway.
+  if (!acceptsSomeEncoding(acceptEncoding)) {
+    return reply(res, 406, 'not_acceptable', 'Accept-Encoding refuses every coding and identity')
   }
   const declared = Number(req.headers['content-length'])
   if (declared > settings.maxBodyBytes) return tooLarge(res, settings.maxBodyBytes)
+  const userKey = userKeyOf(req, settings.userKeyHeader)
+  if (userKey === undefined) {
+    return reply(res, 400, 'bad_request', `the ${settings.userKeyHeader} header is not a valid user key`)
+  }
+  exchange.userKey = userKey
   // The client going away aborts the request's wait (the work goes on for identical requests).
   const gone = new AbortController()
   res.on('close', () => {
@@ -65,21 +149,59 @@ async function serve(
   }
   let data: unknown
   try {
-    data = JSON.parse(body.toString('utf8'))
-  } catch {
-    return reply(res, 400, 'bad_request', 'the body is not valid JSON')
+    data = decodeBody(format, body)
+  } catch (error) {
+    if (!(error instanceof CorruptInputError)) throw error
+    return reply(res, 400, 'bad_request', `the body is not valid ${FORMAT_NAMES[format]}`)
   }
-  const header = req.headers[settings.userKeyHeader]
-  const given = Array.isArray(header) ? header[0] : header
-  const userKey = given !== undefined && given !== '' ? given : (req.socket.remoteAddress ?? 'unknown')
-  let result: unknown
+  let handled: HandledResult
   try {
-    result = await layer.processRequest(userKey, data as never, { signal: gone.signal })
+    handled = await layer.processRecorded(userKey, data as never, { signal: gone.signal })
   } catch (error) {
     return replyError(layer, settings, res, error, gone.signal.aborted)
   }
+  exchange.cache = handled.cache
   if (res.destroyed) return
-  sendJson(res, 200, result ?? null)
+  const sent = await readyBody(settings, bodies, handled, responseFormat(req.headers.accept, format), acceptEncoding)
+  if (res.destroyed) return
+  res.writeHead(200, {
+    'content-type': sent.contentType,
+    'content-length': sent.body.length,
+    // The format follows Accept and the coding Accept-Encoding: a shared cache must key on both.
+    vary: 'Accept, Accept-Encoding',
+    ...(sent.encoding === undefined ? {} : { 'content-encoding': sent.encoding }),
+  })
+  res.end(sent.body)
+}
+
+/** The body of a result in `format` for `acceptEncoding`: the one kept for it, or made (and kept) now. */
+async function readyBody(
+  settings: HandlerSettings,
+  bodies: EncodedBodies | undefined,
+  handled: HandledResult,
+  format: BodyFormat,
+  acceptEncoding: string | undefined,
+): Promise<ReadyBody> {
+  const variant = `${format} ${encodingVariant(acceptEncoding)}`
+  const kept = bodies?.get(handled.key, variant, handled.result)
+  if (kept !== undefined) return kept
+  const encoded = encodeResult(format, handled.result)
+  const sent = await encodeForClient(encoded.body, acceptEncoding, settings.compressMinBytes)
+  const ready = { body: sent.body, contentType: encoded.contentType, encoding: sent.encoding }
+  bodies?.set(handled.key, variant, handled.result, ready)
+  return ready
+}
+
+/**
+ * The user key of a request: its `header` when present, else the client address; undefined
+ * when the header is there but no valid key (over 512 UTF-8 bytes, or with control characters).
+ */
+function userKeyOf(req: IncomingMessage, header: string): string | undefined {
+  const value = req.headers[header]
+  const given = Array.isArray(value) ? value[0] : value
+  if (given === undefined || given === '') return req.socket.remoteAddress ?? 'unknown'
+  if (Buffer.byteLength(given) > MAX_USER_KEY_BYTES || /[\x00-\x1f\x7f]/.test(given)) return undefined
+  return given
 }
 
 function replyError(
@@ -102,6 +224,15 @@ function replyError(
   }
   if (error instanceof TimeoutError) return reply(res, 504, 'timeout', 'the request timed out')
   if (error instanceof NoBackendError) return reply(res, 502, 'bad_gateway', 'no backend could answer')
+  if (error instanceof BackendResponseError) {
+    if (error.status === undefined) return reply(res, 502, 'bad_gateway', 'the backend answer is too large')
+    // The backend's verdict on the request, relayed as it was (its body already bounded).
+    res.writeHead(error.status, {
+      'content-type': error.contentType ?? 'application/octet-stream',
+      'content-length': error.body.length,
+    })
+    return void res.end(error.body)
+  }
   // nginx's 499: the request was aborted while the client is still connected (rare: a half-close).
   if (error instanceof AbortError) return reply(res, 499, 'client_closed_request', 'the request was aborted')
   reply(res, 500, 'internal_error', 'internal error')
@@ -125,12 +256,6 @@ function tooLarge(res: ServerResponse, limit: number): void {
 /** `Retry-After` in whole seconds, at least 1 so that a client does not retry at once. */
 function retryAfter(ms: number): Record<string, string> {
   return { 'retry-after': String(Math.max(1, Math.ceil(ms / 1000))) }
-}
-
-function isJson(contentType: string | undefined): boolean {
-  if (contentType === undefined) return false
-  const type = contentType.split(';', 1)[0]!.trim().toLowerCase()
-  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'))
 }
 
 /** The whole body, refused past `limit` bytes as soon as it gets there. */

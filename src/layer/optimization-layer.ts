@@ -1,5 +1,6 @@
 import type { RequestListener } from 'node:http'
 import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 import { LoadBalancer } from '../balancer/load-balancer'
 import type { LoadBalancerOptions } from '../balancer/options'
@@ -12,6 +13,7 @@ import {
   OverloadedError,
   QueueFullError,
   RateLimitedError,
+  UnavailableError,
 } from '../core/errors'
 import { knownOptions } from '../core/validate'
 import { MetricsCollector } from '../monitoring/metrics-collector'
@@ -19,8 +21,9 @@ import { RateLimiter } from '../ratelimit/rate-limiter'
 import type { TaskQueueOptions } from '../queue/options'
 import { TaskQueue } from '../queue/task-queue'
 import { BackendClient } from './backend-client'
+import { EncodedBodies } from './encoded-bodies'
 import { layerOptionsFromEnv } from './from-env'
-import { createLayerHandler } from './http-handler'
+import { createLayerHandler, type HandledResult } from './http-handler'
 import { openLayers, type LayerOutcome, type LayerStats } from './layer-metrics'
 import {
   OPTIMIZATION_LAYER_DEFAULTS,
@@ -55,6 +58,9 @@ export interface LayerStopReport {
 type LayerState = 'created' | 'started' | 'stopping' | 'stopped'
 
 let unnamed = 0
+
+/** How often `start()` looks at its dependencies while it waits for them. */
+const START_POLL_MS = 25
 
 /**
  * The optimization layer: one object composing optlayer's components in front of your work.
@@ -95,6 +101,8 @@ export class OptimizationLayer<D = unknown, R = unknown> {
   private readonly processor: Processor<D, R> | undefined
   /** `queueSize` of a queue the layer created; a ready-made queue does not tell its own. */
   private readonly queueSize: number | undefined
+  /** Response bodies of recent results for `handler()`; undefined with `encodedBodyCacheBytes: 0`. */
+  private readonly bodies: EncodedBodies | undefined
   /** What the layer created, closed by `stop()` in this order. */
   private readonly closers: (() => Promise<unknown>)[] = []
   private readonly inFlight = new Set<Promise<unknown>>()
@@ -117,6 +125,8 @@ export class OptimizationLayer<D = unknown, R = unknown> {
       throw new InvalidArgumentError(`invalid name: expected a non-empty string, got ${String(options.name)}`)
     }
     const d = OPTIMIZATION_LAYER_DEFAULTS
+    const bodyBytes = this.settings.encodedBodyCacheBytes
+    this.bodies = bodyBytes === 0 ? undefined : new EncodedBodies(bodyBytes)
     try {
       this.metrics = this.own<MetricsCollector, never>(
         options.metrics,
@@ -183,6 +193,7 @@ export class OptimizationLayer<D = unknown, R = unknown> {
           this.settings.backendPath,
           this.settings.backendAttempts,
           options.upstream ?? d.upstream,
+          this.settings.maxBackendBodyBytes,
         )
         this.closers.push(() => backend.close())
         this.backend = backend
@@ -210,14 +221,35 @@ export class OptimizationLayer<D = unknown, R = unknown> {
   }
 
   /**
-   * Marks the layer started: {@link ready} reports it ready from then on (while its
-   * dependencies are). The components run from construction (the balancer's health checks,
-   * the cache's Redis connection), so requests are served before too. Idempotent.
+   * Waits for what the layer depends on, then marks it started: {@link ready} reports it ready
+   * from then on (while its dependencies are). Waited for, up to `startTimeoutMs`: Redis
+   * reachable when `redis` is given, and at least one available backend when there are
+   * backends. Backends count as available until the balancer's health checks or outlier
+   * detection say otherwise (so that a balancer without health checks still routes): `start()`
+   * catches backends known to be down, not those not yet checked. The components run from construction (the balancer's health checks, the cache's
+   * Redis connection), so requests are served before too. Idempotent once it succeeded.
+   * @throws {UnavailableError} a dependency was still out of reach after `startTimeoutMs`; the
+   *   message names it, and the layer stays unstarted (call `start()` again, or `stop()`)
    * @throws {ClosedError} after {@link stop}
    */
   async start(): Promise<void> {
-    if (this.state === 'stopping' || this.state === 'stopped') {
-      throw new ClosedError(`optimization layer ${this.name} is stopped`)
+    this.refuseIfStopped()
+    if (this.state === 'started') return
+    const deadline = performance.now() + this.settings.startTimeoutMs
+    // Redis counts as reachable until a connection fails: first let the cache try to connect
+    // (a connection still pending at the deadline, to a host that does not answer, is a failure).
+    const connectSettled = await withinMs(this.cache.ready(), this.settings.startTimeoutMs)
+    for (;;) {
+      const missing = this.unreachableDependencies(connectSettled)
+      if (missing.length === 0) break
+      if (performance.now() >= deadline) {
+        throw new UnavailableError(
+          `optimization layer ${this.name} did not start within ${this.settings.startTimeoutMs} ms: ${missing.join(' and ')} out of reach`,
+        )
+      }
+      // The cache and the balancer report their state but announce no change of it: poll.
+      await sleep(START_POLL_MS)
+      this.refuseIfStopped()
     }
     this.state = 'started'
   }
@@ -232,21 +264,30 @@ export class OptimizationLayer<D = unknown, R = unknown> {
    * @throws {OverloadedError} the queue is full: the request is shed at once
    * @throws {TimeoutError} the work ran past the queue's `timeoutMs`
    * @throws {NoBackendError} no backend could be picked or none answered
+   * @throws {BackendResponseError} a backend answered 4xx (not retried: its `status` and `body`
+   *   are its answer), or with a body larger than `maxBackendBodyBytes`
    * @throws {AbortError} `signal` aborted
    * @throws {ClosedError} the layer is stopping or stopped
    * @throws whatever the processor threw (after its retries)
    */
   async processRequest(userKey: string, data: D, options: ProcessRequestOptions = {}): Promise<R> {
+    return (await this.processRecorded(userKey, data, options)).result
+  }
+
+  /** @internal For `handler()`: {@link processRequest}, telling its cache key and whether the result came from the cache. */
+  async processRecorded(userKey: string, data: D, options: ProcessRequestOptions = {}): Promise<HandledResult<R>> {
     if (this.closing) {
       this.counts.shed++
       throw new ClosedError(`optimization layer ${this.name} is stopping: no request accepted`)
     }
     const started = performance.now()
-    let outcome: LayerOutcome = 'error'
+    // Set by the pipeline's callback, which flow analysis does not follow: not narrowed to 'error'.
+    let outcome = 'error' as LayerOutcome
     const work = this.pipeline(userKey, data, options, (found) => (outcome = found))
     this.inFlight.add(work)
     try {
-      return await work
+      const { value, key } = await work
+      return { result: value, cache: outcome === 'hit' ? 'hit' : 'miss', key }
     } catch (error) {
       outcome = outcomeOf(error)
       throw error
@@ -259,15 +300,28 @@ export class OptimizationLayer<D = unknown, R = unknown> {
   }
 
   /**
-   * A `node:http` request listener for a server of yours: the JSON body of a POST is the
-   * data, the user key comes from the `userKeyHeader` header (else the client address), and
-   * the result is answered as JSON. Errors become statuses: 429 (with `Retry-After` and
+   * A `node:http` request listener for a server of yours. The body of a POST is the data, read
+   * by its `Content-Type`: JSON (`application/json`, `*+json`), MessagePack
+   * (`application/msgpack`, `application/x-msgpack`, `application/vnd.msgpack`) or raw bytes
+   * (`application/octet-stream`: the data is a Buffer). The result is answered in the
+   * request's format unless `Accept` prefers another of these (a Buffer result always as
+   * `application/octet-stream`), compressed (zstd, br, gzip, deflate) when `Accept-Encoding`
+   * allows and it is at least `compressMinBytes`, with `Vary: Accept-Encoding`. The user key
+   * comes from the `userKeyHeader` header (else the client address). Every response carries
+   * `X-Request-Id` (the client's when it sent a valid one, else a new UUID), and `log` gets
+   * one entry per request. The bodies of recent results are kept (`encodedBodyCacheBytes`),
+   * so that a cache hit is not serialized and compressed again.
+   *
+   * Errors become statuses with a JSON body `{ error, message }`: 429 (with `Retry-After` and
    * `RateLimit-*`), 503 overloaded or stopping (with `Retry-After`), 504 timeout, 502 no
-   * backend, 413 body too large, 415 not JSON, 400 malformed JSON, 405 not a POST, 500
-   * otherwise (no internal message is sent); nothing at all when the client went away.
+   * backend or a backend body past `maxBackendBodyBytes`, a backend's own 4xx status and body
+   * (relayed as it was), 413 body too large, 415 unsupported `Content-Type`, 400 malformed
+   * body or invalid user key (empty, over 512 bytes, control characters), 406 when
+   * `Accept-Encoding` refuses every coding and identity, 405 not a POST, 500 otherwise (no
+   * internal message is sent); nothing at all when the client went away.
    */
   handler(): RequestListener {
-    return createLayerHandler(this, this.settings)
+    return createLayerHandler(this, this.settings, this.bodies)
   }
 
   /** Liveness: the process is up and the layer not stopped. */
@@ -322,6 +376,19 @@ export class OptimizationLayer<D = unknown, R = unknown> {
     return this.limiter?.quota.limit
   }
 
+  /** The dependencies {@link start} waits for that are out of reach now. */
+  private unreachableDependencies(redisConnectSettled: boolean): string[] {
+    const missing: string[] = []
+    const l3 = this.cache.stats().l3
+    if (l3 !== undefined && (!redisConnectSettled || !l3.available)) missing.push('Redis')
+    if (this.balancer !== undefined && this.balancer.stats().available === 0) missing.push('every backend')
+    return missing
+  }
+
+  private refuseIfStopped(): void {
+    if (this.closing) throw new ClosedError(`optimization layer ${this.name} is stopped`)
+  }
+
   /** @internal */
   get closing(): boolean {
     return this.state === 'stopping' || this.state === 'stopped'
@@ -332,7 +399,7 @@ export class OptimizationLayer<D = unknown, R = unknown> {
     data: D,
     options: ProcessRequestOptions,
     found: (outcome: LayerOutcome) => void,
-  ): Promise<R> {
+  ): Promise<{ value: R; key: string }> {
     knownOptions('processRequest options', options, PROCESS_REQUEST_OPTION_NAMES)
     if (typeof userKey !== 'string' || userKey === '') {
       throw new InvalidArgumentError(`invalid userKey: expected a non-empty string, got ${String(userKey)}`)
@@ -363,7 +430,7 @@ export class OptimizationLayer<D = unknown, R = unknown> {
       { ttlMs: options.ttlMs, signal },
     )
     found(ran ? 'miss' : 'hit')
-    return value as R
+    return { value: value as R, key }
   }
 
   /** The work of a miss, on the queue. */
@@ -461,6 +528,22 @@ function outcomeOf(error: unknown): LayerOutcome {
   if (error instanceof RateLimitedError) return 'limited'
   if (error instanceof OverloadedError || error instanceof ClosedError) return 'shed'
   return 'error'
+}
+
+/** Waits for `promise`, but no longer than `ms`: true when it settled in time. */
+async function withinMs(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  const timer = new AbortController()
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      sleep(ms, false, { signal: timer.signal }),
+    ])
+  } finally {
+    timer.abort()
+  }
 }
 
 /** True when every promise settled within `ms`. */

@@ -18,6 +18,7 @@ import type { RateLimiter, RateLimiterOptions } from '../ratelimit/rate-limiter'
 import type { TaskQueueOptions } from '../queue/options'
 import type { TaskQueue } from '../queue/task-queue'
 import type { Priority } from '../queue/types'
+import type { LayerAccessLog } from './access-log'
 
 /** What the processor is given besides the request's data. */
 export interface ProcessorContext {
@@ -66,8 +67,10 @@ export interface OptimizationLayerOptions<D = unknown, R = unknown> {
    */
   queue?: Omit<TaskQueueOptions, 'workerModule'> | TaskQueue
   /**
-   * Upstream HTTP backends: a miss is POSTed to one of them (the data as JSON to
-   * `backendPath`) instead of running `processor`, and the JSON response is the result.
+   * Upstream HTTP backends: a miss is POSTed to one of them (to `backendPath`; a Buffer as
+   * `application/octet-stream`, other data as JSON) instead of running `processor`, and the
+   * response (JSON, MessagePack or bytes) is the result. Errors and 5xx are retried on another
+   * backend; a 4xx is the answer, thrown as `BackendResponseError` and not retried.
    */
   backends?: readonly BackendConfig[]
   /** The balancer's options (its `backends` are the layer's), or a ready-made balancer the layer does not close. @default {} */
@@ -86,6 +89,30 @@ export interface OptimizationLayerOptions<D = unknown, R = unknown> {
   userKeyHeader?: string
   /** `handler()`: largest request body, in bytes; a larger one gets 413. @default 1_048_576 */
   maxBodyBytes?: number
+  /**
+   * `handler()`: smallest response body compressed for a client whose `Accept-Encoding` allows
+   * it (zstd, br, gzip or deflate); smaller ones cost more to compress than they save. @default 1024
+   */
+  compressMinBytes?: number
+  /**
+   * `handler()`: bytes of response bodies (serialized and compressed) kept for recent results,
+   * so that a cache hit pays neither again; 0 keeps none. A body is reused only for the very
+   * result object the cache answers with, so a changed or invalidated value never gets an old
+   * body. @default 4_194_304
+   */
+  encodedBodyCacheBytes?: number
+  /**
+   * Largest backend response body, in bytes: a larger one is refused (`BackendResponseError`,
+   * 502 from `handler()`) as soon as the limit is passed, without reading the rest. @default 8_388_608
+   */
+  maxBackendBodyBytes?: number
+  /**
+   * How long `start()` waits for the layer's dependencies: Redis reachable (when `redis` is
+   * given) and at least one available backend (when there are backends). @default 5_000
+   */
+  startTimeoutMs?: number
+  /** `handler()`: called once per request with its access-log entry (the user key only as a digest). */
+  log?: LayerAccessLog
   /** `retryAfterMs` of `OverloadedError` (and `Retry-After` of `handler()`'s 503s). @default 1000 */
   overloadRetryAfterMs?: number
   /** How long `stop()` waits for work in flight when its call gives no `timeoutMs`. @default 10_000 */
@@ -103,6 +130,10 @@ export const OPTIMIZATION_LAYER_DEFAULTS = Object.freeze({
   backendAttempts: 2,
   userKeyHeader: 'x-api-key',
   maxBodyBytes: 1_048_576,
+  compressMinBytes: 1024,
+  encodedBodyCacheBytes: 4 * 1024 * 1024,
+  maxBackendBodyBytes: 8 * 1024 * 1024,
+  startTimeoutMs: 5_000,
   overloadRetryAfterMs: 1000,
   stopTimeoutMs: 10_000,
 })
@@ -115,6 +146,7 @@ export const OPTIMIZATION_LAYER_OPTION_NAMES = optionNames<OptimizationLayerOpti
   backends: true,
   metrics: true,
   cacheKey: true,
+  log: true,
 })
 
 /** Options of one `processRequest` call. */
@@ -151,8 +183,13 @@ export interface ResolvedLayerOptions {
   backendAttempts: number
   userKeyHeader: string
   maxBodyBytes: number
+  compressMinBytes: number
+  encodedBodyCacheBytes: number
+  maxBackendBodyBytes: number
+  startTimeoutMs: number
   overloadRetryAfterMs: number
   stopTimeoutMs: number
+  log: LayerAccessLog | undefined
   cacheKey: ((userKey: string, data: never) => string) | undefined
   processor: Processor<never, unknown> | undefined
 }
@@ -186,11 +223,28 @@ export function resolveLayerOptions(options: OptimizationLayerOptions<never, unk
     backendAttempts: wholeNumber('backendAttempts', options.backendAttempts, 1, 100, d.backendAttempts),
     userKeyHeader: userKeyHeader.toLowerCase(),
     maxBodyBytes: wholeNumber('maxBodyBytes', options.maxBodyBytes, 1, 2 ** 31 - 1, d.maxBodyBytes),
+    compressMinBytes: wholeNumber('compressMinBytes', options.compressMinBytes, 0, 2 ** 31 - 1, d.compressMinBytes),
+    encodedBodyCacheBytes: wholeNumber(
+      'encodedBodyCacheBytes',
+      options.encodedBodyCacheBytes,
+      0,
+      2 ** 31 - 1,
+      d.encodedBodyCacheBytes,
+    ),
+    maxBackendBodyBytes: wholeNumber(
+      'maxBackendBodyBytes',
+      options.maxBackendBodyBytes,
+      1,
+      2 ** 31 - 1,
+      d.maxBackendBodyBytes,
+    ),
+    startTimeoutMs: timerMs('startTimeoutMs', options.startTimeoutMs ?? d.startTimeoutMs),
     overloadRetryAfterMs: wholeNumber('overloadRetryAfterMs', options.overloadRetryAfterMs, 0, 86_400_000, {
       fallback: d.overloadRetryAfterMs,
     }),
     stopTimeoutMs: timerMs('stopTimeoutMs', options.stopTimeoutMs ?? d.stopTimeoutMs, true),
     cacheKey: functionOption('cacheKey', options.cacheKey),
+    log: functionOption<LayerAccessLog>('log', options.log),
     processor,
   }
 }

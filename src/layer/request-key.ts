@@ -29,7 +29,18 @@ export function dataDigest(data: unknown): string {
     .digest('base64url')
 }
 
-/** The default cache key of a request: the user key and the digest of its data. @internal */
+/** User keys longer than this (in UTF-16 units) enter cache keys as a digest, so that every key fits the cache's limit. */
+const MAX_LITERAL_USER_KEY = 128
+
+/**
+ * The default cache key of a request: the user key and the digest of its data. A long user
+ * key (up to the 512 bytes `handler()` accepts) is replaced by `#` and its SHA-1, which keeps
+ * the cache key within the cache's default 512-byte `maxKeyLength`; a client could only take
+ * another's entries by sending a key equal to that digest of the other's key, which needs that key.
+ * @internal
+ */
 export function defaultCacheKey(userKey: string, data: unknown): string {
-  return `${userKey}:${dataDigest(data)}`
+  const user =
+    userKey.length <= MAX_LITERAL_USER_KEY ? userKey : `#${createHash('sha1').update(userKey).digest('base64url')}`
+  return `${user}:${dataDigest(data)}`
 }

@@ -1,5 +1,6 @@
 import { cacheOptionsFromConfig } from '../config/cache-config'
 import type { OptlayerConfig } from '../config/env'
+import { UnavailableError } from '../core/errors'
 import { startDemoBackend, type DemoBackend } from '../gateway/demo-backend'
 import type { GatewayOptions } from '../gateway/options'
 import { layerOptionsFromConfig } from '../layer/from-env'
@@ -60,7 +61,7 @@ export async function serveFromConfig(
       metrics,
     })
     opened.unshift({ close: () => layer.stop() })
-    await layer.start()
+    await startFailSoft(layer)
     const served = await serveGateway({
       ...config,
       gateway: gatewayOptionsFromConfig(config, backends),
@@ -85,6 +86,20 @@ export async function serveFromConfig(
   } catch (error) {
     await Promise.allSettled(opened.map((part) => part.close()))
     throw error
+  }
+}
+
+/**
+ * Starts the layer; a dependency still out of reach (Redis down at start-up) is reported and
+ * the process serves anyway, as it would if the dependency failed later: the cache and the
+ * limiter fail soft, and `/ready` tells the orchestrator.
+ */
+async function startFailSoft(layer: OptimizationLayer): Promise<void> {
+  try {
+    await layer.start()
+  } catch (error) {
+    if (!(error instanceof UnavailableError)) throw error
+    console.error(`optlayer: ${error.message}; serving anyway`)
   }
 }
 
