@@ -21,6 +21,7 @@ import {
   ConnectionPool,
   DistributedCache,
   DurableTaskQueue,
+  Gateway,
   OptimizationLayer,
   httpUpstream,
   InvalidArgumentError,
@@ -173,6 +174,33 @@ const cases: [string, () => unknown, string][] = [
     () => new OptimizationLayer({ processor: () => 1, queue: { maxWorker: 5 } } as never),
     'maxWorker',
   ],
+  ['Gateway', () => new Gateway({ backends: [{ url: 'http://127.0.0.1:1' }], maxInflight: 5 } as never), 'maxInflight'],
+  ['Gateway backends', () => new Gateway({ backends: [{ url: 'http://127.0.0.1:1', wieght: 2 }] } as never), 'wieght'],
+  [
+    'Gateway balancer',
+    () => new Gateway({ backends: [{ url: 'http://127.0.0.1:1' }], balancer: { algo: 'x' } } as never),
+    'algo',
+  ],
+  [
+    'Gateway upstream',
+    () => new Gateway({ backends: [{ url: 'http://127.0.0.1:1' }], upstream: { connections: 5 } } as never),
+    'connections',
+  ],
+  [
+    'Gateway rateLimit',
+    () => new Gateway({ backends: [{ url: 'http://127.0.0.1:1' }], rateLimit: { limt: 5 } } as never),
+    'limt',
+  ],
+  [
+    'Gateway cache',
+    () => new Gateway({ backends: [{ url: 'http://127.0.0.1:1' }], cache: { ttl: 5 } } as never),
+    'ttl',
+  ],
+  [
+    'Gateway httpCache',
+    () => new Gateway({ backends: [{ url: 'http://127.0.0.1:1' }], httpCache: { prefix: 'x' } } as never),
+    'prefix',
+  ],
 ]
 
 for (const [what, make, name] of cases) {
@@ -186,6 +214,16 @@ test('every unknown option is named at once, with the known ones', (t) => {
     instanceOf: InvalidArgumentError,
   })
   t.regex(error.message, /unknown options 'threshold', 'open' \(known: consecutiveFailures, /)
+})
+
+test('Gateway.close() with an unknown option is refused and the gateway keeps serving', async (t) => {
+  const gateway = new Gateway({ backends: [{ url: 'http://127.0.0.1:1' }] })
+  await t.throwsAsync(gateway.close({ timeout: 5 } as never), {
+    instanceOf: InvalidArgumentError,
+    message: /unknown option 'timeout'/,
+  })
+  t.true(gateway.health().ok)
+  await gateway.close()
 })
 
 test('TaskQueue.stop() with an unknown option is refused and the queue keeps running', async (t) => {

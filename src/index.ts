@@ -334,3 +334,22 @@ export {
   type TaskSpec,
   type TaskState,
 } from './queue/types'
+export { Gateway, GATEWAY_PROBE_PATHS, type GatewayCheck } from './gateway/gateway'
+export {
+  GATEWAY_DEFAULTS,
+  type GatewayBackend,
+  type GatewayCloseOptions,
+  type GatewayOptions,
+  type GatewayRateLimitOptions,
+  type GatewayRedis,
+} from './gateway/options'
+export {
+  GATEWAY_OUTCOMES,
+  type GatewayLatency,
+  type GatewayOutcome,
+  type GatewayStats,
+  type StatusClass,
+} from './gateway/gateway-metrics'
+export type { GatewayErrorBody, GatewayErrorCode } from './gateway/replies'
+export { startDemoBackend, type DemoBackend, type DemoBackendOptions } from './gateway/demo-backend'
+export { serveGateway, type ServedGateway, type ServeGatewayConfig } from './server/serve'

@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
 import {
@@ -18,7 +18,7 @@ import { MetricReader } from '../monitoring/metric-reader'
 import { METRICS_DEFAULTS, MetricsCollector } from '../monitoring/metrics-collector'
 import { rateLimitHeaders, rejectTooManyRequests } from '../ratelimit/http'
 import type { RateLimiter } from '../ratelimit/rate-limiter'
-import { knownOptions, optionNames } from '../core/validate'
+import { functionOption, knownOptions, optionNames } from '../core/validate'
 import { VERSION } from '../version'
 import {
   AccessToken,
@@ -94,6 +94,12 @@ export interface OptlayerServerOptions {
    * @default console.error
    */
   log?: (line: string) => void
+  /**
+   * What the public listener does with a request for none of its own routes (`/health`,
+   * `/ready`), instead of a 404: a gateway's handler, say. It answers whatever method; it
+   * is rate limited by `rateLimiter` like any public request.
+   */
+  fallback?: RequestListener
 }
 
 /** Defaults of {@link OptlayerServerOptions}. */
@@ -112,6 +118,7 @@ const SERVER_NAMES = optionNames<OptlayerServerOptions>()(SERVER_DEFAULTS, {
   alertOptions: true,
   dashboard: true,
   log: true,
+  fallback: true,
 })
 const ADMIN_NAMES = optionNames<AdminListenerOptions>()(SERVER_DEFAULTS.admin, { token: true })
 const DASHBOARD_NAMES = optionNames<Exclude<OptlayerServerOptions['dashboard'], boolean | undefined>>()(
@@ -175,6 +182,7 @@ export class OptlayerServer {
 
   constructor(private readonly options: OptlayerServerOptions = {}) {
     knownOptions('server options', options, SERVER_NAMES)
+    functionOption('fallback', options.fallback)
     knownOptions('admin', options.admin === false ? undefined : options.admin, ADMIN_NAMES)
     // prefix and maxAgeMs are those of the server's one reader, so the dashboard object takes only these.
     knownOptions('dashboard', typeof options.dashboard === 'object' ? options.dashboard : undefined, DASHBOARD_NAMES)
@@ -332,6 +340,9 @@ export class OptlayerServer {
     const route = listener.routes.get(path)
     const limited = listener.name === 'public' && !RATE_LIMIT_EXEMPT_PATHS.has(path)
     if (limited && !(await this.admit(req, res))) return
+    if (route === undefined && listener.name === 'public' && this.options.fallback !== undefined) {
+      return this.options.fallback(req, res)
+    }
     if (route === undefined) return sendJson(res, 404, { error: 'not found', path })
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD')

@@ -1,0 +1,80 @@
+import { createServer, request, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Readable } from 'node:stream'
+
+/** A node:http server on a free loopback port, with what it saw. */
+export interface TestServer {
+  server: Server
+  url: string
+  port: number
+  close(): Promise<void>
+}
+
+/** Starts `handler` on a free port of 127.0.0.1 (or `host`). */
+export async function listen(handler: RequestListener, host = '127.0.0.1', port = 0): Promise<TestServer> {
+  const server = createServer(handler)
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => resolve())
+  })
+  const address = server.address() as AddressInfo
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return {
+    server,
+    url: `http://${shown}:${address.port}`,
+    port: address.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
+  }
+}
+
+/** A response read whole. */
+export interface Reply {
+  status: number
+  headers: IncomingHttpHeaders
+  body: Buffer
+  json<T = any>(): T
+}
+
+/** Options of {@link send}. */
+export interface SendOptions {
+  method?: string
+  headers?: Record<string, string | string[]>
+  body?: string | Buffer | Readable
+  /** Local address to send from (to look like another client). */
+  localAddress?: string
+  signal?: AbortSignal
+}
+
+/** One request over a new connection (no agent), read whole: no decompression, headers as sent. */
+export function send(url: string, options: SendOptions = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: options.method ?? 'GET',
+        headers: options.headers,
+        agent: false,
+        localAddress: options.localAddress,
+        signal: options.signal,
+      },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (chunk: Buffer) => chunks.push(chunk))
+        res.on('error', reject)
+        res.on('end', () => {
+          const body = Buffer.concat(chunks)
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: () => JSON.parse(body.toString()) })
+        })
+      },
+    )
+    req.on('error', reject)
+    const body = options.body
+    if (body === undefined) req.end()
+    else if (typeof body === 'string' || Buffer.isBuffer(body)) req.end(body)
+    else body.pipe(req)
+  })
+}

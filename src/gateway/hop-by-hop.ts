@@ -1,0 +1,57 @@
+import type { IncomingHttpHeaders } from 'node:http'
+
+/**
+ * Header fields that describe one connection, not the message (RFC 9110 §7.6.1): a proxy
+ * must not forward them. `proxy-*` is matched by prefix; `host` and `expect` are left out
+ * here and handled where the request is built.
+ */
+const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+])
+
+/** Names listed in the `Connection` header, lower-cased: they are hop-by-hop for this message too. */
+function connectionTokens(value: string | string[] | undefined): Set<string> {
+  const tokens = new Set<string>()
+  if (value === undefined) return tokens
+  for (const part of Array.isArray(value) ? value : [String(value)]) {
+    for (const token of part.split(',')) {
+      const name = token.trim().toLowerCase()
+      if (name !== '') tokens.add(name)
+    }
+  }
+  return tokens
+}
+
+/** Whether `name` (lower-cased) is hop-by-hop for a message whose `Connection` lists `listed`. */
+function isHopByHop(name: string, listed: ReadonlySet<string>): boolean {
+  return HOP_BY_HOP.has(name) || name.startsWith('proxy-') || listed.has(name)
+}
+
+/**
+ * A copy of `headers` (lower-cased names, as Node and undici give them) without the
+ * hop-by-hop fields: the fixed ones, every `Proxy-*` field, and those the `Connection`
+ * header names. `Proxy-Authorization` is meant for this proxy, so it is dropped too.
+ */
+export function endToEndHeaders(
+  headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>,
+): Record<string, string | string[]> {
+  const listed = connectionTokens(headers.connection)
+  const kept: Record<string, string | string[]> = {}
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !isHopByHop(name, listed)) kept[name] = value
+  }
+  return kept
+}
+
+/** Appends `entry` to a header that may be absent, one value or several (as `Via` and `X-Forwarded-For`). */
+export function appendToList(value: string | string[] | number | undefined, entry: string): string {
+  if (value === undefined || value === '') return entry
+  const joined = Array.isArray(value) ? value.join(', ') : String(value)
+  return joined === '' ? entry : `${joined}, ${entry}`
+}

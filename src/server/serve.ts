@@ -1,0 +1,91 @@
+import type { RequestListener } from 'node:http'
+
+import type { OptlayerConfig } from '../config/env'
+import { Gateway } from '../gateway/gateway'
+import type { GatewayOptions } from '../gateway/options'
+import type { MetricsCollector } from '../monitoring/metrics-collector'
+import { OptlayerServer, type OptlayerServerOptions } from './http-server'
+
+/**
+ * What {@link serveGateway} runs: the listeners from the environment's configuration (a whole
+ * `OptlayerConfig` may be passed; the fields not named here are not read) and the gateway's
+ * options.
+ */
+export interface ServeGatewayConfig extends Pick<OptlayerConfig, 'port' | 'host' | 'admin' | 'http' | 'rateLimit'> {
+  /**
+   * The gateway's options. Its `rateLimit` comes from the configuration's `rateLimit`
+   * (`RATE_LIMIT_*`) unless given here.
+   */
+  gateway: GatewayOptions
+  /** Requests for `/process` go here instead of the gateway: an `OptimizationLayer`'s `handler()`. */
+  process?: RequestListener
+  /** Metrics exposed on the admin listener's `/metrics`. @default a new MetricsCollector */
+  metrics?: MetricsCollector
+  /** Alert rules and the like for the server, as `OptlayerServer` takes them. */
+  server?: Pick<OptlayerServerOptions, 'alertRules' | 'alertOptions' | 'alerts' | 'dashboard' | 'log'>
+}
+
+/** A running `optlayer serve`: the server, the gateway behind it and how to stop both. */
+export interface ServedGateway {
+  readonly server: OptlayerServer
+  readonly gateway: Gateway
+  /** The public listener's URL. */
+  readonly url: URL
+  /**
+   * Stops accepting, lets the requests in flight finish (at most `timeoutMs`, the gateway's
+   * `closeTimeoutMs` by default) and closes the gateway and the server.
+   */
+  close(options?: { timeoutMs?: number }): Promise<void>
+}
+
+/**
+ * `optlayer serve` with the gateway: the public listener answers `/health` and `/ready`
+ * itself, `/process` with `config.process` when given, and hands every other request to the
+ * gateway (`OptlayerServer`'s `fallback`); the admin listener serves `/metrics`, `/alerts`
+ * and the dashboard. The rate limit is the gateway's (per API key or client address behind
+ * trusted proxies), not the server's per-peer one.
+ *
+ * @example
+ * ```ts
+ * const config = configFromEnv()
+ * const served = await serveGateway({ ...config, gateway: { backends: [{ url: 'http://10.0.0.7:8080' }] } })
+ * process.once('SIGTERM', () => void served.close())
+ * ```
+ */
+export async function serveGateway(config: ServeGatewayConfig): Promise<ServedGateway> {
+  const rateLimit = config.gateway.rateLimit ?? (config.rateLimit === undefined ? false : { ...config.rateLimit })
+  const gateway = new Gateway({ ...config.gateway, rateLimit })
+  const proxy = gateway.handler()
+  const layer = config.process
+  const fallback: RequestListener =
+    layer === undefined
+      ? proxy
+      : (req, res) => ((req.url ?? '/').split('?', 1)[0] === '/process' ? layer(req, res) : proxy(req, res))
+  const server = new OptlayerServer({
+    ...config.server,
+    port: config.port,
+    host: config.host,
+    admin: config.admin,
+    http: config.http,
+    ...(config.metrics === undefined ? {} : { metrics: config.metrics }),
+    fallback,
+  })
+  let url: URL
+  try {
+    url = await server.listen()
+  } catch (error) {
+    await gateway.close({ timeoutMs: 1 })
+    throw error
+  }
+  let closed: Promise<void> | undefined
+  return {
+    server,
+    gateway,
+    url,
+    close: (options = {}) => {
+      // The gateway first: from then on new requests get 503 with Connection: close.
+      closed ??= Promise.all([gateway.close(options), server.close()]).then(() => {})
+      return closed
+    },
+  }
+}
