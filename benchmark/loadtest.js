@@ -332,16 +332,15 @@ function addRatios(results) {
   }
 }
 
-function vsPeersText(result, byId) {
+function vsPeersText(result) {
   if (result.role !== 'ours') return ''
   return (result.peers ?? [])
     .filter((id) => result.vsPeers[id] !== undefined)
-    .map((id) => `${formatRatio(result.vsPeers[id])}× ${byId.get(id).label.split(',')[0]} (${id})`)
+    .map((id) => `${formatRatio(result.vsPeers[id])}× ${id}`)
     .join('; ')
 }
 
 function tableRows(results) {
-  const byId = new Map(results.map((r) => [r.id, r]))
   return results.map((r) => {
     if (!r.available) return [r.label, `not available: ${r.reason}`, '', '', '', '', '', '', '']
     const cpu = r.cpuUsPerRequest
@@ -356,7 +355,7 @@ function tableRows(results) {
         ? formatNumber(cpu.server)
         : `${formatNumber(cpu.server)} + ${formatNumber(cpu.backend)}`,
       r.vsReference === null ? '-' : `${formatRatio(r.vsReference)}× ${r.reference}`,
-      vsPeersText(r, byId),
+      vsPeersText(r),
     ]
   })
 }
