@@ -41,24 +41,20 @@ const INSTALL_HINT = 'on Debian/Ubuntu: apt-get install -y wrk nginx-light (or n
 // Ratios keep 3 significant digits, as in the other suites' tables.
 const formatRatio = (value) => value.toPrecision(3)
 const node = (script, ...args) => [process.execPath, [path.join(__dirname, script), ...args]]
+/** What `optlayer serve` reads: loopback listeners, no fixed admin port, the backend, the workers. */
+const gatewayEnv = (ctx, workers) => ({
+  PORT: String(ctx.port),
+  HOST: '127.0.0.1',
+  ADMIN_PORT: '0',
+  BACKENDS: ctx.backendUrl,
+  WORKERS: String(workers),
+})
 const gateway = (workers) => (ctx) =>
-  startProcess(`optlayer serve (WORKERS=${workers})`, process.execPath, [CLI, 'serve'], {
-    PORT: String(ctx.port),
-    HOST: '127.0.0.1',
-    ADMIN_PORT: '0',
-    BACKENDS: ctx.backendUrl,
-    WORKERS: String(workers),
-  })
+  startProcess(`optlayer serve (WORKERS=${workers})`, process.execPath, [CLI, 'serve'], gatewayEnv(ctx, workers))
 // For trees whose `optlayer serve` does not proxy to BACKENDS yet: the same gateway through
 // the package's serveGateway(), tried only when the command's answer is not the backend's.
 const gatewayThroughApi = (workers) => (ctx) =>
-  startProcess(`serveGateway() (WORKERS=${workers})`, ...node('loadtest-gateway.js'), {
-    PORT: String(ctx.port),
-    HOST: '127.0.0.1',
-    ADMIN_PORT: '0',
-    BACKENDS: ctx.backendUrl,
-    WORKERS: String(workers),
-  })
+  startProcess(`serveGateway() (WORKERS=${workers})`, ...node('loadtest-gateway.js'), gatewayEnv(ctx, workers))
 const peer = (kind) => (ctx) =>
   startProcess(kind, ...node('loadtest-servers.js', kind, String(ctx.port), ctx.backendUrl))
 
