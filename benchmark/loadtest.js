@@ -356,20 +356,16 @@ function tableRows(results) {
   })
 }
 
-/** The lines under the table: the load on the machine and how the gateway was started. */
+/** The lines under the table (short: they widen its first column): the load, how the gateway was started. */
 function tableNotes(results, options, loadBefore, loadAfter) {
   const notes = [
-    `load average (1, 5, 15 min) before ${loadBefore.join(' ')}, after ${loadAfter.join(' ')}; ` +
-      `${options.durationS} s a case, ${options.connections} connections, ${options.threads} wrk thread`,
+    `load average ${loadBefore.join(' ')} before, ${loadAfter.join(' ')} after; ` +
+      `${options.durationS} s a case, ${options.connections} connections`,
   ]
   const fallback = results.find((r) => r.notUsed !== undefined)
-  if (fallback !== undefined) {
-    notes.push(
-      `¹ \`optlayer serve\` did not answer through the gateway (${fallback.notUsed[0]}), so the same gateway ran ` +
-        "through the package's serveGateway() (benchmark/loadtest-gateway.js), /process on an OptimizationLayer " +
-        'with a trivial processor',
-    )
-  }
+  // The JSON has the whole answer (notUsed) and the README says what serveGateway() runs.
+  if (fallback !== undefined)
+    notes.push(`¹ \`optlayer serve\` ${fallback.notUsed[0].split(': ').at(-1)}: the gateway through serveGateway()`)
   return notes
 }
 
