@@ -5,13 +5,14 @@
 
 const fs = require('node:fs')
 const net = require('node:net')
-const { spawn, execFileSync } = require('node:child_process')
+const { spawn, spawnSync } = require('node:child_process')
 const { setTimeout: sleep } = require('node:timers/promises')
 
 const READY_TIMEOUT_MS = 15_000
 const STOP_TIMEOUT_MS = 5_000
-// Clock ticks per second of /proc/<pid>/stat's utime and stime.
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+// Clock ticks per second of /proc/<pid>/stat's utime and stime: Linux's USER_HZ, 100 unless
+// getconf says otherwise.
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100
 
 /** A TCP port free on 127.0.0.1 when asked (the kernel's pick for port 0). */
 function freePort() {
