@@ -1,5 +1,5 @@
 import { once } from 'node:events'
-import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib'
 
@@ -12,69 +12,12 @@ import {
   OptimizationLayer,
   UnavailableError,
   type LayerAccessLogEntry,
-  type OptimizationLayerOptions,
 } from 'optlayer'
 
+import { backend, closeAfterAll, listen, openLayer as open, postJson, send } from './helpers/layer-http'
 import { waitFor } from './helpers/wait'
 
-const layers: OptimizationLayer<any, any>[] = []
-const servers: Server[] = []
-
-test.after.always(async () => {
-  await Promise.all(layers.map((layer) => layer.stop({ drain: false })))
-  for (const server of servers) {
-    server.closeAllConnections()
-    server.close()
-  }
-})
-
-function open<D, R>(options: OptimizationLayerOptions<D, R>): OptimizationLayer<D, R> {
-  const layer = new OptimizationLayer<D, R>(options)
-  layers.push(layer)
-  return layer
-}
-
-async function listen(server: Server): Promise<string> {
-  servers.push(server)
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-}
-
-interface Reply {
-  status: number
-  headers: IncomingHttpHeaders
-  body: Buffer
-}
-
-function send(
-  url: string,
-  options: { method?: string; headers?: Record<string, string | number>; body?: string | Buffer } = {},
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: options.method ?? 'POST', headers: options.headers }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (chunk: Buffer) => chunks.push(chunk))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
-    })
-    req.on('error', reject)
-    req.end(options.body)
-  })
-}
-
-function postJson(url: string, data: unknown, headers: Record<string, string> = {}): Promise<Reply> {
-  return send(url, { headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(data) })
-}
-
-/** A backend whose POST handler is `answer`; GETs (health checks) get 200. */
-function backend(answer: (body: Buffer, res: import('node:http').ServerResponse) => void): Server {
-  return createServer((req, res) => {
-    if (req.method === 'GET') return void res.end('ok')
-    const chunks: Buffer[] = []
-    req.on('data', (chunk: Buffer) => chunks.push(chunk))
-    req.on('end', () => answer(Buffer.concat(chunks), res))
-  })
-}
+closeAfterAll(test)
 
 test('handler(): a user key header longer than 512 bytes is a 400, not a 500', async (t) => {
   let runs = 0

@@ -1,6 +1,4 @@
-import { once } from 'node:events'
-import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer, request, type Server } from 'node:http'
 
 import test from 'ava'
 
@@ -15,41 +13,19 @@ import {
   OverloadedError,
   RateLimitedError,
   TimeoutError,
-  type OptimizationLayerOptions,
 } from 'optlayer'
 
 import { startStandalone } from './helpers/redis'
+import { closeAfterAll, listen, openLayer as open, postJson, send } from './helpers/layer-http'
 import { waitFor } from './helpers/wait'
 
-const layers: OptimizationLayer<any, any>[] = []
-const servers: Server[] = []
-
-test.after.always(async () => {
-  await Promise.all(layers.map((layer) => layer.stop({ drain: false })))
-  for (const server of servers) {
-    server.closeAllConnections()
-    server.close()
-  }
-})
-
-function open<D, R>(options: OptimizationLayerOptions<D, R>): OptimizationLayer<D, R> {
-  const layer = new OptimizationLayer<D, R>(options)
-  layers.push(layer)
-  return layer
-}
+closeAfterAll(test)
 
 /** A promise released by hand: a processor blocked until the spec lets it go. */
 function gate(): { opened: Promise<void>; open: () => void } {
   let open!: () => void
   const opened = new Promise<void>((resolve) => (open = resolve))
   return { opened, open }
-}
-
-async function listen(server: Server): Promise<string> {
-  servers.push(server)
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }
 
 /** A JSON backend answering `{ backend, echo }`, and 200 to its health checks (GET). */
@@ -68,34 +44,6 @@ function backend(id: string): Server {
 function kill(server: Server): Promise<void> {
   server.closeAllConnections()
   return new Promise((resolve) => server.close(() => resolve()))
-}
-
-interface Reply {
-  status: number
-  headers: IncomingHttpHeaders
-  body: string
-}
-
-/** One HTTP request with full control of the headers and of how the body is sent. */
-function send(
-  url: string,
-  options: { method?: string; headers?: Record<string, string | number>; body?: string | Buffer } = {},
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: options.method ?? 'POST', headers: options.headers }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (chunk: Buffer) => chunks.push(chunk))
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }),
-      )
-    })
-    req.on('error', reject)
-    req.end(options.body)
-  })
-}
-
-function postJson(url: string, data: unknown, headers: Record<string, string> = {}): Promise<Reply> {
-  return send(url, { headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(data) })
 }
 
 test('identical concurrent requests run the processor once; later ones are hits', async (t) => {
@@ -250,7 +198,7 @@ test('handler(): JSON in and out, the user key header, 429 with Retry-After and 
   const ok = await postJson(url, { n: 21 }, { 'x-api-key': 'k1' })
   t.is(ok.status, 200)
   t.regex(ok.headers['content-type'] ?? '', /^application\/json/)
-  t.deepEqual(JSON.parse(ok.body), { doubled: 42 })
+  t.deepEqual(JSON.parse(ok.body.toString()), { doubled: 42 })
   t.is((await postJson(url, { n: 1 }, { 'x-api-key': 'k1' })).status, 200)
   const limited = await postJson(url, { n: 1 }, { 'x-api-key': 'k1' })
   t.is(limited.status, 429)
@@ -316,7 +264,7 @@ test('handler(): overload 503, timeout 504, no backend 502, failures 500 without
   )
   const failed = await postJson(busyUrl, { fail: true })
   t.is(failed.status, 500)
-  t.false(failed.body.includes('secret'))
+  t.false(failed.body.toString().includes('secret'))
 
   const slow = open({
     processor: (_data: unknown, { signal }) =>
@@ -351,7 +299,7 @@ test('handler(): a client that goes away gets no answer and the listener carries
   t.is(layer.stats().inFlight, 0)
   const next = await postJson(url, 'next')
   t.is(next.status, 200)
-  t.is(JSON.parse(next.body), 'ok')
+  t.is(JSON.parse(next.body.toString()), 'ok')
 })
 
 test('stop() finishes the work in flight, refuses new calls, closes what it created, and is idempotent', async (t) => {
