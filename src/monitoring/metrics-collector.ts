@@ -391,16 +391,18 @@ export class MetricsCollector {
    * Lets a component (cache, queue, pool, balancer, ...) report its figures at scrape time:
    * each metric of `registration.metrics` is exported as `<prefix><name>_<metric>`, its
    * value read from `registration.collect()` once per scrape. Returns the function that
-   * unregisters them.
+   * unregisters them. The built-in components report under their own names (`cache`,
+   * `ratelimit`, `queue`, `pool`, `balancer`, `layer`, `gateway`, `codec`): a component of
+   * yours needs another name, or its metrics clash with theirs (`InvalidArgumentError`).
    *
    * @example
    * ```ts
-   * metrics.registerComponent('cache', {
+   * metrics.registerComponent('sessions', {
    *   metrics: {
-   *     hits_total: { type: 'counter', help: 'Cache hits by tier.', labelNames: ['tier'] },
-   *     entries: { type: 'gauge', help: 'Entries held.' },
+   *     hits_total: { type: 'counter', help: 'Session store hits by tier.', labelNames: ['tier'] },
+   *     entries: { type: 'gauge', help: 'Sessions held.' },
    *   },
-   *   collect: () => ({ hits_total: [{ labels: { tier: 'l1' }, value: cache.stats().l1.hits }], entries: cache.size }),
+   *   collect: () => ({ hits_total: [{ labels: { tier: 'memory' }, value: store.hits }], entries: store.size }),
    * })
    * ```
    */
