@@ -19,6 +19,7 @@ export type OptlayerErrorCode =
   | 'ERR_OPTLAYER_LEASE_LOST'
   | 'ERR_OPTLAYER_RATE_LIMITED'
   | 'ERR_OPTLAYER_OVERLOADED'
+  | 'ERR_OPTLAYER_POOL_RELEASE'
 
 const kBrand = Symbol.for('optlayer.error')
 
