@@ -4,7 +4,7 @@ import type { Cluster } from 'ioredis'
 import { InvalidArgumentError } from '../core/errors'
 import { native } from '../core/native'
 import { knownOptions } from '../core/validate'
-import { createRedisClient, whenReady, type RedisAddress } from '../redis/clients'
+import { createRedisClient, redisUrl, whenReady, type RedisAddress } from '../redis/clients'
 import { GetBatcher } from './get-batcher'
 
 /**
@@ -71,6 +71,8 @@ export class RedisTier {
       if (!Array.isArray(redis.nodes) || redis.nodes.length === 0 || redis.nodes.some((n) => typeof n !== 'string')) {
         throw new InvalidArgumentError('invalid redis.nodes: expected a non-empty array of URLs')
       }
+      // All checked before the first client connects, so a bad one leaves none behind.
+      for (const url of redis.nodes) redisUrl('redis.nodes', url)
       this.ring = new native.NativeHashRing(RING_VNODES)
       this.clients = redis.nodes.map((url) => {
         const client = own({ url }) as Redis
