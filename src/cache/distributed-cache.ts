@@ -620,7 +620,11 @@ export class DistributedCache<V = unknown> {
     key: string,
   ): Promise<void> {
     const l3 = this.l3 as RedisTier
+    // The first changes after construction wait for the connection (within its timeout): the
+    // client queues nothing while connecting, so the message would fail as if Redis were down.
+    if (l3.connecting()) await l3.ready()
     if (l3.singleConnection) {
+      // The write is issued first, in this tick: its command leaves before the message.
       await Promise.all([write(l3), this.invalidation?.publish(op, key)])
     } else {
       await write(l3)

@@ -93,6 +93,11 @@ export class RedisTier {
     return this.startup ?? Promise.resolve()
   }
 
+  /** Whether the clients are still making their first connection (see {@link RedisTier.ready}). */
+  connecting(): boolean {
+    return this.startup !== undefined
+  }
+
   /** Whether the client of `key` can take a call now; false while Redis is away. */
   available(key: string): boolean {
     return this.clientFor(key).status === 'ready'
@@ -112,26 +117,26 @@ export class RedisTier {
 
   /** Stores `record` under `key` for `ttlMs` (0: no expiry). */
   async set(key: string, record: Buffer, ttlMs: number): Promise<void> {
-    await this.startup
+    if (this.startup !== undefined) await this.startup
     const client = this.clientFor(key)
     await (ttlMs > 0 ? client.set(key, record, 'PX', Math.ceil(ttlMs)) : client.set(key, record))
   }
 
   /** Removes `key`. */
   async delete(key: string): Promise<void> {
-    await this.startup
+    if (this.startup !== undefined) await this.startup
     await this.clientFor(key).del(key)
   }
 
   /** Takes the lease `key` for `ttlMs` if nobody holds it; true when taken. */
   async acquireLease(key: string, token: string, ttlMs: number): Promise<boolean> {
-    await this.startup
+    if (this.startup !== undefined) await this.startup
     return (await this.clientFor(key).set(key, token, 'PX', ttlMs, 'NX')) === 'OK'
   }
 
   /** Lets go of the lease `key` if `token` still holds it. */
   async releaseLease(key: string, token: string): Promise<void> {
-    await this.startup
+    if (this.startup !== undefined) await this.startup
     await this.clientFor(key).eval(RELEASE_LEASE, 1, key, token)
   }
 
