@@ -561,3 +561,28 @@ test('whenSpace lets a producer wait for room instead of catching QueueFullError
   await q.stop()
   await t.throwsAsync(q.whenSpace(1), { instanceOf: ClosedError })
 })
+
+test("a task that exhausts its retries emits 'failed' with final: true, dead-lettered or not, and counts as failed", async (t) => {
+  for (const deadLetter of [true, false]) {
+    const q = new TaskQueue({ deadLetter })
+    const failed: { id: string; error: unknown; final: boolean; deadLettered: boolean }[] = []
+    q.on('failed', (info, error, outcome) => failed.push({ id: info.id, error, ...outcome }))
+    const dead: string[] = []
+    q.on('dead', (letter) => dead.push(letter.id))
+    const handle = q.submit({
+      name: 'doomed',
+      retries: 1,
+      backoff: { initialMs: 1, jitter: 'none' },
+      run: () => {
+        throw new RangeError('no')
+      },
+    })
+    await t.throwsAsync(handle.result, { instanceOf: RangeError })
+    t.is(failed.length, 1, `deadLetter ${deadLetter}: one 'failed', for the last attempt only`)
+    t.like(failed[0], { id: handle.id, final: true, deadLettered: deadLetter })
+    t.true(failed[0]?.error instanceof RangeError)
+    t.deepEqual(dead, deadLetter ? [handle.id] : [])
+    t.like(q.stats(), { failed: 1, deadLettered: deadLetter ? 1 : 0, retried: 1 })
+    await q.stop()
+  }
+})

@@ -318,7 +318,7 @@ export {
 export { OptimizationLayer, type LayerCheck, type LayerStopReport } from './layer/optimization-layer'
 export { BACKOFF_DEFAULTS } from './queue/backoff'
 export { TASK_QUEUE_DEFAULTS, type TaskQueueOptions } from './queue/options'
-export { TaskQueue, type TaskQueueEvents, type TaskQueueTimings } from './queue/task-queue'
+export { TaskQueue, type FinalFailure, type TaskQueueEvents, type TaskQueueTimings } from './queue/task-queue'
 export {
   Priority,
   type BackoffOptions,

@@ -33,12 +33,24 @@ import { TaskRegistry } from './task-registry'
 import { WorkerScaler } from './worker-scaling'
 import { knownOptions, numberInRange, optionNames, timeoutDuration, timerDuration, wholeNumber } from '../core/validate'
 
+/** The third argument of a {@link TaskQueue} `failed` event. */
+export interface FinalFailure {
+  /** Always true: no attempt follows (retrying attempts are `retrying` events). */
+  final: true
+  /** The task entered the dead-letter queue (`deadLetter: true`). */
+  deadLettered: boolean
+}
+
 /** Events of {@link TaskQueue}; payloads are built only when someone listens. */
 export type TaskQueueEvents = {
   /** A task returned; `info` is its record after the run. */
   succeeded: [info: TaskInfo, result: unknown]
-  /** A task failed for good without a dead-letter queue (`deadLetter: false`). */
-  failed: [info: TaskInfo, error: unknown]
+  /**
+   * A task failed for good: its last attempt failed (retries exhausted, or a failure that is
+   * not retried). Emitted with or without a dead-letter queue, as BullMQ's final `failed`;
+   * `outcome.deadLettered` says whether it entered the dead-letter queue (then `dead` follows).
+   */
+  failed: [info: TaskInfo, error: unknown, outcome: FinalFailure]
   /** An attempt failed and the task runs again after `delayMs`. */
   retrying: [info: TaskInfo, error: unknown, delayMs: number]
   /** A task exhausted its retries and entered the dead-letter queue. */
@@ -486,7 +498,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     if (token !== task.attemptToken || task.state !== 'running') return
     const now = this.endAttempt(task)
     if (final || task.attempts > task.retries || this.halted) {
-      this.finish(task, this.options.deadLetter ? 'dead' : 'failed', error, now)
+      this.finish(task, this.options.deadLetter ? 'dead' : 'failed', error, now, true)
       return
     }
     const delayMs = backoffDelay(task.attempts, task.backoff)
@@ -571,6 +583,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     state: 'succeeded' | 'failed' | 'cancelled' | 'dead',
     outcome: unknown,
     now = performance.now(),
+    lastAttemptFailed = state === 'failed',
   ): void {
     if (state === 'succeeded') {
       task.succeed(outcome, now)
@@ -583,8 +596,11 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
         if (this.listenerCount('cancelled') > 0) this.emit('cancelled', task.info())
       } else if (state === 'failed') {
         this.counts.failed++
-        if (this.listenerCount('failed') > 0) this.emit('failed', task.info(), outcome)
+        if (this.listenerCount('failed') > 0)
+          this.emit('failed', task.info(), outcome, { final: true, deadLettered: false })
       } else {
+        // A dead letter of a last failed attempt is a failure too; one of `stop` is not.
+        if (lastAttemptFailed) this.counts.failed++
         this.counts.deadLettered++
         const letter: DeadLetter = {
           id: task.id,
@@ -596,6 +612,9 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
           deadAt: performance.timeOrigin + now,
         }
         const evicted = this.deadLetterStore.add({ letter, spec: task.spec })
+        if (lastAttemptFailed && this.listenerCount('failed') > 0) {
+          this.emit('failed', task.info(), outcome, { final: true, deadLettered: true })
+        }
         if (this.listenerCount('dead') > 0) this.emit('dead', { ...letter })
         if (evicted !== undefined && this.listenerCount('deadLetterEvicted') > 0) {
           this.emit('deadLetterEvicted', evicted.letter)
