@@ -1,5 +1,5 @@
 import test from 'ava'
-import { DistributedCache } from 'optlayer'
+import { DistributedCache, type CacheRedisConnection } from 'optlayer'
 
 import { startStandalone, type RedisStandalone } from './helpers/redis'
 
@@ -22,7 +22,7 @@ function servers(): [RedisStandalone, RedisStandalone] {
   return [server, other]
 }
 
-const addresses: [string, () => ConstructorParameters<typeof DistributedCache>[0]['redis']][] = [
+const addresses: [string, () => CacheRedisConnection][] = [
   ['a server', () => ({ url: servers()[0].url })],
   ['servers on a hash ring', () => ({ nodes: servers().map((s) => s.url) })],
 ]

@@ -29,7 +29,7 @@ function runnableExamples(markdown: string): Example[] {
   const examples: Example[] = []
   const lines = markdown.split('\n')
   for (let i = 0; i < lines.length; i++) {
-    const fence = lines[i].trim()
+    const fence = lines[i]?.trim()
     if (fence !== '```ts runnable' && fence !== '```ts runnable service') continue
     const end = lines.findIndex((text, j) => j > i && text.trim() === '```')
     if (end === -1) throw new Error(`README.md:${i + 1}: the runnable block is not closed`)
