@@ -586,3 +586,43 @@ test("a task that exhausts its retries emits 'failed' with final: true, dead-let
     await q.stop()
   }
 })
+
+test('p-queue names: pause, start, size, pending, onEmpty and onIdle', async (t) => {
+  const q = new TaskQueue({ minWorkers: 1, maxWorkers: 1 })
+  t.false(q.isPaused)
+  q.pause()
+  t.true(q.isPaused)
+  const order: number[] = []
+  let release = (): void => {}
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  const first = q.submit({ name: 'first', run: () => gate.then(() => order.push(1)) })
+  const second = q.submit({ name: 'second', run: () => order.push(2) })
+  t.is(q.size, 2, 'paused: both wait')
+  t.is(q.pending, 0)
+  let empty = false
+  const emptied = q.onEmpty().then(() => (empty = true))
+  let idle = false
+  const idled = q.onIdle().then(() => (idle = true))
+  t.is(q.start(), q, 'start() returns the queue, as p-queue does')
+  t.false(q.isPaused)
+  t.is(q.pending, 1, 'one worker: the first runs')
+  t.is(q.size, 1)
+  t.false(empty)
+  release()
+  await first.result
+  await emptied
+  t.true(empty, 'nothing queued once the second has started')
+  await second.result
+  await idled
+  t.true(idle)
+  t.deepEqual(order, [1, 2])
+  t.is(q.size, 0)
+  t.is(q.pending, 0)
+  await q.onEmpty()
+  await q.onIdle()
+  q.pause()
+  q.submit({ name: 'held', run: () => order.push(3) })
+  const report = await q.stop({ drain: true, timeoutMs: 10_000 })
+  t.true(report.drained, 'a drain runs what a paused queue held')
+  t.deepEqual(order, [1, 2, 3])
+})

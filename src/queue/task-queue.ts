@@ -113,9 +113,13 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   /** Pending tasks in the order they start. */
   private readonly schedule: NativeSchedule
   private readonly tasks: TaskRegistry
-  /** Pending tasks (not cancelled) per level; `pending` is their sum. */
+  /** Pending tasks (not cancelled) per level; `queued` is their sum. */
   private readonly depth = [0, 0, 0, 0]
-  private pending = 0
+  private queued = 0
+  /** `pause()` was called: queued tasks wait until `start()`. */
+  private paused = false
+  /** `onEmpty()` callers, told when no task is queued. */
+  private emptyWaiters: (() => void)[] = []
   private running = 0
   private retrying = 0
   private pumping = false
@@ -186,7 +190,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   submit<A, R>(spec: TaskSpec<A, R>): TaskHandle<R> {
     this.checkOpen()
     const task = this.accept(spec as TaskSpec)
-    if (this.pending >= this.options.queueSize) throw this.full(1)
+    if (this.queued >= this.options.queueSize) throw this.full(1)
     this.admit(task)
     return task.handle() as TaskHandle<R>
   }
@@ -198,7 +202,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     const tasks = specs.map((spec) => this.accept(spec))
     const ids = new Set(tasks.map((task) => task.id))
     if (ids.size !== tasks.length) throw new InvalidArgumentError('invalid specs: two tasks of the batch share an id')
-    if (this.pending + tasks.length > this.options.queueSize) throw this.full(tasks.length)
+    if (this.queued + tasks.length > this.options.queueSize) throw this.full(tasks.length)
     return tasks.map((task) => {
       this.admit(task)
       return task.handle()
@@ -219,7 +223,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     }
     if (this.closed) return Promise.reject(this.closedError())
     if (signal?.aborted) return Promise.reject(signal.reason)
-    if (this.spaceWaiters.length === 0 && this.pending + count <= this.options.queueSize) return Promise.resolve()
+    if (this.spaceWaiters.length === 0 && this.queued + count <= this.options.queueSize) return Promise.resolve()
     return new Promise((resolve, reject) => {
       const waiter: SpaceWaiter = { count, resolve, reject }
       const onAbort = (): void => {
@@ -305,6 +309,51 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   }
 
   /** Whether `stop` was called. */
+  /** Tasks waiting for a worker (not those running or waiting out a retry's backoff); p-queue's `size`. */
+  get size(): number {
+    return this.queued
+  }
+
+  /** Tasks running now; p-queue's `pending`. */
+  get pending(): number {
+    return this.running
+  }
+
+  /** Whether {@link TaskQueue.pause} holds the queued tasks back. */
+  get isPaused(): boolean {
+    return this.paused
+  }
+
+  /**
+   * Starts no more tasks until {@link TaskQueue.start}: running ones finish, new ones are
+   * accepted and wait (p-queue's `pause`).
+   */
+  pause(): void {
+    this.paused = true
+  }
+
+  /** Starts queued tasks again after {@link TaskQueue.pause} (p-queue's `start`); a queue starts unpaused. */
+  start(): this {
+    if (!this.paused) return this
+    this.paused = false
+    this.pump(performance.now())
+    return this
+  }
+
+  /**
+   * Resolves when no task is queued, running or waiting for a retry (p-queue's `onIdle`; the
+   * `drained` event says the same). Paused with tasks queued, it waits for `start()`.
+   */
+  async onIdle(): Promise<void> {
+    await this.drained(Infinity)
+  }
+
+  /** Resolves when no task is queued, though some may still run (p-queue's `onEmpty`). */
+  onEmpty(): Promise<void> {
+    if (this.queued === 0) return Promise.resolve()
+    return new Promise((resolve) => this.emptyWaiters.push(resolve))
+  }
+
   get closing(): boolean {
     return this.closed
   }
@@ -350,7 +399,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
 
   /** Wakes the producers of `whenSpace` whose tasks now fit, in order. */
   private offerSpace(): void {
-    let room = this.options.queueSize - this.pending
+    let room = this.options.queueSize - this.queued
     while (this.spaceWaiters.length > 0 && this.spaceWaiters[0]!.count <= room) {
       const waiter = this.spaceWaiters.shift()!
       room -= waiter.count
@@ -361,7 +410,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   private full(count: number): QueueFullError {
     this.counts.rejected += count
     return new QueueFullError(
-      `task queue ${this.options.name} is full: ${this.pending} pending, queueSize ${this.options.queueSize}`,
+      `task queue ${this.options.name} is full: ${this.queued} pending, queueSize ${this.options.queueSize}`,
     )
   }
 
@@ -404,7 +453,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   private admit(task: Task): void {
     this.tasks.add(task, task.spec.id !== undefined)
     this.counts.submitted++
-    if (this.pending === 0 && this.running < this.capacity()) this.start(task, task.createdAt)
+    if (this.queued === 0 && !this.paused && this.running < this.capacity()) this.launch(task, task.createdAt)
     else this.enqueue(task, task.createdAt)
   }
 
@@ -414,37 +463,43 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
 
   /** Queues a task: staged for the native queue, which takes the staged tasks in batches. */
   private enqueue(task: Task, now: number): void {
-    this.pending++
+    this.queued++
     this.depth[task.priority]!++
     this.schedule.add(task)
     if (this.running < this.capacity()) this.pump(now)
-    else if (this.scaler.grow(this.pending, 0)) this.scaled()
+    else if (this.scaler.grow(this.queued, 0)) this.scaled()
   }
 
   /** Starts queued tasks while workers are free. Not reentrant: a task that settles synchronously returns here. */
   private pump(now: number): void {
-    if (this.pumping || this.halted) return
+    if (this.pumping || this.halted || this.paused) return
     this.pumping = true
     try {
-      while (this.running < this.capacity() && this.pending > 0) {
+      while (this.running < this.capacity() && this.queued > 0) {
         const task = this.schedule.next()
         if (task === undefined) break
         // A cancelled task left its tombstone here.
         if (task.state !== 'pending') continue
-        this.pending--
+        this.queued--
         this.depth[task.priority]!--
-        this.start(task, now)
+        this.launch(task, now)
         const waited = now - task.enqueuedAt
-        if (this.pending > 0 && this.running >= this.capacity() && this.scaler.grow(this.pending, waited)) this.scaled()
+        if (this.queued > 0 && this.running >= this.capacity() && this.scaler.grow(this.queued, waited)) this.scaled()
       }
     } finally {
       this.pumping = false
     }
+    if (this.queued === 0 && this.emptyWaiters.length > 0) this.emptied()
     if (this.spaceWaiters.length > 0) this.offerSpace()
   }
 
+  /** Tells the `onEmpty()` callers that no task is queued. */
+  private emptied(): void {
+    for (const resolve of this.emptyWaiters.splice(0)) resolve()
+  }
+
   /** `now`: a clock reading of this turn (the previous task's end, say): reading it costs ~60 ns. */
-  private start(task: Task, now: number): void {
+  private launch(task: Task, now: number): void {
     if (this.running++ === 0) this.stallSweep?.ref()
     this.scaler.busy(Math.ceil(this.running / this.slotsPerWorker))
     task.state = 'running'
@@ -561,9 +616,10 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   private unschedule(task: Task): void {
     switch (task.state) {
       case 'pending': {
-        this.pending--
+        this.queued--
         this.depth[task.priority]!--
         this.schedule.forget(task)
+        if (this.queued === 0 && this.emptyWaiters.length > 0) this.emptied()
         break
       }
       case 'retrying':
@@ -626,8 +682,8 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   }
 
   private afterFinish(now: number): void {
-    if (this.pending > 0) this.pump(now)
-    if (this.pending === 0 && this.running === 0 && this.retrying === 0) {
+    if (this.queued > 0) this.pump(now)
+    if (this.queued === 0 && this.running === 0 && this.retrying === 0) {
       const waiters = this.drainWaiters
       if (waiters.length > 0) {
         this.drainWaiters = []
@@ -654,6 +710,8 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   private async shutdown({ drain, timeoutMs, onStop }: Required<StopOptions>): Promise<StopReport> {
     this.closed = true
     for (const waiter of this.spaceWaiters.splice(0)) waiter.reject(this.closedError())
+    // A drain runs what is queued: a paused queue would wait out the whole timeout.
+    if (drain) this.start()
     const report: StopReport = { drained: true, unfinished: [], returned: [], deadLettered: [] }
     const timedOut = drain && !(await this.drained(timerDuration(timeoutMs)))
     if (!drain || timedOut) this.abandon(report, onStop, timedOut)
@@ -669,7 +727,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
 
   /** Resolves true once every accepted task has finished, false after `timeoutMs`. */
   private drained(timeoutMs: number): Promise<boolean> {
-    if (this.pending === 0 && this.running === 0 && this.retrying === 0) return Promise.resolve(true)
+    if (this.queued === 0 && this.running === 0 && this.retrying === 0) return Promise.resolve(true)
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer)
