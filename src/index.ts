@@ -164,6 +164,7 @@ export { RATE_LIMIT_ALGORITHMS, type FixedRateAlgorithm, type Quota, type RateLi
 export {
   RATE_LIMITER_DEFAULTS,
   RateLimiter,
+  type ConsumeResult,
   type RateLimiterOptions,
   type RateLimiterStats,
   type RedisFallback,
