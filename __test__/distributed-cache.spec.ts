@@ -347,3 +347,12 @@ test("lru-cache's fetch and cache-manager's wrap load through getOrLoad", async 
     { instanceOf: InvalidArgumentError },
   )
 })
+
+test('lease durations are checked without Redis too: a negative one is refused, not ignored', (t) => {
+  for (const name of ['ttlMs', 'waitMs', 'pollMs']) {
+    t.throws(() => open({ lease: { [name]: -1 } }), {
+      instanceOf: InvalidArgumentError,
+      message: new RegExp(`invalid lease\\.${name}`),
+    })
+  }
+})

@@ -226,6 +226,17 @@ export interface ResolvedCacheOptions {
   bloom: { expectedItems: number; falsePositiveRate: number } | undefined
 }
 
+/** The lease options in effect: validated always, used only with Redis. */
+function resolveLease(lease: LeaseOptions, withRedis: boolean): Required<LeaseOptions> | undefined {
+  const d = DISTRIBUTED_CACHE_DEFAULTS
+  const resolved = {
+    ttlMs: wholeNumber('lease.ttlMs', lease.ttlMs, 1, undefined, d.leaseTtlMs),
+    waitMs: wholeNumber('lease.waitMs', lease.waitMs, 0, undefined, d.leaseWaitMs),
+    pollMs: wholeNumber('lease.pollMs', lease.pollMs, 1, undefined, d.leasePollMs),
+  }
+  return withRedis ? resolved : undefined
+}
+
 /** Unnamed caches created so far, which numbers the next one. */
 let unnamed = 0
 
@@ -313,14 +324,8 @@ export function resolveCacheOptions(options: DistributedCacheOptions = {}): Reso
       ),
       compression: l3.compression ?? 'zstd',
     },
-    lease:
-      lease === undefined || options.redis === undefined
-        ? undefined
-        : {
-            ttlMs: wholeNumber('lease.ttlMs', lease.ttlMs, 1, undefined, d.leaseTtlMs),
-            waitMs: wholeNumber('lease.waitMs', lease.waitMs, 0, undefined, d.leaseWaitMs),
-            pollMs: wholeNumber('lease.pollMs', lease.pollMs, 1, undefined, d.leasePollMs),
-          },
+    // Checked without Redis too, so that a bad value is refused rather than silently unused.
+    lease: lease === undefined ? undefined : resolveLease(lease, options.redis !== undefined),
     bloom:
       options.bloom === undefined
         ? undefined
