@@ -308,7 +308,6 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     return { wait: this.waitTimes.snapshot(), run: this.runTimes.snapshot() }
   }
 
-  /** Whether `stop` was called. */
   /** Tasks waiting for a worker (not those running or waiting out a retry's backoff); p-queue's `size`. */
   get size(): number {
     return this.queued
@@ -354,6 +353,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     return new Promise((resolve) => this.emptyWaiters.push(resolve))
   }
 
+  /** Whether `stop` was called. */
   get closing(): boolean {
     return this.closed
   }
