@@ -15,6 +15,8 @@ import {
   ValueTooLargeError,
 } from 'optlayer'
 
+import { waitFor } from './helpers/wait'
+
 const caches: DistributedCache[] = []
 function open<V = unknown>(options: ConstructorParameters<typeof DistributedCache>[0] = {}): DistributedCache<V> {
   const cache = new DistributedCache<V>(options)
@@ -308,4 +310,49 @@ test('metrics: hits and misses per tier reach the collector', async (t) => {
   await collector.close()
   t.regex(text, /optlayer_cache_hits_total\{cache="metrics-spec",tier="l1"\} 1/)
   t.regex(text, /optlayer_cache_misses_total\{cache="metrics-spec",tier="l2"\} 1/)
+})
+
+test('unnamed caches number themselves, so each has its own metric series', async (t) => {
+  const first = open()
+  const second = open()
+  t.regex(first.name, /^cache-\d+$/)
+  t.regex(second.name, /^cache-\d+$/)
+  t.not(first.name, second.name)
+  await first.set('k', 'v')
+  first.getSync('k')
+  second.getSync('k')
+  const collector = new MetricsCollector()
+  const text = await collector.expose()
+  await collector.close()
+  t.regex(text, new RegExp(`optlayer_cache_hits_total\\{cache="${first.name}",tier="l1"\\} 1`))
+  t.regex(text, new RegExp(`optlayer_cache_misses_total\\{cache="${second.name}",tier="l2"\\} 1`))
+})
+
+test("lru-cache's fetch and cache-manager's wrap load through getOrLoad", async (t) => {
+  const cache = open<string>()
+  const loads: string[] = []
+  const loader = async (key: string) => {
+    loads.push(key)
+    return `value of ${key}`
+  }
+  t.is(await cache.fetch('a', loader), 'value of a')
+  t.is(await cache.fetch('a', loader), 'value of a', 'a hit: not loaded again')
+  t.is(await cache.wrap('b', () => loader('b'), 100), 'value of b')
+  t.is(await cache.wrap('b', () => loader('b'), 100), 'value of b')
+  t.deepEqual(loads, ['a', 'b'])
+  await waitFor('the wrapped entry to expire after its ttl', () => cache.getSync('b') === undefined, 5_000)
+  t.is(cache.getSync('a'), 'value of a', 'fetch without ttlMs: the default TTL')
+  await t.throwsAsync(
+    cache.wrap('c', () => 'x', -1),
+    { instanceOf: InvalidArgumentError },
+  )
+})
+
+test('lease durations are checked without Redis too: a negative one is refused, not ignored', (t) => {
+  for (const name of ['ttlMs', 'waitMs', 'pollMs']) {
+    t.throws(() => open({ lease: { [name]: -1 } }), {
+      instanceOf: InvalidArgumentError,
+      message: new RegExp(`invalid lease\\.${name}`),
+    })
+  }
 })

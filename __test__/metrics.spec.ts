@@ -204,6 +204,11 @@ test('recordRequest counts requests and errors and exports a summary with quanti
   t.true(withinPrecision((errorMedian ?? NaN) * 1000, 50), `error p50 ${errorMedian}`)
   t.regex(text, /# TYPE optlayer_request_duration_seconds summary/)
   t.throws(() => metrics.recordRequest(undefined as unknown as number, true), { instanceOf: InvalidArgumentError })
+  // A negative, NaN or endless duration is a caller's bug (a clock read the wrong way round): refused, not hidden.
+  for (const bad of [-1, NaN, Infinity]) {
+    t.throws(() => metrics.recordRequest(bad, true), { instanceOf: InvalidArgumentError }, String(bad))
+    t.throws(() => metrics.requestFinished(bad, false), { instanceOf: InvalidArgumentError }, String(bad))
+  }
   t.is(sample(await metrics.expose(), 'optlayer_requests_total'), 2_100, 'a refused record is not counted')
 })
 

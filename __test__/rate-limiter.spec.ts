@@ -11,6 +11,7 @@ import {
   CostExceedsCapacityError,
   InvalidArgumentError,
   MetricsCollector,
+  RateLimitedError,
   RateLimiter,
   rateLimitHeaders,
   type RateLimitAlgorithm,
@@ -270,4 +271,22 @@ test('RATE_LIMIT_* variables configure the gateway limit; bad values name the va
     const error = t.throws(() => configFromEnv(env), { instanceOf: ConfigError }, JSON.stringify(env))
     t.true(error?.message.includes(name), `${error?.message} names ${name}`)
   }
+})
+
+test("consume: rate-limiter-flexible's shape, rejecting with RateLimitedError over the limit", async (t) => {
+  const { limiter, clock } = onClock({ algorithm: 'fixed-window', limit: 3, windowMs: 1000 })
+  t.deepEqual(await limiter.consume('k'), {
+    remainingPoints: 2,
+    msBeforeNext: 1000,
+    consumedPoints: 1,
+    isFirstInDuration: true,
+  })
+  t.like(await limiter.consume('k', 2), { remainingPoints: 0, consumedPoints: 3, isFirstInDuration: false })
+  const denied = await t.throwsAsync(limiter.consume('k'), { instanceOf: RateLimitedError })
+  t.is(denied?.code, 'ERR_OPTLAYER_RATE_LIMITED')
+  t.is(denied?.retryAfterMs, 1000, "rate-limiter-flexible's msBeforeNext")
+  clock.t += 1000
+  t.like(await limiter.consume('k'), { remainingPoints: 2, isFirstInDuration: true })
+  await t.throwsAsync(limiter.consume('k', 0.5), { instanceOf: InvalidArgumentError })
+  await limiter.close()
 })

@@ -16,6 +16,7 @@ import {
   QueueFullError,
   TimeoutError,
   UnavailableError,
+  type DurableTaskEvent,
 } from 'optlayer'
 
 import {
@@ -185,6 +186,28 @@ test('deadLetter: false fails tasks for good instead', async (t) => {
   await t.throwsAsync(handle.result, { message: 'no' })
   t.like(await queue.getTask(handle.id), { state: 'failed' })
   t.deepEqual(await queue.deadLetters(), [])
+})
+
+test("a task that exhausts its retries emits 'failed' with final: true, dead-lettered or not", async (t) => {
+  for (const deadLetter of [true, false]) {
+    const queue = open({
+      name: uniqueName(),
+      deadLetter,
+      handlers: { no: async () => Promise.reject(new Error('no')) },
+    })
+    const failed: DurableTaskEvent[] = []
+    queue.on('failed', (event) => failed.push(event))
+    const dead: string[] = []
+    queue.on('dead', (event) => dead.push(event.id))
+    const handle = await queue.submit({ name: 'no', retries: 1, backoff: { initialMs: 1, jitter: 'none' } })
+    await t.throwsAsync(handle.result, { message: 'no' })
+    await waitFor('the failed event', () => failed.length > 0, 5_000, 10)
+    t.is(failed.length, 1, `deadLetter ${deadLetter}: one 'failed', for the last attempt only`)
+    t.like(failed[0], { id: handle.id, attempt: 2, final: true, deadLettered: deadLetter })
+    t.is(failed[0]?.error?.message, 'no')
+    t.deepEqual(dead, deadLetter ? [handle.id] : [])
+    t.like(queue.stats(), { failed: 1, deadLettered: deadLetter ? 1 : 0, retried: 1 })
+  }
 })
 
 test('timeoutMs aborts the run and fails the attempt with TimeoutError', async (t) => {

@@ -561,3 +561,68 @@ test('whenSpace lets a producer wait for room instead of catching QueueFullError
   await q.stop()
   await t.throwsAsync(q.whenSpace(1), { instanceOf: ClosedError })
 })
+
+test("a task that exhausts its retries emits 'failed' with final: true, dead-lettered or not, and counts as failed", async (t) => {
+  for (const deadLetter of [true, false]) {
+    const q = new TaskQueue({ deadLetter })
+    const failed: { id: string; error: unknown; final: boolean; deadLettered: boolean }[] = []
+    q.on('failed', (info, error, outcome) => failed.push({ id: info.id, error, ...outcome }))
+    const dead: string[] = []
+    q.on('dead', (letter) => dead.push(letter.id))
+    const handle = q.submit({
+      name: 'doomed',
+      retries: 1,
+      backoff: { initialMs: 1, jitter: 'none' },
+      run: () => {
+        throw new RangeError('no')
+      },
+    })
+    await t.throwsAsync(handle.result, { instanceOf: RangeError })
+    t.is(failed.length, 1, `deadLetter ${deadLetter}: one 'failed', for the last attempt only`)
+    t.like(failed[0], { id: handle.id, final: true, deadLettered: deadLetter })
+    t.true(failed[0]?.error instanceof RangeError)
+    t.deepEqual(dead, deadLetter ? [handle.id] : [])
+    t.like(q.stats(), { failed: 1, deadLettered: deadLetter ? 1 : 0, retried: 1 })
+    await q.stop()
+  }
+})
+
+test('p-queue names: pause, start, size, pending, onEmpty and onIdle', async (t) => {
+  const q = new TaskQueue({ minWorkers: 1, maxWorkers: 1 })
+  t.false(q.isPaused)
+  q.pause()
+  t.true(q.isPaused)
+  const order: number[] = []
+  let release = (): void => {}
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  const first = q.submit({ name: 'first', run: () => gate.then(() => order.push(1)) })
+  const second = q.submit({ name: 'second', run: () => order.push(2) })
+  t.is(q.size, 2, 'paused: both wait')
+  t.is(q.pending, 0)
+  let empty = false
+  const emptied = q.onEmpty().then(() => (empty = true))
+  let idle = false
+  const idled = q.onIdle().then(() => (idle = true))
+  t.is(q.start(), q, 'start() returns the queue, as p-queue does')
+  t.false(q.isPaused)
+  t.is(q.pending, 1, 'one worker: the first runs')
+  t.is(q.size, 1)
+  t.false(empty)
+  release()
+  await first.result
+  await emptied
+  t.true(empty, 'nothing queued once the second has started')
+  await second.result
+  await idled
+  t.true(idle)
+  t.deepEqual(order, [1, 2])
+  t.is(q.size, 0)
+  t.is(q.pending, 0)
+  await q.onEmpty()
+  await q.onIdle()
+  q.pause()
+  q.submit({ name: 'held', run: () => order.push(3) })
+  const report = await q.stop({ drain: true, timeoutMs: 10_000 })
+  t.true(report.drained, 'a drain runs what a paused queue held')
+  t.deepEqual(order, [1, 2, 3])
+})

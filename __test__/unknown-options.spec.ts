@@ -213,7 +213,10 @@ test('every unknown option is named at once, with the known ones', (t) => {
   const error = t.throws(() => new CircuitBreaker({ threshold: 3, open: 1 } as never), {
     instanceOf: InvalidArgumentError,
   })
-  t.regex(error.message, /unknown options 'threshold', 'open' \(known: consecutiveFailures, /)
+  t.regex(
+    error.message,
+    /unknown options 'threshold', 'open'; did you mean 'openMs' for 'open'\? \(known: consecutiveFailures, /,
+  )
 })
 
 test('Gateway.close() with an unknown option is refused and the gateway keeps serving', async (t) => {
@@ -279,4 +282,23 @@ test('the monitoring components take their clock as now, and the deprecated cloc
     instanceOf: InvalidArgumentError,
     message: /invalid now: expected a function, got number/,
   })
+})
+
+test('an unknown option name close to a known one is answered with that name', (t) => {
+  t.throws(() => new TaskQueue({ maxWorker: 4 } as never), {
+    instanceOf: InvalidArgumentError,
+    message: /unknown option 'maxWorker'; did you mean 'maxWorkers'\? \(known: /,
+  })
+  t.throws(() => new DistributedCache({ defaultTtl: 5 } as never), {
+    message: /unknown option 'defaultTtl'; did you mean 'defaultTtlMs'\?/,
+  })
+  t.throws(() => new DistributedCache({ l1: { maxentries: 5 } } as never), {
+    message: /unknown option 'maxentries'; did you mean 'maxEntries'\?/,
+  })
+  const far = t.throws(() => new DistributedCache({ bogusOption: 1 } as never), { instanceOf: InvalidArgumentError })
+  t.regex(far.message, /unknown option 'bogusOption' \(known: /, 'no name is near enough to suggest')
+  const two = t.throws(() => new CircuitBreaker({ threshold: 3, openM: 1 } as never), {
+    instanceOf: InvalidArgumentError,
+  })
+  t.regex(two.message, /unknown options 'threshold', 'openM'; did you mean 'openMs' for 'openM'\? \(known: /)
 })

@@ -182,6 +182,7 @@ export { RATE_LIMIT_ALGORITHMS, type FixedRateAlgorithm, type Quota, type RateLi
 export {
   RATE_LIMITER_DEFAULTS,
   RateLimiter,
+  type ConsumeResult,
   type RateLimiterOptions,
   type RateLimiterStats,
   type RedisFallback,
@@ -338,7 +339,7 @@ export { OptimizationLayer, type LayerCheck, type LayerStopReport } from './laye
 export { layerOptionsFromEnv } from './layer/from-env'
 export { BACKOFF_DEFAULTS } from './queue/backoff'
 export { TASK_QUEUE_DEFAULTS, type TaskQueueOptions } from './queue/options'
-export { TaskQueue, type TaskQueueEvents, type TaskQueueTimings } from './queue/task-queue'
+export { TaskQueue, type FinalFailure, type TaskQueueEvents, type TaskQueueTimings } from './queue/task-queue'
 export {
   Priority,
   type BackoffOptions,

@@ -65,7 +65,10 @@ export interface OutageJournalOptions {
 
 /** Options of a {@link DistributedCache}. */
 export interface DistributedCacheOptions {
-  /** Label of this cache in metrics. @default 'default' */
+  /**
+   * Label of this cache in metrics (`cache="…"`). @default `cache-1`, `cache-2`, … in order of
+   * creation, as unnamed limiters, queues and pools number themselves
+   */
   name?: string
   /**
    * Prefix of every Redis key (`<namespace>:<key>`) and name of the invalidation channel, so
@@ -125,7 +128,6 @@ export interface DistributedCacheOptions {
 
 /** Defaults of {@link DistributedCacheOptions}. */
 export const DISTRIBUTED_CACHE_DEFAULTS = Object.freeze({
-  name: 'default',
   namespace: 'optlayer',
   defaultTtlMs: 300_000,
   l1MaxEntries: 10_000,
@@ -224,6 +226,20 @@ export interface ResolvedCacheOptions {
   bloom: { expectedItems: number; falsePositiveRate: number } | undefined
 }
 
+/** The lease options in effect: validated always, used only with Redis. */
+function resolveLease(lease: LeaseOptions, withRedis: boolean): Required<LeaseOptions> | undefined {
+  const d = DISTRIBUTED_CACHE_DEFAULTS
+  const resolved = {
+    ttlMs: wholeNumber('lease.ttlMs', lease.ttlMs, 1, undefined, d.leaseTtlMs),
+    waitMs: wholeNumber('lease.waitMs', lease.waitMs, 0, undefined, d.leaseWaitMs),
+    pollMs: wholeNumber('lease.pollMs', lease.pollMs, 1, undefined, d.leasePollMs),
+  }
+  return withRedis ? resolved : undefined
+}
+
+/** Unnamed caches created so far, which numbers the next one. */
+let unnamed = 0
+
 /**
  * Validates cache options and fills in defaults; throws {@link InvalidArgumentError} naming
  * the option at fault, misspelt option names included.
@@ -236,6 +252,8 @@ export function resolveCacheOptions(options: DistributedCacheOptions = {}): Reso
   if (typeof namespace !== 'string' || namespace.length === 0 || namespace.includes('\n')) {
     throw new InvalidArgumentError('invalid namespace: expected a non-empty single-line string')
   }
+  const name = options.name ?? `cache-${++unnamed}`
+  if (typeof name !== 'string' || name.length === 0) throw invalidOption('name', 'a non-empty string', name)
   const onRedisError = options.onRedisError ?? 'soft'
   if (onRedisError !== 'soft' && onRedisError !== 'hard') {
     throw invalidOption('onRedisError', "'soft' or 'hard'", onRedisError)
@@ -253,7 +271,7 @@ export function resolveCacheOptions(options: DistributedCacheOptions = {}): Reso
   knownOptions('earlyRefresh', earlyRefresh, EARLY_REFRESH_NAMES)
   knownOptions('bloom', options.bloom, BLOOM_NAMES)
   return {
-    name: options.name ?? d.name,
+    name,
     namespace,
     defaultTtlMs: ttl('defaultTtlMs', options.defaultTtlMs, d.defaultTtlMs),
     maxKeyLength: wholeNumber('maxKeyLength', options.maxKeyLength, 1, 1 << 20, d.maxKeyLength),
@@ -306,14 +324,8 @@ export function resolveCacheOptions(options: DistributedCacheOptions = {}): Reso
       ),
       compression: l3.compression ?? 'zstd',
     },
-    lease:
-      lease === undefined || options.redis === undefined
-        ? undefined
-        : {
-            ttlMs: wholeNumber('lease.ttlMs', lease.ttlMs, 1, undefined, d.leaseTtlMs),
-            waitMs: wholeNumber('lease.waitMs', lease.waitMs, 0, undefined, d.leaseWaitMs),
-            pollMs: wholeNumber('lease.pollMs', lease.pollMs, 1, undefined, d.leasePollMs),
-          },
+    // Checked without Redis too, so that a bad value is refused rather than silently unused.
+    lease: lease === undefined ? undefined : resolveLease(lease, options.redis !== undefined),
     bloom:
       options.bloom === undefined
         ? undefined

@@ -417,6 +417,21 @@ export class DistributedCache<V = unknown> {
   }
 
   /**
+   * {@link DistributedCache.getOrLoad} under the name lru-cache users know (`fetch`), with
+   * the loader passed per call rather than configured once.
+   */
+  fetch(key: string, loader: CacheLoader<V>, options: CacheLoadOptions = {}): Promise<V | undefined> {
+    return this.getOrLoad(key, loader, options)
+  }
+
+  /**
+   * {@link DistributedCache.getOrLoad} as cache-manager's `wrap(key, fn, ttl)`: `fn` takes no
+   * arguments and `ttlMs` (milliseconds, as cache-manager 5 and later) is the entry's TTL.
+   */
+  wrap(key: string, fn: () => Promise<V | undefined> | V | undefined, ttlMs?: number): Promise<V | undefined> {
+    return this.getOrLoad(key, () => fn(), ttlMs === undefined ? {} : { ttlMs })
+  }
+  /**
    * Loads `keys` into the cache (those not already fresh), `concurrency` at a time.
    * Failures are collected, not thrown.
    */
@@ -620,7 +635,11 @@ export class DistributedCache<V = unknown> {
     key: string,
   ): Promise<void> {
     const l3 = this.l3 as RedisTier
+    // The first changes after construction wait for the connection (within its timeout): the
+    // client queues nothing while connecting, so the message would fail as if Redis were down.
+    if (l3.connecting()) await l3.ready()
     if (l3.singleConnection) {
+      // The write is issued first, in this tick: its command leaves before the message.
       await Promise.all([write(l3), this.invalidation?.publish(op, key)])
     } else {
       await write(l3)

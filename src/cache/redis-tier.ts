@@ -4,7 +4,7 @@ import type { Cluster } from 'ioredis'
 import { InvalidArgumentError } from '../core/errors'
 import { native } from '../core/native'
 import { knownOptions } from '../core/validate'
-import { createRedisClient, whenReady, type RedisAddress } from '../redis/clients'
+import { createRedisClient, redisUrl, whenReady, type RedisAddress } from '../redis/clients'
 import { GetBatcher } from './get-batcher'
 
 /**
@@ -71,6 +71,8 @@ export class RedisTier {
       if (!Array.isArray(redis.nodes) || redis.nodes.length === 0 || redis.nodes.some((n) => typeof n !== 'string')) {
         throw new InvalidArgumentError('invalid redis.nodes: expected a non-empty array of URLs')
       }
+      // All checked before the first client connects, so a bad one leaves none behind.
+      for (const url of redis.nodes) redisUrl('redis.nodes', url)
       this.ring = new native.NativeHashRing(RING_VNODES)
       this.clients = redis.nodes.map((url) => {
         const client = own({ url }) as Redis
@@ -89,6 +91,11 @@ export class RedisTier {
   /** Resolves once every client is connected, or after `timeoutMs`, whichever comes first. */
   ready(): Promise<void> {
     return this.startup ?? Promise.resolve()
+  }
+
+  /** Whether the clients are still making their first connection (see {@link RedisTier.ready}). */
+  connecting(): boolean {
+    return this.startup !== undefined
   }
 
   /** Whether the client of `key` can take a call now; false while Redis is away. */
@@ -110,26 +117,26 @@ export class RedisTier {
 
   /** Stores `record` under `key` for `ttlMs` (0: no expiry). */
   async set(key: string, record: Buffer, ttlMs: number): Promise<void> {
-    await this.startup
+    if (this.startup !== undefined) await this.startup
     const client = this.clientFor(key)
     await (ttlMs > 0 ? client.set(key, record, 'PX', Math.ceil(ttlMs)) : client.set(key, record))
   }
 
   /** Removes `key`. */
   async delete(key: string): Promise<void> {
-    await this.startup
+    if (this.startup !== undefined) await this.startup
     await this.clientFor(key).del(key)
   }
 
   /** Takes the lease `key` for `ttlMs` if nobody holds it; true when taken. */
   async acquireLease(key: string, token: string, ttlMs: number): Promise<boolean> {
-    await this.startup
+    if (this.startup !== undefined) await this.startup
     return (await this.clientFor(key).set(key, token, 'PX', ttlMs, 'NX')) === 'OK'
   }
 
   /** Lets go of the lease `key` if `token` still holds it. */
   async releaseLease(key: string, token: string): Promise<void> {
-    await this.startup
+    if (this.startup !== undefined) await this.startup
     await this.clientFor(key).eval(RELEASE_LEASE, 1, key, token)
   }
 

@@ -20,6 +20,7 @@ export type OptlayerErrorCode =
   | 'ERR_OPTLAYER_RATE_LIMITED'
   | 'ERR_OPTLAYER_OVERLOADED'
   | 'ERR_OPTLAYER_BACKEND_RESPONSE'
+  | 'ERR_OPTLAYER_POOL_RELEASE'
 
 const kBrand = Symbol.for('optlayer.error')
 

@@ -156,7 +156,8 @@ export function booleanOption(name: string, value: unknown, fallback?: boolean):
 
 /**
  * Refuses option names that `known` does not list, so a misspelt option (`ttl` for
- * `ttlMs`) is an error instead of a silently ignored setting.
+ * `ttlMs`) is an error instead of a silently ignored setting; the message suggests the
+ * nearest known name when one is close.
  * @internal
  */
 export function knownOptions(what: string, options: object | undefined, known: readonly string[]): void {
@@ -166,11 +167,49 @@ export function knownOptions(what: string, options: object | undefined, known: r
   for (const key in options) {
     if (!known.includes(key) && Object.hasOwn(options, key)) {
       const unknown = Object.keys(options).filter((name) => !known.includes(name))
+      const hints = unknown.flatMap((name) => {
+        const near = closestName(name, known)
+        return near === undefined ? [] : [unknown.length > 1 ? `'${near}' for '${name}'` : `'${near}'`]
+      })
+      const hint = hints.length > 0 ? `; did you mean ${hints.join(', ')}?` : ''
       throw new InvalidArgumentError(
-        `invalid ${what}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (known: ${known.join(', ')})`,
+        `invalid ${what}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}${hint} (known: ${known.join(', ')})`,
       )
     }
   }
+}
+
+/**
+ * The known name nearest to `name` (a misspelling, a missing unit suffix, another case), or
+ * undefined when none is within a third of its length in edits (two at least), so that an
+ * unrelated name gets no misleading suggestion.
+ */
+function closestName(name: string, known: readonly string[]): string | undefined {
+  const limit = Math.max(2, Math.floor(name.length / 3))
+  let best: string | undefined
+  let bestDistance = limit + 1
+  for (const candidate of known) {
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase())
+    if (distance < bestDistance) {
+      best = candidate
+      bestDistance = distance
+    }
+  }
+  return best
+}
+
+/** Levenshtein distance: the fewest insertions, deletions and substitutions from `a` to `b`. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)
+      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution))
+    }
+    previous = current
+  }
+  return previous[b.length]!
 }
 
 /**

@@ -10,8 +10,8 @@ import {
 } from 'prom-client'
 
 import { onComponentMetrics, type ComponentRegistration } from '../core/component-registry'
-import { fromNativeError } from '../core/errors'
-import { knownOptions, nowOption, numberInRange, optionNames, wholeNumber } from '../core/validate'
+import { fromNativeError, type InvalidArgumentError } from '../core/errors'
+import { invalidOption, knownOptions, nowOption, numberInRange, optionNames, wholeNumber } from '../core/validate'
 import {
   BoundedMetricFactory,
   type BoundedCounter,
@@ -161,6 +161,11 @@ export interface LocalMetricsSnapshot {
 }
 
 /** Stops the monitors of collectors that were dropped without `close()`, and their component subscription. */
+/** The refusal of a request duration that is not a finite number of at least 0 ms. */
+function invalidDuration(durationMs: unknown): InvalidArgumentError {
+  return invalidOption('durationMs', 'a finite number of milliseconds of at least 0', durationMs)
+}
+
 const abandoned = new FinalizationRegistry<() => void>((release) => release())
 
 /**
@@ -328,9 +333,11 @@ export class MetricsCollector {
   /**
    * Records one handled request of `durationMs` milliseconds that succeeded or not: a native
    * histogram record and two increments, nothing else. Throws `InvalidArgumentError` for a
-   * non-number duration; a NaN or negative one is counted as invalid by the histogram.
+   * duration that is not a finite number of at least 0, and counts nothing then.
    */
   recordRequest(durationMs: number, success: boolean): void {
+    // One comparison pair on the hot path; NaN fails both and falls through to the throw.
+    if (!(durationMs >= 0 && durationMs < Infinity)) throw invalidDuration(durationMs)
     try {
       if (success) this.recordOk(durationMs)
       else this.recordError(durationMs)
@@ -351,6 +358,7 @@ export class MetricsCollector {
    * records it as {@link MetricsCollector.recordRequest} does.
    */
   requestFinished(durationMs?: number, success = true): void {
+    if (durationMs !== undefined && !(durationMs >= 0 && durationMs < Infinity)) throw invalidDuration(durationMs)
     if (this.inFlight > 0) this.inFlight--
     if (durationMs !== undefined) this.recordRequest(durationMs, success)
   }
@@ -391,16 +399,18 @@ export class MetricsCollector {
    * Lets a component (cache, queue, pool, balancer, ...) report its figures at scrape time:
    * each metric of `registration.metrics` is exported as `<prefix><name>_<metric>`, its
    * value read from `registration.collect()` once per scrape. Returns the function that
-   * unregisters them.
+   * unregisters them. The built-in components report under their own names (`cache`,
+   * `ratelimit`, `queue`, `pool`, `balancer`, `layer`, `gateway`, `codec`): a component of
+   * yours needs another name, or its metrics clash with theirs (`InvalidArgumentError`).
    *
    * @example
    * ```ts
-   * metrics.registerComponent('cache', {
+   * metrics.registerComponent('sessions', {
    *   metrics: {
-   *     hits_total: { type: 'counter', help: 'Cache hits by tier.', labelNames: ['tier'] },
-   *     entries: { type: 'gauge', help: 'Entries held.' },
+   *     hits_total: { type: 'counter', help: 'Session store hits by tier.', labelNames: ['tier'] },
+   *     entries: { type: 'gauge', help: 'Sessions held.' },
    *   },
-   *   collect: () => ({ hits_total: [{ labels: { tier: 'l1' }, value: cache.stats().l1.hits }], entries: cache.size }),
+   *   collect: () => ({ hits_total: [{ labels: { tier: 'memory' }, value: store.hits }], entries: store.size }),
    * })
    * ```
    */

@@ -1,4 +1,4 @@
-import { CircuitOpenError, InvalidArgumentError, TimeoutError } from '../core/errors'
+import { CircuitOpenError, OptlayerError, TimeoutError } from '../core/errors'
 
 /** One borrowed resource, as named by a {@link PoolTimeoutError} and `ConnectionPool.holders()`. */
 export interface PoolHolder {
@@ -164,9 +164,11 @@ export type PoolReleaseFault = 'double-release' | 'foreign'
 /**
  * `release(r)` or `destroy(r)` of a resource that is not borrowed from this pool: returned
  * twice (`'double-release'`) or never lent by it (`'foreign'`). Code
- * `ERR_OPTLAYER_INVALID_ARGUMENT`. The pool's state is unchanged.
+ * `ERR_OPTLAYER_POOL_RELEASE` (formerly `ERR_OPTLAYER_INVALID_ARGUMENT`): a mistake in the
+ * borrowing code, not a bad option. The pool's state is unchanged.
  */
-export class PoolReleaseError extends InvalidArgumentError {
+export class PoolReleaseError extends OptlayerError {
+  static override readonly code = 'ERR_OPTLAYER_POOL_RELEASE' as const
   /** The pool's name. */
   readonly pool: string
   /** Which mistake it was. */

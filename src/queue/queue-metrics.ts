@@ -34,7 +34,7 @@ function queueMetrics(): ComponentRegistration {
       run_p99_seconds: gauge('99th percentile of the run time of an attempt.'),
       submitted_total: counter('Tasks accepted.'),
       succeeded_total: counter('Tasks that succeeded.'),
-      failed_total: counter('Tasks that failed for good (no dead-letter queue).'),
+      failed_total: counter('Tasks that failed for good, dead-lettered ones included.'),
       cancelled_total: counter('Tasks cancelled, or aborted by stop().'),
       retries_total: counter('Retries scheduled.'),
       dead_letters_total: counter('Tasks moved to the dead-letter queue.'),

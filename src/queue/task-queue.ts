@@ -33,12 +33,24 @@ import { TaskRegistry } from './task-registry'
 import { WorkerScaler } from './worker-scaling'
 import { knownOptions, numberInRange, optionNames, timeoutDuration, timerDuration, wholeNumber } from '../core/validate'
 
+/** The third argument of a {@link TaskQueue} `failed` event. */
+export interface FinalFailure {
+  /** Always true: no attempt follows (retrying attempts are `retrying` events). */
+  final: true
+  /** The task entered the dead-letter queue (`deadLetter: true`). */
+  deadLettered: boolean
+}
+
 /** Events of {@link TaskQueue}; payloads are built only when someone listens. */
 export type TaskQueueEvents = {
   /** A task returned; `info` is its record after the run. */
   succeeded: [info: TaskInfo, result: unknown]
-  /** A task failed for good without a dead-letter queue (`deadLetter: false`). */
-  failed: [info: TaskInfo, error: unknown]
+  /**
+   * A task failed for good: its last attempt failed (retries exhausted, or a failure that is
+   * not retried). Emitted with or without a dead-letter queue, as BullMQ's final `failed`;
+   * `outcome.deadLettered` says whether it entered the dead-letter queue (then `dead` follows).
+   */
+  failed: [info: TaskInfo, error: unknown, outcome: FinalFailure]
   /** An attempt failed and the task runs again after `delayMs`. */
   retrying: [info: TaskInfo, error: unknown, delayMs: number]
   /** A task exhausted its retries and entered the dead-letter queue. */
@@ -101,9 +113,13 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   /** Pending tasks in the order they start. */
   private readonly schedule: NativeSchedule
   private readonly tasks: TaskRegistry
-  /** Pending tasks (not cancelled) per level; `pending` is their sum. */
+  /** Pending tasks (not cancelled) per level; `queued` is their sum. */
   private readonly depth = [0, 0, 0, 0]
-  private pending = 0
+  private queued = 0
+  /** `pause()` was called: queued tasks wait until `start()`. */
+  private paused = false
+  /** `onEmpty()` callers, told when no task is queued. */
+  private emptyWaiters: (() => void)[] = []
   private running = 0
   private retrying = 0
   private pumping = false
@@ -174,7 +190,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   submit<A, R>(spec: TaskSpec<A, R>): TaskHandle<R> {
     this.checkOpen()
     const task = this.accept(spec as TaskSpec)
-    if (this.pending >= this.options.queueSize) throw this.full(1)
+    if (this.queued >= this.options.queueSize) throw this.full(1)
     this.admit(task)
     return task.handle() as TaskHandle<R>
   }
@@ -186,7 +202,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     const tasks = specs.map((spec) => this.accept(spec))
     const ids = new Set(tasks.map((task) => task.id))
     if (ids.size !== tasks.length) throw new InvalidArgumentError('invalid specs: two tasks of the batch share an id')
-    if (this.pending + tasks.length > this.options.queueSize) throw this.full(tasks.length)
+    if (this.queued + tasks.length > this.options.queueSize) throw this.full(tasks.length)
     return tasks.map((task) => {
       this.admit(task)
       return task.handle()
@@ -207,7 +223,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     }
     if (this.closed) return Promise.reject(this.closedError())
     if (signal?.aborted) return Promise.reject(signal.reason)
-    if (this.spaceWaiters.length === 0 && this.pending + count <= this.options.queueSize) return Promise.resolve()
+    if (this.spaceWaiters.length === 0 && this.queued + count <= this.options.queueSize) return Promise.resolve()
     return new Promise((resolve, reject) => {
       const waiter: SpaceWaiter = { count, resolve, reject }
       const onAbort = (): void => {
@@ -292,6 +308,51 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     return { wait: this.waitTimes.snapshot(), run: this.runTimes.snapshot() }
   }
 
+  /** Tasks waiting for a worker (not those running or waiting out a retry's backoff); p-queue's `size`. */
+  get size(): number {
+    return this.queued
+  }
+
+  /** Tasks running now; p-queue's `pending`. */
+  get pending(): number {
+    return this.running
+  }
+
+  /** Whether {@link TaskQueue.pause} holds the queued tasks back. */
+  get isPaused(): boolean {
+    return this.paused
+  }
+
+  /**
+   * Starts no more tasks until {@link TaskQueue.start}: running ones finish, new ones are
+   * accepted and wait (p-queue's `pause`).
+   */
+  pause(): void {
+    this.paused = true
+  }
+
+  /** Starts queued tasks again after {@link TaskQueue.pause} (p-queue's `start`); a queue starts unpaused. */
+  start(): this {
+    if (!this.paused) return this
+    this.paused = false
+    this.pump(performance.now())
+    return this
+  }
+
+  /**
+   * Resolves when no task is queued, running or waiting for a retry (p-queue's `onIdle`; the
+   * `drained` event says the same). Paused with tasks queued, it waits for `start()`.
+   */
+  async onIdle(): Promise<void> {
+    await this.drained(Infinity)
+  }
+
+  /** Resolves when no task is queued, though some may still run (p-queue's `onEmpty`). */
+  onEmpty(): Promise<void> {
+    if (this.queued === 0) return Promise.resolve()
+    return new Promise((resolve) => this.emptyWaiters.push(resolve))
+  }
+
   /** Whether `stop` was called. */
   get closing(): boolean {
     return this.closed
@@ -338,7 +399,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
 
   /** Wakes the producers of `whenSpace` whose tasks now fit, in order. */
   private offerSpace(): void {
-    let room = this.options.queueSize - this.pending
+    let room = this.options.queueSize - this.queued
     while (this.spaceWaiters.length > 0 && this.spaceWaiters[0]!.count <= room) {
       const waiter = this.spaceWaiters.shift()!
       room -= waiter.count
@@ -349,7 +410,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   private full(count: number): QueueFullError {
     this.counts.rejected += count
     return new QueueFullError(
-      `task queue ${this.options.name} is full: ${this.pending} pending, queueSize ${this.options.queueSize}`,
+      `task queue ${this.options.name} is full: ${this.queued} pending, queueSize ${this.options.queueSize}`,
     )
   }
 
@@ -392,7 +453,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   private admit(task: Task): void {
     this.tasks.add(task, task.spec.id !== undefined)
     this.counts.submitted++
-    if (this.pending === 0 && this.running < this.capacity()) this.start(task, task.createdAt)
+    if (this.queued === 0 && !this.paused && this.running < this.capacity()) this.launch(task, task.createdAt)
     else this.enqueue(task, task.createdAt)
   }
 
@@ -402,37 +463,43 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
 
   /** Queues a task: staged for the native queue, which takes the staged tasks in batches. */
   private enqueue(task: Task, now: number): void {
-    this.pending++
+    this.queued++
     this.depth[task.priority]!++
     this.schedule.add(task)
     if (this.running < this.capacity()) this.pump(now)
-    else if (this.scaler.grow(this.pending, 0)) this.scaled()
+    else if (this.scaler.grow(this.queued, 0)) this.scaled()
   }
 
   /** Starts queued tasks while workers are free. Not reentrant: a task that settles synchronously returns here. */
   private pump(now: number): void {
-    if (this.pumping || this.halted) return
+    if (this.pumping || this.halted || this.paused) return
     this.pumping = true
     try {
-      while (this.running < this.capacity() && this.pending > 0) {
+      while (this.running < this.capacity() && this.queued > 0) {
         const task = this.schedule.next()
         if (task === undefined) break
         // A cancelled task left its tombstone here.
         if (task.state !== 'pending') continue
-        this.pending--
+        this.queued--
         this.depth[task.priority]!--
-        this.start(task, now)
+        this.launch(task, now)
         const waited = now - task.enqueuedAt
-        if (this.pending > 0 && this.running >= this.capacity() && this.scaler.grow(this.pending, waited)) this.scaled()
+        if (this.queued > 0 && this.running >= this.capacity() && this.scaler.grow(this.queued, waited)) this.scaled()
       }
     } finally {
       this.pumping = false
     }
+    if (this.queued === 0 && this.emptyWaiters.length > 0) this.emptied()
     if (this.spaceWaiters.length > 0) this.offerSpace()
   }
 
+  /** Tells the `onEmpty()` callers that no task is queued. */
+  private emptied(): void {
+    for (const resolve of this.emptyWaiters.splice(0)) resolve()
+  }
+
   /** `now`: a clock reading of this turn (the previous task's end, say): reading it costs ~60 ns. */
-  private start(task: Task, now: number): void {
+  private launch(task: Task, now: number): void {
     if (this.running++ === 0) this.stallSweep?.ref()
     this.scaler.busy(Math.ceil(this.running / this.slotsPerWorker))
     task.state = 'running'
@@ -486,7 +553,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     if (token !== task.attemptToken || task.state !== 'running') return
     const now = this.endAttempt(task)
     if (final || task.attempts > task.retries || this.halted) {
-      this.finish(task, this.options.deadLetter ? 'dead' : 'failed', error, now)
+      this.finish(task, this.options.deadLetter ? 'dead' : 'failed', error, now, true)
       return
     }
     const delayMs = backoffDelay(task.attempts, task.backoff)
@@ -549,9 +616,10 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   private unschedule(task: Task): void {
     switch (task.state) {
       case 'pending': {
-        this.pending--
+        this.queued--
         this.depth[task.priority]!--
         this.schedule.forget(task)
+        if (this.queued === 0 && this.emptyWaiters.length > 0) this.emptied()
         break
       }
       case 'retrying':
@@ -571,6 +639,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     state: 'succeeded' | 'failed' | 'cancelled' | 'dead',
     outcome: unknown,
     now = performance.now(),
+    lastAttemptFailed = state === 'failed',
   ): void {
     if (state === 'succeeded') {
       task.succeed(outcome, now)
@@ -583,8 +652,11 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
         if (this.listenerCount('cancelled') > 0) this.emit('cancelled', task.info())
       } else if (state === 'failed') {
         this.counts.failed++
-        if (this.listenerCount('failed') > 0) this.emit('failed', task.info(), outcome)
+        if (this.listenerCount('failed') > 0)
+          this.emit('failed', task.info(), outcome, { final: true, deadLettered: false })
       } else {
+        // A dead letter of a last failed attempt is a failure too; one of `stop` is not.
+        if (lastAttemptFailed) this.counts.failed++
         this.counts.deadLettered++
         const letter: DeadLetter = {
           id: task.id,
@@ -596,6 +668,9 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
           deadAt: performance.timeOrigin + now,
         }
         const evicted = this.deadLetterStore.add({ letter, spec: task.spec })
+        if (lastAttemptFailed && this.listenerCount('failed') > 0) {
+          this.emit('failed', task.info(), outcome, { final: true, deadLettered: true })
+        }
         if (this.listenerCount('dead') > 0) this.emit('dead', { ...letter })
         if (evicted !== undefined && this.listenerCount('deadLetterEvicted') > 0) {
           this.emit('deadLetterEvicted', evicted.letter)
@@ -607,8 +682,8 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   }
 
   private afterFinish(now: number): void {
-    if (this.pending > 0) this.pump(now)
-    if (this.pending === 0 && this.running === 0 && this.retrying === 0) {
+    if (this.queued > 0) this.pump(now)
+    if (this.queued === 0 && this.running === 0 && this.retrying === 0) {
       const waiters = this.drainWaiters
       if (waiters.length > 0) {
         this.drainWaiters = []
@@ -635,6 +710,8 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
   private async shutdown({ drain, timeoutMs, onStop }: Required<StopOptions>): Promise<StopReport> {
     this.closed = true
     for (const waiter of this.spaceWaiters.splice(0)) waiter.reject(this.closedError())
+    // A drain runs what is queued: a paused queue would wait out the whole timeout.
+    if (drain) this.start()
     const report: StopReport = { drained: true, unfinished: [], returned: [], deadLettered: [] }
     const timedOut = drain && !(await this.drained(timerDuration(timeoutMs)))
     if (!drain || timedOut) this.abandon(report, onStop, timedOut)
@@ -650,7 +727,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
 
   /** Resolves true once every accepted task has finished, false after `timeoutMs`. */
   private drained(timeoutMs: number): Promise<boolean> {
-    if (this.pending === 0 && this.running === 0 && this.retrying === 0) return Promise.resolve(true)
+    if (this.queued === 0 && this.running === 0 && this.retrying === 0) return Promise.resolve(true)
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer)

@@ -151,9 +151,11 @@ export interface TaskQueueStats {
   workers: number
   submitted: number
   succeeded: number
+  /** Tasks whose last attempt failed, dead-lettered ones included (those are in `deadLettered` too). */
   failed: number
   cancelled: number
   retried: number
+  /** Tasks moved to the dead-letter queue: after their last failed attempt, or by `stop`. */
   deadLettered: number
   timedOut: number
   rejected: number

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, ClosedError, UnavailableError } from '../core/errors'
+import { InvalidArgumentError, ClosedError, RateLimitedError, UnavailableError } from '../core/errors'
 import { knownOptions, optionNames, wholeNumber } from '../core/validate'
 import { AdaptiveRateLimiter, type AdaptiveRateLimiterStats, type AdaptiveRateOptions } from './adaptive-limiter'
 import type { CircuitBreakerOptions, CircuitState } from '../resilience/circuit-breaker'
@@ -17,6 +17,18 @@ import { RedisRateLimitStore, type RedisConnection } from './redis-store'
 
 /** What a Redis-backed limiter answers while Redis cannot. */
 export type RedisFallback = 'local' | 'fail-open' | 'fail-closed'
+
+/** What {@link RateLimiter.consume} resolves with, named as in rate-limiter-flexible. */
+export interface ConsumeResult {
+  /** Points a further request could have right now. */
+  remainingPoints: number
+  /** Milliseconds until the key is back to full (rate-limiter-flexible's reset of the duration). */
+  msBeforeNext: number
+  /** Points consumed and not yet restored, this request's included. */
+  consumedPoints: number
+  /** Whether the key was full before this request. */
+  isFirstInDuration: boolean
+}
 
 /** Options of {@link RateLimiter}; only `limit` is required. */
 export interface RateLimiterOptions extends LocalStoreOptions {
@@ -238,6 +250,30 @@ export class RateLimiter {
     }
     this.counts.redis.unavailable++
     return this.fallBack(key, cost)
+  }
+
+  /**
+   * {@link allow} in rate-limiter-flexible's shape: resolves with how many points remain and
+   * were consumed when `points` are admitted, rejects with `RateLimitedError` (its
+   * `retryAfterMs` is rate-limiter-flexible's `msBeforeNext`) when they are not. Points are
+   * the cost units of `allow`; `consumedPoints` counts against the burst.
+   */
+  async consume(key: string, points = 1): Promise<ConsumeResult> {
+    const decision = await this.allow(key, points)
+    if (!decision.allowed) {
+      throw new RateLimitedError(`rate limit of '${key}' reached: retry in ${decision.retryAfterMs} ms`, {
+        retryAfterMs: decision.retryAfterMs,
+        resetMs: decision.resetMs,
+      })
+    }
+    const consumedPoints = Math.max(0, this.quota.burst - decision.remaining)
+    return {
+      remainingPoints: decision.remaining,
+      msBeforeNext: decision.resetMs,
+      consumedPoints,
+      // The key was full before this request: nothing else was consumed in its window.
+      isFirstInDuration: consumedPoints === points,
+    }
   }
 
   /** Reports a request's latency for an adaptive limiter's key (it also counts as a success). */

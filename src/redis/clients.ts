@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import Redis, { Cluster, type ClusterNode } from 'ioredis'
 
 import { InvalidArgumentError } from '../core/errors'
-import { knownOptions } from '../core/validate'
+import { invalidOption, knownOptions } from '../core/validate'
 
 /** A server (`{ url }`) or the seed nodes of a Redis Cluster (`{ cluster }`). */
 export type RedisAddress = { url: string } | { cluster: readonly ClusterNode[] }
@@ -21,6 +21,25 @@ export interface RedisClientOptions {
   subscriber?: boolean
   /** ioredis auto-pipelining: the commands of one tick leave in one write. */
   autoPipelining?: boolean
+}
+
+/**
+ * A Redis URL as ioredis takes it: `redis://` or `rediss://` (TLS). Anything else is refused,
+ * as ioredis would read it as a host name or a socket path and reconnect to it for ever,
+ * keeping the process alive. `name` is the option, for the message.
+ * @internal
+ */
+export function redisUrl(name: string, value: unknown): string {
+  const expected = 'a redis:// or rediss:// URL'
+  if (typeof value !== 'string') throw invalidOption(name, expected, value)
+  let protocol: string
+  try {
+    protocol = new URL(value).protocol
+  } catch {
+    throw invalidOption(name, expected, value)
+  }
+  if (protocol !== 'redis:' && protocol !== 'rediss:') throw invalidOption(name, expected, value)
+  return value
 }
 
 // Reconnect quickly after an outage; capped so that recovery is noticed within a second.
@@ -49,10 +68,11 @@ export function createRedisClient(address: RedisAddress, options: RedisClientOpt
   knownOptions('redis', address, 'url' in address ? ['url'] : ['cluster'])
   let client: Redis | Cluster
   if ('url' in address) {
-    if (typeof address.url !== 'string') {
-      throw new InvalidArgumentError(`invalid redis.url: expected a string, got ${String(address.url)}`)
-    }
-    client = new Redis(address.url, { ...perNode, enableOfflineQueue: subscriber, retryStrategy: reconnectDelay })
+    client = new Redis(redisUrl('redis.url', address.url), {
+      ...perNode,
+      enableOfflineQueue: subscriber,
+      retryStrategy: reconnectDelay,
+    })
   } else {
     if (!Array.isArray(address.cluster) || address.cluster.length === 0) {
       throw new InvalidArgumentError('invalid redis.cluster: expected a non-empty array of nodes')

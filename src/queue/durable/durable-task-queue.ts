@@ -49,6 +49,10 @@ export interface DurableTaskEvent {
   result?: unknown
   /** The error (`failed`, `retrying`, `dead`). */
   error?: Error
+  /** `failed`: always true, no attempt follows (as BullMQ's final `failed`). */
+  final?: true
+  /** `failed`: the task entered the dead-letter queue (a `dead` event follows). */
+  deadLettered?: boolean
 }
 
 /** The events of a {@link DurableTaskQueue}, with their arguments. */
@@ -57,7 +61,10 @@ export interface DurableTaskQueueEvents {
   started: [DurableTaskEvent]
   /** A task run here succeeded. */
   succeeded: [DurableTaskEvent]
-  /** A task run here failed for good (`deadLetter: false`). */
+  /**
+   * A task run here failed for good: its last attempt failed. Emitted with or without a
+   * dead-letter queue, with `final: true` and `deadLettered` (then `dead` follows).
+   */
   failed: [DurableTaskEvent]
   /** An attempt run here failed; a retry is scheduled. */
   retrying: [DurableTaskEvent]
@@ -569,11 +576,13 @@ export class DurableTaskQueue extends EventEmitter<DurableTaskQueueEvents> {
     const error = state === 'succeeded' || payload === '' ? undefined : fromTaskError(parseTaskError(payload), state)
     if (error?.name === 'TimeoutError') this.counters.timedOut++
     if (state !== 'retrying') this.settle({ id: task.id, state, payload })
-    if (this.listenerCount(state) === 0) return
+    const finalFailure = state === 'failed' || state === 'dead'
+    if (this.listenerCount(state) === 0 && !(finalFailure && this.listenerCount('failed') > 0)) return
     const event: DurableTaskEvent = { id: task.id, name: task.name, attempt: task.attempt, runMs }
     if (state === 'succeeded') event.result = decodeValue(payload)
     if (error !== undefined) event.error = error
-    this.emit(state, event)
+    if (finalFailure) this.emit('failed', { ...event, final: true, deadLettered: state === 'dead' })
+    if (state !== 'failed') this.emit(state, event)
   }
 
   private backgroundError(error: unknown): void {
