@@ -267,6 +267,7 @@ export {
   type AdminListenerOptions,
   type AlertsProvider,
   type OptlayerServerOptions,
+  type ReadinessCheck,
 } from './server/http-server'
 export {
   ConnectionPool,
