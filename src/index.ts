@@ -286,6 +286,7 @@ export {
   type AdminListenerOptions,
   type AlertsProvider,
   type OptlayerServerOptions,
+  type ReadinessCheck,
 } from './server/http-server'
 export {
   ConnectionPool,

@@ -318,19 +318,26 @@ export class Gateway {
         ...retryAfter(this.settings.retryAfterMs),
       })
     }
-    const gone = new AbortController()
+    // Made on first use: a cache hit never needs one, and an AbortController is a sizeable part of a hit's cost.
+    let gone: AbortController | undefined
     const ctx: RequestContext = {
       req,
       res,
       method,
       origin: requestOrigin(req, this.trusted),
       requestId,
-      gone: gone.signal,
+      get gone() {
+        if (gone === undefined) {
+          gone = new AbortController()
+          if (res.closed && !res.writableFinished) gone.abort()
+        }
+        return gone.signal
+      },
       outcome: 'error',
     }
     res.once('close', () => {
       // The client leaving before its response ended cancels the upstream request.
-      if (!res.writableFinished) gone.abort()
+      if (!res.writableFinished) gone?.abort()
       this.admission.leave()
       this.counts[ctx.outcome]++
       // The native histogram is freed once closed; a request cut then is not timed.

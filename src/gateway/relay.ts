@@ -66,7 +66,10 @@ export async function relay(
 export async function pump(response: UpstreamResponse, stages: (Transform | Writable)[]): Promise<RelayEnd> {
   const last = stages[stages.length - 1]
   try {
-    await pipeline([response.body as Readable, ...stages])
+    // One sink (a plain relay, the proxy path's common case) is piped directly: `pipeline` costs an
+    // AbortController and, once done, an abort with its DOMException per body.
+    if (stages.length === 1 && last !== undefined) await pipeInto(response.body, last)
+    else await pipeline([response.body as Readable, ...stages])
     response.finish(response.statusCode < 500 ? 'ok' : 'failed')
     return 'complete'
   } catch (error) {
@@ -75,6 +78,35 @@ export async function pump(response: UpstreamResponse, stages: (Transform | Writ
     last?.destroy()
     return left ? 'left' : 'cut'
   }
+}
+
+/**
+ * Pipes `source` into `sink` with back-pressure; resolves once `sink` finished. Rejects with
+ * the first error of either, or `ERR_STREAM_PREMATURE_CLOSE` when `sink` closes first (the
+ * client left), `source` destroyed then (as `pipeline` does).
+ */
+function pipeInto(source: Readable, sink: Writable | Transform): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let settled = false
+    const fail = (error: Error): void => {
+      if (settled) return
+      settled = true
+      source.destroy()
+      reject(error)
+    }
+    // The handlers stay: an error after the end must still not go unhandled.
+    source.on('error', fail)
+    sink.on('error', fail)
+    sink.on('finish', () => {
+      settled = true
+      resolve()
+    })
+    sink.on('close', () => {
+      if (!sink.writableFinished)
+        fail(Object.assign(new Error('premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }))
+    })
+    source.pipe(sink)
+  })
 }
 
 /** A sink for a body that is read (to store it) but sent to no one. */

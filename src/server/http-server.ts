@@ -100,6 +100,21 @@ export interface OptlayerServerOptions {
    * is rate limited by `rateLimiter` like any public request.
    */
   fallback?: RequestListener
+  /**
+   * What `/ready` asks besides the server not closing: the readiness of what the server
+   * fronts (a gateway's backends, capacity and Redis, say). Not ok, throwing or rejecting:
+   * 503 `not_ready` with the checks; ok: 200 with them.
+   * @default none: ready while not closing
+   */
+  ready?: () => ReadinessCheck | Promise<ReadinessCheck>
+}
+
+/** The answer of an {@link OptlayerServerOptions.ready} hook, as `Gateway.ready()` and `OptimizationLayer.ready()` give it. */
+export interface ReadinessCheck {
+  /** Every check passed. */
+  ok: boolean
+  /** Each check by name. */
+  checks: Record<string, boolean>
 }
 
 /** Defaults of {@link OptlayerServerOptions}. */
@@ -119,6 +134,7 @@ const SERVER_NAMES = optionNames<OptlayerServerOptions>()(SERVER_DEFAULTS, {
   dashboard: true,
   log: true,
   fallback: true,
+  ready: true,
 })
 const ADMIN_NAMES = optionNames<AdminListenerOptions>()(SERVER_DEFAULTS.admin, { token: true })
 const DASHBOARD_NAMES = optionNames<Exclude<OptlayerServerOptions['dashboard'], boolean | undefined>>()(
@@ -183,6 +199,7 @@ export class OptlayerServer {
   constructor(private readonly options: OptlayerServerOptions = {}) {
     knownOptions('server options', options, SERVER_NAMES)
     functionOption('fallback', options.fallback)
+    functionOption('ready', options.ready)
     knownOptions('admin', options.admin === false ? undefined : options.admin, ADMIN_NAMES)
     // prefix and maxAgeMs are those of the server's one reader, so the dashboard object takes only these.
     knownOptions('dashboard', typeof options.dashboard === 'object' ? options.dashboard : undefined, DASHBOARD_NAMES)
@@ -407,10 +424,24 @@ export class OptlayerServer {
     sendJson(res, 200, { status: 'ok', version: VERSION, uptimeSeconds: (Date.now() - this.startedAt) / 1000 })
   }
 
-  /** Readiness: a closing server asks the load balancer to stop sending it traffic. */
+  /**
+   * Readiness: a closing server asks the load balancer to stop sending it traffic, and so
+   * does one whose `ready` hook says what it fronts cannot serve.
+   */
   private async ready(res: ServerResponse): Promise<void> {
     if (this.closing) return sendJson(res, 503, { status: 'closing' })
-    sendJson(res, 200, { status: 'ready' })
+    const hook = this.options.ready
+    if (hook === undefined) return sendJson(res, 200, { status: 'ready' })
+    let check: ReadinessCheck
+    try {
+      check = await hook()
+    } catch (err) {
+      // A probe must get an answer: a failing check is a "not ready", reported once a second at most.
+      this.report('ready', `optlayer: the readiness check failed: ${describe(err)}`)
+      return sendJson(res, 503, { status: 'not_ready', checks: {} })
+    }
+    const ok = check.ok === true
+    sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not_ready', checks: check.checks })
   }
 
   private async exposeMetrics(res: ServerResponse): Promise<void> {

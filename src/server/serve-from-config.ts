@@ -66,6 +66,7 @@ export async function serveFromConfig(
       ...config,
       gateway: gatewayOptionsFromConfig(config, backends),
       process: layer.handler(),
+      processReady: () => layer.ready(),
       metrics,
       server: { alertRules: (sources) => defaultAlertRules(sources) },
       ...(log === undefined ? {} : { accessLog: log }),

@@ -5,7 +5,7 @@ import { Gateway } from '../gateway/gateway'
 import type { GatewayOptions } from '../gateway/options'
 import type { MetricsCollector } from '../monitoring/metrics-collector'
 import { withAccessLog, type AccessLogEntry } from './access-log'
-import { OptlayerServer, type OptlayerServerOptions } from './http-server'
+import { OptlayerServer, type OptlayerServerOptions, type ReadinessCheck } from './http-server'
 
 /**
  * What {@link serveGateway} runs: the listeners from the environment's configuration (a whole
@@ -20,6 +20,11 @@ export interface ServeGatewayConfig extends Pick<OptlayerConfig, 'port' | 'host'
   gateway: GatewayOptions
   /** Requests for `/process` go here instead of the gateway: an `OptimizationLayer`'s `handler()`. */
   process?: RequestListener
+  /**
+   * The readiness of what serves `process` (an `OptimizationLayer`'s `ready()`), joined to
+   * the gateway's on `/ready`, its checks named `process.<check>`.
+   */
+  processReady?: () => ReadinessCheck
   /** Metrics exposed on the admin listener's `/metrics`. @default a new MetricsCollector */
   metrics?: MetricsCollector
   /** Alert rules and the like for the server, as `OptlayerServer` takes them. */
@@ -43,7 +48,7 @@ export interface ServedGateway {
 
 /**
  * `optlayer serve` with the gateway: the public listener answers `/health` and `/ready`
- * itself, `/process` with `config.process` when given, and hands every other request to the
+ * itself (ready when the gateway is, and the `processReady` check when given), `/process` with `config.process` when given, and hands every other request to the
  * gateway (`OptlayerServer`'s `fallback`); the admin listener serves `/metrics`, `/alerts`
  * and the dashboard. The rate limit is the gateway's (per API key or client address behind
  * trusted proxies), not the server's per-peer one.
@@ -73,6 +78,7 @@ export async function serveGateway(config: ServeGatewayConfig): Promise<ServedGa
     http: config.http,
     ...(config.metrics === undefined ? {} : { metrics: config.metrics }),
     fallback,
+    ready: () => joinReadiness(gateway.ready(), config.processReady?.()),
   })
   let url: URL
   try {
@@ -92,4 +98,12 @@ export async function serveGateway(config: ServeGatewayConfig): Promise<ServedGa
       return closed
     },
   }
+}
+
+/** The gateway's readiness, and that of the `/process` handler (checks prefixed `process.`) when there is one. */
+function joinReadiness(gateway: ReadinessCheck, process: ReadinessCheck | undefined): ReadinessCheck {
+  if (process === undefined) return gateway
+  const checks = { ...gateway.checks }
+  for (const [name, ok] of Object.entries(process.checks)) checks[`process.${name}`] = ok
+  return { ok: gateway.ok && process.ok, checks }
 }

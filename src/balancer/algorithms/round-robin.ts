@@ -41,16 +41,17 @@ export class RoundRobinPicker implements Picker {
     return candidates[i]!
   }
 
+  /**
+   * The next candidate in the rotation not excluded, leaving the rotation where it is: a retry's
+   * pick is an extra one. Were it to move the cursor, with two backends a failing one would be
+   * the first pick of every request (the retry stepping over the other) until ejected.
+   */
   pickExcluding(_request: PickRequest | undefined, excluded: PickExclusion): BackendEntry | undefined {
     const candidates = this.candidates
     const n = candidates.length
     for (let step = 0; step < n; step++) {
-      const i = (this.next + step) % n
-      const entry = candidates[i]!
-      if (!isExcluded(entry, excluded)) {
-        this.next = i + 1
-        return entry
-      }
+      const entry = candidates[(this.next + step) % n]!
+      if (!isExcluded(entry, excluded)) return entry
     }
     return undefined
   }

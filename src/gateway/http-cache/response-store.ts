@@ -5,6 +5,7 @@ import type { ContentEncoding } from '../../compress/accept-encoding'
 import { CorruptInputError, ValueTooLargeError } from '../../core/errors'
 import { invalidOption, knownOptions, numberInRange, optionNames, wholeNumber } from '../../core/validate'
 import { primaryKey, secondaryKey, varyValues } from './cache-key'
+import { DecodedEntries } from './decoded-entries'
 import { currentAgeMs, freshnessLifetimeMs, staleWindowMs, type FreshnessOptions } from './freshness'
 import { endToEndHeaders, headerValue, type CacheRequest, type ResponseHeadersInput } from './headers'
 import {
@@ -56,6 +57,8 @@ const ENCODINGS: ReadonlySet<string> = new Set<ContentEncoding>(['zstd', 'br', '
 const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
 /** Primary keys longer than this go into the cache key as a digest, so keys stay within the cache's limit. */
 const MAX_PLAIN_KEY = 256
+/** Decoded responses kept per store, in bytes of their records: the hot set of small pages. */
+const DECODED_BYTES = 16 * 1024 * 1024
 
 /**
  * Stored HTTP responses in a {@link DistributedCache} of Buffers, so that every worker and
@@ -81,6 +84,7 @@ export class HttpResponseStore {
   private readonly keepForRevalidationMs: number
   private readonly freshness: FreshnessOptions
   private readonly counts: HttpResponseStoreStats = { hits: 0, misses: 0, corrupt: 0 }
+  private readonly decoded = new DecodedEntries(DECODED_BYTES)
 
   constructor(
     private readonly cache: DistributedCache<Buffer>,
@@ -247,17 +251,26 @@ export class HttpResponseStore {
     const record = await this.cache.get(primary)
     if (record === undefined) return undefined
     try {
-      if (isEncodedStoredResponse(record)) return matching(decodeStoredResponse(record), request)
+      if (isEncodedStoredResponse(record)) return matching(this.decode(primary, record), request)
       if (!isEncodedVaryIndex(record)) throw new CorruptInputError('not an HTTP cache record')
       const index = decodeVaryIndex(record)
       const key = this.variantCacheKey(index, secondaryKey(index.names, varyValues(request.headers, index.names)))
       const variant = await this.cache.get(key)
-      return variant === undefined ? undefined : matching(decodeStoredResponse(variant), request)
+      return variant === undefined ? undefined : matching(this.decode(key, variant), request)
     } catch (error) {
       if (!(error instanceof CorruptInputError)) throw error
       this.counts.corrupt++
       return undefined
     }
+  }
+
+  /** The response in `record`, read under `key`: decoded once per distinct record (see `DecodedEntries`). */
+  private decode(key: string, record: Buffer): StoredResponse {
+    const known = this.decoded.get(key, record)
+    if (known !== undefined) return known
+    const stored = decodeStoredResponse(record)
+    this.decoded.set(key, record, stored)
+    return stored
   }
 
   /** The vary index under `primary` for `names`: the stored one if its names are those, else a new generation. */
