@@ -3,8 +3,9 @@
 // The load test's backend (and the body of its bare servers): a node:http server on
 // 127.0.0.1:<argv[2]> answering GET /cacheable with a ~1 KiB JSON body that shared caches may
 // keep for 60 s (with an ETag, and 304 to a matching If-None-Match), GET /no-store with the
-// same body marked no-store, and 404 otherwise. Run as its own process so that its CPU time
-// is counted apart from the proxy in front of it.
+// same body marked no-store, POST / as the processor behind the gateway's POST /process (the
+// layer sends it the request's data as JSON and caches the JSON answer), and 404 otherwise.
+// Run as its own process so that its CPU time is counted apart from the proxy in front of it.
 
 const http = require('node:http')
 const { createHash } = require('node:crypto')
@@ -31,6 +32,32 @@ const CACHEABLE_HEADERS = {
 const NO_STORE_HEADERS = { ...CACHEABLE_HEADERS, 'cache-control': 'no-store' }
 delete NO_STORE_HEADERS.etag
 
+/** The processor's result for `data` (`{ item }`): a price from the item number. */
+const priceOf = (data) => ({ item: data.item, price: Number(data.item) * 3 })
+
+/** POST /: the trivial processor, so that /process measures the layer and not the work. */
+function price(req, res) {
+  const chunks = []
+  req.on('data', (chunk) => chunks.push(chunk))
+  req.on('end', () => {
+    let data
+    try {
+      data = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    } catch {
+      res.writeHead(400, { 'content-type': 'text/plain' })
+      return res.end('the body is not JSON\n')
+    }
+    const body = JSON.stringify(priceOf(data))
+    // no-store: what the layer keeps is its own cache's doing, not the backend's permission.
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(body)),
+      'cache-control': 'no-store',
+    })
+    res.end(body)
+  })
+}
+
 function handle(req, res) {
   const path = (req.url ?? '/').split('?', 1)[0]
   if (path === '/cacheable') {
@@ -41,6 +68,7 @@ function handle(req, res) {
     res.writeHead(200, CACHEABLE_HEADERS)
     return res.end(req.method === 'HEAD' ? undefined : BODY)
   }
+  if (path === '/' && req.method === 'POST') return price(req, res)
   if (path === '/no-store') {
     res.writeHead(200, NO_STORE_HEADERS)
     return res.end(req.method === 'HEAD' ? undefined : BODY)
@@ -49,7 +77,7 @@ function handle(req, res) {
   res.end('not found\n')
 }
 
-module.exports = { BODY, CACHEABLE_HEADERS }
+module.exports = { BODY, CACHEABLE_HEADERS, priceOf }
 
 if (require.main === module) {
   const server = http.createServer({ keepAliveTimeout: 60_000 }, handle)

@@ -1,7 +1,9 @@
 -- wrk script of the load test (benchmark/loadtest.js). LOADTEST_BODY selects the requests:
 --   unset     GET of the URL's path
---   fixed     POST of the same JSON body every time (a result the layer can reuse)
---   unique    POST of a JSON body unique to each request (nothing to reuse)
+--   fixed     POST of the same JSON body every time: after the first, the layer answers
+--             /process from its result cache (hits)
+--   unique    POST of a JSON body unique to each request: every one a miss the layer
+--             sends on to the backend's processor (POST /)
 -- The done hook prints one line, "LOADTEST_JSON {...}", with the figures the harness reads:
 -- wrk's text summary has no p99.9 and rounds its units.
 

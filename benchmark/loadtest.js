@@ -19,7 +19,7 @@ const { spawnSync, spawn } = require('node:child_process')
 const { parseArgs } = require('node:util')
 const { writeResults, printTable, formatNumber } = require('./harness')
 const { updateReadme } = require('./readme-table')
-const { BODY } = require('./loadtest-backend')
+const { BODY, priceOf } = require('./loadtest-backend')
 const { startNginx } = require('./loadtest-nginx')
 const {
   freePort,
@@ -51,10 +51,6 @@ const gatewayEnv = (ctx, workers) => ({
 })
 const gateway = (workers) => (ctx) =>
   startProcess(`optlayer serve (WORKERS=${workers})`, process.execPath, [CLI, 'serve'], gatewayEnv(ctx, workers))
-// For trees whose `optlayer serve` does not proxy to BACKENDS yet: the same gateway through
-// the package's serveGateway(), tried only when the command's answer is not the backend's.
-const gatewayThroughApi = (workers) => (ctx) =>
-  startProcess(`serveGateway() (WORKERS=${workers})`, ...node('loadtest-gateway.js'), gatewayEnv(ctx, workers))
 const peer = (kind) => (ctx) =>
   startProcess(kind, ...node('loadtest-servers.js', kind, String(ctx.port), ctx.backendUrl))
 
@@ -80,7 +76,6 @@ const CASES = [
     needs: 'gateway',
     path: '/cacheable',
     start: gateway(1),
-    fallback: gatewayThroughApi(1),
     peers: ['nginx-cache'],
   },
   {
@@ -90,29 +85,26 @@ const CASES = [
     needs: 'gateway',
     path: '/no-store',
     start: gateway(1),
-    fallback: gatewayThroughApi(1),
     peers: ['nginx-proxy', 'fastify', 'undici'],
   },
   {
     id: 'gateway-process-cached',
-    label: 'optlayer /process, same body',
+    label: 'optlayer /process, same body (layer cache hit)',
     role: 'ours',
     needs: 'gateway',
     path: '/process',
     body: 'fixed',
     start: gateway(1),
-    fallback: gatewayThroughApi(1),
     peers: [],
   },
   {
     id: 'gateway-process-uncached',
-    label: 'optlayer /process, unique bodies',
+    label: 'optlayer /process, unique bodies (miss, POST to backend)',
     role: 'ours',
     needs: 'gateway',
     path: '/process',
     body: 'unique',
     start: gateway(1),
-    fallback: gatewayThroughApi(1),
     peers: [],
   },
   {
@@ -122,7 +114,6 @@ const CASES = [
     needs: 'gateway',
     path: '/cacheable',
     start: gateway(2),
-    fallback: gatewayThroughApi(2),
     reference: 'bare-cluster',
     peers: ['nginx-cache'],
   },
@@ -207,23 +198,28 @@ function unavailable(testCase, tools) {
   return undefined
 }
 
+/** The POST body of the answer check; the wrk script's fixed body. */
+const PROCESS_DATA = { item: 1, op: 'price' }
+const PROCESS_RESULT = Buffer.from(JSON.stringify(priceOf(PROCESS_DATA)))
+
 /**
- * Checks that the server answers the case's request as the backend would: the backend's body
- * for the GET paths, a 200 for /process. A server that answers otherwise (such as a serve
- * command that does not proxy yet) is reported instead of measured.
+ * Checks that the server answers the case's request from the backend: the backend's body for
+ * the GET paths, the backend processor's result for POST /process (so not a result made in
+ * the server itself). A server that answers otherwise is reported instead of measured.
  */
 async function checkAnswer(testCase, url) {
   const init =
     testCase.body === undefined
       ? {}
-      : { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"item":1,"op":"price"}' }
+      : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(PROCESS_DATA) }
+  const expected = testCase.body === undefined ? BODY : PROCESS_RESULT
   const headers = {}
-  // Twice: the second answer of a caching proxy comes from its cache.
+  // Twice: the second answer of a caching proxy (or of the layer) comes from its cache.
   for (let i = 0; i < 2; i++) {
     const res = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) })
     const body = Buffer.from(await res.arrayBuffer())
     if (res.status !== 200) return { error: `answered ${res.status} to ${init.method ?? 'GET'} ${testCase.path}` }
-    if (testCase.body === undefined && !body.equals(BODY)) {
+    if (!body.equals(expected)) {
       return { error: `answered ${testCase.path} with a body other than the backend's (${body.length} bytes)` }
     }
     for (const name of ['x-cache', 'x-cache-status']) if (res.headers.has(name)) headers[name] = res.headers.get(name)
@@ -251,21 +247,9 @@ function runWrk(url, seconds, options, body) {
   })
 }
 
-/**
- * Starts the case's server (its fallback when the first answers wrongly), checks its answer,
- * warms it up and measures it.
- */
+/** Starts the case's server, checks its answer, warms it up and measures it. */
 async function measureCase(testCase, options, ctx) {
-  const refusals = []
-  for (const start of [testCase.start, testCase.fallback].filter((s) => s !== undefined)) {
-    const measured = await measureWith(start, testCase, options, ctx)
-    if (measured.available) return { ...measured, ...(refusals.length > 0 ? { notUsed: refusals } : {}) }
-    refusals.push(`${measured.startedWith}: ${measured.reason}`)
-  }
-  return { available: false, reason: refusals.join('; ') }
-}
-
-async function measureWith(start, testCase, options, ctx) {
+  const start = testCase.start
   const port = start === null ? ctx.backendPort : await freePort()
   const url = `http://127.0.0.1:${port}${testCase.path}`
   const proc = start === null ? undefined : start({ ...ctx, port })
@@ -273,7 +257,7 @@ async function measureWith(start, testCase, options, ctx) {
   try {
     if (proc !== undefined) await waitUntilListening(proc, `http://127.0.0.1:${port}/`)
     const answer = await checkAnswer(testCase, url)
-    if (answer.error !== undefined) return { available: false, startedWith, reason: answer.error }
+    if (answer.error !== undefined) return { available: false, reason: `${startedWith}: ${answer.error}` }
     if (options.warmupS > 0) await runWrk(url, options.warmupS, options, testCase.body)
     const serverPid = proc?.child.pid
     const loadBefore = loadAverage()
@@ -302,7 +286,7 @@ async function measureWith(start, testCase, options, ctx) {
       loadAverageBefore: loadBefore,
     }
   } catch (error) {
-    return { available: false, startedWith, reason: error.message.slice(0, 500) }
+    return { available: false, reason: `${startedWith}: ${error.message.slice(0, 500)}` }
   } finally {
     if (proc !== undefined) {
       await stopProcess(proc)
@@ -341,7 +325,7 @@ function tableRows(results) {
     if (!r.available) return [r.label, `not available: ${r.reason}`, '', '', '', '', '', '', '']
     const cpu = r.cpuUsPerRequest
     return [
-      r.notUsed === undefined ? r.label : `${r.label}, via serveGateway() ¹`,
+      r.label,
       formatNumber(r.requestsPerSecond),
       formatNumber(r.latencyMs.p50),
       formatNumber(r.latencyMs.p99),
@@ -356,17 +340,12 @@ function tableRows(results) {
   })
 }
 
-/** The lines under the table (short: they widen its first column): the load, how the gateway was started. */
-function tableNotes(results, options, loadBefore, loadAfter) {
-  const notes = [
+/** The line under the table (short: it widens the first column): the load during the run. */
+function tableNotes(options, loadBefore, loadAfter) {
+  return [
     `load average ${loadBefore.join(' ')} before, ${loadAfter.join(' ')} after; ` +
       `${options.durationS} s a case, ${options.connections} connections`,
   ]
-  const fallback = results.find((r) => r.notUsed !== undefined)
-  // The JSON has the whole answer (notUsed) and the README says what serveGateway() runs.
-  if (fallback !== undefined)
-    notes.push(`¹ \`optlayer serve\` ${fallback.notUsed[0].split(': ').at(-1)}: the gateway through serveGateway()`)
-  return notes
 }
 
 const HEADERS = [
@@ -401,15 +380,18 @@ async function main(argv) {
     const ctx = { backend, backendPort, backendUrl: `http://127.0.0.1:${backendPort}` }
     for (const testCase of options.cases) {
       const reason = unavailable(testCase, tools)
-      const { start, fallback, needs, ...description } = testCase
+      const { start, needs, ...description } = testCase
       const reference = testCase.reference ?? 'bare'
       console.log(`\n${testCase.label} (${testCase.id})`)
       const measured = reason === undefined ? await measureCase(testCase, options, ctx) : { available: false, reason }
       const result = { ...description, reference, ...measured }
       if (result.available) {
+        // The cache headers of the second checked answer say whether the case ran from a cache.
+        const cacheHeaders = Object.entries(result.answerHeaders).map(([name, value]) => `, ${name} ${value}`)
         console.log(
           `  ${formatNumber(result.requestsPerSecond)} requests/s, p50 ${formatNumber(result.latencyMs.p50)} ms, ` +
-            `p99 ${formatNumber(result.latencyMs.p99)} ms, p99.9 ${formatNumber(result.latencyMs.p999)} ms`,
+            `p99 ${formatNumber(result.latencyMs.p99)} ms, p99.9 ${formatNumber(result.latencyMs.p999)} ms` +
+            cacheHeaders.join(''),
         )
       } else console.log(`  not available: ${result.reason}`)
       results.push(result)
@@ -425,7 +407,7 @@ async function main(argv) {
   )
   const rows = tableRows(results)
   printTable(HEADERS, rows, 1)
-  const notes = tableNotes(results, options, loadBefore, loadAfter)
+  const notes = tableNotes(options, loadBefore, loadAfter)
   for (const note of notes) console.log(note)
 
   if (options.cases.length < CASES.length) {
