@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
 # The whole test command (`npm test`): build, lint, reference tools, Rust
-# tests and loom models, TypeScript and Redis specs, fuzzing, packaging. Phases run one after another and
-# their durations are printed at the end, also when a phase fails, so a slow phase is seen.
+# tests and loom models, TypeScript and Redis specs, fuzzing, packaging. Each phase's duration
+# is printed at the end, also when a phase fails, so a slow phase is seen.
+#
+# Loom, Miri and fuzzing need only the build, so they run as background lanes from then on,
+# alongside lint, the Rust tests and the AVA specs (which spend most of their time waiting on
+# Redis servers, timers and child processes), and are joined before packaging. A lane's output
+# goes to target/test-lanes/<name>.log and is printed if the lane fails; any failed lane
+# fails the command. Lanes run under `nice`, so the specs keep the CPU when they need it
+# and their timers fire on time.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 names=()
 seconds=()
 started=$SECONDS
+lane_dir=target/test-lanes
+lane_names=()
+lane_pids=()
 
 summary() {
   local status=$?
+  stop_lanes
   echo
-  echo "test phases (seconds):"
+  echo "test phases (seconds; loom, miri, fuzz ran in the background from the build on):"
   for i in "${!names[@]}"; do
     printf '  %-10s %5d\n' "${names[$i]}" "${seconds[$i]}"
   done
@@ -20,8 +31,10 @@ summary() {
   exit "$status"
 }
 trap summary EXIT
+trap 'exit 130' INT TERM HUP
 
-phase() {
+# Runs one phase in the foreground and records its duration; returns its exit status.
+run_phase() {
   local name=$1
   shift
   local start=$SECONDS
@@ -32,19 +45,78 @@ phase() {
   seconds+=($((SECONDS - start)))
   if [ "$status" -ne 0 ]; then
     echo "test phase '$name' failed (exit $status)" >&2
-    exit "$status"
   fi
+  return "$status"
+}
+
+phase() {
+  run_phase "$@" || exit
+}
+
+# Starts a phase as a background lane in its own session (so it can be stopped as a whole
+# with its cargo and test processes). It writes its exit status and duration next to its log.
+lane() {
+  local name=$1
+  shift
+  mkdir -p "$lane_dir"
+  rm -f "$lane_dir/$name".{log,status,seconds}
+  echo "== test lane (background): $name, log in $lane_dir/$name.log" >&2
+  setsid bash -c 'start=$SECONDS; log=$1; shift; nice -n 10 "$@" >"$log.log" 2>&1
+    status=$?; echo $((SECONDS - start)) >"$log.seconds"; echo "$status" >"$log.status"' \
+    lane "$lane_dir/$name" "$@" &
+  lane_names+=("$name")
+  lane_pids+=($!)
+}
+
+# Waits for every lane, records its duration and prints the log of each one that failed.
+# Returns 1 if any lane failed.
+join_lanes() {
+  local failed=0 i name status
+  for i in "${!lane_pids[@]}"; do
+    name=${lane_names[$i]}
+    wait "${lane_pids[$i]}"
+    status=$(cat "$lane_dir/$name.status" 2>/dev/null || echo 1)
+    names+=("$name")
+    seconds+=("$(cat "$lane_dir/$name.seconds" 2>/dev/null || echo 0)")
+    if [ "$status" -ne 0 ]; then
+      echo "== test lane '$name' failed (exit $status); its output:" >&2
+      cat "$lane_dir/$name.log" >&2
+      failed=1
+    fi
+  done
+  lane_pids=()
+  lane_names=()
+  return "$failed"
+}
+
+# On an early exit (a failed phase, Ctrl-C) no lane is left running.
+stop_lanes() {
+  local pid
+  for pid in "${lane_pids[@]}"; do
+    kill -- -"$pid" 2>/dev/null
+  done
 }
 
 phase build npm run --silent build
-phase lint npm run --silent lint
-phase tools bash -c 'bash scripts/ensure-codec-tools.sh && bash scripts/ensure-monitoring-tools.sh && bash scripts/ensure-redis.sh && bash scripts/ensure-deploy-tools.sh'
-phase cargo cargo test --workspace
+
+# The CPU-bound checks that need nothing from lint or the Rust tests start right after the
+# build, niced: they fill the cores the foreground phases leave idle (a cargo build's serial
+# tail, prettier and tsc on one core, the specs' waits) and give way when those need them.
 # The queue's admission protocol under loom's interleavings (its own cfg, so its own target
-# dir keeps the main build's cache); bounded preemptions keep it to seconds.
-phase loom env RUSTFLAGS='--cfg loom' CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=3 \
-  cargo test --release -p optlayer-queue --test loom
-phase miri bash scripts/miri.sh
-phase ava npx ava
-phase fuzz bash scripts/fuzz.sh
+# dir keeps the main build's cache); bounded preemptions keep it to seconds. Optimised, but
+# without the addon's fat LTO and single codegen unit, which only lengthen this build.
+lane loom env RUSTFLAGS='--cfg loom' CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=3 \
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 cargo test --release -p optlayer-queue --test loom
+lane miri bash scripts/miri.sh
+lane fuzz bash scripts/fuzz.sh
+
+failed=0
+run_phase lint npm run --silent lint || failed=1
+[ "$failed" -eq 1 ] || run_phase tools bash -c 'bash scripts/ensure-codec-tools.sh && bash scripts/ensure-monitoring-tools.sh && bash scripts/ensure-redis.sh && bash scripts/ensure-deploy-tools.sh' || failed=1
+[ "$failed" -eq 1 ] || run_phase cargo cargo test --workspace || failed=1
+[ "$failed" -eq 1 ] || run_phase ava npx ava || failed=1
+# A failed foreground phase still waits for the lanes, so their verdict is reported too.
+join_lanes || failed=1
+[ "$failed" -eq 0 ] || exit 1
+
 phase pack bash scripts/check-pack.sh
