@@ -1,19 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 
-/**
- * Header fields that describe one connection, not the message (RFC 9110 §7.6.1): a proxy
- * must not forward them. `proxy-*` is matched by prefix; `host` and `expect` are left out
- * here and handled where the request is built.
- */
-const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'http2-settings',
-])
+import { isHopByHopField } from './http-cache/headers'
 
 /** Names listed in the `Connection` header, lower-cased: they are hop-by-hop for this message too. */
 function connectionTokens(value: string | string[] | undefined): Set<string> {
@@ -30,13 +17,13 @@ function connectionTokens(value: string | string[] | undefined): Set<string> {
 
 /** Whether `name` (lower-cased) is hop-by-hop for a message whose `Connection` lists `listed`. */
 function isHopByHop(name: string, listed: ReadonlySet<string>): boolean {
-  return HOP_BY_HOP.has(name) || name.startsWith('proxy-') || listed.has(name)
+  return isHopByHopField(name) || listed.has(name)
 }
 
 /**
  * A copy of `headers` (lower-cased names, as Node and undici give them) without the
  * hop-by-hop fields: the fixed ones, every `Proxy-*` field, and those the `Connection`
- * header names. `Proxy-Authorization` is meant for this proxy, so it is dropped too.
+ * header names (`host` and `expect` are handled where the request is built). `Proxy-Authorization` is meant for this proxy, so it is dropped too.
  */
 export function endToEndHeaders(
   headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>,

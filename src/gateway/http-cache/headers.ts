@@ -29,21 +29,24 @@ export interface CacheRequest {
 }
 
 /**
- * Hop-by-hop fields (RFC 9110 §7.6.1), never stored nor forwarded from the cache, and
- * `content-length`, which the sender recomputes for the body it sends.
+ * Header fields that describe one connection, not the message (RFC 9110 §7.6.1): never
+ * forwarded by a proxy nor stored by a cache. Every `Proxy-*` field is one too (see
+ * {@link isHopByHopField}), as is each field the `Connection` header names.
  */
-const NOT_STORED: ReadonlySet<string> = new Set([
+const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'te',
   'trailer',
   'transfer-encoding',
   'upgrade',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'content-length',
+  'http2-settings',
 ])
+
+/** Whether `name` (lower-case) is hop-by-hop whatever the `Connection` header says. @internal */
+export function isHopByHopField(name: string): boolean {
+  return HOP_BY_HOP.has(name) || name.startsWith('proxy-')
+}
 
 /** A field name: an RFC 9110 §5.6.2 token, lower-case. */
 const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/
@@ -107,5 +110,6 @@ export function endToEndHeaders(input: ResponseHeadersInput): HeaderList {
       .map((n) => n.trim().toLowerCase())
       .filter((n) => n.length > 0),
   )
-  return all.filter(([name]) => !NOT_STORED.has(name) && !named.has(name))
+  // content-length too: the sender recomputes it for the body it sends.
+  return all.filter(([name]) => !isHopByHopField(name) && name !== 'content-length' && !named.has(name))
 }
