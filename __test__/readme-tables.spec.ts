@@ -3,13 +3,16 @@ import { join } from 'node:path'
 
 import test from 'ava'
 
-// The generated tables of the README must be what their scripts make today of the sources
-// (option tables). Each script's `--check` compares without writing and exits with 1 when a
-// table is stale. The configuration table is checked in config.spec.ts, against the
-// rendering function itself.
+// The generated tables of the READMEs must be what their scripts make today of the sources
+// (option tables) and of benchmark/results/*.json (benchmark tables). Each script's
+// `--check` compares without writing and exits with 1 when a table is stale. The
+// configuration table is checked in config.spec.ts, against the rendering function itself.
 const root = join(__dirname, '..')
 
-const checks = [{ script: 'scripts/options-tables.js', fix: 'npm run options-tables' }]
+const checks = [
+  { script: 'scripts/options-tables.js', fix: 'npm run options-tables' },
+  { script: 'benchmark/readme-table.js', fix: 'node benchmark/readme-table.js' },
+]
 
 /** Runs `node <script> --check` in the repository; resolves with its exit code and output. */
 function check(script: string): Promise<{ code: number; output: string }> {
