@@ -275,7 +275,7 @@ function figureTable(figures) {
 
 /**
  * Runs a suite when its file is the entry point (`node benchmark/<suite>.js`), alone and
- * without touching README.md; `npm run bench` goes through run.js instead.
+ * without touching benchmark/README.md; `npm run bench` goes through run.js instead.
  */
 function runIfMain(suiteModule, run) {
   if (require.main !== suiteModule) return

@@ -10,8 +10,8 @@
 //   node benchmark/loadtest.js [--duration 10] [--warmup 2] [--connections 64] [--threads 1]
 //                              [--cases bare,gateway-cached,...]
 //
-// A run of every case writes benchmark/results/loadtest.json and regenerates the README's
-// benchmark tables; a run of some cases (--cases) only prints its table.
+// A run of every case writes benchmark/results/loadtest.json and regenerates the tables of
+// benchmark/README.md; a run of some cases (--cases) only prints its table.
 
 const fs = require('node:fs')
 const path = require('node:path')
@@ -412,7 +412,7 @@ async function main(argv) {
 
   if (options.cases.length < CASES.length) {
     // A partial run would leave the results and the README with a table of some cases only.
-    console.log('some cases only: benchmark/results/loadtest.json and README.md left as they are')
+    console.log('some cases only: benchmark/results/loadtest.json and benchmark/README.md left as they are')
     return
   }
   const file = writeResults('loadtest', {
@@ -439,7 +439,7 @@ async function main(argv) {
     },
   })
   console.log(`results written to ${path.relative(REPO_ROOT, file)}`)
-  if (await updateReadme()) console.log('README.md benchmark table updated')
+  if (await updateReadme()) console.log('benchmark/README.md tables updated')
 }
 
 main(process.argv.slice(2)).catch((err) => {

@@ -1,14 +1,16 @@
 'use strict'
 
-// Regenerates the benchmark table of README.md (between the bench:start/bench:end markers)
+// Regenerates the tables of benchmark/README.md (between the bench:start/bench:end markers)
 // from benchmark/results/*.json, so the README never quotes figures the results lack.
+// `node benchmark/readme-table.js` rewrites them; `--check` only reports whether they are
+// current (exit status 1 when stale).
 
 const fs = require('node:fs')
 const path = require('node:path')
 const prettier = require('prettier')
 
 const RESULTS_DIR = path.join(__dirname, 'results')
-const README = path.join(__dirname, '..', 'README.md')
+const README = path.join(__dirname, 'README.md')
 const START = '<!-- bench:start -->'
 const END = '<!-- bench:end -->'
 
@@ -62,17 +64,22 @@ function render() {
   return files.map((name) => suiteTable(JSON.parse(fs.readFileSync(path.join(RESULTS_DIR, name), 'utf8')))).join('\n\n')
 }
 
-/** Rewrites the README's benchmark section; resolves true when it changed. */
-async function updateReadme() {
+/** benchmark/README.md with its tables regenerated: `{ current, next }`. */
+async function regenerate() {
   const readme = fs.readFileSync(README, 'utf8')
   const start = readme.indexOf(START)
   const end = readme.indexOf(END)
-  if (start < 0 || end < start) throw new Error(`README.md lacks the ${START} … ${END} markers`)
+  if (start < 0 || end < start) throw new Error(`benchmark/README.md lacks the ${START} … ${END} markers`)
   const spliced = `${readme.slice(0, start + START.length)}\n\n${render()}\n\n${readme.slice(end)}`
   // Formatted as `prettier --check` (part of npm test) expects it.
   const options = await prettier.resolveConfig(README)
-  const next = await prettier.format(spliced, { ...options, filepath: README })
-  if (next === readme) return false
+  return { current: readme, next: await prettier.format(spliced, { ...options, filepath: README }) }
+}
+
+/** Rewrites the tables of benchmark/README.md; resolves true when they changed. */
+async function updateReadme() {
+  const { current, next } = await regenerate()
+  if (next === current) return false
   fs.writeFileSync(README, next)
   return true
 }
@@ -80,7 +87,19 @@ async function updateReadme() {
 module.exports = { updateReadme }
 
 if (require.main === module) {
-  updateReadme().then((changed) =>
-    console.log(changed ? 'README.md benchmark table updated' : 'README.md benchmark table already current'),
-  )
+  const check = process.argv.includes('--check')
+  const done = check
+    ? regenerate().then(({ current, next }) => {
+        if (next !== current) {
+          console.error('benchmark/README.md tables are stale: run node benchmark/readme-table.js')
+          process.exitCode = 1
+        }
+      })
+    : updateReadme().then((changed) =>
+        console.log(changed ? 'benchmark/README.md tables updated' : 'benchmark/README.md tables already current'),
+      )
+  done.catch((err) => {
+    console.error(err)
+    process.exitCode = 1
+  })
 }

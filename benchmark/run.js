@@ -31,7 +31,7 @@ async function main(names) {
   for (const name of names.length > 0 ? names : SUITES) {
     await require(`./${name}`).run(options)
   }
-  if (await updateReadme()) console.log('README.md benchmark table updated')
+  if (await updateReadme()) console.log('benchmark/README.md tables updated')
 }
 
 main(process.argv.slice(2)).catch((err) => {

@@ -185,7 +185,11 @@ export class LoadBalancer extends EventEmitter<LoadBalancerEvents> {
   private closed = false
   private noBackend = 0
 
-  /** @throws {InvalidArgumentError} when an option or backend is invalid; the message names it. */
+  /**
+   * @throws {InvalidArgumentError} `code` `'ERR_OPTLAYER_INVALID_ARGUMENT'`: an option or a
+   *   backend is invalid or unknown (a duplicate id, a URL the health check cannot probe, …);
+   *   the message names it.
+   */
   constructor(options: LoadBalancerOptions = {}) {
     super()
     this.name = options.name ?? `balancer-${++unnamedBalancers}`

@@ -45,6 +45,7 @@ export interface BackendConfig {
 /** Active health checks: each backend is probed on its own timer. */
 export interface HealthCheckOptions {
   /**
+   * How a backend is probed.
    * `'http'`: GET `path` on the backend's URL (http: or https:), healthy on a 2xx status read within `timeoutMs`.
    * `'tcp'`: a TCP connection to the URL's host and port, healthy once connected within `timeoutMs`.
    * @default 'http'
@@ -105,6 +106,8 @@ export interface LoadBalancerOptions {
   /** Names the balancer in metrics (the `balancer` label). @default `balancer-<n>` */
   name?: string
   /**
+   * How a backend is picked among the available ones.
+   *
    * - `'round-robin'`: each available backend in turn, weights ignored.
    * - `'weighted-round-robin'`: nginx's smooth weighted round robin: exact shares, interleaved (5/1/1 gives
    *   `a a b a c a a`).
@@ -166,9 +169,9 @@ export interface LoadBalancerOptions {
    */
   now?: () => number
   /**
-   * Uniform random numbers in [0, 1) for P2C, tie breaks, slow start and breaker jitter.
-   * @default a mulberry32 generator seeded from Math.random once per process (Math.random called through an option
-   *   allocates a heap number per call)
+   * Uniform random numbers in [0, 1) for P2C, tie breaks, slow start and breaker jitter. The default is not
+   * Math.random itself because Math.random called through an option allocates a heap number per call.
+   * @default a mulberry32 generator seeded from Math.random once per process
    */
   random?: () => number
 }

@@ -17,7 +17,7 @@ import type { CacheRedisConnection } from './redis-tier'
 export interface L1Options {
   /** Most entries held; the least recently used (CLOCK) go first. @default 10_000 */
   maxEntries?: number
-  /** Cap on how long an entry stays in L1, below the entry's own TTL. */
+  /** Cap on how long an entry stays in L1, below the entry's own TTL. @default 0 (no cap) */
   ttlMs?: number
 }
 
@@ -25,7 +25,7 @@ export interface L1Options {
 export interface L3TierOptions {
   /** A Redis call taking longer fails, and the cache carries on without L3. @default 1000 */
   timeoutMs?: number
-  /** Cap on how long an entry stays in Redis, below the entry's own TTL. */
+  /** Cap on how long an entry stays in Redis, below the entry's own TTL. @default 0 (no cap) */
   ttlMs?: number
   /** Serialized values of at least this many bytes are compressed before they go to Redis. @default 1024 */
   compressAboveBytes?: number
@@ -77,13 +77,13 @@ export interface DistributedCacheOptions {
   namespace?: string
   /** TTL of entries set without one (ms); 0: until evicted. @default 300_000 */
   defaultTtlMs?: number
-  /** The L1 tier, or `false` to go straight to L2. */
+  /** The L1 tier, or `false` to go straight to L2. @default {} */
   l1?: L1Options | false
-  /** The L2 tier, or `false` for none. */
+  /** The L2 tier, or `false` for none. @default {} */
   l2?: L2Options | false
   /** The L3 tier: Redis. Absent, the cache is local only. */
   redis?: CacheRedisConnection
-  /** Options of the L3 tier. */
+  /** Options of the L3 tier. @default {} */
   l3?: L3TierOptions
   /** Turns values into bytes for L2 and L3. Its `decode` must not keep the bytes it is given. @default msgpackr */
   serializer?: Serializer
@@ -115,7 +115,7 @@ export interface DistributedCacheOptions {
    * and writes nothing. @default 'soft'
    */
   onRedisError?: 'soft' | 'hard'
-  /** Bounds the soft mode's journal of writes made during an outage. */
+  /** Bounds the soft mode's journal of writes made during an outage. @default {} */
   outageJournal?: OutageJournalOptions
   /**
    * The default of every write's `durable` option: with Redis away a write rejects with

@@ -204,6 +204,14 @@ export class DistributedCache<V = unknown> {
     bloomSkips: 0,
   }
 
+  /**
+   * Opens the tiers; with `redis`, the first calls wait for the connection (see {@link ready}).
+   * @throws {InvalidArgumentError} `code` `'ERR_OPTLAYER_INVALID_ARGUMENT'`: an option (of the
+   *   cache or of a tier, the Redis connection included) is invalid or unknown; the message
+   *   names it.
+   * @throws {ConfigMismatchError} `code` `'ERR_OPTLAYER_CONFIG_MISMATCH'`: `l2.name` is open in
+   *   this process with other options.
+   */
   constructor(options: DistributedCacheOptions = {}) {
     const o = resolveCacheOptions(options)
     this.name = o.name

@@ -12,7 +12,7 @@ export interface L2Options {
   estimatedEntryBytes?: number
   /** Worker threads of one process that open the same name (and options) share one store. */
   name?: string
-  /** Cap on how long an entry stays in L2, below the entry's own TTL. */
+  /** Cap on how long an entry stays in L2, below the entry's own TTL. @default 0 (no cap) */
   ttlMs?: number
 }
 

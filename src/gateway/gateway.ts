@@ -110,8 +110,11 @@ export class Gateway {
   private closed: Promise<void> | undefined
 
   /**
-   * @throws {InvalidArgumentError} when an option (of the gateway or of a component it builds)
-   *   is invalid or unknown; the message names it. Nothing is left open then.
+   * Builds the gateway and the components it is not given. Nothing is left open when it throws.
+   * @throws {InvalidArgumentError} `code` `'ERR_OPTLAYER_INVALID_ARGUMENT'`: an option (of the
+   *   gateway or of a component it builds) is invalid or unknown; the message names it.
+   * @throws {ConfigMismatchError} `code` `'ERR_OPTLAYER_CONFIG_MISMATCH'`: the cache's
+   *   `l2.name` or the rate limiter's `name` is open in this process with other options.
    */
   constructor(options: GatewayOptions) {
     this.settings = resolveGatewayOptions(options)

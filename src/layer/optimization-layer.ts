@@ -114,8 +114,12 @@ export class OptimizationLayer<D = unknown, R = unknown> {
   private stopped: Promise<LayerStopReport> | undefined
 
   /**
-   * @throws {InvalidArgumentError} when an option (of the layer or of a component it builds) is
-   *   invalid or unknown; the message names it. Nothing is left open then.
+   * Builds the layer and the components it is not given; {@link start} then waits for them.
+   * Nothing is left open when it throws.
+   * @throws {InvalidArgumentError} `code` `'ERR_OPTLAYER_INVALID_ARGUMENT'`: an option (of the
+   *   layer or of a component it builds) is invalid or unknown; the message names it.
+   * @throws {ConfigMismatchError} `code` `'ERR_OPTLAYER_CONFIG_MISMATCH'`: the cache's
+   *   `l2.name` or the rate limiter's `name` is open in this process with other options.
    */
   constructor(options: OptimizationLayerOptions<D, R>) {
     this.settings = resolveLayerOptions(options as OptimizationLayerOptions<never, unknown>)

@@ -37,7 +37,7 @@ export interface AlertRule {
   op?: AlertComparison
   /** How long the condition must hold before the alert fires; 0 fires at the first evaluation. @default 0 */
   forMs?: number
-  /** @default 'warning' */
+  /** Carried into the rule's events, log lines and `/alerts`. @default 'warning' */
   severity?: AlertSeverity
   /** One line for humans, e.g. "p99 latency above 10 ms". @default `${name} ${op} ${threshold}` */
   summary?: string
@@ -314,6 +314,11 @@ export class AlertManager extends EventEmitter<AlertManagerEvents> {
   private timer: NodeJS.Timeout | undefined
   private closed = false
 
+  /**
+   * Checks the rules; evaluations begin with {@link start}.
+   * @throws {InvalidArgumentError} `code` `'ERR_OPTLAYER_INVALID_ARGUMENT'`: an option or a rule
+   *   is missing, invalid or unknown, or two rules share a name; the message names it.
+   */
   constructor(options: AlertManagerOptions) {
     super()
     if (typeof options !== 'object' || options === null || !Array.isArray(options.rules)) {

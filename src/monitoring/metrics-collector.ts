@@ -224,6 +224,12 @@ export class MetricsCollector {
   private expositionSource: (() => Promise<string>) | undefined
   private isClosed = false
 
+  /**
+   * @throws {InvalidArgumentError} `code` `'ERR_OPTLAYER_INVALID_ARGUMENT'`: an option (the
+   *   `latency` histogram's included) is invalid or unknown; the message names it.
+   * @throws {Error} prom-client's own, when `registry` already holds metrics of these names
+   *   (another collector with the same `prefix`, say) or `prefix` makes invalid metric names.
+   */
   constructor(options: MetricsCollectorOptions = {}) {
     knownOptions('metrics options', options, METRICS_OPTION_NAMES)
     const prefix = options.prefix ?? METRICS_DEFAULTS.prefix

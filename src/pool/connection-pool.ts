@@ -170,7 +170,10 @@ export class ConnectionPool<T> extends EventEmitter<ConnectionPoolEvents<T>> {
     leaks: 0,
   }
 
-  /** @throws {InvalidArgumentError} when an option is invalid; the message names it. */
+  /**
+   * @throws {InvalidArgumentError} `code` `'ERR_OPTLAYER_INVALID_ARGUMENT'`: an option (of the
+   *   pool or of its `breaker`) is missing, invalid or unknown; the message names it.
+   */
   constructor(options: ConnectionPoolOptions<T>) {
     super()
     this.o = resolvePoolOptions(options)

@@ -124,6 +124,7 @@ export interface ConnectionPoolOptions<T> {
    * probe up to `maxOpenMs`) and acquires that would need a new resource fail at once with
    * `PoolCircuitOpenError`. `false` turns it off. Defaults in {@link POOL_BREAKER_DEFAULTS},
    * the rest as `CircuitBreaker`'s.
+   * @default {}
    */
   breaker?: Omit<CircuitBreakerOptions, 'now' | 'random'> | false
   /** Monotonic clock in ms (the breaker uses it too). @default performance.now */

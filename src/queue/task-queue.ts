@@ -150,6 +150,12 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements TaskOwne
     rejected: 0,
   }
 
+  /**
+   * With `workerModule`, starts `minWorkers` threads, whose module loads in the background: a
+   * failure to load it is a `'workerError'` event, not a throw.
+   * @throws {InvalidArgumentError} `code` `'ERR_OPTLAYER_INVALID_ARGUMENT'`: an option is
+   *   invalid or unknown; the message names it.
+   */
   constructor(options: TaskQueueOptions = {}) {
     super()
     const resolved = resolveOptions(options)

@@ -18,15 +18,19 @@ export type Priority = (typeof Priority)[keyof typeof Priority]
 /** Where a task is in its life. `dead` means it exhausted its retries and sits in the dead-letter queue. */
 export type TaskState = 'pending' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled' | 'dead'
 
-/** Delay before retry `n` (1-based): `min(maxMs, initialMs × factor^(n−1))`, then jitter. */
+/**
+ * Delay before retry `n` (1-based): `min(maxMs, initialMs × factor^(n−1))`, then jitter. A
+ * task's backoff takes the fields it leaves out from its queue's, and a queue's from the
+ * defaults below.
+ */
 export interface BackoffOptions {
-  /** Delay before the first retry. */
+  /** Delay before the first retry. @default 100 */
   initialMs?: number
-  /** Ceiling of any delay. */
+  /** Ceiling of any delay. @default 30_000 */
   maxMs?: number
-  /** Growth per attempt. */
+  /** Growth per attempt. @default 2 */
   factor?: number
-  /** `full`: uniform in [0, d]; `equal`: d/2 + uniform in [0, d/2]; `none`: exactly d. */
+  /** `full`: uniform in [0, d]; `equal`: d/2 + uniform in [0, d/2]; `none`: exactly d. @default 'full' */
   jitter?: 'full' | 'equal' | 'none'
 }
 

@@ -11,7 +11,7 @@ export type CapPolicy = 'reject-new' | 'evict-idle' | 'allow-untracked'
 export interface LocalStoreOptions {
   /**
    * Most keys tracked at once: the bound on memory (about 40–70 bytes a key, off the V8 heap).
-   * @default 1_000_000
+   * @default 1_000_000; 10_000 for the adaptive algorithm
    */
   maxKeys?: number
   /**

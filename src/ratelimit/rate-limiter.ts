@@ -32,7 +32,11 @@ export interface ConsumeResult {
 
 /** Options of {@link RateLimiter}; only `limit` is required. */
 export interface RateLimiterOptions extends LocalStoreOptions {
-  /** @default 'token-bucket' */
+  /**
+   * How requests are counted (`RATE_LIMIT_ALGORITHMS`); `'adaptive'` is per process: it takes no
+   * `redis`.
+   * @default 'token-bucket'
+   */
   algorithm?: RateLimitAlgorithm
   /** Units admitted per `windowMs`: a whole number from 1 to 2^32 − 1. */
   limit: number
@@ -63,9 +67,9 @@ export interface RateLimiterOptions extends LocalStoreOptions {
    * trip per `batchSize` decisions, for a bounded overshoot (see `LeaseBatcher`). Redis mode only.
    */
   batch?: LeaseBatcherOptions
-  /** The adaptive algorithm, for `algorithm: 'adaptive'` (AIMD by default). */
+  /** The adaptive algorithm, for `algorithm: 'adaptive'`. @default { algorithm: 'aimd' } */
   adaptive?: AdaptiveRateOptions
-  /** A circuit breaker per key, for `algorithm: 'adaptive'`; `false` for none. */
+  /** A circuit breaker per key, for `algorithm: 'adaptive'`; `false` for none. @default {} */
   breaker?: Omit<CircuitBreakerOptions, 'now'> | false
 }
 
@@ -144,6 +148,13 @@ export class RateLimiter {
   private closed = false
   private static unnamed = 0
 
+  /**
+   * @throws {InvalidArgumentError} `code` `'ERR_OPTLAYER_INVALID_ARGUMENT'`: an option is
+   *   missing, invalid or unknown (a quota out of range, `redis` with `algorithm: 'adaptive'`,
+   *   `batch` without `redis`, …); the message names it.
+   * @throws {ConfigMismatchError} `code` `'ERR_OPTLAYER_CONFIG_MISMATCH'`: a local limiter of
+   *   this `name` is open in this process with other options.
+   */
   constructor(options: RateLimiterOptions) {
     if (typeof options !== 'object' || options === null) {
       throw new InvalidArgumentError('invalid options: expected an object with at least `limit`')

@@ -257,7 +257,10 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> {
   private halfOpens = 0
   private closes = 0
 
-  /** @throws {InvalidArgumentError} when an option is out of range; the message names it. */
+  /**
+   * @throws {InvalidArgumentError} `code` `'ERR_OPTLAYER_INVALID_ARGUMENT'`: an option is out of
+   *   range or unknown; the message names it.
+   */
   constructor(options: CircuitBreakerOptions = {}) {
     super()
     this.options = resolveCircuitBreakerOptions(options)

@@ -196,6 +196,13 @@ export class OptlayerServer {
   private readonly log: (line: string) => void
   private readonly logged = new Map<string, { at: number; suppressed: number }>()
 
+  /**
+   * Sets the listeners up; {@link listen} opens them.
+   * @throws {InvalidArgumentError} `code` `'ERR_OPTLAYER_INVALID_ARGUMENT'`: an option (the
+   *   HTTP limits, the admin token, the alert rules and the dashboard's included) is invalid or
+   *   unknown, or both `alerts` and `alertRules` are given; the message names it. An
+   *   `alertRules` function's own throw passes through.
+   */
   constructor(private readonly options: OptlayerServerOptions = {}) {
     knownOptions('server options', options, SERVER_NAMES)
     functionOption('fallback', options.fallback)

@@ -169,7 +169,13 @@ export class DurableTaskQueue extends EventEmitter<DurableTaskQueueEvents> {
     redisErrors: 0,
   }
 
-  /** Validates the options (throwing {@link InvalidArgumentError}), connects and, when consuming, starts claiming. */
+  /**
+   * Validates the options, connects and, when consuming, starts claiming. Reaching Redis is
+   * not waited for: calls made meanwhile wait for it, up to `timeoutMs`.
+   * @throws {InvalidArgumentError} `code` `'ERR_OPTLAYER_INVALID_ARGUMENT'`: an option (the
+   *   Redis connection and the handlers included) is missing, invalid or unknown; the message
+   *   names it.
+   */
   constructor(options: DurableTaskQueueOptions) {
     super()
     this.options = resolveDurableOptions(options)
