@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Proves a user can install optlayer without a Rust toolchain: packs the main package and
 # the linux-x64-gnu binary package the napi-rs way (create-npm-dirs, then artifacts),
-# installs both tarballs into an empty project with cargo absent from PATH, and calls
-# zstd through the public API, from CommonJS and from ESM.
+# installs both tarballs into an empty project with cargo absent from PATH, calls zstd through
+# the public API from CommonJS and from ESM, and runs the README's quick start there.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -72,4 +72,20 @@ import { Compressor } from "optlayer"
 assert.deepEqual(Compressor.decompress(Compressor.compress("esm", "zstd"), "zstd").toString(), "esm")
 '
 ./node_modules/.bin/optlayer --version >/dev/null
-echo "check-pack: ok: installed $(basename "$main_tgz") and $(basename "$platform_tgz") without cargo; zstd works from CJS and ESM"
+
+# The README's "Use it in your service" quick start, as a new user runs it after
+# `npm install optlayer`: the same block the README spec runs from the repository, here in the
+# app that installed the tarballs (the harness runs from the repository, for its TypeScript).
+(cd "$root" && node --import=tsx -e '
+const { readFileSync } = require("node:fs")
+const { runnableExamples, serveExample } = require("./__test__/helpers/readme.ts")
+const quickStart = runnableExamples(readFileSync("README.md", "utf8")).find((example) => example.service)
+if (quickStart === undefined) throw new Error("README.md has no runnable service example")
+serveExample(quickStart.code, process.argv[1]).then(({ ok, output }) => {
+  if (!ok) {
+    console.error(`check-pack: the README quick start (README.md:${quickStart.line}) failed from the tarballs:\n${output}`)
+    process.exit(1)
+  }
+})
+' "$app")
+echo "check-pack: ok: installed $(basename "$main_tgz") and $(basename "$platform_tgz") without cargo; zstd works from CJS and ESM; the README quick start serves"
