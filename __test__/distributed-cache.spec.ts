@@ -348,6 +348,48 @@ test("lru-cache's fetch and cache-manager's wrap load through getOrLoad", async 
   )
 })
 
+test("lru-cache's max and ttl, and cache-manager's set(key, value, ttl), are taken as they mean", async (t) => {
+  const sized = open<string>({ max: 2, l2: false })
+  for (const key of ['a', 'b', 'c']) await sized.set(key, key)
+  t.like(sized.stats().l1, { maxEntries: 2, entries: 2 })
+  const shortLived = open<string>({ ttl: 1_000, l2: false })
+  const lasting = open<string>({ l2: false })
+  await shortLived.set('default', 'x')
+  await lasting.set('number', 'x', 1_000)
+  await lasting.set('ttl', 'x', { ttl: 1_000 })
+  t.is(await lasting.fetch('fetched', () => 'x', { ttl: 1_000 }), 'x')
+  await lasting.set('kept', 'x')
+  const expiring = () => [shortLived.getSync('default'), ...['number', 'ttl', 'fetched'].map((k) => lasting.getSync(k))]
+  t.deepEqual(expiring(), ['x', 'x', 'x', 'x'])
+  await waitFor('every entry with a 1 s ttl to expire', () => expiring().every((v) => v === undefined), 10_000)
+  t.is(lasting.getSync('kept'), 'x', 'the default TTL (5 minutes) still holds')
+})
+
+test('a misspelt per-call option or a TTL given twice is refused, not ignored', async (t) => {
+  const cache = open<string>({ l2: false })
+  const refused = { instanceOf: InvalidArgumentError, code: 'ERR_OPTLAYER_INVALID_ARGUMENT' }
+  await t.throwsAsync(cache.set('k', 'v', { ttl_ms: 5 } as never), {
+    ...refused,
+    message: /'ttl_ms'.*did you mean 'ttlMs'/,
+  })
+  await t.throwsAsync(cache.set('k', 'v', { ttl: 5, ttlMs: 5 }), { ...refused, message: /ttl and ttlMs both given/ })
+  await t.throwsAsync(cache.set('k', 'v', -1), { ...refused, message: /ttlMs/ })
+  await t.throwsAsync(cache.get('k', { signa: undefined } as never), { ...refused, message: /'signa'/ })
+  await t.throwsAsync(cache.delete('k', { ttlMs: 5 } as never), { ...refused, message: /'ttlMs'/ })
+  await t.throwsAsync(
+    cache.getOrLoad('k', () => 'v', { durable: true } as never),
+    { ...refused, message: /'durable'/ },
+  )
+  await t.throwsAsync(
+    cache.warm(['k'], () => 'v', { concurency: 2 } as never),
+    { ...refused, message: /'concurency'/ },
+  )
+  t.is(cache.getSync('k'), undefined, 'a refused write wrote nothing')
+  t.throws(() => open({ ttl: 5, defaultTtlMs: 5 }), { ...refused, message: /ttl and defaultTtlMs both given/ })
+  t.throws(() => open({ max: 5, l1: { maxEntries: 5 } }), { ...refused, message: /max and l1\.maxEntries both given/ })
+  t.throws(() => open({ max: 5, l1: false }), { ...refused, message: /max sizes the L1 tier/ })
+})
+
 test('lease durations are checked without Redis too: a negative one is refused, not ignored', (t) => {
   for (const name of ['ttlMs', 'waitMs', 'pollMs']) {
     t.throws(() => open({ lease: { [name]: -1 } }), {

@@ -353,7 +353,7 @@ test('bad options are refused, naming the option', (t) => {
     t.throws(() => new OptimizationLayer(options as never), { instanceOf: InvalidArgumentError, message })
   }
   refuse({ processor, ttl: 5 }, /unknown option 'ttl'/)
-  refuse({ processor, cache: { ttl: 5 } }, /unknown option 'ttl'/)
+  refuse({ processor, cache: { defaultTtl: 5 } }, /unknown option 'defaultTtl'/)
   refuse({ processor, rateLimit: { limt: 5 } }, /unknown option 'limt'/)
   refuse({ processor, queue: { maxWorker: 5 } }, /unknown option 'maxWorker'/)
   refuse({ processor, queue: { workerModule: 'x.js' } }, /workerModule/)

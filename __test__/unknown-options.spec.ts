@@ -61,7 +61,7 @@ const cases: [string, () => unknown, string][] = [
   ['LoadBalancer outlierDetection', () => new LoadBalancer({ outlierDetection: { failures: 5 } } as never), 'failures'],
   ['LoadBalancer circuitBreaker', () => new LoadBalancer({ circuitBreaker: { open: 5 } } as never), 'open'],
   ['LoadBalancer retryBudget', () => new LoadBalancer({ retryBudget: { ratioo: 0.1 } } as never), 'ratioo'],
-  ['DistributedCache', () => new DistributedCache({ ttl: 5 } as never), 'ttl'],
+  ['DistributedCache', () => new DistributedCache({ defaultTtl: 5 } as never), 'defaultTtl'],
   ['DistributedCache l1', () => new DistributedCache({ l1: { maxEntry: 5 } } as never), 'maxEntry'],
   ['DistributedCache l2', () => new DistributedCache({ l2: { maxSize: 5 } } as never), 'maxSize'],
   ['DistributedCache l3', () => new DistributedCache({ l3: { compressAbove: 5 } } as never), 'compressAbove'],
@@ -193,8 +193,8 @@ const cases: [string, () => unknown, string][] = [
   ],
   [
     'Gateway cache',
-    () => new Gateway({ backends: [{ url: 'http://127.0.0.1:1' }], cache: { ttl: 5 } } as never),
-    'ttl',
+    () => new Gateway({ backends: [{ url: 'http://127.0.0.1:1' }], cache: { defaultTtl: 5 } } as never),
+    'defaultTtl',
   ],
   [
     'Gateway httpCache',

@@ -13,16 +13,18 @@ export {
 } from './cache/cache-options'
 export {
   DistributedCache,
-  type CacheDeleteOptions,
-  type CacheGetOptions,
-  type CacheLoadOptions,
   type CacheLoader,
-  type CacheSetOptions,
   type DistributedCacheStats,
   type TierCounters,
-  type WarmOptions,
   type WarmReport,
 } from './cache/distributed-cache'
+export type {
+  CacheDeleteOptions,
+  CacheGetOptions,
+  CacheLoadOptions,
+  CacheSetOptions,
+  WarmOptions,
+} from './cache/call-options'
 export { BloomFilter } from './cache/bloom-filter'
 export { HashRing } from './core/hash-ring'
 export { L2_DEFAULTS, type L2Options, type L2Stats } from './cache/native-store'

@@ -2,6 +2,7 @@ import type { CompressionAlgorithm } from '../compress/algorithms'
 import { msgpackSerializer, type Serializer } from '../compress/serializer'
 import { InvalidArgumentError } from '../core/errors'
 import {
+  aliasedOption,
   booleanOption,
   invalidOption,
   knownOptions,
@@ -77,6 +78,10 @@ export interface DistributedCacheOptions {
   namespace?: string
   /** TTL of entries set without one (ms); 0: until evicted. @default 300_000 */
   defaultTtlMs?: number
+  /** `defaultTtlMs` under the name lru-cache and cache-manager users know (also ms); give one of the two. */
+  ttl?: number
+  /** `l1.maxEntries` under lru-cache's name; give one of the two. */
+  max?: number
   /** The L1 tier, or `false` to go straight to L2. @default {} */
   l1?: L1Options | false
   /** The L2 tier, or `false` for none. @default {} */
@@ -163,6 +168,8 @@ const CACHE_NAMES = optionNames<DistributedCacheOptions>()(
     name: true,
     namespace: true,
     defaultTtlMs: true,
+    ttl: true,
+    max: true,
     l1: true,
     l2: true,
     redis: true,
@@ -261,6 +268,10 @@ export function resolveCacheOptions(options: DistributedCacheOptions = {}): Reso
   knownOptions('outageJournal', options.outageJournal, JOURNAL_NAMES)
   const l1 = options.l1 === false ? undefined : (options.l1 ?? {})
   knownOptions('l1', l1, L1_NAMES)
+  const maxEntries = aliasedOption('cache options', options.max, 'max', l1?.maxEntries, 'l1.maxEntries')
+  if (options.max !== undefined && l1 === undefined) {
+    throw new InvalidArgumentError('invalid cache options: max sizes the L1 tier, which l1: false turns off')
+  }
   const l2 = options.l2 === false ? undefined : (options.l2 ?? {})
   knownOptions('l2', l2, L2_NAMES)
   const l3 = options.l3 ?? {}
@@ -273,7 +284,11 @@ export function resolveCacheOptions(options: DistributedCacheOptions = {}): Reso
   return {
     name,
     namespace,
-    defaultTtlMs: ttl('defaultTtlMs', options.defaultTtlMs, d.defaultTtlMs),
+    defaultTtlMs: ttl(
+      options.ttl === undefined ? 'defaultTtlMs' : 'ttl',
+      aliasedOption('cache options', options.ttl, 'ttl', options.defaultTtlMs, 'defaultTtlMs'),
+      d.defaultTtlMs,
+    ),
     maxKeyLength: wholeNumber('maxKeyLength', options.maxKeyLength, 1, 1 << 20, d.maxKeyLength),
     maxValueBytes: wholeNumber('maxValueBytes', options.maxValueBytes, 1, 2 ** 31, d.maxValueBytes),
     negativeTtlMs: ttl('negativeTtlMs', options.negativeTtlMs, 0),
@@ -306,7 +321,13 @@ export function resolveCacheOptions(options: DistributedCacheOptions = {}): Reso
       l1 === undefined
         ? undefined
         : {
-            maxEntries: wholeNumber('l1.maxEntries', l1.maxEntries, 1, 2 ** 24, d.l1MaxEntries),
+            maxEntries: wholeNumber(
+              options.max === undefined ? 'l1.maxEntries' : 'max',
+              maxEntries,
+              1,
+              2 ** 24,
+              d.l1MaxEntries,
+            ),
             ttlMs: ttl('l1.ttlMs', l1.ttlMs, 0),
           },
     l2,

@@ -8,7 +8,16 @@ import { CachedClock } from '../core/cached-clock'
 import { checkKey } from '../ratelimit/key'
 import { wholeNumber } from '../core/validate'
 import { abortable } from './abortable'
-import { resolveCacheOptions, ttl, type DistributedCacheOptions } from './cache-options'
+import { resolveCacheOptions, type DistributedCacheOptions } from './cache-options'
+import {
+  callTtl,
+  checkCallOptions,
+  type CacheDeleteOptions,
+  type CacheGetOptions,
+  type CacheLoadOptions,
+  type CacheSetOptions,
+  type WarmOptions,
+} from './call-options'
 import { Invalidation, type InvalidationOp } from './invalidation'
 import { L1Cache, NOT_FOUND } from './l1-cache'
 import { Loading, type Found } from './loading'
@@ -29,46 +38,8 @@ import { RedisTier } from './redis-tier'
 import { assertSerializable } from './serializable'
 import { openCaches } from './cache-metrics'
 
-/** Options of a read-through load ({@link DistributedCache.getOrLoad}). */
-export interface CacheLoadOptions {
-  /** Freshness in ms, from 0 (until evicted) to `CACHE_MAX_TTL_MS`. @default the cache's defaultTtlMs */
-  ttlMs?: number
-  /** Gives up waiting (the load and the writes go on for other callers). */
-  signal?: AbortSignal
-}
-
-/** Options of a delete. */
-export interface CacheDeleteOptions {
-  /** Gives up waiting for Redis (the local tiers are changed at once either way). */
-  signal?: AbortSignal
-  /**
-   * With Redis away, reject with `UnavailableError` and change no tier rather than journal
-   * the change for replay. @default the cache's `durableWrites`
-   */
-  durable?: boolean
-}
-
-/** Options of a write. */
-export interface CacheSetOptions extends CacheDeleteOptions {
-  /** Freshness in ms, from 0 (until evicted) to `CACHE_MAX_TTL_MS`. @default the cache's defaultTtlMs */
-  ttlMs?: number
-}
-
-/** Options of a read. */
-export interface CacheGetOptions {
-  signal?: AbortSignal
-}
-
 /** Loads the value of a key on a miss; `undefined` means "not found". */
 export type CacheLoader<V> = (key: string, signal: AbortSignal) => Promise<V | undefined> | V | undefined
-
-/** Options of {@link DistributedCache.warm}. */
-export interface WarmOptions extends CacheLoadOptions {
-  /** Loads in flight at once. @default 8 */
-  concurrency?: number
-  /** Called after each key with the keys done so far and the total. */
-  onProgress?: (done: number, total: number) => void
-}
 
 /** What {@link DistributedCache.warm} did. */
 export interface WarmReport {
@@ -325,6 +296,7 @@ export class DistributedCache<V = unknown> {
 
   /** The fresh value of `key` from the first tier holding it; `undefined` on a miss. */
   async get(key: string, options: CacheGetOptions = {}): Promise<V | undefined> {
+    checkCallOptions('get', options)
     const local = this.getSync(key)
     if (local !== undefined || this.l3 === undefined) return local
     if (this.knownAbsentLocally(key)) return undefined
@@ -341,6 +313,7 @@ export class DistributedCache<V = unknown> {
 
   /** The values of `keys`, in order (`undefined` for misses): local tiers in one pass, Redis for the rest at once. */
   async mget(keys: readonly string[], options: CacheGetOptions = {}): Promise<(V | undefined)[]> {
+    checkCallOptions('get', options)
     if (this.closed) throw this.closedError()
     if (!Array.isArray(keys)) throw new InvalidArgumentError('invalid keys: expected an array of strings')
     const values = this.readLocalMany(keys)
@@ -364,12 +337,15 @@ export class DistributedCache<V = unknown> {
    * `durable` write (or hard mode, or a full journal) rejects with `UnavailableError` instead
    * and leaves every tier as it was. Throws `InvalidArgumentError` for a bad key or TTL,
    * `NotSerializableError` for `undefined`, functions and symbols, `ValueTooLargeError`
-   * past `maxValueBytes`.
+   * past `maxValueBytes`. `options` may be the TTL in ms alone, as in cache-manager's
+   * `set(key, value, ttl)`.
    */
-  async set(key: string, value: V, options: CacheSetOptions = {}): Promise<void> {
-    const ttlMs = ttl('ttlMs', options.ttlMs, this.defaultTtlMs)
-    const kind = this.writeKind(options)
-    await this.store(key, value, this.serialize(key, value), ttlMs, kind, options.signal)
+  async set(key: string, value: V, options: CacheSetOptions | number = {}): Promise<void> {
+    const call = typeof options === 'number' ? { ttlMs: options } : (options ?? {})
+    checkCallOptions('set', call)
+    const ttlMs = callTtl(call, this.defaultTtlMs)
+    const kind = this.writeKind(call)
+    await this.store(key, value, this.serialize(key, value), ttlMs, kind, call.signal)
   }
 
   /**
@@ -377,7 +353,8 @@ export class DistributedCache<V = unknown> {
    * values are all checked before any tier is written.
    */
   async mset(entries: Iterable<readonly [string, V]>, options: CacheSetOptions = {}): Promise<void> {
-    const ttlMs = ttl('ttlMs', options.ttlMs, this.defaultTtlMs)
+    checkCallOptions('set', options)
+    const ttlMs = callTtl(options, this.defaultTtlMs)
     const kind = this.writeKind(options)
     const list = [...entries].map(([key, value]) => [key, value, this.serialize(key, value)] as const)
     await Promise.all(list.map(([key, value, payload]) => this.store(key, value, payload, ttlMs, kind, options.signal)))
@@ -388,6 +365,7 @@ export class DistributedCache<V = unknown> {
    * it. With Redis away it is journaled or rejected as {@link set} is.
    */
   async delete(key: string, options: CacheDeleteOptions = {}): Promise<boolean> {
+    checkCallOptions('delete', options)
     if (this.closed) throw this.closedError()
     checkKey(key, this.maxKeyLength)
     const kind = this.writeKind(options)
@@ -408,7 +386,8 @@ export class DistributedCache<V = unknown> {
     if (this.closed) throw this.closedError()
     checkKey(key, this.maxKeyLength)
     if (typeof loader !== 'function') throw new InvalidArgumentError('invalid loader: expected a function')
-    const ttlMs = ttl('ttlMs', options.ttlMs, this.defaultTtlMs)
+    checkCallOptions('load', options)
+    const ttlMs = callTtl(options, this.defaultTtlMs)
     const now = Date.now()
     const local = this.readLocal(key, now)
     if (local !== undefined) {
@@ -445,11 +424,12 @@ export class DistributedCache<V = unknown> {
    */
   async warm(keys: Iterable<string>, loader: CacheLoader<V>, options: WarmOptions = {}): Promise<WarmReport> {
     const list = [...keys]
-    const concurrency = wholeNumber('concurrency', options.concurrency, 1, 10_000, 8)
     // Checked once here: per key, the error would only land in `failed`.
-    ttl('ttlMs', options.ttlMs, this.defaultTtlMs)
+    checkCallOptions('warm', options)
+    const concurrency = wholeNumber('concurrency', options.concurrency, 1, 10_000, 8)
+    const load = { ttlMs: callTtl(options, this.defaultTtlMs), signal: options.signal }
     if (typeof loader !== 'function') throw new InvalidArgumentError('invalid loader: expected a function')
-    return this.loading.warm(list, concurrency, (key) => this.getOrLoad(key, loader, options), options)
+    return this.loading.warm(list, concurrency, (key) => this.getOrLoad(key, loader, load), options)
   }
 
   /** Counters of every tier; see {@link DistributedCacheStats}. */

@@ -3,7 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 import { AbortError } from '../core/errors'
 import type { LeaseOptions } from './cache-options'
-import type { CacheLoader, WarmOptions, WarmReport } from './distributed-cache'
+import type { WarmOptions } from './call-options'
+import type { CacheLoader, WarmReport } from './distributed-cache'
 import type { RedisTier } from './redis-tier'
 
 /** A value read from a tier, stale or not. */

@@ -155,6 +155,20 @@ export function booleanOption(name: string, value: unknown, fallback?: boolean):
 }
 
 /**
+ * The value of an option that also goes by a familiar alias (lru-cache's `max`, `ttl`):
+ * whichever of the two is given. Both at once are refused, even when equal, since one of them
+ * is a leftover.
+ * @internal
+ */
+export function aliasedOption(what: string, value: unknown, name: string, ours: unknown, ourName: string): unknown {
+  if (value === undefined) return ours
+  if (ours !== undefined) {
+    throw new InvalidArgumentError(`invalid ${what}: ${name} and ${ourName} both given; they name one setting`)
+  }
+  return value
+}
+
+/**
  * Refuses option names that `known` does not list, so a misspelt option (`ttl` for
  * `ttlMs`) is an error instead of a silently ignored setting; the message suggests the
  * nearest known name when one is close.
