@@ -55,8 +55,8 @@ const WARM_NAMES = optionNames<WarmOptions>()(
   { signal: true, ttlMs: true, ttl: true, concurrency: true, onProgress: true },
 )
 
-/** Which per-call options a cache method takes. @internal */
-export const CALL_OPTION_NAMES = Object.freeze({
+/** Which per-call options a cache method takes. */
+const CALL_OPTION_NAMES = Object.freeze({
   get: GET_NAMES,
   delete: DELETE_NAMES,
   set: SET_NAMES,
