@@ -483,3 +483,49 @@ test.serial('onRedisError hard: calls reject with UnavailableError while Redis i
   await t.throwsAsync(cache.set('k2', 'v'), { instanceOf: UnavailableError })
   await second.restart()
 })
+
+for (const topology of ['standalone', 'cluster'] as const) {
+  test.serial(`${topology}: clear() empties every tier of every instance, and no other namespace`, async (t) => {
+    const redis = topology === 'standalone' ? standalone() : { cluster: cluster?.startupNodes ?? [] }
+    const namespace = `clear-${topology}`
+    const a = await open<string>(redis, { namespace })
+    const b = await open<string>(redis, { namespace })
+    // Starts like the cleared one: a prefix match without the ':' would take it too.
+    const other = await open<string>(redis, { namespace: `${namespace}-other` })
+    // 200 keys spread over every master of the Cluster.
+    const keys = Array.from({ length: 200 }, (_, i) => `k${i}`)
+    await a.mset(keys.map((key) => [key, `value of ${key}`] as const))
+    await other.set('k0', 'kept')
+    t.is(await b.get('k1'), 'value of k1', 'in B’s local tiers now')
+    t.is(await a.clear(), keys.length)
+    t.is(a.getSync('k0'), undefined)
+    t.not(await settle(() => b.getSync('k1'), undefined, 500), -1, 'B dropped its local copy')
+    t.deepEqual(await b.mget(keys), Array<undefined>(keys.length).fill(undefined), 'Redis holds none of them')
+    t.is(await other.get('k0'), 'kept')
+  })
+}
+
+test.serial('clear() with the default namespace leaves the rate limiter’s and the queue’s keys alone', async (t) => {
+  const raw = new Redis(server?.url ?? '')
+  await raw.set('optlayer:rl:client-1', '1')
+  await raw.set('optlayer:q:job-1', '1')
+  const cache = await open<string>(standalone())
+  await cache.set('k', 'v')
+  t.true((await cache.clear()) >= 1)
+  t.deepEqual(await raw.keys('optlayer:cache:*'), [])
+  t.is(await raw.exists('optlayer:rl:client-1', 'optlayer:q:job-1'), 2)
+  await raw.del('optlayer:rl:client-1', 'optlayer:q:job-1')
+  raw.disconnect()
+})
+
+test.serial('clear() with Redis away empties the local tiers and rejects with UnavailableError', async (t) => {
+  if (persistent === undefined) throw new Error('the persistent server did not start')
+  const cache = await open<string>({ url: persistent.url }, { namespace: 'clear-away' })
+  await cache.set('k', 'v')
+  await persistent.kill()
+  await t.throwsAsync(cache.clear(), { instanceOf: UnavailableError })
+  t.is(cache.getSync('k'), undefined)
+  await persistent.restart()
+  await cache.ready()
+  t.not(await settle(() => cache.get('k'), 'v', 5_000), -1, 'Redis kept its entry')
+})

@@ -73,7 +73,9 @@ export interface DistributedCacheOptions {
   name?: string
   /**
    * Prefix of every Redis key (`<namespace>:<key>`) and name of the invalidation channel, so
-   * services sharing a Redis do not see each other's entries or messages. @default 'optlayer'
+   * services sharing a Redis do not see each other's entries or messages. `clear()` deletes
+   * every key under it. The default stays clear of the rate limiter's and the durable queue's
+   * key prefixes (`optlayer:rl:`, `optlayer:q:`). @default 'optlayer:cache'
    */
   namespace?: string
   /** TTL of entries set without one (ms); 0: until evicted. @default 300_000 */
@@ -133,7 +135,7 @@ export interface DistributedCacheOptions {
 
 /** Defaults of {@link DistributedCacheOptions}. */
 export const DISTRIBUTED_CACHE_DEFAULTS = Object.freeze({
-  namespace: 'optlayer',
+  namespace: 'optlayer:cache',
   defaultTtlMs: 300_000,
   l1MaxEntries: 10_000,
   maxKeyLength: 512,

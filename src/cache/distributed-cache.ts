@@ -245,6 +245,7 @@ export class DistributedCache<V = unknown> {
       if (first !== undefined) {
         this.invalidation = new Invalidation(first, `${this.namespace}:invalidate`, {
           onKey: (key, op) => {
+            if (op === 'clear') return this.clearLocalAfterClear()
             this.dropLocal(key)
             this.journal.supersede(key)
             if (op === 'set') this.bloom?.add(key)
@@ -485,6 +486,27 @@ export class DistributedCache<V = unknown> {
   clearLocal(): void {
     if (this.closed) throw this.closedError()
     this.flushLocal()
+  }
+
+  /**
+   * Empties the cache in every tier, as lru-cache's and cache-manager's `clear()`: this
+   * instance's L1 and L2 (L2 for every thread sharing it), every key under the namespace in
+   * Redis (SCAN and UNLINK on every node), and the local tiers of the other instances on the
+   * same Redis (an invalidation message). Changes journaled during an outage are dropped.
+   * Everything under `<namespace>:` goes, so caches that must not be emptied together need
+   * namespaces of their own. With Redis away the local tiers are emptied and it rejects with
+   * `UnavailableError`, Redis keeping its entries. Resolves to the number of Redis keys deleted.
+   */
+  async clear(): Promise<number> {
+    if (this.closed) throw this.closedError()
+    this.clearLocalAfterClear()
+    if (this.l3 === undefined || this.redis === undefined) return 0
+    const l3 = this.l3
+    const pattern = `${globEscape(this.namespace)}:*`
+    const deleted = await this.redis.call('', undefined, () => l3.deleteMatching(pattern), true)
+    // Unannounced, it still reaches the others: their next message from us shows a gap, and a gap flushes.
+    await this.invalidation?.publish('clear', '').catch(() => {})
+    return deleted ?? 0
   }
 
   /** Closes the Redis connections and lets go of L2; later calls throw `ClosedError`. */
@@ -777,6 +799,12 @@ export class DistributedCache<V = unknown> {
     return inL1 || inL2
   }
 
+  /** The local side of a clear, this instance's or another's: nothing pending may come back. */
+  private clearLocalAfterClear(): void {
+    this.flushLocal()
+    this.journal.discardAll()
+  }
+
   private flushLocal(): void {
     this.lastFlush = ++this.dropSequence
     this.l1?.clear()
@@ -786,6 +814,11 @@ export class DistributedCache<V = unknown> {
   private redisKey(key: string): string {
     return `${this.namespace}:${key}`
   }
+}
+
+/** `text` matched literally by a Redis SCAN glob: its `*`, `?`, `[`, `]` and backslashes escaped. */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&')
 }
 
 /** `ttlMs` capped by a tier's own cap (0: none); `none` when neither limits. */

@@ -4,17 +4,17 @@ import type Redis from 'ioredis'
 import type { Cluster } from 'ioredis'
 
 /** What an invalidation message says about its key. @internal */
-export type InvalidationOp = 'set' | 'delete'
+export type InvalidationOp = 'set' | 'delete' | 'clear'
 
-const OP_CODES: Record<InvalidationOp, string> = { set: 's', delete: 'd' }
-const OPS: Record<string, InvalidationOp> = { s: 'set', d: 'delete' }
+const OP_CODES: Record<InvalidationOp, string> = { set: 's', delete: 'd', clear: 'c' }
+const OPS: Record<string, InvalidationOp> = { s: 'set', d: 'delete', c: 'clear' }
 
 /** Senders remembered for gap detection; beyond this the oldest are forgotten. */
 const MAX_SENDERS = 10_000
 
 /** What the cache does with what {@link Invalidation} hears. @internal */
 export interface InvalidationHandler {
-  /** Another instance changed `key`: drop the local copies. */
+  /** Another instance changed `key` (`''` for a clear of every key): drop the local copies. */
   onKey(key: string, op: InvalidationOp): void
   /** Messages may have been missed (a gap, a lost connection): drop every local copy. */
   onLost(reason: string): void

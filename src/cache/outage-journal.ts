@@ -183,6 +183,15 @@ export class OutageJournal {
   }
 
   /** Stops retrying and drops the changes not replayed (counted and logged): the cache is closing. */
+  /**
+   * Forgets every pending change: the cache was cleared, and replaying a change made before
+   * the clear would bring its value back. Counted in `dropped`.
+   */
+  discardAll(): void {
+    this.dropped += this.entries.size
+    this.entries.clear()
+  }
+
   close(): void {
     this.stopRetry()
     if (this.entries.size === 0) return

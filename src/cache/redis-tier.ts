@@ -28,6 +28,9 @@ export interface L3Options {
 /** Points per node on the ring of `nodes` (see `NativeHashRing`). */
 const RING_VNODES = 160
 
+/** Keys a SCAN step looks at (its COUNT hint) when a clear walks the keyspace. */
+const SCAN_BATCH = 1000
+
 /**
  * The clients of the L3 tier and the routing of a key to one of them.
  *
@@ -126,6 +129,32 @@ export class RedisTier {
   async delete(key: string): Promise<void> {
     if (this.startup !== undefined) await this.startup
     await this.clientFor(key).del(key)
+  }
+
+  /**
+   * Deletes every key matching the SCAN glob `pattern` on every node (each master of a
+   * Cluster); resolves to how many were deleted. One key per UNLINK: in a Cluster the keys of
+   * one node may lie in different slots, which a multi-key command refuses.
+   */
+  async deleteMatching(pattern: string): Promise<number> {
+    if (this.startup !== undefined) await this.startup
+    const nodes = this.clients.flatMap((client) =>
+      client.isCluster ? (client as Cluster).nodes('master') : [client as Redis],
+    )
+    const deleted = await Promise.all(
+      nodes.map(async (node) => {
+        let count = 0
+        let cursor = '0'
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_BATCH)
+          cursor = next
+          const results = await Promise.all(keys.map((key) => node.unlink(key)))
+          for (const n of results) count += n
+        } while (cursor !== '0')
+        return count
+      }),
+    )
+    return deleted.reduce((sum, n) => sum + n, 0)
   }
 
   /** Takes the lease `key` for `ttlMs` if nobody holds it; true when taken. */
