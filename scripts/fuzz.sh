@@ -30,15 +30,20 @@ fi
 cargo run --quiet -p optlayer-codec --example fuzz_seeds -- fuzz/corpus
 
 cd fuzz
+# libFuzzer runs each target as one single-threaded process: as many at once as there are
+# cores (the targets are already built, so their `cargo fuzz run`s only check that).
+rm -f target/fuzz-failed
+cargo fuzz list | xargs -P "$(nproc 2>/dev/null || echo 1)" -I{} sh -c '
+  echo "fuzz.sh: $1 for $2s" >&2
+  cargo fuzz run "$1" -- -max_total_time="$2" -rss_limit_mb=2048 -print_final_stats=0 >"target/fuzz-$1.log" 2>&1 ||
+    echo "$1" >>target/fuzz-failed' sh {} "$seconds"
 failed=()
-for target in $(cargo fuzz list); do
-  echo "fuzz.sh: $target for ${seconds}s" >&2
-  if ! cargo fuzz run "$target" -- -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=0 \
-      >"target/fuzz-$target.log" 2>&1; then
-    failed+=("$target")
+if [ -f target/fuzz-failed ]; then
+  mapfile -t failed <target/fuzz-failed
+  for target in "${failed[@]}"; do
     tail -n 40 "target/fuzz-$target.log" >&2
-  fi
-done
+  done
+fi
 
 if [ "${#failed[@]}" -ne 0 ]; then
   echo "fuzz.sh: crashes in ${failed[*]} (inputs under fuzz/artifacts/, logs in fuzz/target/)" >&2
