@@ -7,7 +7,7 @@ import test from 'ava'
 import { codecStats, Compressor, Gateway, type GatewayOptions } from 'optlayer'
 
 import { listen, send, type TestServer } from './helpers/gateway'
-import { startStandalone } from './helpers/redis'
+import { RedisCluster, startCluster, startStandalone } from './helpers/redis'
 import { waitFor } from './helpers/wait'
 
 const opened: { close(): Promise<unknown> }[] = []
@@ -409,20 +409,50 @@ test('a stored body that does not compress is served as it is, still varying by 
   t.deepEqual(hit.body, noise)
 })
 
-test('a second gateway sharing the Redis answers from what the first one stored, and shares the rate limit', async (t) => {
+for (const topology of ['standalone', 'cluster'] as const) {
+  test(`a second gateway sharing the Redis (${topology}) answers from what the first one stored, and shares the rate limit`, async (t) => {
+    const redis = topology === 'standalone' ? await startStandalone() : await startCluster()
+    t.teardown(() => redis.stop())
+    const connection = redis instanceof RedisCluster ? { cluster: redis.startupNodes } : { url: redis.url }
+    const origin = await backend({ '/shared': serve('stored once', { 'cache-control': 'max-age=60' }) })
+    const rateLimit = { algorithm: 'fixed-window' as const, limit: 3, windowMs: 60_000 }
+    const first = await gatewayFor({ backends: [{ url: origin.url }], redis: connection, rateLimit })
+    const second = await gatewayFor({ backends: [{ url: origin.url }], redis: connection, rateLimit })
+    t.is((await send(`${first.url}/shared`)).headers['x-cache'], 'MISS')
+    const hit = await send(`${second.url}/shared`)
+    t.is(hit.headers['x-cache'], 'HIT')
+    t.is(hit.body.toString(), 'stored once')
+    t.is(count(origin, '/shared'), 1)
+    t.deepEqual(second.gateway.ready().checks, { accepting: true, backends: true, redis: true, capacity: true })
+    // The rate limit is counted on the Redis too: the third request of the key, on either instance, is the last.
+    t.is((await send(`${first.url}/shared`)).status, 200)
+    t.is((await send(`${second.url}/shared`)).status, 429)
+  })
+}
+
+test('with its Redis killed a gateway keeps serving: hits from its local tiers, misses from the backend; /ready says so until Redis is back', async (t) => {
   const redis = await startStandalone()
   t.teardown(() => redis.stop())
-  const origin = await backend({ '/shared': serve('stored once', { 'cache-control': 'max-age=60' }) })
-  const rateLimit = { algorithm: 'fixed-window' as const, limit: 3, windowMs: 60_000 }
-  const first = await gatewayFor({ backends: [{ url: origin.url }], redis: { url: redis.url }, rateLimit })
-  const second = await gatewayFor({ backends: [{ url: origin.url }], redis: { url: redis.url }, rateLimit })
-  t.is((await send(`${first.url}/shared`)).headers['x-cache'], 'MISS')
-  const hit = await send(`${second.url}/shared`)
+  const origin = await backend({
+    '/stored': serve('kept', { 'cache-control': 'max-age=60' }),
+    '/live': serve('live', { 'cache-control': 'no-store' }),
+  })
+  const rateLimit = { algorithm: 'fixed-window' as const, limit: 1_000, windowMs: 60_000 }
+  const { gateway, url } = await gatewayFor({ backends: [{ url: origin.url }], redis: { url: redis.url }, rateLimit })
+  t.is((await send(`${url}/stored`)).headers['x-cache'], 'MISS')
+  await redis.kill()
+  const hit = await send(`${url}/stored`)
+  t.is(hit.status, 200)
   t.is(hit.headers['x-cache'], 'HIT')
-  t.is(hit.body.toString(), 'stored once')
-  t.is(count(origin, '/shared'), 1)
-  t.deepEqual(second.gateway.ready().checks, { accepting: true, backends: true, redis: true, capacity: true })
-  // The rate limit is counted on the Redis too: the third request of the key, on either instance, is the last.
-  t.is((await send(`${first.url}/shared`)).status, 200)
-  t.is((await send(`${second.url}/shared`)).status, 429)
+  t.is(hit.body.toString(), 'kept')
+  for (let i = 0; i < 5; i++) {
+    const live = await send(`${url}/live`)
+    t.is(live.status, 200, 'the rate limit decides locally meanwhile')
+    t.is(live.body.toString(), 'live')
+  }
+  await waitFor('/ready to report Redis away', () => gateway.ready().checks.redis === false, 10_000)
+  t.false(gateway.ready().ok)
+  await redis.restart()
+  await waitFor('/ready to report Redis back', () => gateway.ready().ok, 20_000)
+  t.is((await send(`${url}/live`)).status, 200)
 })

@@ -483,6 +483,14 @@ test.serial(
       const producer = open({ name, consume: false })
       const handle = await producer.submit({ name: 'job', retries: 3 })
       await waitFor('the first consumer to run the task', () => firstStarted)
+      // The handler starts as soon as the claim arrives, and the receipt follows it to Redis:
+      // a run whose receipt never arrived is reclaimed as never started, its attempt uncounted.
+      const raw = new Redis(url())
+      await waitFor(
+        'Redis to hold the receipt of the first run',
+        async () => (await raw.hget(`optlayer:q:{${name}}:t:${handle.id}`, 'rx')) === '1',
+      )
+      raw.disconnect()
       // Its heartbeats no longer reach Redis: the lease expires and the task goes to the second.
       proxy.pause()
       const second = open({ name, visibilityTimeoutMs: 300, handlers: { job: async () => 'second' } })
