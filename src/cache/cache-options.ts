@@ -270,7 +270,8 @@ export function resolveCacheOptions(options: DistributedCacheOptions = {}): Reso
   knownOptions('outageJournal', options.outageJournal, JOURNAL_NAMES)
   const l1 = options.l1 === false ? undefined : (options.l1 ?? {})
   knownOptions('l1', l1, L1_NAMES)
-  const maxEntries = aliasedOption('cache options', options.max, 'max', l1?.maxEntries, 'l1.maxEntries')
+  const maxEntries = aliasedOption('cache options', 'max', options.max, 'l1.maxEntries', l1?.maxEntries)
+  const defaultTtl = aliasedOption('cache options', 'ttl', options.ttl, 'defaultTtlMs', options.defaultTtlMs)
   if (options.max !== undefined && l1 === undefined) {
     throw new InvalidArgumentError('invalid cache options: max sizes the L1 tier, which l1: false turns off')
   }
@@ -286,11 +287,7 @@ export function resolveCacheOptions(options: DistributedCacheOptions = {}): Reso
   return {
     name,
     namespace,
-    defaultTtlMs: ttl(
-      options.ttl === undefined ? 'defaultTtlMs' : 'ttl',
-      aliasedOption('cache options', options.ttl, 'ttl', options.defaultTtlMs, 'defaultTtlMs'),
-      d.defaultTtlMs,
-    ),
+    defaultTtlMs: ttl(defaultTtl.name, defaultTtl.value, d.defaultTtlMs),
     maxKeyLength: wholeNumber('maxKeyLength', options.maxKeyLength, 1, 1 << 20, d.maxKeyLength),
     maxValueBytes: wholeNumber('maxValueBytes', options.maxValueBytes, 1, 2 ** 31, d.maxValueBytes),
     negativeTtlMs: ttl('negativeTtlMs', options.negativeTtlMs, 0),
@@ -323,13 +320,7 @@ export function resolveCacheOptions(options: DistributedCacheOptions = {}): Reso
       l1 === undefined
         ? undefined
         : {
-            maxEntries: wholeNumber(
-              options.max === undefined ? 'l1.maxEntries' : 'max',
-              maxEntries,
-              1,
-              2 ** 24,
-              d.l1MaxEntries,
-            ),
+            maxEntries: wholeNumber(maxEntries.name, maxEntries.value, 1, 2 ** 24, d.l1MaxEntries),
             ttlMs: ttl('l1.ttlMs', l1.ttlMs, 0),
           },
     l2,

@@ -78,6 +78,6 @@ export function checkCallOptions(method: keyof typeof CALL_OPTION_NAMES, options
  * @internal
  */
 export function callTtl(options: { ttlMs?: number; ttl?: number }, fallback: number): number {
-  const value = aliasedOption('options', options.ttl, 'ttl', options.ttlMs, 'ttlMs')
-  return ttl(options.ttl === undefined ? 'ttlMs' : 'ttl', value, fallback)
+  const given = aliasedOption('options', 'ttl', options.ttl, 'ttlMs', options.ttlMs)
+  return ttl(given.name, given.value, fallback)
 }

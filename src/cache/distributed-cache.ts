@@ -245,12 +245,12 @@ export class DistributedCache<V = unknown> {
       if (first !== undefined) {
         this.invalidation = new Invalidation(first, `${this.namespace}:invalidate`, {
           onKey: (key, op) => {
-            if (op === 'clear') return this.clearLocalAfterClear()
             this.dropLocal(key)
             this.journal.supersede(key)
             if (op === 'set') this.bloom?.add(key)
           },
           onLost: () => this.flushLocal(),
+          onClear: () => this.clearLocalAfterClear(),
         })
       }
       this.redis = new RedisAvailability(

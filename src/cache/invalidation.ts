@@ -14,8 +14,10 @@ const MAX_SENDERS = 10_000
 
 /** What the cache does with what {@link Invalidation} hears. @internal */
 export interface InvalidationHandler {
-  /** Another instance changed `key` (`''` for a clear of every key): drop the local copies. */
-  onKey(key: string, op: InvalidationOp): void
+  /** Another instance changed `key`: drop the local copies. */
+  onKey(key: string, op: Exclude<InvalidationOp, 'clear'>): void
+  /** Another instance emptied the cache: drop every local copy and every pending change. */
+  onClear(): void
   /** Messages may have been missed (a gap, a lost connection): drop every local copy. */
   onLost(reason: string): void
 }
@@ -78,7 +80,7 @@ export class Invalidation {
     await this.subscriber.subscribe(this.channel).catch(() => {})
   }
 
-  /** Tells the other instances that `key` changed; a failure is left to their gap detection. */
+  /** Tells the other instances that `key` changed (`''` for a clear); a failure is left to their gap detection. */
   async publish(op: InvalidationOp, key: string): Promise<void> {
     const message = `${this.instanceId}:${++this.sequence}:${OP_CODES[op]}:${key}`
     await this.publisher.publish(this.channel, message)
@@ -117,6 +119,7 @@ export class Invalidation {
       this.handler.onLost(`missed invalidation messages from instance ${sender}`)
       return
     }
-    this.handler.onKey(message.slice(third + 1), op)
+    if (op === 'clear') this.handler.onClear()
+    else this.handler.onKey(message.slice(third + 1), op)
   }
 }

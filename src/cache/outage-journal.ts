@@ -182,7 +182,6 @@ export class OutageJournal {
     if (left > 0 && !this.host.redisDown() && !this.host.isClosed()) setImmediate(() => void this.replay())
   }
 
-  /** Stops retrying and drops the changes not replayed (counted and logged): the cache is closing. */
   /**
    * Forgets every pending change: the cache was cleared, and replaying a change made before
    * the clear would bring its value back. Counted in `dropped`.
@@ -192,14 +191,14 @@ export class OutageJournal {
     this.entries.clear()
   }
 
+  /** Stops retrying and drops the changes not replayed (counted and logged): the cache is closing. */
   close(): void {
     this.stopRetry()
     if (this.entries.size === 0) return
-    this.dropped += this.entries.size
     this.o.logger.warn(
       `optlayer cache '${this.o.name}': closed with ${this.entries.size} changes made while Redis was away not replayed`,
     )
-    this.entries.clear()
+    this.discardAll()
   }
 
   /**

@@ -155,21 +155,27 @@ export function booleanOption(name: string, value: unknown, fallback?: boolean):
 }
 
 /**
- * The value of an option that also goes by a familiar alias (lru-cache's `max`, `ttl`):
- * whichever of the two is given. Both at once are refused, even when equal, since one of them
- * is a leftover.
+ * An option that also goes by a familiar alias (lru-cache's `max`, `ttl`): the name that was
+ * given (ours when neither was) and its value, for the caller's check to name it. Both at once
+ * are refused, even when equal, since one of them is a leftover.
  * @internal
  */
-export function aliasedOption(what: string, value: unknown, name: string, ours: unknown, ourName: string): unknown {
-  if (value === undefined) return ours
-  if (ours !== undefined) {
-    throw new InvalidArgumentError(`invalid ${what}: ${name} and ${ourName} both given; they name one setting`)
+export function aliasedOption(
+  what: string,
+  alias: string,
+  aliasValue: unknown,
+  name: string,
+  value: unknown,
+): { name: string; value: unknown } {
+  if (aliasValue === undefined) return { name, value }
+  if (value !== undefined) {
+    throw new InvalidArgumentError(`invalid ${what}: ${alias} and ${name} both given; they name one setting`)
   }
-  return value
+  return { name: alias, value: aliasValue }
 }
 
 /**
- * Refuses option names that `known` does not list, so a misspelt option (`ttl` for
+ * Refuses option names that `known` does not list, so a misspelt option (`ttl_ms` for
  * `ttlMs`) is an error instead of a silently ignored setting; the message suggests the
  * nearest known name when one is close.
  * @internal
