@@ -125,6 +125,44 @@ test.serial('a gap in an instance’s sequence numbers flushes the others’ loc
   t.true(b.stats().flushes >= 1)
 })
 
+test.serial(
+  'heartbeats: a quiet instance repeats its last number, and a peer that missed messages flushes on it',
+  async (t) => {
+    const namespace = 'heartbeat'
+    const channel = `${namespace}:invalidate`
+    const listener = new Redis(server?.url ?? '')
+    t.teardown(() => listener.disconnect())
+    const heard: string[] = []
+    listener.on('message', (_channel: string, message: string) => heard.push(message))
+    await listener.subscribe(channel)
+    const a = await open<string>(standalone(), { namespace, l3: { heartbeatMs: 50 } })
+    const b = await open<string>(standalone(), { namespace, l3: { heartbeatMs: 50 } })
+    await sleep(200)
+    t.deepEqual(heard, [], 'nothing published, no heartbeat')
+    await a.set('k', 'v1')
+    t.is(await b.get('k'), 'v1')
+    await settle(() => heard.some((m) => m.endsWith(':h:')), true, 2_000)
+    const [sender, sequence] = (heard[0] ?? '').split(':')
+    t.is(heard[0], `${sender}:${sequence}:s:k`)
+    t.true(
+      heard.slice(1).every((m) => m === `${sender}:${sequence}:h:`),
+      'only A beats, with the number of its last message',
+    )
+    const flushes = b.stats().flushes
+    await sleep(200)
+    t.is(b.stats().flushes, flushes, 'a heartbeat with the number last heard changes nothing')
+    t.is(b.getSync('k'), 'v1')
+
+    // A message of A that B never heard, as when a Cluster node's bus link was down: the next heartbeat shows it.
+    const raw = new Redis(server?.url ?? '')
+    t.teardown(() => raw.disconnect())
+    await raw.publish(channel, `${sender}:${Number(sequence) + 2}:h:`)
+    t.not(await settle(() => b.getSync('k'), undefined, 1_000), -1, 'B flushed its local tiers')
+    t.is(b.stats().flushes, flushes + 1)
+    t.true(a.stats().flushes === 0, 'A ignores its own heartbeats')
+  },
+)
+
 test.serial('cross-process single flight: instances sharing Redis call the loader once', async (t) => {
   const namespace = 'lease'
   const instances = await Promise.all(Array.from({ length: 4 }, () => open<number>(standalone(), { namespace })))

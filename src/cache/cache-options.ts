@@ -32,6 +32,13 @@ export interface L3TierOptions {
   compressAboveBytes?: number
   /** Codec for those values. @default 'zstd' */
   compression?: CompressionAlgorithm
+  /**
+   * How long (ms) after its last invalidation message a cache repeats that message's number,
+   * so that peers which missed the last messages (a Cluster node or link away) find the gap
+   * and flush their local tiers; at most this long after the channel works again. 0: never.
+   * @default 1000
+   */
+  heartbeatMs?: number
 }
 
 /** Cross-process stampede protection: one process loads a key while the others wait for its value. */
@@ -147,6 +154,7 @@ export const DISTRIBUTED_CACHE_DEFAULTS = Object.freeze({
   earlyRefreshBeta: 1,
   outageJournalMaxKeys: 10_000,
   outageJournalRetryMs: 1000,
+  heartbeatMs: 1000,
 })
 
 /**
@@ -194,7 +202,7 @@ const L1_NAMES = optionNames<L1Options>()({}, { maxEntries: true, ttlMs: true })
 const L2_NAMES = optionNames<L2Options>()(L2_DEFAULTS, { name: true, ttlMs: true })
 const L3_NAMES = optionNames<L3TierOptions>()(
   {},
-  { timeoutMs: true, ttlMs: true, compressAboveBytes: true, compression: true },
+  { timeoutMs: true, ttlMs: true, compressAboveBytes: true, compression: true, heartbeatMs: true },
 )
 const LEASE_NAMES = optionNames<LeaseOptions>()({}, { ttlMs: true, waitMs: true, pollMs: true })
 const JOURNAL_NAMES = optionNames<OutageJournalOptions>()({}, { maxKeys: true, retryMs: true })
@@ -229,7 +237,13 @@ export interface ResolvedCacheOptions {
   /** Caps of the L2 entries; 0: none. */
   l2TtlMs: number
   redis: CacheRedisConnection | undefined
-  l3: { timeoutMs: number; ttlMs: number; compressAboveBytes: number; compression: CompressionAlgorithm }
+  l3: {
+    timeoutMs: number
+    ttlMs: number
+    compressAboveBytes: number
+    compression: CompressionAlgorithm
+    heartbeatMs: number
+  }
   /** `undefined` when off or without Redis. */
   lease: Required<LeaseOptions> | undefined
   bloom: { expectedItems: number; falsePositiveRate: number } | undefined
@@ -337,6 +351,7 @@ export function resolveCacheOptions(options: DistributedCacheOptions = {}): Reso
         d.compressAboveBytes,
       ),
       compression: l3.compression ?? 'zstd',
+      heartbeatMs: wholeNumber('l3.heartbeatMs', l3.heartbeatMs, 0, 2 ** 31 - 1, d.heartbeatMs),
     },
     // Checked without Redis too, so that a bad value is refused rather than silently unused.
     lease: lease === undefined ? undefined : resolveLease(lease, options.redis !== undefined),

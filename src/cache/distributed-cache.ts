@@ -243,15 +243,20 @@ export class DistributedCache<V = unknown> {
       this.l3 = new RedisTier({ redis: o.redis, timeoutMs: o.l3.timeoutMs })
       const first = this.l3.clients[0]
       if (first !== undefined) {
-        this.invalidation = new Invalidation(first, `${this.namespace}:invalidate`, {
-          onKey: (key, op) => {
-            this.dropLocal(key)
-            this.journal.supersede(key)
-            if (op === 'set') this.bloom?.add(key)
+        this.invalidation = new Invalidation(
+          first,
+          `${this.namespace}:invalidate`,
+          {
+            onKey: (key, op) => {
+              this.dropLocal(key)
+              this.journal.supersede(key)
+              if (op === 'set') this.bloom?.add(key)
+            },
+            onLost: () => this.flushLocal(),
+            onClear: () => this.clearLocalAfterClear(),
           },
-          onLost: () => this.flushLocal(),
-          onClear: () => this.clearLocalAfterClear(),
-        })
+          o.l3.heartbeatMs,
+        )
       }
       this.redis = new RedisAvailability(
         this.l3,

@@ -8,6 +8,8 @@ export type InvalidationOp = 'set' | 'delete' | 'clear'
 
 const OP_CODES: Record<InvalidationOp, string> = { set: 's', delete: 'd', clear: 'c' }
 const OPS: Record<string, InvalidationOp> = { s: 'set', d: 'delete', c: 'clear' }
+/** The op code of a heartbeat: the sender's last sequence number, no change. */
+const HEARTBEAT = 'h'
 
 /** Senders remembered for gap detection; beyond this the oldest are forgotten. */
 const MAX_SENDERS = 10_000
@@ -29,7 +31,13 @@ export interface InvalidationHandler {
  * 1, 2, 3… and receivers remember the last number per sender. A gap (a message lost, or
  * one this instance failed to publish while Redis was away) or a lost subscriber
  * connection means a change may have been missed, so the handler flushes the local tiers
- * rather than serve stale data. Why pub/sub and not client tracking: tracking needs RESP3
+ * rather than serve stale data. A gap only shows when a later message arrives, so an instance
+ * that has published repeats its last number in a heartbeat once it has been quiet for
+ * `heartbeatMs`: the last messages before a pause, lost while a Cluster node was away and
+ * its bus links were down, or never published because Redis was away, still flush their
+ * receivers within a heartbeat of the channel working again. Heartbeats wait for a quiet
+ * interval because a Cluster sends each PUBLISH through any node, and one overtaking a
+ * message still in flight on another node's bus would look like a gap. Why pub/sub and not client tracking: tracking needs RESP3
  * or a redirect connection per client and in a Cluster a connection per node, and says
  * nothing about writes the instance itself never read; one channel covers every topology.
  * @internal
@@ -40,6 +48,10 @@ export class Invalidation {
   private readonly lastSeen = new Map<string, number>()
   private readonly subscriber: Redis | Cluster
   private disconnected = false
+  /** When the last publish was started and whether one is in flight: heartbeats wait for quiet. */
+  private lastPublishAt = 0
+  private publishing = 0
+  private readonly heartbeat: NodeJS.Timeout | undefined
   /** Messages from other instances applied; gaps and losses that flushed the local tiers. */
   received = 0
   flushes = 0
@@ -48,6 +60,7 @@ export class Invalidation {
     private readonly publisher: Redis | Cluster,
     readonly channel: string,
     private readonly handler: InvalidationHandler,
+    heartbeatMs: number,
   ) {
     // The subscriber queues its SUBSCRIBE until connected. A standalone one re-subscribes in
     // our 'ready' handler rather than through ioredis's autoResubscribe, whose SUBSCRIBE
@@ -73,6 +86,10 @@ export class Invalidation {
       if (channel.toString() === this.channel) this.onMessage(message.toString())
     })
     this.subscriber.subscribe(this.channel).catch(() => {})
+    if (heartbeatMs > 0) {
+      this.heartbeat = setInterval(() => this.beat(heartbeatMs), heartbeatMs)
+      this.heartbeat.unref()
+    }
   }
 
   /** Resolves once subscribed (or failed to; the subscriber keeps trying). */
@@ -83,7 +100,19 @@ export class Invalidation {
   /** Tells the other instances that `key` changed (`''` for a clear); a failure is left to their gap detection. */
   async publish(op: InvalidationOp, key: string): Promise<void> {
     const message = `${this.instanceId}:${++this.sequence}:${OP_CODES[op]}:${key}`
-    await this.publisher.publish(this.channel, message)
+    this.lastPublishAt = Date.now()
+    this.publishing++
+    try {
+      await this.publisher.publish(this.channel, message)
+    } finally {
+      this.publishing--
+    }
+  }
+
+  /** Repeats the last sequence number once quiet for `quietMs`, if anything was published; a failure waits for the next. */
+  private beat(quietMs: number): void {
+    if (this.sequence === 0 || this.publishing > 0 || Date.now() - this.lastPublishAt < quietMs) return
+    this.publisher.publish(this.channel, `${this.instanceId}:${this.sequence}:${HEARTBEAT}:`).catch(() => {})
   }
 
   /** Flushes because a change may have been missed (Redis came back after an outage). */
@@ -94,6 +123,7 @@ export class Invalidation {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.heartbeat)
     this.subscriber.removeAllListeners('close')
     this.subscriber.removeAllListeners('ready')
     this.subscriber.disconnect()
@@ -107,19 +137,26 @@ export class Invalidation {
     const sender = message.slice(0, first)
     if (sender === this.instanceId) return
     const sequence = Number(message.slice(first + 1, second))
-    const op = OPS[message.slice(second + 1, third)]
-    if (op === undefined || !Number.isSafeInteger(sequence)) return
+    const code = message.slice(second + 1, third)
+    const op = OPS[code]
+    if ((op === undefined && code !== HEARTBEAT) || !Number.isSafeInteger(sequence)) return
     const last = this.lastSeen.get(sender)
     this.lastSeen.delete(sender)
     if (this.lastSeen.size >= MAX_SENDERS) this.lastSeen.delete(this.lastSeen.keys().next().value as string)
     this.lastSeen.set(sender, sequence)
-    this.received++
-    if (last !== undefined && sequence !== last + 1) {
-      this.flushes++
-      this.handler.onLost(`missed invalidation messages from instance ${sender}`)
+    if (op === undefined) {
+      // A heartbeat: a number other than the last one heard means messages were missed.
+      if (last !== undefined && sequence !== last) this.missed(sender)
       return
     }
+    this.received++
+    if (last !== undefined && sequence !== last + 1) return this.missed(sender)
     if (op === 'clear') this.handler.onClear()
     else this.handler.onKey(message.slice(third + 1), op)
+  }
+
+  private missed(sender: string): void {
+    this.flushes++
+    this.handler.onLost(`missed invalidation messages from instance ${sender}`)
   }
 }
