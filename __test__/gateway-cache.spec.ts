@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import { brotliDecompressSync, gunzipSync } from 'node:zlib'
 
 import test from 'ava'
@@ -306,6 +306,113 @@ test('HEAD is answered from a stored GET response; Range requests bypass the cac
   const ranged = await send(`${url}/file`, { headers: { range: 'bytes=0-3' } })
   t.is(ranged.headers['x-cache'], 'BYPASS')
   t.is(count(origin, '/file'), 2)
+})
+
+/** A gateway whose server counts the responses written from a prepared field list: the hits answered at once. */
+async function gatewayCountingFastHits(
+  options: GatewayOptions,
+): Promise<{ gateway: Gateway; url: string; fast: () => number }> {
+  const gateway = new Gateway(options)
+  const handler = gateway.handler()
+  let fast = 0
+  const server = await listen((req, res) => {
+    const writeHead = res.writeHead
+    res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+      if (Array.isArray(args.at(-1))) fast++
+      return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args)
+    } as typeof res.writeHead
+    handler(req, res)
+  })
+  opened.push(server, gateway)
+  return { gateway, url: server.url, fast: () => fast }
+}
+
+/** A reply's headers without those that differ from one response to the next. */
+function lasting(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const { age, 'x-request-id': id, 'ratelimit-remaining': remaining, ...rest } = headers
+  return rest
+}
+
+test('a plain hit is answered at once with what the full cached path sends for the same entry', async (t) => {
+  const origin = await backend({
+    '/page': serve(text, {
+      'cache-control': 'public, max-age=60',
+      etag: '"p1"',
+      'set-cookie': ['a=1', 'b=2'],
+      via: '1.1 upstream',
+      'x-origin': 'kept',
+    }),
+    '/lang': serve('hallo', { 'cache-control': 'max-age=60', vary: 'accept-language' }),
+    '/aged': serve('old', { 'cache-control': 'max-age=600', age: '100' }),
+  })
+  const { gateway, url, fast } = await gatewayCountingFastHits({
+    backends: [{ url: origin.url }],
+    rateLimit: { algorithm: 'token-bucket', limit: 1_000, windowMs: 60_000 },
+  })
+  const requests: [string, Record<string, string>, string?][] = [
+    ['/page', {}],
+    ['/page', {}, 'HEAD'],
+    ['/page', { 'accept-encoding': 'gzip' }],
+    ['/page', { 'accept-encoding': 'br;q=1, zstd;q=0.5' }],
+    ['/lang', { 'accept-language': 'de' }],
+    ['/lang', { 'accept-language': 'fr' }],
+    ['/aged', {}],
+  ]
+  for (const [path, headers, method] of requests) await send(url + path, { headers, method })
+  // The compressed forms join the entry in the background; until then a hit compresses on the full path.
+  for (const accept of ['gzip', 'br']) {
+    await waitFor(`the ${accept} form stored`, async () => {
+      const before = fast()
+      await send(`${url}/page`, { headers: { 'accept-encoding': accept } })
+      return fast() > before
+    })
+  }
+  const hitsBefore = gateway.stats().requests.hit
+  for (const [path, headers, method] of requests) {
+    const before = fast()
+    const plain = await send(url + path, { headers, method })
+    t.is(fast(), before + 1, `${method ?? 'GET'} ${path} ${JSON.stringify(headers)} answered at once`)
+    // A request directive that changes nothing for a fresh entry takes the full path.
+    const full = await send(url + path, { headers: { ...headers, 'cache-control': 'max-stale=1' }, method })
+    t.is(fast(), before + 1)
+    t.is(plain.status, full.status)
+    t.deepEqual(lasting(plain.headers), lasting(full.headers), path)
+    t.is(plain.headers.age, full.headers.age)
+    t.regex(String(plain.headers['x-request-id']), /^[0-9a-f-]{36}$/)
+    t.is(plain.headers['x-cache'], 'HIT')
+    t.true(plain.body.equals(full.body))
+  }
+  t.deepEqual(
+    ['/page', '/lang', '/aged'].map((path) => count(origin, path)),
+    [1, 2, 1],
+  )
+  t.true(Number((await send(`${url}/aged`)).headers.age) >= 100)
+  // Both ways count as hits of the gateway.
+  t.is(gateway.stats().requests.hit - hitsBefore, 2 * requests.length + 1)
+})
+
+test('a plain hit past the rate limit is refused with 429 at once, its request id kept', async (t) => {
+  const origin = await backend({ '/page': serve('p', { 'cache-control': 'max-age=60' }) })
+  const { gateway, url, fast } = await gatewayCountingFastHits({
+    backends: [{ url: origin.url }],
+    rateLimit: { algorithm: 'fixed-window', limit: 3, windowMs: 60_000 },
+  })
+  t.is((await send(`${url}/page`)).headers['x-cache'], 'MISS')
+  const hits = [await send(`${url}/page`), await send(`${url}/page`, { headers: { 'x-request-id': 'mine-1' } })]
+  t.deepEqual(
+    hits.map((hit) => [hit.status, hit.headers['x-cache'], hit.headers['ratelimit-remaining']]),
+    [
+      [200, 'HIT', '1'],
+      [200, 'HIT', '0'],
+    ],
+  )
+  t.is(hits[1]?.headers['x-request-id'], 'mine-1')
+  const limited = await send(`${url}/page`, { headers: { 'x-request-id': 'mine-2' } })
+  t.is(limited.status, 429)
+  t.is(limited.headers['x-request-id'], 'mine-2')
+  t.truthy(limited.headers['retry-after'])
+  t.is(fast(), 2)
+  t.like(gateway.stats().requests, { hit: 2, miss: 1, limited: 1 })
 })
 
 test('bodies over maxObjectBytes stream through unstored', async (t) => {

@@ -4,6 +4,7 @@ import {
   cacheState,
   currentAgeMs,
   freshnessLifetimeMs,
+  freshUntilMs,
   staleIfErrorAllowed,
   staleWindowMs,
   type CacheState,
@@ -307,6 +308,61 @@ for (const [name, headers, request, elapsed, expected] of states) {
     t.is(cacheState(response([['date', http(T)], ...headers]), request, T + elapsed), expected)
   })
 }
+
+test('fresh-until: before it cacheState says fresh for a request without directives, from it not', (t) => {
+  const stored: FreshnessInput[] = [
+    ...states
+      .filter(([, , request]) => Object.keys(request).length === 0)
+      .map(([, h]) => response([['date', http(T)], ...h])),
+    ...ages.map(([, s]) => ({ ...s, headers: [...s.headers, ['cache-control', 'max-age=30']] as HeaderList })),
+    // Arrived 10 s late, an Age of 5: fresh for 45 s after arrival.
+    response(
+      [
+        ['cache-control', 'max-age=60'],
+        ['age', '5'],
+      ],
+      200,
+      T,
+      T + 10_000,
+    ),
+    response([['cache-control', 'no-cache, max-age=60']]),
+  ]
+  for (const s of stored) {
+    const until = freshUntilMs(s)
+    for (const now of [
+      T - 60_000,
+      T,
+      T + 1,
+      T + 29_999,
+      T + 30_000,
+      T + 44_999,
+      T + 45_000,
+      T + 59_999,
+      T + 3_600_000,
+    ]) {
+      t.is(
+        now < until,
+        cacheState(s, {}, now) === 'fresh',
+        `${JSON.stringify(s.headers)} at T${now - T >= 0 ? '+' : ''}${now - T}`,
+      )
+    }
+  }
+  t.is(
+    freshUntilMs(
+      response(
+        [
+          ['cache-control', 'max-age=60'],
+          ['age', '5'],
+        ],
+        200,
+        T,
+        T + 10_000,
+      ),
+    ),
+    T + 10_000 + 45_000,
+  )
+  t.is(freshUntilMs(response([['cache-control', 'no-cache, max-age=60']])), -Infinity)
+})
 
 const sie: [string, string, RequestHeaders, number, boolean][] = [
   ['within the response window', 'max-age=60, stale-if-error=60', {}, 100_000, true],

@@ -1,5 +1,3 @@
-import type { OutgoingHttpHeaders } from 'node:http'
-
 import { negotiateEncoding, type ContentEncoding } from '../compress/accept-encoding'
 import { chooseCompression } from '../compress/choose'
 import { Compressor } from '../compress/compressor'
@@ -26,13 +24,13 @@ import {
   type StoredResponse,
 } from './http-cache'
 import { BodyTap } from './body-tap'
-import { mayCompress } from './compression'
-import { REQUEST_ID_HEADER, targetOf, VIA_ENTRY } from './forwarded-headers'
+import { targetOf } from './forwarded-headers'
 import type { UpstreamResponse } from './forward'
 import type { GatewayOutcome } from './gateway-metrics'
 import { discard, pump, relay, type CompressionSettings } from './relay'
 import { sendError } from './replies'
 import type { RequestContext } from './request-context'
+import { codingNegotiable, toHeaders, withCacheFields, type CacheStatus } from './stored-reply'
 
 /**
  * The origin every cache key is made with. The gateway sends each backend its own `Host`, so
@@ -46,9 +44,6 @@ const KEY_ORIGIN = 'http://gateway.invalid'
 export function cacheKeyUrl(url: string | undefined): string {
   return KEY_ORIGIN + targetOf(url)
 }
-
-/** What `X-Cache` says of a response from the cached path. */
-export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'REVALIDATED'
 
 const OUTCOME: Record<CacheStatus, GatewayOutcome> = { HIT: 'hit', MISS: 'miss', STALE: 'stale', REVALIDATED: 'hit' }
 
@@ -334,18 +329,14 @@ export class CachedPath {
     // A request that waited for another's fetch may have lost its client meanwhile.
     if (ctx.res.destroyed) return
     ctx.outcome = OUTCOME[status]
-    const { compression, compressMinBytes } = this.host.compression
-    const described = toHeaders(stored.headers)
-    described['content-length'] = stored.body.length
-    // Whether its coding depends on Accept-Encoding: judged as for a GET, so HEAD gets GET's headers.
-    const negotiable = compression && mayCompress('GET', stored.status, described, compressMinBytes)
+    const negotiable = codingNegotiable(stored, this.host.compression)
     const header = ctx.req.headers['accept-encoding']
     const accept = Array.isArray(header) ? header.join(', ') : header
     let encoding = negotiable ? negotiateEncoding(accept) : undefined
     let level: number | undefined
     if (encoding !== undefined && stored.variants[encoding] === undefined) {
       // Not compressed yet: a sampled estimate says whether it is worth it, and at which level.
-      const choice = chooseCompression(stored.body, { accept, minBytes: compressMinBytes })
+      const choice = chooseCompression(stored.body, { accept, minBytes: this.host.compression.compressMinBytes })
       level = choice?.level
       if (choice === undefined) encoding = undefined
     }
@@ -355,8 +346,12 @@ export class CachedPath {
     }
     const body = encoding === undefined ? stored.body : await this.encoded(ctx, stored, encoding, level)
     if (ctx.res.destroyed) return
-    const headers = toHeaders(responseHeaders(stored, Date.now(), options))
-    Object.assign(headers, this.extraHeaders(status, ctx, headers.via))
+    const headers = withCacheFields(
+      toHeaders(responseHeaders(stored, Date.now(), options)),
+      status,
+      ctx.requestId,
+      this.host.closing,
+    )
     headers['content-length'] = body.length
     ctx.res.writeHead(stored.status, headers)
     ctx.res.end(ctx.method === 'HEAD' ? undefined : body)
@@ -368,8 +363,12 @@ export class CachedPath {
     status: CacheStatus,
     options: ServeOptions = {},
   ): void {
-    const headers = toHeaders(notModifiedHeaders(stored, Date.now(), options))
-    Object.assign(headers, this.extraHeaders(status, ctx, headers.via))
+    const headers = withCacheFields(
+      toHeaders(notModifiedHeaders(stored, Date.now(), options)),
+      status,
+      ctx.requestId,
+      this.host.closing,
+    )
     ctx.res.writeHead(304, headers)
     ctx.res.end()
   }
@@ -445,32 +444,4 @@ export class CachedPath {
   private missHeaders(): Record<string, string> {
     return this.host.closing ? { 'x-cache': 'MISS', connection: 'close' } : { 'x-cache': 'MISS' }
   }
-
-  /** What the gateway adds to a response it makes from the cache: `X-Cache`, `Via`, `X-Request-Id`. */
-  private extraHeaders(
-    status: CacheStatus,
-    ctx: RequestContext,
-    via: OutgoingHttpHeaders['via'],
-  ): Record<string, string> {
-    const headers: Record<string, string> = {
-      'x-cache': status,
-      via: via === undefined ? VIA_ENTRY : `${String(via)}, ${VIA_ENTRY}`,
-      [REQUEST_ID_HEADER]: ctx.requestId,
-    }
-    // Keep-alive clients of a closing gateway reconnect, possibly elsewhere.
-    if (this.host.closing) headers.connection = 'close'
-    return headers
-  }
-}
-
-/** A header list as `writeHead` takes it: repeated fields as arrays (`Set-Cookie`), names lower-case. */
-function toHeaders(list: HeaderList): OutgoingHttpHeaders {
-  const headers: OutgoingHttpHeaders = {}
-  for (const [name, value] of list) {
-    const current = headers[name]
-    if (current === undefined) headers[name] = value
-    else if (Array.isArray(current)) current.push(value)
-    else headers[name] = [String(current), value]
-  }
-  return headers
 }

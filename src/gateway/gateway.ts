@@ -12,6 +12,7 @@ import { VERSION } from '../version'
 import { InFlightLimit } from './admission'
 import { bytesSerializer } from './bytes-serializer'
 import { CachedPath, cacheKeyUrl, type CacheHost } from './cached-path'
+import { FastHits } from './fast-hits'
 import { TrustedProxies } from './client-address'
 import { REQUEST_ID_HEADER, requestIdOf, requestOrigin, targetOf, upstreamRequestHeaders } from './forwarded-headers'
 import { Forwarder, isUpstreamTimeout, type UpstreamResponse } from './forward'
@@ -92,6 +93,8 @@ export class Gateway {
   readonly cache: DistributedCache<Buffer> | undefined
   private readonly store: HttpResponseStore | undefined
   private readonly cachedPath: CachedPath | undefined
+  /** Set when hits can be answered without a promise: a cache, and no limiter or one that decides in process. */
+  private readonly fastHits: FastHits | undefined
   private readonly settings: ResolvedGatewayOptions
   private readonly trusted: TrustedProxies
   private readonly forwarder: Forwarder
@@ -174,6 +177,9 @@ export class Gateway {
       if (this.cache !== undefined) {
         this.store = new HttpResponseStore(this.cache, options.httpCache ?? d.httpCache)
         this.cachedPath = new CachedPath(this.store, this.cacheHost(), this.settings.maxObjectBytes)
+        if (this.limiter === undefined || this.limiter.stats().mode !== 'redis') {
+          this.fastHits = new FastHits(this.store, this.settings)
+        }
       }
     } catch (error) {
       // What was built before the failure is closed; the option error is what the caller needs.
@@ -191,6 +197,7 @@ export class Gateway {
    */
   handler(): RequestListener {
     return (req, res) => {
+      if (this.fastHits !== undefined && this.answerFastHit(this.fastHits, req, res)) return
       this.handle(req, res).catch(() => sendError(res, 500, 'internal_error', 'internal error'))
     }
   }
@@ -353,6 +360,55 @@ export class Gateway {
     await this.forward(ctx)
   }
 
+  /**
+   * Answers a plain GET or HEAD whose response is fresh in the local tiers at once, in this
+   * call: shedding, the rate limit, counts and latency as on the full path, with no promise,
+   * context or close listener (nothing of the request is pending once its response is
+   * written). False, with nothing written or counted, when the full path must take it.
+   */
+  private answerFastHit(fastHits: FastHits, req: IncomingMessage, res: ServerResponse): boolean {
+    if (this.closingNow || this.admission.saturated || GATEWAY_PROBE_PATHS.has(pathOf(req.url))) return false
+    const started = performance.now()
+    const hit = fastHits.find(req, Date.now())
+    if (hit === undefined) return false
+    const requestId = requestIdOf(req)
+    let fields: string[] = []
+    const limiter = this.limiter
+    if (limiter !== undefined) {
+      const client = this.trusted.clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'])
+      let decision
+      try {
+        decision = limiter.allowSync(this.limitKey(req, client))
+      } catch {
+        // The full path answers what the limiter cannot decide (a closed limiter: 503).
+        return false
+      }
+      if (!decision.allowed) {
+        res.setHeader(REQUEST_ID_HEADER, requestId)
+        rejectTooManyRequests(res, decision, limiter.quota.limit)
+        return this.tally('limited', started)
+      }
+      fields = Object.entries(rateLimitHeaders(decision, limiter.quota.limit)).flat()
+    }
+    fastHits.send(req, res, hit, requestId, fields)
+    return this.tally('hit', started)
+  }
+
+  /** Counts a request answered by the fast path and records its latency; true. */
+  private tally(outcome: GatewayOutcome, started: number): true {
+    this.counts[outcome]++
+    if (this.finalLatency === undefined) this.latency.record(performance.now() - started)
+    return true
+  }
+
+  /** The rate limit's key of a request: its API key, else its client address (prefixed apart). */
+  private limitKey(req: IncomingMessage, client: string): string {
+    const header = req.headers[this.settings.apiKeyHeader]
+    const apiKey = Array.isArray(header) ? header[0] : header
+    // Prefixed so that an API key spelled like an address never shares its count.
+    return apiKey !== undefined && apiKey !== '' ? `key:${apiKey}` : `ip:${client}`
+  }
+
   private probe(path: string, res: ServerResponse): void {
     if (path === '/health') {
       const health = this.health()
@@ -366,10 +422,7 @@ export class Gateway {
   private async admit(ctx: RequestContext): Promise<boolean> {
     const { req, res } = ctx
     const limiter = this.limiter as RateLimiter
-    const header = req.headers[this.settings.apiKeyHeader]
-    const apiKey = Array.isArray(header) ? header[0] : header
-    // Prefixed so that an API key spelled like an address never shares its count.
-    const key = apiKey !== undefined && apiKey !== '' ? `key:${apiKey}` : `ip:${ctx.origin.client}`
+    const key = this.limitKey(req, ctx.origin.client)
     let decision
     try {
       // allow(), not allowSync(): a Redis-backed limiter can only decide asynchronously.

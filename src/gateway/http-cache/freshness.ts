@@ -87,6 +87,19 @@ export function currentAgeMs(stored: FreshnessInput, now: number): number {
 }
 
 /**
+ * When (epoch ms) `stored` stops being fresh for a request that sends no `Cache-Control` or
+ * `Pragma` of its own: before it, {@link cacheState} says `'fresh'` for such a request.
+ * `-Infinity` when it is never fresh (`no-cache`, or no lifetime left on arrival). Its age
+ * only grows once it has arrived, so one figure per response serves every later check.
+ */
+export function freshUntilMs(stored: FreshnessInput, options?: FreshnessOptions): number {
+  const cc = parseCacheControl(headerValue(stored.headers, 'cache-control'))
+  if (cc.noCache) return -Infinity
+  const left = lifetimeMs(stored, cc, options) - currentAgeMs(stored, stored.responseTime)
+  return left > 0 ? stored.responseTime + left : -Infinity
+}
+
+/**
  * What a shared cache may do with a stored response for a request:
  * - `'fresh'`: send it as it is (it is fresh, or stale within the request's `max-stale`);
  * - `'stale-while-revalidate'`: send it and revalidate it in the background (RFC 5861 §3);

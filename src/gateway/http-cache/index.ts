@@ -17,6 +17,7 @@ export {
   cacheState,
   currentAgeMs,
   freshnessLifetimeMs,
+  freshUntilMs,
   requestCacheControl,
   staleIfErrorAllowed,
   staleWindowMs,

@@ -248,20 +248,65 @@ export class HttpResponseStore {
   /** The stored response for `request` through the vary index, if any; corrupt entries are misses. */
   private async find(request: CacheRequest): Promise<StoredResponse | undefined> {
     const primary = this.primaryCacheKey(primaryKey(request.url))
-    const record = await this.cache.get(primary)
+    const found = this.entry(primary, await this.cache.get(primary), request)
+    return typeof found === 'string' ? this.variant(found, await this.cache.get(found), request) : found
+  }
+
+  /**
+   * The stored response for a GET or HEAD `request` from the cache's local tiers alone (L1,
+   * L2: no promise, never Redis), whether fresh or not; `undefined` when they do not hold it.
+   * Counts nothing: a caller that serves it reports the hit with {@link countHit}, one that
+   * does not goes through {@link lookup}, which counts.
+   */
+  peekLocal(request: CacheRequest): StoredResponse | undefined {
+    if (request.method !== 'GET' && request.method !== 'HEAD') return undefined
+    const primary = this.primaryCacheKey(primaryKey(request.url))
+    const found = this.entry(primary, this.cache.getSync(primary), request)
+    const stored = typeof found === 'string' ? this.variant(found, this.cache.getSync(found), request) : found
+    return stored === undefined || (stored.headOnly && request.method !== 'HEAD') ? undefined : stored
+  }
+
+  /** Counts a hit served from {@link peekLocal}. */
+  countHit(): void {
+    this.counts.hits++
+  }
+
+  /**
+   * What the record under a primary key gives `request`: the response (its Vary values
+   * matching), or the cache key of the variant to read when it is a vary index.
+   */
+  private entry(
+    primary: string,
+    record: Buffer | undefined,
+    request: CacheRequest,
+  ): StoredResponse | string | undefined {
+    if (record === undefined || isEncodedStoredResponse(record)) return this.variant(primary, record, request)
+    if (!isEncodedVaryIndex(record)) return this.corrupt()
+    let index: VaryIndex
+    try {
+      index = decodeVaryIndex(record)
+    } catch (error) {
+      if (error instanceof CorruptInputError) return this.corrupt()
+      throw error
+    }
+    return this.variantCacheKey(index, secondaryKey(index.names, varyValues(request.headers, index.names)))
+  }
+
+  /** The response in the record under `key` if its Vary values are `request`'s. */
+  private variant(key: string, record: Buffer | undefined, request: CacheRequest): StoredResponse | undefined {
     if (record === undefined) return undefined
     try {
-      if (isEncodedStoredResponse(record)) return matching(this.decode(primary, record), request)
-      if (!isEncodedVaryIndex(record)) throw new CorruptInputError('not an HTTP cache record')
-      const index = decodeVaryIndex(record)
-      const key = this.variantCacheKey(index, secondaryKey(index.names, varyValues(request.headers, index.names)))
-      const variant = await this.cache.get(key)
-      return variant === undefined ? undefined : matching(this.decode(key, variant), request)
+      return matching(this.decode(key, record), request)
     } catch (error) {
-      if (!(error instanceof CorruptInputError)) throw error
-      this.counts.corrupt++
-      return undefined
+      if (error instanceof CorruptInputError) return this.corrupt()
+      throw error
     }
+  }
+
+  /** A record that does not decode: counted, and a miss. */
+  private corrupt(): undefined {
+    this.counts.corrupt++
+    return undefined
   }
 
   /** The response in `record`, read under `key`: decoded once per distinct record (see `DecodedEntries`). */

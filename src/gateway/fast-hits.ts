@@ -1,0 +1,138 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+
+import { negotiateEncoding, type ContentEncoding } from '../compress/accept-encoding'
+import { currentAgeMs, freshUntilMs, responseHeaders, type HttpResponseStore, type StoredResponse } from './http-cache'
+import { REQUEST_ID_HEADER } from './forwarded-headers'
+import { cacheKeyUrl } from './cached-path'
+import type { CompressionSettings } from './relay'
+import { codingNegotiable, toHeaders, withCacheFields } from './stored-reply'
+
+/** A stored response as sent in one coding, with every field but the per-request ones. */
+interface Form {
+  /** Field names and values in one flat list, as `writeHead` takes them; no `Age`, no `X-Request-Id`. */
+  readonly fields: readonly string[]
+  readonly body: Buffer
+}
+
+/** What is worked out once per stored response (decoded entries are kept, so their identity lasts). */
+interface Prepared {
+  /** Fresh before this time (epoch ms) for a request without cache directives. */
+  readonly freshUntil: number
+  /** Its age (ms) when it arrived; it grows by the time since `responseTime`. */
+  readonly initialAgeMs: number
+  readonly negotiable: boolean
+  /** By coding (`identity` for none), made when first asked for. */
+  readonly forms: Map<string, Form>
+}
+
+/** A hit ready to send: {@link FastHits.send} writes it. */
+export interface FastHit {
+  readonly status: number
+  readonly form: Form
+  /** Whole seconds, the `Age` field. */
+  readonly age: number
+}
+
+/**
+ * Request fields that ask for more than a plain hit: conditions, ranges, the client's own
+ * cache directives. A request with any of them takes the full cached path.
+ */
+const NOT_PLAIN = ['range', 'cache-control', 'pragma', 'if-none-match', 'if-modified-since'] as const
+
+/** Distinct `Accept-Encoding` values whose choice is remembered; past it the memo starts over. */
+const MAX_REMEMBERED_ACCEPTS = 256
+
+/**
+ * The cache hit answered without a promise: a plain GET or HEAD (no conditions, range or
+ * cache directives) whose response is fresh in the local tiers (L1, L2) and already holds
+ * the coding the client negotiates. The headers of each stored response and coding are
+ * worked out once and kept beside its decoded entry, so a hit costs a local lookup, a
+ * freshness comparison and one `writeHead` of a prepared field list. Everything else (a
+ * miss, a stale entry, a coding not made yet, an entry only Redis holds) is left to the
+ * full cached path, which makes the same answer by the same rules: `find` touches nothing
+ * when it declines.
+ */
+export class FastHits {
+  private readonly prepared = new WeakMap<StoredResponse, Prepared>()
+  private readonly chosen = new Map<string, ContentEncoding | undefined>()
+
+  constructor(
+    private readonly store: HttpResponseStore,
+    private readonly compression: CompressionSettings,
+  ) {}
+
+  /** The hit for `req` at `now` (epoch ms), or undefined when the full cached path must answer it. */
+  find(req: IncomingMessage, now: number): FastHit | undefined {
+    const { method, url, headers } = req
+    if ((method !== 'GET' && method !== 'HEAD') || url === undefined || url.charCodeAt(0) !== 0x2f) return undefined
+    for (const name of NOT_PLAIN) if (headers[name] !== undefined) return undefined
+    const stored = this.store.peekLocal({ method, url: cacheKeyUrl(url), headers })
+    if (stored === undefined) return undefined
+    const prepared = this.prepare(stored)
+    if (now >= prepared.freshUntil) return undefined
+    const encoding = prepared.negotiable ? this.encodingFor(headers['accept-encoding']) : undefined
+    const form = this.form(stored, prepared, encoding)
+    if (form === undefined) return undefined
+    const age = Math.floor((prepared.initialAgeMs + Math.max(0, now - stored.responseTime)) / 1000)
+    return { status: stored.status, form, age }
+  }
+
+  /** Sends `hit` on `res` with the request's id and `extra` fields (flat name, value list), counting it as the store's hit; HEAD gets no body. */
+  send(req: IncomingMessage, res: ServerResponse, hit: FastHit, requestId: string, extra: readonly string[]): void {
+    this.store.countHit()
+    const fields = hit.form.fields.concat('age', String(hit.age), REQUEST_ID_HEADER, requestId, extra)
+    res.writeHead(hit.status, fields)
+    res.end(req.method === 'HEAD' ? undefined : hit.form.body)
+  }
+
+  private prepare(stored: StoredResponse): Prepared {
+    let prepared = this.prepared.get(stored)
+    if (prepared === undefined) {
+      prepared = {
+        freshUntil: freshUntilMs(stored),
+        initialAgeMs: currentAgeMs(stored, stored.responseTime),
+        negotiable: codingNegotiable(stored, this.compression),
+        forms: new Map(),
+      }
+      this.prepared.set(stored, prepared)
+    }
+    return prepared
+  }
+
+  /** The coding chosen for an `Accept-Encoding` value, remembered: clients send few distinct ones. */
+  private encodingFor(header: string | string[] | undefined): ContentEncoding | undefined {
+    const accept = Array.isArray(header) ? header.join(', ') : header
+    if (accept === undefined) return undefined
+    if (this.chosen.has(accept)) return this.chosen.get(accept)
+    if (this.chosen.size >= MAX_REMEMBERED_ACCEPTS) this.chosen.clear()
+    const encoding = negotiateEncoding(accept)
+    this.chosen.set(accept, encoding)
+    return encoding
+  }
+
+  /** The response in `encoding`, undefined when the entry does not hold that coding yet. */
+  private form(stored: StoredResponse, prepared: Prepared, encoding: ContentEncoding | undefined): Form | undefined {
+    const known = prepared.forms.get(encoding ?? 'identity')
+    if (known !== undefined) return known
+    const body = encoding === undefined ? stored.body : stored.variants[encoding]
+    if (body === undefined) return undefined
+    const options = { encoding, varyOnAcceptEncoding: prepared.negotiable }
+    const headers = withCacheFields(
+      toHeaders(responseHeaders(stored, stored.responseTime, options)),
+      'HIT',
+      undefined,
+      false,
+    )
+    delete headers.age
+    headers['content-length'] = body.length
+    const fields: string[] = []
+    for (const [name, value] of Object.entries(headers)) {
+      if (value === undefined) continue
+      if (Array.isArray(value)) for (const line of value) fields.push(name, line)
+      else fields.push(name, String(value))
+    }
+    const form = { fields, body }
+    prepared.forms.set(encoding ?? 'identity', form)
+    return form
+  }
+}
