@@ -362,8 +362,10 @@ export class OptlayerServer {
     }
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
     const route = listener.routes.get(path)
-    const limited = listener.name === 'public' && !RATE_LIMIT_EXEMPT_PATHS.has(path)
-    if (limited && !(await this.admit(req, res))) return
+    // No await without a limiter: an await defers the rest of every request to a microtask.
+    const limiter =
+      listener.name === 'public' && !RATE_LIMIT_EXEMPT_PATHS.has(path) ? this.options.rateLimiter : undefined
+    if (limiter !== undefined && !(await this.admit(limiter, req, res))) return
     if (route === undefined && listener.name === 'public' && this.options.fallback !== undefined) {
       return this.options.fallback(req, res)
     }
@@ -413,9 +415,7 @@ export class OptlayerServer {
   }
 
   /** Decides the request against the rate limiter; answers 429 itself when denied. */
-  private async admit(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    const limiter = this.options.rateLimiter
-    if (limiter === undefined) return true
+  private async admit(limiter: RateLimiter, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     // allow(), not allowSync(): a Redis-backed limiter can only decide asynchronously.
     const decision = await limiter.allow(req.socket.remoteAddress ?? 'unknown')
     if (!decision.allowed) {

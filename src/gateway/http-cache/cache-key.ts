@@ -16,6 +16,26 @@ import { requestHeader, type RequestHeaders } from './headers'
  * ```
  */
 export function primaryKey(url: string): string {
+  const known = normalized.get(url)
+  if (known !== undefined) return known
+  const key = normalize(url)
+  if (url.length <= MAX_REMEMBERED_URL) {
+    if (normalized.size >= MAX_REMEMBERED_URLS) normalized.clear()
+    normalized.set(url, key)
+  }
+  return key
+}
+
+/**
+ * Keys of recent URLs: parsing a URL is a sizeable part of a cache hit's cost, and a hot
+ * set of URLs is asked for over and over. Bounded in entries and in URL length; once full
+ * it starts over rather than tracking recency, which would cost a hit more than it saves.
+ */
+const normalized = new Map<string, string>()
+const MAX_REMEMBERED_URLS = 4096
+const MAX_REMEMBERED_URL = 512
+
+function normalize(url: string): string {
   let parsed: URL
   try {
     parsed = new URL(url)
