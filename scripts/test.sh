@@ -131,11 +131,25 @@ clippy_and_rust_tests() {
     bash -c 'cargo test --workspace --all-targets --no-run && cargo test --workspace'
 }
 
+# AVA prints an uncaught exception where it happens, amid hundreds of lines of results, and
+# only counts it in its summary: the report is repeated after the summary, so that a log
+# kept only in part (its beginning and end) still says what was thrown and where.
+specs() {
+  mkdir -p "$lane_dir"
+  npx ava 2>&1 | tee "$lane_dir/ava.log"
+  local status=$?
+  if [ "$status" -ne 0 ] && grep -q -E 'Uncaught exception|Unhandled rejection' "$lane_dir/ava.log"; then
+    echo "== uncaught exceptions and unhandled rejections, as AVA reported them:" >&2
+    grep -E -A40 'Uncaught exception|Unhandled rejection' "$lane_dir/ava.log" >&2
+  fi
+  return "$status"
+}
+
 failed=0
 run_phase lint bash -c 'npm run --silent lint:format && npm run --silent lint:types' || failed=1
 [ "$failed" -eq 1 ] || run_phase tools bash -c 'bash scripts/ensure-codec-tools.sh && bash scripts/ensure-monitoring-tools.sh && bash scripts/ensure-redis.sh && bash scripts/ensure-deploy-tools.sh' || failed=1
 [ "$failed" -eq 1 ] || run_phase cargo clippy_and_rust_tests || failed=1
-[ "$failed" -eq 1 ] || run_phase ava npx ava || failed=1
+[ "$failed" -eq 1 ] || run_phase ava specs || failed=1
 # A failed foreground phase still waits for the lanes, so their verdict is reported too.
 join_lanes || failed=1
 [ "$failed" -eq 0 ] || exit 1

@@ -177,7 +177,7 @@ export class Gateway {
       if (this.cache !== undefined) {
         this.store = new HttpResponseStore(this.cache, options.httpCache ?? d.httpCache)
         this.cachedPath = new CachedPath(this.store, this.cacheHost(), this.settings.maxObjectBytes)
-        if (this.limiter === undefined || this.limiter.stats().mode !== 'redis') {
+        if (this.limiter === undefined || this.limiter.decidesInProcess) {
           this.fastHits = new FastHits(this.store, this.settings)
         }
       }
@@ -425,8 +425,8 @@ export class Gateway {
     const key = this.limitKey(req, ctx.origin.client)
     let decision
     try {
-      // allow(), not allowSync(): a Redis-backed limiter can only decide asynchronously.
-      decision = await limiter.allow(key)
+      // A Redis-backed limiter can only decide asynchronously; an in-process one spares the await.
+      decision = limiter.decidesInProcess ? limiter.allowSync(key) : await limiter.allow(key)
     } catch {
       sendError(res, 503, 'unavailable', 'the rate limiter cannot decide now', retryAfter(this.settings.retryAfterMs))
       return false

@@ -411,7 +411,10 @@ export class OptimizationLayer<D = unknown, R = unknown> {
     const { signal } = options
     if (signal?.aborted) throw new AbortError('the request was aborted')
     if (this.limiter !== undefined) {
-      const decision = await this.limiter.allow(userKey)
+      // An in-process limiter decides without an await (a Redis-backed one cannot).
+      const decision = this.limiter.decidesInProcess
+        ? this.limiter.allowSync(userKey)
+        : await this.limiter.allow(userKey)
       if (!decision.allowed) {
         throw new RateLimitedError(`rate limit exceeded; retry in ${decision.retryAfterMs} ms`, {
           retryAfterMs: decision.retryAfterMs,

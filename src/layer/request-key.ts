@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 import { InvalidArgumentError } from '../core/errors'
 
@@ -24,9 +24,8 @@ export function dataDigest(data: unknown): string {
     throw new InvalidArgumentError('invalid data: expected a value JSON can represent', { cause: error })
   }
   // `undefined` has no JSON; a tag no JSON text starts with keeps it apart from "null".
-  return createHash('sha1')
-    .update(text ?? '\0undefined')
-    .digest('base64url')
+  // The one-shot hash: a Hash object per request costs more than the digest of a small body.
+  return hash('sha1', text ?? '\0undefined', 'base64url')
 }
 
 /** User keys longer than this (in UTF-16 units) enter cache keys as a digest, so that every key fits the cache's limit. */
@@ -40,7 +39,6 @@ const MAX_LITERAL_USER_KEY = 128
  * @internal
  */
 export function defaultCacheKey(userKey: string, data: unknown): string {
-  const user =
-    userKey.length <= MAX_LITERAL_USER_KEY ? userKey : `#${createHash('sha1').update(userKey).digest('base64url')}`
+  const user = userKey.length <= MAX_LITERAL_USER_KEY ? userKey : `#${hash('sha1', userKey, 'base64url')}`
   return `${user}:${dataDigest(data)}`
 }

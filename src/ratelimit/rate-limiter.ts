@@ -136,6 +136,13 @@ export class RateLimiter {
   readonly quota: Quota
   /** The name given in the options, or one made up for metrics. */
   readonly name: string
+  /**
+   * Whether this limiter decides in this process (local and adaptive modes), so that
+   * {@link allowSync} answers; false for a Redis-backed one, which answers through {@link allow}.
+   */
+  get decidesInProcess(): boolean {
+    return this.store === undefined
+  }
   private readonly local: LocalLimiter | undefined
   private readonly adaptiveLimiter: AdaptiveRateLimiter | undefined
   private readonly store: RedisRateLimitStore | undefined
