@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
 import { negotiateEncoding, type ContentEncoding } from '../compress/accept-encoding'
-import { currentAgeMs, freshUntilMs, responseHeaders, type HttpResponseStore, type StoredResponse } from './http-cache'
-import { REQUEST_ID_HEADER } from './forwarded-headers'
 import { cacheKeyUrl } from './cached-path'
+import { REQUEST_ID_HEADER } from './forwarded-headers'
+import { currentAgeMs, freshUntilMs, responseHeaders, type HttpResponseStore, type StoredResponse } from './http-cache'
 import type { CompressionSettings } from './relay'
 import { codingNegotiable, toHeaders, withCacheFields } from './stored-reply'
 
