@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { brotliDecompressSync, gunzipSync } from 'node:zlib'
 
 import test from 'ava'
@@ -413,6 +414,27 @@ test('a plain hit past the rate limit is refused with 429 at once, its request i
   t.truthy(limited.headers['retry-after'])
   t.is(fast(), 2)
   t.like(gateway.stats().requests, { hit: 2, miss: 1, limited: 1 })
+})
+
+test('httpCache.heuristicCapMs caps the heuristic freshness of what is served, on both paths', async (t) => {
+  const tenDaysAgo = new Date(Date.now() - 10 * 86_400_000).toUTCString()
+  const origin = await backend({
+    // No explicit lifetime: 10% of the time since Last-Modified (a day) would be the heuristic one.
+    '/old': (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'last-modified': tenDaysAgo, date: new Date().toUTCString() })
+      res.end('old page')
+    },
+  })
+  const { url } = await gatewayFor({ backends: [{ url: origin.url }], httpCache: { heuristicCapMs: 2_000 } })
+  t.is((await send(`${url}/old`)).headers['x-cache'], 'MISS')
+  t.is((await send(`${url}/old`)).headers['x-cache'], 'HIT')
+  t.is((await send(`${url}/old`, { headers: { 'cache-control': 'max-stale=0' } })).headers['x-cache'], 'HIT')
+  // Date has whole seconds, so the entry is up to a second old on arrival: stale at most 2 s after it.
+  await sleep(2_100)
+  // Past the cap: revalidated with If-Modified-Since, answered whole by this backend.
+  t.is((await send(`${url}/old`)).headers['x-cache'], 'MISS')
+  t.is(count(origin, '/old'), 2)
+  t.is(origin.hits.get('/old')?.[1]?.headers['if-modified-since'], tenDaysAgo)
 })
 
 test('bodies over maxObjectBytes stream through unstored', async (t) => {

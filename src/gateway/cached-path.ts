@@ -155,7 +155,8 @@ export class CachedPath {
   ): Promise<void> {
     try {
       const stored = await this.lookup(request)
-      const state = stored === undefined ? undefined : cacheState(stored, request.headers, Date.now())
+      const state =
+        stored === undefined ? undefined : cacheState(stored, request.headers, Date.now(), this.store.freshness)
       // The client wants no upstream request (RFC 9111 §5.2.1.7): what is fresh for it, or 504.
       if ((state === undefined || state === 'stale') && requestCacheControl(request.headers).onlyIfCached) {
         return sendError(ctx.res, 504, 'gateway_timeout', 'not in the cache, and the request is only-if-cached')
@@ -182,7 +183,7 @@ export class CachedPath {
     const values = varyValues(request.headers, stored.varyNames)
     return (
       values.every((value, i) => value === stored.varyValues[i]) &&
-      cacheState(stored, request.headers, Date.now()) === 'fresh'
+      cacheState(stored, request.headers, Date.now(), this.store.freshness) === 'fresh'
     )
   }
 
@@ -231,7 +232,8 @@ export class CachedPath {
       response = await this.host.fetch(ctx, revalidationHeaders(stored), ctx.gone, 'GET')
     } catch (error) {
       if (ctx.gone.aborted) return
-      if (staleIfErrorAllowed(stored, request.headers, Date.now())) return this.serveStored(ctx, stored, 'STALE')
+      if (staleIfErrorAllowed(stored, request.headers, Date.now(), this.store.freshness))
+        return this.serveStored(ctx, stored, 'STALE')
       return this.host.failed(ctx, error)
     }
     if (response.statusCode === 304) {
@@ -243,7 +245,7 @@ export class CachedPath {
       flight?.publish(updated)
       return this.serveStored(ctx, updated, 'REVALIDATED')
     }
-    if (response.statusCode >= 500 && staleIfErrorAllowed(stored, request.headers, Date.now())) {
+    if (response.statusCode >= 500 && staleIfErrorAllowed(stored, request.headers, Date.now(), this.store.freshness)) {
       await pump(response, [discard()])
       return this.serveStored(ctx, stored, 'STALE')
     }

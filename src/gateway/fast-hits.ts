@@ -89,7 +89,7 @@ export class FastHits {
     let prepared = this.prepared.get(stored)
     if (prepared === undefined) {
       prepared = {
-        freshUntil: freshUntilMs(stored),
+        freshUntil: freshUntilMs(stored, this.store.freshness),
         initialAgeMs: currentAgeMs(stored, stored.responseTime),
         negotiable: codingNegotiable(stored, this.compression),
         forms: new Map(),

@@ -82,7 +82,8 @@ export class HttpResponseStore {
   private readonly keyPrefix: string
   private readonly maxTtlMs: number
   private readonly keepForRevalidationMs: number
-  private readonly freshness: FreshnessOptions
+  /** The freshness rules' options this store was given (`heuristicCapMs`): what stored responses are judged by. */
+  readonly freshness: FreshnessOptions
   private readonly counts: HttpResponseStoreStats = { hits: 0, misses: 0, corrupt: 0 }
   private readonly decoded = new DecodedEntries(DECODED_BYTES)
 
