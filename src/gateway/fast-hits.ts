@@ -39,8 +39,9 @@ export interface FastHit {
  */
 const NOT_PLAIN = ['range', 'cache-control', 'pragma', 'if-none-match', 'if-modified-since'] as const
 
-/** Distinct `Accept-Encoding` values whose choice is remembered; past it the memo starts over. */
+/** Distinct `Accept-Encoding` values whose choice is remembered (past it the memo starts over), and the longest one. */
 const MAX_REMEMBERED_ACCEPTS = 256
+const MAX_REMEMBERED_ACCEPT_LENGTH = 256
 
 /**
  * The cache hit answered without a promise: a plain GET or HEAD (no conditions, range or
@@ -104,9 +105,11 @@ export class FastHits {
     const accept = Array.isArray(header) ? header.join(', ') : header
     if (accept === undefined) return undefined
     if (this.chosen.has(accept)) return this.chosen.get(accept)
-    if (this.chosen.size >= MAX_REMEMBERED_ACCEPTS) this.chosen.clear()
     const encoding = negotiateEncoding(accept)
-    this.chosen.set(accept, encoding)
+    if (accept.length <= MAX_REMEMBERED_ACCEPT_LENGTH) {
+      if (this.chosen.size >= MAX_REMEMBERED_ACCEPTS) this.chosen.clear()
+      this.chosen.set(accept, encoding)
+    }
     return encoding
   }
 
