@@ -3,7 +3,9 @@
 // codecs suite: optlayer's Compressor against the peers named in the codecs issue, per
 // algorithm and level, on JSON and English-like text at 1 KiB, 64 KiB and 4 MiB:
 // node:zlib (gzip, deflate, brotli), `snappy`, `lz4-napi`, `zstd-napi` (the fastest zstd
-// binding, synchronous) and `@mongodb-js/zstd` (async). Every output is checked before
+// binding, synchronous) and `@mongodb-js/zstd` (async), and the pure-JS implementations a
+// user picks to avoid native code: fflate (gzip, zlib), snappyjs, lz4js, and for decoding
+// only fzstd (zstd) and brotli.js (brotli). Every output is checked before
 // anything is timed: each contender round-trips, and where formats match optlayer decodes
 // the peer's output and the peer decodes optlayer's.
 
@@ -16,9 +18,15 @@ const lz4 = require('lz4-napi')
 const zstdNapi = require('zstd-napi')
 const zstdBinding = require('zstd-napi/binding')
 const mongoZstd = require('@mongodb-js/zstd')
+const fflate = require('fflate')
+const snappyjs = require('snappyjs')
+const lz4js = require('lz4js')
+const fzstd = require('fzstd')
+const { decompress: brotliJs } = require('brotli/decompress')
 const { Compressor } = require('optlayer')
 const { jsonPayload, textCorpus } = require('./inputs')
 const {
+  BASELINE_ROLE,
   cpuCount,
   runIfMain,
   runCase,
@@ -112,6 +120,8 @@ function zstdCodec(level) {
       const decompressor = new zstdNapi.Decompressor()
       return [{ name: 'zstd-napi', role: 'peer', fn: (frame) => decompressor.decompress(frame) }]
     },
+    // fzstd only decodes.
+    decompressBaselines: () => [{ name: 'fzstd', role: BASELINE_ROLE, fn: (frame) => fzstd.decompress(frame) }],
     decompressIntoPeers: (frame, length) => {
       const dctx = new zstdBinding.DCtx()
       const output = Buffer.allocUnsafe(length)
@@ -140,6 +150,11 @@ function deflateCodec(algorithm, level, sizes) {
   const [compress, decompress] =
     algorithm === 'gzip' ? [zlib.gzipSync, zlib.gunzipSync] : [zlib.deflateSync, zlib.inflateSync]
   const verb = algorithm === 'gzip' ? ['gzipSync', 'gunzipSync'] : ['deflateSync', 'inflateSync']
+  // optlayer's 'deflate' is the zlib format, as node:zlib's deflateSync: fflate's zlibSync.
+  const [pureCompress, pureDecompress, pureVerb] =
+    algorithm === 'gzip'
+      ? [fflate.gzipSync, fflate.gunzipSync, ['gzipSync', 'gunzipSync']]
+      : [fflate.zlibSync, fflate.unzlibSync, ['zlibSync', 'unzlibSync']]
   return {
     label: `${algorithm} ${level}`,
     algorithm,
@@ -148,7 +163,13 @@ function deflateCodec(algorithm, level, sizes) {
     peers: (input) => [
       { name: `node:zlib ${verb[0]}`, role: 'peer', fn: () => compress(input, { level }), decode: decompress },
     ],
+    baselines: (input) => [
+      { name: `fflate ${pureVerb[0]}`, role: BASELINE_ROLE, fn: () => pureCompress(input, { level }) },
+    ],
     decompressPeers: () => [{ name: `node:zlib ${verb[1]}`, role: 'peer', fn: (frame) => decompress(frame) }],
+    decompressBaselines: () => [
+      { name: `fflate ${pureVerb[1]}`, role: BASELINE_ROLE, fn: (frame) => pureDecompress(frame) },
+    ],
   }
 }
 
@@ -170,6 +191,8 @@ function brotliCodec(quality, sizes, quickSizes = sizes) {
     decompressPeers: () => [
       { name: 'node:zlib brotliDecompressSync', role: 'peer', fn: (frame) => zlib.brotliDecompressSync(frame) },
     ],
+    // brotli.js's decoder is a JavaScript port; its encoder is compiled C, so not a pure-JS baseline.
+    decompressBaselines: () => [{ name: 'brotli.js', role: BASELINE_ROLE, fn: (frame) => brotliJs(frame) }],
   }
 }
 
@@ -197,7 +220,9 @@ const CODECS = [
     peers: (input) => [
       { name: 'snappy', role: 'peer', fn: () => snappy.compressSync(input), decode: (b) => snappy.uncompressSync(b) },
     ],
+    baselines: (input) => [{ name: 'snappyjs', role: BASELINE_ROLE, fn: () => snappyjs.compress(input) }],
     decompressPeers: () => [{ name: 'snappy', role: 'peer', fn: (frame) => snappy.uncompressSync(frame) }],
+    decompressBaselines: () => [{ name: 'snappyjs', role: BASELINE_ROLE, fn: (frame) => snappyjs.uncompress(frame) }],
   },
   {
     label: 'lz4',
@@ -219,9 +244,12 @@ const CODECS = [
         decode: (frame) => lz4.decompressFrameSync(frame),
       },
     ],
+    // lz4js writes frames too (with a content checksum).
+    baselines: (input) => [{ name: 'lz4js', role: BASELINE_ROLE, fn: () => lz4js.compress(input) }],
     decompressPeers: () => [
       { name: 'lz4-napi decompressFrameSync', role: 'peer', fn: (frame) => lz4.decompressFrameSync(frame) },
     ],
+    decompressBaselines: () => [{ name: 'lz4js', role: BASELINE_ROLE, fn: (frame) => lz4js.decompress(frame) }],
   },
   zstdCodec(1),
   zstdCodec(3),
@@ -270,6 +298,7 @@ function compressContenders(codec, input) {
   }
   contenders.push(...codec.peers(input))
   if (input.length <= INTO_MAX_BYTES && codec.intoPeers) contenders.push(...codec.intoPeers(input))
+  if (codec.baselines) contenders.push(...codec.baselines(input))
   return contenders
 }
 
@@ -313,7 +342,9 @@ function decompressContenders(codec, input, frame) {
       output: () => output.subarray(0, Compressor.decompressInto(frame, output, algorithm)),
     })
   }
-  for (const peer of codec.decompressPeers()) contenders.push({ ...peer, fn: () => peer.fn(frame) })
+  for (const peer of [...codec.decompressPeers(), ...(codec.decompressBaselines?.() ?? [])]) {
+    contenders.push({ ...peer, fn: () => peer.fn(frame) })
+  }
   if (input.length <= INTO_MAX_BYTES && codec.decompressIntoPeers) {
     contenders.push(...codec.decompressIntoPeers(frame, input.length))
   }
@@ -551,6 +582,35 @@ function printTargets(rows) {
 }
 
 /** The 1 KiB budget: every contender of the snappy, lz4 and zstd-1 compression cases at 1 KiB. */
+/**
+ * optlayer's allocating sync call against the pure-JS baseline of each case that has one:
+ * the ratio of the two median ratios to the reference peer, taken in the same rounds.
+ */
+function compareWithBaselines(cases) {
+  const rows = []
+  for (const testCase of cases) {
+    const baseline = testCase.contenders.find((c) => c.role === BASELINE_ROLE)
+    const ours = testCase.contenders.find((c) => c.role === 'ours')
+    if (baseline === undefined || ours === undefined) continue
+    rows.push({
+      case: testCase.name,
+      baseline: baseline.name,
+      ratio: ours.vsReference.median / baseline.vsReference.median,
+    })
+  }
+  return rows
+}
+
+function printBaselines(rows) {
+  console.log('\nagainst the pure-JS baselines (optlayer ops/s / baseline ops/s, medians of the same rounds)')
+  printTable(
+    ['case', 'baseline', 'x baseline'],
+    rows.map((r) => [r.case, r.baseline, r.ratio.toPrecision(3)]),
+  )
+  const lowest = rows.reduce((a, b) => (b.ratio < a.ratio ? b : a), rows[0])
+  if (lowest !== undefined) console.log(`lowest: ${lowest.ratio.toFixed(2)}x (${lowest.case}, ${lowest.baseline})`)
+}
+
 function evaluateBudgets(cases) {
   const budgets = []
   for (const testCase of cases) {
@@ -587,6 +647,9 @@ function printBudgets(budgets) {
 }
 
 const NOTES = [
+  'Pure-JS baselines (role "baseline, pure JS": fflate, snappyjs, lz4js; decoding only: fzstd, brotli.js) run in' +
+    " the same rounds; their outputs are checked like the peers' (optlayer decodes them, the reference decodes" +
+    ' what they compress). "x baseline" is the ratio of optlayer\'s and the baseline\'s median ratios to the reference.',
   'Ratios are contender ops/s / reference ops/s within each round (>1: faster than the reference); MB/s counts' +
     ' uncompressed bytes in both directions.',
   'Every output was checked before timing: it decodes with optlayer and with the reference peer (cross-decoding' +
@@ -698,11 +761,24 @@ async function run(options) {
   printBudgets(budgets)
   const figures = evaluateTargets(cases)
   printTargets(figures)
+  const baselines = compareWithBaselines(cases)
+  printBaselines(baselines)
   console.log(`\nnotes:\n${NOTES.map((note) => `- ${note}`).join('\n')}`)
   const elapsedSeconds = printSuiteTime(started)
 
   const file = writeResults('codecs', {
-    packages: ['snappy', 'lz4-napi', 'zstd-napi', '@mongodb-js/zstd', 'benchmark'],
+    packages: [
+      'snappy',
+      'lz4-napi',
+      'zstd-napi',
+      '@mongodb-js/zstd',
+      'fflate',
+      'snappyjs',
+      'lz4js',
+      'fzstd',
+      'brotli',
+      'benchmark',
+    ],
     parameters: {
       ...options,
       plans: Object.fromEntries(SIZES.map((size) => [sizeLabel(size), planFor(size, options)])),
@@ -720,6 +796,7 @@ async function run(options) {
     eventLoop,
     budgets,
     figures,
+    baselines,
     notes: NOTES,
   })
   console.log(`\nwrote ${file}`)

@@ -13,6 +13,9 @@ const Benchmark = require('benchmark')
 const REPO_ROOT = path.join(__dirname, '..')
 const RESULTS_DIR = path.join(__dirname, 'results')
 
+/** Role of contenders a user picks when no native code is wanted (fflate, snappyjs, …): each suite's README rows give our ratio to it. */
+const BASELINE_ROLE = 'baseline, pure JS'
+
 const FULL_DEFAULTS = { rounds: 5, maxTime: 0.4 }
 const QUICK_DEFAULTS = { rounds: 2, maxTime: 0.05 }
 // Benchmark.js keeps sampling until both limits are met; 3 samples suffice because the
@@ -247,12 +250,51 @@ function machineInfo(packages) {
  * Writes benchmark/results/<suite>.json: machine, parameters and every section given
  * (cases, other measurements, notes), stamped with the time. Returns the file path.
  */
+/** The codec number of lz4 in the raw binding's `Codec` enum (index.d.ts). */
+const RAW_CODEC_LZ4 = 7
+const REFERENCE_KEYS = 1000
+const REFERENCE_CALLS = 1_000_000
+
+/**
+ * Two fixed operations timed in the run that wrote a suite's figures, best of 5 × 10^6
+ * calls: a JavaScript `Map.get` of a present key among 1,000, and an N-API call that does
+ * next to nothing (the raw binding's `compressBound`, arithmetic only). Absolute figures
+ * move 2× between days and hosts of the same kind; these move with them, so a reader can
+ * tell a slower machine from a regression by comparing a figure with its run's references.
+ */
+function measureReferenceOps() {
+  const native = require(path.join(REPO_ROOT, 'index.js'))
+  const map = new Map(Array.from({ length: REFERENCE_KEYS }, (_, i) => [`key:${i}`, i]))
+  const keys = [...map.keys()]
+  const bestNs = (op) => {
+    let best = Infinity
+    let sink = 0
+    for (let round = 0; round < 5; round++) {
+      const start = process.hrtime.bigint()
+      for (let i = 0; i < REFERENCE_CALLS; i++) sink += op(i)
+      best = Math.min(best, Number(process.hrtime.bigint() - start) / REFERENCE_CALLS)
+    }
+    // Used, so that the loop is not optimised away.
+    if (sink === -1) console.log(sink)
+    return Number(best.toFixed(1))
+  }
+  return {
+    mapGetNs: bestNs((i) => map.get(keys[i % REFERENCE_KEYS])),
+    napiCallNs: bestNs((i) => native.compressBound(RAW_CODEC_LZ4, i & 1023)),
+  }
+}
+
 function writeResults(suite, { packages, parameters, ...sections }) {
   const file = path.join(RESULTS_DIR, `${suite}.json`)
+  const referenceOps = measureReferenceOps()
+  console.log(
+    `\nreference operations in this run: Map.get ${referenceOps.mapGetNs} ns, empty N-API call ${referenceOps.napiCallNs} ns`,
+  )
   const document = {
     suite,
     timestamp: new Date().toISOString(),
     machine: machineInfo(packages),
+    referenceOps,
     parameters,
     ...sections,
   }
@@ -306,6 +348,7 @@ function printSuiteTime(started) {
 }
 
 module.exports = {
+  BASELINE_ROLE,
   printFigures,
   printSuiteTime,
   cpuCount,

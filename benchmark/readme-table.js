@@ -8,6 +8,7 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const prettier = require('prettier')
+const { BASELINE_ROLE } = require('./harness')
 
 const RESULTS_DIR = path.join(__dirname, 'results')
 const README = path.join(__dirname, 'README.md')
@@ -23,9 +24,14 @@ function suiteTable(result) {
   // README table into its results as `readmeTable: { headers, align, rows }`.
   const table = result.readmeTable ?? caseTable(result.cases)
   const separator = table.align.map((align) => (align === 'right' ? '---:' : '---'))
+  // Written by suites run since the reference operations were added; older results have none.
+  const references =
+    result.referenceOps === undefined
+      ? ''
+      : `; reference ops this run: Map.get ${result.referenceOps.mapGetNs} ns, empty N-API call ${result.referenceOps.napiCallNs} ns`
   return [
     `**${result.suite}** (${result.timestamp.slice(0, 10)}, ${machine.cpuModel} × ${machine.nproc}, Node ${machine.node}; ` +
-      `\`benchmark/results/${result.suite}.json\`)`,
+      `\`benchmark/results/${result.suite}.json\`${references})`,
     '',
     `| ${table.headers.join(' | ')} |`,
     `| ${separator.join(' | ')} |`,
@@ -33,27 +39,41 @@ function suiteTable(result) {
   ].join('\n')
 }
 
-/** One row per case, our primary contender; the JSON holds the variants. */
+/**
+ * One row per case, our primary contender; the JSON holds the variants. Suites with pure-JS
+ * baselines get a column of our ratio to the case's baseline (a ratio of the two median
+ * ratios to the reference, both from the same rounds).
+ */
 function caseTable(cases) {
+  const withBaselines = cases.some((c) => c.contenders.some((candidate) => candidate.role === BASELINE_ROLE))
   const rows = []
   for (const testCase of cases) {
     const contender = testCase.contenders.find((candidate) => candidate.role === 'ours')
     if (contender !== undefined) {
       const ratio = contender.vsReference
-      rows.push([
+      const row = [
         testCase.name,
         contender.name,
         number(contender.nsPerOp),
         number(contender.mbPerSecond, 1),
         `${number(ratio.median, 2)}× ${testCase.reference} (${number(ratio.min, 2)}–${number(ratio.max, 2)})`,
-      ])
+      ]
+      if (withBaselines) {
+        const baseline = testCase.contenders.find((candidate) => candidate.role === BASELINE_ROLE)
+        row.push(
+          baseline === undefined ? '—' : `${number(ratio.median / baseline.vsReference.median, 2)}× ${baseline.name}`,
+        )
+      }
+      rows.push(row)
     }
   }
-  return {
-    headers: ['case', 'contender', 'ns/op', 'MB/s', 'vs reference (median, min–max)'],
-    align: ['left', 'left', 'right', 'right', 'left'],
-    rows,
+  const headers = ['case', 'contender', 'ns/op', 'MB/s', 'vs reference (median, min–max)']
+  const align = ['left', 'left', 'right', 'right', 'left']
+  if (withBaselines) {
+    headers.push('vs pure-JS baseline (median)')
+    align.push('left')
   }
+  return { headers, align, rows }
 }
 
 function render() {
