@@ -8,7 +8,6 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const prettier = require('prettier')
-const { BASELINE_ROLE } = require('./harness')
 
 const RESULTS_DIR = path.join(__dirname, 'results')
 const README = path.join(__dirname, 'README.md')
@@ -41,11 +40,11 @@ function suiteTable(result) {
 
 /**
  * One row per case, our primary contender; the JSON holds the variants. Suites with pure-JS
- * baselines get a column of our ratio to the case's baseline (a ratio of the two median
- * ratios to the reference, both from the same rounds).
+ * baselines (`pureJs` of a case: measured against ours in rounds of their own) get a column
+ * of our ratio to it.
  */
 function caseTable(cases) {
-  const withBaselines = cases.some((c) => c.contenders.some((candidate) => candidate.role === BASELINE_ROLE))
+  const withBaselines = cases.some((c) => c.pureJs !== undefined)
   const rows = []
   for (const testCase of cases) {
     const contender = testCase.contenders.find((candidate) => candidate.role === 'ours')
@@ -59,10 +58,8 @@ function caseTable(cases) {
         `${number(ratio.median, 2)}× ${testCase.reference} (${number(ratio.min, 2)}–${number(ratio.max, 2)})`,
       ]
       if (withBaselines) {
-        const baseline = testCase.contenders.find((candidate) => candidate.role === BASELINE_ROLE)
-        row.push(
-          baseline === undefined ? '—' : `${number(ratio.median / baseline.vsReference.median, 2)}× ${baseline.name}`,
-        )
+        const pureJs = testCase.pureJs
+        row.push(pureJs === undefined ? '—' : `${number(pureJs.vsBaseline.median, 2)}× ${pureJs.baseline}`)
       }
       rows.push(row)
     }
