@@ -589,9 +589,9 @@ function apartFromBaseline(contenders) {
 
 /**
  * optlayer's allocating sync call against the case's pure-JS baseline, in rounds of their
- * own after the case's: measured among the peers, the baselines' garbage (large typed arrays
- * per call) slowed every contender's rounds, ours most, and halved some ratios to the peers.
- * Returns `{ pureJs: { baseline, vsBaseline } }` for the case's record, or nothing.
+ * own, run after every case's peers were measured: the peers' cases stay exactly as they
+ * were without baselines, whatever garbage (large typed arrays per call) a pure-JS codec
+ * leaves. Returns `{ pureJs: { baseline, vsBaseline } }` for the case's record, or nothing.
  */
 async function againstBaseline(result, contenders, baseline, plan) {
   if (baseline === undefined) return {}
@@ -668,8 +668,8 @@ function printBudgets(budgets) {
 const NOTES = [
   'Pure-JS baselines (fflate, snappyjs, lz4js; decoding only: fzstd, brotli.js) are checked like the peers' +
     ' (optlayer decodes their output, the reference decodes what they compress) and measured against optlayer' +
-    ' alone, in rounds of their own after each case ("x baseline"): among the peers their garbage (large typed' +
-    " arrays per call) slowed every contender's rounds, ours most.",
+    ' alone, in rounds of their own once every case was measured ("x baseline"), so that the peers\' cases are' +
+    ' measured as they were without them.',
   'Ratios are contender ops/s / reference ops/s within each round (>1: faster than the reference); MB/s counts' +
     ' uncompressed bytes in both directions.',
   'Every output was checked before timing: it decodes with optlayer and with the reference peer (cross-decoding' +
@@ -701,6 +701,8 @@ async function run(options) {
   )
   const started = Date.now()
   const cases = []
+  /** The pure-JS baselines' rounds, run once every case has been measured (see againstBaseline). */
+  const againstPureJs = []
   let caseStarted = Date.now()
   const record = (result, meta, labels) => {
     const elapsedSeconds = (Date.now() - caseStarted) / 1000
@@ -738,7 +740,9 @@ async function run(options) {
           plan,
         )
         const compressCase = record(compressed, { ...meta, operation: 'compress' }, COMPRESS_DETAILS)
-        Object.assign(compressCase, await againstBaseline(compressed, compressPeers, compressBaseline, plan))
+        againstPureJs.push(async () =>
+          Object.assign(compressCase, await againstBaseline(compressed, compressPeers, compressBaseline, plan)),
+        )
         const [decompressPeers, decompressBaseline] = apartFromBaseline(decompressors)
         const referenceDecoder = decompressPeers.find((c) => c.role === 'peer').name
         const decompressed = await runCase(
@@ -751,7 +755,9 @@ async function run(options) {
           plan,
         )
         const decompressCase = record(decompressed, { ...meta, operation: 'decompress' }, DECOMPRESS_DETAILS)
-        Object.assign(decompressCase, await againstBaseline(decompressed, decompressPeers, decompressBaseline, plan))
+        againstPureJs.push(async () =>
+          Object.assign(decompressCase, await againstBaseline(decompressed, decompressPeers, decompressBaseline, plan)),
+        )
 
         if (codec.asyncPeer) {
           const asyncCase = await asyncContenders(codec, data, frames.ours)
@@ -779,6 +785,9 @@ async function run(options) {
       }
     }
   }
+
+  console.log('\nthe pure-JS baselines, each against optlayer in rounds of its own:')
+  for (const measure of againstPureJs) await measure()
 
   const eventLoop = await measureEventLoop(jsonPayload(JSON_SEED, EVENT_LOOP_BYTES), options)
   printEventLoop(eventLoop)
