@@ -547,6 +547,9 @@ for (const topology of ['standalone', 'cluster'] as const) {
     const rateLimit = { algorithm: 'fixed-window' as const, limit: 3, windowMs: 60_000 }
     const first = await gatewayFor({ backends: [{ url: origin.url }], redis: connection, rateLimit })
     const second = await gatewayFor({ backends: [{ url: origin.url }], redis: connection, rateLimit })
+    // Closed before Redis stops (teardowns run last first): a Cluster client left running against a
+    // stopped cluster keeps reselecting its subscriber until the file ends.
+    t.teardown(() => Promise.all([first.gateway.close(), second.gateway.close()]))
     // Connected first: until then a gateway answers from its own tiers and the backend (a Cluster client takes longest).
     await Promise.all([first.gateway.cache?.ready(), second.gateway.cache?.ready()])
     t.is((await send(`${first.url}/shared`)).headers['x-cache'], 'MISS')
