@@ -37,7 +37,9 @@ export interface InvalidationHandler {
  * its bus links were down, or never published because Redis was away, still flush their
  * receivers within a heartbeat of the channel working again. Heartbeats wait for a quiet
  * interval because a Cluster sends each PUBLISH through any node, and one overtaking a
- * message still in flight on another node's bus would look like a gap. Why pub/sub and not client tracking: tracking needs RESP3
+ * message still in flight on another node's bus would look like a gap.
+ *
+ * Why pub/sub and not client tracking: tracking needs RESP3
  * or a redirect connection per client and in a Cluster a connection per node, and says
  * nothing about writes the instance itself never read; one channel covers every topology.
  * @internal

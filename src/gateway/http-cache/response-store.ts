@@ -124,7 +124,7 @@ export class HttpResponseStore {
    */
   async lookup(request: CacheRequest): Promise<StoredResponse | undefined> {
     const found = request.method === 'GET' || request.method === 'HEAD' ? await this.find(request) : undefined
-    if (found === undefined || (found.headOnly && request.method !== 'HEAD')) {
+    if (!answers(found, request)) {
       this.counts.misses++
       return undefined
     }
@@ -264,7 +264,7 @@ export class HttpResponseStore {
     const primary = this.primaryCacheKey(primaryKey(request.url))
     const found = this.entry(primary, this.cache.getSync(primary), request)
     const stored = typeof found === 'string' ? this.variant(found, this.cache.getSync(found), request) : found
-    return stored === undefined || (stored.headOnly && request.method !== 'HEAD') ? undefined : stored
+    return answers(stored, request) ? stored : undefined
   }
 
   /** Counts a hit served from {@link peekLocal}. */
@@ -347,6 +347,11 @@ export class HttpResponseStore {
   private variantCacheKey(index: VaryIndex, secondary: string): string {
     return `${this.keyPrefix}:v:${index.generation}:${secondary}`
   }
+}
+
+/** Whether `stored` answers `request`: a response found, and a whole one unless the request is a HEAD. */
+function answers(stored: StoredResponse | undefined, request: CacheRequest): stored is StoredResponse {
+  return stored !== undefined && (!stored.headOnly || request.method === 'HEAD')
 }
 
 /** `stored` if its Vary values are the request's (a digest match is checked, not trusted). */
