@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import { request, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
 
@@ -189,6 +190,34 @@ test('a client that goes away cancels the upstream request', async (t) => {
   await t.throwsAsync(pending)
   await waitFor('the backend to see its connection closed', () => closedUpstream === 1)
   await waitFor('the gateway to finish the request', () => gateway.stats().inFlight === 0)
+})
+
+test('a client that goes away mid-download cancels the upstream request, compressed or not', async (t) => {
+  let closedUpstream = 0
+  const origin = await backend((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' })
+    // Streams until its connection closes: only a cancelled upstream request stops it.
+    const timer = setInterval(() => res.write('x'.repeat(16 * 1024)), 5)
+    req.socket.once('close', () => {
+      clearInterval(timer)
+      closedUpstream++
+    })
+  })
+  const { url, gateway } = await gatewayFor({ backends: [{ url: origin.url }] })
+  for (const [index, encoding] of ['identity', 'gzip'].entries()) {
+    const download = await new Promise<IncomingMessage>((resolve, reject) => {
+      request(`${url}/stream`, { agent: false, headers: { 'accept-encoding': encoding } }, resolve)
+        .on('error', reject)
+        .end()
+    })
+    t.is(download.statusCode, 200)
+    t.is(download.headers['content-encoding'], encoding === 'gzip' ? 'gzip' : undefined)
+    await once(download, 'data')
+    download.destroy()
+    await waitFor('the backend to see its connection closed', () => closedUpstream === index + 1)
+    await waitFor('the gateway to finish the request', () => gateway.stats().inFlight === 0)
+  }
+  t.is(closedUpstream, 2)
 })
 
 test('a client that goes away mid-upload cancels the upstream request', async (t) => {

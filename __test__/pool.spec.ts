@@ -845,6 +845,40 @@ test('httpUpstream sends requests over undici keep-alive connections, at most ma
   server.close()
 })
 
+test('httpUpstream.dispatch hands the response to undici handler callbacks and counts it as request() does', async (t) => {
+  const server = http.createServer((request, response) => response.end(`${request.method} ${request.url}`))
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as net.AddressInfo
+  const upstream = httpUpstream(`http://127.0.0.1:${port}`)
+  const exchange = (path: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      let status = 0
+      const chunks: Buffer[] = []
+      upstream.dispatch(
+        { path, method: 'PUT', body: 'x' },
+        {
+          onResponseStart: (_controller, statusCode) => (status = statusCode),
+          onResponseData: (_controller, chunk) => chunks.push(chunk),
+          onResponseEnd: () => resolve({ status, body: Buffer.concat(chunks).toString() }),
+          onResponseError: (_controller, error) => reject(error),
+        },
+      )
+    })
+  t.deepEqual(await exchange('/a'), { status: 200, body: 'PUT /a' })
+  t.deepEqual(await exchange('/b?c=d'), { status: 200, body: 'PUT /b?c=d' })
+  t.like(upstream.stats(), { requests: 2, failures: 0 })
+  t.is(upstream.stats().headersLatencyMs.count, 2)
+  server.close()
+  server.closeAllConnections()
+  await once(server, 'close')
+  await waitFor('undici to see its connection closed', () => upstream.stats().connected === 0)
+  await t.throwsAsync(exchange('/refused'), { code: 'ECONNREFUSED' })
+  t.like(upstream.stats(), { requests: 3, failures: 1 })
+  await upstream.close()
+  t.throws(() => upstream.dispatch({ path: '/late' }, {}), { instanceOf: ClosedError })
+})
+
 test('pool usage reaches /metrics under the pool name, and leaves it on close', async (t) => {
   const { pool } = objectPool({ name: 'metrics-probe', max: 2 })
   const held = await pool.acquire()

@@ -9,6 +9,7 @@ import {
   headerValue,
   isStorable,
   notModifiedHeaders,
+  parseCacheControl,
   primaryKey,
   requestCacheControl,
   responseHeaders,
@@ -24,6 +25,7 @@ import {
   type StoredResponse,
 } from './http-cache'
 import { BodyTap } from './body-tap'
+import type { Cancellation } from './cancellation'
 import { targetOf } from './forwarded-headers'
 import type { UpstreamResponse } from './forward'
 import type { GatewayOutcome } from './gateway-metrics'
@@ -54,18 +56,18 @@ export interface CacheHost {
   readonly closing: boolean
   /**
    * Sends `ctx`'s request upstream with the client's own validators replaced by
-   * `conditionals` (the cache's), and with `method` when given; `signal` cancels it.
+   * `conditionals` (the cache's), and with `method` when given; `cancel` cancels it.
    */
   fetch(
     ctx: RequestContext,
     conditionals: RevalidationHeaders,
-    signal: AbortSignal,
+    cancel: Cancellation,
     method?: string,
   ): Promise<UpstreamResponse>
   /** Answers a request no backend answered (502, 504, 503). */
   failed(ctx: RequestContext, error: unknown): void
-  /** Aborted when the gateway closes: what background revalidations listen to. */
-  readonly closeSignal: AbortSignal
+  /** Happens when the gateway closes: what background revalidations listen to. */
+  readonly gatewayClose: Cancellation
   /** Keeps background work for `close()` to wait on. */
   track(work: Promise<unknown>): void
 }
@@ -301,6 +303,9 @@ export class CachedPath {
    */
   private candidate(ctx: RequestContext, response: UpstreamResponse, requestTime: number): StoredResponse | undefined {
     if (response.method !== 'GET') return undefined
+    // The usual unstorable answers show in one field, before the whole header list is built.
+    const control = parseCacheControl(response.headers['cache-control'])
+    if (control.noStore || control.private) return undefined
     let headers: HeaderList
     try {
       headers = endToEndHeaders(response.headers)
@@ -420,7 +425,7 @@ export class CachedPath {
     const requestTime = Date.now()
     let response: UpstreamResponse
     try {
-      response = await this.host.fetch(ctx, revalidationHeaders(stored), this.host.closeSignal, 'GET')
+      response = await this.host.fetch(ctx, revalidationHeaders(stored), this.host.gatewayClose, 'GET')
     } catch {
       return
     }

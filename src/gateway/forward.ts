@@ -1,11 +1,15 @@
 import type { Readable } from 'node:stream'
 import { performance } from 'node:perf_hooks'
 
+import type { Dispatcher } from 'undici'
+
 import type { BalancerBackend } from '../balancer/backend'
 import type { LoadBalancer } from '../balancer/load-balancer'
 import { ClosedError, NoBackendError } from '../core/errors'
 import { httpUpstream, type HttpUpstream, type HttpUpstreamOptions } from '../pool/http-upstream'
 import { AttemptBody } from './attempt-body'
+import type { Cancellation } from './cancellation'
+import { UpstreamExchange, type UpstreamBody } from './upstream-exchange'
 
 /** Methods a request may be repeated with (RFC 9110 §9.2.2) and that the gateway retries. */
 const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
@@ -48,8 +52,8 @@ export interface OutboundRequest {
   headers: Record<string, string | string[]>
   /** The body to stream, read as the backend takes it; absent for a request without one. */
   body: Readable | undefined
-  /** Cancels the request (the client went away). */
-  signal: AbortSignal
+  /** Cancels the request (the client went away, or the gateway closes). */
+  cancel: Cancellation
 }
 
 /** How a forwarded exchange ended, for the balancer. */
@@ -61,8 +65,8 @@ export interface UpstreamResponse {
   method: string
   statusCode: number
   headers: Record<string, string | string[] | undefined>
-  /** The body as undici streams it, with back-pressure. */
-  body: Readable
+  /** The body as the backend sends it, with back-pressure. */
+  body: UpstreamBody
   /** The backend that answered. */
   backend: BalancerBackend
   /**
@@ -112,7 +116,7 @@ export class Forwarder {
       try {
         return await this.attempt(request, current)
       } catch (error) {
-        const aborted = request.signal.aborted
+        const aborted = request.cancel.aborted
         // A client that left, or a pool closed by the gateway, says nothing about the backend:
         // only the outstanding count drops.
         if (aborted || error instanceof ClosedError) this.balancer.release(backend)
@@ -155,15 +159,23 @@ export class Forwarder {
   }
 
   private async attempt(request: OutboundRequest, current: Attempt): Promise<UpstreamResponse> {
-    const response = await this.pool(current.backend.url).request({
-      method: request.method,
-      path: request.path,
-      headers: request.headers,
-      body: request.body === undefined ? null : new AttemptBody(request.body),
-      signal: request.signal,
-      headersTimeout: this.timeoutMs,
-      bodyTimeout: this.timeoutMs,
-    })
+    const exchange = new UpstreamExchange(request.cancel)
+    try {
+      this.pool(current.backend.url).dispatch(
+        {
+          method: request.method as Dispatcher.HttpMethod,
+          path: request.path,
+          headers: request.headers,
+          body: request.body === undefined ? null : new AttemptBody(request.body),
+          headersTimeout: this.timeoutMs,
+          bodyTimeout: this.timeoutMs,
+        },
+        exchange,
+      )
+    } catch (error) {
+      exchange.refused(error as Error)
+    }
+    const head = await exchange.head
     const latencyMs = performance.now() - current.started
     let finished = false
     const finish = (outcome: ExchangeOutcome): void => {
@@ -174,9 +186,9 @@ export class Forwarder {
     }
     return {
       method: request.method,
-      statusCode: response.statusCode,
-      headers: response.headers,
-      body: response.body,
+      statusCode: head.statusCode,
+      headers: head.headers,
+      body: exchange,
       backend: current.backend,
       finish,
     }

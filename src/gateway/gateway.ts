@@ -12,6 +12,7 @@ import { VERSION } from '../version'
 import { InFlightLimit } from './admission'
 import { bytesSerializer } from './bytes-serializer'
 import { CachedPath, cacheKeyUrl, type CacheHost } from './cached-path'
+import { ClientGone, signalCancellation, type Cancellation } from './cancellation'
 import { TrustedProxies } from './client-address'
 import { FastHits } from './fast-hits'
 import { REQUEST_ID_HEADER, requestIdOf, requestOrigin, targetOf, upstreamRequestHeaders } from './forwarded-headers'
@@ -298,9 +299,9 @@ export class Gateway {
       get closing() {
         return gateway.closingNow
       },
-      fetch: (ctx, conditionals, signal, method) => this.fetch(ctx, conditionals, signal, method),
+      fetch: (ctx, conditionals, cancel, method) => this.fetch(ctx, conditionals, cancel, method),
       failed: (ctx, error) => this.failed(ctx, error),
-      closeSignal: this.closeController.signal,
+      gatewayClose: signalCancellation(this.closeController.signal),
       track: (work) => {
         this.background.add(work)
         void work.finally(() => this.background.delete(work))
@@ -328,26 +329,19 @@ export class Gateway {
         ...retryAfter(this.settings.retryAfterMs),
       })
     }
-    // Made on first use: a cache hit never needs one, and an AbortController is a sizeable part of a hit's cost.
-    let gone: AbortController | undefined
+    const gone = new ClientGone()
     const ctx: RequestContext = {
       req,
       res,
       method,
       origin: requestOrigin(req, this.trusted),
       requestId,
-      get gone() {
-        if (gone === undefined) {
-          gone = new AbortController()
-          if (res.closed && !res.writableFinished) gone.abort()
-        }
-        return gone.signal
-      },
+      gone,
       outcome: 'error',
     }
     res.once('close', () => {
       // The client leaving before its response ended cancels the upstream request.
-      if (!res.writableFinished) gone?.abort()
+      if (!res.writableFinished) gone.abort()
       this.admission.leave()
       this.counts[ctx.outcome]++
       // The native histogram is freed once closed; a request cut then is not timed.
@@ -476,7 +470,7 @@ export class Gateway {
   private async fetch(
     ctx: RequestContext,
     conditionals: RevalidationHeaders | undefined,
-    signal: AbortSignal,
+    cancel: Cancellation,
     method = ctx.method,
   ): Promise<UpstreamResponse> {
     const { req } = ctx
@@ -493,7 +487,7 @@ export class Gateway {
         headers,
         // Cache fetches (GET, HEAD) send no body: a GET's body has no defined meaning (RFC 9110 §9.3.1).
         body: hasBody(req) && conditionals === undefined ? req : undefined,
-        signal,
+        cancel,
       },
       ctx.origin.client,
     )

@@ -3,9 +3,9 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { isHopByHopField } from './http-cache/headers'
 
 /** Names listed in the `Connection` header, lower-cased: they are hop-by-hop for this message too. */
-function connectionTokens(value: string | string[] | undefined): Set<string> {
+function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined
   const tokens = new Set<string>()
-  if (value === undefined) return tokens
   for (const part of Array.isArray(value) ? value : [String(value)]) {
     for (const token of part.split(',')) {
       const name = token.trim().toLowerCase()
@@ -13,11 +13,6 @@ function connectionTokens(value: string | string[] | undefined): Set<string> {
     }
   }
   return tokens
-}
-
-/** Whether `name` (lower-cased) is hop-by-hop for a message whose `Connection` lists `listed`. */
-function isHopByHop(name: string, listed: ReadonlySet<string>): boolean {
-  return isHopByHopField(name) || listed.has(name)
 }
 
 /**
@@ -30,8 +25,10 @@ export function endToEndHeaders(
 ): Record<string, string | string[]> {
   const listed = connectionTokens(headers.connection)
   const kept: Record<string, string | string[]> = {}
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !isHopByHop(name, listed)) kept[name] = value
+  // for-in over Node's and undici's plain header objects: Object.entries built an array per field.
+  for (const name in headers) {
+    const value = headers[name]
+    if (value !== undefined && !isHopByHopField(name) && listed?.has(name) !== true) kept[name] = value
   }
   return kept
 }

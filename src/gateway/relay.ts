@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { Writable, type Readable, type Transform } from 'node:stream'
+import { Writable, type Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 
 import { negotiateEncoding } from '../compress/accept-encoding'
 import { createCompressStream } from '../compress/streams'
+import { AbortError } from '../core/errors'
 import { addVary, encodedHeaders, mayCompress } from './compression'
 import { clientResponseHeaders } from './forwarded-headers'
 import type { UpstreamResponse } from './forward'
@@ -66,10 +67,10 @@ export async function relay(
 export async function pump(response: UpstreamResponse, stages: (Transform | Writable)[]): Promise<RelayEnd> {
   const last = stages[stages.length - 1]
   try {
-    // One sink (a plain relay, the proxy path's common case) is piped directly: `pipeline` costs an
-    // AbortController and, once done, an abort with its DOMException per body.
-    if (stages.length === 1 && last !== undefined) await pipeInto(response.body, last)
-    else await pipeline([response.body as Readable, ...stages])
+    // One sink (a plain relay, the proxy path's common case) takes the body as it comes:
+    // `pipeline` costs a stream, an AbortController and, once done, an abort per body.
+    if (stages.length === 1 && last !== undefined) await response.body.pipeTo(last)
+    else await pipeline([response.body.readable(), ...stages])
     response.finish(response.statusCode < 500 ? 'ok' : 'failed')
     return 'complete'
   } catch (error) {
@@ -80,35 +81,6 @@ export async function pump(response: UpstreamResponse, stages: (Transform | Writ
   }
 }
 
-/**
- * Pipes `source` into `sink` with back-pressure; resolves once `sink` finished. Rejects with
- * the first error of either, or `ERR_STREAM_PREMATURE_CLOSE` when `sink` closes first (the
- * client left), `source` destroyed then (as `pipeline` does).
- */
-function pipeInto(source: Readable, sink: Writable | Transform): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let settled = false
-    const fail = (error: Error): void => {
-      if (settled) return
-      settled = true
-      source.destroy()
-      reject(error)
-    }
-    // The handlers stay: an error after the end must still not go unhandled.
-    source.on('error', fail)
-    sink.on('error', fail)
-    sink.on('finish', () => {
-      settled = true
-      resolve()
-    })
-    sink.on('close', () => {
-      if (!sink.writableFinished)
-        fail(Object.assign(new Error('premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }))
-    })
-    source.pipe(sink)
-  })
-}
-
 /** A sink for a body that is read (to store it) but sent to no one. */
 export function discard(): Writable {
   return new Writable({ write: (_chunk, _encoding, callback) => callback() })
@@ -117,5 +89,5 @@ export function discard(): Writable {
 /** Whether a relay failed because the client went away (not the backend). */
 function clientLeft(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code
-  return code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'UND_ERR_ABORTED'
+  return code === 'ERR_STREAM_PREMATURE_CLOSE' || code === AbortError.code
 }

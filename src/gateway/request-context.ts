@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
+import type { Cancellation } from './cancellation'
 import type { RequestOrigin } from './forwarded-headers'
 import type { GatewayOutcome } from './gateway-metrics'
 
@@ -14,7 +15,7 @@ export interface RequestContext {
   /** Its `X-Request-Id`. */
   readonly requestId: string
   /** Aborted when the client goes away before its response ended. */
-  readonly gone: AbortSignal
+  readonly gone: Cancellation
   /** How it ended, updated as it goes; counted when the response closes. */
   outcome: GatewayOutcome
 }

@@ -139,6 +139,29 @@ export class HttpUpstream {
     }
   }
 
+  /**
+   * Sends a request with undici's handler API: `handler` gets the response head, each body
+   * chunk as it arrives (pause and resume through its controller) and the end, with no
+   * stream or promise in between. Counted in {@link stats} as {@link request} is.
+   *
+   * @throws {ClosedError} after {@link close}; undici's own failures go to `handler.onResponseError`.
+   */
+  dispatch(options: HttpUpstreamRequest, handler: Dispatcher.DispatchHandler): void {
+    if (this.closed) throw new ClosedError(`http upstream ${this.origin} is closed`)
+    this.requests++
+    this.pool.dispatch({ ...options, method: options.method ?? 'GET' }, new CountedHandler(this, handler))
+  }
+
+  /** @internal A request of {@link dispatch} got its response head after `ms`. */
+  recordHead(ms: number): void {
+    this.latency.record(ms)
+  }
+
+  /** @internal A request of {@link dispatch} failed. */
+  recordFailure(): void {
+    this.failures++
+  }
+
   /** Connection figures from undici and this wrapper's counters. */
   stats(): HttpUpstreamStats {
     const s = this.pool.stats
@@ -173,6 +196,50 @@ export class HttpUpstream {
     } finally {
       this.latency.close()
     }
+  }
+}
+
+/** Passes a dispatched request's events on, timing its head and counting its failure. */
+class CountedHandler implements Dispatcher.DispatchHandler {
+  private readonly started = performance.now()
+  private headed = false
+
+  constructor(
+    private readonly upstream: HttpUpstream,
+    private readonly handler: Dispatcher.DispatchHandler,
+  ) {}
+
+  onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
+    this.handler.onRequestStart?.(controller, context)
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+    statusMessage?: string,
+  ): void {
+    if (statusCode >= 200 && !this.headed) {
+      this.headed = true
+      this.upstream.recordHead(performance.now() - this.started)
+    }
+    this.handler.onResponseStart?.(controller, statusCode, headers, statusMessage)
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.handler.onResponseData?.(controller, chunk)
+  }
+
+  onResponseEnd(
+    controller: Dispatcher.DispatchController,
+    trailers: Record<string, string | string[] | undefined>,
+  ): void {
+    this.handler.onResponseEnd?.(controller, trailers)
+  }
+
+  onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
+    if (!this.headed) this.upstream.recordFailure()
+    this.handler.onResponseError?.(controller, error)
   }
 }
 

@@ -1,0 +1,189 @@
+import { Readable, type Writable } from 'node:stream'
+
+import type { Dispatcher } from 'undici'
+
+import { AbortError } from '../core/errors'
+import type { Cancellation } from './cancellation'
+
+type Controller = Dispatcher.DispatchController
+
+/** Body bytes held for a consumer not attached yet; past this the backend's connection is paused. */
+const HELD_BYTES_LIMIT = 64 * 1024
+
+/** The head of a backend's response. */
+export interface ResponseHead {
+  statusCode: number
+  headers: Record<string, string | string[] | undefined>
+}
+
+/** A backend's response body, streamed with back-pressure to one consumer. */
+export interface UpstreamBody {
+  /**
+   * Writes the body into `sink` and ends it; resolves once `sink` finished. Rejects with the
+   * backend's error when it cut the body, the sink's error, or `ERR_STREAM_PREMATURE_CLOSE`
+   * when `sink` closed first (the client left); the backend's request is aborted then.
+   */
+  pipeTo(sink: Writable): Promise<void>
+  /** The body as a stream, for a pipeline of stages; destroying it aborts the backend's request. */
+  readable(): Readable
+}
+
+/** The error a relay sees when its sink closed before the body ended. */
+export function prematureClose(): Error {
+  return Object.assign(new Error('premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })
+}
+
+/**
+ * One request to a backend through undici's handler API (`dispatch`), and its response.
+ * undici's `request()` wraps each body in a `Readable` and `stream()` adds end-of-stream
+ * listeners; on the proxy path, where a body usually goes straight into the client's
+ * `ServerResponse`, those objects were a large share of the gateway's own CPU in profiles.
+ * Here the body is written into the sink as undici hands it over, the connection paused
+ * while the sink needs to drain; a `Readable` is made only for a consumer that pipes it
+ * through stages (compression, the cache's copy).
+ *
+ * {@link head} settles at the response headers (1xx skipped) or with the failure before
+ * them. Body bytes that arrive before a consumer attaches are held (the connection paused
+ * past 64 KiB). `cancel` aborts the request: before the headers the head
+ * rejects with an `AbortError`, after them the consumer sees the body cut.
+ */
+export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBody {
+  /** Settles at the response headers, or with the failure before them. */
+  readonly head: Promise<ResponseHead>
+  private resolveHead!: (head: ResponseHead) => void
+  private rejectHead!: (error: Error) => void
+  private controller: Controller | undefined
+  private abortReason: Error | undefined
+  private started = false
+  private ended = false
+  private failure: Error | undefined
+  private held: Buffer[] = []
+  private heldBytes = 0
+  private sink: Writable | undefined
+  private settleSink: ((error?: Error) => void) | undefined
+  private stream: Readable | undefined
+
+  constructor(private readonly cancel: Cancellation) {
+    this.head = new Promise<ResponseHead>((resolve, reject) => {
+      this.resolveHead = resolve
+      this.rejectHead = reject
+    })
+    if (cancel.aborted) this.abort(goneError())
+    else cancel.subscribe(this.onCancel)
+  }
+
+  /** Aborts the request (no effect once the body ended or failed). */
+  abort(reason: Error): void {
+    if (this.ended || this.failure !== undefined || this.abortReason !== undefined) return
+    this.abortReason = reason
+    // Not dispatched to a connection yet: undici aborts it when it is (onRequestStart).
+    this.controller?.abort(reason)
+  }
+
+  /** The request could not even be dispatched (its pool is closed). */
+  refused(error: Error): void {
+    this.onResponseError(undefined, error)
+  }
+
+  onRequestStart(controller: Controller): void {
+    this.controller = controller
+    if (this.abortReason !== undefined) controller.abort(this.abortReason)
+  }
+
+  onResponseStart(_controller: Controller, statusCode: number, headers: ResponseHead['headers']): void {
+    if (statusCode < 200) return
+    this.started = true
+    this.resolveHead({ statusCode, headers })
+  }
+
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    if (this.sink !== undefined) {
+      if (!this.sink.write(chunk)) controller.pause()
+    } else if (this.stream !== undefined) {
+      if (!this.stream.push(chunk)) controller.pause()
+    } else {
+      this.held.push(chunk)
+      this.heldBytes += chunk.length
+      if (this.heldBytes >= HELD_BYTES_LIMIT) controller.pause()
+    }
+  }
+
+  onResponseEnd(): void {
+    this.ended = true
+    this.cancel.unsubscribe(this.onCancel)
+    if (this.sink !== undefined) this.sink.end()
+    else this.stream?.push(null)
+  }
+
+  onResponseError(_controller: Controller | undefined, error: Error): void {
+    this.cancel.unsubscribe(this.onCancel)
+    if (!this.started) return this.rejectHead(error)
+    if (this.ended || this.failure !== undefined) return
+    this.failure = error
+    this.settleSink?.(error)
+    this.stream?.destroy(error)
+  }
+
+  pipeTo(sink: Writable): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let settled = false
+      const settle = (error?: Error): void => {
+        if (settled) return
+        settled = true
+        this.settleSink = undefined
+        sink.off('drain', this.onDrain)
+        if (error === undefined) return resolve()
+        this.abort(error)
+        reject(error)
+      }
+      this.sink = sink
+      this.settleSink = settle
+      // The listeners stay: an error after the end must still not go unhandled.
+      sink.on('error', settle)
+      sink.on('finish', () => settle())
+      sink.on('close', () => {
+        if (!sink.writableFinished) settle(prematureClose())
+      })
+      sink.on('drain', this.onDrain)
+      if (this.failure !== undefined) return settle(this.failure)
+      for (const chunk of this.takeHeld()) sink.write(chunk)
+      if (this.ended) sink.end()
+      else if (!sink.writableNeedDrain) this.controller?.resume()
+    })
+  }
+
+  readable(): Readable {
+    const stream = new Readable({
+      read: () => this.controller?.resume(),
+      destroy: (error, callback) => {
+        if (!this.ended) this.abort(error ?? prematureClose())
+        callback(error)
+      },
+    })
+    this.stream = stream
+    for (const chunk of this.takeHeld()) stream.push(chunk)
+    if (this.failure !== undefined) stream.destroy(this.failure)
+    else if (this.ended) stream.push(null)
+    return stream
+  }
+
+  private takeHeld(): Buffer[] {
+    const held = this.held
+    this.held = []
+    this.heldBytes = 0
+    return held
+  }
+
+  private readonly onDrain = (): void => {
+    this.controller?.resume()
+  }
+
+  private readonly onCancel = (): void => {
+    this.abort(goneError())
+  }
+}
+
+/** Why a request whose client left was aborted. */
+function goneError(): AbortError {
+  return new AbortError('the client went away before its response ended')
+}
