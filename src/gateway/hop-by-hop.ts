@@ -4,7 +4,8 @@ import { isHopByHopField } from './http-cache/headers'
 
 /** Names listed in the `Connection` header, lower-cased: they are hop-by-hop for this message too. */
 function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined
+  // `keep-alive` names a field that is hop-by-hop anyway: the usual value needs no set.
+  if (value === undefined || value === 'keep-alive') return undefined
   const tokens = new Set<string>()
   for (const part of Array.isArray(value) ? value : [String(value)]) {
     for (const token of part.split(',')) {
