@@ -180,6 +180,23 @@ test('stale-while-revalidate: a stale value is served at once while it reloads',
   t.is(cache.getSync('k'), 'new')
 })
 
+test('getOrLoadLocal answers what getOrLoad would without waiting, and nothing else', async (t) => {
+  const cache = open<string>({ staleWhileRevalidateMs: 10_000, earlyRefresh: false })
+  let loads = 0
+  const loader = async (): Promise<string> => `loaded ${++loads}`
+  t.is(cache.getOrLoadLocal('k', loader), undefined, 'a miss waits: nothing loaded here')
+  t.is(loads, 0)
+  t.is(await cache.getOrLoad('k', loader), 'loaded 1')
+  t.deepEqual(cache.getOrLoadLocal('k', loader), { value: 'loaded 1' })
+  await cache.set('stale', 'old', { ttlMs: 20 })
+  await sleep(40)
+  t.deepEqual(cache.getOrLoadLocal('stale', loader), { value: 'old' }, 'stale within the window: served')
+  await waitFor('the reload to land', () => cache.getSync('stale') === 'loaded 2')
+  t.throws(() => cache.getOrLoadLocal('k', 'not a loader' as never), { instanceOf: InvalidArgumentError })
+  await cache.close()
+  t.throws(() => cache.getOrLoadLocal('k', loader), { instanceOf: ClosedError })
+})
+
 test('early refresh: hits near expiry reload ahead of it, at most one at a time', async (t) => {
   const cache = open<number>({ earlyRefresh: { beta: 100 } })
   let loads = 0

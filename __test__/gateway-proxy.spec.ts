@@ -120,7 +120,7 @@ test('X-Forwarded-For is believed only from a trusted proxy: a spoofed one does 
   const { url } = await gatewayFor({
     backends: [{ url: origin.url }],
     trustedProxies: ['127.0.0.2/32', 'fd00::/8'],
-    rateLimit: { algorithm: 'fixed-window', limit: 2, windowMs: 60_000 },
+    rateLimit: { algorithm: 'sliding-log', limit: 2, windowMs: 60_000 },
   })
   // From an untrusted peer (127.0.0.1) every spoofed address counts as the peer itself.
   const untrusted = []
@@ -164,7 +164,7 @@ test('/health and /ready are answered by the gateway and never limited', async (
   const origin = await backend(echo)
   const { url, gateway } = await gatewayFor({
     backends: [{ url: origin.url }],
-    rateLimit: { algorithm: 'fixed-window', limit: 1, windowMs: 60_000 },
+    rateLimit: { algorithm: 'sliding-log', limit: 1, windowMs: 60_000 },
   })
   for (let i = 0; i < 3; i++) {
     t.is((await send(`${url}/health`)).status, 200)

@@ -107,6 +107,24 @@ test('handler(): a user key of up to 512 bytes is served, and keeps its results 
   t.deepEqual(JSON.parse(other.body.toString()), { n: 1, run: 2 })
 })
 
+test('handler(): each request counts once against the limit, whether a miss that waits or a hit answered at once', async (t) => {
+  let runs = 0
+  const layer = open({
+    processor: async (data: { n: number }) => {
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      return { n: data.n, run: ++runs }
+    },
+    rateLimit: { algorithm: 'sliding-log', limit: 3, windowMs: 60_000 },
+  })
+  const url = await listen(createServer(layer.handler()))
+  const key = { 'x-api-key': 'counted' }
+  const statuses = []
+  for (const n of [1, 1, 2, 2]) statuses.push((await postJson(url, { n }, key)).status)
+  t.deepEqual(statuses, [200, 200, 200, 429])
+  t.is(runs, 2)
+  t.like(layer.stats().requests, { hit: 1, miss: 2, limited: 1 })
+})
+
 test('handler(): MessagePack and octet-stream bodies; the response follows the request unless Accept asks', async (t) => {
   const layer = open({
     processor: (data: unknown) =>

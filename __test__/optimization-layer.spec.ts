@@ -95,7 +95,7 @@ test('a cacheKey option decides which requests share a result', async (t) => {
 test('a user key over its limit is refused with RateLimitedError and retryAfterMs', async (t) => {
   const layer = open({
     processor: (n: number) => n * 2,
-    rateLimit: { algorithm: 'fixed-window', limit: 2, windowMs: 60_000 },
+    rateLimit: { algorithm: 'sliding-log', limit: 2, windowMs: 60_000 },
   })
   t.is(await layer.processRequest('alice', 1), 2)
   t.is(await layer.processRequest('alice', 2), 4)
@@ -192,7 +192,7 @@ test('backends: a miss is POSTed to a backend, a dead one is routed around, none
 test('handler(): JSON in and out, the user key header, 429 with Retry-After and RateLimit-* headers', async (t) => {
   const layer = open({
     processor: (data: { n: number }) => ({ doubled: data.n * 2 }),
-    rateLimit: { algorithm: 'fixed-window', limit: 2, windowMs: 60_000 },
+    rateLimit: { algorithm: 'sliding-log', limit: 2, windowMs: 60_000 },
   })
   const url = await listen(createServer(layer.handler()))
   const ok = await postJson(url, { n: 21 }, { 'x-api-key': 'k1' })
@@ -393,7 +393,7 @@ test('Redis: two layers share the cache and the rate limit', async (t) => {
         return { answer: data.q.toUpperCase() }
       },
       cache: { namespace: 'layer-spec' },
-      rateLimit: { algorithm: 'fixed-window', limit: 3, windowMs: 60_000, prefix: 'layer-spec:' },
+      rateLimit: { algorithm: 'sliding-log', limit: 3, windowMs: 60_000, prefix: 'layer-spec:' },
     })
   const one = make('one')
   const two = make('two')

@@ -389,6 +389,28 @@ export class DistributedCache<V = unknown> {
    * caller waiting for that load and nothing is cached.
    */
   async getOrLoad(key: string, loader: CacheLoader<V>, options: CacheLoadOptions = {}): Promise<V | undefined> {
+    const local = this.getOrLoadLocal(key, loader, options)
+    if (local !== undefined) return local.value
+    return abortable(this.loading.flight(key, loader, callTtl(options, this.defaultTtlMs)), options.signal)
+  }
+
+  /**
+   * What {@link getOrLoad} answers without waiting, synchronously: `{ value }` when the local
+   * tiers hold `key` fresh (an early refresh started as getOrLoad would) or stale within
+   * `staleWhileRevalidateMs` (its reload started); `undefined` when getOrLoad would wait for
+   * Redis or the loader. For callers whose hits must not pay a promise.
+   *
+   * @example
+   * ```ts
+   * const local = cache.getOrLoadLocal('user:1', loadUser)
+   * const user = local !== undefined ? local.value : await cache.getOrLoad('user:1', loadUser)
+   * ```
+   */
+  getOrLoadLocal(
+    key: string,
+    loader: CacheLoader<V>,
+    options: CacheLoadOptions = {},
+  ): { value: V | undefined } | undefined {
     if (this.closed) throw this.closedError()
     checkKey(key, this.maxKeyLength)
     if (typeof loader !== 'function') throw new InvalidArgumentError('invalid loader: expected a function')
@@ -396,17 +418,16 @@ export class DistributedCache<V = unknown> {
     const ttlMs = callTtl(options, this.defaultTtlMs)
     const now = Date.now()
     const local = this.readLocal(key, now)
-    if (local !== undefined) {
-      if (local.freshUntil > now) {
-        if (this.loading.shouldRefreshEarly(local.freshUntil, now)) this.loading.refreshEarly(key, loader, ttlMs)
-        return this.valueOf(local)
-      }
-      if (local.freshUntil + this.staleMs > now) {
-        this.loading.refreshStale(key, loader, ttlMs)
-        return this.valueOf(local)
-      }
+    if (local === undefined) return undefined
+    if (local.freshUntil > now) {
+      if (this.loading.shouldRefreshEarly(local.freshUntil, now)) this.loading.refreshEarly(key, loader, ttlMs)
+      return { value: this.valueOf(local) }
     }
-    return abortable(this.loading.flight(key, loader, ttlMs), options.signal)
+    if (local.freshUntil + this.staleMs > now) {
+      this.loading.refreshStale(key, loader, ttlMs)
+      return { value: this.valueOf(local) }
+    }
+    return undefined
   }
 
   /**

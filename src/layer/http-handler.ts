@@ -17,7 +17,7 @@ import { rejectTooManyRequests } from '../ratelimit/http'
 import { userKeyDigest, type LayerAccessLogEntry } from './access-log'
 import type { EncodedBodies, ReadyBody } from './encoded-bodies'
 import { decodeBody, encodeResult, formatOf, responseFormat, type BodyFormat } from './media-types'
-import type { ProcessRequestOptions, ResolvedLayerOptions } from './options'
+import type { ResolvedLayerOptions } from './options'
 import { acceptsSomeEncoding, encodeForClient, encodingVariant } from './response-compression'
 
 /** A result with its cache key and where it came from. @internal */
@@ -30,7 +30,7 @@ export interface HandledResult<R = unknown> {
 /** What the handler needs of its layer. @internal */
 export interface HandlerHost {
   readonly rateLimit: number | undefined
-  processRecorded(userKey: string, data: never, options: ProcessRequestOptions): Promise<HandledResult>
+  processRecordedNow(userKey: string, data: never, signal: () => AbortSignal): HandledResult | Promise<HandledResult>
 }
 
 type HandlerSettings = Pick<
@@ -135,10 +135,19 @@ async function serve(
   }
   exchange.userKey = userKey
   // The client going away aborts the request's wait (the work goes on for identical requests).
-  const gone = new AbortController()
-  res.on('close', () => {
-    if (!res.writableFinished) gone.abort()
-  })
+  // Made only for a request that waits: a hit answered at once never needs one.
+  let gone: AbortController | undefined
+  const signal = (): AbortSignal => {
+    if (gone === undefined) {
+      const controller = new AbortController()
+      gone = controller
+      if (res.destroyed && !res.writableFinished) controller.abort()
+      res.on('close', () => {
+        if (!res.writableFinished) controller.abort()
+      })
+    }
+    return gone.signal
+  }
   let body: Buffer
   try {
     body = await readBody(req, settings.maxBodyBytes)
@@ -156,13 +165,15 @@ async function serve(
   }
   let handled: HandledResult
   try {
-    handled = await layer.processRecorded(userKey, data as never, { signal: gone.signal })
+    const answer = layer.processRecordedNow(userKey, data as never, signal)
+    handled = answer instanceof Promise ? await answer : answer
   } catch (error) {
-    return replyError(layer, settings, res, error, gone.signal.aborted)
+    return replyError(layer, settings, res, error, gone?.signal.aborted === true)
   }
   exchange.cache = handled.cache
   if (res.destroyed) return
-  const sent = await readyBody(settings, bodies, handled, responseFormat(req.headers.accept, format), acceptEncoding)
+  const ready = readyBody(settings, bodies, handled, responseFormat(req.headers.accept, format), acceptEncoding)
+  const sent = ready instanceof Promise ? await ready : ready
   if (res.destroyed) return
   res.writeHead(200, {
     'content-type': sent.contentType,
@@ -174,17 +185,28 @@ async function serve(
   res.end(sent.body)
 }
 
-/** The body of a result in `format` for `acceptEncoding`: the one kept for it, or made (and kept) now. */
-async function readyBody(
+/** The body of a result in `format` for `acceptEncoding`: the one kept for it (at once), or made (and kept) now. */
+function readyBody(
   settings: HandlerSettings,
   bodies: EncodedBodies | undefined,
   handled: HandledResult,
   format: BodyFormat,
   acceptEncoding: string | undefined,
-): Promise<ReadyBody> {
+): ReadyBody | Promise<ReadyBody> {
   const variant = `${format} ${encodingVariant(acceptEncoding)}`
   const kept = bodies?.get(handled.key, variant, handled.result)
   if (kept !== undefined) return kept
+  return encodeReadyBody(settings, bodies, handled, format, acceptEncoding, variant)
+}
+
+async function encodeReadyBody(
+  settings: HandlerSettings,
+  bodies: EncodedBodies | undefined,
+  handled: HandledResult,
+  format: BodyFormat,
+  acceptEncoding: string | undefined,
+  variant: string,
+): Promise<ReadyBody> {
   const encoded = encodeResult(format, handled.result)
   const sent = await encodeForClient(encoded.body, acceptEncoding, settings.compressMinBytes)
   const ready = { body: sent.body, contentType: encoded.contentType, encoding: sent.encoding }

@@ -17,6 +17,7 @@ import {
 } from '../core/errors'
 import { knownOptions } from '../core/validate'
 import { MetricsCollector } from '../monitoring/metrics-collector'
+import type { RateLimitDecision } from '../ratelimit/decision'
 import { RateLimiter } from '../ratelimit/rate-limiter'
 import type { TaskQueueOptions } from '../queue/options'
 import { TaskQueue } from '../queue/task-queue'
@@ -279,7 +280,12 @@ export class OptimizationLayer<D = unknown, R = unknown> {
   }
 
   /** @internal For `handler()`: {@link processRequest}, telling its cache key and whether the result came from the cache. */
-  async processRecorded(userKey: string, data: D, options: ProcessRequestOptions = {}): Promise<HandledResult<R>> {
+  async processRecorded(
+    userKey: string,
+    data: D,
+    options: ProcessRequestOptions = {},
+    admitted = false,
+  ): Promise<HandledResult<R>> {
     if (this.closing) {
       this.counts.shed++
       throw new ClosedError(`optimization layer ${this.name} is stopping: no request accepted`)
@@ -287,7 +293,7 @@ export class OptimizationLayer<D = unknown, R = unknown> {
     const started = performance.now()
     // Set by the pipeline's callback, which flow analysis does not follow: not narrowed to 'error'.
     let outcome = 'error' as LayerOutcome
-    const work = this.pipeline(userKey, data, options, (found) => (outcome = found))
+    const work = this.pipeline(userKey, data, options, admitted, (found) => (outcome = found))
     this.inFlight.add(work)
     try {
       const { value, key } = await work
@@ -297,9 +303,47 @@ export class OptimizationLayer<D = unknown, R = unknown> {
       throw error
     } finally {
       this.inFlight.delete(work)
-      this.counts[outcome]++
-      if (!this.metrics.closed)
-        this.metrics.recordRequest(performance.now() - started, outcome === 'hit' || outcome === 'miss')
+      this.recordOutcome(outcome, started)
+    }
+  }
+
+  /**
+   * @internal For `handler()`: {@link processRecorded}, answered at once when nothing needs an
+   * await (no limiter or an in-process one, and the result in the local tiers), so that such a
+   * hit pays no promise and no `AbortController`: `signal` is asked for only by a request that
+   * must wait. Throws what processRecorded rejects with.
+   */
+  processRecordedNow(
+    userKey: string,
+    data: D,
+    signal: () => AbortSignal,
+  ): HandledResult<R> | Promise<HandledResult<R>> {
+    if (this.closing || (this.limiter !== undefined && !this.limiter.decidesInProcess)) {
+      return this.processRecorded(userKey, data, { signal: signal() })
+    }
+    const started = performance.now()
+    let key: string
+    let local: { value: unknown } | undefined
+    try {
+      checkUserKey(userKey)
+      if (this.limiter !== undefined) this.admit(this.limiter.allowSync(userKey))
+      key = this.keyOf(userKey, data, undefined)
+      local = this.cache.getOrLoadLocal(key, () => this.compute(userKey, data, {}))
+    } catch (error) {
+      this.recordOutcome(outcomeOf(error), started)
+      throw error
+    }
+    // Admitted already: the rest of the way must not count the request against the limit again.
+    if (local === undefined) return this.processRecorded(userKey, data, { signal: signal(), cacheKey: key }, true)
+    this.recordOutcome('hit', started)
+    return { result: local.value as R, cache: 'hit', key }
+  }
+
+  /** Counts a finished request by outcome and records its latency. */
+  private recordOutcome(outcome: LayerOutcome, started: number): void {
+    this.counts[outcome]++
+    if (!this.metrics.closed) {
+      this.metrics.recordRequest(performance.now() - started, outcome === 'hit' || outcome === 'miss')
     }
   }
 
@@ -402,31 +446,18 @@ export class OptimizationLayer<D = unknown, R = unknown> {
     userKey: string,
     data: D,
     options: ProcessRequestOptions,
+    admitted: boolean,
     found: (outcome: LayerOutcome) => void,
   ): Promise<{ value: R; key: string }> {
     knownOptions('processRequest options', options, PROCESS_REQUEST_OPTION_NAMES)
-    if (typeof userKey !== 'string' || userKey === '') {
-      throw new InvalidArgumentError(`invalid userKey: expected a non-empty string, got ${String(userKey)}`)
-    }
+    checkUserKey(userKey)
     const { signal } = options
     if (signal?.aborted) throw new AbortError('the request was aborted')
-    if (this.limiter !== undefined) {
+    if (this.limiter !== undefined && !admitted) {
       // An in-process limiter decides without an await (a Redis-backed one cannot).
-      const decision = this.limiter.decidesInProcess
-        ? this.limiter.allowSync(userKey)
-        : await this.limiter.allow(userKey)
-      if (!decision.allowed) {
-        throw new RateLimitedError(`rate limit exceeded; retry in ${decision.retryAfterMs} ms`, {
-          retryAfterMs: decision.retryAfterMs,
-          resetMs: decision.resetMs,
-        })
-      }
+      this.admit(this.limiter.decidesInProcess ? this.limiter.allowSync(userKey) : await this.limiter.allow(userKey))
     }
-    const key =
-      options.cacheKey ??
-      (this.settings.cacheKey === undefined
-        ? defaultCacheKey(userKey, data)
-        : (this.settings.cacheKey as (userKey: string, data: D) => string)(userKey, data))
+    const key = this.keyOf(userKey, data, options.cacheKey)
     let ran = false
     const value = await this.cache.getOrLoad(
       key,
@@ -438,6 +469,23 @@ export class OptimizationLayer<D = unknown, R = unknown> {
     )
     found(ran ? 'miss' : 'hit')
     return { value: value as R, key }
+  }
+
+  /** Throws `RateLimitedError` for a request the limiter refused. */
+  private admit(decision: RateLimitDecision): void {
+    if (!decision.allowed) {
+      throw new RateLimitedError(`rate limit exceeded; retry in ${decision.retryAfterMs} ms`, {
+        retryAfterMs: decision.retryAfterMs,
+        resetMs: decision.resetMs,
+      })
+    }
+  }
+
+  /** The cache key of a request: the call's own, else the layer's `cacheKey`, else user key and data digest. */
+  private keyOf(userKey: string, data: D, given: string | undefined): string {
+    if (given !== undefined) return given
+    const custom = this.settings.cacheKey as ((userKey: string, data: D) => string) | undefined
+    return custom === undefined ? defaultCacheKey(userKey, data) : custom(userKey, data)
   }
 
   /** The work of a miss, on the queue. */
@@ -528,6 +576,12 @@ export class OptimizationLayer<D = unknown, R = unknown> {
 function refuseOwnRedis(what: string, options: object | undefined): void {
   if (options !== undefined && options !== null && 'redis' in options) {
     throw new InvalidArgumentError(`invalid ${what}.redis: give Redis once, as the layer option redis`)
+  }
+}
+
+function checkUserKey(userKey: string): void {
+  if (typeof userKey !== 'string' || userKey === '') {
+    throw new InvalidArgumentError(`invalid userKey: expected a non-empty string, got ${String(userKey)}`)
   }
 }
 
