@@ -2,8 +2,7 @@
 //! the stream's window (at most 16 MiB in the standard format), and output is
 //! produced into windows that never pass the caller's limit.
 
-use brotli::enc::StandardAlloc;
-use brotli::{BrotliDecompressStream, BrotliResult, BrotliState};
+use brotli_decompressor::{BrotliDecompressStream, BrotliResult, BrotliState, StandardAlloc};
 
 use crate::output::{window_for, Budget};
 use crate::CodecError;

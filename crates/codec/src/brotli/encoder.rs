@@ -1,81 +1,41 @@
 //! Brotli compression: one-shot into a caller buffer, and push-style streaming.
 
-use brotli::enc::encode::{
-    BrotliEncoderMaxCompressedSize, BrotliEncoderOperation, BrotliEncoderParameter,
-    BrotliEncoderStateStruct,
-};
-use brotli::enc::StandardAlloc;
-use brotli::interface::{PredictionModeContextMap, StaticCommand};
-use brotli::{InputPair, InputReferenceMut};
+use brotlic::encode::{BrotliEncoder as Instance, BrotliEncoderOptions, BrotliOperation};
+use brotlic::{Quality, WindowSize};
 
 use super::stored::{stored_len, write_stored};
 use crate::output::check_capacity;
 use crate::CodecError;
 
-type State = BrotliEncoderStateStruct<StandardAlloc>;
-
 fn encoder_error() -> CodecError {
     CodecError::InvalidArgument("brotli encoder failed".to_owned())
 }
 
-fn new_state(quality: i32, window_log: u32, size_hint: Option<usize>) -> Result<State, CodecError> {
-    let mut state = State::new(StandardAlloc::default());
-    let mut set = |param, value: u32| {
-        if state.set_parameter(param, value) {
-            Ok(())
-        } else {
-            Err(encoder_error())
-        }
-    };
-    set(
-        BrotliEncoderParameter::BROTLI_PARAM_QUALITY,
-        quality.unsigned_abs(),
-    )?;
-    set(BrotliEncoderParameter::BROTLI_PARAM_LGWIN, window_log)?;
+fn new_instance(
+    quality: i32,
+    window_log: u32,
+    size_hint: Option<usize>,
+) -> Result<Instance, CodecError> {
+    let quality = u8::try_from(quality)
+        .ok()
+        .and_then(|q| Quality::new(q).ok())
+        .ok_or_else(encoder_error)?;
+    let window = u8::try_from(window_log)
+        .ok()
+        .and_then(|w| WindowSize::new(w).ok())
+        .ok_or_else(encoder_error)?;
+    let mut options = BrotliEncoderOptions::new();
+    options.quality(quality).window_size(window);
     if let Some(hint) = size_hint {
-        set(
-            BrotliEncoderParameter::BROTLI_PARAM_SIZE_HINT,
-            u32::try_from(hint).unwrap_or(u32::MAX),
-        )?;
+        options.size_hint(u32::try_from(hint).unwrap_or(u32::MAX));
     }
-    Ok(state)
+    options.build().map_err(|_| encoder_error())
 }
 
-/// One call of the encoder: returns the input bytes taken and output bytes written.
-fn step(
-    state: &mut State,
-    op: BrotliEncoderOperation,
-    input: &[u8],
-    dst: &mut [u8],
-) -> Result<(usize, usize), CodecError> {
-    let (mut available_in, mut in_offset) = (input.len(), 0);
-    let (mut available_out, mut out_offset) = (dst.len(), 0);
-    let mut total_out = None;
-    let mut no_callback = |_: &mut PredictionModeContextMap<InputReferenceMut>,
-                           _: &mut [StaticCommand],
-                           _: InputPair,
-                           _: &mut StandardAlloc| ();
-    let ok = state.compress_stream(
-        op,
-        &mut available_in,
-        input,
-        &mut in_offset,
-        &mut available_out,
-        dst,
-        &mut out_offset,
-        &mut total_out,
-        &mut no_callback,
-    );
-    if ok {
-        Ok((in_offset, out_offset))
-    } else {
-        Err(encoder_error())
-    }
-}
-
-/// Worst-case compressed size of `len` bytes (the library's bound).
+/// Worst-case compressed size of `len` bytes (the library's bound, valid at every
+/// quality here: below quality 2 the one-shot call falls back to stored blocks, which fit it).
 pub(crate) fn compress_bound(len: usize) -> usize {
-    BrotliEncoderMaxCompressedSize(len)
+    brotlic::compress_bound(len, Quality::best()).unwrap_or(0)
 }
 
 /// Compresses `input` as one stream into `out` (at least [`compress_bound`] bytes).
@@ -93,15 +53,12 @@ pub(crate) fn compress_into(
         )));
     }
     check_capacity(out.len(), bound)?;
-    let mut state = new_state(quality, window_log, Some(input.len()))?;
-    let (taken, written) = step(
-        &mut state,
-        BrotliEncoderOperation::BROTLI_OPERATION_FINISH,
-        input,
-        out,
-    )?;
-    if taken == input.len() && state.is_finished() {
-        return Ok(written);
+    let mut instance = new_instance(quality, window_log, Some(input.len()))?;
+    let result = instance
+        .compress(input, out, BrotliOperation::Finish)
+        .map_err(|_| encoder_error())?;
+    if result.bytes_read == input.len() && instance.is_finished() {
+        return Ok(result.bytes_written);
     }
     check_capacity(out.len(), stored_len(input.len()))?;
     Ok(write_stored(input, out))
@@ -109,14 +66,14 @@ pub(crate) fn compress_into(
 
 /// Push-style brotli compressor producing one stream.
 pub(crate) struct BrotliEncoder {
-    state: State,
+    instance: Instance,
 }
 
 impl BrotliEncoder {
     /// A compressor at `quality` and `window_log` (validated by the caller).
     pub(crate) fn new(quality: i32, window_log: u32) -> Result<Self, CodecError> {
         Ok(BrotliEncoder {
-            state: new_state(quality, window_log, None)?,
+            instance: new_instance(quality, window_log, None)?,
         })
     }
 
@@ -125,21 +82,24 @@ impl BrotliEncoder {
     /// which output is copied: no room is set aside for calls that produce nothing.
     fn run(
         &mut self,
-        op: BrotliEncoderOperation,
+        op: BrotliOperation,
         mut input: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), CodecError> {
         loop {
-            let (taken, _) = step(&mut self.state, op, input, &mut [])?;
+            let taken = self
+                .instance
+                .give_input(input, op)
+                .map_err(|_| encoder_error())?;
             input = &input[taken..];
             let before = out.len();
-            while self.state.has_more_output() {
-                let mut size = 0;
-                let pending = self.state.take_output(&mut size);
-                out.extend_from_slice(pending.get(..size).unwrap_or(pending));
+            // SAFETY: each slice is copied out before the next call to the encoder, which
+            // is all `take_output` requires.
+            while let Some(pending) = unsafe { self.instance.take_output() } {
+                out.extend_from_slice(pending);
             }
             let complete = match op {
-                BrotliEncoderOperation::BROTLI_OPERATION_FINISH => self.state.is_finished(),
+                BrotliOperation::Finish => self.instance.is_finished(),
                 _ => true,
             };
             if input.is_empty() && complete {
@@ -153,16 +113,16 @@ impl BrotliEncoder {
 
     /// Compresses `input`, appending whatever output is ready.
     pub(crate) fn write(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
-        self.run(BrotliEncoderOperation::BROTLI_OPERATION_PROCESS, input, out)
+        self.run(BrotliOperation::Process, input, out)
     }
 
     /// Emits everything written so far.
     pub(crate) fn flush(&mut self, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        self.run(BrotliEncoderOperation::BROTLI_OPERATION_FLUSH, &[], out)
+        self.run(BrotliOperation::Flush, &[], out)
     }
 
     /// Ends the stream.
     pub(crate) fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        self.run(BrotliEncoderOperation::BROTLI_OPERATION_FINISH, &[], out)
+        self.run(BrotliOperation::Finish, &[], out)
     }
 }
