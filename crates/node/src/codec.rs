@@ -6,6 +6,7 @@ use napi_derive::napi;
 use optlayer_codec::{self as codec, CompressParams};
 
 use crate::errors::{contain, Failure};
+use crate::owned_buffer::OwnedBuffer;
 
 /// The formats of `optlayer-codec`; the TypeScript layer maps names such as `'br'` to these.
 #[napi]
@@ -63,17 +64,17 @@ pub fn compress_into(
 }
 
 /// Compresses into a new Buffer; for inputs too large for the caller's scratch.
-#[napi(catch_unwind)]
+#[napi(catch_unwind, ts_return_type = "Buffer")]
 pub fn compress(
     env: Env,
     codec: Codec,
     input: &[u8],
     level: Option<i32>,
     window_log: Option<u32>,
-) -> Result<Buffer> {
+) -> Result<OwnedBuffer> {
     let params = params(level, window_log);
     contain(|| codec::compress(codec.into(), input, &params))
-        .map(Buffer::from)
+        .map(OwnedBuffer)
         .map_err(|f| f.into_napi(&env))
 }
 
@@ -94,10 +95,15 @@ pub fn decompress_into(
 }
 
 /// Decompresses into a new Buffer of exactly the output size.
-#[napi(catch_unwind)]
-pub fn decompress(env: Env, codec: Codec, input: &[u8], max_output_bytes: f64) -> Result<Buffer> {
+#[napi(catch_unwind, ts_return_type = "Buffer")]
+pub fn decompress(
+    env: Env,
+    codec: Codec,
+    input: &[u8],
+    max_output_bytes: f64,
+) -> Result<OwnedBuffer> {
     contain(|| codec::decompress(codec.into(), input, byte_limit(max_output_bytes)))
-        .map(Buffer::from)
+        .map(OwnedBuffer)
         .map_err(|f| f.into_napi(&env))
 }
 
@@ -122,7 +128,7 @@ pub struct CodecTask {
 
 impl Task for CodecTask {
     type Output = std::result::Result<Vec<u8>, Failure>;
-    type JsValue = Buffer;
+    type JsValue = OwnedBuffer;
 
     fn compute(&mut self) -> Result<Self::Output> {
         let input: &[u8] = &self.input;
@@ -135,7 +141,7 @@ impl Task for CodecTask {
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        output.map(Buffer::from).map_err(|f| f.into_napi(&env))
+        output.map(OwnedBuffer).map_err(|f| f.into_napi(&env))
     }
 }
 

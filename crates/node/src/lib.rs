@@ -17,6 +17,7 @@ mod errors;
 mod handles;
 mod hash_ring;
 mod keys;
+mod owned_buffer;
 mod panic_probe;
 mod queue;
 mod ratelimit;

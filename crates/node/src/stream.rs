@@ -10,6 +10,7 @@ use optlayer_codec::{self as codec, CompressParams, Decoder, Encoder};
 
 use crate::codec::{byte_limit, Codec};
 use crate::errors::{contain, Failure};
+use crate::owned_buffer::OwnedBuffer;
 
 enum Coder {
     Encode(Encoder),
@@ -116,7 +117,7 @@ pub struct StreamTask {
 
 impl Task for StreamTask {
     type Output = std::result::Result<Vec<u8>, Failure>;
-    type JsValue = Buffer;
+    type JsValue = OwnedBuffer;
 
     fn compute(&mut self) -> Result<Self::Output> {
         let input: &[u8] = &self.input;
@@ -130,6 +131,6 @@ impl Task for StreamTask {
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        output.map(Buffer::from).map_err(|f| f.into_napi(&env))
+        output.map(OwnedBuffer).map_err(|f| f.into_napi(&env))
     }
 }

