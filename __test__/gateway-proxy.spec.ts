@@ -220,6 +220,31 @@ test('a client that goes away mid-download cancels the upstream request, compres
   t.is(closedUpstream, 2)
 })
 
+test('a request whose client left while it waited for an upstream connection is never sent', async (t) => {
+  const seen: string[] = []
+  let release = (): void => {}
+  const held = new Promise<void>((resolve) => (release = resolve))
+  const origin = await backend((req, res) => {
+    seen.push(req.url ?? '')
+    void held.then(() => res.end('done'))
+  })
+  // One connection: the second request waits in undici's queue behind the first.
+  const { url, gateway } = await gatewayFor({ backends: [{ url: origin.url }], upstream: { max: 1 } })
+  const first = send(`${url}/first`)
+  await waitFor('the backend to hold the first request', () => seen.length === 1)
+  const controller = new AbortController()
+  const queued = send(`${url}/queued`, { signal: controller.signal })
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  controller.abort()
+  await t.throwsAsync(queued)
+  release()
+  t.is((await first).status, 200)
+  await waitFor('the gateway to finish both requests', () => gateway.stats().inFlight === 0)
+  const after = await send(`${url}/after`)
+  t.is(after.status, 200)
+  t.deepEqual(seen, ['/first', '/after'], 'the abandoned request never reached the backend')
+})
+
 test('a client that goes away mid-upload cancels the upstream request', async (t) => {
   let received = 0
   let closedUpstream = false

@@ -128,7 +128,7 @@ pub struct CodecTask {
 
 impl Task for CodecTask {
     type Output = std::result::Result<Vec<u8>, Failure>;
-    type JsValue = OwnedBuffer;
+    type JsValue = Buffer;
 
     fn compute(&mut self) -> Result<Self::Output> {
         let input: &[u8] = &self.input;
@@ -141,7 +141,7 @@ impl Task for CodecTask {
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        output.map(OwnedBuffer).map_err(|f| f.into_napi(&env))
+        output.map(Buffer::from).map_err(|f| f.into_napi(&env))
     }
 }
 

@@ -1,4 +1,4 @@
-//! Result bytes handed to JavaScript as a Buffer that V8 allocates and frees itself.
+//! Result bytes of synchronous calls handed to JavaScript as a Buffer Node allocates.
 //!
 //! napi-rs turns a `Vec<u8>` into an external Buffer without a copy, but Node frees such a
 //! Buffer's bytes only from a callback it queues on the event loop once the Buffer is
@@ -9,6 +9,10 @@
 //! 191/s with a copy into a Buffer of Node's (node:zlib: 113 MiB, 100/s); the copy is
 //! cheaper than the page faults it saves, and the vector it copies from is freed at once
 //! and reused by the next call.
+//!
+//! Results of the `*Async` calls stay external Buffers (napi-rs's `Buffer::from`): a copy
+//! would run on the event loop those calls keep free (a 64 MiB result would hold it for
+//! milliseconds), and their callers yield to it, so the freeing callbacks run.
 
 use std::ptr;
 

@@ -10,7 +10,6 @@ use optlayer_codec::{self as codec, CompressParams, Decoder, Encoder};
 
 use crate::codec::{byte_limit, Codec};
 use crate::errors::{contain, Failure};
-use crate::owned_buffer::OwnedBuffer;
 
 enum Coder {
     Encode(Encoder),
@@ -117,7 +116,7 @@ pub struct StreamTask {
 
 impl Task for StreamTask {
     type Output = std::result::Result<Vec<u8>, Failure>;
-    type JsValue = OwnedBuffer;
+    type JsValue = Buffer;
 
     fn compute(&mut self) -> Result<Self::Output> {
         let input: &[u8] = &self.input;
@@ -131,6 +130,6 @@ impl Task for StreamTask {
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        output.map(OwnedBuffer).map_err(|f| f.into_napi(&env))
+        output.map(Buffer::from).map_err(|f| f.into_napi(&env))
     }
 }
