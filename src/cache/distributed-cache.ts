@@ -95,6 +95,9 @@ export interface DistributedCacheStats {
 }
 
 const MISS = Symbol('miss')
+/** getOrLoad must wait: neither a fresh nor a servable stale value is held locally. */
+const WAIT = Symbol('wait')
+
 /**
  * Wall-clock ms at most 1 ms old for the hit paths: `Date.now()` on every hit would cost as
  * much as the rest of an L1 hit. Shared by every cache of the thread.
@@ -389,8 +392,8 @@ export class DistributedCache<V = unknown> {
    * caller waiting for that load and nothing is cached.
    */
   async getOrLoad(key: string, loader: CacheLoader<V>, options: CacheLoadOptions = {}): Promise<V | undefined> {
-    const local = this.getOrLoadLocal(key, loader, options)
-    if (local !== undefined) return local.value
+    const local = this.loadLocal(key, loader, options)
+    if (local !== WAIT) return local
     return abortable(this.loading.flight(key, loader, callTtl(options, this.defaultTtlMs)), options.signal)
   }
 
@@ -411,6 +414,12 @@ export class DistributedCache<V = unknown> {
     loader: CacheLoader<V>,
     options: CacheLoadOptions = {},
   ): { value: V | undefined } | undefined {
+    const local = this.loadLocal(key, loader, options)
+    return local === WAIT ? undefined : { value: local }
+  }
+
+  /** The local part of getOrLoad: the value it answers at once, or {@link WAIT}. */
+  private loadLocal(key: string, loader: CacheLoader<V>, options: CacheLoadOptions): V | undefined | typeof WAIT {
     if (this.closed) throw this.closedError()
     checkKey(key, this.maxKeyLength)
     if (typeof loader !== 'function') throw new InvalidArgumentError('invalid loader: expected a function')
@@ -418,16 +427,16 @@ export class DistributedCache<V = unknown> {
     const ttlMs = callTtl(options, this.defaultTtlMs)
     const now = Date.now()
     const local = this.readLocal(key, now)
-    if (local === undefined) return undefined
+    if (local === undefined) return WAIT
     if (local.freshUntil > now) {
       if (this.loading.shouldRefreshEarly(local.freshUntil, now)) this.loading.refreshEarly(key, loader, ttlMs)
-      return { value: this.valueOf(local) }
+      return this.valueOf(local)
     }
     if (local.freshUntil + this.staleMs > now) {
       this.loading.refreshStale(key, loader, ttlMs)
-      return { value: this.valueOf(local) }
+      return this.valueOf(local)
     }
-    return undefined
+    return WAIT
   }
 
   /**
