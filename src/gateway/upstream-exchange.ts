@@ -29,7 +29,7 @@ export interface UpstreamBody {
 }
 
 /** The error a relay sees when its sink closed before the body ended. */
-export function prematureClose(): Error {
+function prematureClose(): Error {
   return Object.assign(new Error('premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })
 }
 
