@@ -234,9 +234,11 @@ test('a request whose client left while it waited for an upstream connection is 
   await waitFor('the backend to hold the first request', () => seen.length === 1)
   const controller = new AbortController()
   const queued = send(`${url}/queued`, { signal: controller.signal })
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  await waitFor('the gateway to hold the second request', () => gateway.stats().inFlight === 2)
   controller.abort()
   await t.throwsAsync(queued)
+  // The gateway must have seen the client leave before the connection frees up.
+  await waitFor('the gateway to see the client leave', () => gateway.stats().inFlight === 1)
   release()
   t.is((await first).status, 200)
   await waitFor('the gateway to finish both requests', () => gateway.stats().inFlight === 0)
