@@ -197,6 +197,19 @@ test('getOrLoadLocal answers what getOrLoad would without waiting, and nothing e
   t.throws(() => cache.getOrLoadLocal('k', loader), { instanceOf: ClosedError })
 })
 
+test('getOrLoadNow answers local values at once, otherwise starts the load, reading the local tiers once', async (t) => {
+  const cache = open<string>({ l1: { maxEntries: 100 }, earlyRefresh: false })
+  let loads = 0
+  const loader = async (): Promise<string> => `loaded ${++loads}`
+  const missesBefore = cache.stats().l1?.misses ?? 0
+  const pending = cache.getOrLoadNow('k', loader)
+  t.true(pending instanceof Promise)
+  t.is(cache.stats().l1?.misses, missesBefore + 1)
+  t.is(await pending, 'loaded 1')
+  t.deepEqual(cache.getOrLoadNow('k', loader), { value: 'loaded 1' })
+  t.is(loads, 1)
+})
+
 test('early refresh: hits near expiry reload ahead of it, at most one at a time', async (t) => {
   const cache = open<number>({ earlyRefresh: { beta: 100 } })
   let loads = 0

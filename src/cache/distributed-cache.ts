@@ -393,8 +393,27 @@ export class DistributedCache<V = unknown> {
    */
   async getOrLoad(key: string, loader: CacheLoader<V>, options: CacheLoadOptions = {}): Promise<V | undefined> {
     const local = this.loadLocal(key, loader, options)
-    if (local !== WAIT) return local
-    return abortable(this.loading.flight(key, loader, callTtl(options, this.defaultTtlMs)), options.signal)
+    return local === WAIT ? this.load(key, loader, options) : local
+  }
+
+  /**
+   * {@link getOrLoad} without a promise when it needs none: `{ value }` when the local tiers
+   * answer (as {@link getOrLoadLocal}), else getOrLoad's promise, its load already started.
+   * One read of the local tiers either way, for callers whose hits must not pay a promise.
+   *
+   * @example
+   * ```ts
+   * const answer = cache.getOrLoadNow('user:1', loadUser)
+   * const user = answer instanceof Promise ? await answer : answer.value
+   * ```
+   */
+  getOrLoadNow(
+    key: string,
+    loader: CacheLoader<V>,
+    options: CacheLoadOptions = {},
+  ): { value: V | undefined } | Promise<V | undefined> {
+    const local = this.loadLocal(key, loader, options)
+    return local === WAIT ? this.load(key, loader, options) : { value: local }
   }
 
   /**
@@ -416,6 +435,11 @@ export class DistributedCache<V = unknown> {
   ): { value: V | undefined } | undefined {
     const local = this.loadLocal(key, loader, options)
     return local === WAIT ? undefined : { value: local }
+  }
+
+  /** The waiting part of getOrLoad: one load per key, shared; the call's signal stops its wait. */
+  private load(key: string, loader: CacheLoader<V>, options: CacheLoadOptions): Promise<V | undefined> {
+    return abortable(this.loading.flight(key, loader, callTtl(options, this.defaultTtlMs)), options.signal)
   }
 
   /** The local part of getOrLoad: the value it answers at once, or {@link WAIT}. */

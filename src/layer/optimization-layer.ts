@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { LoadBalancer } from '../balancer/load-balancer'
 import type { LoadBalancerOptions } from '../balancer/options'
 import type { DistributedCacheOptions } from '../cache/cache-options'
+import { abortable } from '../cache/abortable'
 import { DistributedCache } from '../cache/distributed-cache'
 import {
   AbortError,
@@ -280,31 +281,12 @@ export class OptimizationLayer<D = unknown, R = unknown> {
   }
 
   /** @internal For `handler()`: {@link processRequest}, telling its cache key and whether the result came from the cache. */
-  async processRecorded(
-    userKey: string,
-    data: D,
-    options: ProcessRequestOptions = {},
-    admitted = false,
-  ): Promise<HandledResult<R>> {
+  async processRecorded(userKey: string, data: D, options: ProcessRequestOptions = {}): Promise<HandledResult<R>> {
     if (this.closing) {
       this.counts.shed++
       throw new ClosedError(`optimization layer ${this.name} is stopping: no request accepted`)
     }
-    const started = performance.now()
-    // Set by the pipeline's callback, which flow analysis does not follow: not narrowed to 'error'.
-    let outcome = 'error' as LayerOutcome
-    const work = this.pipeline(userKey, data, options, admitted, (found) => (outcome = found))
-    this.inFlight.add(work)
-    try {
-      const { value, key } = await work
-      return { result: value, cache: outcome === 'hit' ? 'hit' : 'miss', key }
-    } catch (error) {
-      outcome = outcomeOf(error)
-      throw error
-    } finally {
-      this.inFlight.delete(work)
-      this.recordOutcome(outcome, started)
-    }
+    return this.recorded(performance.now(), this.pipeline(userKey, data, options))
   }
 
   /**
@@ -323,20 +305,43 @@ export class OptimizationLayer<D = unknown, R = unknown> {
     }
     const started = performance.now()
     let key: string
-    let local: { value: unknown } | undefined
+    let answer: { value: unknown } | Promise<unknown>
+    let ran = false
     try {
       checkUserKey(userKey)
       if (this.limiter !== undefined) this.admit(this.limiter.allowSync(userKey))
       key = this.keyOf(userKey, data, undefined)
-      local = this.cache.getOrLoadLocal(key, () => this.compute(userKey, data, {}))
+      answer = this.cache.getOrLoadNow(key, () => {
+        ran = true
+        return this.compute(userKey, data, {})
+      })
     } catch (error) {
       this.recordOutcome(outcomeOf(error), started)
       throw error
     }
-    // Admitted already: the rest of the way must not count the request against the limit again.
-    if (local === undefined) return this.processRecorded(userKey, data, { signal: signal(), cacheKey: key }, true)
+    if (answer instanceof Promise) {
+      const waited = abortable(answer, signal()).then((value) => ({ value: value as R, key, ran }))
+      return this.recorded(started, waited)
+    }
     this.recordOutcome('hit', started)
-    return { result: local.value as R, cache: 'hit', key }
+    return { result: answer.value as R, cache: 'hit', key }
+  }
+
+  /** Waits for a request's pipeline, keeping it in flight meanwhile, and records how it ended. */
+  private async recorded(started: number, work: Promise<PipelineResult<R>>): Promise<HandledResult<R>> {
+    this.inFlight.add(work)
+    let outcome: LayerOutcome = 'error'
+    try {
+      const { value, key, ran } = await work
+      outcome = ran ? 'miss' : 'hit'
+      return { result: value, cache: outcome, key }
+    } catch (error) {
+      outcome = outcomeOf(error)
+      throw error
+    } finally {
+      this.inFlight.delete(work)
+      this.recordOutcome(outcome, started)
+    }
   }
 
   /** Counts a finished request by outcome and records its latency. */
@@ -442,18 +447,12 @@ export class OptimizationLayer<D = unknown, R = unknown> {
     return this.state === 'stopping' || this.state === 'stopped'
   }
 
-  private async pipeline(
-    userKey: string,
-    data: D,
-    options: ProcessRequestOptions,
-    admitted: boolean,
-    found: (outcome: LayerOutcome) => void,
-  ): Promise<{ value: R; key: string }> {
+  private async pipeline(userKey: string, data: D, options: ProcessRequestOptions): Promise<PipelineResult<R>> {
     knownOptions('processRequest options', options, PROCESS_REQUEST_OPTION_NAMES)
     checkUserKey(userKey)
     const { signal } = options
     if (signal?.aborted) throw new AbortError('the request was aborted')
-    if (this.limiter !== undefined && !admitted) {
+    if (this.limiter !== undefined) {
       // An in-process limiter decides without an await (a Redis-backed one cannot).
       this.admit(this.limiter.decidesInProcess ? this.limiter.allowSync(userKey) : await this.limiter.allow(userKey))
     }
@@ -467,8 +466,7 @@ export class OptimizationLayer<D = unknown, R = unknown> {
       },
       { ttlMs: options.ttlMs, signal },
     )
-    found(ran ? 'miss' : 'hit')
-    return { value: value as R, key }
+    return { value: value as R, key, ran }
   }
 
   /** Throws `RateLimitedError` for a request the limiter refused. */
@@ -577,6 +575,13 @@ function refuseOwnRedis(what: string, options: object | undefined): void {
   if (options !== undefined && options !== null && 'redis' in options) {
     throw new InvalidArgumentError(`invalid ${what}.redis: give Redis once, as the layer option redis`)
   }
+}
+
+/** What a request's pipeline ends with: the result, its cache key, and whether the work ran for it. */
+interface PipelineResult<R> {
+  value: R
+  key: string
+  ran: boolean
 }
 
 function checkUserKey(userKey: string): void {
