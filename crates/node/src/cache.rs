@@ -374,6 +374,13 @@ raw_fn!(raw_get_many, 1, |env, args, handle| {
     raw_call::double(env, needed as f64)
 });
 
+impl NativeCache {
+    /// The store itself, for another native component reading it (the HTTP front).
+    pub(crate) fn shared_store(&self) -> Option<Arc<ByteCache>> {
+        CACHES.with_borrow(|table| table.get(self.handle).map(|entry| Arc::clone(&entry.store)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

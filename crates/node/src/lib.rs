@@ -14,6 +14,7 @@ mod bloom;
 mod cache;
 mod codec;
 mod errors;
+mod front;
 mod handles;
 mod hash_ring;
 mod keys;

@@ -1,0 +1,154 @@
+//! The requests the front answers itself: a plain GET or HEAD whose published form is
+//! fresh and whose stored response the L2 store still holds.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING, AGE};
+use http::{Method, Request, Response};
+use http_body_util::Full;
+use optlayer_cache::ByteCache;
+
+use crate::forms::{Form, Forms};
+
+/// Request fields that ask for more than a plain hit (conditions, ranges, the client's own
+/// cache directives): the gateway's full cached path answers those.
+const NOT_PLAIN: [&str; 5] = [
+    "range",
+    "cache-control",
+    "pragma",
+    "if-none-match",
+    "if-modified-since",
+];
+
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The L2 record around a stored response: a flags byte and the entry's fresh-until time
+/// (f64, epoch ms), then the stored response, which starts with its magic, version, flags
+/// and status, then its request and response times. The layout is the cache's and the
+/// gateway's stored format (`src/cache/record.ts`, `src/gateway/http-cache/stored-response.ts`).
+const RECORD_NEGATIVE: u8 = 1;
+const RECORD_FRESH_UNTIL: usize = 1;
+const RESPONSE_MAGIC: (usize, [u8; 4]) = (9, *b"OLHR");
+const RESPONSE_REQUEST_TIME: usize = 17;
+const RESPONSE_RESPONSE_TIME: usize = 25;
+const RECORD_MIN_LEN: usize = 33;
+
+/// The response for `req` from a published form, or `None` when the gateway must answer.
+pub(crate) fn answer<B>(
+    req: &Request<B>,
+    forms: &Forms,
+    store: &ByteCache,
+    closing: bool,
+) -> Option<Response<Full<Bytes>>> {
+    if closing {
+        return None;
+    }
+    let head = match *req.method() {
+        Method::GET => false,
+        Method::HEAD => true,
+        _ => return None,
+    };
+    let uri = req.uri();
+    if uri.scheme().is_some() {
+        return None;
+    }
+    let target = uri.path_and_query()?.as_str();
+    if !target.starts_with('/') {
+        return None;
+    }
+    let headers = req.headers();
+    if NOT_PLAIN.iter().any(|name| headers.contains_key(*name)) {
+        return None;
+    }
+    let form = with_accept_encoding(headers, |accept| forms.get(target.as_bytes(), accept))?;
+    if form.head_only && !head {
+        return None;
+    }
+    let now = now_ms();
+    if now >= form.fresh_until || !still_stored(store, &form, now) {
+        return None;
+    }
+    Some(respond(&form, head, now, request_id(headers)))
+}
+
+/// Runs `read` on the request's `Accept-Encoding` as the gateway saw it: absent, the one
+/// line, or its lines joined with `", "` (as Node joins them).
+fn with_accept_encoding<R>(headers: &HeaderMap, read: impl FnOnce(Option<&[u8]>) -> R) -> R {
+    let mut lines = headers.get_all(ACCEPT_ENCODING).iter();
+    let Some(first) = lines.next() else {
+        return read(None);
+    };
+    let Some(second) = lines.next() else {
+        return read(Some(first.as_bytes()));
+    };
+    let mut joined = Vec::with_capacity(first.len() + second.len() + 2);
+    joined.extend_from_slice(first.as_bytes());
+    for line in std::iter::once(second).chain(lines) {
+        joined.extend_from_slice(b", ");
+        joined.extend_from_slice(line.as_bytes());
+    }
+    read(Some(&joined))
+}
+
+/// Whether L2 still holds the response `form` was made from, fresh as a cache entry: the
+/// same request and response times mean the same response (a newer one, a revalidation or
+/// an invalidation changes or removes the entry).
+fn still_stored(store: &ByteCache, form: &Form, now: f64) -> bool {
+    store
+        .get_with(&form.l2_key, |record| {
+            record.len() >= RECORD_MIN_LEN
+                && record[0] & RECORD_NEGATIVE == 0
+                && f64_at(record, RECORD_FRESH_UNTIL) > now
+                && record[RESPONSE_MAGIC.0..RESPONSE_MAGIC.0 + 4] == RESPONSE_MAGIC.1
+                && f64_at(record, RESPONSE_REQUEST_TIME).to_bits() == form.request_time.to_bits()
+                && f64_at(record, RESPONSE_RESPONSE_TIME).to_bits() == form.response_time.to_bits()
+        })
+        .unwrap_or(false)
+}
+
+fn f64_at(bytes: &[u8], at: usize) -> f64 {
+    let mut le = [0u8; 8];
+    le.copy_from_slice(&bytes[at..at + 8]);
+    f64::from_le_bytes(le)
+}
+
+fn respond(form: &Form, head: bool, now: f64, request_id: HeaderValue) -> Response<Full<Bytes>> {
+    let body = if head {
+        Bytes::new()
+    } else {
+        form.body.clone()
+    };
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = form.status;
+    let headers = response.headers_mut();
+    headers.reserve(form.fields.len() + 2);
+    for (name, value) in &form.fields {
+        headers.append(name.clone(), value.clone());
+    }
+    let age_ms = form.initial_age_ms + (now - form.response_time).max(0.0);
+    headers.insert(AGE, HeaderValue::from((age_ms / 1000.0).floor() as u64));
+    headers.insert(REQUEST_ID, request_id);
+    response
+}
+
+/// The request's own `X-Request-Id` when it is visible ASCII of at most 200 bytes (safe to
+/// log and forward, the gateway's rule), else a new UUID.
+pub(crate) fn request_id(headers: &HeaderMap) -> HeaderValue {
+    if let Some(given) = headers.get(REQUEST_ID) {
+        let bytes = given.as_bytes();
+        if (1..=200).contains(&bytes.len()) && bytes.iter().all(|b| (0x21..=0x7e).contains(b)) {
+            return given.clone();
+        }
+    }
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+    HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
+/// Now, in epoch milliseconds, as the gateway's times are.
+pub(crate) fn now_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}

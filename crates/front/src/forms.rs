@@ -1,0 +1,274 @@
+//! Responses the JavaScript gateway answered as plain fresh cache hits, published so that
+//! the front answers the same requests itself.
+//!
+//! The front does not apply the caching rules: the gateway has already decided, for one
+//! request target and one `Accept-Encoding` value, which stored response and coding answer
+//! it, until when it stays fresh, and every field sent with it. What the front checks per
+//! request is cheap and enough to stay correct: that the form is still fresh, and that the
+//! L2 store still holds the very response the form was made from (see `fast_path.rs`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::StatusCode;
+use parking_lot::RwLock;
+
+use crate::error::FrontError;
+
+/// What the gateway publishes: one stored response as sent for one request target and
+/// `Accept-Encoding` value.
+#[derive(Debug, Clone)]
+pub struct FormInput {
+    /// The request target exactly as received (origin form: path and query).
+    pub target: String,
+    /// The request's `Accept-Encoding` (lines joined with `", "`), or none.
+    pub accept_encoding: Option<String>,
+    /// The key of the stored response in the L2 store, as the store holds it.
+    pub l2_key: Vec<u8>,
+    /// The stored response's request and response times (epoch ms): together they tell
+    /// that the L2 entry is still the response this form was made from.
+    pub request_time: f64,
+    pub response_time: f64,
+    /// Epoch ms before which it is fresh for a request without cache directives.
+    pub fresh_until: f64,
+    /// Its age (ms) when it arrived; `Age` grows from there by the time since `response_time`.
+    pub initial_age_ms: f64,
+    pub status: u16,
+    /// It answered a HEAD: it may not answer a GET.
+    pub head_only: bool,
+    /// Every field but `Age` and `X-Request-Id`, `Content-Length` included.
+    pub fields: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+/// A published form, checked and ready to send.
+#[derive(Debug)]
+pub struct Form {
+    pub(crate) l2_key: Box<[u8]>,
+    pub(crate) request_time: f64,
+    pub(crate) response_time: f64,
+    pub(crate) fresh_until: f64,
+    pub(crate) initial_age_ms: f64,
+    pub(crate) status: StatusCode,
+    pub(crate) head_only: bool,
+    pub(crate) fields: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) body: Bytes,
+    /// Bytes it holds, counted against the table's budget.
+    cost: usize,
+}
+
+/// Bounds of a [`Forms`] table.
+#[derive(Debug, Clone, Copy)]
+pub struct FormLimits {
+    pub max_entries: usize,
+    pub max_bytes: usize,
+}
+
+/// The published forms by request target and `Accept-Encoding`.
+///
+/// Bounded in entries and bytes; once full it starts over rather than tracking recency:
+/// a form dropped costs one request through the gateway, which publishes it again, and
+/// recency bookkeeping would cost every hit a write under the lock.
+#[derive(Debug)]
+pub struct Forms {
+    limits: FormLimits,
+    table: RwLock<Table>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    by_key: HashMap<Box<[u8]>, Arc<Form>, foldhash::fast::RandomState>,
+    bytes: usize,
+}
+
+/// Per-form bookkeeping counted besides its key, fields and body.
+const FORM_OVERHEAD: usize = 160;
+
+impl Forms {
+    pub fn new(limits: FormLimits) -> Self {
+        Forms {
+            limits,
+            table: RwLock::new(Table::default()),
+        }
+    }
+
+    /// Adds or replaces the form of `input.target` and `input.accept_encoding`. Refuses a
+    /// status or field that is not valid HTTP, and a form larger than the whole budget.
+    pub fn publish(&self, input: FormInput) -> Result<(), FrontError> {
+        let status = StatusCode::from_u16(input.status)
+            .map_err(|_| FrontError::InvalidForm(format!("status {}", input.status)))?;
+        let mut fields = Vec::with_capacity(input.fields.len());
+        let mut cost = FORM_OVERHEAD + input.body.len() + input.l2_key.len();
+        for (name, value) in &input.fields {
+            let header_name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| FrontError::InvalidForm(format!("field name {name:?}")))?;
+            let header_value = HeaderValue::from_str(value)
+                .map_err(|_| FrontError::InvalidForm(format!("value of field {name}")))?;
+            cost += name.len() + value.len() + 32;
+            fields.push((header_name, header_value));
+        }
+        let key = form_key(
+            input.target.as_bytes(),
+            input.accept_encoding.as_deref().map(str::as_bytes),
+        );
+        cost += key.len();
+        if cost > self.limits.max_bytes {
+            return Err(FrontError::InvalidForm(format!(
+                "{cost} bytes, over the forms' budget of {}",
+                self.limits.max_bytes
+            )));
+        }
+        let form = Arc::new(Form {
+            l2_key: input.l2_key.into_boxed_slice(),
+            request_time: input.request_time,
+            response_time: input.response_time,
+            fresh_until: input.fresh_until,
+            initial_age_ms: input.initial_age_ms,
+            status,
+            head_only: input.head_only,
+            fields,
+            body: input.body,
+            cost,
+        });
+        let mut table = self.table.write();
+        if let Some(old) = table.by_key.remove(&key[..]) {
+            table.bytes -= old.cost;
+        }
+        if table.by_key.len() >= self.limits.max_entries
+            || table.bytes + cost > self.limits.max_bytes
+        {
+            table.by_key.clear();
+            table.bytes = 0;
+        }
+        table.bytes += cost;
+        table.by_key.insert(key, form);
+        Ok(())
+    }
+
+    /// The form for a request target and `Accept-Encoding` value, if published.
+    pub fn get(&self, target: &[u8], accept_encoding: Option<&[u8]>) -> Option<Arc<Form>> {
+        let key = form_key(target, accept_encoding);
+        self.table.read().by_key.get(&key[..]).cloned()
+    }
+
+    /// Drops every form.
+    pub fn clear(&self) {
+        let mut table = self.table.write();
+        table.by_key.clear();
+        table.bytes = 0;
+    }
+
+    /// Forms held, and their bytes.
+    pub fn usage(&self) -> (usize, usize) {
+        let table = self.table.read();
+        (table.by_key.len(), table.bytes)
+    }
+}
+
+/// The target, then a line feed and the `Accept-Encoding` value when there is one: a target
+/// holds no line feed, so "absent" and "empty" stay apart.
+fn form_key(target: &[u8], accept_encoding: Option<&[u8]>) -> Box<[u8]> {
+    let extra = accept_encoding.map_or(0, |a| a.len() + 1);
+    let mut key = Vec::with_capacity(target.len() + extra);
+    key.extend_from_slice(target);
+    if let Some(accept) = accept_encoding {
+        key.push(b'\n');
+        key.extend_from_slice(accept);
+    }
+    key.into_boxed_slice()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(target: &str, accept: Option<&str>, body: &'static [u8]) -> FormInput {
+        FormInput {
+            target: target.to_owned(),
+            accept_encoding: accept.map(str::to_owned),
+            l2_key: b"k".to_vec(),
+            request_time: 1.0,
+            response_time: 2.0,
+            fresh_until: 3.0,
+            initial_age_ms: 0.0,
+            status: 200,
+            head_only: false,
+            fields: vec![("content-type".into(), "text/plain".into())],
+            body: Bytes::from_static(body),
+        }
+    }
+
+    fn forms(max_entries: usize, max_bytes: usize) -> Forms {
+        Forms::new(FormLimits {
+            max_entries,
+            max_bytes,
+        })
+    }
+
+    #[test]
+    fn keyed_by_target_and_accept_encoding() {
+        let f = forms(16, 1 << 20);
+        f.publish(input("/a", None, b"plain")).expect("publish");
+        f.publish(input("/a", Some("gzip"), b"zipped"))
+            .expect("publish");
+        f.publish(input("/a", Some(""), b"empty accept"))
+            .expect("publish");
+        let body = |accept: Option<&[u8]>| f.get(b"/a", accept).map(|form| form.body.clone());
+        assert_eq!(body(None).as_deref(), Some(&b"plain"[..]));
+        assert_eq!(body(Some(b"gzip")).as_deref(), Some(&b"zipped"[..]));
+        assert_eq!(body(Some(b"")).as_deref(), Some(&b"empty accept"[..]));
+        assert!(f.get(b"/a", Some(b"br")).is_none());
+        assert!(f.get(b"/b", None).is_none());
+    }
+
+    #[test]
+    fn replacing_keeps_the_byte_count() {
+        let f = forms(16, 1 << 20);
+        f.publish(input("/a", None, b"one")).expect("publish");
+        let (_, first) = f.usage();
+        f.publish(input("/a", None, b"two")).expect("publish");
+        assert_eq!(f.usage(), (1, first));
+    }
+
+    #[test]
+    fn starts_over_when_full() {
+        let f = forms(2, 1 << 20);
+        f.publish(input("/a", None, b"a")).expect("publish");
+        f.publish(input("/b", None, b"b")).expect("publish");
+        f.publish(input("/c", None, b"c")).expect("publish");
+        assert_eq!(f.usage().0, 1);
+        assert!(f.get(b"/c", None).is_some());
+        assert!(f.get(b"/a", None).is_none());
+    }
+
+    #[test]
+    fn refuses_invalid_forms() {
+        let f = forms(16, 1 << 20);
+        let mut bad_name = input("/a", None, b"");
+        bad_name.fields.push(("bad name".into(), "x".into()));
+        assert!(matches!(
+            f.publish(bad_name),
+            Err(FrontError::InvalidForm(_))
+        ));
+        let mut bad_value = input("/a", None, b"");
+        bad_value.fields.push(("x-a".into(), "line\nbreak".into()));
+        assert!(matches!(
+            f.publish(bad_value),
+            Err(FrontError::InvalidForm(_))
+        ));
+        let mut bad_status = input("/a", None, b"");
+        bad_status.status = 1000;
+        assert!(matches!(
+            f.publish(bad_status),
+            Err(FrontError::InvalidForm(_))
+        ));
+        let small = forms(16, 100);
+        assert!(matches!(
+            small.publish(input("/a", None, &[0; 200])),
+            Err(FrontError::InvalidForm(_))
+        ));
+        assert_eq!(f.usage().0, 0);
+    }
+}

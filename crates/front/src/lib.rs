@@ -1,0 +1,137 @@
+//! optlayer's native HTTP/1.1 front.
+//!
+//! It owns the listening socket and the client connections (hyper on a small tokio
+//! runtime). A plain GET or HEAD whose response the JavaScript gateway has published as a
+//! fresh hit, and which the shared L2 store still holds, is answered here without entering
+//! JavaScript; every other request is relayed to the gateway over a Unix socket and its
+//! response streamed back. The gateway keeps every caching rule: it decides what a hit
+//! looks like, and the front sends exactly that (see `forms.rs`).
+
+mod config;
+mod error;
+mod fast_path;
+mod forms;
+mod relay;
+mod server;
+mod stats;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use optlayer_cache::ByteCache;
+use tokio::sync::oneshot;
+
+pub use config::FrontConfig;
+pub use error::FrontError;
+pub use forms::{FormInput, FormLimits};
+pub use relay::PEER_HEADER;
+pub use stats::FrontStats;
+
+use forms::Forms;
+use server::Shared;
+use stats::Counters;
+
+/// A running front. Dropping it closes it at once (no grace period); [`Front::close`] lets
+/// open requests finish first.
+pub struct Front {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    stop: Option<oneshot::Sender<Duration>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Front {
+    /// Binds `config.listen` and starts serving on a thread of its own. Hits are answered
+    /// from `store` (the gateway cache's L2); without one, every request is relayed.
+    pub fn start(config: FrontConfig, store: Option<Arc<ByteCache>>) -> Result<Front, FrontError> {
+        config.validate()?;
+        let listener = server::bind(&config)?;
+        let local_addr = listener.local_addr()?;
+        let runtime = if config.threads == 1 {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(config.threads)
+                .thread_name("optlayer-front")
+                .enable_all()
+                .build()?
+        };
+        let listener = {
+            let _entered = runtime.enter();
+            tokio::net::TcpListener::from_std(listener)?
+        };
+        let shared = Arc::new(Shared {
+            forms: Forms::new(config.forms),
+            store,
+            counters: Counters::default(),
+            closing: AtomicBool::new(false),
+            upstream: Arc::from(config.upstream.as_path()),
+            config,
+        });
+        let (stop, stopped) = oneshot::channel();
+        let serving = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("optlayer-front".into())
+            .spawn(move || runtime.block_on(server::serve(listener, serving, stopped)))?;
+        Ok(Front {
+            shared,
+            local_addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// The address it listens on (the port chosen when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The gateway's Unix socket it relays to.
+    pub fn upstream(&self) -> &Path {
+        &self.shared.upstream
+    }
+
+    /// Adds or replaces a published hit (see [`FormInput`]).
+    pub fn publish(&self, input: FormInput) -> Result<(), FrontError> {
+        self.shared.forms.publish(input)
+    }
+
+    /// Drops every published hit: the next requests go to the gateway, which publishes again.
+    pub fn clear(&self) {
+        self.shared.forms.clear();
+    }
+
+    /// From now on every request goes to the gateway (which answers as a closing gateway).
+    pub fn set_closing(&self) {
+        self.shared.closing.store(true, Relaxed);
+    }
+
+    pub fn stats(&self) -> FrontStats {
+        self.shared.counters.snapshot(self.shared.forms.usage())
+    }
+
+    /// Stops accepting, lets open requests finish within `grace`, cuts the rest and waits
+    /// for the front's thread to end. Later calls do nothing.
+    pub fn close(&mut self, grace: Duration) {
+        self.set_closing();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(grace);
+        }
+        if let Some(thread) = self.thread.take() {
+            // A panic of the serving loop itself has nothing left to clean up.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        self.close(Duration::ZERO);
+    }
+}

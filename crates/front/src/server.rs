@@ -1,0 +1,184 @@
+//! The listening socket, the connections and their shutdown.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode};
+use http_body_util::Either;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use optlayer_cache::ByteCache;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, Mutex, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::config::FrontConfig;
+use crate::fast_path;
+use crate::forms::Forms;
+use crate::relay::{error_response, FrontBody, RelayError, Upstream};
+use crate::stats::Counters;
+
+/// What every connection of a front shares.
+pub(crate) struct Shared {
+    pub(crate) forms: Forms,
+    pub(crate) store: Option<Arc<ByteCache>>,
+    pub(crate) counters: Counters,
+    /// Set once the front or the gateway is closing: every request goes to the gateway,
+    /// which answers it as a closing gateway does.
+    pub(crate) closing: AtomicBool,
+    pub(crate) upstream: Arc<Path>,
+    pub(crate) config: FrontConfig,
+}
+
+/// Pending connections the kernel keeps for the front beyond those it serves.
+const BACKLOG: i32 = 1024;
+/// Pause after a failed accept (out of descriptors, say) before the next one.
+const ACCEPT_RETRY: Duration = Duration::from_millis(10);
+
+/// The listening socket: `SO_REUSEADDR`, and `SO_REUSEPORT` when asked for.
+pub(crate) fn bind(config: &FrontConfig) -> std::io::Result<std::net::TcpListener> {
+    let socket = Socket::new(
+        Domain::for_address(config.listen),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    if config.reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.bind(&config.listen.into())?;
+    socket.listen(BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// Accepts and serves connections until `stop` gives the grace period, then lets open
+/// requests finish within it and cuts what remains.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stop: oneshot::Receiver<Duration>,
+) {
+    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(shared.config.max_connections));
+    let mut tasks = JoinSet::new();
+    let grace = loop {
+        tokio::select! {
+            grace = &mut stop => break grace.unwrap_or(Duration::ZERO),
+            accepted = accept(&listener, &permits) => {
+                let Some((stream, peer, permit)) = accepted else { continue };
+                let connection = connection(stream, peer, Arc::clone(&shared), &graceful);
+                tasks.spawn(async move {
+                    connection.await;
+                    drop(permit);
+                });
+            }
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => count_panic(&shared, done),
+        }
+    };
+    drop(listener);
+    shared.closing.store(true, Relaxed);
+    let _ = tokio::time::timeout(grace, graceful.shutdown()).await;
+    tasks.abort_all();
+    while let Some(done) = tasks.join_next().await {
+        count_panic(&shared, done);
+    }
+}
+
+fn count_panic(shared: &Shared, done: Result<(), tokio::task::JoinError>) {
+    if done.is_err_and(|e| e.is_panic()) {
+        shared.counters.panics.fetch_add(1, Relaxed);
+    }
+}
+
+/// The next connection once one is allowed (`max_connections`); `None` after a failed accept.
+async fn accept(
+    listener: &TcpListener,
+    permits: &Arc<Semaphore>,
+) -> Option<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let permit = Arc::clone(permits).acquire_owned().await.ok()?;
+    match listener.accept().await {
+        Ok((stream, peer)) => Some((stream, peer, permit)),
+        Err(_) => {
+            tokio::time::sleep(ACCEPT_RETRY).await;
+            None
+        }
+    }
+}
+
+/// Serves one client connection: HTTP/1.1 with keep-alive and pipelining (answered in
+/// order), the head size and time limits, the graceful shutdown's signal.
+fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    graceful: &GracefulShutdown,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let _ = stream.set_nodelay(true);
+    let counters_owner = Arc::clone(&shared);
+    counters_owner.counters.connections.fetch_add(1, Relaxed);
+    counters_owner
+        .counters
+        .open_connections
+        .fetch_add(1, Relaxed);
+    let upstream = Arc::new(Mutex::new(Upstream::new(Arc::clone(&shared.upstream))));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.config.headers_timeout)
+        .max_buf_size(shared.config.max_header_bytes);
+    let peer = peer.ip();
+    let service = service_fn(move |req| {
+        let shared = Arc::clone(&shared);
+        let upstream = Arc::clone(&upstream);
+        async move { Ok::<_, Infallible>(handle(req, peer, &shared, &upstream).await) }
+    });
+    let served = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+    async move {
+        // Its error (a client gone, a malformed request: hyper answered 400 or 431) ends
+        // this connection only.
+        let _ = served.await;
+        counters_owner
+            .counters
+            .open_connections
+            .fetch_sub(1, Relaxed);
+    }
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    peer: IpAddr,
+    shared: &Shared,
+    upstream: &Mutex<Upstream>,
+) -> Response<FrontBody> {
+    if let Some(store) = &shared.store {
+        if let Some(hit) =
+            fast_path::answer(&req, &shared.forms, store, shared.closing.load(Relaxed))
+        {
+            shared.counters.hits.fetch_add(1, Relaxed);
+            return hit.map(Either::Left);
+        }
+    }
+    shared.counters.relayed.fetch_add(1, Relaxed);
+    match upstream.lock().await.send(req, peer).await {
+        Ok(response) => response.map(Either::Right),
+        Err(failure) => {
+            shared.counters.relay_failures.fetch_add(1, Relaxed);
+            let message = match failure {
+                RelayError::Unreachable => "the gateway could not be reached",
+                RelayError::Broken => "the gateway's connection failed",
+            };
+            error_response(StatusCode::BAD_GATEWAY, "bad_gateway", message)
+        }
+    }
+}

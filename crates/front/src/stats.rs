@@ -1,0 +1,47 @@
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Counters of a front, readable while it runs.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub connections: AtomicU64,
+    pub open_connections: AtomicU64,
+    pub hits: AtomicU64,
+    pub relayed: AtomicU64,
+    pub relay_failures: AtomicU64,
+    pub panics: AtomicU64,
+}
+
+/// A snapshot of a front's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrontStats {
+    /// Connections accepted.
+    pub connections: u64,
+    /// Connections open now.
+    pub open_connections: u64,
+    /// Requests answered by the front itself (fresh cache hits).
+    pub hits: u64,
+    /// Requests relayed to the gateway.
+    pub relayed: u64,
+    /// Relayed requests the gateway could not be reached for (answered 502).
+    pub relay_failures: u64,
+    /// Connection tasks that panicked (each closed its connection; the front went on).
+    pub panics: u64,
+    /// Published forms held, and their bytes.
+    pub forms: u64,
+    pub form_bytes: u64,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self, forms: (usize, usize)) -> FrontStats {
+        FrontStats {
+            connections: self.connections.load(Relaxed),
+            open_connections: self.open_connections.load(Relaxed),
+            hits: self.hits.load(Relaxed),
+            relayed: self.relayed.load(Relaxed),
+            relay_failures: self.relay_failures.load(Relaxed),
+            panics: self.panics.load(Relaxed),
+            forms: forms.0 as u64,
+            form_bytes: forms.1 as u64,
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! The front end to end: a real socket in, a stand-in gateway on a Unix socket behind it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use optlayer_cache::{ByteCache, CacheConfig};
+use optlayer_front::{FormInput, Front, FrontConfig};
+
+/// A stand-in for the gateway: answers each request with its own head as the body, or
+/// `answer` when given, keeping connections alive.
+struct Gateway {
+    path: PathBuf,
+    _dir: TempDir,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir() -> TempDir {
+    let unique = format!(
+        "optlayer-front-test-{}-{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos()
+    );
+    let dir = std::env::temp_dir().join(unique);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    TempDir(dir)
+}
+
+fn gateway() -> Gateway {
+    let dir = temp_dir();
+    let path = dir.0.join("gateway.sock");
+    let listener = UnixListener::bind(&path).expect("bind unix socket");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut writer = stream;
+                while let Some((head, body)) = read_message(&mut reader) {
+                    let mut echo = head.into_bytes();
+                    echo.extend_from_slice(&body);
+                    let reply = format!("HTTP/1.1 200 OK\r\nconnection: keep-alive\r\nkeep-alive: timeout=5\r\ncontent-length: {}\r\n\r\n", echo.len());
+                    if writer
+                        .write_all(reply.as_bytes())
+                        .and_then(|()| writer.write_all(&echo))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Gateway { path, _dir: dir }
+}
+
+/// A head (lines up to the blank one) and a `content-length` body; `None` at the end.
+fn read_message(reader: &mut impl BufRead) -> Option<(String, Vec<u8>)> {
+    let head = read_head(reader)?;
+    let length = header(&head, "content-length").map_or(0, |v| v.parse().expect("length"));
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((head, body))
+}
+
+/// The lines of a head, up to the blank one.
+fn read_head(reader: &mut impl BufRead) -> Option<String> {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    Some(head)
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+fn start(upstream: PathBuf, store: Option<Arc<ByteCache>>) -> Front {
+    let config = FrontConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), upstream);
+    Front::start(config, store).expect("start")
+}
+
+fn connect(front: &Front) -> BufReader<TcpStream> {
+    let stream = TcpStream::connect(front.local_addr()).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    BufReader::new(stream)
+}
+
+/// Sends `request` and reads one response: status line and fields, then the body.
+fn exchange(conn: &mut BufReader<TcpStream>, request: &str) -> (String, Vec<u8>) {
+    conn.get_mut().write_all(request.as_bytes()).expect("write");
+    read_message(conn).expect("a response")
+}
+
+fn status(head: &str) -> u16 {
+    head.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line")
+}
+
+fn now_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64()
+        * 1000.0
+}
+
+/// An L2 record as the cache writes it around a stored response: flags (bytes value),
+/// fresh-until, then the response's magic, version, flags, status and times.
+fn record(request_time: f64, response_time: f64) -> Vec<u8> {
+    let mut r = vec![8u8];
+    r.extend_from_slice(&(now_ms() + 60_000.0).to_le_bytes());
+    r.extend_from_slice(b"OLHR");
+    r.extend_from_slice(&[1, 0]);
+    r.extend_from_slice(&200u16.to_le_bytes());
+    r.extend_from_slice(&request_time.to_le_bytes());
+    r.extend_from_slice(&response_time.to_le_bytes());
+    r.extend_from_slice(&[0; 16]);
+    r
+}
+
+fn store() -> Arc<ByteCache> {
+    let config = CacheConfig {
+        max_bytes: 1 << 20,
+        shards: 1,
+        ..CacheConfig::default()
+    };
+    Arc::new(ByteCache::new(config).expect("store"))
+}
+
+fn form(target: &str, accept: Option<&str>, fresh_for_ms: f64) -> FormInput {
+    FormInput {
+        target: target.to_owned(),
+        accept_encoding: accept.map(str::to_owned),
+        l2_key: b"http:r:/page".to_vec(),
+        request_time: 1_000.0,
+        response_time: 2_000.0,
+        fresh_until: now_ms() + fresh_for_ms,
+        initial_age_ms: 0.0,
+        status: 200,
+        head_only: false,
+        fields: vec![
+            ("content-type".into(), "text/plain".into()),
+            ("x-cache".into(), "HIT".into()),
+            ("content-length".into(), "5".into()),
+        ],
+        body: Bytes::from_static(b"hello"),
+    }
+}
+
+#[test]
+fn relays_with_the_clients_address_in_place_of_a_claimed_one() {
+    let gateway = gateway();
+    let front = start(gateway.path.clone(), None);
+    let mut conn = connect(&front);
+    let (head, body) = exchange(
+        &mut conn,
+        "GET /a?b=1 HTTP/1.1\r\nhost: x\r\nx-optlayer-peer: 6.6.6.6\r\n\r\n",
+    );
+    assert_eq!(status(&head), 200);
+    assert!(
+        header(&head, "keep-alive").is_none(),
+        "the gateway connection's own fields stay there"
+    );
+    let seen = String::from_utf8(body).expect("text");
+    assert!(seen.starts_with("GET /a?b=1 HTTP/1.1\r\n"), "{seen}");
+    assert_eq!(header(&seen, "x-optlayer-peer"), Some("127.0.0.1"));
+    assert!(!seen.contains("6.6.6.6"));
+    // A body goes through, and the connection serves the next request.
+    let (head, body) = exchange(
+        &mut conn,
+        "POST /b HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nxyz",
+    );
+    assert_eq!(status(&head), 200);
+    assert!(body.ends_with(b"\r\nxyz") || body.ends_with(b"xyz"));
+    let stats = front.stats();
+    assert_eq!((stats.relayed, stats.hits, stats.relay_failures), (2, 0, 0));
+}
+
+#[test]
+fn answers_a_published_hit_while_the_store_holds_its_response() {
+    let gateway = gateway();
+    let cache = store();
+    cache
+        .insert(b"http:r:/page", &record(1_000.0, 2_000.0), None)
+        .expect("insert");
+    let front = start(gateway.path.clone(), Some(Arc::clone(&cache)));
+    front
+        .publish(form("/page", None, 60_000.0))
+        .expect("publish");
+    front
+        .publish(form("/page", Some("gzip"), 60_000.0))
+        .expect("publish");
+    let mut conn = connect(&front);
+
+    let (head, body) = exchange(
+        &mut conn,
+        "GET /page HTTP/1.1\r\nhost: x\r\nx-request-id: abc\r\n\r\n",
+    );
+    assert_eq!(status(&head), 200);
+    assert_eq!(body, b"hello");
+    assert_eq!(header(&head, "x-cache"), Some("HIT"));
+    assert_eq!(header(&head, "x-request-id"), Some("abc"));
+    let age: u64 = header(&head, "age")
+        .expect("age")
+        .parse()
+        .expect("whole seconds");
+    assert!(
+        age >= (now_ms() - 2_000.0) as u64 / 1000 - 1,
+        "age grows from the response time"
+    );
+    // HEAD: the GET's fields, no body (the next response follows the head at once).
+    conn.get_mut()
+        .write_all(b"HEAD /page HTTP/1.1\r\nhost: x\r\n\r\n")
+        .expect("write");
+    let head = read_head(&mut conn).expect("a head");
+    assert_eq!(status(&head), 200);
+    assert_eq!(header(&head, "content-length"), Some("5"));
+    let id = header(&head, "x-request-id").expect("a request id");
+    assert_eq!(id.len(), 36, "a new UUID: {id}");
+    let (_, body) = exchange(
+        &mut conn,
+        "GET /page HTTP/1.1\r\nhost: x\r\naccept-encoding: gzip\r\n\r\n",
+    );
+    assert_eq!(body, b"hello");
+    assert_eq!(front.stats().hits, 3);
+
+    // Asked differently, the gateway answers.
+    for request in [
+        "GET /page HTTP/1.1\r\nhost: x\r\naccept-encoding: br\r\n\r\n",
+        "GET /page HTTP/1.1\r\nhost: x\r\ncache-control: no-cache\r\n\r\n",
+        "GET /page HTTP/1.1\r\nhost: x\r\nif-none-match: \"a\"\r\n\r\n",
+        "GET /page?x HTTP/1.1\r\nhost: x\r\n\r\n",
+        "POST /page HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n",
+    ] {
+        let (_, body) = exchange(&mut conn, request);
+        assert_ne!(body, b"hello", "{request}");
+    }
+    assert_eq!(front.stats().hits, 3);
+
+    // The store holding another response (or none) makes the form unusable.
+    cache
+        .insert(b"http:r:/page", &record(1_000.0, 3_000.0), None)
+        .expect("insert");
+    let (_, body) = exchange(&mut conn, "GET /page HTTP/1.1\r\nhost: x\r\n\r\n");
+    assert_ne!(body, b"hello");
+    cache
+        .insert(b"http:r:/page", &record(1_000.0, 2_000.0), None)
+        .expect("insert");
+    assert_eq!(
+        exchange(&mut conn, "GET /page HTTP/1.1\r\nhost: x\r\n\r\n").1,
+        b"hello"
+    );
+    cache.remove(b"http:r:/page");
+    assert_ne!(
+        exchange(&mut conn, "GET /page HTTP/1.1\r\nhost: x\r\n\r\n").1,
+        b"hello"
+    );
+}
+
+#[test]
+fn a_stale_form_or_a_closing_front_relays() {
+    let gateway = gateway();
+    let cache = store();
+    cache
+        .insert(b"http:r:/page", &record(1_000.0, 2_000.0), None)
+        .expect("insert");
+    let front = start(gateway.path.clone(), Some(cache));
+    front.publish(form("/page", None, -1.0)).expect("publish");
+    let mut conn = connect(&front);
+    assert_ne!(
+        exchange(&mut conn, "GET /page HTTP/1.1\r\nhost: x\r\n\r\n").1,
+        b"hello"
+    );
+    front
+        .publish(form("/page", None, 60_000.0))
+        .expect("publish");
+    assert_eq!(
+        exchange(&mut conn, "GET /page HTTP/1.1\r\nhost: x\r\n\r\n").1,
+        b"hello"
+    );
+    front.set_closing();
+    assert_ne!(
+        exchange(&mut conn, "GET /page HTTP/1.1\r\nhost: x\r\n\r\n").1,
+        b"hello"
+    );
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let gateway = gateway();
+    let front = start(gateway.path.clone(), None);
+    let mut conn = connect(&front);
+    conn.get_mut()
+        .write_all(b"GET /one HTTP/1.1\r\nhost: x\r\n\r\nGET /two HTTP/1.1\r\nhost: x\r\n\r\n")
+        .expect("write");
+    let (_, first) = read_message(&mut conn).expect("first");
+    let (_, second) = read_message(&mut conn).expect("second");
+    assert!(first.starts_with(b"GET /one "));
+    assert!(second.starts_with(b"GET /two "));
+}
+
+#[test]
+fn malformed_and_oversized_heads_are_refused() {
+    let gateway = gateway();
+    let front = start(gateway.path.clone(), None);
+    let (head, _) = exchange(&mut connect(&front), "GARBAGE\r\n\r\n");
+    assert_eq!(status(&head), 400);
+    let huge = format!(
+        "GET / HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let mut conn = connect(&front);
+    let _ = conn.get_mut().write_all(huge.as_bytes());
+    let (head, _) = read_message(&mut conn).expect("a response");
+    assert_eq!(status(&head), 431);
+    assert_eq!(front.stats().relayed, 0);
+}
+
+#[test]
+fn an_unreachable_gateway_is_a_502_in_the_gateways_error_shape() {
+    let dir = temp_dir();
+    let front = start(dir.0.join("nobody.sock"), None);
+    let (head, body) = exchange(&mut connect(&front), "GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+    assert_eq!(status(&head), 502);
+    assert!(String::from_utf8(body)
+        .expect("json")
+        .contains(r#""code":"bad_gateway""#));
+    assert_eq!(front.stats().relay_failures, 1);
+}
+
+#[test]
+fn close_waits_for_nothing_when_idle_and_refuses_new_connections() {
+    let gateway = gateway();
+    let mut front = start(gateway.path.clone(), None);
+    let address = front.local_addr();
+    front.close(Duration::from_secs(5));
+    assert!(TcpStream::connect(address).is_err());
+    front.close(Duration::from_secs(5));
+}

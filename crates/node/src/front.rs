@@ -1,0 +1,245 @@
+//! The native HTTP front (`optlayer-front`): options, published hits and counters.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use optlayer_front::{FormInput, Front, FrontConfig, FrontError};
+
+use crate::cache::NativeCache;
+use crate::errors::{contain, Failure};
+
+/// Options of a [`NativeFront`]; the TypeScript layer validates and defaults them.
+#[napi(object)]
+pub struct NativeFrontOptions {
+    pub host: String,
+    pub port: u32,
+    pub reuse_port: bool,
+    /// The Unix socket the gateway listens on for relayed requests.
+    pub upstream: String,
+    pub threads: u32,
+    pub max_header_bytes: u32,
+    pub headers_timeout_ms: f64,
+    pub max_connections: u32,
+    pub max_forms: u32,
+    pub max_form_bytes: f64,
+}
+
+/// A hit the gateway answered, published for the front to answer alike.
+#[napi(object)]
+pub struct PublishedHit {
+    pub target: String,
+    pub accept_encoding: Option<String>,
+    /// The stored response's key in the L2 store, as the cache passes it to the store.
+    pub l2_key: String,
+    pub request_time: f64,
+    pub response_time: f64,
+    pub fresh_until: f64,
+    pub initial_age_ms: f64,
+    pub status: u32,
+    pub head_only: bool,
+    /// Field names and values, one flat list.
+    pub fields: Vec<String>,
+    pub body: Buffer,
+}
+
+/// Counters of a [`NativeFront`].
+#[napi(object)]
+pub struct NativeFrontStats {
+    pub connections: f64,
+    pub open_connections: f64,
+    pub hits: f64,
+    pub relayed: f64,
+    pub relay_failures: f64,
+    pub panics: f64,
+    pub forms: f64,
+    pub form_bytes: f64,
+}
+
+/// An HTTP/1.1 server on a thread of its own: published hits answered there, every other
+/// request relayed to the gateway's Unix socket.
+#[napi]
+pub struct NativeFront {
+    front: Option<Front>,
+}
+
+#[napi]
+impl NativeFront {
+    /// Binds and starts serving; hits are read from `store` (the gateway cache's L2).
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: Env, options: NativeFrontOptions, store: Option<&NativeCache>) -> Result<Self> {
+        let fail = |failure: Failure| failure.into_napi(&env);
+        let ip: IpAddr = options.host.parse().map_err(|_| {
+            fail(Failure::invalid_argument(format!(
+                "invalid host: expected an IP address, got {}",
+                options.host
+            )))
+        })?;
+        let port = u16::try_from(options.port).map_err(|_| {
+            fail(Failure::invalid_argument(format!(
+                "invalid port: {}",
+                options.port
+            )))
+        })?;
+        let mut config =
+            FrontConfig::new(SocketAddr::new(ip, port), PathBuf::from(options.upstream));
+        config.reuse_port = options.reuse_port;
+        config.threads = options.threads as usize;
+        config.max_header_bytes = options.max_header_bytes as usize;
+        config.headers_timeout =
+            Duration::from_secs_f64(options.headers_timeout_ms.clamp(0.0, 1e12) / 1000.0);
+        config.max_connections = options.max_connections as usize;
+        config.forms.max_entries = options.max_forms as usize;
+        config.forms.max_bytes = options.max_form_bytes.clamp(0.0, usize::MAX as f64) as usize;
+        let store = match store {
+            Some(cache) => Some(cache.shared_store().ok_or_else(|| {
+                fail(Failure::invalid_argument(
+                    "invalid store: the cache is closed",
+                ))
+            })?),
+            None => None,
+        };
+        let front = Front::start(config, store).map_err(|e| fail(front_failure(e)))?;
+        Ok(NativeFront { front: Some(front) })
+    }
+
+    /// The port it listens on.
+    #[napi(getter, catch_unwind)]
+    pub fn port(&self) -> u32 {
+        self.front
+            .as_ref()
+            .map_or(0, |f| u32::from(f.local_addr().port()))
+    }
+
+    /// Adds or replaces a published hit.
+    #[napi(catch_unwind)]
+    pub fn publish(&self, env: Env, hit: PublishedHit) -> Result<()> {
+        let Some(front) = &self.front else {
+            return Ok(());
+        };
+        let PublishedHit {
+            target,
+            accept_encoding,
+            l2_key,
+            request_time,
+            response_time,
+            fresh_until,
+            initial_age_ms,
+            status,
+            head_only,
+            fields,
+            body,
+        } = hit;
+        if fields.len() % 2 != 0 {
+            return Err(
+                Failure::invalid_argument("invalid fields: expected name, value pairs")
+                    .into_napi(&env),
+            );
+        }
+        let mut pairs = Vec::with_capacity(fields.len() / 2);
+        let mut fields = fields.into_iter();
+        while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+            pairs.push((name, value));
+        }
+        let input = FormInput {
+            target,
+            accept_encoding,
+            l2_key: store_key(&l2_key),
+            request_time,
+            response_time,
+            fresh_until,
+            initial_age_ms,
+            status: u16::try_from(status).unwrap_or(0),
+            head_only,
+            fields: pairs,
+            body: bytes::Bytes::copy_from_slice(&body),
+        };
+        front
+            .publish(input)
+            .map_err(|e| front_failure(e).into_napi(&env))
+    }
+
+    /// Drops every published hit.
+    #[napi(catch_unwind)]
+    pub fn clear(&self) {
+        if let Some(front) = &self.front {
+            front.clear();
+        }
+    }
+
+    /// Sends every later request to the gateway.
+    #[napi(catch_unwind)]
+    pub fn set_closing(&self) {
+        if let Some(front) = &self.front {
+            front.set_closing();
+        }
+    }
+
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> NativeFrontStats {
+        let s = self.front.as_ref().map(Front::stats).unwrap_or_default();
+        NativeFrontStats {
+            connections: s.connections as f64,
+            open_connections: s.open_connections as f64,
+            hits: s.hits as f64,
+            relayed: s.relayed as f64,
+            relay_failures: s.relay_failures as f64,
+            panics: s.panics as f64,
+            forms: s.forms as f64,
+            form_bytes: s.form_bytes as f64,
+        }
+    }
+
+    /// Stops accepting, lets open requests finish within `graceMs`, then cuts the rest; on
+    /// the libuv pool, since it waits for the front's thread.
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
+    pub fn close(&mut self, grace_ms: f64) -> AsyncTask<CloseFront> {
+        AsyncTask::new(CloseFront {
+            front: self.front.take(),
+            grace: Duration::from_secs_f64(grace_ms.clamp(0.0, 1e9) / 1000.0),
+        })
+    }
+}
+
+/// [`NativeFront::close`]'s work.
+pub struct CloseFront {
+    front: Option<Front>,
+    grace: Duration,
+}
+
+impl Task for CloseFront {
+    type Output = std::result::Result<(), Failure>;
+    type JsValue = ();
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let front = self.front.take();
+        let grace = self.grace;
+        Ok(contain(|| {
+            if let Some(mut front) = front {
+                front.close(grace);
+            }
+            Ok::<(), Failure>(())
+        }))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        output.map_err(|f| f.into_napi(&env))
+    }
+}
+
+/// A key as the store holds it: the cache binding passes a key's UTF-16 code units (see
+/// `keys.rs`), so the same string must become the same bytes here.
+fn store_key(key: &str) -> Vec<u8> {
+    key.encode_utf16().flat_map(u16::to_ne_bytes).collect()
+}
+
+fn front_failure(error: FrontError) -> Failure {
+    match error {
+        FrontError::InvalidConfig(_) | FrontError::InvalidForm(_) => {
+            Failure::invalid_argument(error)
+        }
+        FrontError::Io(_) => Failure::internal(error),
+    }
+}
