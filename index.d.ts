@@ -93,6 +93,29 @@ export declare class NativeCodecStream {
 }
 
 /**
+ * An HTTP/1.1 server on a thread of its own: published hits answered there, every other
+ * request relayed to the gateway's Unix socket.
+ */
+export declare class NativeFront {
+  /** Binds and starts serving; hits are read from `store` (the gateway cache's L2). */
+  constructor(options: NativeFrontOptions, store?: NativeCache | undefined | null)
+  /** The port it listens on. */
+  get port(): number
+  /** Adds or replaces a published hit. */
+  publish(hit: PublishedHit): void
+  /** Drops every published hit. */
+  clear(): void
+  /** Sends every later request to the gateway. */
+  setClosing(): void
+  stats(): NativeFrontStats
+  /**
+   * Stops accepting, lets open requests finish within `graceMs`, then cuts the rest; on
+   * the libuv pool, since it waits for the front's thread.
+   */
+  close(graceMs: number): Promise<void>
+}
+
+/**
  * A consistent-hash ring of weighted nodes (XXH64, so every process places keys alike):
  * adding or removing a node moves only the keys it gains or loses.
  */
@@ -364,6 +387,33 @@ export interface LimiterStats {
   denied: number
 }
 
+/** Options of a [`NativeFront`]; the TypeScript layer validates and defaults them. */
+export interface NativeFrontOptions {
+  host: string
+  port: number
+  reusePort: boolean
+  /** The Unix socket the gateway listens on for relayed requests. */
+  upstream: string
+  threads: number
+  maxHeaderBytes: number
+  headersTimeoutMs: number
+  maxConnections: number
+  maxForms: number
+  maxFormBytes: number
+}
+
+/** Counters of a [`NativeFront`]. */
+export interface NativeFrontStats {
+  connections: number
+  openConnections: number
+  hits: number
+  relayed: number
+  relayFailures: number
+  panics: number
+  forms: number
+  formBytes: number
+}
+
 /** Options of a [`NativePriorityQueue`], validated by the TypeScript layer and again here. */
 export interface PriorityQueueOptions {
   /** Most ids queued at once. */
@@ -380,6 +430,23 @@ export interface PriorityQueueStats {
   /** Ids queued per level, most urgent first. */
   levels: Array<number>
   rejected: number
+}
+
+/** A hit the gateway answered, published for the front to answer alike. */
+export interface PublishedHit {
+  target: string
+  acceptEncoding?: string
+  /** The stored response's key in the L2 store, as the cache passes it to the store. */
+  l2Key: string
+  requestTime: number
+  responseTime: number
+  freshUntil: number
+  initialAgeMs: number
+  status: number
+  headOnly: boolean
+  /** Field names and values, one flat list. */
+  fields: Array<string>
+  body: Buffer
 }
 
 /** Encodes `next` as a patch against `reference`. */

@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.NativeBloomFilter = nativeBinding.NativeBloomFilter
 module.exports.NativeCache = nativeBinding.NativeCache
 module.exports.NativeCodecStream = nativeBinding.NativeCodecStream
+module.exports.NativeFront = nativeBinding.NativeFront
 module.exports.NativeHashRing = nativeBinding.NativeHashRing
 module.exports.NativeHistogram = nativeBinding.NativeHistogram
 module.exports.NativePriorityQueue = nativeBinding.NativePriorityQueue

@@ -287,6 +287,7 @@ export {
   SERVER_DEFAULTS,
   type AdminListenerOptions,
   type AlertsProvider,
+  type NativeFrontListenerOptions,
   type OptlayerServerOptions,
   type ReadinessCheck,
 } from './server/http-server'
@@ -377,3 +378,10 @@ export {
 export type { GatewayErrorBody, GatewayErrorCode } from './gateway/replies'
 export { startDemoBackend, type DemoBackend, type DemoBackendOptions } from './gateway/demo-backend'
 export { serveGateway, type ServedGateway, type ServeGatewayConfig } from './server/serve'
+export {
+  NATIVE_FRONT_DEFAULTS,
+  NativeFront,
+  type NativeFrontOptions,
+  type NativeFrontStats,
+  type PublishedHit,
+} from './front/native-front'

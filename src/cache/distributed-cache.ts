@@ -303,6 +303,15 @@ export class DistributedCache<V = unknown> {
     return value === MISS || value === NOT_FOUND || this.l2FreshUntil <= now ? undefined : (value as V)
   }
 
+  /**
+   * The L2 tier's native store, for native components that read it directly (the HTTP
+   * front reads stored responses under their cache keys); undefined without L2 or once closed.
+   * @internal
+   */
+  nativeL2(): unknown {
+    return this.closed ? undefined : this.l2?.native
+  }
+
   /** The fresh value of `key` from the first tier holding it; `undefined` on a miss. */
   async get(key: string, options: CacheGetOptions = {}): Promise<V | undefined> {
     checkCallOptions('get', options)

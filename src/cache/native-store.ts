@@ -59,6 +59,11 @@ export class NativeStore {
     this.lengths = this.store.lengthView(0)
   }
 
+  /** The native store object, for native components that read it directly (the HTTP front). */
+  get native(): unknown {
+    return this.store
+  }
+
   /** Length of the record of `key` now in `view` (from offset 0), or −1 on a miss. */
   get(key: string): number {
     this.checkOpen()

@@ -51,6 +51,8 @@ export interface GatewayConfig {
   accessLog: boolean
   /** `DEMO`: serve the in-process demo backend. @default true when `BACKENDS` is unset */
   demo: boolean
+  /** `NATIVE_FRONT` (and `NATIVE_FRONT_THREADS`): the native HTTP front owns the port. @default false */
+  nativeFront: false | { threads: number }
 }
 
 /** Configuration of optlayer read from the environment. */
@@ -284,6 +286,9 @@ function gatewayFromEnv(env: Env, hasBackends: boolean): GatewayConfig {
     compressionMinBytes: bytesValue(env, 'COMPRESSION_MIN_SIZE') as number,
     accessLog: booleanValue(env, 'ACCESS_LOG') as boolean,
     demo: demo ?? !hasBackends,
+    nativeFront: booleanValue(env, 'NATIVE_FRONT')
+      ? { threads: integerValue(env, 'NATIVE_FRONT_THREADS') as number }
+      : false,
   }
 }
 

@@ -431,6 +431,25 @@ export const VARIABLES = Object.freeze([
     example: 'true',
   },
   {
+    name: 'NATIVE_FRONT',
+    kind: 'boolean',
+    section: 'gateway',
+    default: 'false',
+    description:
+      '`true`: a native HTTP/1.1 front owns `PORT` and answers fresh cache hits itself, relaying the rest (no rate limit, no `ACCESS_LOG`: then everything is relayed)',
+    example: 'true',
+  },
+  {
+    name: 'NATIVE_FRONT_THREADS',
+    kind: 'integer',
+    section: 'gateway',
+    default: '1',
+    min: 1,
+    max: 64,
+    description: "threads of the native front's runtime",
+    example: '2',
+  },
+  {
     name: 'DEMO',
     kind: 'boolean',
     section: 'gateway',

@@ -31,6 +31,12 @@ export interface FastHit {
   readonly form: Form
   /** Whole seconds, the `Age` field. */
   readonly age: number
+  /** The stored response it is made from. */
+  readonly stored: StoredResponse
+  /** Fresh before this time (epoch ms) for a request without cache directives. */
+  readonly freshUntil: number
+  /** Its age (ms) when it arrived. */
+  readonly initialAgeMs: number
 }
 
 /**
@@ -75,7 +81,14 @@ export class FastHits {
     const form = this.form(stored, prepared, encoding)
     if (form === undefined) return undefined
     const age = Math.floor((prepared.initialAgeMs + Math.max(0, now - stored.responseTime)) / 1000)
-    return { status: stored.status, form, age }
+    return {
+      status: stored.status,
+      form,
+      age,
+      stored,
+      freshUntil: prepared.freshUntil,
+      initialAgeMs: prepared.initialAgeMs,
+    }
   }
 
   /** Sends `hit` on `res` with the request's id and `extra` fields (flat name, value list), counting it as the store's hit; HEAD gets no body. */

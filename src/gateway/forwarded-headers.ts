@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 
+import { FRONT_PEER_HEADER, peerAddress } from '../core/peer-address'
 import type { TrustedProxies } from './client-address'
 import { appendToList, endToEndHeaders } from './hop-by-hop'
 
@@ -45,7 +46,7 @@ export interface RequestOrigin {
 
 /** Who sent `req`, judged against `trusted`. */
 export function requestOrigin(req: IncomingMessage, trusted: TrustedProxies): RequestOrigin {
-  const peer = req.socket.remoteAddress
+  const peer = peerAddress(req)
   return {
     peer: trusted.clientAddress(peer, undefined),
     trusted: trusted.trusts(peer),
@@ -74,6 +75,7 @@ export function upstreamRequestHeaders(
   const headers = endToEndHeaders(req.headers)
   delete headers.host
   delete headers.expect
+  delete headers[FRONT_PEER_HEADER]
   const incoming = req.headers
   const trusted = origin.trusted
   if (!trusted) delete headers.forwarded

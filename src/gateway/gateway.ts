@@ -6,6 +6,8 @@ import { DistributedCache } from '../cache/distributed-cache'
 import { BufferedHistogram } from '../core/buffered-histogram'
 import { ClosedError, InvalidArgumentError, NoBackendError } from '../core/errors'
 import { sendJson } from '../core/http-listener'
+import { isFronted, peerAddress } from '../core/peer-address'
+import type { PublishedHit } from '../front/native-front'
 import { rateLimitHeaders, rejectTooManyRequests } from '../ratelimit/http'
 import { RateLimiter } from '../ratelimit/rate-limiter'
 import { VERSION } from '../version'
@@ -14,7 +16,7 @@ import { bytesSerializer } from './bytes-serializer'
 import { CachedPath, cacheKeyUrl, type CacheHost } from './cached-path'
 import { ClientGone, signalCancellation, type Cancellation } from './cancellation'
 import { TrustedProxies } from './client-address'
-import { FastHits } from './fast-hits'
+import { FastHits, type FastHit } from './fast-hits'
 import { REQUEST_ID_HEADER, requestIdOf, requestOrigin, targetOf, upstreamRequestHeaders } from './forwarded-headers'
 import { Forwarder, isUpstreamTimeout, type UpstreamResponse } from './forward'
 import {
@@ -38,6 +40,15 @@ import {
 import { relay } from './relay'
 import { retryAfter, sendError } from './replies'
 import type { RequestContext } from './request-context'
+
+/** What the gateway needs of a native front it publishes hits to (`NativeFront`). @internal */
+export interface HitPublisher {
+  publish(hit: PublishedHit): void
+  /** From now on every request goes to the gateway. */
+  setClosing(): void
+  /** `hits`: requests the front answered itself. */
+  stats(): { hits: number }
+}
 
 /** The answer of {@link Gateway.health} and {@link Gateway.ready}. */
 export interface GatewayCheck {
@@ -111,6 +122,8 @@ export class Gateway {
   private readonly counts = Object.fromEntries(GATEWAY_OUTCOMES.map((o) => [o, 0])) as Record<GatewayOutcome, number>
   private readonly statuses: Record<StatusClass, number> = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 }
   private closingNow = false
+  /** The native front this gateway publishes hits to, when one is attached. */
+  private front: HitPublisher | undefined
   private closed: Promise<void> | undefined
 
   /**
@@ -203,6 +216,24 @@ export class Gateway {
     }
   }
 
+  /**
+   * Publishes to `front` the plain fresh hits this gateway answers for requests that came
+   * through it, so that it answers the next ones natively. Only with the cache's native L2
+   * tier (which the front reads) and without a rate limit (the front does not limit):
+   * false, and nothing attached, otherwise. @internal
+   */
+  attachFront(front: HitPublisher): boolean {
+    if (this.limiter !== undefined || this.fastHits === undefined || this.nativeStore() === undefined) return false
+    this.front = front
+    if (this.closingNow) front.setClosing()
+    return true
+  }
+
+  /** The cache's native L2 store, for a native front to read hits from; undefined without one. @internal */
+  nativeStore(): unknown {
+    return this.cache?.nativeL2()
+  }
+
   /** Liveness: the gateway is not closed. It depends on nothing else: a probe must not fail for a backend. */
   health(): GatewayCheck {
     const checks = { running: !this.closingNow }
@@ -228,7 +259,7 @@ export class Gateway {
   /** Requests by outcome, backend responses by status class, in flight, latency. */
   stats(): GatewayStats {
     return {
-      requests: { ...this.counts },
+      requests: { ...this.counts, hit: this.counts.hit + (this.front?.stats().hits ?? 0) },
       upstreamResponses: { ...this.statuses },
       inFlight: this.admission.inFlight,
       latencyMs: this.finalLatency ?? this.latencyNow(),
@@ -257,6 +288,7 @@ export class Gateway {
       return Promise.reject(error)
     }
     this.closingNow = true
+    this.front?.setClosing()
     this.closed = this.shutdown(timeoutMs)
     return this.closed
   }
@@ -369,7 +401,7 @@ export class Gateway {
     let fields: string[] = []
     const limiter = this.limiter
     if (limiter !== undefined) {
-      const client = this.trusted.clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'])
+      const client = this.trusted.clientAddress(peerAddress(req), req.headers['x-forwarded-for'])
       let decision
       try {
         decision = limiter.allowSync(this.limitKey(req, client))
@@ -385,7 +417,35 @@ export class Gateway {
       fields = Object.entries(rateLimitHeaders(decision, limiter.quota.limit)).flat()
     }
     fastHits.send(req, res, hit, requestId, fields)
+    if (this.front !== undefined && isFronted(req)) this.publish(this.front, req, hit)
     return this.tally('hit', started)
+  }
+
+  /**
+   * Hands the front a hit it may answer itself from now on: one that does not vary (the
+   * front matches requests by target and `Accept-Encoding` alone), with the key of its
+   * record in L2, which the front reads to tell that the response is still the stored one.
+   */
+  private publish(front: HitPublisher, req: IncomingMessage, hit: FastHit): void {
+    const { stored } = hit
+    if (this.store === undefined || stored.varyNames.length > 0 || req.url === undefined) return
+    try {
+      front.publish({
+        target: req.url,
+        acceptEncoding: req.headers['accept-encoding'],
+        l2Key: this.store.recordKey(cacheKeyUrl(req.url)),
+        requestTime: stored.requestTime,
+        responseTime: stored.responseTime,
+        freshUntil: hit.freshUntil,
+        initialAgeMs: hit.initialAgeMs,
+        status: stored.status,
+        headOnly: stored.headOnly,
+        fields: [...hit.form.fields],
+        body: hit.form.body,
+      })
+    } catch {
+      // A hit the front refuses (larger than its budget) goes on being answered here.
+    }
   }
 
   /** Counts a request answered by the fast path and records its latency; true. */

@@ -13,6 +13,7 @@ import {
   TimeoutError,
 } from '../core/errors'
 import { sendJson } from '../core/http-listener'
+import { peerAddress } from '../core/peer-address'
 import { rejectTooManyRequests } from '../ratelimit/http'
 import { userKeyDigest, type LayerAccessLogEntry } from './access-log'
 import type { EncodedBodies, ReadyBody } from './encoded-bodies'
@@ -221,7 +222,7 @@ async function encodeReadyBody(
 function userKeyOf(req: IncomingMessage, header: string): string | undefined {
   const value = req.headers[header]
   const given = Array.isArray(value) ? value[0] : value
-  if (given === undefined || given === '') return req.socket.remoteAddress ?? 'unknown'
+  if (given === undefined || given === '') return peerAddress(req) ?? 'unknown'
   if (Buffer.byteLength(given) > MAX_USER_KEY_BYTES || /[\x00-\x1f\x7f]/.test(given)) return undefined
   return given
 }

@@ -1,6 +1,8 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 
+import { peerAddress } from '../core/peer-address'
+
 /** One line of the access log: a request and how it was answered. */
 export interface AccessLogEntry {
   /** When the request arrived, ISO 8601. */
@@ -38,7 +40,7 @@ export function withAccessLog(listener: RequestListener, write: (entry: AccessLo
         url: req.url ?? '',
         status: res.headersSent ? res.statusCode : 0,
         ms: Math.round((performance.now() - started) * 1000) / 1000,
-        client: req.socket.remoteAddress,
+        client: peerAddress(req),
       }
       const cache = res.getHeader('x-cache')
       if (typeof cache === 'string') entry.cache = cache

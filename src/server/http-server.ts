@@ -1,5 +1,8 @@
+import { mkdtemp, rm } from 'node:fs/promises'
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 import {
   CircuitOpenError,
@@ -10,12 +13,14 @@ import {
   TimeoutError,
   UnavailableError,
 } from '../core/errors'
+import { NativeFront, type NativeFrontOptions } from '../front/native-front'
 import { MetricSources } from '../monitoring/alert-sources'
 import { AlertManager, type AlertManagerOptions, type AlertRule, type AlertsSnapshot } from '../monitoring/alerts'
 import { DashboardData, type DashboardDataOptions } from '../monitoring/dashboard/data'
 import { DASHBOARD_CSP, DASHBOARD_HTML } from '../monitoring/dashboard/page'
 import { MetricReader } from '../monitoring/metric-reader'
 import { METRICS_DEFAULTS, MetricsCollector } from '../monitoring/metrics-collector'
+import { markFronted, peerAddress } from '../core/peer-address'
 import { rateLimitHeaders, rejectTooManyRequests } from '../ratelimit/http'
 import type { RateLimiter } from '../ratelimit/rate-limiter'
 import { functionOption, knownOptions, optionNames } from '../core/validate'
@@ -107,6 +112,23 @@ export interface OptlayerServerOptions {
    * @default none: ready while not closing
    */
   ready?: () => ReadinessCheck | Promise<ReadinessCheck>
+  /**
+   * The native HTTP front (`NATIVE_FRONT`): it listens on `port` and `host` (an IP
+   * address) in place of the public listener, which then listens on a Unix socket in a
+   * private directory and answers what the front relays to it. Hits the gateway publishes
+   * to the front ({@link nativeFront}) are answered natively.
+   * @default none: the public listener owns the port
+   */
+  nativeFront?: NativeFrontListenerOptions
+}
+
+/** {@link OptlayerServerOptions.nativeFront}. */
+export interface NativeFrontListenerOptions extends NativeFrontOptions {
+  /**
+   * The cache's native L2 store the front answers published hits from: a `Gateway`'s
+   * `nativeStore()`. None: every request is relayed.
+   */
+  store?: unknown
 }
 
 /** The answer of an {@link OptlayerServerOptions.ready} hook, as `Gateway.ready()` and `OptimizationLayer.ready()` give it. */
@@ -135,6 +157,7 @@ const SERVER_NAMES = optionNames<OptlayerServerOptions>()(SERVER_DEFAULTS, {
   log: true,
   fallback: true,
   ready: true,
+  nativeFront: true,
 })
 const ADMIN_NAMES = optionNames<AdminListenerOptions>()(SERVER_DEFAULTS.admin, { token: true })
 const DASHBOARD_NAMES = optionNames<Exclude<OptlayerServerOptions['dashboard'], boolean | undefined>>()(
@@ -195,6 +218,10 @@ export class OptlayerServer {
   private readonly listeners: readonly Listener[]
   private readonly log: (line: string) => void
   private readonly logged = new Map<string, { at: number; suppressed: number }>()
+  /** The native front, once listening with one. */
+  private front: NativeFront | undefined
+  /** The private directory of the public listener's socket behind the native front. */
+  private socketDir: string | undefined
 
   /**
    * Sets the listeners up; {@link listen} opens them.
@@ -311,10 +338,18 @@ export class OptlayerServer {
    * {@link adminUrl}). If either cannot listen, neither stays open.
    */
   async listen(): Promise<URL> {
+    const fronted = this.options.nativeFront
     try {
-      for (const listener of this.listeners) listener.url = await listenOn(listener)
+      for (const listener of this.listeners) {
+        listener.url =
+          listener.name === 'public' && fronted !== undefined
+            ? await this.listenBehindFront(listener, fronted)
+            : await listenOn(listener)
+      }
     } catch (err) {
       await Promise.all(this.listeners.map((l) => closeListener(l.server)))
+      await this.front?.close()
+      await this.removeSocketDir()
       throw err
     }
     const admin = this.listeners.find((l) => l.name === 'admin')
@@ -333,10 +368,40 @@ export class OptlayerServer {
    */
   async close(): Promise<void> {
     this.closing = true
+    // The front first: what it relays finishes while the public listener still answers.
+    this.front?.setClosing()
+    await this.front?.close()
     const closed = Promise.all(this.listeners.map((l) => closeListener(l.server)))
     await this.ownedAlerts?.close()
     await closed
+    await this.removeSocketDir()
     await this.ownedMetrics?.close()
+  }
+
+  /** The native front, when the server listens with one (after {@link listen}). */
+  get nativeFront(): NativeFront | undefined {
+    return this.front
+  }
+
+  /**
+   * Puts `listener` on a Unix socket only this process can reach (a directory of mode 0700)
+   * and the native front on its port; resolves with the front's URL.
+   */
+  private async listenBehindFront(listener: Listener, options: NativeFrontListenerOptions): Promise<URL> {
+    const { store, ...frontOptions } = options
+    this.socketDir = await mkdtemp(join(tmpdir(), 'optlayer-front-'))
+    const upstream = join(this.socketDir, 'gateway.sock')
+    listener.server.on('connection', markFronted)
+    await listenOnPath(listener.server, upstream)
+    this.front = new NativeFront({ port: listener.port, host: listener.host, upstream, store }, frontOptions)
+    const shown = listener.host.includes(':') ? `[${listener.host}]` : listener.host
+    return new URL(`http://${shown}:${this.front.port}`)
+  }
+
+  private async removeSocketDir(): Promise<void> {
+    if (this.socketDir === undefined) return
+    await rm(this.socketDir, { recursive: true, force: true })
+    this.socketDir = undefined
   }
 
   private handle(listener: Listener, req: IncomingMessage, res: ServerResponse): void {
@@ -417,7 +482,7 @@ export class OptlayerServer {
   /** Decides the request against the rate limiter; answers 429 itself when denied. */
   private async admit(limiter: RateLimiter, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     // allow(), not allowSync(): a Redis-backed limiter can only decide asynchronously.
-    const decision = await limiter.allow(req.socket.remoteAddress ?? 'unknown')
+    const decision = await limiter.allow(peerAddress(req) ?? 'unknown')
     if (!decision.allowed) {
       rejectTooManyRequests(res, decision, limiter.quota.limit)
       return false
@@ -497,6 +562,17 @@ function listenOn(listener: Listener): Promise<URL> {
       const address = server.address() as AddressInfo
       const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address
       resolve(new URL(`http://${shown}:${address.port}`))
+    })
+  })
+}
+
+function listenOnPath(server: Server, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    // Exclusive: in a cluster worker the socket stays this process's, not shared through the primary.
+    server.listen({ path, exclusive: true }, () => {
+      server.off('error', reject)
+      resolve()
     })
   })
 }

@@ -70,6 +70,7 @@ export async function serveFromConfig(
       metrics,
       server: { alertRules: (sources) => defaultAlertRules(sources) },
       ...(log === undefined ? {} : { accessLog: log }),
+      nativeFront: config.gateway.nativeFront,
     })
     return {
       url: served.url,

@@ -5,6 +5,7 @@ import { Gateway } from '../gateway/gateway'
 import type { GatewayOptions } from '../gateway/options'
 import type { MetricsCollector } from '../monitoring/metrics-collector'
 import { withAccessLog, type AccessLogEntry } from './access-log'
+import type { NativeFrontOptions } from '../front/native-front'
 import { OptlayerServer, type OptlayerServerOptions, type ReadinessCheck } from './http-server'
 
 /**
@@ -31,6 +32,12 @@ export interface ServeGatewayConfig extends Pick<OptlayerConfig, 'port' | 'host'
   server?: Pick<OptlayerServerOptions, 'alertRules' | 'alertOptions' | 'alerts' | 'dashboard' | 'log'>
   /** Given, each request to the gateway or to `/process` is written to it once answered (`ACCESS_LOG`). */
   accessLog?: (entry: AccessLogEntry) => void
+  /**
+   * The native HTTP front (`NATIVE_FRONT`) on the public port. It answers the gateway's
+   * fresh hits itself unless there is a rate limit or an access log (it applies and
+   * records neither): then it relays every request. @default false
+   */
+  nativeFront?: false | NativeFrontOptions
 }
 
 /** A running `optlayer serve`: the server, the gateway behind it and how to stop both. */
@@ -79,6 +86,7 @@ export async function serveGateway(config: ServeGatewayConfig): Promise<ServedGa
     ...(config.metrics === undefined ? {} : { metrics: config.metrics }),
     fallback,
     ready: () => joinReadiness(gateway.ready(), config.processReady?.()),
+    ...(config.nativeFront ? { nativeFront: { ...config.nativeFront, store: gateway.nativeStore() } } : {}),
   })
   let url: URL
   try {
@@ -87,6 +95,8 @@ export async function serveGateway(config: ServeGatewayConfig): Promise<ServedGa
     await gateway.close({ timeoutMs: 1 })
     throw error
   }
+  const front = server.nativeFront
+  if (front !== undefined && config.accessLog === undefined) gateway.attachFront(front)
   let closed: Promise<void> | undefined
   return {
     server,

@@ -267,6 +267,14 @@ export class HttpResponseStore {
     return answers(stored, request) ? stored : undefined
   }
 
+  /**
+   * The cache key of the record holding the response to `url` when that response does not
+   * vary (one that varies sits under a key of its vary index's). @internal
+   */
+  recordKey(url: string): string {
+    return this.primaryCacheKey(primaryKey(url))
+  }
+
   /** Counts a hit served from {@link peekLocal}. */
   countHit(): void {
     this.counts.hits++

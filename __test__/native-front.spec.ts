@@ -1,0 +1,237 @@
+import { createGzip } from 'node:zlib'
+
+import test from 'ava'
+
+import {
+  ConfigError,
+  configFromEnv,
+  InvalidArgumentError,
+  NativeFront,
+  serveGateway,
+  type ServedGateway,
+} from 'optlayer'
+
+import { listen, send, type Reply, type TestServer } from './helpers/gateway'
+
+/** A backend with a cacheable page, a large compressible one, one never stored and an echo of what it was sent. */
+async function backend(): Promise<TestServer> {
+  const large = JSON.stringify({ items: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `item ${i}` })) })
+  return listen((req, res) => {
+    const path = (req.url ?? '/').split('?', 1)[0]
+    if (path === '/page') {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60', etag: '"p1"' })
+      return res.end('a cached page')
+    }
+    if (path === '/large') {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60' })
+      return res.end(large)
+    }
+    if (path === '/short') {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=1' })
+      return res.end(`short ${Date.now()}`)
+    }
+    if (path === '/no-store') {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' })
+      return res.end('fresh every time')
+    }
+    if (path === '/slow') {
+      setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('slow'), 300)
+      return
+    }
+    const chunks: Buffer[] = []
+    req.on('data', (chunk: Buffer) => chunks.push(chunk))
+    req.on('end', () => {
+      res.writeHead(path === '/missing' ? 404 : 200, { 'content-type': 'application/json' })
+      res.end(
+        JSON.stringify({
+          method: req.method,
+          url: req.url,
+          body: Buffer.concat(chunks).toString(),
+          realIp: req.headers['x-real-ip'],
+          forwardedFor: req.headers['x-forwarded-for'],
+          peerField: req.headers['x-optlayer-peer'] ?? null,
+        }),
+      )
+    })
+  })
+}
+
+async function serve(upstream: string, env: Record<string, string>): Promise<ServedGateway> {
+  const config = configFromEnv({ PORT: '0', HOST: '127.0.0.1', ADMIN_PORT: '0', ...env })
+  return serveGateway({
+    ...config,
+    gateway: { backends: [{ url: upstream }] },
+    nativeFront: config.gateway.nativeFront,
+    server: { log: () => {} },
+  })
+}
+
+/** What must agree between the two fronts (date, age, request id and connection fields may differ). */
+function comparable(reply: Reply): unknown {
+  const h = reply.headers
+  const fields = [
+    'content-type',
+    'content-encoding',
+    'content-length',
+    'cache-control',
+    'etag',
+    'vary',
+    'x-cache',
+    'via',
+  ]
+  return { status: reply.status, fields: Object.fromEntries(fields.map((name) => [name, h[name]])), body: reply.body }
+}
+
+test('native front: the same answers as the node:http listener, request for request, hits answered natively', async (t) => {
+  const upstream = await backend()
+  t.teardown(() => upstream.close())
+  const plain = await serve(upstream.url, {})
+  t.teardown(() => plain.close())
+  const fronted = await serve(upstream.url, { NATIVE_FRONT: 'true' })
+  t.teardown(() => fronted.close())
+  const front = fronted.server.nativeFront
+  if (front === undefined) return t.fail('no native front')
+
+  const gzip = { 'accept-encoding': 'gzip' }
+  const steps: Array<[string, { method?: string; headers?: Record<string, string>; body?: string }]> = [
+    ['/page', {}],
+    ['/page', {}],
+    ['/page', {}],
+    ['/page', { method: 'HEAD' }],
+    ['/page', { headers: { 'if-none-match': '"p1"' } }],
+    ['/page', { headers: { 'cache-control': 'no-cache' } }],
+    ['/large', { headers: gzip }],
+    ['/large', { headers: gzip }],
+    ['/large', { headers: gzip }],
+    ['/large', { headers: gzip }],
+    ['/large', {}],
+    ['/large', {}],
+    ['/no-store', {}],
+    ['/no-store', {}],
+    ['/echo', { method: 'POST', body: 'posted' }],
+    ['/missing', {}],
+    ['/ready', {}],
+  ]
+  for (const [path, options] of steps) {
+    const a = await send(`${plain.url.origin}${path}`, options)
+    const b = await send(`${fronted.url.origin}${path}`, options)
+    t.deepEqual(
+      comparable(b),
+      comparable(a),
+      `${options.method ?? 'GET'} ${path} ${JSON.stringify(options.headers ?? {})}`,
+    )
+    t.regex(String(b.headers['x-request-id']), /^[\x21-\x7e]+$/)
+  }
+  const stats = front.stats()
+  // At least /page's third request and the HEAD; /large's depend on when its gzip form was stored.
+  t.true(stats.hits >= 2, `${stats.hits} native hits`)
+  t.is(stats.relayFailures, 0)
+  t.deepEqual(fronted.gateway.stats().requests, plain.gateway.stats().requests, JSON.stringify(stats))
+  // The no-cache request revalidated /page, storing it anew: the gateway answers the next
+  // one (publishing the new response), the front the one after.
+  t.is((await send(`${fronted.url.origin}/page`)).headers['x-cache'], 'HIT')
+  t.is(front.stats().hits, stats.hits)
+  const native = await send(`${fronted.url.origin}/page`)
+  t.is(native.headers['x-cache'], 'HIT')
+  t.regex(String(native.headers.age), /^\d+$/)
+  t.is(front.stats().hits, stats.hits + 1)
+})
+
+test('native front: the gateway sees the client address; a claimed one is ignored and never forwarded', async (t) => {
+  const upstream = await backend()
+  t.teardown(() => upstream.close())
+  for (const env of [{ NATIVE_FRONT: 'true' }, {}] as Record<string, string>[]) {
+    const served = await serve(upstream.url, env)
+    t.teardown(() => served.close())
+    const echo = (await send(`${served.url.origin}/echo`, { headers: { 'x-optlayer-peer': '6.6.6.6' } })).json()
+    t.is(echo.realIp, '127.0.0.1', JSON.stringify(env))
+    t.is(echo.forwardedFor, '127.0.0.1')
+    t.is(echo.peerField, null)
+  }
+})
+
+test('native front: a fresh entry that went stale goes back to the gateway', async (t) => {
+  const upstream = await backend()
+  t.teardown(() => upstream.close())
+  const served = await serve(upstream.url, { NATIVE_FRONT: 'true' })
+  t.teardown(() => served.close())
+  const url = `${served.url.origin}/short`
+  const first = await send(url)
+  t.is((await send(url)).body.toString(), first.body.toString())
+  t.is((await send(url)).body.toString(), first.body.toString())
+  t.is(served.server.nativeFront?.stats().hits, 1)
+  await new Promise((resolve) => setTimeout(resolve, 2100))
+  const later = await send(url)
+  t.not(later.body.toString(), first.body.toString())
+  t.is(later.headers['x-cache'], 'MISS')
+})
+
+test('native front: with a rate limit every request goes to the gateway, which limits it', async (t) => {
+  const upstream = await backend()
+  t.teardown(() => upstream.close())
+  const served = await serve(upstream.url, {
+    NATIVE_FRONT: 'true',
+    RATE_LIMIT_PER_MINUTE: '3',
+    RATE_LIMIT_TYPE: 'sliding-log',
+  })
+  t.teardown(() => served.close())
+  const statuses = []
+  for (let i = 0; i < 5; i++) statuses.push((await send(`${served.url.origin}/page`)).status)
+  t.deepEqual(statuses, [200, 200, 200, 429, 429])
+  t.is(served.server.nativeFront?.stats().hits, 0)
+})
+
+test('native front: close lets a relayed request in flight finish, then refuses connections', async (t) => {
+  const upstream = await backend()
+  t.teardown(() => upstream.close())
+  const served = await serve(upstream.url, { NATIVE_FRONT: 'true' })
+  const url = served.url.origin
+  const inFlight = send(`${url}/slow`)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  await served.close()
+  const reply = await inFlight
+  t.is(reply.status, 200)
+  t.is(reply.body.toString(), 'slow')
+  await t.throwsAsync(send(`${url}/page`))
+})
+
+test('native front: streams a large upload and download through both hops', async (t) => {
+  const size = 8 * 1024 * 1024
+  const upstream = await listen((req, res) => {
+    let received = 0
+    req.on('data', (chunk: Buffer) => (received += chunk.length))
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-received': String(received) })
+      const gzip = createGzip({ level: 1 })
+      gzip.pipe(res)
+      gzip.end(Buffer.alloc(size, 7))
+    })
+  })
+  t.teardown(() => upstream.close())
+  const served = await serve(upstream.url, { NATIVE_FRONT: 'true' })
+  t.teardown(() => served.close())
+  const reply = await send(`${served.url.origin}/upload`, { method: 'PUT', body: Buffer.alloc(size, 1) })
+  t.is(reply.status, 200)
+  t.is(reply.headers['x-received'], String(size))
+  t.true(reply.body.length > 0)
+})
+
+test('native front: bad configuration stops start-up naming the variable or option', async (t) => {
+  t.throws(() => configFromEnv({ NATIVE_FRONT: 'yes' }), { instanceOf: ConfigError, message: /NATIVE_FRONT/ })
+  t.throws(() => configFromEnv({ NATIVE_FRONT: 'true', NATIVE_FRONT_THREADS: '0' }), {
+    instanceOf: ConfigError,
+    message: /NATIVE_FRONT_THREADS/,
+  })
+  t.throws(() => new NativeFront({ port: 0, host: '127.0.0.1', upstream: '/nonexistent' }, { threads: 65 }), {
+    instanceOf: InvalidArgumentError,
+    message: /threads/,
+  })
+  t.throws(() => new NativeFront({ port: 0, host: 'localhost', upstream: '/nonexistent' }), {
+    instanceOf: InvalidArgumentError,
+    message: /host/,
+  })
+  t.throws(() => new NativeFront({ port: 0, host: '127.0.0.1', upstream: '/x' }, { maxHeaderBytes: 10 } as never), {
+    instanceOf: InvalidArgumentError,
+    message: /maxHeaderBytes/,
+  })
+})

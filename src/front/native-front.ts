@@ -1,0 +1,131 @@
+import { fromNativeError } from '../core/errors'
+import { native } from '../core/native'
+import { knownOptions, optionNames, wholeNumber } from '../core/validate'
+
+/** Options of a {@link NativeFront}. */
+export interface NativeFrontOptions {
+  /** Runtime threads serving connections (`NATIVE_FRONT_THREADS`). @default 1 */
+  threads?: number
+  /** `SO_REUSEPORT`: each worker process runs its own front on the one port. @default false */
+  reusePort?: boolean
+  /** Longest request head in bytes; longer ones get 431. @default 16384 */
+  maxHeaderBytes?: number
+  /** Time (ms) allowed for a request head once its first byte arrived (slowloris). @default 60000 */
+  headersTimeoutMs?: number
+  /** Open client connections; more wait in the listen backlog. @default 10000 */
+  maxConnections?: number
+  /** Published hits kept; once full the table starts over. @default 65536 */
+  maxForms?: number
+  /** Bytes of published hits kept (bodies included). @default 64 MiB */
+  maxFormBytes?: number
+  /** How long (ms) `close()` lets requests in flight finish before cutting them. @default 10000 */
+  closeGraceMs?: number
+}
+
+/** Defaults of {@link NativeFrontOptions}. */
+export const NATIVE_FRONT_DEFAULTS = Object.freeze({
+  threads: 1,
+  reusePort: false,
+  maxHeaderBytes: 16_384,
+  headersTimeoutMs: 60_000,
+  maxConnections: 10_000,
+  maxForms: 65_536,
+  maxFormBytes: 64 * 1024 * 1024,
+  closeGraceMs: 10_000,
+})
+
+const OPTION_NAMES = optionNames<NativeFrontOptions>()(NATIVE_FRONT_DEFAULTS, {})
+
+/** A hit the gateway answered, for the front to answer alike: see `crates/front/src/forms.rs`. */
+export type PublishedHit = Parameters<InstanceType<typeof native.NativeFront>['publish']>[0]
+
+/** Counters of a {@link NativeFront}. */
+export type NativeFrontStats = ReturnType<InstanceType<typeof native.NativeFront>['stats']>
+
+/** Where it listens, where it relays, and which store it answers from. @internal */
+export interface NativeFrontPlacement {
+  port: number
+  host: string
+  /** The Unix socket the gateway's listener is on. */
+  upstream: string
+  /** The gateway cache's native L2 store, read for hits; none: every request is relayed. */
+  store?: unknown
+}
+
+/**
+ * The native HTTP/1.1 front: it owns the public port and its connections (hyper, on threads
+ * of its own). A plain GET or HEAD the gateway has answered as a fresh hit and published
+ * ({@link publish}) is answered natively while the L2 store still holds that response;
+ * every other request is relayed to the gateway's listener on a Unix socket, the client's
+ * address in a header only that listener believes, and its response streamed back.
+ */
+export class NativeFront {
+  private readonly front: InstanceType<typeof native.NativeFront>
+  private readonly closeGraceMs: number
+  private closed: Promise<void> | undefined
+
+  /**
+   * Binds and starts at once.
+   * @throws {InvalidArgumentError} `code` `'ERR_OPTLAYER_INVALID_ARGUMENT'`: an option is
+   *   invalid or unknown; the message names it.
+   */
+  constructor(placement: NativeFrontPlacement, options: NativeFrontOptions = {}) {
+    knownOptions('native front options', options, OPTION_NAMES)
+    const d = NATIVE_FRONT_DEFAULTS
+    const settings = {
+      host: placement.host,
+      port: placement.port,
+      upstream: placement.upstream,
+      reusePort: options.reusePort ?? d.reusePort,
+      threads: wholeNumber('threads', options.threads, 1, 64, d.threads),
+      maxHeaderBytes: wholeNumber('maxHeaderBytes', options.maxHeaderBytes, 8192, 1 << 20, d.maxHeaderBytes),
+      headersTimeoutMs: wholeNumber('headersTimeoutMs', options.headersTimeoutMs, 1, 2 ** 31, d.headersTimeoutMs),
+      maxConnections: wholeNumber('maxConnections', options.maxConnections, 1, 2 ** 31, d.maxConnections),
+      maxForms: wholeNumber('maxForms', options.maxForms, 1, 2 ** 31, d.maxForms),
+      maxFormBytes: wholeNumber('maxFormBytes', options.maxFormBytes, 1, 2 ** 40, d.maxFormBytes),
+    }
+    this.closeGraceMs = wholeNumber('closeGraceMs', options.closeGraceMs, 0, 2 ** 31, d.closeGraceMs)
+    try {
+      this.front = new native.NativeFront(
+        settings,
+        placement.store as InstanceType<typeof native.NativeCache> | undefined,
+      )
+    } catch (error) {
+      throw fromNativeError(error)
+    }
+  }
+
+  /** The port it listens on. */
+  get port(): number {
+    return this.front.port
+  }
+
+  /** Adds or replaces a published hit. */
+  publish(hit: PublishedHit): void {
+    try {
+      this.front.publish(hit)
+    } catch (error) {
+      throw fromNativeError(error)
+    }
+  }
+
+  /** Drops every published hit. */
+  clear(): void {
+    this.front.clear()
+  }
+
+  /** Relays every later request to the gateway, which answers as a closing gateway does. */
+  setClosing(): void {
+    this.front.setClosing()
+  }
+
+  stats(): NativeFrontStats {
+    return this.front.stats()
+  }
+
+  /** Stops accepting, lets requests in flight finish within `closeGraceMs`, cuts the rest. Idempotent. */
+  close(): Promise<void> {
+    this.closed ??= this.front.close(this.closeGraceMs)
+    return this.closed
+  }
+}
