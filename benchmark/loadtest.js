@@ -42,15 +42,23 @@ const INSTALL_HINT = 'on Debian/Ubuntu: apt-get install -y wrk nginx-light (or n
 const formatRatio = (value) => value.toPrecision(3)
 const node = (script, ...args) => [process.execPath, [path.join(__dirname, script), ...args]]
 /** What `optlayer serve` reads: loopback listeners, no fixed admin port, the backend, the workers. */
-const gatewayEnv = (ctx, workers) => ({
+const gatewayEnv = (ctx, workers, extra) => ({
   PORT: String(ctx.port),
   HOST: '127.0.0.1',
   ADMIN_PORT: '0',
   BACKENDS: ctx.backendUrl,
   WORKERS: String(workers),
+  ...extra,
 })
-const gateway = (workers) => (ctx) =>
-  startProcess(`optlayer serve (WORKERS=${workers})`, process.execPath, [CLI, 'serve'], gatewayEnv(ctx, workers))
+const gateway =
+  (workers, extra = {}) =>
+  (ctx) =>
+    startProcess(
+      `optlayer serve (WORKERS=${workers}${Object.keys(extra).map((name) => `, ${name}=${extra[name]}`)})`,
+      process.execPath,
+      [CLI, 'serve'],
+      gatewayEnv(ctx, workers, extra),
+    )
 const peer = (kind) => (ctx) =>
   startProcess(kind, ...node('loadtest-servers.js', kind, String(ctx.port), ctx.backendUrl))
 
@@ -116,6 +124,26 @@ const CASES = [
     start: gateway(2),
     reference: 'bare-cluster',
     peers: ['nginx-cache'],
+  },
+  {
+    id: 'native-cached',
+    label: 'optlayer native front, cached GET',
+    role: 'ours',
+    needs: 'gateway',
+    path: '/cacheable',
+    start: gateway(1, { NATIVE_FRONT: 'true' }),
+    peers: ['nginx-cache'],
+  },
+  {
+    id: 'native-proxy',
+    label: 'optlayer native front, proxied GET (no-store)',
+    role: 'ours',
+    needs: 'gateway',
+    path: '/no-store',
+    start: gateway(1, { NATIVE_FRONT: 'true' }),
+    // What the relay to the gateway costs: against the gateway on its own listener.
+    reference: 'gateway-proxy',
+    peers: ['nginx-proxy', 'fastify', 'undici'],
   },
   {
     id: 'nginx-cache',
