@@ -98,7 +98,7 @@ export declare class NativeCodecStream {
  */
 export declare class NativeFront {
   /** Binds and starts serving; hits are read from `store` (the gateway cache's L2). */
-  constructor(options: NativeFrontOptions, store?: NativeCache | undefined | null)
+  constructor(options: NativeFrontOptions, store?: NativeCache | undefined | null, limiter?: NativeRateLimiter | undefined | null)
   /** The port it listens on. */
   get port(): number
   /** Adds or replaces a published hit. */
@@ -400,6 +400,12 @@ export interface NativeFrontOptions {
   maxConnections: number
   maxForms: number
   maxFormBytes: number
+  /** With a limiter: the quota's limit (`RateLimit-Limit`). */
+  limit?: number
+  /** With a limiter: the request field holding an API key, lower-case. */
+  apiKeyHeader?: string
+  /** With a limiter: `address/prefix` networks whose requests go to the gateway. */
+  trustedProxies?: Array<string>
 }
 
 /** Counters of a [`NativeFront`]. */
@@ -407,6 +413,7 @@ export interface NativeFrontStats {
   connections: number
   openConnections: number
   hits: number
+  limited: number
   relayed: number
   relayFailures: number
   panics: number

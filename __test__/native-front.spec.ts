@@ -60,7 +60,10 @@ async function serve(upstream: string, env: Record<string, string>): Promise<Ser
   const config = configFromEnv({ PORT: '0', HOST: '127.0.0.1', ADMIN_PORT: '0', ...env })
   return serveGateway({
     ...config,
-    gateway: { backends: [{ url: upstream }] },
+    gateway: {
+      backends: [{ url: upstream }],
+      trustedProxies: config.gateway.trustedProxies.map((network) => `${network.address}/${network.prefix}`),
+    },
     nativeFront: config.gateway.nativeFront,
     server: { log: () => {} },
   })
@@ -166,19 +169,68 @@ test('native front: a fresh entry that went stale goes back to the gateway', asy
   t.is(later.headers['x-cache'], 'MISS')
 })
 
-test('native front: with a rate limit every request goes to the gateway, which limits it', async (t) => {
+test("native front: the rate limit holds on its hits, with the gateway's counts, fields and 429", async (t) => {
   const upstream = await backend()
   t.teardown(() => upstream.close())
-  const served = await serve(upstream.url, {
-    NATIVE_FRONT: 'true',
-    RATE_LIMIT_PER_MINUTE: '3',
-    RATE_LIMIT_TYPE: 'sliding-log',
+  const env = { RATE_LIMIT_PER_MINUTE: '5', RATE_LIMIT_TYPE: 'sliding-log' }
+  const plain = await serve(upstream.url, env)
+  t.teardown(() => plain.close())
+  const fronted = await serve(upstream.url, { ...env, NATIVE_FRONT: 'true' })
+  t.teardown(() => fronted.close())
+  const limitFields = (reply: Reply): unknown => ({
+    status: reply.status,
+    limit: reply.headers['ratelimit-limit'],
+    remaining: reply.headers['ratelimit-remaining'],
+    retryAfter: reply.headers['retry-after'],
+    type: reply.headers['content-type'],
+    error: reply.status === 429 ? reply.json().error : undefined,
   })
-  t.teardown(() => served.close())
-  const statuses = []
-  for (let i = 0; i < 5; i++) statuses.push((await send(`${served.url.origin}/page`)).status)
-  t.deepEqual(statuses, [200, 200, 200, 429, 429])
-  t.is(served.server.nativeFront?.stats().hits, 0)
+  for (let i = 0; i < 7; i++) {
+    const a = await send(`${plain.url.origin}/page`)
+    const b = await send(`${fronted.url.origin}/page`)
+    t.deepEqual(limitFields(b), limitFields(a), `request ${i + 1}`)
+  }
+  // Another API key is another count, answered by the front at once (the hit is published).
+  const keyed = await send(`${fronted.url.origin}/page`, { headers: { 'x-api-key': 'k1' } })
+  t.is(keyed.status, 200)
+  t.is(keyed.headers['ratelimit-remaining'], '4')
+  const stats = fronted.server.nativeFront?.stats()
+  t.true((stats?.hits ?? 0) >= 3, JSON.stringify(stats))
+  t.true((stats?.limited ?? 0) >= 1, JSON.stringify(stats))
+  const counts = (served: ServedGateway) => {
+    const { hit, miss, limited } = served.gateway.stats().requests
+    return { hit, miss, limited }
+  }
+  t.deepEqual(counts(fronted), { ...counts(plain), hit: counts(plain).hit + 1 })
+})
+
+test('native front: behind trusted proxies, or with a limiter deciding elsewhere, the gateway answers every request', async (t) => {
+  const upstream = await backend()
+  t.teardown(() => upstream.close())
+  const proxied = await serve(upstream.url, {
+    NATIVE_FRONT: 'true',
+    RATE_LIMIT_PER_MINUTE: '2',
+    RATE_LIMIT_TYPE: 'sliding-log',
+    TRUSTED_PROXIES: '127.0.0.0/8',
+  })
+  t.teardown(() => proxied.close())
+  // Each client behind the proxy has its own count: the gateway walks X-Forwarded-For.
+  for (const client of ['10.0.0.1', '10.0.0.2', '10.0.0.3']) {
+    for (let i = 0; i < 2; i++) {
+      const reply = await send(`${proxied.url.origin}/page`, { headers: { 'x-forwarded-for': client } })
+      t.is(reply.status, 200, client)
+    }
+  }
+  t.is((await send(`${proxied.url.origin}/page`, { headers: { 'x-forwarded-for': '10.0.0.1' } })).status, 429)
+  t.is(proxied.server.nativeFront?.stats().hits, 0)
+  const adaptive = await serve(upstream.url, {
+    NATIVE_FRONT: 'true',
+    RATE_LIMIT_PER_MINUTE: '100',
+    RATE_LIMIT_ADAPTIVE: 'true',
+  })
+  t.teardown(() => adaptive.close())
+  for (let i = 0; i < 4; i++) t.is((await send(`${adaptive.url.origin}/page`)).status, 200)
+  t.is(adaptive.server.nativeFront?.stats().hits, 0)
 })
 
 test('native front: close lets a relayed request in flight finish, then refuses connections', async (t) => {

@@ -436,7 +436,7 @@ export const VARIABLES = Object.freeze([
     section: 'gateway',
     default: 'false',
     description:
-      '`true`: a native HTTP/1.1 front owns `PORT` and answers fresh cache hits itself, relaying the rest (no rate limit, no `ACCESS_LOG`: then everything is relayed)',
+      '`true`: a native HTTP/1.1 front owns `PORT`, answers fresh cache hits (and their rate limit) itself and relays the rest; with `ACCESS_LOG` or an adaptive or Redis limit it relays everything',
     example: 'true',
   },
   {

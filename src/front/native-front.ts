@@ -50,6 +50,20 @@ export interface NativeFrontPlacement {
   upstream: string
   /** The gateway cache's native L2 store, read for hits; none: every request is relayed. */
   store?: unknown
+  /** The gateway's rate limit, applied to the hits the front answers. */
+  rateLimit?: NativeRateLimit
+}
+
+/** A gateway's rate limit as the native front applies it. @internal */
+export interface NativeRateLimit {
+  /** The limiter's native keyed store (`RateLimiter.nativeStore()`). */
+  limiter: unknown
+  /** The quota's limit: `RateLimit-Limit`. */
+  limit: number
+  /** The request field holding an API key, lower-case; without one the client address is the key. */
+  apiKeyHeader: string
+  /** `address/prefix` networks whose requests go to the gateway (it walks their `X-Forwarded-For`). */
+  trustedProxies: readonly string[]
 }
 
 /**
@@ -63,6 +77,8 @@ export class NativeFront {
   private readonly front: InstanceType<typeof native.NativeFront>
   private readonly closeGraceMs: number
   private closed: Promise<void> | undefined
+  /** Whether it applies a rate limit to the hits it answers. */
+  readonly limits: boolean
 
   /**
    * Binds and starts at once.
@@ -83,12 +99,17 @@ export class NativeFront {
       maxConnections: wholeNumber('maxConnections', options.maxConnections, 1, 2 ** 31, d.maxConnections),
       maxForms: wholeNumber('maxForms', options.maxForms, 1, 2 ** 31, d.maxForms),
       maxFormBytes: wholeNumber('maxFormBytes', options.maxFormBytes, 1, 2 ** 40, d.maxFormBytes),
+      limit: placement.rateLimit?.limit,
+      apiKeyHeader: placement.rateLimit?.apiKeyHeader,
+      trustedProxies: placement.rateLimit?.trustedProxies.slice(),
     }
+    this.limits = placement.rateLimit !== undefined
     this.closeGraceMs = wholeNumber('closeGraceMs', options.closeGraceMs, 0, 2 ** 31, d.closeGraceMs)
     try {
       this.front = new native.NativeFront(
         settings,
         placement.store as InstanceType<typeof native.NativeCache> | undefined,
+        placement.rateLimit?.limiter as InstanceType<typeof native.NativeRateLimiter> | undefined,
       )
     } catch (error) {
       throw fromNativeError(error)

@@ -21,6 +21,8 @@ export class TrustedProxies {
   private readonly list = new BlockList()
   /** Whether any range is trusted; with none, X-Forwarded-For is never read. */
   readonly empty: boolean
+  /** The ranges as `address/prefix`, a single address with its full prefix. */
+  readonly networks: readonly string[] = []
 
   /** @throws {InvalidArgumentError} naming the entry that is not an address or CIDR. */
   constructor(ranges: readonly string[]) {
@@ -69,5 +71,6 @@ export class TrustedProxies {
       throw invalidOption(name, 'an IP address or CIDR', range)
     }
     this.list.addSubnet(address, prefix, family === 6 ? 'ipv6' : 'ipv4')
+    ;(this.networks as string[]).push(`${address}/${prefix}`)
   }
 }

@@ -7,7 +7,7 @@ import { BufferedHistogram } from '../core/buffered-histogram'
 import { ClosedError, InvalidArgumentError, NoBackendError } from '../core/errors'
 import { sendJson } from '../core/http-listener'
 import { isFronted, peerAddress } from '../core/peer-address'
-import type { PublishedHit } from '../front/native-front'
+import type { NativeRateLimit, PublishedHit } from '../front/native-front'
 import { rateLimitHeaders, rejectTooManyRequests } from '../ratelimit/http'
 import { RateLimiter } from '../ratelimit/rate-limiter'
 import { VERSION } from '../version'
@@ -46,8 +46,10 @@ export interface HitPublisher {
   publish(hit: PublishedHit): void
   /** From now on every request goes to the gateway. */
   setClosing(): void
-  /** `hits`: requests the front answered itself. */
-  stats(): { hits: number }
+  /** Whether it applies the gateway's rate limit (given as `nativeRateLimit()`) to its hits. */
+  readonly limits: boolean
+  /** `hits`: requests the front answered itself; `limited`: hits it refused with 429. */
+  stats(): { hits: number; limited: number }
 }
 
 /** The answer of {@link Gateway.health} and {@link Gateway.ready}. */
@@ -219,14 +221,42 @@ export class Gateway {
   /**
    * Publishes to `front` the plain fresh hits this gateway answers for requests that came
    * through it, so that it answers the next ones natively. Only with the cache's native L2
-   * tier (which the front reads) and without a rate limit (the front does not limit):
-   * false, and nothing attached, otherwise. @internal
+   * tier (which the front reads), and with a rate limit only when the front applies it
+   * (see {@link nativeRateLimit}): false, and nothing attached, otherwise. @internal
    */
   attachFront(front: HitPublisher): boolean {
-    if (this.limiter !== undefined || this.fastHits === undefined || this.nativeStore() === undefined) return false
+    if (this.fastHits === undefined || this.nativeStore() === undefined) return false
+    if (this.limiter !== undefined && !front.limits) return false
     this.front = front
     if (this.closingNow) front.setClosing()
     return true
+  }
+
+  /**
+   * The rate limit as a native front applies it: the limiter's native store, the quota's
+   * limit, the API key field and the trusted proxies; undefined without a limiter or with
+   * one that does not decide natively (Redis-backed, adaptive). @internal
+   */
+  nativeRateLimit(): NativeRateLimit | undefined {
+    const limiter = this.limiter?.nativeStore()
+    if (limiter === undefined || this.limiter === undefined) return undefined
+    return {
+      limiter,
+      limit: this.limiter.quota.limit,
+      apiKeyHeader: this.settings.apiKeyHeader,
+      trustedProxies: this.trusted.networks,
+    }
+  }
+
+  /** The requests by outcome, the native front's hits and refusals included. */
+  private requestCounts(): Record<GatewayOutcome, number> {
+    const counts = { ...this.counts }
+    const front = this.front?.stats()
+    if (front !== undefined) {
+      counts.hit += front.hits
+      counts.limited += front.limited
+    }
+    return counts
   }
 
   /** The cache's native L2 store, for a native front to read hits from; undefined without one. @internal */
@@ -259,7 +289,7 @@ export class Gateway {
   /** Requests by outcome, backend responses by status class, in flight, latency. */
   stats(): GatewayStats {
     return {
-      requests: { ...this.counts, hit: this.counts.hit + (this.front?.stats().hits ?? 0) },
+      requests: this.requestCounts(),
       upstreamResponses: { ...this.statuses },
       inFlight: this.admission.inFlight,
       latencyMs: this.finalLatency ?? this.latencyNow(),

@@ -96,6 +96,10 @@ export class LocalLimiter {
    */
   private closed = false
 
+  /** The native store, for native code deciding with it (the HTTP front); none on a caller's clock. @internal */
+  get native(): unknown {
+    return this.now === undefined ? this.limiter : undefined
+  }
   constructor(algorithm: FixedRateAlgorithm, quota: Quota, options: LocalStoreOptions = {}) {
     const atCap = options.atCap ?? LOCAL_STORE_DEFAULTS.atCap
     if (!(atCap in CAP_POLICY)) {

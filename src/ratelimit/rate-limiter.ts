@@ -239,6 +239,15 @@ export class RateLimiter {
    * `InvalidArgumentError` for an empty or oversized key or a bad cost,
    * `CostExceedsCapacityError` for a cost above the burst, `ClosedError` after close.
    */
+  /**
+   * The native keyed store this limiter decides with, for native code applying the same
+   * limit (the HTTP front): local mode on the native clock only; undefined otherwise
+   * (Redis-backed, adaptive, a caller's clock, closed). @internal
+   */
+  nativeStore(): unknown {
+    return this.closed || this.store !== undefined ? undefined : this.local?.native
+  }
+
   allowSync(key: string, cost = 1): RateLimitDecision {
     if (this.local !== undefined && this.store === undefined) return this.local.allow(key, cost)
     if (this.adaptiveLimiter !== undefined) return this.adaptiveLimiter.allow(key, cost)

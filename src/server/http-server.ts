@@ -13,7 +13,7 @@ import {
   TimeoutError,
   UnavailableError,
 } from '../core/errors'
-import { NativeFront, type NativeFrontOptions } from '../front/native-front'
+import { NativeFront, type NativeFrontOptions, type NativeRateLimit } from '../front/native-front'
 import { MetricSources } from '../monitoring/alert-sources'
 import { AlertManager, type AlertManagerOptions, type AlertRule, type AlertsSnapshot } from '../monitoring/alerts'
 import { DashboardData, type DashboardDataOptions } from '../monitoring/dashboard/data'
@@ -129,6 +129,8 @@ export interface NativeFrontListenerOptions extends NativeFrontOptions {
    * `nativeStore()`. None: every request is relayed.
    */
   store?: unknown
+  /** The gateway's rate limit, applied to the hits the front answers (a `Gateway`'s `nativeRateLimit()`). */
+  rateLimit?: NativeRateLimit
 }
 
 /** The answer of an {@link OptlayerServerOptions.ready} hook, as `Gateway.ready()` and `OptimizationLayer.ready()` give it. */
@@ -388,12 +390,12 @@ export class OptlayerServer {
    * and the native front on its port; resolves with the front's URL.
    */
   private async listenBehindFront(listener: Listener, options: NativeFrontListenerOptions): Promise<URL> {
-    const { store, ...frontOptions } = options
+    const { store, rateLimit, ...frontOptions } = options
     this.socketDir = await mkdtemp(join(tmpdir(), 'optlayer-front-'))
     const upstream = join(this.socketDir, 'gateway.sock')
     listener.server.on('connection', markFronted)
     await listenOnPath(listener.server, upstream)
-    this.front = new NativeFront({ port: listener.port, host: listener.host, upstream, store }, frontOptions)
+    this.front = new NativeFront({ port: listener.port, host: listener.host, upstream, store, rateLimit }, frontOptions)
     const shown = listener.host.includes(':') ? `[${listener.host}]` : listener.host
     return new URL(`http://${shown}:${this.front.port}`)
   }

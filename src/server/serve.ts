@@ -34,8 +34,9 @@ export interface ServeGatewayConfig extends Pick<OptlayerConfig, 'port' | 'host'
   accessLog?: (entry: AccessLogEntry) => void
   /**
    * The native HTTP front (`NATIVE_FRONT`) on the public port. It answers the gateway's
-   * fresh hits itself unless there is a rate limit or an access log (it applies and
-   * records neither): then it relays every request. @default false
+   * fresh hits itself, applying its rate limit, unless the limiter does not decide in
+   * process (Redis-backed, adaptive) or there is an access log (the front records none):
+   * then it relays every request. @default false
    */
   nativeFront?: false | NativeFrontOptions
 }
@@ -86,7 +87,9 @@ export async function serveGateway(config: ServeGatewayConfig): Promise<ServedGa
     ...(config.metrics === undefined ? {} : { metrics: config.metrics }),
     fallback,
     ready: () => joinReadiness(gateway.ready(), config.processReady?.()),
-    ...(config.nativeFront ? { nativeFront: { ...config.nativeFront, store: gateway.nativeStore() } } : {}),
+    ...(config.nativeFront
+      ? { nativeFront: { ...config.nativeFront, store: gateway.nativeStore(), rateLimit: gateway.nativeRateLimit() } }
+      : {}),
   })
   let url: URL
   try {

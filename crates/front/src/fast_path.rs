@@ -1,6 +1,7 @@
 //! The requests the front answers itself: a plain GET or HEAD whose published form is
 //! fresh and whose stored response the L2 store still holds.
 
+use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -10,6 +11,15 @@ use http_body_util::Full;
 use optlayer_cache::ByteCache;
 
 use crate::forms::{Form, Forms};
+use crate::limit::{FrontLimit, Verdict};
+
+/// How the front answered a request itself.
+pub(crate) enum Answer {
+    /// A published hit.
+    Hit(Response<Full<Bytes>>),
+    /// A hit the rate limit refused: 429.
+    Limited(Response<Full<Bytes>>),
+}
 
 /// Request fields that ask for more than a plain hit (conditions, ranges, the client's own
 /// cache directives): the gateway's full cached path answers those.
@@ -34,13 +44,16 @@ const RESPONSE_REQUEST_TIME: usize = 17;
 const RESPONSE_RESPONSE_TIME: usize = 25;
 const RECORD_MIN_LEN: usize = 33;
 
-/// The response for `req` from a published form, or `None` when the gateway must answer.
+/// The response for `req` from a published form, after the rate limit when there is one;
+/// `None` when the gateway must answer.
 pub(crate) fn answer<B>(
     req: &Request<B>,
+    peer: IpAddr,
     forms: &Forms,
     store: &ByteCache,
+    limit: Option<&FrontLimit>,
     closing: bool,
-) -> Option<Response<Full<Bytes>>> {
+) -> Option<Answer> {
     if closing {
         return None;
     }
@@ -69,7 +82,23 @@ pub(crate) fn answer<B>(
     if now >= form.fresh_until || !still_stored(store, &form, now) {
         return None;
     }
-    Some(respond(&form, head, now, request_id(headers)))
+    let request_id = request_id(headers);
+    let limited = match limit.map(|limit| limit.check(headers, peer)) {
+        None => None,
+        Some(Verdict::Allowed(fields)) => Some(fields),
+        Some(Verdict::Relay) => return None,
+        Some(Verdict::Denied(mut refusal)) => {
+            refusal.headers_mut().insert(REQUEST_ID, request_id);
+            return Some(Answer::Limited(refusal));
+        }
+    };
+    let mut response = respond(&form, head, now, request_id);
+    if let Some(fields) = limited {
+        response
+            .headers_mut()
+            .extend(fields.map(|(name, value)| (Some(name), value)));
+    }
+    Some(Answer::Hit(response))
 }
 
 /// Runs `read` on the request's `Accept-Encoding` as the gateway saw it: absent, the one

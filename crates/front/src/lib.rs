@@ -11,6 +11,7 @@ mod config;
 mod error;
 mod fast_path;
 mod forms;
+mod limit;
 mod relay;
 mod server;
 mod stats;
@@ -28,6 +29,7 @@ use tokio::sync::oneshot;
 pub use config::FrontConfig;
 pub use error::FrontError;
 pub use forms::{FormInput, FormLimits};
+pub use limit::{FrontLimit, Limiter, Network};
 pub use relay::PEER_HEADER;
 pub use stats::FrontStats;
 
@@ -46,8 +48,13 @@ pub struct Front {
 
 impl Front {
     /// Binds `config.listen` and starts serving on a thread of its own. Hits are answered
-    /// from `store` (the gateway cache's L2); without one, every request is relayed.
-    pub fn start(config: FrontConfig, store: Option<Arc<ByteCache>>) -> Result<Front, FrontError> {
+    /// from `store` (the gateway cache's L2), after `limit` when the gateway has one;
+    /// without a store, every request is relayed.
+    pub fn start(
+        config: FrontConfig,
+        store: Option<Arc<ByteCache>>,
+        limit: Option<FrontLimit>,
+    ) -> Result<Front, FrontError> {
         config.validate()?;
         let listener = server::bind(&config)?;
         let local_addr = listener.local_addr()?;
@@ -69,6 +76,7 @@ impl Front {
         let shared = Arc::new(Shared {
             forms: Forms::new(config.forms),
             store,
+            limit,
             counters: Counters::default(),
             closing: AtomicBool::new(false),
             upstream: Arc::from(config.upstream.as_path()),

@@ -22,8 +22,9 @@ use tokio::sync::{oneshot, Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::config::FrontConfig;
-use crate::fast_path;
+use crate::fast_path::{self, Answer};
 use crate::forms::Forms;
+use crate::limit::FrontLimit;
 use crate::relay::{error_response, FrontBody, RelayError, Upstream};
 use crate::stats::Counters;
 
@@ -31,6 +32,7 @@ use crate::stats::Counters;
 pub(crate) struct Shared {
     pub(crate) forms: Forms,
     pub(crate) store: Option<Arc<ByteCache>>,
+    pub(crate) limit: Option<FrontLimit>,
     pub(crate) counters: Counters,
     /// Set once the front or the gateway is closing: every request goes to the gateway,
     /// which answers it as a closing gateway does.
@@ -162,11 +164,18 @@ async fn handle(
     upstream: &Mutex<Upstream>,
 ) -> Response<FrontBody> {
     if let Some(store) = &shared.store {
-        if let Some(hit) =
-            fast_path::answer(&req, &shared.forms, store, shared.closing.load(Relaxed))
-        {
-            shared.counters.hits.fetch_add(1, Relaxed);
-            return hit.map(Either::Left);
+        let closing = shared.closing.load(Relaxed);
+        let limit = shared.limit.as_ref();
+        match fast_path::answer(&req, peer, &shared.forms, store, limit, closing) {
+            Some(Answer::Hit(hit)) => {
+                shared.counters.hits.fetch_add(1, Relaxed);
+                return hit.map(Either::Left);
+            }
+            Some(Answer::Limited(refusal)) => {
+                shared.counters.limited.fetch_add(1, Relaxed);
+                return refusal.map(Either::Left);
+            }
+            None => {}
         }
     }
     shared.counters.relayed.fetch_add(1, Relaxed);

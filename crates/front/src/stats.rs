@@ -6,6 +6,7 @@ pub(crate) struct Counters {
     pub connections: AtomicU64,
     pub open_connections: AtomicU64,
     pub hits: AtomicU64,
+    pub limited: AtomicU64,
     pub relayed: AtomicU64,
     pub relay_failures: AtomicU64,
     pub panics: AtomicU64,
@@ -20,6 +21,8 @@ pub struct FrontStats {
     pub open_connections: u64,
     /// Requests answered by the front itself (fresh cache hits).
     pub hits: u64,
+    /// Hits the rate limit refused (answered 429 by the front).
+    pub limited: u64,
     /// Requests relayed to the gateway.
     pub relayed: u64,
     /// Relayed requests the gateway could not be reached for (answered 502).
@@ -37,6 +40,7 @@ impl Counters {
             connections: self.connections.load(Relaxed),
             open_connections: self.open_connections.load(Relaxed),
             hits: self.hits.load(Relaxed),
+            limited: self.limited.load(Relaxed),
             relayed: self.relayed.load(Relaxed),
             relay_failures: self.relay_failures.load(Relaxed),
             panics: self.panics.load(Relaxed),

@@ -102,7 +102,7 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 
 fn start(upstream: PathBuf, store: Option<Arc<ByteCache>>) -> Front {
     let config = FrontConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), upstream);
-    Front::start(config, store).expect("start")
+    Front::start(config, store, None).expect("start")
 }
 
 fn connect(front: &Front) -> BufReader<TcpStream> {

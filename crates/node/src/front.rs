@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use optlayer_front::{FormInput, Front, FrontConfig, FrontError};
+use optlayer_front::{FormInput, Front, FrontConfig, FrontError, FrontLimit, Network};
 
 use crate::cache::NativeCache;
 use crate::errors::{contain, Failure};
+use crate::ratelimit::NativeRateLimiter;
 
 /// Options of a [`NativeFront`]; the TypeScript layer validates and defaults them.
 #[napi(object)]
@@ -25,6 +26,12 @@ pub struct NativeFrontOptions {
     pub max_connections: u32,
     pub max_forms: u32,
     pub max_form_bytes: f64,
+    /// With a limiter: the quota's limit (`RateLimit-Limit`).
+    pub limit: Option<f64>,
+    /// With a limiter: the request field holding an API key, lower-case.
+    pub api_key_header: Option<String>,
+    /// With a limiter: `address/prefix` networks whose requests go to the gateway.
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// A hit the gateway answered, published for the front to answer alike.
@@ -51,6 +58,7 @@ pub struct NativeFrontStats {
     pub connections: f64,
     pub open_connections: f64,
     pub hits: f64,
+    pub limited: f64,
     pub relayed: f64,
     pub relay_failures: f64,
     pub panics: f64,
@@ -69,7 +77,12 @@ pub struct NativeFront {
 impl NativeFront {
     /// Binds and starts serving; hits are read from `store` (the gateway cache's L2).
     #[napi(constructor, catch_unwind)]
-    pub fn new(env: Env, options: NativeFrontOptions, store: Option<&NativeCache>) -> Result<Self> {
+    pub fn new(
+        env: Env,
+        options: NativeFrontOptions,
+        store: Option<&NativeCache>,
+        limiter: Option<&NativeRateLimiter>,
+    ) -> Result<Self> {
         let fail = |failure: Failure| failure.into_napi(&env);
         let ip: IpAddr = options.host.parse().map_err(|_| {
             fail(Failure::invalid_argument(format!(
@@ -84,7 +97,7 @@ impl NativeFront {
             )))
         })?;
         let mut config =
-            FrontConfig::new(SocketAddr::new(ip, port), PathBuf::from(options.upstream));
+            FrontConfig::new(SocketAddr::new(ip, port), PathBuf::from(&options.upstream));
         config.reuse_port = options.reuse_port;
         config.threads = options.threads as usize;
         config.max_header_bytes = options.max_header_bytes as usize;
@@ -101,7 +114,11 @@ impl NativeFront {
             })?),
             None => None,
         };
-        let front = Front::start(config, store).map_err(|e| fail(front_failure(e)))?;
+        let limit = match limiter {
+            Some(limiter) => Some(front_limit(&options, limiter).map_err(fail)?),
+            None => None,
+        };
+        let front = Front::start(config, store, limit).map_err(|e| fail(front_failure(e)))?;
         Ok(NativeFront { front: Some(front) })
     }
 
@@ -184,6 +201,7 @@ impl NativeFront {
             connections: s.connections as f64,
             open_connections: s.open_connections as f64,
             hits: s.hits as f64,
+            limited: s.limited as f64,
             relayed: s.relayed as f64,
             relay_failures: s.relay_failures as f64,
             panics: s.panics as f64,
@@ -227,6 +245,49 @@ impl Task for CloseFront {
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
         output.map_err(|f| f.into_napi(&env))
     }
+}
+
+/// The gateway's limit for the front: `limiter`'s store, and from `options` the quota's
+/// limit, the API key field and the trusted networks.
+fn front_limit(
+    options: &NativeFrontOptions,
+    limiter: &NativeRateLimiter,
+) -> std::result::Result<FrontLimit, Failure> {
+    let limiter = limiter
+        .shared_limiter()
+        .ok_or_else(|| Failure::invalid_argument("invalid limiter: it is closed"))?;
+    let limit = options.limit.unwrap_or(0.0);
+    if !(limit >= 1.0 && limit <= u64::MAX as f64) {
+        return Err(Failure::invalid_argument(format!(
+            "invalid limit: expected at least 1, got {limit}"
+        )));
+    }
+    let header = options.api_key_header.as_deref().unwrap_or("x-api-key");
+    let api_key_header = http::HeaderName::from_bytes(header.as_bytes())
+        .map_err(|_| Failure::invalid_argument(format!("invalid apiKeyHeader: {header}")))?;
+    let mut trusted_proxies = Vec::new();
+    for text in options.trusted_proxies.iter().flatten() {
+        let network = text
+            .split_once('/')
+            .and_then(|(address, prefix)| {
+                Some(Network {
+                    address: address.parse().ok()?,
+                    prefix: prefix.parse().ok()?,
+                })
+            })
+            .ok_or_else(|| {
+                Failure::invalid_argument(format!(
+                    "invalid trustedProxies: expected address/prefix, got {text}"
+                ))
+            })?;
+        trusted_proxies.push(network);
+    }
+    Ok(FrontLimit {
+        limiter,
+        limit: limit as u64,
+        api_key_header,
+        trusted_proxies,
+    })
 }
 
 /// A key as the store holds it: the cache binding passes a key's UTF-16 code units (see

@@ -282,6 +282,33 @@ impl NativeRateLimiter {
     }
 }
 
+impl NativeRateLimiter {
+    /// The store, for the native HTTP front deciding with it; none once closed.
+    pub(crate) fn shared_limiter(&self) -> Option<Arc<dyn optlayer_front::Limiter>> {
+        self.with_store(None, |store| {
+            Some(Arc::new(store.clone()) as Arc<dyn optlayer_front::Limiter>)
+        })
+    }
+}
+
+impl Clone for Store {
+    fn clone(&self) -> Self {
+        match self {
+            Store::TokenBucket(l) => Store::TokenBucket(Arc::clone(l)),
+            Store::Gcra(l) => Store::Gcra(Arc::clone(l)),
+            Store::SlidingWindow(l) => Store::SlidingWindow(Arc::clone(l)),
+            Store::SlidingLog(l) => Store::SlidingLog(Arc::clone(l)),
+            Store::FixedWindow(l) => Store::FixedWindow(Arc::clone(l)),
+        }
+    }
+}
+
+impl optlayer_front::Limiter for Store {
+    fn decide(&self, key: &[u8]) -> std::result::Result<Decision, LimitError> {
+        Store::decide(self, key, 1, None)
+    }
+}
+
 impl Drop for NativeRateLimiter {
     fn drop(&mut self) {
         close(self.handle);
