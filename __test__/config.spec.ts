@@ -78,6 +78,8 @@ const BAD_VALUES: Partial<Record<VariableName, readonly string[]>> = {
   COMPRESSION_MIN_SIZE: ['1 kilobyte'],
   ACCESS_LOG: ['on'],
   DEMO: ['sure'],
+  NATIVE_FRONT: ['yes'],
+  NATIVE_FRONT_THREADS: ['0', '65', 'two'],
   ENABLE_PROFILING: ['yes'],
   PROFILING_PORT: ['99999'],
   WORKERS: ['0', '257'],

@@ -286,10 +286,14 @@ function gatewayFromEnv(env: Env, hasBackends: boolean): GatewayConfig {
     compressionMinBytes: bytesValue(env, 'COMPRESSION_MIN_SIZE') as number,
     accessLog: booleanValue(env, 'ACCESS_LOG') as boolean,
     demo: demo ?? !hasBackends,
-    nativeFront: booleanValue(env, 'NATIVE_FRONT')
-      ? { threads: integerValue(env, 'NATIVE_FRONT_THREADS') as number }
-      : false,
+    nativeFront: nativeFrontFromEnv(env),
   }
+}
+
+/** `NATIVE_FRONT_THREADS` is checked even when `NATIVE_FRONT` is off: a bad value is a mistake either way. */
+function nativeFrontFromEnv(env: Env): GatewayConfig['nativeFront'] {
+  const threads = integerValue(env, 'NATIVE_FRONT_THREADS') as number
+  return booleanValue(env, 'NATIVE_FRONT') === true ? { threads } : false
 }
 
 function deepFreeze<T>(value: T): T {
