@@ -1,3 +1,5 @@
+import { once } from 'node:events'
+import { connect } from 'node:net'
 import { createGzip } from 'node:zlib'
 
 import test from 'ava'
@@ -12,6 +14,7 @@ import {
 } from 'optlayer'
 
 import { listen, send, type Reply, type TestServer } from './helpers/gateway'
+import { waitFor } from './helpers/wait'
 
 /** A backend with a cacheable page, a large compressible one, one never stored and an echo of what it was sent. */
 async function backend(): Promise<TestServer> {
@@ -266,6 +269,25 @@ test('native front: streams a large upload and download through both hops', asyn
   t.is(reply.status, 200)
   t.is(reply.headers['x-received'], String(size))
   t.true(reply.body.length > 0)
+})
+
+test('native front: Expect: 100-continue and a chunked body reach the gateway whole', async (t) => {
+  const upstream = await backend()
+  t.teardown(() => upstream.close())
+  const served = await serve(upstream.url, { NATIVE_FRONT: 'true' })
+  t.teardown(() => served.close())
+  const socket = connect(Number(served.url.port), '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  await once(socket, 'connect')
+  let received = ''
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')))
+  socket.write('POST /echo HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ntransfer-encoding: chunked\r\n\r\n')
+  await waitFor('100 Continue', () => received.startsWith('HTTP/1.1 100 Continue\r\n'))
+  socket.write('5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n')
+  await waitFor('the answer', () => received.includes('"method":"POST"'))
+  const json = received.slice(received.indexOf('{'))
+  t.regex(received, /HTTP\/1\.1 200 OK\r\n/)
+  t.is(JSON.parse(json.slice(0, json.lastIndexOf('}') + 1)).body, 'hello world')
 })
 
 test('native front: bad configuration stops start-up naming the variable or option', async (t) => {
