@@ -73,7 +73,12 @@ async function servePrimary(config: OptlayerConfig): Promise<void> {
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
   primary.listening.then(
-    (address) => console.log(`optlayer ${VERSION}: ${config.workers} workers listening on port ${address.port}`),
+    (address) => {
+      // A native front binds PORT in each worker itself (SO_REUSEPORT): the cluster module
+      // sees only the listeners behind it, so the port is the configured one.
+      const port = config.gateway.nativeFront === false ? address.port : config.port
+      console.log(`optlayer ${VERSION}: ${config.workers} workers listening on port ${port}`)
+    },
     () => {},
   )
   const code = await primary.stopped

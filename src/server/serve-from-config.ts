@@ -70,7 +70,8 @@ export async function serveFromConfig(
       metrics,
       server: { alertRules: (sources) => defaultAlertRules(sources) },
       ...(log === undefined ? {} : { accessLog: log }),
-      nativeFront: config.gateway.nativeFront,
+      // Each worker process runs its own front on the one port: the kernel spreads connections.
+      nativeFront: config.gateway.nativeFront && { ...config.gateway.nativeFront, reusePort: config.workers > 1 },
     })
     return {
       url: served.url,
