@@ -141,6 +141,9 @@ test('native front: the same answers as the node:http listener, request for requ
   t.is(native.headers['x-cache'], 'HIT')
   t.regex(String(native.headers.age), /^\d+$/)
   t.is(front.stats().hits, stats.hits + 1)
+  const metrics = (await send(`${fronted.server.adminUrl!.origin}/metrics`)).body.toString()
+  t.true(metrics.includes(`optlayer_front_hits_total{port="${front.port}"} ${stats.hits + 1}`), metrics)
+  t.regex(metrics, /optlayer_front_relayed_total\{port="\d+"\} \d+/)
 })
 
 test('native front: the gateway sees the client address; a claimed one is ignored and never forwarded', async (t) => {

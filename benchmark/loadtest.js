@@ -135,6 +135,16 @@ const CASES = [
     peers: ['nginx-cache'],
   },
   {
+    id: 'native-cached-workers2',
+    label: 'optlayer native front, cached GET, WORKERS=2',
+    role: 'ours',
+    needs: 'gateway',
+    path: '/cacheable',
+    start: gateway(2, { NATIVE_FRONT: 'true' }),
+    reference: 'bare-cluster',
+    peers: ['nginx-cache'],
+  },
+  {
     id: 'native-proxy',
     label: 'optlayer native front, proxied GET (no-store)',
     role: 'ours',
@@ -368,12 +378,28 @@ function tableRows(results) {
   })
 }
 
-/** The line under the table (short: it widens the first column): the load during the run. */
-function tableNotes(options, loadBefore, loadAfter) {
-  return [
+/** The requests/s the specification asks of one deployment, for the per-core projection. */
+const SPECIFIED_RPS = 100_000
+
+/**
+ * The lines under the table (short: they widen the first column): the load during the run,
+ * and what the native front's cached case comes to per core of its own CPU time.
+ */
+function tableNotes(options, loadBefore, loadAfter, results) {
+  const notes = [
     `load average ${loadBefore.join(' ')} before, ${loadAfter.join(' ')} after; ` +
       `${options.durationS} s a case, ${options.connections} connections`,
   ]
+  const native = results.find((r) => r.id === 'native-cached' && r.available)
+  if (native !== undefined) {
+    const perCore = 1e6 / native.cpuUsPerRequest.server
+    notes.push(
+      `native front, cached: ${formatNumber(native.cpuUsPerRequest.server)} µs CPU a request, ` +
+        `${formatNumber(perCore)} requests/s per core; ${formatNumber(SPECIFIED_RPS)} requests/s ` +
+        `take ${(SPECIFIED_RPS / perCore).toFixed(2)} cores (clients aside)`,
+    )
+  }
+  return notes
 }
 
 const HEADERS = [
@@ -435,7 +461,7 @@ async function main(argv) {
   )
   const rows = tableRows(results)
   printTable(HEADERS, rows, 1)
-  const notes = tableNotes(options, loadBefore, loadAfter)
+  const notes = tableNotes(options, loadBefore, loadAfter, results)
   for (const note of notes) console.log(note)
 
   if (options.cases.length < CASES.length) {

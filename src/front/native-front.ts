@@ -1,6 +1,7 @@
 import { fromNativeError } from '../core/errors'
 import { native } from '../core/native'
 import { knownOptions, optionNames, wholeNumber } from '../core/validate'
+import { openFronts } from './front-metrics'
 
 /** Options of a {@link NativeFront}. */
 export interface NativeFrontOptions {
@@ -76,6 +77,8 @@ export interface NativeRateLimit {
 export class NativeFront {
   private readonly front: InstanceType<typeof native.NativeFront>
   private readonly closeGraceMs: number
+  /** The port it listens on. */
+  readonly port: number
   private closed: Promise<void> | undefined
   /** Whether it applies a rate limit to the hits it answers. */
   readonly limits: boolean
@@ -114,11 +117,9 @@ export class NativeFront {
     } catch (error) {
       throw fromNativeError(error)
     }
-  }
-
-  /** The port it listens on. */
-  get port(): number {
-    return this.front.port
+    // Read once: the native getter answers 0 after close.
+    this.port = this.front.port
+    openFronts.add(this)
   }
 
   /** Adds or replaces a published hit. */
@@ -146,6 +147,7 @@ export class NativeFront {
 
   /** Stops accepting, lets requests in flight finish within `closeGraceMs`, cuts the rest. Idempotent. */
   close(): Promise<void> {
+    openFronts.delete(this)
     this.closed ??= this.front.close(this.closeGraceMs)
     return this.closed
   }
