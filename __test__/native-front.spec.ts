@@ -133,10 +133,8 @@ test('native front: the same answers as the node:http listener, request for requ
   t.true(stats.hits >= 2, `${stats.hits} native hits`)
   t.is(stats.relayFailures, 0)
   t.deepEqual(fronted.gateway.stats().requests, plain.gateway.stats().requests, JSON.stringify(stats))
-  // The no-cache request revalidated /page, storing it anew: the gateway answers the next
-  // one (publishing the new response), the front the one after.
-  t.is((await send(`${fronted.url.origin}/page`)).headers['x-cache'], 'HIT')
-  t.is(front.stats().hits, stats.hits)
+  // The no-cache request revalidated /page, storing it anew, and the gateway published the
+  // new response as it stored it: the front answers the next request.
   const native = await send(`${fronted.url.origin}/page`)
   t.is(native.headers['x-cache'], 'HIT')
   t.regex(String(native.headers.age), /^\d+$/)
@@ -168,7 +166,7 @@ test('native front: a fresh entry that went stale goes back to the gateway', asy
   const first = await send(url)
   t.is((await send(url)).body.toString(), first.body.toString())
   t.is((await send(url)).body.toString(), first.body.toString())
-  t.is(served.server.nativeFront?.stats().hits, 1)
+  t.is(served.server.nativeFront?.stats().hits, 2)
   await new Promise((resolve) => setTimeout(resolve, 2100))
   const later = await send(url)
   t.not(later.body.toString(), first.body.toString())

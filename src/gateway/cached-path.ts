@@ -70,6 +70,8 @@ export interface CacheHost {
   readonly gatewayClose: Cancellation
   /** Keeps background work for `close()` to wait on. */
   track(work: Promise<unknown>): void
+  /** A response for `ctx`'s request was stored, or a coding added to it (a native front may then answer it). */
+  stored(ctx: RequestContext): void
 }
 
 /**
@@ -198,10 +200,10 @@ export class CachedPath {
     }
   }
 
-  /** Stores `stored`; a failure only costs a later miss. */
-  private async save(request: CacheRequest, stored: StoredResponse): Promise<void> {
+  /** Stores `stored`, the response for `ctx`'s request; a failure only costs a later miss. */
+  private async save(ctx: RequestContext, request: CacheRequest, stored: StoredResponse): Promise<void> {
     try {
-      await this.store.store({ ...request, method: 'GET' }, stored)
+      if (await this.store.store({ ...request, method: 'GET' }, stored)) this.host.stored(ctx)
     } catch {
       // Redis away or the entry too large: the response was served, only reuse is lost.
     }
@@ -243,7 +245,7 @@ export class CachedPath {
       await pump(response, [discard()])
       // A 304 about another response than the stored one: fetch it whole.
       if (updated === undefined) return this.miss(ctx, request, flight)
-      await this.save(request, updated)
+      await this.save(ctx, request, updated)
       flight?.publish(updated)
       return this.serveStored(ctx, updated, 'REVALIDATED')
     }
@@ -291,7 +293,7 @@ export class CachedPath {
     const body = end === 'complete' ? tap.body() : undefined
     if (body === undefined) return flight?.publish(undefined)
     const stored: StoredResponse = { ...candidate, body }
-    await this.save(request, stored)
+    await this.save(ctx, request, stored)
     flight?.publish(stored)
   }
 
@@ -400,8 +402,10 @@ export class CachedPath {
       pending = Compressor.compressAsync(stored.body, encoding, { level })
       this.encoding.set(key, pending)
       const added = pending
-        .then((body) => this.store.addVariant(request, stored, encoding, body))
-        .catch(() => false)
+        .then(async (body) => {
+          if (await this.store.addVariant(request, stored, encoding, body)) this.host.stored(ctx)
+        })
+        .catch(() => {})
         .finally(() => this.encoding.delete(key))
       this.host.track(added)
     }
@@ -432,7 +436,7 @@ export class CachedPath {
     if (response.statusCode === 304) {
       const updated = updateFrom304(stored, response.headers, requestTime, Date.now())
       await pump(response, [discard()])
-      if (updated !== undefined) await this.save(request, updated)
+      if (updated !== undefined) await this.save(ctx, request, updated)
       return
     }
     const candidate = this.candidate(ctx, response, requestTime)
@@ -440,7 +444,7 @@ export class CachedPath {
     const end = await pump(response, [tap, discard()])
     const body = tap.body()
     if (candidate !== undefined && end === 'complete' && body !== undefined) {
-      await this.save(request, { ...candidate, body })
+      await this.save(ctx, request, { ...candidate, body })
     } else if (response.statusCode < 500) {
       // The origin now answers something not storable: the stale entry must not be served any longer.
       await this.store.invalidate(request.url).catch(() => {})

@@ -70,9 +70,18 @@ export class FastHits {
 
   /** The hit for `req` at `now` (epoch ms), or undefined when the full cached path must answer it. */
   find(req: IncomingMessage, now: number): FastHit | undefined {
+    for (const name of NOT_PLAIN) if (req.headers[name] !== undefined) return undefined
+    return this.findPlain(req, now)
+  }
+
+  /**
+   * The hit a plain request (without the fields of {@link NOT_PLAIN}) of `req`'s method,
+   * target and `Accept-Encoding` would get at `now`: what a native front may answer such
+   * requests with, whatever `req` itself asked.
+   */
+  findPlain(req: IncomingMessage, now: number): FastHit | undefined {
     const { method, url, headers } = req
     if ((method !== 'GET' && method !== 'HEAD') || url === undefined || url.charCodeAt(0) !== 0x2f) return undefined
-    for (const name of NOT_PLAIN) if (headers[name] !== undefined) return undefined
     const stored = this.store.peekLocal({ method, url: cacheKeyUrl(url), headers })
     if (stored === undefined) return undefined
     const prepared = this.prepare(stored)

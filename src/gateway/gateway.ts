@@ -368,7 +368,20 @@ export class Gateway {
         this.background.add(work)
         void work.finally(() => this.background.delete(work))
       },
+      stored: (ctx) => this.publishStored(ctx.req),
     }
+  }
+
+  /**
+   * A response stored (or a coding added to it) for a request that came through the native
+   * front: published at once when it answers plain requests like that one (same target and
+   * `Accept-Encoding`) as a fresh hit, so the front answers the next such request itself.
+   */
+  private publishStored(req: IncomingMessage): void {
+    const front = this.front
+    if (front === undefined || this.fastHits === undefined || this.closingNow || !isFronted(req)) return
+    const hit = this.fastHits.findPlain(req, Date.now())
+    if (hit !== undefined) this.publish(front, req, hit)
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

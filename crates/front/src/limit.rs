@@ -211,7 +211,12 @@ mod tests {
         let keys = recorder.0.lock().expect("lock").clone();
         assert_eq!(
             keys,
-            vec![utf16("ip:10.1.2.3"), utf16("key:café"), utf16("ip:::1")]
+            vec![
+                utf16("ip:10.1.2.3"),
+                utf16("key:café"),
+                utf16("ip:::1"),
+                utf16("ip:10.9.8.7")
+            ]
         );
     }
 

@@ -413,3 +413,29 @@ fn mangled_request_heads_are_answered_or_closed() {
     assert_eq!(status(&head), 200);
     assert_eq!(front.stats().panics, 0);
 }
+
+/// A client that starts a request head and stalls (slowloris) is cut off once the head
+/// timeout passes, and keeps nothing of the front's.
+#[test]
+fn a_stalled_request_head_is_cut_off() {
+    let gateway = gateway();
+    let mut config = FrontConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), gateway.path.clone());
+    config.headers_timeout = Duration::from_millis(200);
+    let front = Front::start(config, None, None).expect("start");
+    let mut stream = TcpStream::connect(front.local_addr()).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n")
+        .expect("write");
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    std::io::Read::read_to_end(&mut stream, &mut answer).expect("closed, not timed out");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while front.stats().open_connections > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(front.stats().open_connections, 0);
+}
