@@ -7,7 +7,7 @@ import test from 'ava'
 
 import { codecStats, Compressor, Gateway, type GatewayOptions } from 'optlayer'
 
-import { listen, send, type TestServer } from './helpers/gateway'
+import { listen, send, serveGatewayForSpec, type TestServer } from './helpers/gateway'
 import { RedisCluster, startCluster, startStandalone } from './helpers/redis'
 import { waitFor } from './helpers/wait'
 
@@ -38,7 +38,7 @@ async function backend(routes: Record<string, Route>): Promise<TestServer & { hi
 
 async function gatewayFor(options: GatewayOptions): Promise<{ gateway: Gateway; url: string }> {
   const gateway = new Gateway(options)
-  const server = await listen(gateway.handler())
+  const server = await serveGatewayForSpec(gateway)
   opened.push(server, gateway)
   return { gateway, url: server.url }
 }

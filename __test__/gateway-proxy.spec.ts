@@ -6,7 +6,7 @@ import test from 'ava'
 
 import { Gateway, InvalidArgumentError, MetricsCollector, type GatewayOptions } from 'optlayer'
 
-import { listen, send, type TestServer } from './helpers/gateway'
+import { listen, send, serveGatewayForSpec, type TestServer } from './helpers/gateway'
 import { waitFor } from './helpers/wait'
 
 const opened: { close(): Promise<unknown> }[] = []
@@ -22,11 +22,11 @@ async function backend(handler: (req: IncomingMessage, res: ServerResponse) => v
 }
 
 /** A gateway on a free port in front of `options.backends`. */
-async function gatewayFor(options: GatewayOptions): Promise<{ gateway: Gateway; url: string; server: TestServer }> {
+async function gatewayFor(options: GatewayOptions): Promise<{ gateway: Gateway; url: string }> {
   const gateway = new Gateway(options)
-  const server = await listen(gateway.handler())
+  const server = await serveGatewayForSpec(gateway)
   opened.push(server, gateway)
-  return { gateway, url: server.url, server }
+  return { gateway, url: server.url }
 }
 
 /** Answers what it received: method, URL, headers and body length. */

@@ -138,6 +138,14 @@ specs() {
   mkdir -p "$lane_dir"
   npx ava 2>&1 | tee "$lane_dir/ava.log"
   local status=$?
+  # The gateway's cache and proxy suites once more behind the native front: both fronts
+  # must pass them (see serveGatewayForSpec in __test__/helpers/gateway.ts).
+  if [ "$status" -eq 0 ]; then
+    echo "== the gateway's cache and proxy specs behind the native front" | tee -a "$lane_dir/ava.log"
+    OPTLAYER_TEST_FRONT=native npx ava __test__/gateway-cache.spec.ts __test__/gateway-proxy.spec.ts 2>&1 |
+      tee -a "$lane_dir/ava.log"
+    status=$?
+  fi
   if [ "$status" -ne 0 ] && grep -q -E 'Uncaught exception|Unhandled rejection' "$lane_dir/ava.log"; then
     echo "== uncaught exceptions and unhandled rejections, as AVA reported them:" >&2
     grep -E -A40 'Uncaught exception|Unhandled rejection' "$lane_dir/ava.log" >&2

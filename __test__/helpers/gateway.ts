@@ -2,6 +2,8 @@ import { createServer, request, type IncomingHttpHeaders, type RequestListener, 
 import type { AddressInfo } from 'node:net'
 import type { Readable } from 'node:stream'
 
+import { OptlayerServer, type Gateway } from 'optlayer'
+
 /** A node:http server on a free loopback port, with what it saw. */
 export interface TestServer {
   server: Server
@@ -29,6 +31,32 @@ export async function listen(handler: RequestListener, host = '127.0.0.1', port 
         server.closeAllConnections()
       }),
   }
+}
+
+/**
+ * Which listener {@link serveGatewayForSpec} puts a gateway behind: `OPTLAYER_TEST_FRONT=native`
+ * (the test command runs the gateway's cache suite so a second time) puts the native front
+ * before it, so the suite's assertions hold for both fronts.
+ */
+export const SPEC_FRONT = process.env.OPTLAYER_TEST_FRONT === 'native' ? 'native' : 'node'
+
+/** `gateway` served on a free loopback port, directly or behind the native front (see {@link SPEC_FRONT}). */
+export async function serveGatewayForSpec(gateway: Gateway): Promise<{ url: string; close(): Promise<void> }> {
+  if (SPEC_FRONT === 'node') return listen(gateway.handler())
+  const server = new OptlayerServer({
+    port: 0,
+    host: '127.0.0.1',
+    admin: false,
+    log: () => {},
+    fallback: gateway.handler(),
+    // The server answers /ready itself: with the gateway's readiness, as serveGateway does.
+    ready: () => gateway.ready(),
+    nativeFront: { store: gateway.nativeStore(), rateLimit: gateway.nativeRateLimit() },
+  })
+  const url = await server.listen()
+  // Refused (no L2, a limiter deciding elsewhere): the front relays every request, still a front to test.
+  if (server.nativeFront !== undefined) gateway.attachFront(server.nativeFront)
+  return { url: url.origin, close: () => server.close() }
 }
 
 /** A response read whole. */

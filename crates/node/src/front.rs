@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
@@ -70,7 +71,9 @@ pub struct NativeFrontStats {
 /// request relayed to the gateway's Unix socket.
 #[napi]
 pub struct NativeFront {
-    front: Option<Front>,
+    /// Taken by `close`. Every method takes `&self`: napi-rs refuses any call on an object
+    /// while a `&mut self` call's borrow is active, and `close` returns before its work ends.
+    front: Mutex<Option<Front>>,
 }
 
 #[napi]
@@ -119,23 +122,20 @@ impl NativeFront {
             None => None,
         };
         let front = Front::start(config, store, limit).map_err(|e| fail(front_failure(e)))?;
-        Ok(NativeFront { front: Some(front) })
+        Ok(NativeFront {
+            front: Mutex::new(Some(front)),
+        })
     }
 
     /// The port it listens on.
     #[napi(getter, catch_unwind)]
     pub fn port(&self) -> u32 {
-        self.front
-            .as_ref()
-            .map_or(0, |f| u32::from(f.local_addr().port()))
+        self.with_front(0, |f| u32::from(f.local_addr().port()))
     }
 
     /// Adds or replaces a published hit.
     #[napi(catch_unwind)]
     pub fn publish(&self, env: Env, hit: PublishedHit) -> Result<()> {
-        let Some(front) = &self.front else {
-            return Ok(());
-        };
         let PublishedHit {
             target,
             accept_encoding,
@@ -173,30 +173,28 @@ impl NativeFront {
             fields: pairs,
             body: bytes::Bytes::copy_from_slice(&body),
         };
-        front
-            .publish(input)
-            .map_err(|e| front_failure(e).into_napi(&env))
+        self.with_front(Ok(()), |front| {
+            front
+                .publish(input)
+                .map_err(|e| front_failure(e).into_napi(&env))
+        })
     }
 
     /// Drops every published hit.
     #[napi(catch_unwind)]
     pub fn clear(&self) {
-        if let Some(front) = &self.front {
-            front.clear();
-        }
+        self.with_front((), Front::clear);
     }
 
     /// Sends every later request to the gateway.
     #[napi(catch_unwind)]
     pub fn set_closing(&self) {
-        if let Some(front) = &self.front {
-            front.set_closing();
-        }
+        self.with_front((), Front::set_closing);
     }
 
     #[napi(catch_unwind)]
     pub fn stats(&self) -> NativeFrontStats {
-        let s = self.front.as_ref().map(Front::stats).unwrap_or_default();
+        let s = self.with_front(Default::default(), Front::stats);
         NativeFrontStats {
             connections: s.connections as f64,
             open_connections: s.open_connections as f64,
@@ -213,11 +211,24 @@ impl NativeFront {
     /// Stops accepting, lets open requests finish within `graceMs`, then cuts the rest; on
     /// the libuv pool, since it waits for the front's thread.
     #[napi(catch_unwind, ts_return_type = "Promise<void>")]
-    pub fn close(&mut self, grace_ms: f64) -> AsyncTask<CloseFront> {
+    pub fn close(&self, grace_ms: f64) -> AsyncTask<CloseFront> {
+        let front = self
+            .front
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         AsyncTask::new(CloseFront {
-            front: self.front.take(),
+            front,
             grace: Duration::from_secs_f64(grace_ms.clamp(0.0, 1e9) / 1000.0),
         })
+    }
+}
+
+impl NativeFront {
+    /// `f` of the running front, or `closed` once it is closed.
+    fn with_front<T>(&self, closed: T, f: impl FnOnce(&Front) -> T) -> T {
+        let front = self.front.lock().unwrap_or_else(PoisonError::into_inner);
+        front.as_ref().map_or(closed, f)
     }
 }
 
