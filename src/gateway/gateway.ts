@@ -6,8 +6,8 @@ import { DistributedCache } from '../cache/distributed-cache'
 import { BufferedHistogram } from '../core/buffered-histogram'
 import { ClosedError, InvalidArgumentError, NoBackendError } from '../core/errors'
 import { sendJson } from '../core/http-listener'
-import { isFronted, peerAddress } from '../core/peer-address'
-import type { NativeRateLimit, PublishedHit } from '../front/native-front'
+import { peerAddress } from '../core/peer-address'
+import type { NativeRateLimit } from '../front/native-front'
 import { rateLimitHeaders, rejectTooManyRequests } from '../ratelimit/http'
 import { RateLimiter } from '../ratelimit/rate-limiter'
 import { VERSION } from '../version'
@@ -16,9 +16,10 @@ import { bytesSerializer } from './bytes-serializer'
 import { CachedPath, cacheKeyUrl, type CacheHost } from './cached-path'
 import { ClientGone, signalCancellation, type Cancellation } from './cancellation'
 import { TrustedProxies } from './client-address'
-import { FastHits, type FastHit } from './fast-hits'
+import { FastHits } from './fast-hits'
 import { REQUEST_ID_HEADER, requestIdOf, requestOrigin, targetOf, upstreamRequestHeaders } from './forwarded-headers'
 import { Forwarder, isUpstreamTimeout, type UpstreamResponse } from './forward'
+import { FrontLink, type HitPublisher } from './front-link'
 import {
   GATEWAY_OUTCOMES,
   openGateways,
@@ -40,17 +41,6 @@ import {
 import { relay } from './relay'
 import { retryAfter, sendError } from './replies'
 import type { RequestContext } from './request-context'
-
-/** What the gateway needs of a native front it publishes hits to (`NativeFront`). @internal */
-export interface HitPublisher {
-  publish(hit: PublishedHit): void
-  /** From now on every request goes to the gateway. */
-  setClosing(): void
-  /** Whether it applies the gateway's rate limit (given as `nativeRateLimit()`) to its hits. */
-  readonly limits: boolean
-  /** `hits`: requests the front answered itself; `limited`: hits it refused with 429. */
-  stats(): { hits: number; limited: number }
-}
 
 /** The answer of {@link Gateway.health} and {@link Gateway.ready}. */
 export interface GatewayCheck {
@@ -125,7 +115,7 @@ export class Gateway {
   private readonly statuses: Record<StatusClass, number> = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 }
   private closingNow = false
   /** The native front this gateway publishes hits to, when one is attached. */
-  private front: HitPublisher | undefined
+  private front: FrontLink | undefined
   private closed: Promise<void> | undefined
 
   /**
@@ -225,9 +215,9 @@ export class Gateway {
    * (see {@link nativeRateLimit}): false, and nothing attached, otherwise. @internal
    */
   attachFront(front: HitPublisher): boolean {
-    if (this.fastHits === undefined || this.nativeStore() === undefined) return false
+    if (this.fastHits === undefined || this.store === undefined || this.nativeStore() === undefined) return false
     if (this.limiter !== undefined && !front.limits) return false
-    this.front = front
+    this.front = new FrontLink(front, this.fastHits, this.store)
     if (this.closingNow) front.setClosing()
     return true
   }
@@ -251,11 +241,7 @@ export class Gateway {
   /** The requests by outcome, the native front's hits and refusals included. */
   private requestCounts(): Record<GatewayOutcome, number> {
     const counts = { ...this.counts }
-    const front = this.front?.stats()
-    if (front !== undefined) {
-      counts.hit += front.hits
-      counts.limited += front.limited
-    }
+    this.front?.addCounts(counts)
     return counts
   }
 
@@ -368,20 +354,10 @@ export class Gateway {
         this.background.add(work)
         void work.finally(() => this.background.delete(work))
       },
-      stored: (ctx) => this.publishStored(ctx.req),
+      stored: (ctx) => {
+        if (!this.closingNow) this.front?.stored(ctx.req)
+      },
     }
-  }
-
-  /**
-   * A response stored (or a coding added to it) for a request that came through the native
-   * front: published at once when it answers plain requests like that one (same target and
-   * `Accept-Encoding`) as a fresh hit, so the front answers the next such request itself.
-   */
-  private publishStored(req: IncomingMessage): void {
-    const front = this.front
-    if (front === undefined || this.fastHits === undefined || this.closingNow || !isFronted(req)) return
-    const hit = this.fastHits.findPlain(req, Date.now())
-    if (hit !== undefined) this.publish(front, req, hit)
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -460,35 +436,8 @@ export class Gateway {
       fields = Object.entries(rateLimitHeaders(decision, limiter.quota.limit)).flat()
     }
     fastHits.send(req, res, hit, requestId, fields)
-    if (this.front !== undefined && isFronted(req)) this.publish(this.front, req, hit)
+    this.front?.answered(req, hit)
     return this.tally('hit', started)
-  }
-
-  /**
-   * Hands the front a hit it may answer itself from now on: one that does not vary (the
-   * front matches requests by target and `Accept-Encoding` alone), with the key of its
-   * record in L2, which the front reads to tell that the response is still the stored one.
-   */
-  private publish(front: HitPublisher, req: IncomingMessage, hit: FastHit): void {
-    const { stored } = hit
-    if (this.store === undefined || stored.varyNames.length > 0 || req.url === undefined) return
-    try {
-      front.publish({
-        target: req.url,
-        acceptEncoding: req.headers['accept-encoding'],
-        l2Key: this.store.recordKey(cacheKeyUrl(req.url)),
-        requestTime: stored.requestTime,
-        responseTime: stored.responseTime,
-        freshUntil: hit.freshUntil,
-        initialAgeMs: hit.initialAgeMs,
-        status: stored.status,
-        headOnly: stored.headOnly,
-        fields: [...hit.form.fields],
-        body: hit.form.body,
-      })
-    } catch {
-      // A hit the front refuses (larger than its budget) goes on being answered here.
-    }
   }
 
   /** Counts a request answered by the fast path and records its latency; true. */

@@ -1,0 +1,86 @@
+import type { IncomingMessage } from 'node:http'
+
+import { isFronted } from '../core/peer-address'
+import type { PublishedHit } from '../front/native-front'
+import { cacheKeyUrl } from './cached-path'
+import type { FastHit, FastHits } from './fast-hits'
+import type { GatewayOutcome } from './gateway-metrics'
+import type { HttpResponseStore } from './http-cache'
+
+/** What the gateway needs of a native front it publishes hits to (`NativeFront`). @internal */
+export interface HitPublisher {
+  publish(hit: PublishedHit): void
+  /** From now on every request goes to the gateway. */
+  setClosing(): void
+  /** Whether it applies the gateway's rate limit (given as `Gateway.nativeRateLimit()`) to its hits. */
+  readonly limits: boolean
+  /** `hits`: requests the front answered itself; `limited`: hits it refused with 429. */
+  stats(): { hits: number; limited: number }
+}
+
+/**
+ * The gateway's side of a native front: the hits it publishes to the front, for requests
+ * that came through it, and the front's answers counted as the gateway's.
+ * @internal
+ */
+export class FrontLink {
+  constructor(
+    private readonly front: HitPublisher,
+    private readonly fastHits: FastHits,
+    private readonly store: HttpResponseStore,
+  ) {}
+
+  /** After the gateway answered `req` with `hit`: the front answers such requests from now on. */
+  answered(req: IncomingMessage, hit: FastHit): void {
+    if (isFronted(req)) this.publish(req, hit)
+  }
+
+  /**
+   * A response stored (or a coding added to it) for `req`: published at once when it
+   * answers plain requests like that one (same target and `Accept-Encoding`) as a fresh
+   * hit, so the front answers the next such request itself.
+   */
+  stored(req: IncomingMessage): void {
+    if (!isFronted(req)) return
+    const hit = this.fastHits.findPlain(req, Date.now())
+    if (hit !== undefined) this.publish(req, hit)
+  }
+
+  /** Adds the front's own answers to the gateway's `counts`. */
+  addCounts(counts: Record<GatewayOutcome, number>): void {
+    const { hits, limited } = this.front.stats()
+    counts.hit += hits
+    counts.limited += limited
+  }
+
+  setClosing(): void {
+    this.front.setClosing()
+  }
+
+  /**
+   * Hands the front `hit` if it does not vary (the front matches requests by target and
+   * `Accept-Encoding` alone), with the key of its record in L2, which the front reads to
+   * tell that the response is still the stored one.
+   */
+  private publish(req: IncomingMessage, hit: FastHit): void {
+    const { stored } = hit
+    if (stored.varyNames.length > 0 || req.url === undefined) return
+    try {
+      this.front.publish({
+        target: req.url,
+        acceptEncoding: req.headers['accept-encoding'],
+        l2Key: this.store.recordKey(cacheKeyUrl(req.url)),
+        requestTime: stored.requestTime,
+        responseTime: stored.responseTime,
+        freshUntil: hit.freshUntil,
+        initialAgeMs: hit.initialAgeMs,
+        status: stored.status,
+        headOnly: stored.headOnly,
+        fields: [...hit.form.fields],
+        body: hit.form.body,
+      })
+    } catch {
+      // A hit the front refuses (larger than its budget) goes on being answered by the gateway.
+    }
+  }
+}
