@@ -97,8 +97,11 @@ export declare class NativeCodecStream {
  * request relayed to the gateway's Unix socket.
  */
 export declare class NativeFront {
-  /** Binds and starts serving; hits are read from `store` (the gateway cache's L2). */
-  constructor(options: NativeFrontOptions, store?: NativeCache | undefined | null, limiter?: NativeRateLimiter | undefined | null)
+  /**
+   * Binds and starts serving; hits are read from `store` (the gateway cache's L2), limited
+   * by `limiter`, and their latency recorded into `latency` (milliseconds).
+   */
+  constructor(options: NativeFrontOptions, store?: NativeCache | undefined | null, limiter?: NativeRateLimiter | undefined | null, latency?: NativeHistogram | undefined | null)
   /** The port it listens on. */
   get port(): number
   /** Adds or replaces a published hit. */
@@ -110,9 +113,9 @@ export declare class NativeFront {
   stats(): NativeFrontStats
   /**
    * Stops accepting, lets open requests finish within `graceMs`, then cuts the rest; on
-   * the libuv pool, since it waits for the front's thread.
+   * the libuv pool, since it waits for the front's thread. Resolves with its last counters.
    */
-  close(graceMs: number): Promise<void>
+  close(graceMs: number): Promise<NativeFrontStats>
 }
 
 /**

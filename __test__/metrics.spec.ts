@@ -440,3 +440,19 @@ test('a closed histogram never records into one opened in its slot, through 5,00
   t.throws(() => first.snapshot(), { instanceOf: ClosedError })
   t.throws(() => first.recordMany(new Float64Array([1])), { instanceOf: ClosedError })
 })
+
+test('a request source adds its counts to requests_total, request_errors_total and the system figures', async (t) => {
+  const metrics = new MetricsCollector({ defaultMetrics: false })
+  t.teardown(() => metrics.close())
+  metrics.recordRequest(5, true)
+  let elsewhere = { requests: 10, errors: 2 }
+  const remove = metrics.addRequestSource(() => elsewhere)
+  elsewhere = { requests: 12, errors: 3 }
+  const text = await metrics.expose()
+  t.regex(text, /optlayer_requests_total 13\n/)
+  t.regex(text, /optlayer_request_errors_total 3\n/)
+  t.is(metrics.getSystemMetrics().requests.total, 13)
+  t.is(metrics.getSystemMetrics().requests.errors, 3)
+  remove()
+  t.is(metrics.getSystemMetrics().requests.total, 1)
+})

@@ -143,6 +143,11 @@ test('native front: the same answers as the node:http listener, request for requ
   const metrics = (await send(`${fronted.server.adminUrl!.origin}/metrics`)).body.toString()
   t.true(metrics.includes(`optlayer_front_hits_total{port="${front.port}"} ${stats.hits + 1}`), metrics)
   t.regex(metrics, /optlayer_front_relayed_total\{port="\d+"\} \d+/)
+  // The front's answers are the server's requests too: counted, and timed in the histogram.
+  const served = fronted.server.metrics.getSystemMetrics().requests.total
+  const relayed = front.stats().relayed
+  t.true(served >= relayed + front.stats().hits, `${served} requests, ${relayed} relayed`)
+  t.true(fronted.server.metrics.requestLatency.ok.snapshot().count >= front.stats().hits)
 })
 
 test('native front: the gateway sees the client address; a claimed one is ignored and never forwarded', async (t) => {

@@ -140,6 +140,7 @@ export {
   type LatencyFigures,
   type MetricsCollectorOptions,
   type RequestFigures,
+  type RequestSource,
   type SystemMetrics,
 } from './monitoring/metrics-collector'
 export type { GcKind, GcKindTotals, ProcessFigures } from './monitoring/process-sampler'

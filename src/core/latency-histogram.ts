@@ -141,6 +141,11 @@ export class LatencyHistogram {
    */
   readonly recorder: (valueMs: number) => void
   private out = new Float64Array(FIELDS + DEFAULT_QUANTILES.length)
+
+  /** The native histogram, for native code recording into it (the HTTP front). @internal */
+  get nativeHistogram(): unknown {
+    return this.isClosed ? undefined : this.native
+  }
   private isClosed = false
 
   constructor(options: LatencyHistogramOptions = {}) {

@@ -53,6 +53,8 @@ export interface NativeFrontPlacement {
   store?: unknown
   /** The gateway's rate limit, applied to the hits the front answers. */
   rateLimit?: NativeRateLimit
+  /** A native latency histogram (milliseconds) the front records its own answers into. */
+  latency?: unknown
 }
 
 /** A gateway's rate limit as the native front applies it. @internal */
@@ -80,6 +82,7 @@ export class NativeFront {
   /** The port it listens on. */
   readonly port: number
   private closed: Promise<void> | undefined
+  private finalStats: NativeFrontStats | undefined
   /** Whether it applies a rate limit to the hits it answers. */
   readonly limits: boolean
 
@@ -113,6 +116,7 @@ export class NativeFront {
         settings,
         placement.store as InstanceType<typeof native.NativeCache> | undefined,
         placement.rateLimit?.limiter as InstanceType<typeof native.NativeRateLimiter> | undefined,
+        placement.latency as InstanceType<typeof native.NativeHistogram> | undefined,
       )
     } catch (error) {
       throw fromNativeError(error)
@@ -141,14 +145,21 @@ export class NativeFront {
     this.front.setClosing()
   }
 
+  /** Its counters; after {@link close}, those it had when closing began. */
   stats(): NativeFrontStats {
-    return this.front.stats()
+    return this.finalStats ?? this.front.stats()
   }
 
   /** Stops accepting, lets requests in flight finish within `closeGraceMs`, cuts the rest. Idempotent. */
   close(): Promise<void> {
-    openFronts.delete(this)
-    this.closed ??= this.front.close(this.closeGraceMs)
+    if (this.closed === undefined) {
+      openFronts.delete(this)
+      // Counters only grow: the figures from now on are these, then those at the end.
+      this.finalStats = this.front.stats()
+      this.closed = this.front.close(this.closeGraceMs).then((final) => {
+        this.finalStats = final
+      })
+    }
     return this.closed
   }
 }

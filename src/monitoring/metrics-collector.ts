@@ -120,6 +120,9 @@ export interface RequestFigures {
   windowSeconds: number
 }
 
+/** Requests counted elsewhere: see {@link MetricsCollector.addRequestSource}. */
+export type RequestSource = () => { requests: number; errors: number }
+
 /** Request-latency figures of {@link SystemMetrics}, all outcomes together; `null` without requests. */
 export interface LatencyFigures {
   /** Requests in the window. */
@@ -203,9 +206,11 @@ export class MetricsCollector {
   readonly prefix: string
   /** The native histograms behind `request_duration_seconds`, by outcome (milliseconds). */
   readonly requestLatency: Readonly<{ ok: LatencyHistogram; error: LatencyHistogram }>
-  private requests = 0
-  private errors = 0
+  private recordedRequests = 0
+  private recordedErrors = 0
   private inFlight = 0
+  /** Requests recorded outside this process's JavaScript (a native front's answers). */
+  private readonly requestSources = new Set<RequestSource>()
   private readonly recordOk: (valueMs: number) => void
   private readonly recordError: (valueMs: number) => void
   private readonly windows: Readonly<{ ok: LatencyWindow; error: LatencyWindow }> | undefined
@@ -350,8 +355,33 @@ export class MetricsCollector {
     } catch (err) {
       throw fromNativeError(err)
     }
-    this.requests++
-    if (!success) this.errors++
+    this.recordedRequests++
+    if (!success) this.recordedErrors++
+  }
+
+  /**
+   * Adds the requests `source` counts to `requests_total`, `request_errors_total` and the
+   * rates of {@link getSystemMetrics}: requests handled where `recordRequest` cannot be
+   * called (a native HTTP front records their latency into {@link requestLatency} itself).
+   * Its counts must only grow. Returns a function that removes it.
+   */
+  addRequestSource(source: RequestSource): () => void {
+    this.requestSources.add(source)
+    return () => this.requestSources.delete(source)
+  }
+
+  /** Requests recorded, those of the request sources included. */
+  private get requests(): number {
+    let total = this.recordedRequests
+    for (const source of this.requestSources) total += source().requests
+    return total
+  }
+
+  /** Failed requests recorded, those of the request sources included. */
+  private get errors(): number {
+    let total = this.recordedErrors
+    for (const source of this.requestSources) total += source().errors
+    return total
   }
 
   /** Counts a request as in flight until {@link MetricsCollector.requestFinished}. */

@@ -395,9 +395,20 @@ export class OptlayerServer {
     const upstream = join(this.socketDir, 'gateway.sock')
     listener.server.on('connection', markFronted)
     await listenOnPath(listener.server, upstream)
-    this.front = new NativeFront({ port: listener.port, host: listener.host, upstream, store, rateLimit }, frontOptions)
+    // The front's own answers go into this server's request figures: their latency into
+    // the native histogram behind request_duration_seconds, their count as a request source.
+    const latency = this.metrics.requestLatency.ok.nativeHistogram
+    const front = new NativeFront(
+      { port: listener.port, host: listener.host, upstream, store, rateLimit, latency },
+      frontOptions,
+    )
+    this.front = front
+    this.metrics.addRequestSource(() => {
+      const { hits, limited } = front.stats()
+      return { requests: hits + limited, errors: 0 }
+    })
     const shown = listener.host.includes(':') ? `[${listener.host}]` : listener.host
-    return new URL(`http://${shown}:${this.front.port}`)
+    return new URL(`http://${shown}:${front.port}`)
   }
 
   private async removeSocketDir(): Promise<void> {

@@ -38,11 +38,25 @@ pub use error::FrontError;
 pub use forms::{FormInput, FormLimits};
 pub use limit::{FrontLimit, Limiter, Network};
 pub use relay::PEER_HEADER;
+pub use server::LatencySink;
 pub use stats::FrontStats;
 
 use forms::Forms;
 use server::Shared;
 use stats::Counters;
+
+/// What a front answers from.
+#[derive(Default)]
+pub struct Backing {
+    /// The gateway cache's L2 store, read for published hits; without one, every request is
+    /// relayed.
+    pub store: Option<Arc<ByteCache>>,
+    /// The gateway's rate limit, applied to the hits the front answers.
+    pub limit: Option<FrontLimit>,
+    /// Where the latency of each request the front answers itself is recorded (the gateway
+    /// records the ones it answers).
+    pub latency: Option<Arc<dyn LatencySink>>,
+}
 
 /// A running front. Dropping it closes it at once (no grace period); [`Front::close`] lets
 /// open requests finish first.
@@ -54,14 +68,14 @@ pub struct Front {
 }
 
 impl Front {
-    /// Binds `config.listen` and starts serving on a thread of its own. Hits are answered
-    /// from `store` (the gateway cache's L2), after `limit` when the gateway has one;
-    /// without a store, every request is relayed.
-    pub fn start(
-        config: FrontConfig,
-        store: Option<Arc<ByteCache>>,
-        limit: Option<FrontLimit>,
-    ) -> Result<Front, FrontError> {
+    /// Binds `config.listen` and starts serving on a thread of its own, with what it
+    /// answers from (see [`Backing`]).
+    pub fn start(config: FrontConfig, backing: Backing) -> Result<Front, FrontError> {
+        let Backing {
+            store,
+            limit,
+            latency,
+        } = backing;
         config.validate()?;
         let listener = server::bind(&config)?;
         let local_addr = listener.local_addr()?;
@@ -84,6 +98,7 @@ impl Front {
             forms: Forms::new(config.forms),
             store,
             limit,
+            latency,
             counters: Counters::default(),
             closing: AtomicBool::new(false),
             upstream: Arc::from(config.upstream.as_path()),

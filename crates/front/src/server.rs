@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::{Request, Response, StatusCode};
 use http_body_util::Either;
@@ -28,11 +28,18 @@ use crate::limit::FrontLimit;
 use crate::relay::{error_response, FrontBody, RelayError, Upstream};
 use crate::stats::Counters;
 
+/// Where the front records how long its own answers took.
+pub trait LatencySink: Send + Sync {
+    /// One answer, `elapsed` from the request's head read to the answer made.
+    fn record(&self, elapsed: Duration);
+}
+
 /// What every connection of a front shares.
 pub(crate) struct Shared {
     pub(crate) forms: Forms,
     pub(crate) store: Option<Arc<ByteCache>>,
     pub(crate) limit: Option<FrontLimit>,
+    pub(crate) latency: Option<Arc<dyn LatencySink>>,
     pub(crate) counters: Counters,
     /// Set once the front or the gateway is closing: every request goes to the gateway,
     /// which answers it as a closing gateway does.
@@ -164,20 +171,30 @@ async fn handle(
     upstream: &Mutex<Upstream>,
 ) -> Response<FrontBody> {
     if let Some(store) = &shared.store {
+        let started = Instant::now();
         let closing = shared.closing.load(Relaxed);
         let limit = shared.limit.as_ref();
-        match fast_path::answer(&req, peer, &shared.forms, store, limit, closing) {
-            Some(Answer::Hit(hit)) => {
-                shared.counters.hits.fetch_add(1, Relaxed);
-                return hit.map(Either::Left);
-            }
-            Some(Answer::Limited(refusal)) => {
-                shared.counters.limited.fetch_add(1, Relaxed);
-                return refusal.map(Either::Left);
-            }
-            None => {}
+        let (answer, counter) =
+            match fast_path::answer(&req, peer, &shared.forms, store, limit, closing) {
+                Some(Answer::Hit(hit)) => (hit, &shared.counters.hits),
+                Some(Answer::Limited(refusal)) => (refusal, &shared.counters.limited),
+                None => return relay(req, peer, shared, upstream).await,
+            };
+        counter.fetch_add(1, Relaxed);
+        if let Some(latency) = &shared.latency {
+            latency.record(started.elapsed());
         }
+        return answer.map(Either::Left);
     }
+    relay(req, peer, shared, upstream).await
+}
+
+async fn relay(
+    req: Request<Incoming>,
+    peer: IpAddr,
+    shared: &Shared,
+    upstream: &Mutex<Upstream>,
+) -> Response<FrontBody> {
     shared.counters.relayed.fetch_add(1, Relaxed);
     match upstream.lock().await.send(req, peer).await {
         Ok(response) => response.map(Either::Right),

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use optlayer_cache::{ByteCache, CacheConfig};
-use optlayer_front::{FormInput, Front, FrontConfig};
+use optlayer_front::{Backing, FormInput, Front, FrontConfig, LatencySink};
 
 /// A stand-in for the gateway: answers each request with its own head as the body, or
 /// `answer` when given, keeping connections alive.
@@ -102,7 +102,23 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 
 fn start(upstream: PathBuf, store: Option<Arc<ByteCache>>) -> Front {
     let config = FrontConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), upstream);
-    Front::start(config, store, None).expect("start")
+    let backing = Backing {
+        store,
+        latency: Some(Arc::new(Latencies::default())),
+        ..Backing::default()
+    };
+    Front::start(config, backing).expect("start")
+}
+
+/// Counts what the front records.
+#[derive(Default)]
+struct Latencies(std::sync::atomic::AtomicU64);
+
+impl LatencySink for Latencies {
+    fn record(&self, elapsed: Duration) {
+        assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 fn connect(front: &Front) -> BufReader<TcpStream> {
@@ -213,7 +229,14 @@ fn answers_a_published_hit_while_the_store_holds_its_response() {
     cache
         .insert(b"http:r:/page", &record(1_000.0, 2_000.0), None)
         .expect("insert");
-    let front = start(gateway.path.clone(), Some(Arc::clone(&cache)));
+    let latencies = Arc::new(Latencies::default());
+    let backing = Backing {
+        store: Some(Arc::clone(&cache)),
+        latency: Some(latencies.clone()),
+        ..Backing::default()
+    };
+    let config = FrontConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), gateway.path.clone());
+    let front = Front::start(config, backing).expect("start");
     front
         .publish(form("/page", None, 60_000.0))
         .expect("publish");
@@ -253,6 +276,8 @@ fn answers_a_published_hit_while_the_store_holds_its_response() {
     );
     assert_eq!(body, b"hello");
     assert_eq!(front.stats().hits, 3);
+    // Each native answer's latency recorded; relayed ones are the gateway's to record.
+    assert_eq!(latencies.0.load(std::sync::atomic::Ordering::Relaxed), 3);
 
     // Asked differently, the gateway answers.
     for request in [
@@ -421,7 +446,7 @@ fn a_stalled_request_head_is_cut_off() {
     let gateway = gateway();
     let mut config = FrontConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), gateway.path.clone());
     config.headers_timeout = Duration::from_millis(200);
-    let front = Front::start(config, None, None).expect("start");
+    let front = Front::start(config, Backing::default()).expect("start");
     let mut stream = TcpStream::connect(front.local_addr()).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))

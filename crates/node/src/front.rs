@@ -7,11 +7,14 @@ use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use optlayer_front::{FormInput, Front, FrontConfig, FrontError, FrontLimit, Network};
+use optlayer_front::{
+    Backing, FormInput, Front, FrontConfig, FrontError, FrontLimit, FrontStats, Network,
+};
 
 use crate::cache::NativeCache;
 use crate::errors::{contain, Failure};
 use crate::ratelimit::NativeRateLimiter;
+use crate::stats::NativeHistogram;
 
 /// Options of a [`NativeFront`]; the TypeScript layer validates and defaults them.
 #[napi(object)]
@@ -67,6 +70,22 @@ pub struct NativeFrontStats {
     pub form_bytes: f64,
 }
 
+impl From<FrontStats> for NativeFrontStats {
+    fn from(s: FrontStats) -> Self {
+        NativeFrontStats {
+            connections: s.connections as f64,
+            open_connections: s.open_connections as f64,
+            hits: s.hits as f64,
+            limited: s.limited as f64,
+            relayed: s.relayed as f64,
+            relay_failures: s.relay_failures as f64,
+            panics: s.panics as f64,
+            forms: s.forms as f64,
+            form_bytes: s.form_bytes as f64,
+        }
+    }
+}
+
 /// An HTTP/1.1 server on a thread of its own: published hits answered there, every other
 /// request relayed to the gateway's Unix socket.
 #[napi]
@@ -78,13 +97,15 @@ pub struct NativeFront {
 
 #[napi]
 impl NativeFront {
-    /// Binds and starts serving; hits are read from `store` (the gateway cache's L2).
+    /// Binds and starts serving; hits are read from `store` (the gateway cache's L2), limited
+    /// by `limiter`, and their latency recorded into `latency` (milliseconds).
     #[napi(constructor, catch_unwind)]
     pub fn new(
         env: Env,
         options: NativeFrontOptions,
         store: Option<&NativeCache>,
         limiter: Option<&NativeRateLimiter>,
+        latency: Option<&NativeHistogram>,
     ) -> Result<Self> {
         let fail = |failure: Failure| failure.into_napi(&env);
         let ip: IpAddr = options.host.parse().map_err(|_| {
@@ -121,7 +142,20 @@ impl NativeFront {
             Some(limiter) => Some(front_limit(&options, limiter).map_err(fail)?),
             None => None,
         };
-        let front = Front::start(config, store, limit).map_err(|e| fail(front_failure(e)))?;
+        let latency = match latency {
+            Some(histogram) => Some(histogram.shared_sink().ok_or_else(|| {
+                fail(Failure::invalid_argument(
+                    "invalid latency: the histogram is closed",
+                ))
+            })?),
+            None => None,
+        };
+        let backing = Backing {
+            store,
+            limit,
+            latency,
+        };
+        let front = Front::start(config, backing).map_err(|e| fail(front_failure(e)))?;
         Ok(NativeFront {
             front: Mutex::new(Some(front)),
         })
@@ -194,23 +228,12 @@ impl NativeFront {
 
     #[napi(catch_unwind)]
     pub fn stats(&self) -> NativeFrontStats {
-        let s = self.with_front(Default::default(), Front::stats);
-        NativeFrontStats {
-            connections: s.connections as f64,
-            open_connections: s.open_connections as f64,
-            hits: s.hits as f64,
-            limited: s.limited as f64,
-            relayed: s.relayed as f64,
-            relay_failures: s.relay_failures as f64,
-            panics: s.panics as f64,
-            forms: s.forms as f64,
-            form_bytes: s.form_bytes as f64,
-        }
+        NativeFrontStats::from(self.with_front(Default::default(), Front::stats))
     }
 
     /// Stops accepting, lets open requests finish within `graceMs`, then cuts the rest; on
-    /// the libuv pool, since it waits for the front's thread.
-    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
+    /// the libuv pool, since it waits for the front's thread. Resolves with its last counters.
+    #[napi(catch_unwind, ts_return_type = "Promise<NativeFrontStats>")]
     pub fn close(&self, grace_ms: f64) -> AsyncTask<CloseFront> {
         let front = self
             .front
@@ -239,22 +262,24 @@ pub struct CloseFront {
 }
 
 impl Task for CloseFront {
-    type Output = std::result::Result<(), Failure>;
-    type JsValue = ();
+    type Output = std::result::Result<FrontStats, Failure>;
+    type JsValue = NativeFrontStats;
 
     fn compute(&mut self) -> Result<Self::Output> {
         let front = self.front.take();
         let grace = self.grace;
         Ok(contain(|| {
-            if let Some(mut front) = front {
+            Ok::<_, Failure>(front.map_or_else(FrontStats::default, |mut front| {
                 front.close(grace);
-            }
-            Ok::<(), Failure>(())
+                front.stats()
+            }))
         }))
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        output.map_err(|f| f.into_napi(&env))
+        output
+            .map(NativeFrontStats::from)
+            .map_err(|f| f.into_napi(&env))
     }
 }
 

@@ -215,6 +215,25 @@ impl NativeHistogram {
     }
 }
 
+impl NativeHistogram {
+    /// The histogram as the native HTTP front records its answers into it; none once closed.
+    pub(crate) fn shared_sink(&self) -> Option<Arc<dyn optlayer_front::LatencySink>> {
+        let histogram = HISTOGRAMS.with_borrow(|table| table.get(self.handle).cloned())?;
+        Some(Arc::new(HistogramSink(histogram)))
+    }
+}
+
+/// A histogram the front records milliseconds into, from its own threads (recording is
+/// thread-safe: the histogram is sharded).
+struct HistogramSink(Arc<LatencyHistogram>);
+
+impl optlayer_front::LatencySink for HistogramSink {
+    fn record(&self, elapsed: std::time::Duration) {
+        // Beyond the histogram's range is counted there (clamped); nothing to report back.
+        let _ = self.0.record(elapsed.as_nanos() as f64);
+    }
+}
+
 impl Drop for NativeHistogram {
     fn drop(&mut self) {
         close(self.handle);
