@@ -134,12 +134,8 @@ fn connection(
     graceful: &GracefulShutdown,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     let _ = stream.set_nodelay(true);
-    let counters_owner = Arc::clone(&shared);
-    counters_owner.counters.connections.fetch_add(1, Relaxed);
-    counters_owner
-        .counters
-        .open_connections
-        .fetch_add(1, Relaxed);
+    shared.counters.connections.fetch_add(1, Relaxed);
+    let open = OpenConnection::new(Arc::clone(&shared));
     let upstream = Arc::new(Mutex::new(Upstream::new(Arc::clone(&shared.upstream))));
     let mut builder = http1::Builder::new();
     builder
@@ -157,10 +153,24 @@ fn connection(
         // Its error (a client gone, a malformed request: hyper answered 400 or 431) ends
         // this connection only.
         let _ = served.await;
-        counters_owner
-            .counters
-            .open_connections
-            .fetch_sub(1, Relaxed);
+        drop(open);
+    }
+}
+
+/// Counts a connection as open until dropped: when it ends, and when its task is aborted
+/// or panics too.
+struct OpenConnection(Arc<Shared>);
+
+impl OpenConnection {
+    fn new(shared: Arc<Shared>) -> Self {
+        shared.counters.open_connections.fetch_add(1, Relaxed);
+        OpenConnection(shared)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.counters.open_connections.fetch_sub(1, Relaxed);
     }
 }
 
