@@ -464,3 +464,50 @@ fn a_stalled_request_head_is_cut_off() {
     }
     assert_eq!(front.stats().open_connections, 0);
 }
+
+/// A sink that panics on every record: a fault inside a connection's task.
+struct Panicking;
+
+impl LatencySink for Panicking {
+    fn record(&self, _: Duration) {
+        panic!("injected fault");
+    }
+}
+
+/// A panic in a connection's task closes that connection and is counted; the front goes on.
+#[test]
+fn a_panic_in_a_connection_is_contained_and_counted() {
+    let gateway = gateway();
+    let cache = store();
+    cache
+        .insert(b"http:r:/page", &record(1_000.0, 2_000.0), None)
+        .expect("insert");
+    let backing = Backing {
+        store: Some(cache),
+        latency: Some(Arc::new(Panicking)),
+        ..Backing::default()
+    };
+    let config = FrontConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), gateway.path.clone());
+    let front = Front::start(config, backing).expect("start");
+    front
+        .publish(form("/page", None, 60_000.0))
+        .expect("publish");
+    let mut conn = connect(&front);
+    conn.get_mut()
+        .write_all(b"GET /page HTTP/1.1\r\nhost: x\r\n\r\n")
+        .expect("write");
+    let mut answer = Vec::new();
+    std::io::Read::read_to_end(&mut conn, &mut answer).expect("closed");
+    assert!(answer.is_empty(), "no answer from the failed task");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while front.stats().panics == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(front.stats().panics, 1);
+    let (head, _) = exchange(
+        &mut connect(&front),
+        "GET /other HTTP/1.1\r\nhost: x\r\n\r\n",
+    );
+    assert_eq!(status(&head), 200);
+    assert_eq!(front.stats().open_connections, 1);
+}
