@@ -147,3 +147,23 @@ test('WORKERS=2 on a port already taken: the primary stops and exits 1 instead o
   t.regex(output, /EADDRINUSE/)
   t.regex(output, /exited with code 1 before listening; stopping/)
 })
+
+test('WORKERS=2 with NATIVE_FRONT: each worker runs a front on the one port; hits are answered natively', async (t) => {
+  // A fixed port: with SO_REUSEPORT, port 0 would give each worker a port of its own.
+  const probe = createServer()
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+  const { port } = probe.address() as AddressInfo
+  await new Promise<void>((resolve) => probe.close(() => resolve()))
+  const fleet = serveFleet(t, { PORT: String(port), NATIVE_FRONT: 'true' })
+  const { origin, admin } = await fleet.listening
+  t.is(origin, `http://127.0.0.1:${port}`)
+  const statuses = new Set<number>()
+  // New connections each time: the kernel spreads them over both workers' sockets.
+  for (let i = 0; i < 20; i++) statuses.add((await fetchText(`${origin}/cacheable`)).status)
+  t.deepEqual([...statuses], [200])
+  // Every request counted fleet-wide, the front's own answers too (and the scrapes before).
+  const text = await settledCount(admin, (before) => 20 + before)
+  t.true((sample(text, 'optlayer_front_hits_total', `{port="${port}"}`) ?? 0) > 0, text)
+  fleet.child.kill('SIGTERM')
+  t.is(await fleet.exited, 0)
+})
