@@ -301,6 +301,11 @@ test('native front: Expect: 100-continue and a chunked body reach the gateway wh
 
 test('native front: bad configuration stops start-up naming the variable or option', async (t) => {
   t.throws(() => configFromEnv({ NATIVE_FRONT: 'yes' }), { instanceOf: ConfigError, message: /NATIVE_FRONT/ })
+  t.throws(() => configFromEnv({ NATIVE_FRONT: 'true', HOST: 'localhost' }), {
+    instanceOf: ConfigError,
+    message: /HOST must be an IP address with NATIVE_FRONT=true/,
+  })
+  t.is(configFromEnv({ NATIVE_FRONT: 'true', HOST: '::' }).gateway.nativeFront !== false, true)
   t.throws(() => configFromEnv({ NATIVE_FRONT: 'true', NATIVE_FRONT_THREADS: '0' }), {
     instanceOf: ConfigError,
     message: /NATIVE_FRONT_THREADS/,

@@ -1,3 +1,5 @@
+import { isIP } from 'node:net'
+
 import type { BackendConfig, BalancerAlgorithm } from '../balancer/options'
 import { ConfigError } from '../core/errors'
 import type { HttpLimits } from '../core/http-listener'
@@ -293,7 +295,13 @@ function gatewayFromEnv(env: Env, hasBackends: boolean): GatewayConfig {
 /** `NATIVE_FRONT_THREADS` is checked even when `NATIVE_FRONT` is off: a bad value is a mistake either way. */
 function nativeFrontFromEnv(env: Env): GatewayConfig['nativeFront'] {
   const threads = integerValue(env, 'NATIVE_FRONT_THREADS') as number
-  return booleanValue(env, 'NATIVE_FRONT') === true ? { threads } : false
+  if (booleanValue(env, 'NATIVE_FRONT') !== true) return false
+  // The front binds the address itself, without a name lookup.
+  const host = stringValue(env, 'HOST') as string
+  if (isIP(host) === 0) {
+    throw new ConfigError(`HOST must be an IP address with NATIVE_FRONT=true, got "${raw(env, 'HOST')}"`)
+  }
+  return { threads }
 }
 
 function deepFreeze<T>(value: T): T {
