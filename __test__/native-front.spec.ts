@@ -140,8 +140,14 @@ test('native front: the same answers as the node:http listener, request for requ
   t.is(native.headers['x-cache'], 'HIT')
   t.regex(String(native.headers.age), /^\d+$/)
   t.is(front.stats().hits, stats.hits + 1)
+  // Cleared, the front relays /page once more; the gateway publishes it again as it answers.
+  front.clear()
+  t.is((await send(`${fronted.url.origin}/page`)).headers['x-cache'], 'HIT')
+  t.is(front.stats().hits, stats.hits + 1)
+  t.is((await send(`${fronted.url.origin}/page`)).headers['x-cache'], 'HIT')
+  t.is(front.stats().hits, stats.hits + 2)
   const metrics = (await send(`${fronted.server.adminUrl!.origin}/metrics`)).body.toString()
-  t.true(metrics.includes(`optlayer_front_hits_total{port="${front.port}"} ${stats.hits + 1}`), metrics)
+  t.true(metrics.includes(`optlayer_front_hits_total{port="${front.port}"} ${stats.hits + 2}`), metrics)
   t.regex(metrics, /optlayer_front_relayed_total\{port="\d+"\} \d+/)
   // The front's answers are the server's requests too: counted, and timed in the histogram.
   const served = fronted.server.metrics.getSystemMetrics().requests.total
@@ -313,6 +319,10 @@ test('native front: bad configuration stops start-up naming the variable or opti
   t.throws(() => new NativeFront({ port: 0, host: '127.0.0.1', upstream: '/nonexistent' }, { threads: 65 }), {
     instanceOf: InvalidArgumentError,
     message: /threads/,
+  })
+  t.throws(() => new NativeFront({ port: 0, host: '127.0.0.1', upstream: '/x' }, { reusePort: 'yes' } as never), {
+    instanceOf: InvalidArgumentError,
+    message: /reusePort/,
   })
   t.throws(() => new NativeFront({ port: 0, host: 'localhost', upstream: '/nonexistent' }), {
     instanceOf: InvalidArgumentError,

@@ -1,6 +1,6 @@
 import { fromNativeError } from '../core/errors'
 import { native } from '../core/native'
-import { knownOptions, optionNames, wholeNumber } from '../core/validate'
+import { booleanOption, knownOptions, optionNames, wholeNumber } from '../core/validate'
 import { openFronts } from './front-metrics'
 
 /** Options of a {@link NativeFront}. */
@@ -98,7 +98,7 @@ export class NativeFront {
       host: placement.host,
       port: placement.port,
       upstream: placement.upstream,
-      reusePort: options.reusePort ?? d.reusePort,
+      reusePort: booleanOption('reusePort', options.reusePort, d.reusePort),
       threads: wholeNumber('threads', options.threads, 1, 64, d.threads),
       maxHeaderBytes: wholeNumber('maxHeaderBytes', options.maxHeaderBytes, 8192, 1 << 20, d.maxHeaderBytes),
       headersTimeoutMs: wholeNumber('headersTimeoutMs', options.headersTimeoutMs, 1, 2 ** 31, d.headersTimeoutMs),
