@@ -39,6 +39,7 @@ const INTERFACES = [
   ['AlertManagerOptions', 'src/monitoring/alerts.ts'],
   ['AlertRule', 'src/monitoring/alerts.ts'],
   ['MetricsCollectorOptions', 'src/monitoring/metrics-collector.ts'],
+  ['NativeFrontOptions', 'src/front/native-front.ts'],
 ]
 
 const MARKER = /<!-- options:(\w+):(start|end) -->/g

@@ -11,7 +11,7 @@ export interface NativeFrontOptions {
   reusePort?: boolean
   /** Longest request head in bytes; longer ones get 431. @default 16384 */
   maxHeaderBytes?: number
-  /** Time (ms) allowed for a request head once its first byte arrived (slowloris). @default 60000 */
+  /** Time (ms) a request head may take to arrive (slowloris). @default 60000 */
   headersTimeoutMs?: number
   /** Open client connections; more wait in the listen backlog. @default 10000 */
   maxConnections?: number

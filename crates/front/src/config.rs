@@ -18,7 +18,7 @@ pub struct FrontConfig {
     pub threads: usize,
     /// Longest request head (request line and fields) in bytes: longer ones get 431.
     pub max_header_bytes: usize,
-    /// Time allowed for a request head to arrive, once its first byte has (slowloris).
+    /// Time a request head may take to arrive (slowloris).
     pub headers_timeout: Duration,
     /// Open client connections; more wait in the listen backlog.
     pub max_connections: usize,
