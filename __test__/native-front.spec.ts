@@ -17,6 +17,9 @@ import { listen, send, type Reply, type TestServer } from './helpers/gateway'
 import { waitFor } from './helpers/wait'
 
 /** A backend with a cacheable page, a large compressible one, one never stored and an echo of what it was sent. */
+/** Requests the backend's `/slow` has received (it answers each 300 ms later). */
+let slowArrivals = 0
+
 async function backend(): Promise<TestServer> {
   const large = JSON.stringify({ items: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `item ${i}` })) })
   return listen((req, res) => {
@@ -39,6 +42,7 @@ async function backend(): Promise<TestServer> {
       return res.end('fresh every time')
     }
     if (path === '/slow') {
+      slowArrivals++
       setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('slow'), 300)
       return
     }
@@ -176,6 +180,8 @@ test('native front: a fresh entry that went stale goes back to the gateway', asy
   t.teardown(() => served.close())
   const url = `${served.url.origin}/short`
   const first = await send(url)
+  // Published as it is stored, which may come just after the answer.
+  await waitFor('the response to be published', () => (served.server.nativeFront?.stats().forms ?? 0) > 0)
   t.is((await send(url)).body.toString(), first.body.toString())
   t.is((await send(url)).body.toString(), first.body.toString())
   t.is(served.server.nativeFront?.stats().hits, 2)
@@ -256,8 +262,10 @@ test('native front: close lets a relayed request in flight finish, then refuses 
   t.teardown(() => upstream.close())
   const served = await serve(upstream.url, { NATIVE_FRONT: 'true' })
   const url = served.url.origin
+  const before = slowArrivals
   const inFlight = send(`${url}/slow`)
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  // Closed once the request is with the backend (a closing gateway refuses new ones: 503).
+  await waitFor('the request to reach the backend', () => slowArrivals > before)
   await served.close()
   const reply = await inFlight
   t.is(reply.status, 200)
