@@ -1,26 +1,17 @@
 import { reportComponentMetrics, type ComponentRegistration, type ComponentValue } from '../core/component-registry'
 import { OpenInstances } from '../core/open-instances'
+import type { NativeFrontStats } from './native-front'
 
 /** What the metrics component reads of a native front. @internal */
 export interface MeasuredFront {
   readonly port: number
-  stats(): {
-    connections: number
-    openConnections: number
-    hits: number
-    limited: number
-    relayed: number
-    relayFailures: number
-    panics: number
-    forms: number
-    formBytes: number
-  }
+  stats(): NativeFrontStats
 }
 
 /** The native fronts open in this thread; each adds itself when started and leaves on close. @internal */
 export const openFronts = new OpenInstances<MeasuredFront>()
 
-type Counter = keyof ReturnType<MeasuredFront['stats']>
+type Counter = keyof NativeFrontStats
 
 /** Each metric: its figure of `stats()`, type and help. */
 const FIGURES: ReadonlyArray<[string, Counter, 'counter' | 'gauge', string]> = [

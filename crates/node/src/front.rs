@@ -130,26 +130,21 @@ impl NativeFront {
         config.max_connections = options.max_connections as usize;
         config.forms.max_entries = options.max_forms as usize;
         config.forms.max_bytes = options.max_form_bytes.clamp(0.0, usize::MAX as f64) as usize;
-        let store = match store {
-            Some(cache) => Some(cache.shared_store().ok_or_else(|| {
-                fail(Failure::invalid_argument(
-                    "invalid store: the cache is closed",
-                ))
-            })?),
-            None => None,
+        // Each given object must still be open: a closed one has nothing to share.
+        let open = |what: &str| {
+            fail(Failure::invalid_argument(format!(
+                "invalid {what}: it is closed"
+            )))
         };
-        let limit = match limiter {
-            Some(limiter) => Some(front_limit(&options, limiter).map_err(fail)?),
-            None => None,
-        };
-        let latency = match latency {
-            Some(histogram) => Some(histogram.shared_sink().ok_or_else(|| {
-                fail(Failure::invalid_argument(
-                    "invalid latency: the histogram is closed",
-                ))
-            })?),
-            None => None,
-        };
+        let store = store
+            .map(|cache| cache.shared_store().ok_or_else(|| open("store")))
+            .transpose()?;
+        let limit = limiter
+            .map(|limiter| front_limit(&options, limiter).map_err(fail))
+            .transpose()?;
+        let latency = latency
+            .map(|histogram| histogram.shared_sink().ok_or_else(|| open("latency")))
+            .transpose()?;
         let backing = Backing {
             store,
             limit,
