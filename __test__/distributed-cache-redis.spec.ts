@@ -158,7 +158,9 @@ test.serial(
     t.teardown(() => raw.disconnect())
     await raw.publish(channel, `${sender}:${Number(sequence) + 2}:h:`)
     t.not(await settle(() => b.getSync('k'), undefined, 1_000), -1, 'B flushed its local tiers')
-    t.is(b.stats().flushes, flushes + 1)
+    // At least once: A's own next heartbeat (every 50 ms) then carries a number below the
+    // forged one, which B may take for another gap (A's real numbers only grow).
+    t.true(b.stats().flushes >= flushes + 1)
     t.true(a.stats().flushes === 0, 'A ignores its own heartbeats')
   },
 )

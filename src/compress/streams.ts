@@ -45,6 +45,9 @@ export class CodecStream extends Transform {
     super(options)
   }
 
+  /** Settles when the latest native call has: what {@link flushPending} waits for. */
+  private inFlight: Promise<void> = Promise.resolve()
+
   override _transform(chunk: Buffer | string, encoding: BufferEncoding, callback: TransformCallback): void {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk
     this.step(this.coder.write(bytes), bytes.length, callback)
@@ -59,10 +62,21 @@ export class CodecStream extends Transform {
    * events); resolves once it has been pushed.
    */
   flushPending(): Promise<void> {
-    return new Promise((resolve, reject) => this.step(this.coder.flush(), 0, (err) => (err ? reject(err) : resolve())))
+    // After the step in flight: a flush started beside a write may run first on the pool,
+    // before that write's bytes reached the encoder.
+    const flushed = this.inFlight.then(() => this.coder.flush())
+    return new Promise((resolve, reject) => this.step(flushed, 0, (err) => (err ? reject(err) : resolve())))
   }
 
+  /**
+   * Pushes what `pending` gives, then calls `callback`. The caller starts the native call,
+   * so that it takes its input at once (a chunk may be detached right after `write`).
+   */
   private step(pending: Promise<Buffer>, bytesIn: number, callback: TransformCallback): void {
+    this.inFlight = pending.then(
+      () => {},
+      () => {},
+    )
     pending.then(
       (out) => {
         recordCodecCall(this.operation, this.algorithm, bytesIn, out.length, undefined)
