@@ -101,10 +101,19 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 }
 
 fn start(upstream: PathBuf, store: Option<Arc<ByteCache>>) -> Front {
+    start_recording(upstream, store, Arc::new(Latencies::default()))
+}
+
+/// A front on a free loopback port answering from `store`, recording its latencies in `latency`.
+fn start_recording(
+    upstream: PathBuf,
+    store: Option<Arc<ByteCache>>,
+    latency: Arc<dyn LatencySink>,
+) -> Front {
     let config = FrontConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), upstream);
     let backing = Backing {
         store,
-        latency: Some(Arc::new(Latencies::default())),
+        latency: Some(latency),
         ..Backing::default()
     };
     Front::start(config, backing).expect("start")
@@ -242,13 +251,11 @@ fn answers_a_published_hit_while_the_store_holds_its_response() {
     let cache = store();
     hold_page(&cache, 2_000.0);
     let latencies = Arc::new(Latencies::default());
-    let backing = Backing {
-        store: Some(Arc::clone(&cache)),
-        latency: Some(latencies.clone()),
-        ..Backing::default()
-    };
-    let config = FrontConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), gateway.path.clone());
-    let front = Front::start(config, backing).expect("start");
+    let front = start_recording(
+        gateway.path.clone(),
+        Some(Arc::clone(&cache)),
+        latencies.clone(),
+    );
     front
         .publish(form("/page", None, 60_000.0))
         .expect("publish");
@@ -470,13 +477,7 @@ fn a_panic_in_a_connection_is_contained_and_counted() {
     let gateway = gateway();
     let cache = store();
     hold_page(&cache, 2_000.0);
-    let backing = Backing {
-        store: Some(cache),
-        latency: Some(Arc::new(Panicking)),
-        ..Backing::default()
-    };
-    let config = FrontConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), gateway.path.clone());
-    let front = Front::start(config, backing).expect("start");
+    let front = start_recording(gateway.path.clone(), Some(cache), Arc::new(Panicking));
     front
         .publish(form("/page", None, 60_000.0))
         .expect("publish");
