@@ -1,5 +1,6 @@
+import { once } from 'node:events'
 import { createServer, request, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { connect, createServer as createNetServer, type AddressInfo } from 'node:net'
 import type { Readable } from 'node:stream'
 
 import { OptlayerServer, type Gateway } from 'optlayer'
@@ -30,6 +31,30 @@ export async function listen(handler: RequestListener, host = '127.0.0.1', port 
         server.close(() => resolve())
         server.closeAllConnections()
       }),
+  }
+}
+
+/**
+ * A loopback URL whose port refuses connections for as long as the returned handle is open.
+ * A listener closed at once would free its port for any other spec's `listen(0)` running
+ * beside it (a backend "refusing" then answers); here a client connection stays bound to that
+ * port, so no listener can take it while nothing listens on it.
+ */
+export async function refusingEndpoint(): Promise<{ url: string; close(): Promise<void> }> {
+  const freed = await listen(() => {})
+  await freed.close()
+  const anchor = createNetServer((socket) => socket.on('error', () => {}))
+  anchor.listen(0, '127.0.0.1')
+  await once(anchor, 'listening')
+  const holder = connect({ host: '127.0.0.1', port: (anchor.address() as AddressInfo).port, localPort: freed.port })
+  holder.on('error', () => {})
+  await once(holder, 'connect')
+  return {
+    url: freed.url,
+    close: async () => {
+      holder.destroy()
+      await new Promise<void>((resolve) => anchor.close(() => resolve()))
+    },
   }
 }
 
