@@ -1,0 +1,232 @@
+/**
+ * Steady HTTP load for the chaos scenarios: requests from a generator sent over undici keep-alive connections,
+ * either closed-loop (a fixed number of callers, each sending its next request when the last one settles) or
+ * open-loop (a fixed rate whatever the answers, as overload needs). Every outcome is counted in 100 ms buckets so a
+ * scenario can say when failures started and when service recovered; latencies of served requests give percentiles.
+ */
+import { Pool } from 'undici'
+
+/** One request of the load. */
+export interface LoadRequest {
+  method: 'GET' | 'POST' | 'HEAD'
+  path: string
+  headers?: Record<string, string>
+  body?: string
+}
+
+/** How a request ended. `shed`: a 503 with `Retry-After` (the gateway's early refusal); `failed`: anything else. */
+export type Outcome = 'ok' | 'shed' | 'limited' | 'failed'
+
+/** Options of {@link Load.start}. */
+export interface LoadOptions {
+  origin: string
+  /** The request to send `n`-th (n from 0). */
+  next(n: number): LoadRequest
+  /** Closed loop: this many callers. */
+  callers?: number
+  /** Open loop: this many requests a second (callers is then ignored). */
+  ratePerSecond?: number
+  /** Connections of the pool (default: callers, or 64 in open loop). */
+  connections?: number
+  /** A request not answered whole within this counts as failed (default 5,000 ms). */
+  timeoutMs?: number
+  /** Open loop: past this many requests outstanding, a tick sends nothing (counted as `skipped`). */
+  maxOutstanding?: number
+}
+
+/** Counts of one 100 ms bucket. */
+export interface Bucket {
+  ok: number
+  shed: number
+  limited: number
+  failed: number
+}
+
+/** What a load did, with everything a scenario reports. */
+export interface LoadReport {
+  sent: number
+  ok: number
+  shed: number
+  limited: number
+  failed: number
+  /** Sent but never settled (must be 0: every request has a timeout). */
+  lost: number
+  /** Open loop: ticks' requests not sent because too many were outstanding. */
+  skipped: number
+  /** Failures by status or error code. */
+  failures: Record<string, number>
+  /** Served requests' latency percentiles, ms. */
+  p50: number
+  p99: number
+  durationMs: number
+}
+
+const BUCKET_MS = 100
+
+/** A running load; {@link stop} ends it and reports. */
+export class Load {
+  private readonly pool: Pool
+  private readonly started = performance.now()
+  private running = true
+  private sent = 0
+  private outstanding = 0
+  private skipped = 0
+  private readonly failures: Record<string, number> = {}
+  private readonly buckets: Bucket[] = []
+  private latencies = new Float64Array(1 << 16)
+  private latencyCount = 0
+  private readonly loops: Promise<void>[] = []
+  private ticker: NodeJS.Timeout | undefined
+  private settledAll: (() => void) | undefined
+
+  private constructor(private readonly options: LoadOptions) {
+    const callers = options.callers ?? 64
+    this.pool = new Pool(options.origin, {
+      connections: options.connections ?? (options.ratePerSecond === undefined ? callers : 64),
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+    })
+  }
+
+  /** Starts sending at once. */
+  static start(options: LoadOptions): Load {
+    const load = new Load(options)
+    if (options.ratePerSecond !== undefined) load.openLoop(options.ratePerSecond)
+    else for (let i = 0; i < (options.callers ?? 64); i++) load.loops.push(load.closedLoop())
+    return load
+  }
+
+  /** Milliseconds since the load started. */
+  now(): number {
+    return performance.now() - this.started
+  }
+
+  /** The buckets so far (index i covers [i × 100, (i + 1) × 100) ms). */
+  timeline(): readonly Bucket[] {
+    return this.buckets
+  }
+
+  /** Counts so far of requests that ended in `outcome`. */
+  count(outcome: Outcome): number {
+    let total = 0
+    for (const bucket of this.buckets) total += bucket[outcome]
+    return total
+  }
+
+  /**
+   * The time (ms since start) from which every bucket up to now has had no failure and at least `minOk` served
+   * requests, searching from `fromMs`; undefined if the load never got there.
+   */
+  recoveredAt(fromMs: number, minOk = 1): number | undefined {
+    let candidate: number | undefined
+    const last = Math.floor(this.now() / BUCKET_MS) - 1
+    for (let i = Math.floor(fromMs / BUCKET_MS); i <= last; i++) {
+      const bucket = this.buckets[i] ?? { ok: 0, shed: 0, limited: 0, failed: 0 }
+      if (bucket.failed === 0 && bucket.ok >= minOk) candidate ??= i * BUCKET_MS
+      else candidate = undefined
+    }
+    return candidate
+  }
+
+  /** Stops sending, waits for the requests in flight (each bounded by its timeout) and reports. */
+  async stop(): Promise<LoadReport> {
+    this.running = false
+    clearInterval(this.ticker)
+    await Promise.all(this.loops)
+    if (this.outstanding > 0) {
+      const timeoutMs = (this.options.timeoutMs ?? 5_000) + 2_000
+      await new Promise<void>((resolve) => {
+        this.settledAll = resolve
+        setTimeout(resolve, timeoutMs).unref()
+      })
+    }
+    const durationMs = this.now()
+    await this.pool.destroy()
+    const sorted = this.latencies.subarray(0, this.latencyCount).sort()
+    const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
+    return {
+      sent: this.sent,
+      ok: this.count('ok'),
+      shed: this.count('shed'),
+      limited: this.count('limited'),
+      failed: this.count('failed'),
+      lost: this.outstanding,
+      skipped: this.skipped,
+      failures: this.failures,
+      p50: at(0.5),
+      p99: at(0.99),
+      durationMs,
+    }
+  }
+
+  private async closedLoop(): Promise<void> {
+    while (this.running) await this.send()
+  }
+
+  private openLoop(ratePerSecond: number): void {
+    const tickMs = 5
+    let due = 0
+    let last = performance.now()
+    this.ticker = setInterval(() => {
+      const now = performance.now()
+      due += ((now - last) * ratePerSecond) / 1000
+      last = now
+      for (; due >= 1; due--) {
+        if (this.outstanding >= (this.options.maxOutstanding ?? 20_000)) this.skipped++
+        else void this.send()
+      }
+    }, tickMs)
+  }
+
+  private async send(): Promise<void> {
+    const request = this.options.next(this.sent++)
+    const timeoutMs = this.options.timeoutMs ?? 5_000
+    const start = performance.now()
+    this.outstanding++
+    let outcome: Outcome
+    try {
+      const res = await this.pool.request({
+        method: request.method,
+        path: request.path,
+        headers: request.headers,
+        body: request.body,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      })
+      await res.body.dump({ limit: 1 << 30 })
+      outcome = classify(res.statusCode, res.headers['retry-after'] !== undefined)
+      if (outcome === 'failed') this.fail(String(res.statusCode))
+    } catch (error) {
+      outcome = 'failed'
+      this.fail((error as { code?: string }).code ?? (error as Error).name)
+    }
+    const end = performance.now()
+    this.outstanding--
+    if (outcome === 'ok') this.latency(end - start)
+    const index = Math.floor((end - this.started) / BUCKET_MS)
+    for (let i = this.buckets.length; i <= index; i++) this.buckets.push({ ok: 0, shed: 0, limited: 0, failed: 0 })
+    const bucket = this.buckets[index]
+    if (bucket !== undefined) bucket[outcome]++
+    if (this.outstanding === 0 && !this.running) this.settledAll?.()
+  }
+
+  private fail(reason: string): void {
+    this.failures[reason] = (this.failures[reason] ?? 0) + 1
+  }
+
+  private latency(ms: number): void {
+    if (this.latencyCount === this.latencies.length) {
+      const grown = new Float64Array(this.latencies.length * 2)
+      grown.set(this.latencies)
+      this.latencies = grown
+    }
+    this.latencies[this.latencyCount++] = ms
+  }
+}
+
+function classify(status: number, retryAfter: boolean): Outcome {
+  if (status < 400) return 'ok'
+  if (status === 503 && retryAfter) return 'shed'
+  if (status === 429) return 'limited'
+  return 'failed'
+}

@@ -1,0 +1,68 @@
+/**
+ * `npm run chaos`: the reliability suite. Each scenario starts its own Redis, backends and gateway processes on
+ * loopback, holds load on them while it injects faults, and reports requests failed and lost, values resurrected and
+ * recovery times; a scenario whose checks fail makes the run fail.
+ *
+ * `--short` runs the bounded versions the test command runs; `--only a,b` picks scenarios by name. A full run (not
+ * `--short`, no `--only`) writes `benchmark/results/chaos.json`.
+ */
+import { writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+
+import { round, type Scenario, type ScenarioResult } from './scenario'
+import { redisOutage } from './scenarios/redis-outage'
+
+const SCENARIOS: readonly Scenario[] = [redisOutage]
+
+function row(result: ScenarioResult): string {
+  const recovery = result.recoveryMs === undefined ? '–' : `${Math.round(result.recoveryMs)} ms`
+  return `| ${result.name} | ${result.load} | ${result.faults} | ${result.requests} | ${result.failed} | ${result.lost} | ${result.resurrected} | ${recovery} |`
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { short: { type: 'boolean', default: false }, only: { type: 'string' } } })
+  const only = values.only?.split(',')
+  const unknown = only?.filter((name) => !SCENARIOS.some((scenario) => scenario.name === name)) ?? []
+  if (unknown.length > 0)
+    throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`)
+  const chosen = SCENARIOS.filter((s) =>
+    only === undefined ? !values.short || s.inTestCommand : only.includes(s.name),
+  )
+
+  const results: ScenarioResult[] = []
+  let failed = 0
+  for (const scenario of chosen) {
+    const started = performance.now()
+    console.log(`== chaos: ${scenario.name}${values.short ? ' (short)' : ''}`)
+    const result = await scenario.run({ short: values.short })
+    results.push(result)
+    for (const [name, value] of Object.entries(result.figures)) console.log(`   ${name}: ${value}`)
+    for (const check of result.checks) {
+      console.log(`   ${check.ok ? 'ok  ' : 'FAIL'} ${check.what}: ${check.detail}`)
+      if (!check.ok) failed++
+    }
+    console.log(`   (${round((performance.now() - started) / 1000)} s)`)
+  }
+
+  console.log('\n| scenario | load | faults | requests | failed | lost | resurrected | recovery |')
+  console.log('|---|---|---|---|---|---|---|---|')
+  for (const result of results) console.log(row(result))
+
+  if (!values.short && only === undefined) {
+    const file = path.join(__dirname, '..', 'benchmark', 'results', 'chaos.json')
+    const machine = { cpus: os.cpus().length, node: process.version, date: new Date().toISOString() }
+    writeFileSync(file, `${JSON.stringify({ machine, results }, null, 2)}\n`)
+    console.log(`\nwritten: ${path.relative(process.cwd(), file)}`)
+  }
+  if (failed > 0) {
+    console.error(`\nchaos: ${failed} check(s) failed`)
+    process.exitCode = 1
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error)
+  process.exitCode = 1
+})
