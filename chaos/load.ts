@@ -53,7 +53,7 @@ export interface LoadReport {
   lost: number
   /** Open loop: ticks' requests not sent because too many were outstanding. */
   skipped: number
-  /** Failures by status or error code. */
+  /** Failures by method and status or error code (`GET 502`, `POST ECONNRESET`). */
   failures: Record<string, number>
   /** Served requests' latency percentiles, ms. */
   p50: number
@@ -110,6 +110,14 @@ export class Load {
   count(outcome: Outcome): number {
     let total = 0
     for (const bucket of this.buckets) total += bucket[outcome]
+    return total
+  }
+
+  /** Requests that ended in `outcome` within [fromMs, toMs) (to the 100 ms bucket). */
+  countBetween(outcome: Outcome, fromMs: number, toMs: number): number {
+    let total = 0
+    for (let i = Math.floor(fromMs / BUCKET_MS); i < Math.ceil(toMs / BUCKET_MS); i++)
+      total += this.buckets[i]?.[outcome] ?? 0
     return total
   }
 
@@ -195,10 +203,10 @@ export class Load {
       })
       await res.body.dump({ limit: 1 << 30 })
       outcome = classify(res.statusCode, res.headers['retry-after'] !== undefined)
-      if (outcome === 'failed') this.fail(String(res.statusCode))
+      if (outcome === 'failed') this.fail(`${request.method} ${res.statusCode}`)
     } catch (error) {
       outcome = 'failed'
-      this.fail((error as { code?: string }).code ?? (error as Error).name)
+      this.fail(`${request.method} ${(error as { code?: string }).code ?? (error as Error).name}`)
     }
     const end = performance.now()
     this.outstanding--

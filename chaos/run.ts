@@ -12,9 +12,10 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 
 import { round, type Scenario, type ScenarioResult } from './scenario'
+import { backendRestarts } from './scenarios/backend-restarts'
 import { redisOutage } from './scenarios/redis-outage'
 
-const SCENARIOS: readonly Scenario[] = [redisOutage]
+const SCENARIOS: readonly Scenario[] = [redisOutage, backendRestarts]
 
 function row(result: ScenarioResult): string {
   const recovery = result.recoveryMs === undefined ? '–' : `${Math.round(result.recoveryMs)} ms`

@@ -14,18 +14,21 @@ import { UpstreamExchange, type UpstreamBody } from './upstream-exchange'
 /** Methods a request may be repeated with (RFC 9110 §9.2.2) and that the gateway retries. */
 const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
 
-/** Failures before any response where the request cannot have been processed, or was cut: worth another backend. */
-const RETRIABLE_CODES: ReadonlySet<string> = new Set([
+/**
+ * Failures before a connection existed: the backend never saw the request, so it goes to another backend whatever its
+ * method (as nginx's `proxy_next_upstream error` does for a request not sent yet, and Envoy's `connect-failure`).
+ */
+const NOT_SENT_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
   'EHOSTUNREACH',
   'ENETUNREACH',
   'ENOTFOUND',
   'EAI_AGAIN',
-  'UND_ERR_SOCKET',
   'UND_ERR_CONNECT_TIMEOUT',
 ])
+
+/** Failures of a connection that may have carried the request: the backend may have acted on it, so idempotent only. */
+const CUT_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET'])
 
 /** Failures that are the backend taking too long: the client gets 504. */
 const TIMEOUT_CODES: ReadonlySet<string> = new Set([
@@ -84,8 +87,9 @@ interface Attempt {
 
 /**
  * Sends requests to the balancer's backends over one undici pool per backend URL: picks a
- * backend, sends, and retries on a backend not tried yet after a connection failure, for
- * idempotent methods whose body was not read yet, within the balancer's retry budget. Every
+ * backend, sends, and retries on a backend not tried yet, within the balancer's retry budget,
+ * a request whose body was not read yet: after a failed connect whatever its method, after a
+ * cut connection when its method is idempotent. Every
  * outcome is released to the balancer (latency to the response headers, success, failure or
  * timeout), which feeds its breakers, outlier detection and EWMA.
  */
@@ -194,10 +198,10 @@ export class Forwarder {
     }
   }
 
-  /** A retry is safe: idempotent method, no byte of the body read, a failure before any response. */
+  /** A retry is safe: no byte of the body read, and the backend never saw the request or may see it twice. */
   private retriable(request: OutboundRequest, error: unknown): boolean {
-    if (!IDEMPOTENT.has(request.method)) return false
     if (request.body !== undefined && (request.body.readableDidRead || request.body.destroyed)) return false
-    return RETRIABLE_CODES.has(codeOf(error) ?? '')
+    const code = codeOf(error) ?? ''
+    return NOT_SENT_CODES.has(code) || (IDEMPOTENT.has(request.method) && CUT_CODES.has(code))
   }
 }

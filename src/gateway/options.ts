@@ -44,9 +44,10 @@ export interface GatewayOptions {
    */
   upstreamTimeoutMs?: number
   /**
-   * Backends tried per request, the first included. Only idempotent requests (GET, HEAD,
-   * OPTIONS, PUT, DELETE) whose body was not read yet are retried, after a connection failure
-   * (refused, reset, closed) and while the balancer's retry budget allows.
+   * Backends tried per request, the first included, while the balancer's retry budget allows.
+   * Only a request whose body was not read yet is retried: any method after a failed connect
+   * (refused, unreachable, connect timeout: the backend never saw it), idempotent ones (GET,
+   * HEAD, OPTIONS, PUT, DELETE) also after a cut connection (reset, closed).
    * @default 2
    */
   maxAttempts?: number
