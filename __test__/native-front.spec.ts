@@ -313,6 +313,41 @@ test('native front: Expect: 100-continue and a chunked body reach the gateway wh
   t.is(JSON.parse(json.slice(0, json.lastIndexOf('}') + 1)).body, 'hello world')
 })
 
+test('native front: HTTP_MAX_HEADER_SIZE and HTTP_HEADERS_TIMEOUT_MS hold on it; a malformed chunked body is a 400', async (t) => {
+  const upstream = await backend()
+  t.teardown(() => upstream.close())
+  const served = await serve(upstream.url, {
+    NATIVE_FRONT: 'true',
+    HTTP_HEADERS_TIMEOUT_MS: '500',
+    HTTP_MAX_HEADER_SIZE: '8192',
+  })
+  t.teardown(() => served.close())
+  const port = Number(served.url.port)
+  const open = async (): Promise<{ socket: ReturnType<typeof connect>; received: () => string }> => {
+    const socket = connect(port, '127.0.0.1')
+    t.teardown(() => socket.destroy())
+    await once(socket, 'connect')
+    let text = ''
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')))
+    return { socket, received: () => text }
+  }
+  // Past HTTP_MAX_HEADER_SIZE (the front's own default is 16 KiB).
+  t.is((await send(`${served.url.origin}/page`, { headers: { 'x-big': 'a'.repeat(10_000) } })).status, 431)
+  // A head still arriving after HTTP_HEADERS_TIMEOUT_MS is cut (the front's own default is 60 s).
+  const slow = await open()
+  const started = performance.now()
+  slow.socket.write('GET /page HTTP/1.1\r\nhost: x\r\n')
+  await once(slow.socket, 'close')
+  const elapsedMs = performance.now() - started
+  t.true(elapsedMs >= 400 && elapsedMs < 5_000, `cut after ${elapsedMs} ms`)
+  // The client's body failing while it is relayed is the client's fault: 400, not 502.
+  const chunked = await open()
+  chunked.socket.write('POST /echo HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n')
+  await waitFor('the answer', () => chunked.received().includes('}'))
+  t.regex(chunked.received(), /^HTTP\/1\.1 400 /)
+  t.regex(chunked.received(), /"code":"bad_request"/)
+})
+
 test('native front: bad configuration stops start-up naming the variable or option', async (t) => {
   t.throws(() => configFromEnv({ NATIVE_FRONT: 'yes' }), { instanceOf: ConfigError, message: /NATIVE_FRONT/ })
   t.throws(() => configFromEnv({ NATIVE_FRONT: 'true', HOST: 'localhost' }), {
@@ -320,6 +355,10 @@ test('native front: bad configuration stops start-up naming the variable or opti
     message: /HOST must be an IP address with NATIVE_FRONT=true/,
   })
   t.is(configFromEnv({ NATIVE_FRONT: 'true', HOST: '::' }).gateway.nativeFront !== false, true)
+  t.throws(() => configFromEnv({ NATIVE_FRONT: 'true', HTTP_MAX_HEADER_SIZE: '4096' }), {
+    instanceOf: ConfigError,
+    message: /HTTP_MAX_HEADER_SIZE must be at least 8192 with NATIVE_FRONT=true/,
+  })
   t.throws(() => configFromEnv({ NATIVE_FRONT: 'true', NATIVE_FRONT_THREADS: '0' }), {
     instanceOf: ConfigError,
     message: /NATIVE_FRONT_THREADS/,

@@ -30,6 +30,30 @@ test('handler(): a user key header longer than 512 bytes is a 400, not a 500', a
   t.is((await postJson(url, { n: 1 }, { 'x-api-key': 'k'.repeat(100) })).status, 200)
 })
 
+test('handler(): a processor refusing the data answers 4xx with its message; any other failure is a bare 500', async (t) => {
+  const layer = open({
+    processor: (data: { kind?: string }) => {
+      if (data.kind === 'invalid') throw new InvalidArgumentError('kind must be a colour')
+      if (data.kind === 'conflict') throw Object.assign(new Error('already ordered'), { statusCode: 409 })
+      if (data.kind === 'broken') throw Object.assign(new Error('disk on fire'), { status: 503 })
+      throw new Error('secret detail')
+    },
+    rateLimit: false,
+  })
+  const url = await listen(createServer(layer.handler()))
+  const answers = []
+  for (const kind of ['invalid', 'conflict', 'broken', 'other']) {
+    const reply = await postJson(url, { kind })
+    answers.push([reply.status, JSON.parse(reply.body.toString())])
+  }
+  t.deepEqual(answers, [
+    [400, { error: 'bad_request', message: 'kind must be a colour' }],
+    [409, { error: 'bad_request', message: 'already ordered' }],
+    [500, { error: 'internal_error', message: 'internal error' }],
+    [500, { error: 'internal_error', message: 'internal error' }],
+  ])
+})
+
 test('backends: a 4xx is the answer, sent back with its status and body and not retried elsewhere', async (t) => {
   let hits = 0
   const refuse = (): Server =>

@@ -78,6 +78,7 @@ export class Load {
   private readonly loops: Promise<void>[] = []
   private ticker: NodeJS.Timeout | undefined
   private settledAll: (() => void) | undefined
+  private stopped: Promise<LoadReport> | undefined
 
   private constructor(private readonly options: LoadOptions) {
     const callers = options.callers ?? 64
@@ -136,8 +137,13 @@ export class Load {
     return candidate
   }
 
-  /** Stops sending, waits for the requests in flight (each bounded by its timeout) and reports. */
-  async stop(): Promise<LoadReport> {
+  /** Stops sending, waits for the requests in flight (each bounded by its timeout) and reports; idempotent. */
+  stop(): Promise<LoadReport> {
+    this.stopped ??= this.finish()
+    return this.stopped
+  }
+
+  private async finish(): Promise<LoadReport> {
     this.running = false
     clearInterval(this.ticker)
     await Promise.all(this.loops)

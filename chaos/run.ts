@@ -13,9 +13,10 @@ import { parseArgs } from 'node:util'
 
 import { round, type Scenario, type ScenarioResult } from './scenario'
 import { backendRestarts } from './scenarios/backend-restarts'
+import { badHttpNative, badHttpNode } from './scenarios/bad-http'
 import { redisOutage } from './scenarios/redis-outage'
 
-const SCENARIOS: readonly Scenario[] = [redisOutage, backendRestarts]
+const SCENARIOS: readonly Scenario[] = [redisOutage, backendRestarts, badHttpNode, badHttpNative]
 
 function row(result: ScenarioResult): string {
   const recovery = result.recoveryMs === undefined ? '–' : `${Math.round(result.recoveryMs)} ms`

@@ -8,6 +8,7 @@ import { backendsFromEnv } from './backends-config'
 import { redisFromEnv, type RedisConfig } from './redis-config'
 import { trustedProxiesFromEnv, type TrustedNetwork } from './trusted-proxies'
 import { unknownVariableWarnings } from './unknown-variables'
+import { NATIVE_FRONT_MIN_HEADER_BYTES } from '../front/native-front'
 import { booleanValue, bytesValue, enumValue, integerValue, raw, stringValue, type Env } from './values'
 import type { VariableName } from './variables'
 
@@ -300,6 +301,13 @@ function nativeFrontFromEnv(env: Env): GatewayConfig['nativeFront'] {
   const host = stringValue(env, 'HOST') as string
   if (isIP(host) === 0) {
     throw new ConfigError(`HOST must be an IP address with NATIVE_FRONT=true, got "${raw(env, 'HOST')}"`)
+  }
+  // The front enforces the listener's limits; it cannot read a head in less than its buffer.
+  const maxHeaderSize = integerValue(env, 'HTTP_MAX_HEADER_SIZE') as number
+  if (maxHeaderSize < NATIVE_FRONT_MIN_HEADER_BYTES) {
+    throw new ConfigError(
+      `HTTP_MAX_HEADER_SIZE must be at least ${NATIVE_FRONT_MIN_HEADER_BYTES} with NATIVE_FRONT=true, got ${maxHeaderSize}`,
+    )
   }
   return { threads }
 }

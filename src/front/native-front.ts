@@ -35,6 +35,9 @@ export const NATIVE_FRONT_DEFAULTS = Object.freeze({
   closeGraceMs: 10_000,
 })
 
+/** The smallest `maxHeaderBytes`: hyper reads a request head in buffers of at least 8 KiB. */
+export const NATIVE_FRONT_MIN_HEADER_BYTES = 8192
+
 const OPTION_NAMES = optionNames<NativeFrontOptions>()(NATIVE_FRONT_DEFAULTS, {})
 
 /** A hit the gateway answered, for the front to answer alike: see `crates/front/src/forms.rs`. */
@@ -100,7 +103,13 @@ export class NativeFront {
       upstream: placement.upstream,
       reusePort: booleanOption('reusePort', options.reusePort, d.reusePort),
       threads: wholeNumber('threads', options.threads, 1, 64, d.threads),
-      maxHeaderBytes: wholeNumber('maxHeaderBytes', options.maxHeaderBytes, 8192, 1 << 20, d.maxHeaderBytes),
+      maxHeaderBytes: wholeNumber(
+        'maxHeaderBytes',
+        options.maxHeaderBytes,
+        NATIVE_FRONT_MIN_HEADER_BYTES,
+        1 << 20,
+        d.maxHeaderBytes,
+      ),
       headersTimeoutMs: wholeNumber('headersTimeoutMs', options.headersTimeoutMs, 1, 2 ** 31, d.headersTimeoutMs),
       maxConnections: wholeNumber('maxConnections', options.maxConnections, 1, 2 ** 31, d.maxConnections),
       maxForms: wholeNumber('maxForms', options.maxForms, 1, 2 ** 31, d.maxForms),

@@ -7,6 +7,7 @@ import {
   BackendResponseError,
   ClosedError,
   CorruptInputError,
+  InvalidArgumentError,
   NoBackendError,
   OverloadedError,
   RateLimitedError,
@@ -258,7 +259,22 @@ function replyError(
   }
   // nginx's 499: the request was aborted while the client is still connected (rare: a half-close).
   if (error instanceof AbortError) return reply(res, 499, 'client_closed_request', 'the request was aborted')
+  const status = clientErrorStatus(error)
+  if (status !== undefined) return reply(res, status, 'bad_request', (error as Error).message)
   reply(res, 500, 'internal_error', 'internal error')
+}
+
+/**
+ * The 4xx a processor's error asks for, its message meant for the client: `InvalidArgumentError`
+ * (the data is not what the processor takes) is 400; an error carrying `status` or `statusCode`
+ * from 400 to 499 gets that status, as Express, Koa and Fastify answer such errors.
+ */
+function clientErrorStatus(error: unknown): number | undefined {
+  if (!(error instanceof Error)) return undefined
+  if (error instanceof InvalidArgumentError) return 400
+  const { status, statusCode } = error as { status?: unknown; statusCode?: unknown }
+  const given = status ?? statusCode
+  return typeof given === 'number' && Number.isInteger(given) && given >= 400 && given < 500 ? given : undefined
 }
 
 function reply(

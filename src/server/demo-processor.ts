@@ -24,8 +24,8 @@ const MAX_TEXT = 1_000_000
  * cacheable, so a newcomer sees the first call computed and the same call again answered
  * from the cache with the first `computedAt`.
  *
- * @throws {InvalidArgumentError} the data is not an object with a string `text` (answered 500
- *   by the handler, as any processor failure)
+ * @throws {InvalidArgumentError} the data is not an object with a string `text` (answered 400
+ *   by the handler, with this message)
  */
 export const demoProcessor: Processor<unknown, DemoResult> = (data) => {
   const text = (data as { text?: unknown } | null)?.text

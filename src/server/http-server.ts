@@ -122,7 +122,11 @@ export interface OptlayerServerOptions {
   nativeFront?: NativeFrontListenerOptions
 }
 
-/** {@link OptlayerServerOptions.nativeFront}. */
+/**
+ * {@link OptlayerServerOptions.nativeFront}. Its `headersTimeoutMs`, `maxHeaderBytes` and
+ * `maxConnections` default to the server's `http` limits (`headersTimeoutMs`, `maxHeaderSize`,
+ * `maxConnections`), so the limits hold whichever listener owns the port.
+ */
 export interface NativeFrontListenerOptions extends NativeFrontOptions {
   /**
    * The cache's native L2 store the front answers published hits from: a `Gateway`'s
@@ -219,6 +223,7 @@ export class OptlayerServer {
   private readonly dashboard: DashboardData | undefined
   private readonly listeners: readonly Listener[]
   private readonly log: (line: string) => void
+  private readonly limits: Required<HttpLimits>
   private readonly logged = new Map<string, { at: number; suppressed: number }>()
   /** The native front, once listening with one. */
   private front: NativeFront | undefined
@@ -246,6 +251,7 @@ export class OptlayerServer {
       throw new InvalidArgumentError('alerts: expected an AlertManager')
     }
     const limits = resolveHttpLimits(options.http)
+    this.limits = limits
     const adminOptions = options.admin ?? {}
     const adminToken =
       adminOptions === false || adminOptions.token === undefined ? undefined : new AccessToken(adminOptions.token, true)
@@ -398,9 +404,16 @@ export class OptlayerServer {
     // The front's own answers go into this server's request figures: their latency into
     // the native histogram behind request_duration_seconds, their count as a request source.
     const latency = this.metrics.requestLatency.ok.nativeHistogram
+    // The front owns the public connections: the listener's limits are its own unless given.
+    const { headersTimeoutMs, maxHeaderSize, maxConnections } = this.limits
     const front = new NativeFront(
       { port: listener.port, host: listener.host, upstream, store, rateLimit, latency },
-      frontOptions,
+      {
+        ...frontOptions,
+        headersTimeoutMs: frontOptions.headersTimeoutMs ?? headersTimeoutMs,
+        maxHeaderBytes: frontOptions.maxHeaderBytes ?? maxHeaderSize,
+        maxConnections: frontOptions.maxConnections ?? maxConnections,
+      },
     )
     this.front = front
     this.metrics.addRequestSource(() => {

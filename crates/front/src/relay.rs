@@ -54,6 +54,9 @@ pub(crate) enum RelayError {
     Unreachable,
     /// The connection failed while the request was sent or its response awaited.
     Broken,
+    /// The client's request body could not be read (malformed chunking, cut short): the
+    /// client's fault, not the gateway's.
+    BadRequestBody,
 }
 
 impl Upstream {
@@ -92,6 +95,8 @@ impl Upstream {
                 }
                 Err(mut failed) => match failed.take_message() {
                     Some(unsent) => req = unsent,
+                    // hyper reports the request body's own stream failing as a user error.
+                    None if failed.error().is_user() => return Err(RelayError::BadRequestBody),
                     None => return Err(RelayError::Broken),
                 },
             }

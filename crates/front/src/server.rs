@@ -209,12 +209,27 @@ async fn relay(
     match upstream.lock().await.send(req, peer).await {
         Ok(response) => response.map(Either::Right),
         Err(failure) => {
-            shared.counters.relay_failures.fetch_add(1, Relaxed);
-            let message = match failure {
-                RelayError::Unreachable => "the gateway could not be reached",
-                RelayError::Broken => "the gateway's connection failed",
+            let (status, code, message) = match failure {
+                RelayError::Unreachable => (
+                    StatusCode::BAD_GATEWAY,
+                    "bad_gateway",
+                    "the gateway could not be reached",
+                ),
+                RelayError::Broken => (
+                    StatusCode::BAD_GATEWAY,
+                    "bad_gateway",
+                    "the gateway's connection failed",
+                ),
+                RelayError::BadRequestBody => (
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "the request body could not be read",
+                ),
             };
-            error_response(StatusCode::BAD_GATEWAY, "bad_gateway", message)
+            if status == StatusCode::BAD_GATEWAY {
+                shared.counters.relay_failures.fetch_add(1, Relaxed);
+            }
+            error_response(status, code, message)
         }
     }
 }
