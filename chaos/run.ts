@@ -13,10 +13,11 @@ import { parseArgs } from 'node:util'
 
 import { round, type Scenario, type ScenarioResult } from './scenario'
 import { backendRestarts } from './scenarios/backend-restarts'
+import { badCodecInput } from './scenarios/bad-codec-input'
 import { badHttpNative, badHttpNode } from './scenarios/bad-http'
 import { redisOutage } from './scenarios/redis-outage'
 
-const SCENARIOS: readonly Scenario[] = [redisOutage, backendRestarts, badHttpNode, badHttpNative]
+const SCENARIOS: readonly Scenario[] = [redisOutage, backendRestarts, badHttpNode, badHttpNative, badCodecInput]
 
 function row(result: ScenarioResult): string {
   const recovery = result.recoveryMs === undefined ? '–' : `${Math.round(result.recoveryMs)} ms`

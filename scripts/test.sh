@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test command (`npm test`): build, lint, reference tools, clippy with the Rust
-# tests, loom models, TypeScript and Redis specs, fuzzing, packaging. Each phase's duration
+# tests, loom models, TypeScript and Redis specs, the chaos suite's short scenarios, fuzzing,
+# packaging. Each phase's duration
 # is printed at the end, also when a phase fails, so a slow phase is seen.
 #
 # Loom, Miri and fuzzing need nothing from the other phases, so they run as background lanes
@@ -158,6 +159,9 @@ run_phase lint bash -c 'npm run --silent lint:format && npm run --silent lint:ty
 [ "$failed" -eq 1 ] || run_phase tools bash -c 'bash scripts/ensure-codec-tools.sh && bash scripts/ensure-monitoring-tools.sh && bash scripts/ensure-redis.sh && bash scripts/ensure-deploy-tools.sh' || failed=1
 [ "$failed" -eq 1 ] || run_phase cargo clippy_and_rust_tests || failed=1
 [ "$failed" -eq 1 ] || run_phase ava specs || failed=1
+# The reliability suite's bounded scenarios (Redis killed, backends killed, bad input), each
+# under load against real processes; `npm run chaos` runs the full versions.
+[ "$failed" -eq 1 ] || run_phase chaos npx tsx chaos/run.ts --short || failed=1
 # A failed foreground phase still waits for the lanes, so their verdict is reported too.
 join_lanes || failed=1
 [ "$failed" -eq 0 ] || exit 1

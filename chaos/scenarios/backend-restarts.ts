@@ -14,7 +14,7 @@ const BACKENDS = 3
 /** Each answer is held this long, so requests are in flight when a backend dies. */
 const BACKEND_DELAY_MS = 2
 /** Failures later than this after a kill are not explained by requests in flight at the kill. */
-const KILL_WINDOW_MS = 500
+const KILL_WINDOW_MS = 1_000
 /** An ejected backend is taken back after the outlier detector's first ejection time (the gateway's default). */
 const REJOIN_LIMIT_MS = OUTLIER_DETECTION_DEFAULTS.baseEjectionMs + 5_000
 

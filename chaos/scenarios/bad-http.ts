@@ -14,7 +14,7 @@ import { atMost, type Check, type Scenario, type ScenarioResult } from '../scena
 const HEADERS_TIMEOUT_MS = 2_000
 const REQUEST_TIMEOUT_MS = 4_000
 /** A bad request is answered or its connection closed within the request timeout and this margin. */
-const ANSWER_MARGIN_MS = 1_500
+const ANSWER_MARGIN_MS = 3_000
 const CONCURRENT_CASES = 32
 const SEED = 20261207
 
