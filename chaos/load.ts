@@ -58,6 +58,10 @@ export interface LoadReport {
   /** Served requests' latency percentiles, ms. */
   p50: number
   p99: number
+  /** The slowest request, served or not, ms. */
+  maxMs: number
+  /** How many served requests took longer than `ms`. */
+  slowerThan(ms: number): number
   durationMs: number
 }
 
@@ -75,6 +79,7 @@ export class Load {
   private readonly buckets: Bucket[] = []
   private latencies = new Float64Array(1 << 16)
   private latencyCount = 0
+  private maxMs = 0
   private readonly loops: Promise<void>[] = []
   private ticker: NodeJS.Timeout | undefined
   private settledAll: (() => void) | undefined
@@ -169,6 +174,8 @@ export class Load {
       failures: this.failures,
       p50: at(0.5),
       p99: at(0.99),
+      maxMs: this.maxMs,
+      slowerThan: (ms) => sorted.length - firstAbove(sorted, ms),
       durationMs,
     }
   }
@@ -216,6 +223,7 @@ export class Load {
     }
     const end = performance.now()
     this.outstanding--
+    this.maxMs = Math.max(this.maxMs, end - start)
     if (outcome === 'ok') this.latency(end - start)
     const index = Math.floor((end - this.started) / BUCKET_MS)
     for (let i = this.buckets.length; i <= index; i++) this.buckets.push({ ok: 0, shed: 0, limited: 0, failed: 0 })
@@ -236,6 +244,18 @@ export class Load {
     }
     this.latencies[this.latencyCount++] = ms
   }
+}
+
+/** The index of the first value of ascending `sorted` above `ms` (its length if none). */
+function firstAbove(sorted: Float64Array, ms: number): number {
+  let low = 0
+  let high = sorted.length
+  while (low < high) {
+    const mid = (low + high) >>> 1
+    if ((sorted[mid] as number) > ms) high = mid
+    else low = mid + 1
+  }
+  return low
 }
 
 function classify(status: number, retryAfter: boolean): Outcome {

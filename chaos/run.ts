@@ -15,9 +15,19 @@ import { round, type Scenario, type ScenarioResult } from './scenario'
 import { backendRestarts } from './scenarios/backend-restarts'
 import { badCodecInput } from './scenarios/bad-codec-input'
 import { badHttpNative, badHttpNode } from './scenarios/bad-http'
+import { overload } from './scenarios/overload'
+import { redisHang } from './scenarios/redis-hang'
 import { redisOutage } from './scenarios/redis-outage'
 
-const SCENARIOS: readonly Scenario[] = [redisOutage, backendRestarts, badHttpNode, badHttpNative, badCodecInput]
+const SCENARIOS: readonly Scenario[] = [
+  redisOutage,
+  redisHang,
+  backendRestarts,
+  badHttpNode,
+  badHttpNative,
+  badCodecInput,
+  overload,
+]
 
 function row(result: ScenarioResult): string {
   const recovery = result.recoveryMs === undefined ? '–' : `${Math.round(result.recoveryMs)} ms`

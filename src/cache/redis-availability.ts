@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events'
 
 import { AbortError, UnavailableError } from '../core/errors'
+import { HangGuard } from '../redis/hang-guard'
 import { abortable } from './abortable'
 import type { RedisTier } from './redis-tier'
 
@@ -31,7 +32,9 @@ export interface AvailabilityOptions {
  * Whether Redis answers. During a known outage calls are not attempted (except for keys
  * whose connection is ready again); a failure starts an outage, a reconnection or a call
  * that works ends it, and each is logged once. A reconnection flushes the local tiers; the
- * end of an outage replays the outage journal.
+ * end of an outage replays the outage journal. A connection that stays open but stopped
+ * answering (a command timed out on it) gets no calls until it answers a probe, so a hung
+ * Redis costs one timeout, not one per call.
  * @internal
  */
 export class RedisAvailability {
@@ -41,6 +44,8 @@ export class RedisAvailability {
   errors = 0
   /** Listeners added to the Redis clients (maybe the caller's), removed by `close`. */
   private readonly listeners: [client: EventEmitter, event: string, listener: () => void][] = []
+  /** Connections that look ready but let a command time out; a probe that works ends the outage. */
+  private readonly hangs = new HangGuard(() => this.markUp(false))
 
   constructor(
     private readonly l3: RedisTier,
@@ -71,6 +76,7 @@ export class RedisAvailability {
       result = await abortable(call(), signal)
     } catch (err) {
       if (err instanceof AbortError) throw err
+      this.hangs.failed(this.l3.clientFor(this.host.redisKey(key)), err)
       return this.failed(err, hard)
     }
     // A Cluster that lost one master emits no 'ready' once it has failed over: a call that
@@ -79,9 +85,13 @@ export class RedisAvailability {
     return result
   }
 
-  /** Whether a call for `key` would not be attempted now: an outage is known and its connection is not ready. */
+  /**
+   * Whether a call for `key` would not be attempted now: an outage is known and its
+   * connection is not ready, or its connection is hung.
+   */
   unreachable(key: string): boolean {
-    return this.down && !this.l3.available(this.host.redisKey(key))
+    const client = this.l3.clientFor(this.host.redisKey(key))
+    return this.hangs.suspect(client) || (this.down && client.status !== 'ready')
   }
 
   /** Whether every connection is ready. */
@@ -104,6 +114,7 @@ export class RedisAvailability {
   close(): void {
     for (const [client, event, listener] of this.listeners) client.off(event, listener)
     this.listeners.length = 0
+    this.hangs.close()
   }
 
   private failed(err: unknown, hard: boolean): undefined {

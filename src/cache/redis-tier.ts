@@ -101,11 +101,6 @@ export class RedisTier {
     return this.startup !== undefined
   }
 
-  /** Whether the client of `key` can take a call now; false while Redis is away. */
-  available(key: string): boolean {
-    return this.clientFor(key).status === 'ready'
-  }
-
   /** The client holding `key`. */
   clientFor(key: string): Redis | Cluster {
     if (this.ring === undefined) return this.clients[0] as Redis | Cluster

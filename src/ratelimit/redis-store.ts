@@ -14,6 +14,7 @@ import { checkKey } from './key'
 import { validateQuota, type FixedRateAlgorithm, type Quota } from './quota'
 import { RATE_LIMIT_SCRIPTS, scriptArguments } from './redis-scripts'
 import { createRedisClient, warnIfUnsafeClient, whenReady, type RedisAddress } from '../redis/clients'
+import { HangGuard } from '../redis/hang-guard'
 import { keyPart } from '../redis/key-part'
 import { knownOptions, optionNames, wholeNumber } from '../core/validate'
 
@@ -166,6 +167,8 @@ export class RedisRateLimitStore {
   /** Longest key accepted, in UTF-8 bytes. */
   readonly maxKeyLength: number
   private readonly client: Redis | Cluster
+  /** A client that let a command time out gets none until it answers a probe: a hung Redis costs one timeout. */
+  private readonly hangs = new HangGuard()
   private readonly ownsClient: boolean
   private readonly keyPrefix: string
   private readonly parameters: readonly number[]
@@ -278,7 +281,7 @@ export class RedisRateLimitStore {
    * {@link UnavailableError}, so a caller with a fallback can skip the attempt.
    */
   available(): boolean {
-    return this.closing === undefined && this.client.status === 'ready'
+    return this.closing === undefined && this.client.status === 'ready' && !this.hangs.suspect(this.client)
   }
 
   /**
@@ -288,6 +291,7 @@ export class RedisRateLimitStore {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.closed.abort()
+      this.hangs.close()
       if (!this.ownsClient) return
       try {
         await this.client.quit()
@@ -312,10 +316,14 @@ export class RedisRateLimitStore {
   ): Promise<RedisTakeResult> {
     if (this.closing !== undefined) throw new ClosedError('the rate limit store is closed')
     if (this.startup !== undefined && this.client.status !== 'ready') await this.startup
+    if (this.hangs.suspect(this.client)) {
+      throw new UnavailableError('Redis let a command time out and has not answered a probe since: not waiting on it')
+    }
     let reply: unknown
     try {
       reply = await this.script.call(this.client, this.redisKey(key), upTo, atLeast, ...this.parameters)
     } catch (error) {
+      this.hangs.failed(this.client, error)
       throw this.failure(error)
     }
     if (!isReply(reply)) {

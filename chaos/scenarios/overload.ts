@@ -1,0 +1,101 @@
+/**
+ * Overload: twice the gateway's measured maximum, sent open-loop (arrivals do not wait for answers, as many clients
+ * do not). Past its in-flight limit the gateway must answer the excess at once with 503 and `Retry-After` rather than
+ * queue it, so the requests it admits keep their latency; once the surge ends, full throughput must return quickly.
+ */
+import { Load, type LoadRequest } from '../load'
+import { BackendProcess, GatewayProcess } from '../processes'
+import { atLeast, atMost, sleep, type Scenario, type ScenarioResult } from '../scenario'
+
+const MAX_IN_FLIGHT = 64
+/** Connections the surge arrives on: well past the in-flight limit, so the gateway (not the client) must refuse. */
+const SURGE_CONNECTIONS = 512
+const RECOVERY_LIMIT_MS = 10_000
+
+/** The gateway's own p99 (ms) of its recent served requests: its summary, over its sliding window. */
+function gatewayP99(samples: Map<string, number>): number {
+  for (const [series, value] of samples) {
+    if (series.startsWith('optlayer_request_duration_seconds{') && series.includes('quantile="0.99"')) {
+      if (series.includes('outcome="ok"')) return value * 1000
+    }
+  }
+  return NaN
+}
+
+function request(n: number): LoadRequest {
+  return { method: 'GET', path: `/fresh/${n % 1000}` }
+}
+
+export const overload: Scenario = {
+  name: 'overload',
+  inTestCommand: false,
+  async run({ short }): Promise<ScenarioResult> {
+    const phaseMs = short ? 3_000 : 10_000
+    const surgeMs = short ? 5_000 : 60_000
+    const backends = await Promise.all([BackendProcess.start(), BackendProcess.start()])
+    const gateway = await GatewayProcess.start({
+      BACKENDS: backends.map((backend) => backend.url).join(','),
+      GATEWAY_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT),
+    })
+    const loads: Load[] = []
+    const run = async (options: Omit<Parameters<typeof Load.start>[0], 'origin' | 'next'>, ms: number) => {
+      const load = Load.start({ origin: gateway.origin, next: request, ...options })
+      loads.push(load)
+      await sleep(ms)
+      const ownP99 = gatewayP99(await gateway.metrics())
+      return { load, ownP99, report: await load.stop() }
+    }
+    try {
+      // The maximum: closed loop with as many callers as the gateway admits.
+      const max = await run({ callers: MAX_IN_FLIGHT }, phaseMs)
+      const maxRate = max.report.ok / (max.report.durationMs / 1000)
+      const calm = await run({ ratePerSecond: maxRate / 2, connections: 64 }, phaseMs)
+      const surge = await run({ ratePerSecond: maxRate * 2, connections: SURGE_CONNECTIONS }, surgeMs)
+      const after = Load.start({ origin: gateway.origin, next: request, callers: MAX_IN_FLIGHT })
+      loads.push(after)
+      // Recovered: every 100 ms from then on serves at least 80% of the maximum's share, with no failure.
+      await sleep(Math.min(RECOVERY_LIMIT_MS + 2_000, phaseMs * 2))
+      const recoveredMs = after.recoveredAt(0, (maxRate * 0.8) / 10)
+      const afterReport = await after.stop()
+      const afterRate = afterReport.ok / (afterReport.durationMs / 1000)
+
+      const s = surge.report
+      const offered = s.sent + s.skipped
+      return {
+        name: this.name,
+        load: `maximum ${Math.round(maxRate)} req/s (closed loop, ${MAX_IN_FLIGHT} callers); surge ${Math.round(maxRate * 2)} req/s open loop on ${SURGE_CONNECTIONS} connections`,
+        faults: `2x the maximum for ${surgeMs / 1000} s, GATEWAY_MAX_IN_FLIGHT=${MAX_IN_FLIGHT}`,
+        requests: max.report.sent + calm.report.sent + s.sent + afterReport.sent,
+        failed: max.report.failed + calm.report.failed + s.failed + afterReport.failed,
+        lost: max.report.lost + calm.report.lost + s.lost + afterReport.lost,
+        resurrected: 0,
+        recoveryMs: recoveredMs,
+        figures: {
+          'maximum req/s': Math.round(maxRate),
+          'p99 ms at half the maximum': Number(calm.report.p99.toFixed(2)),
+          "p99 ms at half the maximum, the gateway's own": Number(calm.ownP99.toFixed(2)),
+          'surge: offered': offered,
+          'surge: served': s.ok,
+          'surge: shed (503 + Retry-After)': s.shed,
+          'surge: served req/s': Math.round(s.ok / (s.durationMs / 1000)),
+          'surge: admitted p50 ms': Number(s.p50.toFixed(2)),
+          'surge: admitted p99 ms': Number(s.p99.toFixed(2)),
+          "surge: admitted p99 ms, the gateway's own": Number(surge.ownP99.toFixed(2)),
+          'surge: not sent (client past 20,000 outstanding)': s.skipped,
+          'after: req/s': Math.round(afterRate),
+          ...Object.fromEntries(Object.entries(s.failures).map(([why, count]) => [`surge failed: ${why}`, count])),
+        },
+        checks: [
+          atMost('surge: requests failed other than shed', s.failed, 0),
+          atLeast('surge: share of the excess shed early', s.shed / Math.max(1, offered - s.ok), 0.9),
+          atMost('surge: admitted p99 over the p99 at half load', s.p99 / Math.max(calm.report.p99, 0.001), 2, 'x'),
+          atMost('full throughput back after the surge', recoveredMs, RECOVERY_LIMIT_MS, ' ms'),
+        ],
+      }
+    } finally {
+      await Promise.all(loads.map((load) => load.stop()))
+      await gateway.stop()
+      await Promise.all(backends.map((backend) => backend.close()))
+    }
+  },
+}
