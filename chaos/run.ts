@@ -12,6 +12,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 
 import { round, type Scenario, type ScenarioResult } from './scenario'
+import { backendHang } from './scenarios/backend-hang'
 import { backendRestarts } from './scenarios/backend-restarts'
 import { badCodecInput } from './scenarios/bad-codec-input'
 import { badHttpNative, badHttpNode } from './scenarios/bad-http'
@@ -23,6 +24,7 @@ const SCENARIOS: readonly Scenario[] = [
   redisOutage,
   redisHang,
   backendRestarts,
+  backendHang,
   badHttpNode,
   badHttpNative,
   badCodecInput,
