@@ -32,6 +32,8 @@ export interface LoadOptions {
   timeoutMs?: number
   /** Open loop: past this many requests outstanding, a tick sends nothing (counted as `skipped`). */
   maxOutstanding?: number
+  /** Told of every request as it settles: when it was sent and settled (ms since the load started) and how it ended. */
+  observe?(sentMs: number, settledMs: number, outcome: Outcome): void
 }
 
 /** Counts of one 100 ms bucket. */
@@ -222,6 +224,7 @@ export class Load {
       this.fail(`${request.method} ${(error as { code?: string }).code ?? (error as Error).name}`)
     }
     const end = performance.now()
+    this.options.observe?.(start - this.started, end - this.started, outcome)
     this.outstanding--
     this.maxMs = Math.max(this.maxMs, end - start)
     if (outcome === 'ok') this.latency(end - start)

@@ -84,6 +84,14 @@ class Child {
     return code
   }
 
+  /** Every output line so far that matches `pattern`, matched. */
+  matches(pattern: RegExp): RegExpExecArray[] {
+    return this.lines.flatMap((line) => {
+      const match = pattern.exec(line)
+      return match === null ? [] : [match]
+    })
+  }
+
   /** The last output lines, for a failure's message. */
   tail(count = 15): string {
     return this.lines.slice(-count).join('\n')

@@ -16,6 +16,7 @@ import { backendHang } from './scenarios/backend-hang'
 import { backendRestarts } from './scenarios/backend-restarts'
 import { badCodecInput } from './scenarios/bad-codec-input'
 import { badHttpNative, badHttpNode } from './scenarios/bad-http'
+import { gatewayRestarts } from './scenarios/gateway-restarts'
 import { overload } from './scenarios/overload'
 import { redisHang } from './scenarios/redis-hang'
 import { redisOutage } from './scenarios/redis-outage'
@@ -25,6 +26,7 @@ const SCENARIOS: readonly Scenario[] = [
   redisHang,
   backendRestarts,
   backendHang,
+  gatewayRestarts,
   badHttpNode,
   badHttpNative,
   badCodecInput,
