@@ -2,8 +2,8 @@
  * The chaos suite's backend, run as its own process so a scenario can SIGKILL it and start it again on the same port:
  * a node:http server on 127.0.0.1:<argv[2]> (0: a free port, printed as `listening <port>` on stdout).
  *
- * - `GET /cached/<n>`: a small JSON body shared caches may keep for `CHAOS_MAX_AGE_S` seconds (default 2).
- * - `GET /fresh/<n>`: the same body marked `no-store`, so every request reaches a backend.
+ * - `GET /cached/<n>`: a small JSON body shared caches may keep for `CHAOS_MAX_AGE_S` seconds (default 2); HEAD too.
+ * - `GET /fresh/<n>`: the same body marked `no-store`, so every request reaches a backend; HEAD too.
  * - `POST /order`: echoes the body's length; not idempotent, so a gateway must not retry it.
  * - `GET /__served`: how many requests this process answered (its own asks excluded).
  *
@@ -37,7 +37,7 @@ const server = http.createServer((req, res) => {
     return
   }
   const item = /^\/(cached|fresh)\/(\d+)$/.exec(url)
-  if (req.method === 'GET' && item !== null) {
+  if ((req.method === 'GET' || req.method === 'HEAD') && item !== null) {
     const body = JSON.stringify({ item: Number(item[2]), pid: process.pid, at: Date.now() })
     answer(res, 200, item[1] === 'cached' ? `public, max-age=${maxAgeS}` : 'no-store', body)
     return

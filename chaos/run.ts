@@ -20,6 +20,7 @@ import { gatewayRestarts } from './scenarios/gateway-restarts'
 import { overload } from './scenarios/overload'
 import { redisHang } from './scenarios/redis-hang'
 import { redisOutage } from './scenarios/redis-outage'
+import { soak } from './scenarios/soak'
 
 const SCENARIOS: readonly Scenario[] = [
   redisOutage,
@@ -31,6 +32,7 @@ const SCENARIOS: readonly Scenario[] = [
   badHttpNative,
   badCodecInput,
   overload,
+  soak,
 ]
 
 function row(result: ScenarioResult): string {
