@@ -18,6 +18,7 @@ import { badCodecInput } from './scenarios/bad-codec-input'
 import { badHttpNative, badHttpNode } from './scenarios/bad-http'
 import { gatewayRestarts } from './scenarios/gateway-restarts'
 import { overload } from './scenarios/overload'
+import { redisFailover } from './scenarios/redis-failover'
 import { redisHang } from './scenarios/redis-hang'
 import { redisOutage } from './scenarios/redis-outage'
 import { soak } from './scenarios/soak'
@@ -25,6 +26,7 @@ import { soak } from './scenarios/soak'
 const SCENARIOS: readonly Scenario[] = [
   redisOutage,
   redisHang,
+  redisFailover,
   backendRestarts,
   backendHang,
   gatewayRestarts,
