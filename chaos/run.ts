@@ -17,6 +17,7 @@ import { backendRestarts } from './scenarios/backend-restarts'
 import { badCodecInput } from './scenarios/bad-codec-input'
 import { badHttpNative, badHttpNode } from './scenarios/bad-http'
 import { gatewayRestarts } from './scenarios/gateway-restarts'
+import { nativeSafety } from './scenarios/native-safety'
 import { overload } from './scenarios/overload'
 import { redisFailover } from './scenarios/redis-failover'
 import { redisHang } from './scenarios/redis-hang'
@@ -34,6 +35,7 @@ const SCENARIOS: readonly Scenario[] = [
   badHttpNative,
   badCodecInput,
   overload,
+  nativeSafety,
   soak,
 ]
 
