@@ -69,6 +69,11 @@ export interface LoadReport {
 
 const BUCKET_MS = 100
 
+/** The mix most scenarios hold: four in five GETs hit the cache (500 paths), the rest reach a backend every time. */
+export function cacheMix(n: number): LoadRequest {
+  return n % 5 === 4 ? { method: 'GET', path: `/fresh/${n % 1000}` } : { method: 'GET', path: `/cached/${n % 500}` }
+}
+
 /** A running load; {@link stop} ends it and reports. */
 export class Load {
   private readonly pool: Pool

@@ -111,6 +111,15 @@ class Child {
   }
 }
 
+/** Sum of the samples of series named `name` whose labels include every fragment of `labels`. */
+export function sumSeries(samples: Map<string, number>, name: string, ...labels: string[]): number {
+  let total = 0
+  for (const [series, value] of samples) {
+    if (series.startsWith(`${name}{`) && labels.every((label) => series.includes(label))) total += value
+  }
+  return total
+}
+
 /** `optlayer serve` from the built package on a free loopback port, configured by `env` alone (as a user runs it). */
 export class GatewayProcess extends Child {
   private constructor(

@@ -4,6 +4,8 @@
  */
 import net from 'node:net'
 
+export { seededRandom } from '../__test__/helpers/random'
+
 /** How the server dealt with one raw request. */
 export interface RawOutcome {
   /** The status of the first response, if one arrived. */
@@ -55,18 +57,6 @@ export function rawExchange(port: number, bytes: Buffer, waitMs: number, slowly?
       }, slowly)
     })
   })
-}
-
-/** A seeded PRNG (mulberry32), so a failing fuzz case can be replayed from the seed the report prints. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 /** `input` with 1–4 random edits: bytes flipped, inserted (control bytes, long runs), removed or repeated. */

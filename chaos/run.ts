@@ -4,13 +4,14 @@
  * recovery times; a scenario whose checks fail makes the run fail.
  *
  * `--short` runs the bounded versions the test command runs; `--only a,b` picks scenarios by name. A full run (not
- * `--short`, no `--only`) writes `benchmark/results/chaos.json`.
+ * `--short`, no `--only`) writes `benchmark/results/chaos.json` and the README's reliability table.
  */
 import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 
+import { RESULTS_FILE, updateReadme, type ChaosResults } from './readme-table'
 import { round, type Scenario, type ScenarioResult } from './scenario'
 import { backendHang } from './scenarios/backend-hang'
 import { backendRestarts } from './scenarios/backend-restarts'
@@ -74,10 +75,11 @@ async function main(): Promise<void> {
   for (const result of results) console.log(row(result))
 
   if (!values.short && only === undefined) {
-    const file = path.join(__dirname, '..', 'benchmark', 'results', 'chaos.json')
-    const machine = { cpus: os.cpus().length, node: process.version, date: new Date().toISOString() }
-    writeFileSync(file, `${JSON.stringify({ machine, results }, null, 2)}\n`)
-    console.log(`\nwritten: ${path.relative(process.cwd(), file)}`)
+    const machine = { cpuModel: os.cpus()[0]?.model ?? 'unknown', nproc: os.cpus().length, node: process.version }
+    const written: ChaosResults = { timestamp: new Date().toISOString(), machine, results }
+    writeFileSync(RESULTS_FILE, `${JSON.stringify(written, null, 2)}\n`)
+    console.log(`\nwritten: ${path.relative(process.cwd(), RESULTS_FILE)}`)
+    if (await updateReadme()) console.log('README.md reliability table updated')
   }
   if (failed > 0) {
     console.error(`\nchaos: ${failed} check(s) failed`)

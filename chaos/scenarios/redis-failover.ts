@@ -6,16 +6,12 @@
 import { DurableTaskQueue, type TaskHandle } from 'optlayer'
 
 import { startCluster } from '../../__test__/helpers/redis'
-import { Load, type LoadRequest } from '../load'
+import { cacheMix, Load } from '../load'
 import { BackendProcess, GatewayProcess } from '../processes'
 import { atMost, sleep, type Scenario, type ScenarioResult } from '../scenario'
 
 const SETTLE_LIMIT_MS = 60_000
 const TASKS_PER_SECOND = 200
-
-function request(n: number): LoadRequest {
-  return n % 5 === 4 ? { method: 'GET', path: `/fresh/${n % 1000}` } : { method: 'GET', path: `/cached/${n % 500}` }
-}
 
 export const redisFailover: Scenario = {
   name: 'redis-failover',
@@ -45,7 +41,7 @@ export const redisFailover: Scenario = {
         },
       },
     })
-    const load = Load.start({ origin: gateway.origin, callers: 32, next: request })
+    const load = Load.start({ origin: gateway.origin, callers: 32, next: cacheMix })
     const handles: { n: number; handle: Promise<TaskHandle | undefined> }[] = []
     let submitting = true
     let refusedSubmits = 0

@@ -6,8 +6,8 @@
  */
 import { startStandalone } from '../../__test__/helpers/redis'
 import { TcpProxy } from '../../__test__/helpers/tcp-proxy'
-import { Load, type LoadRequest } from '../load'
-import { BackendProcess, GatewayProcess } from '../processes'
+import { cacheMix, Load } from '../load'
+import { BackendProcess, GatewayProcess, sumSeries } from '../processes'
 import { atMost, sleep, timeUntil, type Scenario, type ScenarioResult } from '../scenario'
 
 /** The cache's and the limiter's Redis command timeout (both default to 1 s). */
@@ -20,16 +20,9 @@ const COMMAND_TIMEOUT_MS = 1_000
 const REQUEST_WAIT_LIMIT_MS = 2 * COMMAND_TIMEOUT_MS + 500
 const RECOVERY_LIMIT_MS = 2_000
 
+/** The gateway's rate-limit decisions made through Redis so far. */
 function redisDecisions(samples: Map<string, number>): number {
-  let total = 0
-  for (const [series, value] of samples) {
-    if (series.startsWith('optlayer_ratelimit_decisions_total') && series.includes('source="redis"')) total += value
-  }
-  return total
-}
-
-function request(n: number): LoadRequest {
-  return n % 5 === 4 ? { method: 'GET', path: `/fresh/${n % 1000}` } : { method: 'GET', path: `/cached/${n % 500}` }
+  return sumSeries(samples, 'optlayer_ratelimit_decisions_total', 'source="redis"')
 }
 
 export const redisHang: Scenario = {
@@ -45,7 +38,7 @@ export const redisHang: Scenario = {
       BACKENDS: backend.url,
       RATE_LIMIT_PER_MINUTE: '100000000',
     })
-    const load = Load.start({ origin: gateway.origin, callers: 32, next: request })
+    const load = Load.start({ origin: gateway.origin, callers: 32, next: cacheMix })
     try {
       await sleep(short ? 1_000 : 3_000)
       const resumed: Record<string, number | undefined> = {}

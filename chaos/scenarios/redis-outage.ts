@@ -8,27 +8,13 @@
  */
 import { DistributedCache } from 'optlayer'
 import { startStandalone } from '../../__test__/helpers/redis'
-import { Load, type LoadRequest } from '../load'
-import { BackendProcess, GatewayProcess } from '../processes'
+import { cacheMix, Load } from '../load'
+import { BackendProcess, GatewayProcess, sumSeries } from '../processes'
 import { atMost, sleep, timeUntil, type Scenario, type ScenarioResult } from '../scenario'
 
 const KEYS = 200
 const RSS_GROWTH_LIMIT_MIB = 64
 const RECOVERY_LIMIT_MS = 2_000
-
-/** Sum of the samples whose series name starts with `prefix` and has every label fragment of `labels`. */
-function sum(samples: Map<string, number>, prefix: string, ...labels: string[]): number {
-  let total = 0
-  for (const [series, value] of samples) {
-    if (series.startsWith(prefix) && labels.every((label) => series.includes(label))) total += value
-  }
-  return total
-}
-
-function request(n: number): LoadRequest {
-  // Four in five requests hit the cache (500 paths, fresh for 2 s); the rest reach the backend every time.
-  return n % 5 === 4 ? { method: 'GET', path: `/fresh/${n % 1000}` } : { method: 'GET', path: `/cached/${n % 500}` }
-}
 
 export const redisOutage: Scenario = {
   name: 'redis-outage',
@@ -52,7 +38,7 @@ export const redisOutage: Scenario = {
       for (let i = 0; i < KEYS; i++) await a.set(`k${i}`, `before-${i}`)
       for (let i = 0; i < KEYS; i++) await b.get(`k${i}`) // b now holds every value locally
 
-      load = Load.start({ origin: gateway.origin, callers: 32, next: request })
+      load = Load.start({ origin: gateway.origin, callers: 32, next: cacheMix })
       await sleep(short ? 1_000 : 3_000)
       const rssBefore = gateway.rss()
 
@@ -68,24 +54,24 @@ export const redisOutage: Scenario = {
       clearInterval(sampler)
 
       const before = await gateway.metrics()
-      const redisDecisions = sum(before, 'optlayer_ratelimit_decisions_total', 'source="redis"')
+      const redisDecisions = sumSeries(before, 'optlayer_ratelimit_decisions_total', 'source="redis"')
       const l3Lookups =
-        sum(before, 'optlayer_cache_misses_total', 'tier="l3"', 'gateway') +
-        sum(before, 'optlayer_cache_hits_total', 'tier="l3"', 'gateway')
+        sumSeries(before, 'optlayer_cache_misses_total', 'tier="l3"', 'gateway') +
+        sumSeries(before, 'optlayer_cache_hits_total', 'tier="l3"', 'gateway')
       await redis.restart()
       const backAt = load.now()
       const [limitResumedMs, l3ResumedMs] = await Promise.all([
         timeUntil(
           async () =>
-            sum(await gateway.metrics(), 'optlayer_ratelimit_decisions_total', 'source="redis"') > redisDecisions,
+            sumSeries(await gateway.metrics(), 'optlayer_ratelimit_decisions_total', 'source="redis"') > redisDecisions,
           10_000,
         ),
         timeUntil(async () => {
           const now = await gateway.metrics()
           const lookups =
-            sum(now, 'optlayer_cache_misses_total', 'tier="l3"', 'gateway') +
-            sum(now, 'optlayer_cache_hits_total', 'tier="l3"', 'gateway')
-          return sum(now, 'optlayer_cache_redis_available', 'gateway') >= 1 && lookups > l3Lookups
+            sumSeries(now, 'optlayer_cache_misses_total', 'tier="l3"', 'gateway') +
+            sumSeries(now, 'optlayer_cache_hits_total', 'tier="l3"', 'gateway')
+          return sumSeries(now, 'optlayer_cache_redis_available', 'gateway') >= 1 && lookups > l3Lookups
         }, 10_000),
       ])
       const journalEmptyMs = await timeUntil(() => a.stats().outageJournal.pending === 0, 10_000)
