@@ -90,6 +90,7 @@ export class RedisAvailability {
    * connection is not ready, or its connection is hung.
    */
   unreachable(key: string): boolean {
+    if (!this.down && !this.hangs.any) return false
     const client = this.l3.clientFor(this.host.redisKey(key))
     return this.hangs.suspect(client) || (this.down && client.status !== 'ready')
   }

@@ -24,6 +24,11 @@ export class HangGuard {
   /** `recovered` is told when a suspect client answered its probe. */
   constructor(private readonly recovered: (client: Redis | Cluster) => void = () => {}) {}
 
+  /** Whether any client is suspect. */
+  get any(): boolean {
+    return this.suspects.size > 0
+  }
+
   /** Whether calls on `client` should fail at once. */
   suspect(client: Redis | Cluster): boolean {
     return this.suspects.has(client)
