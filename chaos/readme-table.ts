@@ -34,7 +34,7 @@ function table({ timestamp, machine, results }: ChaosResults): string {
     return `| ${r.name} | ${r.load} | ${r.faults} | ${r.requests} | ${r.failed} | ${r.lost} | ${r.resurrected} | ${recovery} | ${verdict} |`
   })
   return [
-    `${timestamp.slice(0, 10)}, ${machine.cpuModel} × ${machine.nproc}, Node ${machine.node}: ${passed} of ${checks.length} checks met (\`benchmark/results/chaos.json\` has every figure).`,
+    `${timestamp.slice(0, 10)}, ${machine.cpuModel} × ${machine.nproc}, Node ${machine.node}: ${passed} of ${checks.length} checks met (\`benchmark/results/chaos.json\` has every figure and when each scenario ran).`,
     '',
     '| scenario | load held | faults injected | requests | failed | lost | resurrected | recovery | checks |',
     '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |',

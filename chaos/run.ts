@@ -3,10 +3,11 @@
  * loopback, holds load on them while it injects faults, and reports requests failed and lost, values resurrected and
  * recovery times; a scenario whose checks fail makes the run fail.
  *
- * `--short` runs the bounded versions the test command runs; `--only a,b` picks scenarios by name. A full run (not
- * `--short`, no `--only`) writes `benchmark/results/chaos.json` and the README's reliability table.
+ * `--short` runs the bounded versions the test command runs; `--only a,b` picks scenarios by name. A run of the full
+ * versions (not `--short`) writes `benchmark/results/chaos.json` and the README's reliability table; with `--only`,
+ * the chosen scenarios' entries replace theirs and the others are kept.
  */
-import { writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -60,7 +61,7 @@ async function main(): Promise<void> {
   for (const scenario of chosen) {
     const started = performance.now()
     console.log(`== chaos: ${scenario.name}${values.short ? ' (short)' : ''}`)
-    const result = await scenario.run({ short: values.short })
+    const result = { ...(await scenario.run({ short: values.short })), ranAt: new Date().toISOString() }
     results.push(result)
     for (const [name, value] of Object.entries(result.figures)) console.log(`   ${name}: ${value}`)
     for (const check of result.checks) {
@@ -74,9 +75,22 @@ async function main(): Promise<void> {
   console.log('|---|---|---|---|---|---|---|---|')
   for (const result of results) console.log(row(result))
 
-  if (!values.short && only === undefined) {
+  if (!values.short) {
+    // A run of some scenarios replaces their entries and keeps the others' (each entry says when it ran).
+    const previous =
+      only !== undefined && existsSync(RESULTS_FILE)
+        ? (JSON.parse(readFileSync(RESULTS_FILE, 'utf8')) as ChaosResults)
+        : undefined
+    const kept = (previous?.results ?? [])
+      .filter((r) => !only?.includes(r.name))
+      .map((r) => ({ ...r, ranAt: r.ranAt ?? previous?.timestamp }))
+    const order = (r: ScenarioResult): number => SCENARIOS.findIndex((scenario) => scenario.name === r.name)
     const machine = { cpuModel: os.cpus()[0]?.model ?? 'unknown', nproc: os.cpus().length, node: process.version }
-    const written: ChaosResults = { timestamp: new Date().toISOString(), machine, results }
+    const written: ChaosResults = {
+      timestamp: new Date().toISOString(),
+      machine,
+      results: [...kept, ...results].sort((a, b) => order(a) - order(b)),
+    }
     writeFileSync(RESULTS_FILE, `${JSON.stringify(written, null, 2)}\n`)
     console.log(`\nwritten: ${path.relative(process.cwd(), RESULTS_FILE)}`)
     if (await updateReadme()) console.log('README.md reliability table updated')

@@ -25,6 +25,8 @@ export interface ScenarioResult {
   /** Everything else measured, by name. */
   figures: Record<string, number | string>
   checks: Check[]
+  /** When it ran (ISO 8601), set by the runner. */
+  ranAt?: string
 }
 
 /** How long a scenario's phases last: `short` is the test command's bounded version. */
