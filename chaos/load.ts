@@ -120,7 +120,7 @@ export class Load {
   }
 
   /** Counts so far of requests that ended in `outcome`. */
-  count(outcome: Outcome): number {
+  private count(outcome: Outcome): number {
     let total = 0
     for (const bucket of this.buckets) total += bucket[outcome]
     return total

@@ -24,9 +24,8 @@ export interface ChaosResults {
   results: ScenarioResult[]
 }
 
-function table({ timestamp, machine, results }: ChaosResults): string {
-  const checks = results.flatMap((result) => result.checks)
-  const passed = checks.filter((check) => check.ok).length
+/** One markdown row per scenario, under its header: the README's table, and what a run prints at its end. */
+export function resultsTable(results: readonly ScenarioResult[]): string {
   const rows = results.map((r) => {
     const failedChecks = r.checks.filter((check) => !check.ok).map((check) => check.what)
     const recovery = r.recoveryMs === undefined ? '–' : `${Math.round(r.recoveryMs)} ms`
@@ -34,11 +33,19 @@ function table({ timestamp, machine, results }: ChaosResults): string {
     return `| ${r.name} | ${r.load} | ${r.faults} | ${r.requests} | ${r.failed} | ${r.lost} | ${r.resurrected} | ${recovery} | ${verdict} |`
   })
   return [
-    `${timestamp.slice(0, 10)}, ${machine.cpuModel} × ${machine.nproc}, Node ${machine.node}: ${passed} of ${checks.length} checks met (\`benchmark/results/chaos.json\` has every figure and when each scenario ran).`,
-    '',
     '| scenario | load held | faults injected | requests | failed | lost | resurrected | recovery | checks |',
     '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |',
     ...rows,
+  ].join('\n')
+}
+
+function table({ timestamp, machine, results }: ChaosResults): string {
+  const checks = results.flatMap((result) => result.checks)
+  const passed = checks.filter((check) => check.ok).length
+  return [
+    `${timestamp.slice(0, 10)}, ${machine.cpuModel} × ${machine.nproc}, Node ${machine.node}: ${passed} of ${checks.length} checks met (\`benchmark/results/chaos.json\` has every figure and when each scenario ran).`,
+    '',
+    resultsTable(results),
   ].join('\n')
 }
 

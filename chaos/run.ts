@@ -12,7 +12,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 
-import { RESULTS_FILE, updateReadme, type ChaosResults } from './readme-table'
+import { RESULTS_FILE, resultsTable, updateReadme, type ChaosResults } from './readme-table'
 import { round, type Scenario, type ScenarioResult } from './scenario'
 import { backendHang } from './scenarios/backend-hang'
 import { backendRestarts } from './scenarios/backend-restarts'
@@ -41,11 +41,6 @@ const SCENARIOS: readonly Scenario[] = [
   soak,
 ]
 
-function row(result: ScenarioResult): string {
-  const recovery = result.recoveryMs === undefined ? '–' : `${Math.round(result.recoveryMs)} ms`
-  return `| ${result.name} | ${result.load} | ${result.faults} | ${result.requests} | ${result.failed} | ${result.lost} | ${result.resurrected} | ${recovery} |`
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { short: { type: 'boolean', default: false }, only: { type: 'string' } } })
   const only = values.only?.split(',')
@@ -71,9 +66,7 @@ async function main(): Promise<void> {
     console.log(`   (${round((performance.now() - started) / 1000)} s)`)
   }
 
-  console.log('\n| scenario | load | faults | requests | failed | lost | resurrected | recovery |')
-  console.log('|---|---|---|---|---|---|---|---|')
-  for (const result of results) console.log(row(result))
+  console.log(`\n${resultsTable(results)}`)
 
   if (!values.short) {
     // A run of some scenarios replaces their entries and keeps the others' (each entry says when it ran).

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test command (`npm test`): build, lint, reference tools, clippy with the Rust
 # tests, loom models, TypeScript and Redis specs, the chaos suite's short scenarios, fuzzing,
-# packaging. Each phase's duration
-# is printed at the end, also when a phase fails, so a slow phase is seen.
+# packaging. Each phase's duration is printed at the end, also when a phase fails, so a slow
+# phase is seen.
 #
 # Loom, Miri and fuzzing need nothing from the other phases, so they run as background lanes
 # from the start, alongside the build, lint, the Rust tests and the AVA specs (which spend

@@ -25,10 +25,10 @@ export const backendHang: Scenario = {
   async run({ short }): Promise<ScenarioResult> {
     const hangMs = short ? 4_000 : 10_000
     const backends = await Promise.all([BackendProcess.start(), BackendProcess.start(), BackendProcess.start()])
-    const hung = backends[2] as BackendProcess
+    const [first, second, hung] = backends as [BackendProcess, BackendProcess, BackendProcess]
     const proxy = await TcpProxy.start(hung.port)
     const gateway = await GatewayProcess.start({
-      BACKENDS: [backends[0], backends[1]].map((b) => b?.url).join(',') + `,http://127.0.0.1:${proxy.port}`,
+      BACKENDS: `${first.url},${second.url},http://127.0.0.1:${proxy.port}`,
       UPSTREAM_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS),
     })
     const warm = Load.start({ origin: gateway.origin, callers: 32, next: request })
@@ -45,12 +45,10 @@ export const backendHang: Scenario = {
       proxy.resume()
       const rejoinMs = await timeUntil(async () => (await hung.served()) > servedBefore, REJOIN_LIMIT_MS, 50)
       await sleep(1_000)
-      const running = load
-      load = undefined
-      const report = await running.stop()
+      const report = await load.stop()
 
       // The failures' spread: from the first timeout to the last failure, the breaker was still letting requests in.
-      const timeline = running.timeline()
+      const timeline = load.timeline()
       const failedBuckets = timeline.flatMap((bucket, i) => (bucket.failed > 0 ? [i * 100] : []))
       const firstFailure = failedBuckets[0]
       const lastFailure = failedBuckets[failedBuckets.length - 1]

@@ -35,9 +35,8 @@ export const backendRestarts: Scenario = {
       Array.from({ length: BACKENDS }, () => BackendProcess.start({ CHAOS_DELAY_MS: String(BACKEND_DELAY_MS) })),
     )
     const gateway = await GatewayProcess.start({ BACKENDS: backends.map((backend) => backend.url).join(',') })
-    let load: Load | undefined
+    const load = Load.start({ origin: gateway.origin, callers: 32, next: request })
     try {
-      load = Load.start({ origin: gateway.origin, callers: 32, next: request })
       await sleep(settleMs)
       const kills: number[] = []
       const rejoins: Promise<number | undefined>[] = []
@@ -52,13 +51,11 @@ export const backendRestarts: Scenario = {
         await sleep(settleMs)
       }
       const rejoinMs = await Promise.all(rejoins)
-      const running = load
-      load = undefined
-      const report = await running.stop()
+      const report = await load.stop()
       const failedGets = Object.entries(report.failures)
         .filter(([why]) => why.startsWith('GET '))
         .reduce((total, [, count]) => total + count, 0)
-      const nearKills = kills.reduce((total, at) => total + running.countBetween('failed', at, at + KILL_WINDOW_MS), 0)
+      const nearKills = kills.reduce((total, at) => total + load.countBetween('failed', at, at + KILL_WINDOW_MS), 0)
       const slowestRejoin = rejoinMs.some((ms) => ms === undefined) ? undefined : Math.max(...(rejoinMs as number[]))
       return {
         name: this.name,
@@ -87,7 +84,7 @@ export const backendRestarts: Scenario = {
         ],
       }
     } finally {
-      await load?.stop()
+      await load.stop()
       await gateway.stop()
       await Promise.all(backends.map((backend) => backend.close()))
     }

@@ -16,6 +16,14 @@ const KEYS = 200
 const RSS_GROWTH_LIMIT_MIB = 64
 const RECOVERY_LIMIT_MS = 2_000
 
+/** The gateway cache's L3 lookups so far, hits and misses. */
+function l3Lookups(samples: Map<string, number>): number {
+  return (
+    sumSeries(samples, 'optlayer_cache_misses_total', 'tier="l3"', 'gateway') +
+    sumSeries(samples, 'optlayer_cache_hits_total', 'tier="l3"', 'gateway')
+  )
+}
+
 export const redisOutage: Scenario = {
   name: 'redis-outage',
   inTestCommand: true,
@@ -55,9 +63,7 @@ export const redisOutage: Scenario = {
 
       const before = await gateway.metrics()
       const redisDecisions = sumSeries(before, 'optlayer_ratelimit_decisions_total', 'source="redis"')
-      const l3Lookups =
-        sumSeries(before, 'optlayer_cache_misses_total', 'tier="l3"', 'gateway') +
-        sumSeries(before, 'optlayer_cache_hits_total', 'tier="l3"', 'gateway')
+      const lookupsBefore = l3Lookups(before)
       await redis.restart()
       const backAt = load.now()
       const [limitResumedMs, l3ResumedMs] = await Promise.all([
@@ -68,16 +74,12 @@ export const redisOutage: Scenario = {
         ),
         timeUntil(async () => {
           const now = await gateway.metrics()
-          const lookups =
-            sumSeries(now, 'optlayer_cache_misses_total', 'tier="l3"', 'gateway') +
-            sumSeries(now, 'optlayer_cache_hits_total', 'tier="l3"', 'gateway')
-          return sumSeries(now, 'optlayer_cache_redis_available', 'gateway') >= 1 && lookups > l3Lookups
+          return sumSeries(now, 'optlayer_cache_redis_available', 'gateway') >= 1 && l3Lookups(now) > lookupsBefore
         }, 10_000),
       ])
       const journalEmptyMs = await timeUntil(() => a.stats().outageJournal.pending === 0, 10_000)
       await sleep(short ? 1_000 : 3_000)
       const report = await load.stop()
-      load = undefined
 
       // Every instance, and one that starts now (Redis alone), reads what a wrote during the outage.
       const c = instance('chaos-c')

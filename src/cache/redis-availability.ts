@@ -1,5 +1,7 @@
 import type { EventEmitter } from 'node:events'
 
+import type { Cluster, Redis } from 'ioredis'
+
 import { AbortError, UnavailableError } from '../core/errors'
 import { HangGuard } from '../redis/hang-guard'
 import { abortable } from './abortable'
@@ -76,7 +78,7 @@ export class RedisAvailability {
       result = await abortable(call(), signal)
     } catch (err) {
       if (err instanceof AbortError) throw err
-      this.hangs.failed(this.l3.clientFor(this.host.redisKey(key)), err)
+      this.hangs.failed(this.clientOf(key), err)
       return this.failed(err, hard)
     }
     // A Cluster that lost one master emits no 'ready' once it has failed over: a call that
@@ -91,7 +93,7 @@ export class RedisAvailability {
    */
   unreachable(key: string): boolean {
     if (!this.down && !this.hangs.any) return false
-    const client = this.l3.clientFor(this.host.redisKey(key))
+    const client = this.clientOf(key)
     return this.hangs.suspect(client) || (this.down && client.status !== 'ready')
   }
 
@@ -116,6 +118,11 @@ export class RedisAvailability {
     for (const [client, event, listener] of this.listeners) client.off(event, listener)
     this.listeners.length = 0
     this.hangs.close()
+  }
+
+  /** The connection that serves `key`. */
+  private clientOf(key: string): Redis | Cluster {
+    return this.l3.clientFor(this.host.redisKey(key))
   }
 
   private failed(err: unknown, hard: boolean): undefined {

@@ -4,7 +4,7 @@ import type { Cluster, Redis } from 'ioredis'
 const PROBE_INTERVAL_MS = 200
 
 /** Whether `error` is ioredis giving up on a command after its `commandTimeout` (it has no code). */
-export function isCommandTimeout(error: unknown): boolean {
+function isCommandTimeout(error: unknown): boolean {
   return error instanceof Error && error.message === 'Command timed out'
 }
 
@@ -22,7 +22,7 @@ export class HangGuard {
   private readonly suspects = new Map<Redis | Cluster, { timer: NodeJS.Timeout; pinging: boolean }>()
 
   /** `recovered` is told when a suspect client answered its probe. */
-  constructor(private readonly recovered: (client: Redis | Cluster) => void = () => {}) {}
+  constructor(private readonly recovered: () => void = () => {}) {}
 
   /** Whether any client is suspect. */
   get any(): boolean {
@@ -56,7 +56,7 @@ export class HangGuard {
         if (this.suspects.get(client) !== state) return
         clearInterval(state.timer)
         this.suspects.delete(client)
-        this.recovered(client)
+        this.recovered()
       },
       () => (state.pinging = false),
     )

@@ -208,28 +208,18 @@ async fn relay(
     shared.counters.relayed.fetch_add(1, Relaxed);
     match upstream.lock().await.send(req, peer).await {
         Ok(response) => response.map(Either::Right),
-        Err(failure) => {
-            let (status, code, message) = match failure {
-                RelayError::Unreachable => (
-                    StatusCode::BAD_GATEWAY,
-                    "bad_gateway",
-                    "the gateway could not be reached",
-                ),
-                RelayError::Broken => (
-                    StatusCode::BAD_GATEWAY,
-                    "bad_gateway",
-                    "the gateway's connection failed",
-                ),
-                RelayError::BadRequestBody => (
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    "the request body could not be read",
-                ),
-            };
-            if status == StatusCode::BAD_GATEWAY {
-                shared.counters.relay_failures.fetch_add(1, Relaxed);
-            }
-            error_response(status, code, message)
-        }
+        Err(RelayError::BadRequestBody) => error_response(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the request body could not be read",
+        ),
+        Err(RelayError::Unreachable) => gateway_failed(shared, "the gateway could not be reached"),
+        Err(RelayError::Broken) => gateway_failed(shared, "the gateway's connection failed"),
     }
+}
+
+/// A relay that failed on the gateway's side: counted, and answered 502.
+fn gateway_failed(shared: &Shared, message: &str) -> Response<FrontBody> {
+    shared.counters.relay_failures.fetch_add(1, Relaxed);
+    error_response(StatusCode::BAD_GATEWAY, "bad_gateway", message)
 }
