@@ -409,6 +409,12 @@ export interface NativeFrontOptions {
   apiKeyHeader?: string
   /** With a limiter: `address/prefix` networks whose requests go to the gateway. */
   trustedProxies?: Array<string>
+  /** The gateway's bound on requests in flight, held on what the front relays. */
+  maxInFlight?: number
+  /** With `max_in_flight`: the refusal's `Retry-After`, in milliseconds. */
+  retryAfterMs?: number
+  /** With `max_in_flight`: paths never refused (probes, metrics). */
+  exemptPaths?: Array<string>
 }
 
 /** Counters of a [`NativeFront`]. */
@@ -417,6 +423,7 @@ export interface NativeFrontStats {
   openConnections: number
   hits: number
   limited: number
+  shed: number
   relayed: number
   relayFailures: number
   panics: number

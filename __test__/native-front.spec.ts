@@ -7,6 +7,7 @@ import test from 'ava'
 import {
   ConfigError,
   configFromEnv,
+  type GatewayOptions,
   InvalidArgumentError,
   NativeFront,
   serveGateway,
@@ -64,13 +65,18 @@ async function backend(): Promise<TestServer> {
   })
 }
 
-async function serve(upstream: string, env: Record<string, string>): Promise<ServedGateway> {
+async function serve(
+  upstream: string,
+  env: Record<string, string>,
+  gateway: Partial<GatewayOptions> = {},
+): Promise<ServedGateway> {
   const config = configFromEnv({ PORT: '0', HOST: '127.0.0.1', ADMIN_PORT: '0', ...env })
   return serveGateway({
     ...config,
     gateway: {
       backends: [{ url: upstream }],
       trustedProxies: config.gateway.trustedProxies.map((network) => `${network.address}/${network.prefix}`),
+      ...gateway,
     },
     nativeFront: config.gateway.nativeFront,
     server: { log: () => {} },
@@ -255,6 +261,44 @@ test('native front: behind trusted proxies, or with a limiter deciding elsewhere
   t.teardown(() => adaptive.close())
   for (let i = 0; i < 4; i++) t.is((await send(`${adaptive.url.origin}/page`)).status, 200)
   t.is(adaptive.server.nativeFront?.stats().hits, 0)
+})
+
+test("native front: past the gateway's bound on requests in flight it refuses natively with the gateway's 503; probes still answer", async (t) => {
+  const upstream = await backend()
+  t.teardown(() => upstream.close())
+  const bound = { maxInFlight: 2, retryAfterMs: 2_500 }
+  const plain = await serve(upstream.url, {}, bound)
+  t.teardown(() => plain.close())
+  const fronted = await serve(upstream.url, { NATIVE_FRONT: 'true' }, bound)
+  t.teardown(() => fronted.close())
+  const refusal = (reply: Reply): unknown => ({
+    ...(comparable(reply) as object),
+    retryAfter: reply.headers['retry-after'],
+    requestId: reply.headers['x-request-id'],
+  })
+  const answers = []
+  for (const served of [plain, fronted]) {
+    const before = slowArrivals
+    // Two targets: the gateway sends concurrent misses of one target upstream once.
+    const busy = [send(`${served.url.origin}/slow?a`), send(`${served.url.origin}/slow?b`)]
+    await waitFor('both slow requests at the backend', () => slowArrivals >= before + 2)
+    const refused = await send(`${served.url.origin}/no-store`, { headers: { 'x-request-id': 'over-1' } })
+    t.is(refused.status, 503, served === plain ? 'node:http' : 'native front')
+    t.deepEqual(refused.json(), { error: { code: 'overloaded', message: 'too many requests in flight; retry later' } })
+    t.is((await send(`${served.url.origin}/health`)).status, 200, 'a probe is never refused')
+    t.deepEqual(
+      (await Promise.all(busy)).map((reply) => reply.status),
+      [200, 200],
+    )
+    t.is((await send(`${served.url.origin}/no-store`)).status, 200, 'admitted again once the slow ones finished')
+    t.is(served.gateway.stats().requests.shed, 1)
+    answers.push(refusal(refused))
+  }
+  t.deepEqual(answers[1], answers[0])
+  t.like(answers[0], { retryAfter: '3', requestId: 'over-1' })
+  t.like(fronted.server.nativeFront?.stats(), { shed: 1 })
+  const metrics = await (await fetch(`${fronted.server.adminUrl?.origin}/metrics`)).text()
+  t.regex(metrics, /optlayer_front_shed_total\{port="\d+"\} 1\b/)
 })
 
 test('native front: close lets a relayed request in flight finish, then refuses connections', async (t) => {

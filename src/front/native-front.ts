@@ -58,6 +58,22 @@ export interface NativeFrontPlacement {
   rateLimit?: NativeRateLimit
   /** A native latency histogram (milliseconds) the front records its own answers into. */
   latency?: unknown
+  /** The gateway's bound on requests in flight, held by the front on what it relays. */
+  admission?: NativeAdmission
+}
+
+/**
+ * A gateway's bound on requests in flight as the native front holds it: past `maxInFlight`
+ * relayed requests, the front answers the gateway's 503 `overloaded` itself, so that a
+ * surge's excess never costs the gateway's event loop a turn. @internal
+ */
+export interface NativeAdmission {
+  /** Requests relayed at once (until their response has been sent on). */
+  maxInFlight: number
+  /** The refusal's `Retry-After`, in milliseconds (sent in whole seconds, at least 1). */
+  retryAfterMs: number
+  /** Paths never refused: the probes and the routes the server answers itself. */
+  exemptPaths: readonly string[]
 }
 
 /** A gateway's rate limit as the native front applies it. @internal */
@@ -117,6 +133,9 @@ export class NativeFront {
       limit: placement.rateLimit?.limit,
       apiKeyHeader: placement.rateLimit?.apiKeyHeader,
       trustedProxies: placement.rateLimit?.trustedProxies.slice(),
+      maxInFlight: placement.admission && wholeNumber('maxInFlight', placement.admission.maxInFlight, 1, 2 ** 31, 1),
+      retryAfterMs: placement.admission?.retryAfterMs,
+      exemptPaths: placement.admission?.exemptPaths.slice(),
     }
     this.limits = placement.rateLimit !== undefined
     this.closeGraceMs = wholeNumber('closeGraceMs', options.closeGraceMs, 0, 2 ** 31, d.closeGraceMs)

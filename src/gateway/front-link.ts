@@ -14,25 +14,34 @@ export interface HitPublisher {
   setClosing(): void
   /** Whether it applies the gateway's rate limit (given as `Gateway.nativeRateLimit()`) to its hits. */
   readonly limits: boolean
-  /** `hits`: requests the front answered itself; `limited`: hits it refused with 429. */
-  stats(): { hits: number; limited: number }
+  /**
+   * `hits`: requests the front answered itself; `limited`: hits it refused with 429; `shed`:
+   * requests it refused with 503 past the gateway's bound on requests in flight.
+   */
+  stats(): { hits: number; limited: number; shed: number }
+}
+
+/** What a gateway publishes hits from: the fast-hit finder over its response store. @internal */
+export interface HitSource {
+  fastHits: FastHits
+  store: HttpResponseStore
 }
 
 /**
- * The gateway's side of a native front: the hits it publishes to the front, for requests
- * that came through it, and the front's answers counted as the gateway's.
+ * The gateway's side of a native front: the hits it publishes to the front (with a
+ * {@link HitSource}), for requests that came through it, and the front's answers counted as
+ * the gateway's.
  * @internal
  */
 export class FrontLink {
   constructor(
     private readonly front: HitPublisher,
-    private readonly fastHits: FastHits,
-    private readonly store: HttpResponseStore,
+    private readonly hits: HitSource | undefined,
   ) {}
 
   /** After the gateway answered `req` with `hit`: the front answers such requests from now on. */
   answered(req: IncomingMessage, hit: FastHit): void {
-    if (isFronted(req)) this.publish(req, hit)
+    if (this.hits !== undefined && isFronted(req)) this.publish(req, hit, this.hits)
   }
 
   /**
@@ -41,16 +50,17 @@ export class FrontLink {
    * hit, so the front answers the next such request itself.
    */
   stored(req: IncomingMessage): void {
-    if (!isFronted(req)) return
-    const hit = this.fastHits.findPlain(req, Date.now())
-    if (hit !== undefined) this.publish(req, hit)
+    if (this.hits === undefined || !isFronted(req)) return
+    const hit = this.hits.fastHits.findPlain(req, Date.now())
+    if (hit !== undefined) this.publish(req, hit, this.hits)
   }
 
   /** Adds the front's own answers to the gateway's `counts`. */
   addCounts(counts: Record<GatewayOutcome, number>): void {
-    const { hits, limited } = this.front.stats()
+    const { hits, limited, shed } = this.front.stats()
     counts.hit += hits
     counts.limited += limited
+    counts.shed += shed
   }
 
   setClosing(): void {
@@ -62,14 +72,14 @@ export class FrontLink {
    * `Accept-Encoding` alone), with the key of its record in L2, which the front reads to
    * tell that the response is still the stored one.
    */
-  private publish(req: IncomingMessage, hit: FastHit): void {
+  private publish(req: IncomingMessage, hit: FastHit, { store }: HitSource): void {
     const { stored } = hit
     if (stored.varyNames.length > 0 || req.url === undefined) return
     try {
       this.front.publish({
         target: req.url,
         acceptEncoding: req.headers['accept-encoding'],
-        l2Key: this.store.recordKey(cacheKeyUrl(req.url)),
+        l2Key: store.recordKey(cacheKeyUrl(req.url)),
         requestTime: stored.requestTime,
         responseTime: stored.responseTime,
         freshUntil: hit.freshUntil,

@@ -209,17 +209,21 @@ export class Gateway {
   }
 
   /**
-   * Publishes to `front` the plain fresh hits this gateway answers for requests that came
-   * through it, so that it answers the next ones natively. Only with the cache's native L2
-   * tier (which the front reads), and with a rate limit only when the front applies it
-   * (see {@link nativeRateLimit}): false, and nothing attached, otherwise. @internal
+   * Links `front`: its own answers count as this gateway's, it is told when the gateway
+   * closes, and the plain fresh hits this gateway answers for requests that came through it
+   * are published to it, so that it answers the next ones natively. It publishes only with
+   * the cache's native L2 tier (which the front reads), and with a rate limit only when the
+   * front applies it (see {@link nativeRateLimit}); returns whether it publishes. @internal
    */
   attachFront(front: HitPublisher): boolean {
-    if (this.fastHits === undefined || this.store === undefined || this.nativeStore() === undefined) return false
-    if (this.limiter !== undefined && !front.limits) return false
-    this.front = new FrontLink(front, this.fastHits, this.store)
+    const publishes =
+      this.fastHits !== undefined &&
+      this.store !== undefined &&
+      this.nativeStore() !== undefined &&
+      (this.limiter === undefined || front.limits)
+    this.front = new FrontLink(front, publishes ? { fastHits: this.fastHits, store: this.store } : undefined)
     if (this.closingNow) front.setClosing()
-    return true
+    return publishes
   }
 
   /**
@@ -236,6 +240,14 @@ export class Gateway {
       apiKeyHeader: this.settings.apiKeyHeader,
       trustedProxies: this.trusted.networks,
     }
+  }
+
+  /**
+   * Its bound on requests in flight as a native front holds it on what it relays, so that
+   * the excess of a surge is refused before it reaches this event loop. @internal
+   */
+  nativeAdmission(): { maxInFlight: number; retryAfterMs: number } {
+    return { maxInFlight: this.settings.maxInFlight, retryAfterMs: this.settings.retryAfterMs }
   }
 
   /** The requests by outcome, the native front's hits and refusals included. */

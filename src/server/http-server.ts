@@ -13,7 +13,7 @@ import {
   TimeoutError,
   UnavailableError,
 } from '../core/errors'
-import { NativeFront, type NativeFrontOptions, type NativeRateLimit } from '../front/native-front'
+import { NativeFront, type NativeAdmission, type NativeFrontOptions, type NativeRateLimit } from '../front/native-front'
 import { MetricSources } from '../monitoring/alert-sources'
 import { AlertManager, type AlertManagerOptions, type AlertRule, type AlertsSnapshot } from '../monitoring/alerts'
 import { DashboardData, type DashboardDataOptions } from '../monitoring/dashboard/data'
@@ -135,6 +135,11 @@ export interface NativeFrontListenerOptions extends NativeFrontOptions {
   store?: unknown
   /** The gateway's rate limit, applied to the hits the front answers (a `Gateway`'s `nativeRateLimit()`). */
   rateLimit?: NativeRateLimit
+  /**
+   * The gateway's bound on requests in flight, held by the front on what it relays (a
+   * `Gateway`'s `nativeAdmission()`); the public listener's own routes are never refused.
+   */
+  admission?: Omit<NativeAdmission, 'exemptPaths'>
 }
 
 /** The answer of an {@link OptlayerServerOptions.ready} hook, as `Gateway.ready()` and `OptimizationLayer.ready()` give it. */
@@ -396,7 +401,7 @@ export class OptlayerServer {
    * and the native front on its port; resolves with the front's URL.
    */
   private async listenBehindFront(listener: Listener, options: NativeFrontListenerOptions): Promise<URL> {
-    const { store, rateLimit, ...frontOptions } = options
+    const { store, rateLimit, admission, ...frontOptions } = options
     this.socketDir = await mkdtemp(join(tmpdir(), 'optlayer-front-'))
     const upstream = join(this.socketDir, 'gateway.sock')
     listener.server.on('connection', markFronted)
@@ -407,7 +412,15 @@ export class OptlayerServer {
     // The front owns the public connections: the listener's limits are its own unless given.
     const { headersTimeoutMs, maxHeaderSize, maxConnections } = this.limits
     const front = new NativeFront(
-      { port: listener.port, host: listener.host, upstream, store, rateLimit, latency },
+      {
+        port: listener.port,
+        host: listener.host,
+        upstream,
+        store,
+        rateLimit,
+        latency,
+        ...(admission === undefined ? {} : { admission: { ...admission, exemptPaths: [...listener.routes.keys()] } }),
+      },
       {
         ...frontOptions,
         headersTimeoutMs: frontOptions.headersTimeoutMs ?? headersTimeoutMs,
@@ -417,8 +430,8 @@ export class OptlayerServer {
     )
     this.front = front
     this.metrics.addRequestSource(() => {
-      const { hits, limited } = front.stats()
-      return { requests: hits + limited, errors: 0 }
+      const { hits, limited, shed } = front.stats()
+      return { requests: hits + limited + shed, errors: shed }
     })
     const shown = listener.host.includes(':') ? `[${listener.host}]` : listener.host
     return new URL(`http://${shown}:${front.port}`)

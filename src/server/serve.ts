@@ -88,7 +88,15 @@ export async function serveGateway(config: ServeGatewayConfig): Promise<ServedGa
     fallback,
     ready: () => joinReadiness(gateway.ready(), config.processReady?.()),
     ...(config.nativeFront
-      ? { nativeFront: { ...config.nativeFront, store: gateway.nativeStore(), rateLimit: gateway.nativeRateLimit() } }
+      ? {
+          nativeFront: {
+            ...config.nativeFront,
+            store: gateway.nativeStore(),
+            rateLimit: gateway.nativeRateLimit(),
+            // With an access log every request must reach the gateway's listener to be logged.
+            ...(config.accessLog === undefined ? { admission: gateway.nativeAdmission() } : {}),
+          },
+        }
       : {}),
   })
   let url: URL

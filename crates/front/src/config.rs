@@ -2,6 +2,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::admission::Admission;
 use crate::error::FrontError;
 use crate::forms::FormLimits;
 
@@ -24,6 +25,9 @@ pub struct FrontConfig {
     pub max_connections: usize,
     /// Budget of the published forms.
     pub forms: FormLimits,
+    /// The gateway's bound on requests in flight, held on what the front relays; none: the
+    /// gateway alone refuses.
+    pub admission: Option<Admission>,
 }
 
 impl FrontConfig {
@@ -41,6 +45,7 @@ impl FrontConfig {
                 max_entries: 65_536,
                 max_bytes: 64 << 20,
             },
+            admission: None,
         }
     }
 
@@ -61,6 +66,13 @@ impl FrontConfig {
         }
         if self.forms.max_entries == 0 || self.forms.max_bytes == 0 {
             return invalid("forms: expected room for at least one entry and byte");
+        }
+        if self
+            .admission
+            .as_ref()
+            .is_some_and(|a| a.max_in_flight == 0)
+        {
+            return invalid("maxInFlight: expected at least 1");
         }
         if self.upstream.as_os_str().is_empty() {
             return invalid("upstream: expected the path of a Unix socket");

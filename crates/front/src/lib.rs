@@ -14,6 +14,7 @@
 //! `Expect: 100-continue`, chunked bodies, head limits and timeouts, and graceful shutdown,
 //! each tested upstream.
 
+mod admission;
 mod config;
 mod error;
 mod fast_path;
@@ -33,6 +34,7 @@ use std::time::Duration;
 use optlayer_cache::ByteCache;
 use tokio::sync::oneshot;
 
+pub use admission::Admission;
 pub use config::FrontConfig;
 pub use error::FrontError;
 pub use forms::{FormInput, FormLimits};
@@ -98,6 +100,7 @@ impl Front {
             forms: Forms::new(config.forms),
             store,
             limit,
+            gate: config.admission.clone().map(admission::Gate::new),
             latency,
             counters: Counters::default(),
             closing: AtomicBool::new(false),

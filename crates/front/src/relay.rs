@@ -18,6 +18,8 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+
+use crate::admission::Relayed;
 use tokio::net::UnixStream;
 use tokio::task::JoinHandle;
 
@@ -27,7 +29,7 @@ pub const PEER_HEADER: HeaderName = HeaderName::from_static("x-optlayer-peer");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 
 /// What the front sends a client: a form's bytes or the gateway's streamed response.
-pub(crate) type FrontBody = Either<Full<Bytes>, Incoming>;
+pub(crate) type FrontBody = Either<Full<Bytes>, Relayed>;
 
 /// The gateway connection of one client connection, opened when first needed.
 pub(crate) struct Upstream {

@@ -21,8 +21,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::admission::{Entry, Gate, Relayed};
 use crate::config::FrontConfig;
-use crate::fast_path::{self, Answer};
+use crate::fast_path::{self, request_id, Answer};
 use crate::forms::Forms;
 use crate::limit::FrontLimit;
 use crate::relay::{error_response, FrontBody, RelayError, Upstream};
@@ -39,6 +40,8 @@ pub(crate) struct Shared {
     pub(crate) forms: Forms,
     pub(crate) store: Option<Arc<ByteCache>>,
     pub(crate) limit: Option<FrontLimit>,
+    /// The gateway's bound on requests in flight, held on what the front relays.
+    pub(crate) gate: Option<Gate>,
     pub(crate) latency: Option<Arc<dyn LatencySink>>,
     pub(crate) counters: Counters,
     /// Set once the front or the gateway is closing: every request goes to the gateway,
@@ -205,9 +208,22 @@ async fn relay(
     shared: &Shared,
     upstream: &Mutex<Upstream>,
 ) -> Response<FrontBody> {
+    // A closing gateway answers every request itself (503 with `Connection: close`).
+    let gate = shared
+        .gate
+        .as_ref()
+        .filter(|_| !shared.closing.load(Relaxed));
+    let permit = match gate.map(|gate| (gate, gate.enter(req.uri().path()))) {
+        None | Some((_, Entry::Exempt)) => None,
+        Some((_, Entry::Admitted(permit))) => Some(permit),
+        Some((gate, Entry::Refused)) => {
+            shared.counters.shed.fetch_add(1, Relaxed);
+            return gate.overloaded(request_id(req.headers()));
+        }
+    };
     shared.counters.relayed.fetch_add(1, Relaxed);
     match upstream.lock().await.send(req, peer).await {
-        Ok(response) => response.map(Either::Right),
+        Ok(response) => response.map(|body| Either::Right(Relayed::new(body, permit))),
         Err(RelayError::BadRequestBody) => error_response(
             StatusCode::BAD_REQUEST,
             "bad_request",

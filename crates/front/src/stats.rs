@@ -7,6 +7,7 @@ pub(crate) struct Counters {
     pub open_connections: AtomicU64,
     pub hits: AtomicU64,
     pub limited: AtomicU64,
+    pub shed: AtomicU64,
     pub relayed: AtomicU64,
     pub relay_failures: AtomicU64,
     pub panics: AtomicU64,
@@ -23,6 +24,8 @@ pub struct FrontStats {
     pub hits: u64,
     /// Hits the rate limit refused (answered 429 by the front).
     pub limited: u64,
+    /// Requests refused with 503 past the gateway's bound on requests in flight.
+    pub shed: u64,
     /// Requests relayed to the gateway.
     pub relayed: u64,
     /// Relayed requests the gateway could not be reached for (answered 502).
@@ -41,6 +44,7 @@ impl Counters {
             open_connections: self.open_connections.load(Relaxed),
             hits: self.hits.load(Relaxed),
             limited: self.limited.load(Relaxed),
+            shed: self.shed.load(Relaxed),
             relayed: self.relayed.load(Relaxed),
             relay_failures: self.relay_failures.load(Relaxed),
             panics: self.panics.load(Relaxed),

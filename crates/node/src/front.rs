@@ -8,7 +8,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use optlayer_front::{
-    Backing, FormInput, Front, FrontConfig, FrontError, FrontLimit, FrontStats, Network,
+    Admission, Backing, FormInput, Front, FrontConfig, FrontError, FrontLimit, FrontStats, Network,
 };
 
 use crate::cache::NativeCache;
@@ -36,6 +36,12 @@ pub struct NativeFrontOptions {
     pub api_key_header: Option<String>,
     /// With a limiter: `address/prefix` networks whose requests go to the gateway.
     pub trusted_proxies: Option<Vec<String>>,
+    /// The gateway's bound on requests in flight, held on what the front relays.
+    pub max_in_flight: Option<u32>,
+    /// With `max_in_flight`: the refusal's `Retry-After`, in milliseconds.
+    pub retry_after_ms: Option<f64>,
+    /// With `max_in_flight`: paths never refused (probes, metrics).
+    pub exempt_paths: Option<Vec<String>>,
 }
 
 /// A hit the gateway answered, published for the front to answer alike.
@@ -63,6 +69,7 @@ pub struct NativeFrontStats {
     pub open_connections: f64,
     pub hits: f64,
     pub limited: f64,
+    pub shed: f64,
     pub relayed: f64,
     pub relay_failures: f64,
     pub panics: f64,
@@ -77,6 +84,7 @@ impl From<FrontStats> for NativeFrontStats {
             open_connections: s.open_connections as f64,
             hits: s.hits as f64,
             limited: s.limited as f64,
+            shed: s.shed as f64,
             relayed: s.relayed as f64,
             relay_failures: s.relay_failures as f64,
             panics: s.panics as f64,
@@ -130,6 +138,13 @@ impl NativeFront {
         config.max_connections = options.max_connections as usize;
         config.forms.max_entries = options.max_forms as usize;
         config.forms.max_bytes = options.max_form_bytes.clamp(0.0, usize::MAX as f64) as usize;
+        config.admission = options.max_in_flight.map(|max| Admission {
+            max_in_flight: max as usize,
+            retry_after: Duration::from_secs_f64(
+                options.retry_after_ms.unwrap_or(0.0).clamp(0.0, 1e12) / 1000.0,
+            ),
+            exempt_paths: options.exempt_paths.clone().unwrap_or_default(),
+        });
         // Each given object must still be open: a closed one has nothing to share.
         let open = |what: &str| {
             fail(Failure::invalid_argument(format!(
