@@ -1,6 +1,6 @@
 /**
- * Bad input to the codecs: fuzzed compressed data for every algorithm (each decode ends in an output or a typed error
- * with a stable code, never another error or a crash), decompression bombs (refused at the default output cap, quickly,
+ * Bad input to the codecs: fuzzed compressed data for every algorithm and the cargo-fuzz corpora (each decode ends in an
+ * output or a typed error with a stable code, never another error or a crash), decompression bombs (refused at the default output cap, quickly,
  * with peak memory bounded by the cap) and headers that claim a huge size (nothing allocated for the claim). Bombs and
  * lying headers run in fresh processes so their peak resident memory is their own.
  */
@@ -13,6 +13,7 @@ import { gzipSync } from 'node:zlib'
 
 import { COMPRESSION_ALGORITHMS, COMPRESSOR_DEFAULTS, Compressor, type CompressionAlgorithm } from 'optlayer'
 
+import { replayCorpora } from '../fuzz-corpora'
 import { mutate, seededRandom } from '../raw-http'
 import { atMost, type Check, type Scenario, type ScenarioResult } from '../scenario'
 
@@ -23,6 +24,8 @@ const BOMB_SLACK_BYTES = 48 * MIB
 /** Peak memory a lying header may add: nothing is allocated for the claim. */
 const LIE_LIMIT_BYTES = 16 * MIB
 const BOMB_TIME_LIMIT_MS = 2_000
+/** Where `scripts/fuzz.sh` leaves each target's corpus (the test command's fuzz lane, or a run by hand). */
+const CORPUS_ROOT = path.join(__dirname, '..', '..', 'fuzz', 'corpus')
 
 /** What `decompress-child.ts` reports. */
 interface ChildReport {
@@ -100,6 +103,8 @@ export const badCodecInput: Scenario = {
         }
       }
 
+      const corpora = await replayCorpora(CORPUS_ROOT, short ? 200 : Number.POSITIVE_INFINITY)
+
       // Bombs: zeros compressed, decoded with the default cap in a fresh process each.
       const zeros = Buffer.alloc(bombBytes)
       const bombs: { algorithm: CompressionAlgorithm; inputBytes: number; report: ChildReport }[] = []
@@ -123,6 +128,7 @@ export const badCodecInput: Scenario = {
       const liePeak = Math.max(...lies.map((l) => l.report.peakGrowthBytes))
       const checks: Check[] = [
         atMost('fuzzed inputs failing without a typed error', uncoded.length, 0),
+        atMost('fuzz corpus inputs failing without a typed error', corpora.uncoded.length, 0),
         atMost('bombs not refused at the output cap', bombNotRefused.length, 0),
         atMost('slowest bomb refusal', slowestBombMs, BOMB_TIME_LIMIT_MS, ' ms'),
         atMost('largest peak memory growth for a bomb', bombPeak / MIB, (cap + BOMB_SLACK_BYTES) / MIB, ' MiB'),
@@ -132,9 +138,9 @@ export const badCodecInput: Scenario = {
       return {
         name: this.name,
         load: 'none (in-process and one process per bomb)',
-        faults: `${casesPerCodec} fuzzed inputs x ${COMPRESSION_ALGORITHMS.length} codecs (seed ${SEED}), ${bombs.length} bombs of ${bombBytes / MIB} MiB, ${lies.length} lying headers`,
-        requests: decoded + refused + uncoded.length + bombs.length + lies.length,
-        failed: uncoded.length + bombNotRefused.length + liesNotRefused.length,
+        faults: `${casesPerCodec} fuzzed inputs x ${COMPRESSION_ALGORITHMS.length} codecs (seed ${SEED}), ${corpora.inputs} inputs of ${corpora.targets} cargo-fuzz corpora, ${bombs.length} bombs of ${bombBytes / MIB} MiB, ${lies.length} lying headers`,
+        requests: decoded + refused + uncoded.length + corpora.inputs + bombs.length + lies.length,
+        failed: uncoded.length + corpora.uncoded.length + bombNotRefused.length + liesNotRefused.length,
         lost: 0,
         resurrected: 0,
         recoveryMs: undefined,
@@ -142,6 +148,10 @@ export const badCodecInput: Scenario = {
           'fuzzed: decoded': decoded,
           'fuzzed: refused with a typed error': refused,
           'fuzzed: failed otherwise (first)': uncoded[0] ?? 'none',
+          'fuzz corpora: inputs replayed': corpora.inputs,
+          'fuzz corpora: decoded': corpora.decoded,
+          'fuzz corpora: refused with a typed error': corpora.refused,
+          'fuzz corpora: failed otherwise (first)': corpora.uncoded[0] ?? 'none',
           ...Object.fromEntries(
             bombs.map((b) => [
               `bomb ${b.algorithm} (${(b.inputBytes / 1024).toFixed(0)} KiB in)`,

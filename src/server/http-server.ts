@@ -137,9 +137,10 @@ export interface NativeFrontListenerOptions extends NativeFrontOptions {
   rateLimit?: NativeRateLimit
   /**
    * The gateway's bound on requests in flight, held by the front on what it relays (a
-   * `Gateway`'s `nativeAdmission()`); the public listener's own routes are never refused.
+   * `Gateway`'s `nativeAdmission()`); the public listener's own routes are never refused,
+   * nor the `exemptPaths` given (routes the gateway does not serve).
    */
-  admission?: Omit<NativeAdmission, 'exemptPaths'>
+  admission?: Omit<NativeAdmission, 'exemptPaths'> & { exemptPaths?: readonly string[] }
 }
 
 /** The answer of an {@link OptlayerServerOptions.ready} hook, as `Gateway.ready()` and `OptimizationLayer.ready()` give it. */
@@ -419,7 +420,11 @@ export class OptlayerServer {
         store,
         rateLimit,
         latency,
-        ...(admission === undefined ? {} : { admission: { ...admission, exemptPaths: [...listener.routes.keys()] } }),
+        ...(admission === undefined
+          ? {}
+          : {
+              admission: { ...admission, exemptPaths: [...listener.routes.keys(), ...(admission.exemptPaths ?? [])] },
+            }),
       },
       {
         ...frontOptions,

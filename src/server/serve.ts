@@ -94,7 +94,10 @@ export async function serveGateway(config: ServeGatewayConfig): Promise<ServedGa
             store: gateway.nativeStore(),
             rateLimit: gateway.nativeRateLimit(),
             // With an access log every request must reach the gateway's listener to be logged.
-            ...(config.accessLog === undefined ? { admission: gateway.nativeAdmission() } : {}),
+            // `/process` is the layer's, which sheds by its own queue.
+            ...(config.accessLog === undefined
+              ? { admission: { ...gateway.nativeAdmission(), exemptPaths: layer === undefined ? [] : ['/process'] } }
+              : {}),
           },
         }
       : {}),
