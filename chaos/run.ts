@@ -12,6 +12,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 
+import { killDescendantsOnSignal } from './descendants'
 import { RESULTS_FILE, resultsTable, updateReadme, type ChaosResults } from './readme-table'
 import { round, type Scenario, type ScenarioResult } from './scenario'
 import { backendHang } from './scenarios/backend-hang'
@@ -42,6 +43,7 @@ const SCENARIOS: readonly Scenario[] = [
 ]
 
 async function main(): Promise<void> {
+  killDescendantsOnSignal()
   const { values } = parseArgs({ options: { short: { type: 'boolean', default: false }, only: { type: 'string' } } })
   const only = values.only?.split(',')
   const unknown = only?.filter((name) => !SCENARIOS.some((scenario) => scenario.name === name)) ?? []
