@@ -5,8 +5,9 @@
 #
 # Node and V8 themselves give memcheck plenty to say (the garbage collector scans stacks
 # conservatively, JIT code switches stacks, the heap is never freed at exit): only records
-# that reach into the addon are ours. The release addon is stripped, so its frames show as
-# `???`; `npm run build:debug` first gives them names. Expect 30-60x the specs' usual time.
+# that reach into the addon are ours, less the known ones of its dependencies that
+# scripts/valgrind.supp lists with their reasons. The release addon is stripped, so its frames
+# show as `???`; `npm run build:debug` first gives them names. Expect 30-60x the specs' usual time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,7 @@ echo "valgrind-specs.sh: logs in $logs" >&2
 status=0
 valgrind --trace-children=yes --trace-children-skip='*esbuild*' \
   --leak-check=full --show-leak-kinds=definite,indirect --num-callers=40 \
+  --suppressions=scripts/valgrind.supp \
   --log-file="$logs/memcheck.%p.log" \
   node node_modules/ava/entrypoints/cli.mjs --no-worker-threads --serial "$@" || status=$?
 
