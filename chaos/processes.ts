@@ -206,3 +206,48 @@ export class BackendProcess {
     await this.child?.stop('SIGTERM', 2_000)
   }
 }
+
+/** A window of the latency probe (`probe.ts`): its requests by outcome and the served ones' percentiles, ms. */
+export interface ProbeWindow {
+  ok: number
+  shed: number
+  failed: number
+  p50: number
+  p99: number
+}
+
+/** The latency probe (`probe.ts`): one caller, in a process of its own, reporting by window. */
+export class ProbeProcess extends Child {
+  private windows = 0
+
+  /** Starts probing `GET <target>` on `origin` at once. */
+  static async start(origin: string, target: string): Promise<ProbeProcess> {
+    const child = spawn(process.execPath, ['--import=tsx', path.join(__dirname, 'probe.ts'), origin, target], {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    const probe = new ProbeProcess('probe', child)
+    await probe.waitForLine(/^probing$/)
+    return probe
+  }
+
+  /** Ends the current window (the first began at start) and starts the next; resolves with the one ended. */
+  async window(): Promise<ProbeWindow> {
+    const n = ++this.windows
+    this.process.stdin?.write('report\n')
+    const deadline = Date.now() + START_TIMEOUT_MS
+    for (;;) {
+      const reports = this.matches(/^report (.*)$/)
+      const report = reports[reports.length - 1]
+      if (reports.length >= n && report !== undefined) return JSON.parse(report[1] ?? '') as ProbeWindow
+      if (Date.now() > deadline) throw new Error(`probe: no report ${n}\n${this.tail()}`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+
+  /** Stops probing and waits for the process to end. */
+  async close(): Promise<void> {
+    this.process.stdin?.end()
+    await this.stop('SIGTERM', 5_000)
+  }
+}

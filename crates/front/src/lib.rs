@@ -105,6 +105,7 @@ impl Front {
             counters: Counters::default(),
             closing: AtomicBool::new(false),
             upstream: Arc::from(config.upstream.as_path()),
+            keep_alive: server::keep_alive_value(config.headers_timeout),
             config,
         });
         let (stop, stopped) = oneshot::channel();

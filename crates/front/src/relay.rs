@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 /// The header that tells the gateway the client's address; the front always replaces it, so
 /// a client cannot choose its own. The gateway believes it only on connections from a front.
 pub const PEER_HEADER: HeaderName = HeaderName::from_static("x-optlayer-peer");
-const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+pub(crate) const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 
 /// What the front sends a client: a form's bytes or the gateway's streamed response.
 pub(crate) type FrontBody = Either<Full<Bytes>, Relayed>;

@@ -226,9 +226,10 @@ fn relays_with_the_clients_address_in_place_of_a_claimed_one() {
         "GET /a?b=1 HTTP/1.1\r\nhost: x\r\nx-optlayer-peer: 6.6.6.6\r\n\r\n",
     );
     assert_eq!(status(&head), 200);
-    assert!(
-        header(&head, "keep-alive").is_none(),
-        "the gateway connection's own fields stay there"
+    assert_eq!(
+        header(&head, "keep-alive"),
+        Some("timeout=60"),
+        "the front's own idle limit (its head timeout) in place of the gateway connection's"
     );
     let seen = String::from_utf8(body).expect("text");
     assert!(seen.starts_with("GET /a?b=1 HTTP/1.1\r\n"), "{seen}");
@@ -272,6 +273,7 @@ fn answers_a_published_hit_while_the_store_holds_its_response() {
     assert_eq!(body, b"hello");
     assert_eq!(header(&head, "x-cache"), Some("HIT"));
     assert_eq!(header(&head, "x-request-id"), Some("abc"));
+    assert_eq!(header(&head, "keep-alive"), Some("timeout=60"));
     let age: u64 = header(&head, "age")
         .expect("age")
         .parse()
