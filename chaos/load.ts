@@ -67,8 +67,7 @@ export interface LoadReport {
   durationMs: number
 }
 
-/** The width of a timeline bucket. */
-export const BUCKET_MS = 100
+const BUCKET_MS = 100
 
 /** The mix most scenarios hold: four in five GETs hit the cache (500 paths), the rest reach a backend every time. */
 export function cacheMix(n: number): LoadRequest {
@@ -148,6 +147,20 @@ export class Load {
       else candidate = undefined
     }
     return candidate
+  }
+
+  /**
+   * The start (ms since start) of the first whole second that served at least `minPerSecond` with no failure;
+   * undefined if none did. Unlike {@link recoveredAt}, one slow bucket later (a GC pause, the scheduler) is no relapse.
+   */
+  firstFullSecond(minPerSecond: number): number | undefined {
+    const perSecond = 1000 / BUCKET_MS
+    for (let i = 0; i + perSecond <= this.buckets.length; i++) {
+      const second = this.buckets.slice(i, i + perSecond)
+      const served = second.reduce((sum, bucket) => sum + bucket.ok, 0)
+      if (served >= minPerSecond && second.every((bucket) => bucket.failed === 0)) return i * BUCKET_MS
+    }
+    return undefined
   }
 
   /** Stops sending, waits for the requests in flight (each bounded by its timeout) and reports; idempotent. */

@@ -235,14 +235,8 @@ export class ProbeProcess extends Child {
   async window(): Promise<ProbeWindow> {
     const n = ++this.windows
     this.process.stdin?.write('report\n')
-    const deadline = Date.now() + START_TIMEOUT_MS
-    for (;;) {
-      const reports = this.matches(/^report (.*)$/)
-      const report = reports[reports.length - 1]
-      if (reports.length >= n && report !== undefined) return JSON.parse(report[1] ?? '') as ProbeWindow
-      if (Date.now() > deadline) throw new Error(`probe: no report ${n}\n${this.tail()}`)
-      await new Promise((resolve) => setTimeout(resolve, 20))
-    }
+    const [, figures] = await this.waitForLine(new RegExp(`^report ${n} (.*)$`))
+    return JSON.parse(figures ?? '') as ProbeWindow
   }
 
   /** Stops probing and waits for the process to end. */

@@ -4,7 +4,7 @@
  * queue it, so the requests it admits keep their latency (measured by a latency probe in a process of its own, at half
  * the maximum and in the surge); once the surge ends, full throughput must return quickly.
  */
-import { BUCKET_MS, Load, type Bucket, type LoadRequest } from '../load'
+import { Load, type LoadRequest } from '../load'
 import { BackendProcess, GatewayProcess, ProbeProcess } from '../processes'
 import { atLeast, atMost, sleep, type Scenario, type ScenarioResult } from '../scenario'
 
@@ -27,20 +27,6 @@ function gatewayP99(samples: Map<string, number>): number {
     }
   }
   return NaN
-}
-
-/**
- * When throughput was back: the start (ms) of the first second that served at least `minPerSecond` with no failure.
- * A second, not every 100 ms from then on: one slow bucket later (a GC pause, the scheduler) is not a relapse.
- */
-function fullSecondFrom(timeline: readonly Bucket[], minPerSecond: number): number | undefined {
-  const perSecond = 1000 / BUCKET_MS
-  for (let i = 0; i + perSecond <= timeline.length; i++) {
-    const second = timeline.slice(i, i + perSecond)
-    const served = second.reduce((sum, bucket) => sum + bucket.ok, 0)
-    if (served >= minPerSecond && second.every((bucket) => bucket.failed === 0)) return i * BUCKET_MS
-  }
-  return undefined
 }
 
 function request(n: number): LoadRequest {
@@ -85,7 +71,7 @@ export const overload: Scenario = {
       const after = Load.start({ origin: gateway.origin, next: request, callers: MAX_IN_FLIGHT })
       loads.push(after)
       await sleep(Math.min(RECOVERY_LIMIT_MS + 2_000, phaseMs * 2))
-      const recoveredMs = fullSecondFrom(after.timeline(), maxRate * 0.8)
+      const recoveredMs = after.firstFullSecond(maxRate * 0.8)
       const afterReport = await after.stop()
       const afterRate = afterReport.ok / (afterReport.durationMs / 1000)
 

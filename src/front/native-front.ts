@@ -73,7 +73,7 @@ export interface NativeAdmission {
   /** The refusal's `Retry-After`, in milliseconds (sent in whole seconds, at least 1). */
   retryAfterMs: number
   /** Paths never refused: the probes and the routes the server answers itself. */
-  exemptPaths: readonly string[]
+  exemptPaths?: readonly string[]
 }
 
 /** A gateway's rate limit as the native front applies it. @internal */
@@ -135,7 +135,7 @@ export class NativeFront {
       trustedProxies: placement.rateLimit?.trustedProxies.slice(),
       maxInFlight: placement.admission && wholeNumber('maxInFlight', placement.admission.maxInFlight, 1, 2 ** 31, 1),
       retryAfterMs: placement.admission?.retryAfterMs,
-      exemptPaths: placement.admission?.exemptPaths.slice(),
+      exemptPaths: placement.admission?.exemptPaths?.slice(),
     }
     this.limits = placement.rateLimit !== undefined
     this.closeGraceMs = wholeNumber('closeGraceMs', options.closeGraceMs, 0, 2 ** 31, d.closeGraceMs)

@@ -7,7 +7,7 @@ import { BufferedHistogram } from '../core/buffered-histogram'
 import { ClosedError, InvalidArgumentError, NoBackendError } from '../core/errors'
 import { sendJson } from '../core/http-listener'
 import { peerAddress } from '../core/peer-address'
-import type { NativeRateLimit } from '../front/native-front'
+import type { NativeAdmission, NativeRateLimit } from '../front/native-front'
 import { rateLimitHeaders, rejectTooManyRequests } from '../ratelimit/http'
 import { RateLimiter } from '../ratelimit/rate-limiter'
 import { VERSION } from '../version'
@@ -246,7 +246,7 @@ export class Gateway {
    * Its bound on requests in flight as a native front holds it on what it relays, so that
    * the excess of a surge is refused before it reaches this event loop. @internal
    */
-  nativeAdmission(): { maxInFlight: number; retryAfterMs: number } {
+  nativeAdmission(): NativeAdmission {
     return { maxInFlight: this.settings.maxInFlight, retryAfterMs: this.settings.retryAfterMs }
   }
 

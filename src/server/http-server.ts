@@ -140,7 +140,7 @@ export interface NativeFrontListenerOptions extends NativeFrontOptions {
    * `Gateway`'s `nativeAdmission()`); the public listener's own routes are never refused,
    * nor the `exemptPaths` given (routes the gateway does not serve).
    */
-  admission?: Omit<NativeAdmission, 'exemptPaths'> & { exemptPaths?: readonly string[] }
+  admission?: NativeAdmission
 }
 
 /** The answer of an {@link OptlayerServerOptions.ready} hook, as `Gateway.ready()` and `OptimizationLayer.ready()` give it. */
@@ -420,11 +420,10 @@ export class OptlayerServer {
         store,
         rateLimit,
         latency,
-        ...(admission === undefined
-          ? {}
-          : {
-              admission: { ...admission, exemptPaths: [...listener.routes.keys(), ...(admission.exemptPaths ?? [])] },
-            }),
+        admission: admission && {
+          ...admission,
+          exemptPaths: [...listener.routes.keys(), ...(admission.exemptPaths ?? [])],
+        },
       },
       {
         ...frontOptions,

@@ -78,6 +78,12 @@ export async function serveGateway(config: ServeGatewayConfig): Promise<ServedGa
       ? proxy
       : (req, res) => ((req.url ?? '/').split('?', 1)[0] === '/process' ? layer(req, res) : proxy(req, res))
   const fallback = config.accessLog === undefined ? routes : withAccessLog(routes, config.accessLog)
+  // The gateway's bound, held by a native front too; with an access log every request must
+  // reach the gateway's listener to be logged. `/process` is the layer's, which sheds by its queue.
+  const frontAdmission =
+    config.accessLog === undefined
+      ? { ...gateway.nativeAdmission(), exemptPaths: layer === undefined ? [] : ['/process'] }
+      : undefined
   const server = new OptlayerServer({
     ...config.server,
     port: config.port,
@@ -93,11 +99,7 @@ export async function serveGateway(config: ServeGatewayConfig): Promise<ServedGa
             ...config.nativeFront,
             store: gateway.nativeStore(),
             rateLimit: gateway.nativeRateLimit(),
-            // With an access log every request must reach the gateway's listener to be logged.
-            // `/process` is the layer's, which sheds by its own queue.
-            ...(config.accessLog === undefined
-              ? { admission: { ...gateway.nativeAdmission(), exemptPaths: layer === undefined ? [] : ['/process'] } }
-              : {}),
+            admission: frontAdmission,
           },
         }
       : {}),

@@ -237,19 +237,22 @@ async fn relay(
     shared: &Shared,
     upstream: &Mutex<Upstream>,
 ) -> Response<FrontBody> {
+    let mut permit = None;
     // A closing gateway answers every request itself (503 with `Connection: close`).
-    let gate = shared
+    if let Some(gate) = shared
         .gate
         .as_ref()
-        .filter(|_| !shared.closing.load(Relaxed));
-    let permit = match gate.map(|gate| (gate, gate.enter(req.uri().path()))) {
-        None | Some((_, Entry::Exempt)) => None,
-        Some((_, Entry::Admitted(permit))) => Some(permit),
-        Some((gate, Entry::Refused)) => {
-            shared.counters.shed.fetch_add(1, Relaxed);
-            return gate.overloaded(request_id(req.headers()));
+        .filter(|_| !shared.closing.load(Relaxed))
+    {
+        match gate.enter(req.uri().path()) {
+            Entry::Admitted(entered) => permit = Some(entered),
+            Entry::Exempt => {}
+            Entry::Refused => {
+                shared.counters.shed.fetch_add(1, Relaxed);
+                return gate.overloaded(request_id(req.headers()));
+            }
         }
-    };
+    }
     shared.counters.relayed.fetch_add(1, Relaxed);
     match upstream.lock().await.send(req, peer).await {
         Ok(response) => response.map(|body| Either::Right(Relayed::new(body, permit))),
