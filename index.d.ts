@@ -99,14 +99,21 @@ export declare class NativeCodecStream {
 export declare class NativeFront {
   /**
    * Binds and starts serving; hits are read from `store` (the gateway cache's L2), limited
-   * by `limiter`, and their latency recorded into `latency` (milliseconds).
+   * by `limiter`, and their latency recorded into `latency` (milliseconds). With
+   * `process_store` (the layer cache's L2), the layer's published results are answered
+   * too, limited by `process_limiter`.
    */
-  constructor(options: NativeFrontOptions, store?: NativeCache | undefined | null, limiter?: NativeRateLimiter | undefined | null, latency?: NativeHistogram | undefined | null)
+  constructor(options: NativeFrontOptions, store?: NativeCache | undefined | null, limiter?: NativeRateLimiter | undefined | null, latency?: NativeHistogram | undefined | null, processStore?: NativeCache | undefined | null, processLimiter?: NativeRateLimiter | undefined | null)
   /** The port it listens on. */
   get port(): number
   /** Adds or replaces a published hit. */
   publish(hit: PublishedHit): void
-  /** Drops every published hit. */
+  /**
+   * Adds or replaces a published result; false (nothing published) when the layer's L2
+   * store no longer holds its record.
+   */
+  publishResult(result: PublishedResult): boolean
+  /** Drops every published hit and result. */
   clear(): void
   /** Sends every later request to the gateway. */
   setClosing(): void
@@ -415,6 +422,14 @@ export interface NativeFrontOptions {
   retryAfterMs?: number
   /** With `max_in_flight`: paths never refused (probes, metrics). */
   exemptPaths?: Array<string>
+  /** With a process store: the path of the layer's handler (`/process`). */
+  processPath?: string
+  /** With a process store: the request field naming the user, lower-case. */
+  userKeyHeader?: string
+  /** With a process store: longer bodies are relayed unread. */
+  maxProcessBodyBytes?: number
+  /** With a process limiter: the layer's quota's limit (`RateLimit-Limit`). */
+  processLimit?: number
 }
 
 /** Counters of a [`NativeFront`]. */
@@ -423,6 +438,8 @@ export interface NativeFrontStats {
   openConnections: number
   hits: number
   limited: number
+  processHits: number
+  processLimited: number
   shed: number
   relayed: number
   relayFailures: number
@@ -464,6 +481,24 @@ export interface PublishedHit {
   /** Field names and values, one flat list. */
   fields: Array<string>
   body: Buffer
+}
+
+/**
+ * A result the layer's handler answered, published for the front to answer the same
+ * request alike while the layer's L2 store holds the record it came from.
+ */
+export interface PublishedResult {
+  /** The user key the handler used; Latin-1 (a field's value or an address). */
+  user: string
+  contentType?: string
+  accept?: string
+  acceptEncoding?: string
+  body: Buffer
+  /** The result's key in the layer cache's L2 store, as the cache passes it to the store. */
+  l2Key: string
+  /** Field names and values, one flat list. */
+  fields: Array<string>
+  response: Buffer
 }
 
 /** Encodes `next` as a patch against `reference`. */

@@ -135,6 +135,16 @@ const CASES = [
     peers: ['nginx-cache'],
   },
   {
+    id: 'native-process-cached',
+    label: 'optlayer native front, /process, same body (published result)',
+    role: 'ours',
+    needs: 'gateway',
+    path: '/process',
+    body: 'fixed',
+    start: gateway(1, { NATIVE_FRONT: 'true' }),
+    peers: [],
+  },
+  {
     id: 'native-cached-workers2',
     label: 'optlayer native front, cached GET, WORKERS=2',
     role: 'ours',

@@ -43,6 +43,9 @@ const OPTION_NAMES = optionNames<NativeFrontOptions>()(NATIVE_FRONT_DEFAULTS, {}
 /** A hit the gateway answered, for the front to answer alike: see `crates/front/src/forms.rs`. */
 export type PublishedHit = Parameters<InstanceType<typeof native.NativeFront>['publish']>[0]
 
+/** A result the layer's handler answered, for the front to answer alike: see `crates/front/src/process_path.rs`. */
+export type PublishedResult = Parameters<InstanceType<typeof native.NativeFront>['publishResult']>[0]
+
 /** Counters of a {@link NativeFront}. */
 export type NativeFrontStats = ReturnType<InstanceType<typeof native.NativeFront>['stats']>
 
@@ -60,6 +63,26 @@ export interface NativeFrontPlacement {
   latency?: unknown
   /** The gateway's bound on requests in flight, held by the front on what it relays. */
   admission?: NativeAdmission
+  /** The layer's handler path, answered from the results the layer publishes. */
+  process?: NativeProcessPath
+}
+
+/**
+ * An `OptimizationLayer`'s handler as the native front answers it: a request equal to one
+ * the handler answered (user key, `Content-Type`, `Accept`, `Accept-Encoding`, body) gets the
+ * same answer while the layer cache's L2 store holds the record of its result. @internal
+ */
+export interface NativeProcessPath {
+  /** The path the handler serves. */
+  path: string
+  /** The layer cache's native L2 store (`DistributedCache.nativeL2()`). */
+  store: unknown
+  /** The request field naming the user, lower-case; without it the user is the client address. */
+  userKeyHeader: string
+  /** Requests with longer bodies are relayed unread. */
+  maxBodyBytes: number
+  /** The layer's rate limit per user key, when it decides natively. */
+  rateLimit?: { limiter: unknown; limit: number }
 }
 
 /**
@@ -91,7 +114,8 @@ export interface NativeRateLimit {
 /**
  * The native HTTP/1.1 front: it owns the public port and its connections (hyper, on threads
  * of its own). A plain GET or HEAD the gateway has answered as a fresh hit and published
- * ({@link publish}) is answered natively while the L2 store still holds that response;
+ * ({@link publish}) is answered natively while the L2 store still holds that response, and
+ * so is a request to the layer's handler equal to one it answered ({@link publishResult});
  * every other request is relayed to the gateway's listener on a Unix socket, the client's
  * address in a header only that listener believes, and its response streamed back.
  */
@@ -136,6 +160,10 @@ export class NativeFront {
       maxInFlight: placement.admission && wholeNumber('maxInFlight', placement.admission.maxInFlight, 1, 2 ** 31, 1),
       retryAfterMs: placement.admission?.retryAfterMs,
       exemptPaths: placement.admission?.exemptPaths?.slice(),
+      processPath: placement.process?.path,
+      userKeyHeader: placement.process?.userKeyHeader,
+      maxProcessBodyBytes: placement.process?.maxBodyBytes,
+      processLimit: placement.process?.rateLimit?.limit,
     }
     this.limits = placement.rateLimit !== undefined
     this.closeGraceMs = wholeNumber('closeGraceMs', options.closeGraceMs, 0, 2 ** 31, d.closeGraceMs)
@@ -145,6 +173,8 @@ export class NativeFront {
         placement.store as InstanceType<typeof native.NativeCache> | undefined,
         placement.rateLimit?.limiter as InstanceType<typeof native.NativeRateLimiter> | undefined,
         placement.latency as InstanceType<typeof native.NativeHistogram> | undefined,
+        placement.process?.store as InstanceType<typeof native.NativeCache> | undefined,
+        placement.process?.rateLimit?.limiter as InstanceType<typeof native.NativeRateLimiter> | undefined,
       )
     } catch (error) {
       throw fromNativeError(error)
@@ -163,7 +193,19 @@ export class NativeFront {
     }
   }
 
-  /** Drops every published hit. */
+  /**
+   * Adds or replaces a published result of the layer's handler; false when the layer's L2
+   * store no longer holds the result's record (nothing is published then).
+   */
+  publishResult(result: PublishedResult): boolean {
+    try {
+      return this.front.publishResult(result)
+    } catch (error) {
+      throw fromNativeError(error)
+    }
+  }
+
+  /** Drops every published hit and result. */
   clear(): void {
     this.front.clear()
   }

@@ -18,6 +18,7 @@ import { peerAddress } from '../core/peer-address'
 import { rejectTooManyRequests } from '../ratelimit/http'
 import { userKeyDigest, type LayerAccessLogEntry } from './access-log'
 import type { EncodedBodies, ReadyBody } from './encoded-bodies'
+import type { FrontResults } from './front-results'
 import { decodeBody, encodeResult, formatOf, responseFormat, type BodyFormat } from './media-types'
 import type { ResolvedLayerOptions } from './options'
 import { acceptsSomeEncoding, encodeForClient, encodingVariant } from './response-compression'
@@ -32,6 +33,8 @@ export interface HandledResult<R = unknown> {
 /** What the handler needs of its layer. @internal */
 export interface HandlerHost {
   readonly rateLimit: number | undefined
+  /** The native front the handler's answers are published to, if any. */
+  readonly frontResults: FrontResults | undefined
   processRecordedNow(userKey: string, data: never, signal: () => AbortSignal): HandledResult | Promise<HandledResult>
 }
 
@@ -177,14 +180,16 @@ async function serve(
   const ready = readyBody(settings, bodies, handled, responseFormat(req.headers.accept, format), acceptEncoding)
   const sent = ready instanceof Promise ? await ready : ready
   if (res.destroyed) return
-  res.writeHead(200, {
+  const fields = {
     'content-type': sent.contentType,
     'content-length': sent.body.length,
     // The format follows Accept and the coding Accept-Encoding: a shared cache must key on both.
     vary: 'Accept, Accept-Encoding',
     ...(sent.encoding === undefined ? {} : { 'content-encoding': sent.encoding }),
-  })
+  }
+  res.writeHead(200, fields)
   res.end(sent.body)
+  layer.frontResults?.answered(req, { userKey, body, cacheKey: handled.key, fields, response: sent.body })
 }
 
 /** The body of a result in `format` for `acceptEncoding`: the one kept for it (at once), or made (and kept) now. */

@@ -17,6 +17,7 @@ import {
   UnavailableError,
 } from '../core/errors'
 import { knownOptions } from '../core/validate'
+import type { NativeProcessPath } from '../front/native-front'
 import { MetricsCollector } from '../monitoring/metrics-collector'
 import type { RateLimitDecision } from '../ratelimit/decision'
 import { RateLimiter } from '../ratelimit/rate-limiter'
@@ -24,6 +25,7 @@ import type { TaskQueueOptions } from '../queue/options'
 import { TaskQueue } from '../queue/task-queue'
 import { BackendClient } from './backend-client'
 import { EncodedBodies } from './encoded-bodies'
+import { FrontResults, type ResultPublisher } from './front-results'
 import { layerOptionsFromEnv } from './from-env'
 import { createLayerHandler, type HandledResult } from './http-handler'
 import { openLayers, type LayerOutcome, type LayerStats } from './layer-metrics'
@@ -110,6 +112,8 @@ export class OptimizationLayer<D = unknown, R = unknown> {
   private readonly inFlight = new Set<Promise<unknown>>()
   private readonly taskIds = new Set<string>()
   private readonly counts: Record<LayerOutcome, number> = { hit: 0, miss: 0, limited: 0, error: 0, shed: 0 }
+  /** @internal For `handler()`: the native front its answers are published to, once attached. */
+  frontResults: FrontResults | undefined
   private state: LayerState = 'created'
   /** Set once `stop()` aborts what is left: no more work is queued from then on. */
   private aborting = false
@@ -397,9 +401,41 @@ export class OptimizationLayer<D = unknown, R = unknown> {
     return { ok: Object.values(checks).every(Boolean), checks }
   }
 
-  /** Requests by outcome and in flight. */
+  /** Requests by outcome and in flight, those a native front answered for the handler included. */
   stats(): LayerStats {
-    return { requests: { ...this.counts }, inFlight: this.inFlight.size }
+    const requests = { ...this.counts }
+    this.frontResults?.addCounts(requests)
+    return { requests, inFlight: this.inFlight.size }
+  }
+
+  /**
+   * The handler at `path` as a native front answers it: from the cache's L2 store, limited by
+   * the rate limiter's native store. Undefined when the front cannot answer for the handler:
+   * no L2, a limiter that does not decide in process (Redis-backed, adaptive), an access log
+   * (the front writes none), or the layer stopping. Bodies the front reads before deciding
+   * are bounded by `maxBodyBytes` and 64 KiB. @internal
+   */
+  nativeProcessPath(path: string): NativeProcessPath | undefined {
+    const store = this.cache.nativeL2()
+    const limiter = this.limiter?.nativeStore()
+    if (this.closing || this.settings.log !== undefined || store === undefined) return undefined
+    if (this.limiter !== undefined && limiter === undefined) return undefined
+    return {
+      path,
+      store,
+      userKeyHeader: this.settings.userKeyHeader,
+      maxBodyBytes: Math.min(this.settings.maxBodyBytes, 64 * 1024),
+      ...(this.limiter === undefined ? {} : { rateLimit: { limiter, limit: this.limiter.quota.limit } }),
+    }
+  }
+
+  /**
+   * Publishes the handler's answers to `front` (placed with {@link nativeProcessPath}), which
+   * answers equal requests itself from then on; its answers count in {@link stats}. @internal
+   */
+  attachFront(front: ResultPublisher): void {
+    this.frontResults = new FrontResults(front)
+    if (this.closing) this.frontResults.close()
   }
 
   /**
@@ -420,6 +456,7 @@ export class OptimizationLayer<D = unknown, R = unknown> {
       return Promise.reject(error)
     }
     this.state = 'stopping'
+    this.frontResults?.close()
     this.stopped = this.shutdown(checked)
     return this.stopped
   }

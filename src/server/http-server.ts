@@ -13,7 +13,13 @@ import {
   TimeoutError,
   UnavailableError,
 } from '../core/errors'
-import { NativeFront, type NativeAdmission, type NativeFrontOptions, type NativeRateLimit } from '../front/native-front'
+import {
+  NativeFront,
+  type NativeAdmission,
+  type NativeFrontOptions,
+  type NativeProcessPath,
+  type NativeRateLimit,
+} from '../front/native-front'
 import { MetricSources } from '../monitoring/alert-sources'
 import { AlertManager, type AlertManagerOptions, type AlertRule, type AlertsSnapshot } from '../monitoring/alerts'
 import { DashboardData, type DashboardDataOptions } from '../monitoring/dashboard/data'
@@ -141,6 +147,11 @@ export interface NativeFrontListenerOptions extends NativeFrontOptions {
    * nor the `exemptPaths` given (routes the gateway does not serve).
    */
   admission?: NativeAdmission
+  /**
+   * The layer's handler path, answered from the results it publishes (an
+   * `OptimizationLayer`'s `nativeProcessPath()`); none: its requests are relayed.
+   */
+  process?: NativeProcessPath
 }
 
 /** The answer of an {@link OptlayerServerOptions.ready} hook, as `Gateway.ready()` and `OptimizationLayer.ready()` give it. */
@@ -402,7 +413,7 @@ export class OptlayerServer {
    * and the native front on its port; resolves with the front's URL.
    */
   private async listenBehindFront(listener: Listener, options: NativeFrontListenerOptions): Promise<URL> {
-    const { store, rateLimit, admission, ...frontOptions } = options
+    const { store, rateLimit, admission, process, ...frontOptions } = options
     this.socketDir = await mkdtemp(join(tmpdir(), 'optlayer-front-'))
     const upstream = join(this.socketDir, 'gateway.sock')
     listener.server.on('connection', markFronted)
@@ -420,6 +431,7 @@ export class OptlayerServer {
         store,
         rateLimit,
         latency,
+        process,
         admission: admission && {
           ...admission,
           exemptPaths: [...listener.routes.keys(), ...(admission.exemptPaths ?? [])],
@@ -434,8 +446,8 @@ export class OptlayerServer {
     )
     this.front = front
     this.metrics.addRequestSource(() => {
-      const { hits, limited, shed } = front.stats()
-      return { requests: hits + limited + shed, errors: shed }
+      const { hits, limited, processHits, processLimited, shed } = front.stats()
+      return { requests: hits + limited + processHits + processLimited + shed, errors: shed }
     })
     const shown = listener.host.includes(':') ? `[${listener.host}]` : listener.host
     return new URL(`http://${shown}:${front.port}`)

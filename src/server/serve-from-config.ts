@@ -66,6 +66,7 @@ export async function serveFromConfig(
       ...config,
       gateway: gatewayOptionsFromConfig(config, backends),
       process: layer.handler(),
+      processLayer: layer,
       processReady: () => layer.ready(),
       metrics,
       server: { alertRules: (sources) => defaultAlertRules(sources) },

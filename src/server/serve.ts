@@ -6,6 +6,7 @@ import type { GatewayOptions } from '../gateway/options'
 import type { MetricsCollector } from '../monitoring/metrics-collector'
 import { withAccessLog, type AccessLogEntry } from './access-log'
 import type { NativeFrontOptions } from '../front/native-front'
+import type { OptimizationLayer } from '../layer/optimization-layer'
 import { OptlayerServer, type OptlayerServerOptions, type ReadinessCheck } from './http-server'
 
 /**
@@ -21,6 +22,12 @@ export interface ServeGatewayConfig extends Pick<OptlayerConfig, 'port' | 'host'
   gateway: GatewayOptions
   /** Requests for `/process` go here instead of the gateway: an `OptimizationLayer`'s `handler()`. */
   process?: RequestListener
+  /**
+   * The layer whose `handler()` is `process`: with a native front (and no access log), the
+   * front answers a request equal to one the handler answered while its result stays in the
+   * layer cache's L2 store, applying the layer's rate limit.
+   */
+  processLayer?: Pick<OptimizationLayer, 'nativeProcessPath' | 'attachFront'>
   /**
    * The readiness of what serves `process` (an `OptimizationLayer`'s `ready()`), joined to
    * the gateway's on `/ready`, its checks named `process.<check>`.
@@ -40,6 +47,9 @@ export interface ServeGatewayConfig extends Pick<OptlayerConfig, 'port' | 'host'
    */
   nativeFront?: false | NativeFrontOptions
 }
+
+/** Where `config.process` is served. */
+const PROCESS_PATH = '/process'
 
 /** A running `optlayer serve`: the server, the gateway behind it and how to stop both. */
 export interface ServedGateway {
@@ -76,14 +86,16 @@ export async function serveGateway(config: ServeGatewayConfig): Promise<ServedGa
   const routes: RequestListener =
     layer === undefined
       ? proxy
-      : (req, res) => ((req.url ?? '/').split('?', 1)[0] === '/process' ? layer(req, res) : proxy(req, res))
+      : (req, res) => ((req.url ?? '/').split('?', 1)[0] === PROCESS_PATH ? layer(req, res) : proxy(req, res))
   const fallback = config.accessLog === undefined ? routes : withAccessLog(routes, config.accessLog)
   // The gateway's bound, held by a native front too; with an access log every request must
   // reach the gateway's listener to be logged. `/process` is the layer's, which sheds by its queue.
   const frontAdmission =
     config.accessLog === undefined
-      ? { ...gateway.nativeAdmission(), exemptPaths: layer === undefined ? [] : ['/process'] }
+      ? { ...gateway.nativeAdmission(), exemptPaths: layer === undefined ? [] : [PROCESS_PATH] }
       : undefined
+  const frontedProcess =
+    config.accessLog === undefined ? config.processLayer?.nativeProcessPath(PROCESS_PATH) : undefined
   const server = new OptlayerServer({
     ...config.server,
     port: config.port,
@@ -100,6 +112,7 @@ export async function serveGateway(config: ServeGatewayConfig): Promise<ServedGa
             store: gateway.nativeStore(),
             rateLimit: gateway.nativeRateLimit(),
             admission: frontAdmission,
+            process: frontedProcess,
           },
         }
       : {}),
@@ -113,6 +126,7 @@ export async function serveGateway(config: ServeGatewayConfig): Promise<ServedGa
   }
   const front = server.nativeFront
   if (front !== undefined && config.accessLog === undefined) gateway.attachFront(front)
+  if (front !== undefined && frontedProcess !== undefined) config.processLayer?.attachFront(front)
   let closed: Promise<void> | undefined
   return {
     server,

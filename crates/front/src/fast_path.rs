@@ -37,8 +37,8 @@ pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id"
 /// (f64, epoch ms), then the stored response, which starts with its magic, version, flags
 /// and status, then its request and response times. The layout is the cache's and the
 /// gateway's stored format (`src/cache/record.ts`, `src/gateway/http-cache/stored-response.ts`).
-const RECORD_NEGATIVE: u8 = 1;
-const RECORD_FRESH_UNTIL: usize = 1;
+pub(crate) const RECORD_NEGATIVE: u8 = 1;
+pub(crate) const RECORD_FRESH_UNTIL: usize = 1;
 const RESPONSE_MAGIC: (usize, [u8; 4]) = (9, *b"OLHR");
 const RESPONSE_REQUEST_TIME: usize = 17;
 const RESPONSE_RESPONSE_TIME: usize = 25;
@@ -136,7 +136,7 @@ fn still_stored(store: &ByteCache, form: &Form, now: f64) -> bool {
         .unwrap_or(false)
 }
 
-fn f64_at(bytes: &[u8], at: usize) -> f64 {
+pub(crate) fn f64_at(bytes: &[u8], at: usize) -> f64 {
     let mut le = [0u8; 8];
     le.copy_from_slice(&bytes[at..at + 8]);
     f64::from_le_bytes(le)

@@ -55,8 +55,6 @@ pub struct Form {
     pub(crate) head_only: bool,
     pub(crate) fields: Vec<(HeaderName, HeaderValue)>,
     pub(crate) body: Bytes,
-    /// Bytes it holds, counted against the table's budget.
-    cost: usize,
 }
 
 /// Bounds of a [`Forms`] table.
@@ -67,30 +65,18 @@ pub struct FormLimits {
 }
 
 /// The published forms by request target and `Accept-Encoding`.
-///
-/// Bounded in entries and bytes; once full it starts over rather than tracking recency:
-/// a form dropped costs one request through the gateway, which publishes it again, and
-/// recency bookkeeping would cost every hit a write under the lock.
 #[derive(Debug)]
 pub struct Forms {
-    limits: FormLimits,
-    table: RwLock<Table>,
-}
-
-#[derive(Debug, Default)]
-struct Table {
-    by_key: HashMap<Box<[u8]>, Arc<Form>, foldhash::fast::RandomState>,
-    bytes: usize,
+    table: FormTable<Form>,
 }
 
 /// Per-form bookkeeping counted besides its key, fields and body.
-const FORM_OVERHEAD: usize = 160;
+pub(crate) const FORM_OVERHEAD: usize = 160;
 
 impl Forms {
     pub fn new(limits: FormLimits) -> Self {
         Forms {
-            limits,
-            table: RwLock::new(Table::default()),
+            table: FormTable::new(limits),
         }
     }
 
@@ -99,28 +85,13 @@ impl Forms {
     pub fn publish(&self, input: FormInput) -> Result<(), FrontError> {
         let status = StatusCode::from_u16(input.status)
             .map_err(|_| FrontError::InvalidForm(format!("status {}", input.status)))?;
-        let mut fields = Vec::with_capacity(input.fields.len());
-        let mut cost = FORM_OVERHEAD + input.body.len() + input.l2_key.len();
-        for (name, value) in &input.fields {
-            let header_name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| FrontError::InvalidForm(format!("field name {name:?}")))?;
-            let header_value = HeaderValue::from_str(value)
-                .map_err(|_| FrontError::InvalidForm(format!("value of field {name}")))?;
-            cost += name.len() + value.len() + 32;
-            fields.push((header_name, header_value));
-        }
+        let (fields, fields_cost) = parse_fields(&input.fields)?;
         let key = form_key(
             input.target.as_bytes(),
             input.accept_encoding.as_deref().map(str::as_bytes),
         );
-        cost += key.len();
-        if cost > self.limits.max_bytes {
-            return Err(FrontError::InvalidForm(format!(
-                "{cost} bytes, over the forms' budget of {}",
-                self.limits.max_bytes
-            )));
-        }
-        let form = Arc::new(Form {
+        let cost = FORM_OVERHEAD + input.body.len() + input.l2_key.len() + fields_cost + key.len();
+        let form = Form {
             l2_key: input.l2_key.into_boxed_slice(),
             request_time: input.request_time,
             response_time: input.response_time,
@@ -130,11 +101,66 @@ impl Forms {
             head_only: input.head_only,
             fields,
             body: input.body,
-            cost,
-        });
+        };
+        self.table.insert(key, form, cost)
+    }
+
+    /// The form for a request target and `Accept-Encoding` value, if published.
+    pub fn get(&self, target: &[u8], accept_encoding: Option<&[u8]>) -> Option<Arc<Form>> {
+        self.table.get(&form_key(target, accept_encoding))
+    }
+
+    /// Drops every form.
+    pub fn clear(&self) {
+        self.table.clear();
+    }
+
+    /// Forms held, and their bytes.
+    pub fn usage(&self) -> (usize, usize) {
+        self.table.usage()
+    }
+}
+
+/// Published answers by key, bounded in entries and bytes.
+///
+/// Once full it starts over rather than tracking recency: an answer dropped costs one
+/// request through the gateway, which publishes it again, and recency bookkeeping would
+/// cost every hit a write under the lock.
+#[derive(Debug)]
+pub(crate) struct FormTable<F> {
+    limits: FormLimits,
+    table: RwLock<Table<F>>,
+}
+
+#[derive(Debug)]
+struct Table<F> {
+    by_key: HashMap<Box<[u8]>, (Arc<F>, usize), foldhash::fast::RandomState>,
+    bytes: usize,
+}
+
+impl<F> FormTable<F> {
+    pub(crate) fn new(limits: FormLimits) -> Self {
+        FormTable {
+            limits,
+            table: RwLock::new(Table {
+                by_key: HashMap::default(),
+                bytes: 0,
+            }),
+        }
+    }
+
+    /// Adds or replaces the answer under `key`, `cost` bytes of the budget; refuses one
+    /// larger than the whole budget.
+    pub(crate) fn insert(&self, key: Box<[u8]>, form: F, cost: usize) -> Result<(), FrontError> {
+        if cost > self.limits.max_bytes {
+            return Err(FrontError::InvalidForm(format!(
+                "{cost} bytes, over the forms' budget of {}",
+                self.limits.max_bytes
+            )));
+        }
         let mut table = self.table.write();
-        if let Some(old) = table.by_key.remove(&key[..]) {
-            table.bytes -= old.cost;
+        if let Some((_, old)) = table.by_key.remove(&key[..]) {
+            table.bytes -= old;
         }
         if table.by_key.len() >= self.limits.max_entries
             || table.bytes + cost > self.limits.max_bytes
@@ -143,28 +169,45 @@ impl Forms {
             table.bytes = 0;
         }
         table.bytes += cost;
-        table.by_key.insert(key, form);
+        table.by_key.insert(key, (Arc::new(form), cost));
         Ok(())
     }
 
-    /// The form for a request target and `Accept-Encoding` value, if published.
-    pub fn get(&self, target: &[u8], accept_encoding: Option<&[u8]>) -> Option<Arc<Form>> {
-        let key = form_key(target, accept_encoding);
-        self.table.read().by_key.get(&key[..]).cloned()
+    pub(crate) fn get(&self, key: &[u8]) -> Option<Arc<F>> {
+        self.table
+            .read()
+            .by_key
+            .get(key)
+            .map(|(form, _)| Arc::clone(form))
     }
 
-    /// Drops every form.
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         let mut table = self.table.write();
         table.by_key.clear();
         table.bytes = 0;
     }
 
-    /// Forms held, and their bytes.
-    pub fn usage(&self) -> (usize, usize) {
+    pub(crate) fn usage(&self) -> (usize, usize) {
         let table = self.table.read();
         (table.by_key.len(), table.bytes)
     }
+}
+
+/// Fields as the gateway sent them, checked to be valid HTTP, and the bytes they hold.
+pub(crate) fn parse_fields(
+    given: &[(String, String)],
+) -> Result<(Vec<(HeaderName, HeaderValue)>, usize), FrontError> {
+    let mut fields = Vec::with_capacity(given.len());
+    let mut cost = 0;
+    for (name, value) in given {
+        let header_name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| FrontError::InvalidForm(format!("field name {name:?}")))?;
+        let header_value = HeaderValue::from_str(value)
+            .map_err(|_| FrontError::InvalidForm(format!("value of field {name}")))?;
+        cost += name.len() + value.len() + 32;
+        fields.push((header_name, header_value));
+    }
+    Ok((fields, cost))
 }
 
 /// The target, then a line feed and the `Accept-Encoding` value when there is one: a target

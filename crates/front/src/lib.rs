@@ -20,6 +20,7 @@ mod error;
 mod fast_path;
 mod forms;
 mod limit;
+mod process_path;
 mod relay;
 mod server;
 mod stats;
@@ -38,12 +39,14 @@ pub use admission::Admission;
 pub use config::FrontConfig;
 pub use error::FrontError;
 pub use forms::{FormInput, FormLimits};
-pub use limit::{FrontLimit, Limiter, Network};
+pub use limit::{FrontLimit, Limiter, Network, Quota};
+pub use process_path::{ProcessBacking, ProcessFormInput};
 pub use relay::PEER_HEADER;
 pub use server::LatencySink;
 pub use stats::FrontStats;
 
 use forms::Forms;
+use process_path::ProcessForms;
 use server::Shared;
 use stats::Counters;
 
@@ -58,6 +61,8 @@ pub struct Backing {
     /// Where the latency of each request the front answers itself is recorded (the gateway
     /// records the ones it answers).
     pub latency: Option<Arc<dyn LatencySink>>,
+    /// The layer's `/process`, answered from the results it publishes; without it, relayed.
+    pub process: Option<ProcessBacking>,
 }
 
 /// A running front. Dropping it closes it at once (no grace period); [`Front::close`] lets
@@ -77,6 +82,7 @@ impl Front {
             store,
             limit,
             latency,
+            process,
         } = backing;
         config.validate()?;
         let listener = server::bind(&config)?;
@@ -100,6 +106,8 @@ impl Front {
             forms: Forms::new(config.forms),
             store,
             limit,
+            process,
+            process_forms: ProcessForms::new(config.forms),
             gate: config.admission.clone().map(admission::Gate::new),
             latency,
             counters: Counters::default(),
@@ -136,9 +144,28 @@ impl Front {
         self.shared.forms.publish(input)
     }
 
-    /// Drops every published hit: the next requests go to the gateway, which publishes again.
+    /// Adds or replaces a published answer of the layer's path (see [`ProcessFormInput`]);
+    /// refused without a [`ProcessBacking`].
+    pub fn publish_process(&self, input: ProcessFormInput) -> Result<(), FrontError> {
+        if self.shared.process.is_none() {
+            return Err(FrontError::InvalidForm(
+                "this front answers no process path".into(),
+            ));
+        }
+        self.shared.process_forms.publish(input)
+    }
+
+    /// The layer's result record under `l2_key`, as its L2 store holds it now: what a
+    /// published answer is checked against.
+    pub fn process_record(&self, l2_key: &[u8]) -> Option<Vec<u8>> {
+        let process = self.shared.process.as_ref()?;
+        process.store.get_with(l2_key, <[u8]>::to_vec)
+    }
+
+    /// Drops every published answer: the next requests go to the gateway, which publishes again.
     pub fn clear(&self) {
         self.shared.forms.clear();
+        self.shared.process_forms.clear();
     }
 
     /// From now on every request goes to the gateway (which answers as a closing gateway).
@@ -147,7 +174,11 @@ impl Front {
     }
 
     pub fn stats(&self) -> FrontStats {
-        self.shared.counters.snapshot(self.shared.forms.usage())
+        let (forms, bytes) = self.shared.forms.usage();
+        let (process_forms, process_bytes) = self.shared.process_forms.usage();
+        self.shared
+            .counters
+            .snapshot((forms + process_forms, bytes + process_bytes))
     }
 
     /// Stops accepting, lets open requests finish within `grace`, cuts the rest and waits

@@ -46,11 +46,42 @@ fn prefix_matches(net: &[u8], ip: &[u8], prefix: u8) -> bool {
     rest == 0 || (net[whole] ^ ip[whole]) >> (8 - rest) == 0
 }
 
-/// The gateway's limit as the front applies it.
-pub struct FrontLimit {
+/// A keyed limiter and its quota's limit: per request, the fields of an admission or the 429.
+pub struct Quota {
     pub limiter: Arc<dyn Limiter>,
     /// The quota's limit, the `RateLimit-Limit` field.
     pub limit: u64,
+}
+
+impl Quota {
+    /// Decides one request for `key`, given as the store holds keys (see [`store_key`]).
+    pub(crate) fn verdict(&self, key: &[u8]) -> Verdict {
+        let Ok(decision) = self.limiter.decide(key) else {
+            return Verdict::Relay;
+        };
+        let fields = [
+            (LIMIT, HeaderValue::from(self.limit)),
+            (REMAINING, HeaderValue::from(decision.remaining)),
+            (RESET, HeaderValue::from(decision.reset_ms.div_ceil(1000))),
+        ];
+        if decision.allowed {
+            return Verdict::Allowed(fields);
+        }
+        Verdict::Denied(too_many_requests(fields, decision.retry_after_ms))
+    }
+}
+
+/// A key as the store holds it: the binding passes a JavaScript string's UTF-16 code units,
+/// and Node reads field values as Latin-1, one code unit per byte.
+pub(crate) fn store_key(text: &[u8]) -> Vec<u8> {
+    text.iter()
+        .flat_map(|&byte| u16::from(byte).to_ne_bytes())
+        .collect()
+}
+
+/// The gateway's limit as the front applies it.
+pub struct FrontLimit {
+    pub quota: Quota,
     /// The request field holding an API key (`key:<value>`); without one the key is the
     /// client address (`ip:<address>`).
     pub api_key_header: HeaderName,
@@ -78,24 +109,10 @@ impl FrontLimit {
         if self.trusted_proxies.iter().any(|net| net.contains(peer)) {
             return Verdict::Relay;
         }
-        let key = self.key(headers, peer);
-        let Ok(decision) = self.limiter.decide(&key) else {
-            return Verdict::Relay;
-        };
-        let fields = [
-            (LIMIT, HeaderValue::from(self.limit)),
-            (REMAINING, HeaderValue::from(decision.remaining)),
-            (RESET, HeaderValue::from(decision.reset_ms.div_ceil(1000))),
-        ];
-        if decision.allowed {
-            return Verdict::Allowed(fields);
-        }
-        Verdict::Denied(too_many_requests(fields, decision.retry_after_ms))
+        self.quota.verdict(&store_key(&self.key(headers, peer)))
     }
 
-    /// `key:<API key>` (its lines joined with `", "`), else `ip:<client address>`, as the
-    /// store holds keys: the binding passes a JavaScript string's UTF-16 code units, and
-    /// Node reads field values as Latin-1, one code unit per byte.
+    /// `key:<API key>` (its lines joined with `", "`), else `ip:<client address>`.
     fn key(&self, headers: &HeaderMap, peer: IpAddr) -> Vec<u8> {
         let mut text: Vec<u8> = Vec::with_capacity(64);
         let mut values = headers.get_all(&self.api_key_header).iter();
@@ -114,9 +131,7 @@ impl FrontLimit {
                 text.extend_from_slice(peer.to_canonical().to_string().as_bytes());
             }
         }
-        text.iter()
-            .flat_map(|&byte| u16::from(byte).to_ne_bytes())
-            .collect()
+        text
     }
 }
 
@@ -167,8 +182,10 @@ mod tests {
     fn limit(decision: Decision, trusted: Vec<Network>) -> (FrontLimit, Arc<Recorder>) {
         let recorder = Arc::new(Recorder(Mutex::new(Vec::new()), decision));
         let limit = FrontLimit {
-            limiter: recorder.clone(),
-            limit: 10,
+            quota: Quota {
+                limiter: recorder.clone(),
+                limit: 10,
+            },
             api_key_header: HeaderName::from_static("x-api-key"),
             trusted_proxies: trusted,
         };

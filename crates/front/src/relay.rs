@@ -9,13 +9,15 @@
 
 use std::net::IpAddr;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_TYPE, EXPECT, TRANSFER_ENCODING};
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::{Either, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 
@@ -31,6 +33,60 @@ pub(crate) const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 /// What the front sends a client: a form's bytes or the gateway's streamed response.
 pub(crate) type FrontBody = Either<Full<Bytes>, Relayed>;
 
+/// A request body as relayed: what the front read of it first (to look for a published
+/// answer), then the rest as the client sends it.
+pub(crate) struct RelayBody {
+    read: Option<Bytes>,
+    rest: Incoming,
+}
+
+impl RelayBody {
+    pub(crate) fn unread(body: Incoming) -> Self {
+        RelayBody {
+            read: None,
+            rest: body,
+        }
+    }
+
+    pub(crate) fn resumed(read: Bytes, rest: Incoming) -> Self {
+        RelayBody {
+            read: Some(read).filter(|bytes| !bytes.is_empty()),
+            rest,
+        }
+    }
+}
+
+impl Body for RelayBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        if let Some(read) = this.read.take() {
+            return Poll::Ready(Some(Ok(Frame::data(read))));
+        }
+        Pin::new(&mut this.rest).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.read.is_none() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let read = self.read.as_ref().map_or(0, |bytes| bytes.len() as u64);
+        let rest = self.rest.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower() + read);
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper + read);
+        }
+        hint
+    }
+}
+
 /// The gateway connection of one client connection, opened when first needed.
 pub(crate) struct Upstream {
     path: Arc<Path>,
@@ -38,7 +94,7 @@ pub(crate) struct Upstream {
 }
 
 struct Connection {
-    sender: SendRequest<Incoming>,
+    sender: SendRequest<RelayBody>,
     /// The task driving the connection, aborted (closing the socket) when the client
     /// connection ends or leaves a request unfinished.
     driver: JoinHandle<()>,
@@ -76,7 +132,7 @@ impl Upstream {
     /// sees the client go and cancels what it started for it.
     pub(crate) async fn send(
         &mut self,
-        mut req: Request<Incoming>,
+        mut req: Request<RelayBody>,
         peer: IpAddr,
     ) -> Result<Response<Incoming>, RelayError> {
         prepare_request(&mut req, peer);
@@ -125,7 +181,7 @@ impl Upstream {
 /// The request as the gateway gets it: the client's address in [`PEER_HEADER`], HTTP/1.1
 /// (the connection to the gateway is kept alive whatever the client speaks), and no
 /// `Expect` (the front answered `100 Continue` itself when it began reading the body).
-fn prepare_request(req: &mut Request<Incoming>, peer: IpAddr) {
+fn prepare_request(req: &mut Request<RelayBody>, peer: IpAddr) {
     *req.version_mut() = Version::HTTP_11;
     let headers = req.headers_mut();
     headers.remove(EXPECT);

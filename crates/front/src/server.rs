@@ -3,8 +3,8 @@
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,8 @@ use crate::config::FrontConfig;
 use crate::fast_path::{self, request_id, Answer};
 use crate::forms::Forms;
 use crate::limit::FrontLimit;
-use crate::relay::{error_response, FrontBody, RelayError, Upstream, KEEP_ALIVE};
+use crate::process_path::{self, ProcessBacking, ProcessForms, ReadBody};
+use crate::relay::{error_response, FrontBody, RelayBody, RelayError, Upstream, KEEP_ALIVE};
 use crate::stats::Counters;
 
 /// Where the front records how long its own answers took.
@@ -41,6 +42,9 @@ pub(crate) struct Shared {
     pub(crate) forms: Forms,
     pub(crate) store: Option<Arc<ByteCache>>,
     pub(crate) limit: Option<FrontLimit>,
+    /// The layer's `/process`, answered from `process_forms` when it has published them.
+    pub(crate) process: Option<ProcessBacking>,
+    pub(crate) process_forms: ProcessForms,
     /// The gateway's bound on requests in flight, held on what the front relays.
     pub(crate) gate: Option<Gate>,
     pub(crate) latency: Option<Arc<dyn LatencySink>>,
@@ -212,27 +216,70 @@ async fn handle(
     shared: &Shared,
     upstream: &Mutex<Upstream>,
 ) -> Response<FrontBody> {
+    let started = Instant::now();
+    let closing = shared.closing.load(Relaxed);
     if let Some(store) = &shared.store {
-        let started = Instant::now();
-        let closing = shared.closing.load(Relaxed);
         let limit = shared.limit.as_ref();
-        let (answer, counter) =
-            match fast_path::answer(&req, peer, &shared.forms, store, limit, closing) {
-                Some(Answer::Hit(hit)) => (hit, &shared.counters.hits),
-                Some(Answer::Limited(refusal)) => (refusal, &shared.counters.limited),
-                None => return relay(req, peer, shared, upstream).await,
-            };
-        counter.fetch_add(1, Relaxed);
-        if let Some(latency) = &shared.latency {
-            latency.record(started.elapsed());
+        if let Some(answer) = fast_path::answer(&req, peer, &shared.forms, store, limit, closing) {
+            let counters = (&shared.counters.hits, &shared.counters.limited);
+            return own_answer(shared, answer, counters, started);
         }
-        return answer.map(Either::Left);
     }
-    relay(req, peer, shared, upstream).await
+    if let Some(process) = shared.process.as_ref().filter(|_| !closing) {
+        if let Some(length) = process_path::body_to_read(&req, process, &shared.process_forms) {
+            let (parts, mut body) = req.into_parts();
+            let patience = shared.config.headers_timeout;
+            let read = match process_path::read_body(&mut body, length, patience).await {
+                ReadBody::Whole(read) => {
+                    let forms = &shared.process_forms;
+                    let found = process_path::answer(&parts.headers, &read, peer, process, forms);
+                    if let Some(answer) = found {
+                        let counters = (
+                            &shared.counters.process_hits,
+                            &shared.counters.process_limited,
+                        );
+                        return own_answer(shared, answer, counters, started);
+                    }
+                    read
+                }
+                ReadBody::Partial(read) => read,
+                ReadBody::Failed => return bad_request_body(),
+            };
+            let req = Request::from_parts(parts, RelayBody::resumed(read, body));
+            return relay(req, peer, shared, upstream).await;
+        }
+    }
+    relay(req.map(RelayBody::unread), peer, shared, upstream).await
+}
+
+/// An answer the front made itself: counted as a hit or a refusal, its latency recorded.
+fn own_answer(
+    shared: &Shared,
+    answer: Answer,
+    (hits, limited): (&AtomicU64, &AtomicU64),
+    started: Instant,
+) -> Response<FrontBody> {
+    let (response, counter) = match answer {
+        Answer::Hit(hit) => (hit, hits),
+        Answer::Limited(refusal) => (refusal, limited),
+    };
+    counter.fetch_add(1, Relaxed);
+    if let Some(latency) = &shared.latency {
+        latency.record(started.elapsed());
+    }
+    response.map(Either::Left)
+}
+
+fn bad_request_body() -> Response<FrontBody> {
+    error_response(
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        "the request body could not be read",
+    )
 }
 
 async fn relay(
-    req: Request<Incoming>,
+    req: Request<RelayBody>,
     peer: IpAddr,
     shared: &Shared,
     upstream: &Mutex<Upstream>,
@@ -256,11 +303,7 @@ async fn relay(
     shared.counters.relayed.fetch_add(1, Relaxed);
     match upstream.lock().await.send(req, peer).await {
         Ok(response) => response.map(|body| Either::Right(Relayed::new(body, permit))),
-        Err(RelayError::BadRequestBody) => error_response(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "the request body could not be read",
-        ),
+        Err(RelayError::BadRequestBody) => bad_request_body(),
         Err(RelayError::Unreachable) => gateway_failed(shared, "the gateway could not be reached"),
         Err(RelayError::Broken) => gateway_failed(shared, "the gateway's connection failed"),
     }

@@ -7,6 +7,8 @@ pub(crate) struct Counters {
     pub open_connections: AtomicU64,
     pub hits: AtomicU64,
     pub limited: AtomicU64,
+    pub process_hits: AtomicU64,
+    pub process_limited: AtomicU64,
     pub shed: AtomicU64,
     pub relayed: AtomicU64,
     pub relay_failures: AtomicU64,
@@ -24,6 +26,10 @@ pub struct FrontStats {
     pub hits: u64,
     /// Hits the rate limit refused (answered 429 by the front).
     pub limited: u64,
+    /// Requests to the layer's path answered by the front itself (published results).
+    pub process_hits: u64,
+    /// Such requests the layer's rate limit refused (answered 429 by the front).
+    pub process_limited: u64,
     /// Requests refused with 503 past the gateway's bound on requests in flight.
     pub shed: u64,
     /// Requests relayed to the gateway.
@@ -32,7 +38,7 @@ pub struct FrontStats {
     pub relay_failures: u64,
     /// Connection tasks that panicked (each closed its connection; the front went on).
     pub panics: u64,
-    /// Published forms held, and their bytes.
+    /// Published answers held (hits and the layer's results), and their bytes.
     pub forms: u64,
     pub form_bytes: u64,
 }
@@ -44,6 +50,8 @@ impl Counters {
             open_connections: self.open_connections.load(Relaxed),
             hits: self.hits.load(Relaxed),
             limited: self.limited.load(Relaxed),
+            process_hits: self.process_hits.load(Relaxed),
+            process_limited: self.process_limited.load(Relaxed),
             shed: self.shed.load(Relaxed),
             relayed: self.relayed.load(Relaxed),
             relay_failures: self.relay_failures.load(Relaxed),

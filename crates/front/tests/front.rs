@@ -9,7 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use optlayer_cache::{ByteCache, CacheConfig};
-use optlayer_front::{Backing, FormInput, Front, FrontConfig, LatencySink};
+use optlayer_front::{
+    Backing, FormInput, Front, FrontConfig, LatencySink, ProcessBacking, ProcessFormInput,
+};
 
 /// A stand-in for the gateway: answers each request with its own head as the body, or
 /// `answer` when given, keeping connections alive.
@@ -500,4 +502,235 @@ fn a_panic_in_a_connection_is_contained_and_counted() {
     assert_eq!(status(&head), 200);
     // The failed connection's count went with it; only `after` is open.
     assert_eq!(front.stats().open_connections, 1);
+}
+
+/// A layer result's L2 record: flags (none: a value), fresh-until, the serialized value.
+fn result_record(value: &[u8], fresh_for_ms: f64) -> Vec<u8> {
+    let mut r = vec![0u8];
+    r.extend_from_slice(&(now_ms() + fresh_for_ms).to_le_bytes());
+    r.extend_from_slice(value);
+    r
+}
+
+const RESULT_KEY: &[u8] = b"alice:digest";
+
+/// Decides every request as `.1` says, recording the keys asked for.
+struct Limiter(std::sync::Mutex<Vec<Vec<u8>>>, bool);
+
+impl optlayer_front::Limiter for Limiter {
+    fn decide(
+        &self,
+        key: &[u8],
+    ) -> Result<optlayer_ratelimit::Decision, optlayer_ratelimit::LimitError> {
+        self.0.lock().expect("lock").push(key.to_vec());
+        Ok(optlayer_ratelimit::Decision {
+            allowed: self.1,
+            remaining: 0,
+            retry_after_ms: 1500,
+            reset_ms: 2000,
+        })
+    }
+}
+
+/// A front answering `/process` from `store`, relaying to `upstream`.
+fn start_process(
+    upstream: PathBuf,
+    store: Arc<ByteCache>,
+    quota: Option<optlayer_front::Quota>,
+    headers_timeout: Duration,
+) -> Front {
+    let mut config = FrontConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), upstream);
+    config.headers_timeout = headers_timeout;
+    let process = ProcessBacking {
+        path: "/process".into(),
+        user_header: http::HeaderName::from_static("x-user-key"),
+        store,
+        quota,
+        max_body_bytes: 64,
+    };
+    let backing = Backing {
+        process: Some(process),
+        ..Backing::default()
+    };
+    Front::start(config, backing).expect("start")
+}
+
+fn process_form(user: &str, record: Vec<u8>) -> ProcessFormInput {
+    ProcessFormInput {
+        user: user.as_bytes().to_vec(),
+        content_type: Some(b"application/json".to_vec()),
+        accept: None,
+        accept_encoding: None,
+        body: Bytes::from_static(br#"{"x":1}"#),
+        l2_key: RESULT_KEY.to_vec(),
+        record,
+        fields: vec![
+            ("content-type".into(), "application/json".into()),
+            ("content-length".into(), "7".into()),
+            ("vary".into(), "Accept, Accept-Encoding".into()),
+        ],
+        response: Bytes::from_static(br#"{"y":2}"#),
+    }
+}
+
+fn post_process(extra: &str, body: &str) -> String {
+    format!(
+        "POST /process HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[test]
+fn answers_a_published_process_result_while_its_record_holds() {
+    let gateway = gateway();
+    let cache = store();
+    let held = result_record(b"stored value", 60_000.0);
+    cache.insert(RESULT_KEY, &held, None).expect("insert");
+    let front = start_process(
+        gateway.path.clone(),
+        Arc::clone(&cache),
+        None,
+        Duration::from_secs(60),
+    );
+    let mut conn = connect(&front);
+    let alice = post_process("x-user-key: alice\r\n", r#"{"x":1}"#);
+
+    // Nothing published: relayed unread, the body whole.
+    let (_, seen) = exchange(&mut conn, &alice);
+    assert!(seen.ends_with(br#"{"x":1}"#));
+    assert_eq!(front.process_record(RESULT_KEY), Some(held.clone()));
+    front
+        .publish_process(process_form("alice", held.clone()))
+        .expect("publish");
+    front
+        .publish_process(process_form("127.0.0.1", held.clone()))
+        .expect("publish");
+
+    let (head, body) = exchange(&mut conn, &alice);
+    assert_eq!(status(&head), 200);
+    assert_eq!(body, br#"{"y":2}"#);
+    assert_eq!(header(&head, "vary"), Some("Accept, Accept-Encoding"));
+    assert_eq!(header(&head, "x-request-id").map(str::len), Some(36));
+    // Without the field, the user is the client address.
+    let (_, body) = exchange(&mut conn, &post_process("", r#"{"x":1}"#));
+    assert_eq!(body, br#"{"y":2}"#);
+    assert_eq!(front.stats().process_hits, 2);
+
+    // Anything the layer reads differing: relayed, with the body the front read first.
+    for request in [
+        post_process("x-user-key: bob\r\n", r#"{"x":1}"#),
+        post_process("x-user-key: alice\r\n", r#"{"x":2}"#),
+        post_process("x-user-key: alice\r\naccept: application/msgpack\r\n", r#"{"x":1}"#),
+        post_process("x-user-key: alice\r\naccept-encoding: gzip\r\n", r#"{"x":1}"#),
+        post_process("x-user-key: alice\r\nx-user-key: alice\r\n", r#"{"x":1}"#),
+        post_process("x-user-key: alice\r\n", &"y".repeat(65)),
+        "POST /process HTTP/1.1\r\nhost: x\r\nx-user-key: alice\r\ntransfer-encoding: chunked\r\n\r\n7\r\n{\"x\":1}\r\n0\r\n\r\n".into(),
+    ] {
+        let (head, seen) = exchange(&mut conn, &request);
+        assert_eq!(status(&head), 200, "{request}");
+        assert_ne!(seen, br#"{"y":2}"#, "{request}");
+        assert!(String::from_utf8_lossy(&seen).contains("POST /process"), "{request}");
+    }
+    let (_, seen) = exchange(
+        &mut conn,
+        &post_process("x-user-key: alice\r\n", r#"{"x":2}"#),
+    );
+    assert!(seen.ends_with(br#"{"x":2}"#), "the read body relayed whole");
+    assert_eq!(front.stats().process_hits, 2);
+
+    // The record replaced (a new value, a refresh) or gone: the layer answers again.
+    cache
+        .insert(RESULT_KEY, &result_record(b"stored value", 60_000.0), None)
+        .expect("insert");
+    assert_ne!(exchange(&mut conn, &alice).1, br#"{"y":2}"#);
+    cache.insert(RESULT_KEY, &held, None).expect("insert");
+    assert_eq!(exchange(&mut conn, &alice).1, br#"{"y":2}"#);
+    cache.remove(RESULT_KEY);
+    assert_ne!(exchange(&mut conn, &alice).1, br#"{"y":2}"#);
+    // A record past its fresh-until is not answered either.
+    let expired = result_record(b"stored value", -1.0);
+    cache.insert(RESULT_KEY, &expired, None).expect("insert");
+    front
+        .publish_process(process_form("alice", expired))
+        .expect("publish");
+    assert_ne!(exchange(&mut conn, &alice).1, br#"{"y":2}"#);
+    assert_eq!(front.stats().process_hits, 3);
+}
+
+#[test]
+fn a_process_result_is_limited_by_the_layers_quota_per_user() {
+    let gateway = gateway();
+    let cache = store();
+    let held = result_record(b"v", 60_000.0);
+    cache.insert(RESULT_KEY, &held, None).expect("insert");
+    let limiter = Arc::new(Limiter(std::sync::Mutex::new(Vec::new()), false));
+    let quota = optlayer_front::Quota {
+        limiter: limiter.clone(),
+        limit: 5,
+    };
+    let front = start_process(
+        gateway.path.clone(),
+        cache,
+        Some(quota),
+        Duration::from_secs(60),
+    );
+    front
+        .publish_process(process_form("alice", held))
+        .expect("publish");
+    let mut conn = connect(&front);
+    let (head, body) = exchange(
+        &mut conn,
+        &post_process("x-user-key: alice\r\nx-request-id: r-1\r\n", r#"{"x":1}"#),
+    );
+    assert_eq!(status(&head), 429);
+    assert_eq!(header(&head, "retry-after"), Some("2"));
+    assert_eq!(header(&head, "ratelimit-limit"), Some("5"));
+    assert_eq!(header(&head, "x-request-id"), Some("r-1"));
+    assert!(String::from_utf8_lossy(&body).contains("too_many_requests"));
+    let utf16: Vec<u8> = "alice".encode_utf16().flat_map(u16::to_ne_bytes).collect();
+    assert_eq!(*limiter.0.lock().expect("lock"), vec![utf16]);
+    assert_eq!(front.stats().process_limited, 1);
+}
+
+/// A body slower than the head timeout is not waited for: what arrived goes to the gateway
+/// ahead of the rest.
+#[test]
+fn a_slow_process_body_is_relayed_as_it_comes() {
+    let gateway = gateway();
+    let cache = store();
+    let held = result_record(b"v", 60_000.0);
+    cache.insert(RESULT_KEY, &held, None).expect("insert");
+    let front = start_process(
+        gateway.path.clone(),
+        cache,
+        None,
+        Duration::from_millis(200),
+    );
+    front
+        .publish_process(process_form("alice", held))
+        .expect("publish");
+    let mut conn = connect(&front);
+    let request = post_process("x-user-key: alice\r\n", r#"{"x":1}"#);
+    let (first, last) = request.split_at(request.len() - 3);
+    conn.get_mut().write_all(first.as_bytes()).expect("write");
+    std::thread::sleep(Duration::from_millis(400));
+    conn.get_mut().write_all(last.as_bytes()).expect("write");
+    let (head, seen) = read_message(&mut conn).expect("a response");
+    assert_eq!(status(&head), 200);
+    assert!(
+        seen.ends_with(br#"{"x":1}"#),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
+    assert_eq!(front.stats().process_hits, 0);
+}
+
+#[test]
+fn a_front_without_a_process_path_refuses_its_answers() {
+    let gateway = gateway();
+    let front = start(gateway.path.clone(), None);
+    assert!(front
+        .publish_process(process_form("alice", result_record(b"v", 1e3)))
+        .is_err());
+    assert_eq!(front.process_record(RESULT_KEY), None);
 }

@@ -9,6 +9,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use optlayer_front::{
     Admission, Backing, FormInput, Front, FrontConfig, FrontError, FrontLimit, FrontStats, Network,
+    ProcessBacking, ProcessFormInput, Quota,
 };
 
 use crate::cache::NativeCache;
@@ -42,6 +43,31 @@ pub struct NativeFrontOptions {
     pub retry_after_ms: Option<f64>,
     /// With `max_in_flight`: paths never refused (probes, metrics).
     pub exempt_paths: Option<Vec<String>>,
+    /// With a process store: the path of the layer's handler (`/process`).
+    pub process_path: Option<String>,
+    /// With a process store: the request field naming the user, lower-case.
+    pub user_key_header: Option<String>,
+    /// With a process store: longer bodies are relayed unread.
+    pub max_process_body_bytes: Option<f64>,
+    /// With a process limiter: the layer's quota's limit (`RateLimit-Limit`).
+    pub process_limit: Option<f64>,
+}
+
+/// A result the layer's handler answered, published for the front to answer the same
+/// request alike while the layer's L2 store holds the record it came from.
+#[napi(object)]
+pub struct PublishedResult {
+    /// The user key the handler used; Latin-1 (a field's value or an address).
+    pub user: String,
+    pub content_type: Option<String>,
+    pub accept: Option<String>,
+    pub accept_encoding: Option<String>,
+    pub body: Buffer,
+    /// The result's key in the layer cache's L2 store, as the cache passes it to the store.
+    pub l2_key: String,
+    /// Field names and values, one flat list.
+    pub fields: Vec<String>,
+    pub response: Buffer,
 }
 
 /// A hit the gateway answered, published for the front to answer alike.
@@ -69,6 +95,8 @@ pub struct NativeFrontStats {
     pub open_connections: f64,
     pub hits: f64,
     pub limited: f64,
+    pub process_hits: f64,
+    pub process_limited: f64,
     pub shed: f64,
     pub relayed: f64,
     pub relay_failures: f64,
@@ -84,6 +112,8 @@ impl From<FrontStats> for NativeFrontStats {
             open_connections: s.open_connections as f64,
             hits: s.hits as f64,
             limited: s.limited as f64,
+            process_hits: s.process_hits as f64,
+            process_limited: s.process_limited as f64,
             shed: s.shed as f64,
             relayed: s.relayed as f64,
             relay_failures: s.relay_failures as f64,
@@ -106,7 +136,9 @@ pub struct NativeFront {
 #[napi]
 impl NativeFront {
     /// Binds and starts serving; hits are read from `store` (the gateway cache's L2), limited
-    /// by `limiter`, and their latency recorded into `latency` (milliseconds).
+    /// by `limiter`, and their latency recorded into `latency` (milliseconds). With
+    /// `process_store` (the layer cache's L2), the layer's published results are answered
+    /// too, limited by `process_limiter`.
     #[napi(constructor, catch_unwind)]
     pub fn new(
         env: Env,
@@ -114,6 +146,8 @@ impl NativeFront {
         store: Option<&NativeCache>,
         limiter: Option<&NativeRateLimiter>,
         latency: Option<&NativeHistogram>,
+        process_store: Option<&NativeCache>,
+        process_limiter: Option<&NativeRateLimiter>,
     ) -> Result<Self> {
         let fail = |failure: Failure| failure.into_napi(&env);
         let ip: IpAddr = options.host.parse().map_err(|_| {
@@ -160,10 +194,17 @@ impl NativeFront {
         let latency = latency
             .map(|histogram| histogram.shared_sink().ok_or_else(|| open("latency")))
             .transpose()?;
+        let process = process_store
+            .map(|cache| {
+                let store = cache.shared_store().ok_or_else(|| open("processStore"))?;
+                process_backing(&options, store, process_limiter).map_err(fail)
+            })
+            .transpose()?;
         let backing = Backing {
             store,
             limit,
             latency,
+            process,
         };
         let front = Front::start(config, backing).map_err(|e| fail(front_failure(e)))?;
         Ok(NativeFront {
@@ -193,17 +234,7 @@ impl NativeFront {
             fields,
             body,
         } = hit;
-        if fields.len() % 2 != 0 {
-            return Err(
-                Failure::invalid_argument("invalid fields: expected name, value pairs")
-                    .into_napi(&env),
-            );
-        }
-        let mut pairs = Vec::with_capacity(fields.len() / 2);
-        let mut fields = fields.into_iter();
-        while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
-            pairs.push((name, value));
-        }
+        let pairs = field_pairs(fields).map_err(|f| f.into_napi(&env))?;
         let input = FormInput {
             target,
             accept_encoding,
@@ -224,7 +255,58 @@ impl NativeFront {
         })
     }
 
-    /// Drops every published hit.
+    /// Adds or replaces a published result; false (nothing published) when the layer's L2
+    /// store no longer holds its record.
+    #[napi(catch_unwind)]
+    pub fn publish_result(&self, env: Env, result: PublishedResult) -> Result<bool> {
+        let PublishedResult {
+            user,
+            content_type,
+            accept,
+            accept_encoding,
+            body,
+            l2_key,
+            fields,
+            response,
+        } = result;
+        let fields = field_pairs(fields).map_err(|f| f.into_napi(&env))?;
+        let l2_key = store_key(&l2_key);
+        self.with_front(Ok(false), |front| {
+            // Absent stays absent; present, it must be Latin-1.
+            let field = |value: Option<String>| match value {
+                None => Some(None),
+                Some(text) => latin1(&text).map(Some),
+            };
+            let (Some(user), Some(content_type), Some(accept), Some(accept_encoding)) = (
+                latin1(&user),
+                field(content_type),
+                field(accept),
+                field(accept_encoding),
+            ) else {
+                return Ok(false);
+            };
+            let Some(record) = front.process_record(&l2_key) else {
+                return Ok(false);
+            };
+            let input = ProcessFormInput {
+                user,
+                content_type,
+                accept,
+                accept_encoding,
+                body: bytes::Bytes::copy_from_slice(&body),
+                l2_key,
+                record,
+                fields,
+                response: bytes::Bytes::copy_from_slice(&response),
+            };
+            front
+                .publish_process(input)
+                .map(|()| true)
+                .map_err(|e| front_failure(e).into_napi(&env))
+        })
+    }
+
+    /// Drops every published hit and result.
     #[napi(catch_unwind)]
     pub fn clear(&self) {
         self.with_front((), Front::clear);
@@ -299,15 +381,7 @@ fn front_limit(
     options: &NativeFrontOptions,
     limiter: &NativeRateLimiter,
 ) -> std::result::Result<FrontLimit, Failure> {
-    let limiter = limiter
-        .shared_limiter()
-        .ok_or_else(|| Failure::invalid_argument("invalid limiter: it is closed"))?;
-    let limit = options.limit.unwrap_or(0.0);
-    if !(limit >= 1.0 && limit <= u64::MAX as f64) {
-        return Err(Failure::invalid_argument(format!(
-            "invalid limit: expected at least 1, got {limit}"
-        )));
-    }
+    let quota = quota(limiter, options.limit, "limit")?;
     let header = options.api_key_header.as_deref().unwrap_or("x-api-key");
     let api_key_header = http::HeaderName::from_bytes(header.as_bytes())
         .map_err(|_| Failure::invalid_argument(format!("invalid apiKeyHeader: {header}")))?;
@@ -329,11 +403,86 @@ fn front_limit(
         trusted_proxies.push(network);
     }
     Ok(FrontLimit {
-        limiter,
-        limit: limit as u64,
+        quota,
         api_key_header,
         trusted_proxies,
     })
+}
+
+/// The layer's path for the front: where it is, its user field, its cache's L2 `store` and
+/// its limiter's store with the quota's limit.
+fn process_backing(
+    options: &NativeFrontOptions,
+    store: std::sync::Arc<optlayer_cache::ByteCache>,
+    limiter: Option<&NativeRateLimiter>,
+) -> std::result::Result<ProcessBacking, Failure> {
+    let path = options
+        .process_path
+        .clone()
+        .unwrap_or_else(|| "/process".into());
+    if !path.starts_with('/') {
+        return Err(Failure::invalid_argument(format!(
+            "invalid processPath: expected a path starting with /, got {path}"
+        )));
+    }
+    let header = options.user_key_header.as_deref().unwrap_or("x-user-key");
+    let user_header = http::HeaderName::from_bytes(header.as_bytes())
+        .map_err(|_| Failure::invalid_argument(format!("invalid userKeyHeader: {header}")))?;
+    let quota = limiter
+        .map(|limiter| quota(limiter, options.process_limit, "processLimit"))
+        .transpose()?;
+    let max_body = options.max_process_body_bytes.unwrap_or(16_384.0);
+    Ok(ProcessBacking {
+        path,
+        user_header,
+        store,
+        quota,
+        max_body_bytes: max_body.clamp(0.0, usize::MAX as f64) as usize,
+    })
+}
+
+/// `limiter`'s store with the quota's `limit`.
+fn quota(
+    limiter: &NativeRateLimiter,
+    limit: Option<f64>,
+    name: &str,
+) -> std::result::Result<Quota, Failure> {
+    let limiter = limiter
+        .shared_limiter()
+        .ok_or_else(|| Failure::invalid_argument("invalid limiter: it is closed"))?;
+    let limit = limit.unwrap_or(0.0);
+    if !(limit >= 1.0 && limit <= u64::MAX as f64) {
+        return Err(Failure::invalid_argument(format!(
+            "invalid {name}: expected at least 1, got {limit}"
+        )));
+    }
+    Ok(Quota {
+        limiter,
+        limit: limit as u64,
+    })
+}
+
+/// `[name, value, name, value, …]` as pairs.
+fn field_pairs(fields: Vec<String>) -> std::result::Result<Vec<(String, String)>, Failure> {
+    if !fields.len().is_multiple_of(2) {
+        return Err(Failure::invalid_argument(
+            "invalid fields: expected name, value pairs",
+        ));
+    }
+    let mut pairs = Vec::with_capacity(fields.len() / 2);
+    let mut fields = fields.into_iter();
+    while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+        pairs.push((name, value));
+    }
+    Ok(pairs)
+}
+
+/// A field value as the request carried it: Node reads fields as Latin-1, one character per
+/// byte; `None` for a character past U+00FF, which cannot have come from a field.
+fn latin1(text: &str) -> Option<Vec<u8>> {
+    text.chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect()
 }
 
 /// A key as the store holds it: the cache binding passes a key's UTF-16 code units (see
