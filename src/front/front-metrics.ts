@@ -19,12 +19,24 @@ const FIGURES: ReadonlyArray<[string, Counter, 'counter' | 'gauge', string]> = [
   ['open_connections', 'openConnections', 'gauge', 'Client connections open.'],
   ['hits_total', 'hits', 'counter', 'Requests answered natively from published cache hits.'],
   ['limited_total', 'limited', 'counter', 'Hits refused natively by the rate limit (429).'],
+  [
+    'process_hits_total',
+    'processHits',
+    'counter',
+    "Requests to the layer's path answered natively from published results.",
+  ],
+  [
+    'process_limited_total',
+    'processLimited',
+    'counter',
+    "Such requests refused natively by the layer's rate limit (429).",
+  ],
   ['shed_total', 'shed', 'counter', "Requests refused natively past the gateway's bound on requests in flight (503)."],
   ['relayed_total', 'relayed', 'counter', 'Requests relayed to the gateway.'],
   ['relay_failures_total', 'relayFailures', 'counter', 'Relayed requests the gateway could not be reached for (502).'],
   ['panics_total', 'panics', 'counter', 'Connection tasks that panicked (their connection closed, the front went on).'],
-  ['forms', 'forms', 'gauge', 'Published hits held.'],
-  ['form_bytes', 'formBytes', 'gauge', 'Bytes of the published hits held.'],
+  ['forms', 'forms', 'gauge', 'Published hits and results held.'],
+  ['form_bytes', 'formBytes', 'gauge', 'Bytes of the published hits and results held.'],
 ]
 
 /**
