@@ -407,6 +407,7 @@ export interface NativeFrontOptions {
   threads: number
   maxHeaderBytes: number
   headersTimeoutMs: number
+  keepAliveTimeoutMs: number
   maxConnections: number
   maxForms: number
   maxFormBytes: number

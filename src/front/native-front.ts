@@ -11,8 +11,16 @@ export interface NativeFrontOptions {
   reusePort?: boolean
   /** Longest request head in bytes; longer ones get 431. @default 16384 */
   maxHeaderBytes?: number
-  /** Time (ms) a request head may take to arrive (slowloris). @default 60000 */
+  /**
+   * Time (ms) a request head may take to arrive, from its first byte (for a connection's
+   * first request, from its opening): slowloris. @default 60000
+   */
   headersTimeoutMs?: number
+  /**
+   * Time (ms) a kept-alive connection waits for its next request before it is closed; sent
+   * as `Keep-Alive: timeout=<s>`. @default 5000
+   */
+  keepAliveTimeoutMs?: number
   /** Open client connections; more wait in the listen backlog. @default 10000 */
   maxConnections?: number
   /** Published hits kept; once full the table starts over. @default 65536 */
@@ -29,6 +37,7 @@ export const NATIVE_FRONT_DEFAULTS = Object.freeze({
   reusePort: false,
   maxHeaderBytes: 16_384,
   headersTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5_000,
   maxConnections: 10_000,
   maxForms: 65_536,
   maxFormBytes: 64 * 1024 * 1024,
@@ -151,6 +160,13 @@ export class NativeFront {
         d.maxHeaderBytes,
       ),
       headersTimeoutMs: wholeNumber('headersTimeoutMs', options.headersTimeoutMs, 1, 2 ** 31, d.headersTimeoutMs),
+      keepAliveTimeoutMs: wholeNumber(
+        'keepAliveTimeoutMs',
+        options.keepAliveTimeoutMs,
+        1,
+        2 ** 31,
+        d.keepAliveTimeoutMs,
+      ),
       maxConnections: wholeNumber('maxConnections', options.maxConnections, 1, 2 ** 31, d.maxConnections),
       maxForms: wholeNumber('maxForms', options.maxForms, 1, 2 ** 31, d.maxForms),
       maxFormBytes: wholeNumber('maxFormBytes', options.maxFormBytes, 1, 2 ** 40, d.maxFormBytes),

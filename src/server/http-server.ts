@@ -129,9 +129,10 @@ export interface OptlayerServerOptions {
 }
 
 /**
- * {@link OptlayerServerOptions.nativeFront}. Its `headersTimeoutMs`, `maxHeaderBytes` and
- * `maxConnections` default to the server's `http` limits (`headersTimeoutMs`, `maxHeaderSize`,
- * `maxConnections`), so the limits hold whichever listener owns the port.
+ * {@link OptlayerServerOptions.nativeFront}. Its `headersTimeoutMs`, `keepAliveTimeoutMs`,
+ * `maxHeaderBytes` and `maxConnections` default to the server's `http` limits (`headersTimeoutMs`,
+ * `keepAliveTimeoutMs`, `maxHeaderSize`, `maxConnections`), so the limits hold whichever listener
+ * owns the port.
  */
 export interface NativeFrontListenerOptions extends NativeFrontOptions {
   /**
@@ -422,7 +423,7 @@ export class OptlayerServer {
     // the native histogram behind request_duration_seconds, their count as a request source.
     const latency = this.metrics.requestLatency.ok.nativeHistogram
     // The front owns the public connections: the listener's limits are its own unless given.
-    const { headersTimeoutMs, maxHeaderSize, maxConnections } = this.limits
+    const { headersTimeoutMs, keepAliveTimeoutMs, maxHeaderSize, maxConnections } = this.limits
     const front = new NativeFront(
       {
         port: listener.port,
@@ -440,6 +441,7 @@ export class OptlayerServer {
       {
         ...frontOptions,
         headersTimeoutMs: frontOptions.headersTimeoutMs ?? headersTimeoutMs,
+        keepAliveTimeoutMs: frontOptions.keepAliveTimeoutMs ?? keepAliveTimeoutMs,
         maxHeaderBytes: frontOptions.maxHeaderBytes ?? maxHeaderSize,
         maxConnections: frontOptions.maxConnections ?? maxConnections,
       },

@@ -19,8 +19,11 @@ pub struct FrontConfig {
     pub threads: usize,
     /// Longest request head (request line and fields) in bytes: longer ones get 431.
     pub max_header_bytes: usize,
-    /// Time a request head may take to arrive (slowloris).
+    /// Time a request head may take to arrive, from its first byte (from the opening, for a
+    /// connection's first request): slowloris.
     pub headers_timeout: Duration,
+    /// How long a kept-alive connection waits for its next request before it is closed.
+    pub idle_timeout: Duration,
     /// Open client connections; more wait in the listen backlog.
     pub max_connections: usize,
     /// Budget of the published forms.
@@ -40,6 +43,7 @@ impl FrontConfig {
             threads: 1,
             max_header_bytes: 16 * 1024,
             headers_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(5),
             max_connections: 10_000,
             forms: FormLimits {
                 max_entries: 65_536,
@@ -60,6 +64,9 @@ impl FrontConfig {
         }
         if self.headers_timeout.is_zero() {
             return invalid("headersTimeoutMs: expected more than 0");
+        }
+        if self.idle_timeout.is_zero() {
+            return invalid("keepAliveTimeoutMs: expected more than 0");
         }
         if self.max_connections == 0 {
             return invalid("maxConnections: expected at least 1");

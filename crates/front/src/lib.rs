@@ -16,6 +16,7 @@
 
 mod admission;
 mod config;
+mod connection_clock;
 mod error;
 mod fast_path;
 mod forms;
@@ -113,7 +114,7 @@ impl Front {
             counters: Counters::default(),
             closing: AtomicBool::new(false),
             upstream: Arc::from(config.upstream.as_path()),
-            keep_alive: server::keep_alive_value(config.headers_timeout),
+            keep_alive: server::keep_alive_value(config.idle_timeout),
             config,
         });
         let (stop, stopped) = oneshot::channel();

@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 
 use crate::admission::{Entry, Gate, Relayed};
 use crate::config::FrontConfig;
+use crate::connection_clock::{within_limits, ConnectionClock, Guarded, Watched};
 use crate::fast_path::{self, request_id, Answer};
 use crate::forms::Forms;
 use crate::limit::FrontLimit;
@@ -147,45 +148,48 @@ fn connection(
     shared.counters.connections.fetch_add(1, Relaxed);
     let open = OpenConnection::new(Arc::clone(&shared));
     let upstream = Arc::new(Mutex::new(Upstream::new(Arc::clone(&shared.upstream))));
+    let clock = ConnectionClock::new(shared.config.headers_timeout, shared.config.idle_timeout);
     let mut builder = http1::Builder::new();
+    // The head and idle limits are the clock's: hyper's own would be both at once.
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(shared.config.headers_timeout)
+        .header_read_timeout(None)
         .max_buf_size(shared.config.max_header_bytes);
     let peer = peer.ip();
+    let requests = Arc::clone(&clock);
     let service = service_fn(move |req| {
         let shared = Arc::clone(&shared);
         let upstream = Arc::clone(&upstream);
+        let request = requests.request_started();
         async move {
             let mut response = handle(req, peer, &shared, &upstream).await;
             advertise_idle_timeout(&mut response, &shared);
-            Ok::<_, Infallible>(response)
+            Ok::<_, Infallible>(response.map(|body| Guarded::new(body, request)))
         }
     });
-    let served = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+    let io = TokioIo::new(Watched::new(stream, Arc::clone(&clock)));
+    let served = graceful.watch(builder.serve_connection(io, service));
     async move {
         // Its error (a client gone, a malformed request: hyper answered 400 or 431) ends
         // this connection only.
-        let _ = served.await;
+        let served = async {
+            let _ = served.await;
+        };
+        within_limits(served, &clock).await;
         drop(open);
     }
 }
 
-/// The `Keep-Alive` value for a head timeout: whole seconds, at least 1.
-pub(crate) fn keep_alive_value(headers_timeout: Duration) -> HeaderValue {
-    let seconds = headers_timeout.as_secs().max(1);
+/// The `Keep-Alive` value for an idle limit: whole seconds, at least 1.
+pub(crate) fn keep_alive_value(idle_timeout: Duration) -> HeaderValue {
+    let seconds = idle_timeout.as_secs().max(1);
     HeaderValue::try_from(format!("timeout={seconds}"))
         .unwrap_or_else(|_| HeaderValue::from_static("timeout=1"))
 }
 
 /// `Keep-Alive: timeout=<s>` on every response that keeps its connection open, `s` the
-/// head timeout in whole seconds.
-///
-/// Why: hyper runs the head timeout from the moment a connection waits for its next request,
-/// so an idle keep-alive connection is closed after it; a client reusing the connection just
-/// then loses its request (undici reports `UND_ERR_SOCKET`: 4 of 835,000 requests in the
-/// overload scenario). Told the timeout, as `node:http` tells its own, clients close idle
-/// connections first.
+/// idle limit in whole seconds: told it, as `node:http` tells its own, clients close idle
+/// connections before the front does rather than reuse one just as it closes.
 fn advertise_idle_timeout(response: &mut Response<FrontBody>, shared: &Shared) {
     let headers = response.headers_mut();
     if !headers.contains_key(CONNECTION) {

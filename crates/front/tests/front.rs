@@ -230,8 +230,8 @@ fn relays_with_the_clients_address_in_place_of_a_claimed_one() {
     assert_eq!(status(&head), 200);
     assert_eq!(
         header(&head, "keep-alive"),
-        Some("timeout=60"),
-        "the front's own idle limit (its head timeout) in place of the gateway connection's"
+        Some("timeout=5"),
+        "the front's own idle limit in place of the gateway connection's"
     );
     let seen = String::from_utf8(body).expect("text");
     assert!(seen.starts_with("GET /a?b=1 HTTP/1.1\r\n"), "{seen}");
@@ -275,7 +275,7 @@ fn answers_a_published_hit_while_the_store_holds_its_response() {
     assert_eq!(body, b"hello");
     assert_eq!(header(&head, "x-cache"), Some("HIT"));
     assert_eq!(header(&head, "x-request-id"), Some("abc"));
-    assert_eq!(header(&head, "keep-alive"), Some("timeout=60"));
+    assert_eq!(header(&head, "keep-alive"), Some("timeout=5"));
     let age: u64 = header(&head, "age")
         .expect("age")
         .parse()
@@ -464,6 +464,57 @@ fn a_stalled_request_head_is_cut_off() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(front.stats().open_connections, 0);
+}
+
+/// Whether the front has closed `conn` (a read ends) within `within`.
+fn closed_within(conn: &mut BufReader<TcpStream>, within: Duration) -> bool {
+    conn.get_ref()
+        .set_read_timeout(Some(within))
+        .expect("timeout");
+    let mut byte = [0u8; 1];
+    let closed = matches!(std::io::Read::read(conn, &mut byte), Ok(0));
+    conn.get_ref()
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    closed
+}
+
+/// The head limit runs from a request's first byte; a kept-alive connection waiting for its
+/// next request has the (longer) idle limit, and is closed once that passes.
+#[test]
+fn an_idle_connection_has_its_own_limit_apart_from_the_heads() {
+    let gateway = gateway();
+    let mut config = FrontConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), gateway.path.clone());
+    config.headers_timeout = Duration::from_millis(300);
+    config.idle_timeout = Duration::from_millis(1500);
+    let front = Front::start(config, Backing::default()).expect("start");
+    let mut conn = connect(&front);
+    let (head, _) = exchange(&mut conn, GET_PAGE);
+    assert_eq!(header(&head, "keep-alive"), Some("timeout=1"));
+    // Idle past the head limit: the connection still serves.
+    assert!(!closed_within(&mut conn, Duration::from_millis(800)));
+    assert_eq!(status(&exchange(&mut conn, GET_PAGE).0), 200);
+    // A head begun and stalled is cut at the head limit, long before the idle one.
+    conn.get_mut()
+        .write_all(b"GET /page HTTP/1.1\r\n")
+        .expect("write");
+    let started = std::time::Instant::now();
+    assert!(closed_within(&mut conn, Duration::from_secs(5)));
+    assert!(
+        started.elapsed() < Duration::from_millis(1200),
+        "{:?}",
+        started.elapsed()
+    );
+    // Left idle, a connection is closed at the idle limit.
+    let mut idle = connect(&front);
+    assert_eq!(status(&exchange(&mut idle, GET_PAGE).0), 200);
+    let started = std::time::Instant::now();
+    assert!(closed_within(&mut idle, Duration::from_secs(5)));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1400) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
 }
 
 /// A sink that panics on every record: a fault inside a connection's task.

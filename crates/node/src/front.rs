@@ -28,6 +28,7 @@ pub struct NativeFrontOptions {
     pub threads: u32,
     pub max_header_bytes: u32,
     pub headers_timeout_ms: f64,
+    pub keep_alive_timeout_ms: f64,
     pub max_connections: u32,
     pub max_forms: u32,
     pub max_form_bytes: f64,
@@ -169,6 +170,8 @@ impl NativeFront {
         config.max_header_bytes = options.max_header_bytes as usize;
         config.headers_timeout =
             Duration::from_secs_f64(options.headers_timeout_ms.clamp(0.0, 1e12) / 1000.0);
+        config.idle_timeout =
+            Duration::from_secs_f64(options.keep_alive_timeout_ms.clamp(0.0, 1e12) / 1000.0);
         config.max_connections = options.max_connections as usize;
         config.forms.max_entries = options.max_forms as usize;
         config.forms.max_bytes = options.max_form_bytes.clamp(0.0, usize::MAX as f64) as usize;
