@@ -23,9 +23,10 @@ fi
 logs="$(mktemp -d)"
 echo "valgrind-specs.sh: logs in $logs" >&2
 # One log per process: ava's own, its worker and any child it starts; esbuild (tsx's
-# compiler, a Go program) is left alone.
+# compiler, a Go program) and the Redis servers the harness starts (not ours, and too slow
+# under memcheck to start within the harness's deadline) are left alone.
 status=0
-valgrind --trace-children=yes --trace-children-skip='*esbuild*' \
+valgrind --trace-children=yes --trace-children-skip='*esbuild*,*redis-server*' \
   --leak-check=full --show-leak-kinds=definite,indirect --num-callers=40 \
   --suppressions=scripts/valgrind.supp \
   --log-file="$logs/memcheck.%p.log" \
