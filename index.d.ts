@@ -482,6 +482,10 @@ export interface PublishedHit {
   /** Field names and values, one flat list. */
   fields: Array<string>
   body: Buffer
+  /** The stored entity tag's opaque part (quotes included), when it has one. */
+  etag?: string
+  /** The fields of its 304, one flat list (no `Age`, no `X-Request-Id`). */
+  notModifiedFields: Array<string>
 }
 
 /**

@@ -116,6 +116,12 @@ test('native front: the same answers as the node:http listener, request for requ
     ['/page', {}],
     ['/page', { method: 'HEAD' }],
     ['/page', { headers: { 'if-none-match': '"p1"' } }],
+    ['/page', { headers: { 'if-none-match': 'W/"p1"' } }],
+    ['/page', { headers: { 'if-none-match': '"other", "p1"' } }],
+    ['/page', { headers: { 'if-none-match': '"other"' } }],
+    ['/page', { headers: { 'if-none-match': '*' } }],
+    ['/page', { method: 'HEAD', headers: { 'if-none-match': '"p1"' } }],
+    ['/page', { headers: { 'if-modified-since': new Date(Date.now() + 3_600_000).toUTCString() } }],
     ['/page', { headers: { 'cache-control': 'no-cache' } }],
     ['/large', { headers: gzip }],
     ['/large', { headers: gzip }],
@@ -140,8 +146,9 @@ test('native front: the same answers as the node:http listener, request for requ
     t.regex(String(b.headers['x-request-id']), /^[\x21-\x7e]+$/)
   }
   const stats = front.stats()
-  // At least /page's third request and the HEAD; /large's depend on when its gzip form was stored.
-  t.true(stats.hits >= 2, `${stats.hits} native hits`)
+  // At least /page's third request, the HEAD and the six If-None-Match ones; /large's depend
+  // on when its gzip form was stored.
+  t.true(stats.hits >= 8, `${stats.hits} native hits`)
   t.is(stats.relayFailures, 0)
   t.deepEqual(fronted.gateway.stats().requests, plain.gateway.stats().requests, JSON.stringify(stats))
   // The no-cache request revalidated /page, storing it anew, and the gateway published the

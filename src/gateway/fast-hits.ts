@@ -1,9 +1,16 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 
 import { negotiateEncoding, type ContentEncoding } from '../compress/accept-encoding'
 import { cacheKeyUrl } from './cached-path'
 import { REQUEST_ID_HEADER } from './forwarded-headers'
-import { currentAgeMs, freshUntilMs, responseHeaders, type HttpResponseStore, type StoredResponse } from './http-cache'
+import {
+  currentAgeMs,
+  freshUntilMs,
+  notModifiedHeaders,
+  responseHeaders,
+  type HttpResponseStore,
+  type StoredResponse,
+} from './http-cache'
 import type { CompressionSettings } from './relay'
 import { codingNegotiable, toHeaders, withCacheFields } from './stored-reply'
 
@@ -12,6 +19,8 @@ interface Form {
   /** Field names and values in one flat list, as `writeHead` takes them; no `Age`, no `X-Request-Id`. */
   readonly fields: readonly string[]
   readonly body: Buffer
+  /** The fields of the 304 a matching conditional request gets instead, in the same shape. */
+  readonly notModifiedFields: readonly string[]
 }
 
 /** What is worked out once per stored response (decoded entries are kept, so their identity lasts). */
@@ -148,16 +157,26 @@ export class FastHits {
       undefined,
       false,
     )
-    delete headers.age
     headers['content-length'] = body.length
-    const fields: string[] = []
-    for (const [name, value] of Object.entries(headers)) {
-      if (value === undefined) continue
-      if (Array.isArray(value)) for (const line of value) fields.push(name, line)
-      else fields.push(name, String(value))
-    }
-    const form = { fields, body }
+    const notModified = withCacheFields(
+      toHeaders(notModifiedHeaders(stored, stored.responseTime, options)),
+      'HIT',
+      undefined,
+      false,
+    )
+    const form = { fields: flatFields(headers), body, notModifiedFields: flatFields(notModified) }
     prepared.forms.set(encoding ?? 'identity', form)
     return form
   }
+}
+
+/** Fields as one flat name, value list, `Age` left out (it is the request's own). */
+function flatFields(headers: OutgoingHttpHeaders): string[] {
+  const fields: string[] = []
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || name === 'age') continue
+    if (Array.isArray(value)) for (const line of value) fields.push(name, line)
+    else fields.push(name, String(value))
+  }
+  return fields
 }

@@ -5,7 +5,7 @@ import type { PublishedHit } from '../front/native-front'
 import { cacheKeyUrl } from './cached-path'
 import type { FastHit, FastHits } from './fast-hits'
 import type { GatewayOutcome } from './gateway-metrics'
-import type { HttpResponseStore } from './http-cache'
+import { storedEntityTag, type HttpResponseStore } from './http-cache'
 
 /** What the gateway needs of a native front it publishes hits to (`NativeFront`). @internal */
 export interface HitPublisher {
@@ -75,6 +75,9 @@ export class FrontLink {
   private publish(req: IncomingMessage, hit: FastHit, { store }: HitSource): void {
     const { stored } = hit
     if (stored.varyNames.length > 0 || req.url === undefined) return
+    const etag = storedEntityTag(stored)
+    // The front compares a request's tags as bytes; a tag beyond ASCII would be other bytes there.
+    if (etag !== undefined && !/^[\x20-\x7e]*$/.test(etag)) return
     try {
       this.front.publish({
         target: req.url,
@@ -88,6 +91,8 @@ export class FrontLink {
         headOnly: stored.headOnly,
         fields: [...hit.form.fields],
         body: hit.form.body,
+        etag,
+        notModifiedFields: [...hit.form.notModifiedFields],
       })
     } catch {
       // A hit the front refuses (larger than its budget) goes on being answered by the gateway.

@@ -5,8 +5,10 @@ use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING, AGE};
-use http::{Method, Request, Response};
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING, AGE, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use optlayer_cache::ByteCache;
 
@@ -21,15 +23,11 @@ pub(crate) enum Answer {
     Limited(Response<Full<Bytes>>),
 }
 
-/// Request fields that ask for more than a plain hit (conditions, ranges, the client's own
-/// cache directives): the gateway's full cached path answers those.
-const NOT_PLAIN: [&str; 5] = [
-    "range",
-    "cache-control",
-    "pragma",
-    "if-none-match",
-    "if-modified-since",
-];
+/// Request fields that ask for more than a plain hit (ranges, the client's own cache
+/// directives): the gateway's full cached path answers those. So does `If-Modified-Since`
+/// without `If-None-Match` (its dates are the gateway's to parse); `If-None-Match` is
+/// answered here.
+const NOT_PLAIN: [&str; 3] = ["range", "cache-control", "pragma"];
 
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -71,7 +69,10 @@ pub(crate) fn answer<B>(
         return None;
     }
     let headers = req.headers();
-    if NOT_PLAIN.iter().any(|name| headers.contains_key(*name)) {
+    let if_none_match = headers.contains_key(IF_NONE_MATCH);
+    if NOT_PLAIN.iter().any(|name| headers.contains_key(*name))
+        || (!if_none_match && headers.contains_key(IF_MODIFIED_SINCE))
+    {
         return None;
     }
     let form = with_accept_encoding(headers, |accept| forms.get(target.as_bytes(), accept))?;
@@ -92,7 +93,8 @@ pub(crate) fn answer<B>(
             return Some(Answer::Limited(refusal));
         }
     };
-    let mut response = respond(&form, head, now, request_id);
+    let not_modified = if_none_match && not_modified(headers, &form);
+    let mut response = respond(&form, head, not_modified, now, request_id);
     if let Some(fields) = limited {
         response
             .headers_mut()
@@ -142,17 +144,76 @@ pub(crate) fn f64_at(bytes: &[u8], at: usize) -> f64 {
     f64::from_le_bytes(le)
 }
 
-fn respond(form: &Form, head: bool, now: f64, request_id: HeaderValue) -> Response<Full<Bytes>> {
-    let body = if head {
+/// Whether the request's `If-None-Match` makes its answer a 304, by the gateway's rule (RFC
+/// 9110 §13.1.2): `*`, or a listed tag equal to the stored one by weak comparison, for a 2xx.
+/// Its lines are read joined with `", "`, as Node joins them.
+fn not_modified(headers: &HeaderMap, form: &Form) -> bool {
+    if !form.status.is_success() {
+        return false;
+    }
+    let mut lines = headers.get_all(IF_NONE_MATCH).iter();
+    let Some(first) = lines.next() else {
+        return false;
+    };
+    let mut joined = first.as_bytes().to_vec();
+    for line in lines {
+        joined.extend_from_slice(b", ");
+        joined.extend_from_slice(line.as_bytes());
+    }
+    if joined.trim_ascii() == b"*" {
+        return true;
+    }
+    let Some(stored) = form.etag.as_deref() else {
+        return false;
+    };
+    // Bound first: the iterator borrows `joined`, which the tail expression would outlive.
+    let matched = entity_tags(&joined).any(|opaque| opaque == stored);
+    matched
+}
+
+/// The opaque parts (quotes included) of the well-formed entity tags in an `If-None-Match`
+/// list: each `"…"` (after an optional `W/`) is taken to its closing quote, and kept if its
+/// characters are those RFC 9110 §8.8.3 allows.
+fn entity_tags(list: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = list;
+    std::iter::from_fn(move || loop {
+        let open = rest.iter().position(|&b| b == b'"')?;
+        let after = &rest[open + 1..];
+        let close = after.iter().position(|&b| b == b'"')?;
+        let tag = &rest[open..open + close + 2];
+        rest = &after[close + 1..];
+        if tag[1..tag.len() - 1]
+            .iter()
+            .all(|&b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
+        {
+            return Some(tag);
+        }
+    })
+}
+
+fn respond(
+    form: &Form,
+    head: bool,
+    not_modified: bool,
+    now: f64,
+    request_id: HeaderValue,
+) -> Response<Full<Bytes>> {
+    let body = if head || not_modified {
         Bytes::new()
     } else {
         form.body.clone()
     };
     let mut response = Response::new(Full::new(body));
-    *response.status_mut() = form.status;
+    let fields = if not_modified {
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        &form.not_modified_fields
+    } else {
+        *response.status_mut() = form.status;
+        &form.fields
+    };
     let headers = response.headers_mut();
-    headers.reserve(form.fields.len() + 2);
-    for (name, value) in &form.fields {
+    headers.reserve(fields.len() + 2);
+    for (name, value) in fields {
         headers.append(name.clone(), value.clone());
     }
     let age_ms = form.initial_age_ms + (now - form.response_time).max(0.0);

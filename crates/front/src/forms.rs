@@ -41,6 +41,11 @@ pub struct FormInput {
     /// Every field but `Age` and `X-Request-Id`, `Content-Length` included.
     pub fields: Vec<(String, String)>,
     pub body: Bytes,
+    /// The stored response's entity tag, quotes included, without `W/`: an `If-None-Match`
+    /// naming it (by weak comparison) is answered 304.
+    pub etag: Option<String>,
+    /// The fields of that 304 but `Age` and `X-Request-Id` (RFC 9110 §15.4.5).
+    pub not_modified_fields: Vec<(String, String)>,
 }
 
 /// A published form, checked and ready to send.
@@ -55,6 +60,8 @@ pub struct Form {
     pub(crate) head_only: bool,
     pub(crate) fields: Vec<(HeaderName, HeaderValue)>,
     pub(crate) body: Bytes,
+    pub(crate) etag: Option<Box<[u8]>>,
+    pub(crate) not_modified_fields: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// Bounds of a [`Forms`] table.
@@ -86,11 +93,19 @@ impl Forms {
         let status = StatusCode::from_u16(input.status)
             .map_err(|_| FrontError::InvalidForm(format!("status {}", input.status)))?;
         let (fields, fields_cost) = parse_fields(&input.fields)?;
+        let (not_modified_fields, not_modified_cost) = parse_fields(&input.not_modified_fields)?;
         let key = form_key(
             input.target.as_bytes(),
             input.accept_encoding.as_deref().map(str::as_bytes),
         );
-        let cost = FORM_OVERHEAD + input.body.len() + input.l2_key.len() + fields_cost + key.len();
+        let etag = input.etag.map(|tag| tag.into_bytes().into_boxed_slice());
+        let cost = FORM_OVERHEAD
+            + input.body.len()
+            + input.l2_key.len()
+            + fields_cost
+            + not_modified_cost
+            + etag.as_ref().map_or(0, |tag| tag.len())
+            + key.len();
         let form = Form {
             l2_key: input.l2_key.into_boxed_slice(),
             request_time: input.request_time,
@@ -101,6 +116,8 @@ impl Forms {
             head_only: input.head_only,
             fields,
             body: input.body,
+            etag,
+            not_modified_fields,
         };
         self.table.insert(key, form, cost)
     }
@@ -240,6 +257,8 @@ mod tests {
             head_only: false,
             fields: vec![("content-type".into(), "text/plain".into())],
             body: Bytes::from_static(body),
+            etag: None,
+            not_modified_fields: Vec::new(),
         }
     }
 

@@ -201,6 +201,11 @@ fn form(target: &str, accept: Option<&str>, fresh_for_ms: f64) -> FormInput {
             ("content-length".into(), "5".into()),
         ],
         body: Bytes::from_static(b"hello"),
+        etag: Some("\"p1\"".into()),
+        not_modified_fields: vec![
+            ("etag".into(), "\"p1\"".into()),
+            ("x-cache".into(), "HIT".into()),
+        ],
     }
 }
 
@@ -306,7 +311,6 @@ fn answers_a_published_hit_while_the_store_holds_its_response() {
     for request in [
         "GET /page HTTP/1.1\r\nhost: x\r\naccept-encoding: br\r\n\r\n",
         "GET /page HTTP/1.1\r\nhost: x\r\ncache-control: no-cache\r\n\r\n",
-        "GET /page HTTP/1.1\r\nhost: x\r\nif-none-match: \"a\"\r\n\r\n",
         "GET /page?x HTTP/1.1\r\nhost: x\r\n\r\n",
         "POST /page HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n",
     ] {
@@ -322,6 +326,52 @@ fn answers_a_published_hit_while_the_store_holds_its_response() {
     assert!(answered_natively(&mut conn));
     cache.remove(b"http:r:/page");
     assert!(!answered_natively(&mut conn));
+}
+
+/// `If-None-Match` is answered natively by the gateway's rule: `*` or a tag equal to the
+/// stored one by weak comparison gets the 304 and its fields; another tag the full answer.
+#[test]
+fn if_none_match_is_answered_with_the_gateways_304() {
+    let gateway = gateway();
+    let cache = store();
+    hold_page(&cache, 2_000.0);
+    let front = start(gateway.path.clone(), Some(cache));
+    front
+        .publish(form("/page", None, 60_000.0))
+        .expect("publish");
+    let mut conn = connect(&front);
+    for tags in ["\"p1\"", "W/\"p1\"", "\"a\", W/\"p1\"", "*", " * "] {
+        let request = format!("GET /page HTTP/1.1\r\nhost: x\r\nif-none-match: {tags}\r\n\r\n");
+        conn.get_mut().write_all(request.as_bytes()).expect("write");
+        let head = read_head(&mut conn).expect("a head");
+        assert_eq!(status(&head), 304, "{tags}");
+        assert_eq!(header(&head, "etag"), Some("\"p1\""));
+        assert_eq!(header(&head, "content-type"), None, "only the 304's fields");
+        assert!(header(&head, "age").is_some());
+    }
+    // Two lines read as one list.
+    let (head, _) = exchange(
+        &mut conn,
+        "GET /page HTTP/1.1\r\nhost: x\r\nif-none-match: \"a\"\r\nif-none-match: \"p1\"\r\n\r\n",
+    );
+    assert_eq!(status(&head), 304);
+    for tags in ["\"p2\"", "p1", "\"p1", "\"p 1\""] {
+        let request = format!("GET /page HTTP/1.1\r\nhost: x\r\nif-none-match: {tags}\r\n\r\n");
+        let (head, body) = exchange(&mut conn, &request);
+        assert_eq!(
+            (status(&head), body.as_slice()),
+            (200, &b"hello"[..]),
+            "{tags}"
+        );
+    }
+    assert_eq!(front.stats().hits, 10);
+    // If-Modified-Since alone is the gateway's (it parses the dates).
+    let (_, body) = exchange(
+        &mut conn,
+        "GET /page HTTP/1.1\r\nhost: x\r\nif-modified-since: Thu, 01 Jan 2099 00:00:00 GMT\r\n\r\n",
+    );
+    assert_ne!(body, b"hello");
+    assert_eq!(front.stats().hits, 10);
 }
 
 #[test]

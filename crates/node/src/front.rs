@@ -87,6 +87,10 @@ pub struct PublishedHit {
     /// Field names and values, one flat list.
     pub fields: Vec<String>,
     pub body: Buffer,
+    /// The stored entity tag's opaque part (quotes included), when it has one.
+    pub etag: Option<String>,
+    /// The fields of its 304, one flat list (no `Age`, no `X-Request-Id`).
+    pub not_modified_fields: Vec<String>,
 }
 
 /// Counters of a [`NativeFront`].
@@ -236,8 +240,12 @@ impl NativeFront {
             head_only,
             fields,
             body,
+            etag,
+            not_modified_fields,
         } = hit;
         let pairs = field_pairs(fields).map_err(|f| f.into_napi(&env))?;
+        let not_modified_fields =
+            field_pairs(not_modified_fields).map_err(|f| f.into_napi(&env))?;
         let input = FormInput {
             target,
             accept_encoding,
@@ -250,6 +258,8 @@ impl NativeFront {
             head_only,
             fields: pairs,
             body: bytes::Bytes::copy_from_slice(&body),
+            etag,
+            not_modified_fields,
         };
         self.with_front(Ok(()), |front| {
             front

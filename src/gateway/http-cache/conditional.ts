@@ -85,6 +85,14 @@ function storedEtag(stored: Pick<StoredResponse, 'headers'>): EntityTag | undefi
   return value === undefined ? undefined : parseEntityTag(value)
 }
 
+/**
+ * The opaque part (quotes included) of `stored`'s entity tag, what {@link evaluateConditional}
+ * compares `If-None-Match` tags with; undefined without a well-formed `ETag`.
+ */
+export function storedEntityTag(stored: Pick<StoredResponse, 'headers'>): string | undefined {
+  return storedEtag(stored)?.opaque
+}
+
 /** The fields a 304 carries besides `Age` (RFC 9110 §15.4.5). */
 const NOT_MODIFIED_FIELDS: ReadonlySet<string> = new Set([
   'cache-control',

@@ -9,6 +9,7 @@ export {
   evaluateConditional,
   notModifiedHeaders,
   revalidationHeaders,
+  storedEntityTag,
   updateFrom304,
   type ConditionalResult,
   type RevalidationHeaders,
