@@ -486,6 +486,12 @@ export interface PublishedHit {
   etag?: string
   /** The fields of its 304, one flat list (no `Age`, no `X-Request-Id`). */
   notModifiedFields: Array<string>
+  /** For a response that varies: the fields named by its `Vary`, lower-case. */
+  varyNames: Array<string>
+  /** The request's value of each (`null`: absent), as the gateway read it. */
+  varyValues: Array<string | undefined | null>
+  /** For a response that varies: the key of the vary index record it was found through. */
+  varyIndexKey?: string
 }
 
 /**

@@ -29,6 +29,11 @@ async function backend(): Promise<TestServer> {
       res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60', etag: '"p1"' })
       return res.end('a cached page')
     }
+    if (path === '/varies') {
+      const language = req.headers['accept-language'] ?? 'none'
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60', vary: 'Accept-Language' })
+      return res.end(`in ${language}`)
+    }
     if (path === '/large') {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60' })
       return res.end(large)
@@ -171,6 +176,36 @@ test('native front: the same answers as the node:http listener, request for requ
   const relayed = front.stats().relayed
   t.true(served >= relayed + front.stats().hits, `${served} requests, ${relayed} relayed`)
   t.true(fronted.server.metrics.requestLatency.ok.snapshot().count >= front.stats().hits)
+})
+
+test('native front: a response that varies is answered natively per value of the fields it varies on', async (t) => {
+  const upstream = await backend()
+  t.teardown(() => upstream.close())
+  const plain = await serve(upstream.url, {})
+  t.teardown(() => plain.close())
+  const fronted = await serve(upstream.url, { NATIVE_FRONT: 'true' })
+  t.teardown(() => fronted.close())
+  const french = { 'accept-language': 'fr' }
+  const steps: Array<Record<string, string | string[]>> = [
+    french,
+    french,
+    french,
+    {},
+    {},
+    {},
+    { 'accept-language': 'de' },
+  ]
+  steps.push(french, { 'accept-language': ['fr', 'fr'] }, { 'if-none-match': '"none"', ...french })
+  for (const headers of steps) {
+    const a = await send(`${plain.url.origin}/varies`, { headers })
+    const b = await send(`${fronted.url.origin}/varies`, { headers })
+    t.deepEqual(comparable(b), comparable(a), JSON.stringify(headers))
+  }
+  // The third French request, the third without the field and the later French ones.
+  t.true((fronted.server.nativeFront?.stats().hits ?? 0) >= 3)
+  t.deepEqual(fronted.gateway.stats().requests, plain.gateway.stats().requests)
+  t.is((await send(`${fronted.url.origin}/varies`, { headers: french })).body.toString(), 'in fr')
+  t.is((await send(`${fronted.url.origin}/varies`)).body.toString(), 'in none')
 })
 
 test('native front: the gateway sees the client address; a claimed one is ignored and never forwarded', async (t) => {

@@ -68,21 +68,29 @@ export class FrontLink {
   }
 
   /**
-   * Hands the front `hit` if it does not vary (the front matches requests by target and
-   * `Accept-Encoding` alone), with the key of its record in L2, which the front reads to
-   * tell that the response is still the stored one.
+   * Hands the front `hit`, with the keys of its records in L2, which the front reads to tell
+   * that the response is still the stored one. A response that varies goes with the
+   * request's values of the fields it varies on: the front answers requests with the same
+   * values (it refuses a repeated field, which Node would have joined).
    */
   private publish(req: IncomingMessage, hit: FastHit, { store }: HitSource): void {
     const { stored } = hit
-    if (stored.varyNames.length > 0 || req.url === undefined) return
+    if (req.url === undefined) return
+    const varyValues: (string | null)[] = []
+    for (const name of stored.varyNames) {
+      const value = req.headers[name]
+      if (Array.isArray(value)) return
+      varyValues.push(value ?? null)
+    }
     const etag = storedEntityTag(stored)
     // The front compares a request's tags as bytes; a tag beyond ASCII would be other bytes there.
     if (etag !== undefined && !/^[\x20-\x7e]*$/.test(etag)) return
+    const keys = store.recordKeys({ method: 'GET', url: cacheKeyUrl(req.url), headers: req.headers })
     try {
       this.front.publish({
         target: req.url,
         acceptEncoding: req.headers['accept-encoding'],
-        l2Key: store.recordKey(cacheKeyUrl(req.url)),
+        l2Key: keys.record,
         requestTime: stored.requestTime,
         responseTime: stored.responseTime,
         freshUntil: hit.freshUntil,
@@ -93,6 +101,9 @@ export class FrontLink {
         body: hit.form.body,
         etag,
         notModifiedFields: [...hit.form.notModifiedFields],
+        varyNames: [...stored.varyNames],
+        varyValues,
+        varyIndexKey: keys.varyIndex,
       })
     } catch {
       // A hit the front refuses (larger than its budget) goes on being answered by the gateway.

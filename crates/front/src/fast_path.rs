@@ -12,7 +12,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use optlayer_cache::ByteCache;
 
-use crate::forms::{Form, Forms};
+use crate::forms::{Form, Forms, Published};
 use crate::limit::{FrontLimit, Verdict};
 
 /// How the front answered a request itself.
@@ -75,12 +75,17 @@ pub(crate) fn answer<B>(
     {
         return None;
     }
-    let form = with_accept_encoding(headers, |accept| forms.get(target.as_bytes(), accept))?;
+    let published = with_accept_encoding(headers, |accept| {
+        forms.get(target.as_bytes(), accept, headers)
+    })?;
+    let Published::Form(form) = &*published else {
+        return None;
+    };
     if form.head_only && !head {
         return None;
     }
     let now = now_ms();
-    if now >= form.fresh_until || !still_stored(store, &form, now) {
+    if now >= form.fresh_until || !still_stored(store, form, now) {
         return None;
     }
     let request_id = request_id(headers);
@@ -93,8 +98,8 @@ pub(crate) fn answer<B>(
             return Some(Answer::Limited(refusal));
         }
     };
-    let not_modified = if_none_match && not_modified(headers, &form);
-    let mut response = respond(&form, head, not_modified, now, request_id);
+    let not_modified = if_none_match && not_modified(headers, form);
+    let mut response = respond(form, head, not_modified, now, request_id);
     if let Some(fields) = limited {
         response
             .headers_mut()
@@ -124,18 +129,27 @@ fn with_accept_encoding<R>(headers: &HeaderMap, read: impl FnOnce(Option<&[u8]>)
 
 /// Whether L2 still holds the response `form` was made from, fresh as a cache entry: the
 /// same request and response times mean the same response (a newer one, a revalidation or
-/// an invalidation changes or removes the entry).
+/// an invalidation changes or removes the entry); for a response that varies, the vary
+/// index it was found through too, unchanged.
 fn still_stored(store: &ByteCache, form: &Form, now: f64) -> bool {
-    store
-        .get_with(&form.l2_key, |record| {
-            record.len() >= RECORD_MIN_LEN
-                && record[0] & RECORD_NEGATIVE == 0
-                && f64_at(record, RECORD_FRESH_UNTIL) > now
-                && record[RESPONSE_MAGIC.0..RESPONSE_MAGIC.0 + 4] == RESPONSE_MAGIC.1
-                && f64_at(record, RESPONSE_REQUEST_TIME).to_bits() == form.request_time.to_bits()
-                && f64_at(record, RESPONSE_RESPONSE_TIME).to_bits() == form.response_time.to_bits()
-        })
-        .unwrap_or(false)
+    let index_holds = form.vary_index.as_ref().is_none_or(|index| {
+        store
+            .get_with(&index.key, |record| *record == *index.bytes)
+            .unwrap_or(false)
+    });
+    index_holds
+        && store
+            .get_with(&form.l2_key, |record| {
+                record.len() >= RECORD_MIN_LEN
+                    && record[0] & RECORD_NEGATIVE == 0
+                    && f64_at(record, RECORD_FRESH_UNTIL) > now
+                    && record[RESPONSE_MAGIC.0..RESPONSE_MAGIC.0 + 4] == RESPONSE_MAGIC.1
+                    && f64_at(record, RESPONSE_REQUEST_TIME).to_bits()
+                        == form.request_time.to_bits()
+                    && f64_at(record, RESPONSE_RESPONSE_TIME).to_bits()
+                        == form.response_time.to_bits()
+            })
+            .unwrap_or(false)
 }
 
 pub(crate) fn f64_at(bytes: &[u8], at: usize) -> f64 {

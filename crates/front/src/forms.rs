@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
 use parking_lot::RwLock;
 
@@ -46,6 +46,13 @@ pub struct FormInput {
     pub etag: Option<String>,
     /// The fields of that 304 but `Age` and `X-Request-Id` (RFC 9110 §15.4.5).
     pub not_modified_fields: Vec<(String, String)>,
+    /// A response that varies: the request fields its `Vary` names (lower-case), each with
+    /// the value the gateway read (none: absent). Requests with other values, or with one of
+    /// these fields repeated, go to the gateway.
+    pub vary: Vec<(String, Option<String>)>,
+    /// With `vary`: the key and bytes of the vary index record the gateway found the
+    /// response through, which must stay as they are (a new index is a new set of variants).
+    pub vary_index: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// A published form, checked and ready to send.
@@ -62,6 +69,21 @@ pub struct Form {
     pub(crate) body: Bytes,
     pub(crate) etag: Option<Box<[u8]>>,
     pub(crate) not_modified_fields: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) vary_index: Option<HeldRecord>,
+}
+
+/// An L2 record that must stay as it was: its key and its bytes.
+#[derive(Debug)]
+pub(crate) struct HeldRecord {
+    pub(crate) key: Box<[u8]>,
+    pub(crate) bytes: Box<[u8]>,
+}
+
+/// What a target and `Accept-Encoding` lead to: a form, or the fields its variants differ by.
+#[derive(Debug)]
+pub(crate) enum Published {
+    Form(Form),
+    Varies(Box<[HeaderName]>),
 }
 
 /// Bounds of a [`Forms`] table.
@@ -71,10 +93,11 @@ pub struct FormLimits {
     pub max_bytes: usize,
 }
 
-/// The published forms by request target and `Accept-Encoding`.
+/// The published forms by request target and `Accept-Encoding`, and for a response that
+/// varies, by the values of the fields it varies on too.
 #[derive(Debug)]
 pub struct Forms {
-    table: FormTable<Form>,
+    table: FormTable<Published>,
 }
 
 /// Per-form bookkeeping counted besides its key, fields and body.
@@ -94,17 +117,40 @@ impl Forms {
             .map_err(|_| FrontError::InvalidForm(format!("status {}", input.status)))?;
         let (fields, fields_cost) = parse_fields(&input.fields)?;
         let (not_modified_fields, not_modified_cost) = parse_fields(&input.not_modified_fields)?;
-        let key = form_key(
+        let base = form_key(
             input.target.as_bytes(),
             input.accept_encoding.as_deref().map(str::as_bytes),
         );
+        let mut names = Vec::with_capacity(input.vary.len());
+        for (name, _) in &input.vary {
+            names.push(
+                HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| FrontError::InvalidForm(format!("vary name {name:?}")))?,
+            );
+        }
+        let key = if input.vary.is_empty() {
+            base.clone()
+        } else {
+            let values = input
+                .vary
+                .iter()
+                .map(|(_, v)| v.as_deref().map(str::as_bytes));
+            variant_key(&base, values)
+        };
         let etag = input.etag.map(|tag| tag.into_bytes().into_boxed_slice());
+        let vary_index = input.vary_index.map(|(key, bytes)| HeldRecord {
+            key: key.into_boxed_slice(),
+            bytes: bytes.into_boxed_slice(),
+        });
         let cost = FORM_OVERHEAD
             + input.body.len()
             + input.l2_key.len()
             + fields_cost
             + not_modified_cost
             + etag.as_ref().map_or(0, |tag| tag.len())
+            + vary_index
+                .as_ref()
+                .map_or(0, |i| i.key.len() + i.bytes.len())
             + key.len();
         let form = Form {
             l2_key: input.l2_key.into_boxed_slice(),
@@ -118,13 +164,40 @@ impl Forms {
             body: input.body,
             etag,
             not_modified_fields,
+            vary_index,
         };
-        self.table.insert(key, form, cost)
+        if !names.is_empty() {
+            let cost =
+                FORM_OVERHEAD + base.len() + names.iter().map(|n| n.as_str().len()).sum::<usize>();
+            self.table
+                .insert(base, Published::Varies(names.into()), cost)?;
+        }
+        self.table.insert(key, Published::Form(form), cost)
     }
 
-    /// The form for a request target and `Accept-Encoding` value, if published.
-    pub fn get(&self, target: &[u8], accept_encoding: Option<&[u8]>) -> Option<Arc<Form>> {
-        self.table.get(&form_key(target, accept_encoding))
+    /// The form for a request target, `Accept-Encoding` value and fields, if published:
+    /// `None` as well when a field its response varies on is repeated.
+    pub(crate) fn get(
+        &self,
+        target: &[u8],
+        accept_encoding: Option<&[u8]>,
+        headers: &HeaderMap,
+    ) -> Option<Arc<Published>> {
+        let base = form_key(target, accept_encoding);
+        let found = self.table.get(&base)?;
+        let Published::Varies(names) = &*found else {
+            return Some(found);
+        };
+        let mut values = Vec::with_capacity(names.len());
+        for name in names.iter() {
+            let mut lines = headers.get_all(name).iter();
+            let first = lines.next();
+            if lines.next().is_some() {
+                return None;
+            }
+            values.push(first.map(HeaderValue::as_bytes));
+        }
+        self.table.get(&variant_key(&base, values.into_iter()))
     }
 
     /// Drops every form.
@@ -227,6 +300,31 @@ pub(crate) fn parse_fields(
     Ok((fields, cost))
 }
 
+/// The key of one variant: its base key, a NUL (in neither a target nor a field value), then
+/// each value (see [`push_part`]).
+fn variant_key<'a>(base: &[u8], values: impl Iterator<Item = Option<&'a [u8]>>) -> Box<[u8]> {
+    let mut key = Vec::with_capacity(base.len() + 32);
+    key.extend_from_slice(base);
+    key.push(0);
+    for value in values {
+        push_part(&mut key, value);
+    }
+    key.into_boxed_slice()
+}
+
+/// Appends one part of a key so that no two sequences of parts make the same key: 0 for an
+/// absent part, else 1, its length (u32, little-endian) and its bytes.
+pub(crate) fn push_part(key: &mut Vec<u8>, part: Option<&[u8]>) {
+    match part {
+        None => key.push(0),
+        Some(bytes) => {
+            key.push(1);
+            key.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            key.extend_from_slice(bytes);
+        }
+    }
+}
+
 /// The target, then a line feed and the `Accept-Encoding` value when there is one: a target
 /// holds no line feed, so "absent" and "empty" stay apart.
 fn form_key(target: &[u8], accept_encoding: Option<&[u8]>) -> Box<[u8]> {
@@ -259,7 +357,54 @@ mod tests {
             body: Bytes::from_static(body),
             etag: None,
             not_modified_fields: Vec::new(),
+            vary: Vec::new(),
+            vary_index: None,
         }
+    }
+
+    /// The form a request without fields finds.
+    fn get(f: &Forms, target: &[u8], accept: Option<&[u8]>) -> Option<Arc<Published>> {
+        f.get(target, accept, &HeaderMap::new())
+            .filter(|found| matches!(**found, Published::Form(_)))
+    }
+
+    impl Published {
+        fn body(&self) -> Option<&Bytes> {
+            match self {
+                Published::Form(form) => Some(&form.body),
+                Published::Varies(_) => None,
+            }
+        }
+    }
+
+    #[test]
+    fn a_varying_response_is_found_by_the_values_of_its_fields() {
+        let f = forms(16, 1 << 20);
+        let variant = |language: Option<&str>, body: &'static [u8]| {
+            let mut form = input("/a", None, body);
+            form.vary = vec![("accept-language".into(), language.map(str::to_owned))];
+            form
+        };
+        f.publish(variant(Some("fr"), b"bonjour")).expect("publish");
+        f.publish(variant(None, b"hello")).expect("publish");
+        let body = |languages: &[&'static str]| {
+            let mut headers = HeaderMap::new();
+            for l in languages {
+                headers.append("accept-language", HeaderValue::from_static(l));
+            }
+            f.get(b"/a", None, &headers)
+                .and_then(|found| found.body().cloned())
+        };
+        assert_eq!(body(&["fr"]).as_deref(), Some(&b"bonjour"[..]));
+        assert_eq!(body(&[]).as_deref(), Some(&b"hello"[..]));
+        assert!(body(&["de"]).is_none());
+        assert!(
+            body(&["fr", "fr"]).is_none(),
+            "a repeated field goes to the gateway"
+        );
+        // Published plain again, the target no longer varies.
+        f.publish(input("/a", None, b"plain")).expect("publish");
+        assert_eq!(body(&["fr"]).as_deref(), Some(&b"plain"[..]));
     }
 
     fn forms(max_entries: usize, max_bytes: usize) -> Forms {
@@ -277,12 +422,13 @@ mod tests {
             .expect("publish");
         f.publish(input("/a", Some(""), b"empty accept"))
             .expect("publish");
-        let body = |accept: Option<&[u8]>| f.get(b"/a", accept).map(|form| form.body.clone());
+        let body =
+            |accept: Option<&[u8]>| get(&f, b"/a", accept).and_then(|form| form.body().cloned());
         assert_eq!(body(None).as_deref(), Some(&b"plain"[..]));
         assert_eq!(body(Some(b"gzip")).as_deref(), Some(&b"zipped"[..]));
         assert_eq!(body(Some(b"")).as_deref(), Some(&b"empty accept"[..]));
-        assert!(f.get(b"/a", Some(b"br")).is_none());
-        assert!(f.get(b"/b", None).is_none());
+        assert!(get(&f, b"/a", Some(b"br")).is_none());
+        assert!(get(&f, b"/b", None).is_none());
     }
 
     #[test]
@@ -301,8 +447,8 @@ mod tests {
         f.publish(input("/b", None, b"b")).expect("publish");
         f.publish(input("/c", None, b"c")).expect("publish");
         assert_eq!(f.usage().0, 1);
-        assert!(f.get(b"/c", None).is_some());
-        assert!(f.get(b"/a", None).is_none());
+        assert!(get(&f, b"/c", None).is_some());
+        assert!(get(&f, b"/a", None).is_none());
     }
 
     #[test]

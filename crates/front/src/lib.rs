@@ -156,6 +156,11 @@ impl Front {
         self.shared.process_forms.publish(input)
     }
 
+    /// The record under `l2_key` in the gateway cache's L2 store, as it holds it now.
+    pub fn stored_record(&self, l2_key: &[u8]) -> Option<Vec<u8>> {
+        self.shared.store.as_ref()?.get_with(l2_key, <[u8]>::to_vec)
+    }
+
     /// The layer's result record under `l2_key`, as its L2 store holds it now: what a
     /// published answer is checked against.
     pub fn process_record(&self, l2_key: &[u8]) -> Option<Vec<u8>> {

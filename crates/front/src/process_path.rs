@@ -24,7 +24,7 @@ use crate::error::FrontError;
 use crate::fast_path::{
     f64_at, now_ms, request_id, Answer, RECORD_FRESH_UNTIL, RECORD_NEGATIVE, REQUEST_ID,
 };
-use crate::forms::{parse_fields, FormLimits, FormTable, FORM_OVERHEAD};
+use crate::forms::{parse_fields, push_part, FormLimits, FormTable, FORM_OVERHEAD};
 use crate::limit::{store_key, Quota, Verdict};
 
 /// What the front needs to answer the layer's path: where it is, how the layer names its
@@ -268,7 +268,8 @@ fn still_stored(store: &ByteCache, form: &ProcessForm) -> bool {
         .unwrap_or(false)
 }
 
-/// Each part length-prefixed (absent apart from empty), so no two requests share a key.
+/// Each part length-prefixed, absent apart from empty (see [`push_part`]): no two requests
+/// share a key.
 fn request_key(
     user: &[u8],
     content_type: Option<&[u8]>,
@@ -285,14 +286,7 @@ fn request_key(
     ];
     let mut key = Vec::with_capacity(parts.iter().flatten().map(|p| p.len() + 5).sum());
     for part in parts {
-        match part {
-            None => key.push(0),
-            Some(bytes) => {
-                key.push(1);
-                key.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-                key.extend_from_slice(bytes);
-            }
-        }
+        push_part(&mut key, part);
     }
     key.into_boxed_slice()
 }

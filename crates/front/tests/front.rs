@@ -206,6 +206,8 @@ fn form(target: &str, accept: Option<&str>, fresh_for_ms: f64) -> FormInput {
             ("etag".into(), "\"p1\"".into()),
             ("x-cache".into(), "HIT".into()),
         ],
+        vary: Vec::new(),
+        vary_index: None,
     }
 }
 

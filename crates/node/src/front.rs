@@ -91,6 +91,12 @@ pub struct PublishedHit {
     pub etag: Option<String>,
     /// The fields of its 304, one flat list (no `Age`, no `X-Request-Id`).
     pub not_modified_fields: Vec<String>,
+    /// For a response that varies: the fields named by its `Vary`, lower-case.
+    pub vary_names: Vec<String>,
+    /// The request's value of each (`null`: absent), as the gateway read it.
+    pub vary_values: Vec<Option<String>>,
+    /// For a response that varies: the key of the vary index record it was found through.
+    pub vary_index_key: Option<String>,
 }
 
 /// Counters of a [`NativeFront`].
@@ -242,10 +248,30 @@ impl NativeFront {
             body,
             etag,
             not_modified_fields,
+            vary_names,
+            vary_values,
+            vary_index_key,
         } = hit;
+        if vary_names.len() != vary_values.len() {
+            return Err(Failure::invalid_argument(
+                "invalid varyValues: expected one per name of varyNames",
+            )
+            .into_napi(&env));
+        }
         let pairs = field_pairs(fields).map_err(|f| f.into_napi(&env))?;
         let not_modified_fields =
             field_pairs(not_modified_fields).map_err(|f| f.into_napi(&env))?;
+        // A vary index record gone already: the hit is not published.
+        let vary_index = match vary_index_key {
+            None => None,
+            Some(key) => {
+                let key = store_key(&key);
+                match self.with_front(None, |front| front.stored_record(&key)) {
+                    Some(record) => Some((key, record)),
+                    None => return Ok(()),
+                }
+            }
+        };
         let input = FormInput {
             target,
             accept_encoding,
@@ -260,6 +286,8 @@ impl NativeFront {
             body: bytes::Bytes::copy_from_slice(&body),
             etag,
             not_modified_fields,
+            vary: vary_names.into_iter().zip(vary_values).collect(),
+            vary_index,
         };
         self.with_front(Ok(()), |front| {
             front

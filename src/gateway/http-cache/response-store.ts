@@ -268,11 +268,14 @@ export class HttpResponseStore {
   }
 
   /**
-   * The cache key of the record holding the response to `url` when that response does not
-   * vary (one that varies sits under a key of its vary index's). @internal
+   * The cache keys a local hit for `request` is read from: the record of its response, and
+   * for a response that varies, the vary index that leads to it (the record is then under
+   * a key of the index's). @internal
    */
-  recordKey(url: string): string {
-    return this.primaryCacheKey(primaryKey(url))
+  recordKeys(request: CacheRequest): { record: string; varyIndex?: string } {
+    const primary = this.primaryCacheKey(primaryKey(request.url))
+    const found = this.entry(primary, this.cache.getSync(primary), request)
+    return typeof found === 'string' ? { record: found, varyIndex: primary } : { record: primary }
   }
 
   /** Counts a hit served from {@link peekLocal}. */
