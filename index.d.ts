@@ -484,6 +484,8 @@ export interface PublishedHit {
   body: Buffer
   /** The stored entity tag's opaque part (quotes included), when it has one. */
   etag?: string
+  /** When it was last modified (epoch ms), as `If-Modified-Since` is compared with it. */
+  lastModifiedMs: number
   /** The fields of its 304, one flat list (no `Age`, no `X-Request-Id`). */
   notModifiedFields: Array<string>
   /** For a response that varies: the fields named by its `Vary`, lower-case. */

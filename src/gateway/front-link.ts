@@ -5,7 +5,7 @@ import type { PublishedHit } from '../front/native-front'
 import { cacheKeyUrl } from './cached-path'
 import type { FastHit, FastHits } from './fast-hits'
 import type { GatewayOutcome } from './gateway-metrics'
-import { storedEntityTag, type HttpResponseStore } from './http-cache'
+import { lastModifiedMs, storedEntityTag, type HttpResponseStore } from './http-cache'
 
 /** What the gateway needs of a native front it publishes hits to (`NativeFront`). @internal */
 export interface HitPublisher {
@@ -100,6 +100,7 @@ export class FrontLink {
         fields: [...hit.form.fields],
         body: hit.form.body,
         etag,
+        lastModifiedMs: lastModifiedMs(stored),
         notModifiedFields: [...hit.form.notModifiedFields],
         varyNames: [...stored.varyNames],
         varyValues,

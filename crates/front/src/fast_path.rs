@@ -24,9 +24,7 @@ pub(crate) enum Answer {
 }
 
 /// Request fields that ask for more than a plain hit (ranges, the client's own cache
-/// directives): the gateway's full cached path answers those. So does `If-Modified-Since`
-/// without `If-None-Match` (its dates are the gateway's to parse); `If-None-Match` is
-/// answered here.
+/// directives): the gateway's full cached path answers those. Conditions are answered here.
 const NOT_PLAIN: [&str; 3] = ["range", "cache-control", "pragma"];
 
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -69,12 +67,10 @@ pub(crate) fn answer<B>(
         return None;
     }
     let headers = req.headers();
-    let if_none_match = headers.contains_key(IF_NONE_MATCH);
-    if NOT_PLAIN.iter().any(|name| headers.contains_key(*name))
-        || (!if_none_match && headers.contains_key(IF_MODIFIED_SINCE))
-    {
+    if NOT_PLAIN.iter().any(|name| headers.contains_key(*name)) {
         return None;
     }
+    let condition = Condition::of(headers)?;
     let published = with_accept_encoding(headers, |accept| {
         forms.get(target.as_bytes(), accept, headers)
     })?;
@@ -98,7 +94,12 @@ pub(crate) fn answer<B>(
             return Some(Answer::Limited(refusal));
         }
     };
-    let not_modified = if_none_match && not_modified(headers, form);
+    let not_modified = form.status.is_success()
+        && match condition {
+            Condition::None => false,
+            Condition::NoneMatch => none_match(headers, form),
+            Condition::ModifiedSince(since) => form.last_modified_ms <= since,
+        };
     let mut response = respond(form, head, not_modified, now, request_id);
     if let Some(fields) = limited {
         response
@@ -158,13 +159,47 @@ pub(crate) fn f64_at(bytes: &[u8], at: usize) -> f64 {
     f64::from_le_bytes(le)
 }
 
-/// Whether the request's `If-None-Match` makes its answer a 304, by the gateway's rule (RFC
-/// 9110 §13.1.2): `*`, or a listed tag equal to the stored one by weak comparison, for a 2xx.
-/// Its lines are read joined with `", "`, as Node joins them.
-fn not_modified(headers: &HeaderMap, form: &Form) -> bool {
-    if !form.status.is_success() {
-        return false;
+/// The condition a request puts on its answer, by the gateway's rules (RFC 9110 §13.2.2):
+/// `If-None-Match` when present, else `If-Modified-Since`.
+enum Condition {
+    None,
+    NoneMatch,
+    /// The date, epoch ms.
+    ModifiedSince(f64),
+}
+
+impl Condition {
+    /// `None` (the gateway decides) for an `If-Modified-Since` that is repeated or not an
+    /// IMF-fixdate this parser and the gateway's both read the same way: the obsolete forms
+    /// (two-digit years) and out-of-range fields are left to the gateway.
+    fn of(headers: &HeaderMap) -> Option<Condition> {
+        if headers.contains_key(IF_NONE_MATCH) {
+            return Some(Condition::NoneMatch);
+        }
+        let mut lines = headers.get_all(IF_MODIFIED_SINCE).iter();
+        let Some(since) = lines.next() else {
+            return Some(Condition::None);
+        };
+        if lines.next().is_some() {
+            return None;
+        }
+        let text = std::str::from_utf8(since.as_bytes()).ok()?.trim();
+        if text.len() != IMF_FIXDATE_LEN || !text.ends_with(" GMT") || text.as_bytes()[3] != b',' {
+            return None;
+        }
+        let at = httpdate::parse_http_date(text).ok()?;
+        let ms = at.duration_since(UNIX_EPOCH).ok()?.as_millis() as f64;
+        Some(Condition::ModifiedSince(ms))
     }
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT`.
+const IMF_FIXDATE_LEN: usize = 29;
+
+/// Whether the request's `If-None-Match` makes its answer a 304, by the gateway's rule (RFC
+/// 9110 §13.1.2): `*`, or a listed tag equal to the stored one by weak comparison. Its
+/// lines are read joined with `", "`, as Node joins them.
+fn none_match(headers: &HeaderMap, form: &Form) -> bool {
     let mut lines = headers.get_all(IF_NONE_MATCH).iter();
     let Some(first) = lines.next() else {
         return false;

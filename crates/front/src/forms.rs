@@ -44,6 +44,9 @@ pub struct FormInput {
     /// The stored response's entity tag, quotes included, without `W/`: an `If-None-Match`
     /// naming it (by weak comparison) is answered 304.
     pub etag: Option<String>,
+    /// When it was last modified (epoch ms: its `Last-Modified`, else `Date`, else its
+    /// arrival): an `If-Modified-Since` at or after it is answered 304.
+    pub last_modified_ms: f64,
     /// The fields of that 304 but `Age` and `X-Request-Id` (RFC 9110 §15.4.5).
     pub not_modified_fields: Vec<(String, String)>,
     /// A response that varies: the request fields its `Vary` names (lower-case), each with
@@ -68,6 +71,7 @@ pub struct Form {
     pub(crate) fields: Vec<(HeaderName, HeaderValue)>,
     pub(crate) body: Bytes,
     pub(crate) etag: Option<Box<[u8]>>,
+    pub(crate) last_modified_ms: f64,
     pub(crate) not_modified_fields: Vec<(HeaderName, HeaderValue)>,
     pub(crate) vary_index: Option<HeldRecord>,
 }
@@ -163,6 +167,7 @@ impl Forms {
             fields,
             body: input.body,
             etag,
+            last_modified_ms: input.last_modified_ms,
             not_modified_fields,
             vary_index,
         };
@@ -356,6 +361,7 @@ mod tests {
             fields: vec![("content-type".into(), "text/plain".into())],
             body: Bytes::from_static(body),
             etag: None,
+            last_modified_ms: 0.0,
             not_modified_fields: Vec::new(),
             vary: Vec::new(),
             vary_index: None,

@@ -202,6 +202,8 @@ fn form(target: &str, accept: Option<&str>, fresh_for_ms: f64) -> FormInput {
         ],
         body: Bytes::from_static(b"hello"),
         etag: Some("\"p1\"".into()),
+        // Sun, 06 Nov 1994 08:49:37 GMT
+        last_modified_ms: 784_111_777_000.0,
         not_modified_fields: vec![
             ("etag".into(), "\"p1\"".into()),
             ("x-cache".into(), "HIT".into()),
@@ -330,10 +332,11 @@ fn answers_a_published_hit_while_the_store_holds_its_response() {
     assert!(!answered_natively(&mut conn));
 }
 
-/// `If-None-Match` is answered natively by the gateway's rule: `*` or a tag equal to the
-/// stored one by weak comparison gets the 304 and its fields; another tag the full answer.
+/// Conditions are answered natively by the gateway's rules: for `If-None-Match`, `*` or a tag
+/// equal to the stored one by weak comparison gets the 304 and its fields, another tag the
+/// full answer; without it, an `If-Modified-Since` at or after the stored date gets the 304.
 #[test]
-fn if_none_match_is_answered_with_the_gateways_304() {
+fn conditions_are_answered_with_the_gateways_304() {
     let gateway = gateway();
     let cache = store();
     hold_page(&cache, 2_000.0);
@@ -367,13 +370,37 @@ fn if_none_match_is_answered_with_the_gateways_304() {
         );
     }
     assert_eq!(front.stats().hits, 10);
-    // If-Modified-Since alone is the gateway's (it parses the dates).
-    let (_, body) = exchange(
-        &mut conn,
-        "GET /page HTTP/1.1\r\nhost: x\r\nif-modified-since: Thu, 01 Jan 2099 00:00:00 GMT\r\n\r\n",
-    );
-    assert_ne!(body, b"hello");
-    assert_eq!(front.stats().hits, 10);
+    // Without If-None-Match, If-Modified-Since: a 304 at or after the stored Last-Modified.
+    let since =
+        |date: &str| format!("GET /page HTTP/1.1\r\nhost: x\r\nif-modified-since: {date}\r\n\r\n");
+    for date in [
+        "Sun, 06 Nov 1994 08:49:37 GMT",
+        "Thu, 01 Jan 2099 00:00:00 GMT",
+    ] {
+        conn.get_mut()
+            .write_all(since(date).as_bytes())
+            .expect("write");
+        assert_eq!(
+            status(&read_head(&mut conn).expect("a head")),
+            304,
+            "{date}"
+        );
+    }
+    let (head, body) = exchange(&mut conn, &since("Sun, 06 Nov 1994 08:49:36 GMT"));
+    assert_eq!((status(&head), body.as_slice()), (200, &b"hello"[..]));
+    assert_eq!(front.stats().hits, 13);
+    // An obsolete form, a malformed date or a repeated field: the gateway's to read.
+    for request in [
+        since("Sunday, 06-Nov-94 08:49:37 GMT"),
+        since("Sun Nov  6 08:49:37 1994"),
+        since("Sun, 06 Nov 1994 08:49:37 UTC"),
+        since("yesterday"),
+        "GET /page HTTP/1.1\r\nhost: x\r\nif-modified-since: Sun, 06 Nov 1994 08:49:37 GMT\r\nif-modified-since: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n".into(),
+    ] {
+        let (_, body) = exchange(&mut conn, &request);
+        assert!(String::from_utf8_lossy(&body).starts_with("GET /page"), "{request}");
+    }
+    assert_eq!(front.stats().hits, 13);
 }
 
 #[test]

@@ -89,6 +89,8 @@ pub struct PublishedHit {
     pub body: Buffer,
     /// The stored entity tag's opaque part (quotes included), when it has one.
     pub etag: Option<String>,
+    /// When it was last modified (epoch ms), as `If-Modified-Since` is compared with it.
+    pub last_modified_ms: f64,
     /// The fields of its 304, one flat list (no `Age`, no `X-Request-Id`).
     pub not_modified_fields: Vec<String>,
     /// For a response that varies: the fields named by its `Vary`, lower-case.
@@ -247,6 +249,7 @@ impl NativeFront {
             fields,
             body,
             etag,
+            last_modified_ms,
             not_modified_fields,
             vary_names,
             vary_values,
@@ -285,6 +288,7 @@ impl NativeFront {
             fields: pairs,
             body: bytes::Bytes::copy_from_slice(&body),
             etag,
+            last_modified_ms,
             not_modified_fields,
             vary: vary_names.into_iter().zip(vary_values).collect(),
             vary_index,

@@ -73,11 +73,19 @@ export function evaluateConditional(
   }
   const since = parseHttpDate(requestHeader(requestHeaders, 'if-modified-since'))
   if (since === undefined) return 'full'
-  const modified =
+  return lastModifiedMs(stored) <= since ? 'not-modified' : 'full'
+}
+
+/**
+ * When `stored` was last modified, as `If-Modified-Since` is compared with it: its
+ * `Last-Modified`, else its `Date`, else when it arrived (epoch ms).
+ */
+export function lastModifiedMs(stored: Pick<StoredResponse, 'headers' | 'responseTime'>): number {
+  return (
     parseHttpDate(headerValue(stored.headers, 'last-modified')) ??
     parseHttpDate(headerValue(stored.headers, 'date')) ??
     stored.responseTime
-  return modified <= since ? 'not-modified' : 'full'
+  )
 }
 
 function storedEtag(stored: Pick<StoredResponse, 'headers'>): EntityTag | undefined {

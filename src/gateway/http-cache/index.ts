@@ -7,6 +7,7 @@ export { parseCacheControl, deltaSeconds, MAX_DELTA_SECONDS, type CacheControl }
 export { primaryKey, secondaryKey, varyNames, varyValue, varyValues, VARY_ANY } from './cache-key'
 export {
   evaluateConditional,
+  lastModifiedMs,
   notModifiedHeaders,
   revalidationHeaders,
   storedEntityTag,
