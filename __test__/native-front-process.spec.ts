@@ -109,7 +109,10 @@ test('native front: /process answers agree with the node:http listener; a repeat
   const metrics = (await send(`${fronted.served.server.adminUrl!.origin}/metrics`)).body.toString()
   t.regex(metrics, /optlayer_front_process_hits_total\{port="\d+"\} 6\n/)
   const { hit } = fronted.layer.stats().requests
-  t.true(metrics.includes(`optlayer_layer_requests_total{layer="${fronted.layer.name}",outcome="hit"} ${hit}\n`), metrics)
+  t.true(
+    metrics.includes(`optlayer_layer_requests_total{layer="${fronted.layer.name}",outcome="hit"} ${hit}\n`),
+    metrics,
+  )
 })
 
 test('native front: a result deleted, replaced or expired in the cache is answered by the handler again', async (t) => {
