@@ -6,18 +6,16 @@
 //! requests need (their p99 grew from 10 ms to over a second in the overload scenario of
 //! `npm run chaos`). Refused here, an excess request never reaches the event loop.
 
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, RETRY_AFTER};
 use http::{Response, StatusCode};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::Incoming;
 
 use crate::fast_path::REQUEST_ID;
+use crate::holding::Holding;
 use crate::relay::{error_response, FrontBody};
 
 /// The bound the front holds on what it relays.
@@ -100,39 +98,7 @@ impl Drop for Permit {
 
 /// The gateway's response body, holding the request's permit (if any) until hyper has sent
 /// the body on or dropped it: the gateway counts a request in flight until then too.
-pub(crate) struct Relayed {
-    body: Incoming,
-    _permit: Option<Permit>,
-}
-
-impl Relayed {
-    pub(crate) fn new(body: Incoming, permit: Option<Permit>) -> Self {
-        Relayed {
-            body,
-            _permit: permit,
-        }
-    }
-}
-
-impl Body for Relayed {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
+pub(crate) type Relayed = Holding<Incoming, Option<Permit>>;
 
 #[cfg(test)]
 mod tests {

@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
+
+use crate::holding::Holding;
 
 /// What a connection is doing.
 const HEAD: u8 = 0;
@@ -170,39 +170,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
 }
 
 /// A response body holding its request's [`RequestGuard`] until hyper has sent it.
-pub(crate) struct Guarded<B> {
-    body: B,
-    _request: RequestGuard,
-}
-
-impl<B> Guarded<B> {
-    pub(crate) fn new(body: B, request: RequestGuard) -> Self {
-        Guarded {
-            body,
-            _request: request,
-        }
-    }
-}
-
-impl<B: Body<Data = Bytes> + Unpin> Body for Guarded<B> {
-    type Data = Bytes;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
+pub(crate) type Guarded<B> = Holding<B, RequestGuard>;
 
 /// Runs `connection` until it ends or `clock` says it waited too long.
 pub(crate) async fn within_limits(connection: impl Future<Output = ()>, clock: &ConnectionClock) {

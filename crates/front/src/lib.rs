@@ -20,6 +20,7 @@ mod connection_clock;
 mod error;
 mod fast_path;
 mod forms;
+mod holding;
 mod limit;
 mod process_path;
 mod relay;
