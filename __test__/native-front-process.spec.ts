@@ -1,6 +1,6 @@
 import test, { type ExecutionContext } from 'ava'
 
-import { configFromEnv, OptimizationLayer, serveGateway, type ServedGateway } from 'optlayer'
+import { configFromEnv, InvalidArgumentError, OptimizationLayer, serveGateway, type ServedGateway } from 'optlayer'
 
 import { listen, send, type Reply } from './helpers/gateway'
 
@@ -159,4 +159,39 @@ test("native front: the layer's rate limit holds on the answers it publishes, wi
   t.deepEqual(fronted.layer.stats().requests, plain.layer.stats().requests)
   // Another user is another count.
   t.is((await post(fronted, '{"q":1}', { 'x-api-key': 'erin' })).status, 200)
+})
+
+test('listenNative: the layer behind the native front answers repeated requests itself; other paths 404, probes answer', async (t) => {
+  let runs = 0
+  const layer = new OptimizationLayer<unknown, unknown>({
+    name: `front-process-${++layers}`,
+    processor: async (data) => {
+      runs++
+      return { echo: data }
+    },
+    cache: { l2: { maxBytes: 4 << 20 } },
+  })
+  await layer.start()
+  const listener = await layer.listenNative({ port: 0, host: '127.0.0.1' })
+  t.teardown(async () => {
+    await listener.close()
+    await layer.stop()
+  })
+  const post = (): Promise<Reply> =>
+    send(`${listener.url.origin}/process`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': '7' },
+      body: '{"a":1}',
+    })
+  const first = await post()
+  const second = await post()
+  t.is(first.status, 200)
+  t.deepEqual(first.json(), { echo: { a: 1 } })
+  t.deepEqual(second.json(), first.json())
+  t.is(listener.front.stats().processHits, 1)
+  t.is(runs, 1)
+  t.is((await send(`${listener.url.origin}/other`)).status, 404)
+  t.is((await send(`${listener.url.origin}/health`)).status, 200)
+  t.is((await send(`${listener.url.origin}/ready`)).status, 200)
+  await t.throwsAsync(layer.listenNative({ port: 0, path: 'process' }), { instanceOf: InvalidArgumentError })
 })

@@ -341,6 +341,7 @@ export {
   type ProcessRequestOptions,
 } from './layer/options'
 export { OptimizationLayer, type LayerCheck, type LayerStopReport } from './layer/optimization-layer'
+export type { LayerNativeListener, LayerNativeListenOptions } from './layer/native-listener'
 export { layerOptionsFromEnv } from './layer/from-env'
 export { BACKOFF_DEFAULTS } from './queue/backoff'
 export { TASK_QUEUE_DEFAULTS, type TaskQueueOptions } from './queue/options'

@@ -26,6 +26,7 @@ import { TaskQueue } from '../queue/task-queue'
 import { BackendClient } from './backend-client'
 import { EncodedBodies } from './encoded-bodies'
 import { FrontResults, type ResultPublisher } from './front-results'
+import { listenNative, type LayerNativeListener, type LayerNativeListenOptions } from './native-listener'
 import { layerOptionsFromEnv } from './from-env'
 import { createLayerHandler, type HandledResult } from './http-handler'
 import { openLayers, type LayerOutcome, type LayerStats } from './layer-metrics'
@@ -427,6 +428,28 @@ export class OptimizationLayer<D = unknown, R = unknown> {
       maxBodyBytes: Math.min(this.settings.maxBodyBytes, 64 * 1024),
       ...(this.limiter === undefined ? {} : { rateLimit: { limiter, limit: this.limiter.quota.limit } }),
     }
+  }
+
+  /**
+   * Serves {@link handler} at `path` (default `/process`) behind the native HTTP front on
+   * `port` (default 8080), with `/health` and `/ready`: a request equal to one the handler
+   * answered (user key, `Content-Type`, `Accept`, `Accept-Encoding`, body) is answered by the
+   * front itself, without entering JavaScript, while its result stays unchanged and fresh in
+   * the cache's L2 store, after the rate limit; everything else reaches the handler. With an
+   * access log, no L2 or a limiter that decides elsewhere (Redis, adaptive) every request
+   * reaches the handler. The rest of `options` are the front's (`NativeFrontOptions`).
+   * `close()` on what it resolves with closes the listener, not the layer.
+   *
+   * @example
+   * ```ts
+   * const listener = await layer.listenNative({ port: 8080 })
+   * // ... POST http://host:8080/process
+   * await listener.close()
+   * await layer.stop()
+   * ```
+   */
+  listenNative(options?: LayerNativeListenOptions): Promise<LayerNativeListener> {
+    return listenNative(this, options)
   }
 
   /**
