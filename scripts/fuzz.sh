@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target of the codec crate (fuzz/) for a bounded time and fails
 # if any of them finds a crash. Usage: scripts/fuzz.sh [seconds-per-target] (default 8).
+# FUZZ_PROFILE=dev builds the targets unoptimised: under a minute on its own against the
+# release build's several (13m46s beside the test command's other phases on this 2-core
+# kind of machine), at about a tenth of the executions a second; the test command uses it,
+# a longer run by hand should not. Default: release (cargo-fuzz's own, with debug assertions).
 #
 # cargo-fuzz passes unstable -Z flags (sanitizer, coverage); the toolchain here is
 # stable, and RUSTC_BOOTSTRAP=1 lets it accept them. Seeds are made fresh by our own
@@ -14,6 +18,11 @@ case "$seconds" in
 esac
 cd "$(dirname "$0")/.."
 export RUSTC_BOOTSTRAP=1
+case "${FUZZ_PROFILE:-release}" in
+  release) profile=() ;;
+  dev) profile=(--dev) ;;
+  *) echo "fuzz.sh: FUZZ_PROFILE must be release or dev, got '$FUZZ_PROFILE'" >&2; exit 2 ;;
+esac
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz.sh: installing cargo-fuzz (about a minute)" >&2
@@ -26,7 +35,7 @@ fi
 #
 # AddressSanitizer stays on for every target: snap, brotli-decompressor and zlib-rs decode with
 # unsafe Rust of their own, which it instruments.
-(cd fuzz && cargo fuzz build)
+(cd fuzz && cargo fuzz build "${profile[@]}")
 cargo run --quiet -p optlayer-codec --example fuzz_seeds -- fuzz/corpus
 
 cd fuzz
@@ -35,8 +44,8 @@ cd fuzz
 rm -f target/fuzz-failed
 cargo fuzz list | xargs -P "$(nproc 2>/dev/null || echo 1)" -I{} sh -c '
   echo "fuzz.sh: $1 for $2s" >&2
-  cargo fuzz run "$1" -- -max_total_time="$2" -rss_limit_mb=2048 -print_final_stats=0 >"target/fuzz-$1.log" 2>&1 ||
-    echo "$1" >>target/fuzz-failed' sh {} "$seconds"
+  cargo fuzz run $3 "$1" -- -max_total_time="$2" -rss_limit_mb=2048 -print_final_stats=0 >"target/fuzz-$1.log" 2>&1 ||
+    echo "$1" >>target/fuzz-failed' sh {} "$seconds" "${profile[*]:-}"
 failed=()
 if [ -f target/fuzz-failed ]; then
   mapfile -t failed <target/fuzz-failed
