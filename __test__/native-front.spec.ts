@@ -2,7 +2,7 @@ import { once } from 'node:events'
 import { connect } from 'node:net'
 import { createGzip } from 'node:zlib'
 
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 
 import {
   ConfigError,
@@ -88,6 +88,21 @@ async function serve(
   })
 }
 
+/** A backend, and the gateway in front of it twice: on its own `node:http` listener and behind the native front. */
+async function bothFronts(
+  t: ExecutionContext,
+  env: Record<string, string> = {},
+  gateway: Partial<GatewayOptions> = {},
+): Promise<{ plain: ServedGateway; fronted: ServedGateway }> {
+  const upstream = await backend()
+  t.teardown(() => upstream.close())
+  const plain = await serve(upstream.url, env, gateway)
+  t.teardown(() => plain.close())
+  const fronted = await serve(upstream.url, { ...env, NATIVE_FRONT: 'true' }, gateway)
+  t.teardown(() => fronted.close())
+  return { plain, fronted }
+}
+
 /** What must agree between the two fronts (date, age, request id and connection fields may differ). */
 function comparable(reply: Reply): unknown {
   const h = reply.headers
@@ -105,12 +120,7 @@ function comparable(reply: Reply): unknown {
 }
 
 test('native front: the same answers as the node:http listener, request for request, hits answered natively', async (t) => {
-  const upstream = await backend()
-  t.teardown(() => upstream.close())
-  const plain = await serve(upstream.url, {})
-  t.teardown(() => plain.close())
-  const fronted = await serve(upstream.url, { NATIVE_FRONT: 'true' })
-  t.teardown(() => fronted.close())
+  const { plain, fronted } = await bothFronts(t)
   const front = fronted.server.nativeFront
   if (front === undefined) return t.fail('no native front')
 
@@ -181,12 +191,7 @@ test('native front: the same answers as the node:http listener, request for requ
 })
 
 test('native front: a response that varies is answered natively per value of the fields it varies on', async (t) => {
-  const upstream = await backend()
-  t.teardown(() => upstream.close())
-  const plain = await serve(upstream.url, {})
-  t.teardown(() => plain.close())
-  const fronted = await serve(upstream.url, { NATIVE_FRONT: 'true' })
-  t.teardown(() => fronted.close())
+  const { plain, fronted } = await bothFronts(t)
   const french = { 'accept-language': 'fr' }
   const steps: Array<Record<string, string | string[]>> = [
     french,
@@ -242,13 +247,7 @@ test('native front: a fresh entry that went stale goes back to the gateway', asy
 })
 
 test("native front: the rate limit holds on its hits, with the gateway's counts, fields and 429", async (t) => {
-  const upstream = await backend()
-  t.teardown(() => upstream.close())
-  const env = { RATE_LIMIT_PER_MINUTE: '5', RATE_LIMIT_TYPE: 'sliding-log' }
-  const plain = await serve(upstream.url, env)
-  t.teardown(() => plain.close())
-  const fronted = await serve(upstream.url, { ...env, NATIVE_FRONT: 'true' })
-  t.teardown(() => fronted.close())
+  const { plain, fronted } = await bothFronts(t, { RATE_LIMIT_PER_MINUTE: '5', RATE_LIMIT_TYPE: 'sliding-log' })
   const limitFields = (reply: Reply): unknown => ({
     status: reply.status,
     limit: reply.headers['ratelimit-limit'],
@@ -308,13 +307,7 @@ test('native front: behind trusted proxies, or with a limiter deciding elsewhere
 })
 
 test("native front: past the gateway's bound on requests in flight it refuses natively with the gateway's 503; probes still answer", async (t) => {
-  const upstream = await backend()
-  t.teardown(() => upstream.close())
-  const bound = { maxInFlight: 2, retryAfterMs: 2_500 }
-  const plain = await serve(upstream.url, {}, bound)
-  t.teardown(() => plain.close())
-  const fronted = await serve(upstream.url, { NATIVE_FRONT: 'true' }, bound)
-  t.teardown(() => fronted.close())
+  const { plain, fronted } = await bothFronts(t, {}, { maxInFlight: 2, retryAfterMs: 2_500 })
   const refusal = (reply: Reply): unknown => ({
     ...(comparable(reply) as object),
     retryAfter: reply.headers['retry-after'],

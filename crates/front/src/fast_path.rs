@@ -71,7 +71,7 @@ pub(crate) fn answer<B>(
         return None;
     }
     let condition = Condition::of(headers)?;
-    let published = with_accept_encoding(headers, |accept| {
+    let published = with_joined_lines(headers, &ACCEPT_ENCODING, |accept| {
         forms.get(target.as_bytes(), accept, headers)
     })?;
     let Published::Form(form) = &*published else {
@@ -109,10 +109,14 @@ pub(crate) fn answer<B>(
     Some(Answer::Hit(response))
 }
 
-/// Runs `read` on the request's `Accept-Encoding` as the gateway saw it: absent, the one
-/// line, or its lines joined with `", "` (as Node joins them).
-fn with_accept_encoding<R>(headers: &HeaderMap, read: impl FnOnce(Option<&[u8]>) -> R) -> R {
-    let mut lines = headers.get_all(ACCEPT_ENCODING).iter();
+/// Runs `read` on the request's field `name` as the gateway saw it: absent, the one line, or
+/// its lines joined with `", "` (as Node joins them).
+fn with_joined_lines<R>(
+    headers: &HeaderMap,
+    name: &HeaderName,
+    read: impl FnOnce(Option<&[u8]>) -> R,
+) -> R {
+    let mut lines = headers.get_all(name).iter();
     let Some(first) = lines.next() else {
         return read(None);
     };
@@ -197,27 +201,18 @@ impl Condition {
 const IMF_FIXDATE_LEN: usize = 29;
 
 /// Whether the request's `If-None-Match` makes its answer a 304, by the gateway's rule (RFC
-/// 9110 §13.1.2): `*`, or a listed tag equal to the stored one by weak comparison. Its
-/// lines are read joined with `", "`, as Node joins them.
+/// 9110 §13.1.2): `*`, or a listed tag equal to the stored one by weak comparison.
 fn none_match(headers: &HeaderMap, form: &Form) -> bool {
-    let mut lines = headers.get_all(IF_NONE_MATCH).iter();
-    let Some(first) = lines.next() else {
-        return false;
-    };
-    let mut joined = first.as_bytes().to_vec();
-    for line in lines {
-        joined.extend_from_slice(b", ");
-        joined.extend_from_slice(line.as_bytes());
-    }
-    if joined.trim_ascii() == b"*" {
-        return true;
-    }
-    let Some(stored) = form.etag.as_deref() else {
-        return false;
-    };
-    // Bound first: the iterator borrows `joined`, which the tail expression would outlive.
-    let matched = entity_tags(&joined).any(|opaque| opaque == stored);
-    matched
+    with_joined_lines(headers, &IF_NONE_MATCH, |list| {
+        let Some(list) = list else {
+            return false;
+        };
+        list.trim_ascii() == b"*"
+            || form
+                .etag
+                .as_deref()
+                .is_some_and(|stored| entity_tags(list).any(|opaque| opaque == stored))
+    })
 }
 
 /// The opaque parts (quotes included) of the well-formed entity tags in an `If-None-Match`

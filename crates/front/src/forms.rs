@@ -195,12 +195,7 @@ impl Forms {
         };
         let mut values = Vec::with_capacity(names.len());
         for name in names.iter() {
-            let mut lines = headers.get_all(name).iter();
-            let first = lines.next();
-            if lines.next().is_some() {
-                return None;
-            }
-            values.push(first.map(HeaderValue::as_bytes));
+            values.push(single(headers, name)?.map(HeaderValue::as_bytes));
         }
         self.table.get(&variant_key(&base, values.into_iter()))
     }
@@ -315,6 +310,17 @@ fn variant_key<'a>(base: &[u8], values: impl Iterator<Item = Option<&'a [u8]>>) 
         push_part(&mut key, value);
     }
     key.into_boxed_slice()
+}
+
+/// `Some(None)` when `name` is absent, `Some(value)` when it is there once, `None` when
+/// repeated (Node would have joined or dropped the lines: not worth matching).
+pub(crate) fn single<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+) -> Option<Option<&'a HeaderValue>> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    values.next().is_none().then_some(first)
 }
 
 /// Appends one part of a key so that no two sequences of parts make the same key: 0 for an

@@ -24,7 +24,7 @@ use crate::error::FrontError;
 use crate::fast_path::{
     f64_at, now_ms, request_id, Answer, RECORD_FRESH_UNTIL, RECORD_NEGATIVE, REQUEST_ID,
 };
-use crate::forms::{parse_fields, push_part, FormLimits, FormTable, FORM_OVERHEAD};
+use crate::forms::{parse_fields, push_part, single, FormLimits, FormTable, FORM_OVERHEAD};
 use crate::limit::{store_key, Quota, Verdict};
 
 /// What the front needs to answer the layer's path: where it is, how the layer names its
@@ -248,14 +248,6 @@ pub(crate) fn answer(
         fields.append(name.clone(), value.clone());
     }
     Some(Answer::Hit(response))
-}
-
-/// `Some(None)` when `name` is absent, `Some(value)` when it is there once, `None` when
-/// repeated (Node would have joined or dropped the lines: not worth matching).
-fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<Option<&'a HeaderValue>> {
-    let mut values = headers.get_all(name).iter();
-    let first = values.next();
-    values.next().is_none().then_some(first)
 }
 
 /// Whether L2 still holds the record the answer was made from, and it is fresh.

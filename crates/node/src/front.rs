@@ -264,36 +264,34 @@ impl NativeFront {
         let pairs = field_pairs(fields).map_err(|f| f.into_napi(&env))?;
         let not_modified_fields =
             field_pairs(not_modified_fields).map_err(|f| f.into_napi(&env))?;
-        // A vary index record gone already: the hit is not published.
-        let vary_index = match vary_index_key {
-            None => None,
-            Some(key) => {
-                let key = store_key(&key);
-                match self.with_front(None, |front| front.stored_record(&key)) {
+        let vary_index_key = vary_index_key.map(|key| store_key(&key));
+        self.with_front(Ok(()), |front| {
+            // A vary index record gone already: the hit is not published.
+            let vary_index = match vary_index_key {
+                None => None,
+                Some(key) => match front.stored_record(&key) {
                     Some(record) => Some((key, record)),
                     None => return Ok(()),
-                }
-            }
-        };
-        let input = FormInput {
-            target,
-            accept_encoding,
-            l2_key: store_key(&l2_key),
-            request_time,
-            response_time,
-            fresh_until,
-            initial_age_ms,
-            status: u16::try_from(status).unwrap_or(0),
-            head_only,
-            fields: pairs,
-            body: bytes::Bytes::copy_from_slice(&body),
-            etag,
-            last_modified_ms,
-            not_modified_fields,
-            vary: vary_names.into_iter().zip(vary_values).collect(),
-            vary_index,
-        };
-        self.with_front(Ok(()), |front| {
+                },
+            };
+            let input = FormInput {
+                target,
+                accept_encoding,
+                l2_key: store_key(&l2_key),
+                request_time,
+                response_time,
+                fresh_until,
+                initial_age_ms,
+                status: u16::try_from(status).unwrap_or(0),
+                head_only,
+                fields: pairs,
+                body: bytes::Bytes::copy_from_slice(&body),
+                etag,
+                last_modified_ms,
+                not_modified_fields,
+                vary: vary_names.into_iter().zip(vary_values).collect(),
+                vary_index,
+            };
             front
                 .publish(input)
                 .map_err(|e| front_failure(e).into_napi(&env))
