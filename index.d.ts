@@ -423,6 +423,11 @@ export interface NativeFrontOptions {
   retryAfterMs?: number
   /** With `max_in_flight`: paths never refused (probes, metrics). */
   exemptPaths?: Array<string>
+  /**
+   * With `max_in_flight`: the bound follows the gateway's latency below it, keeping the
+   * mean near this many times its unqueued latency.
+   */
+  latencyTolerance?: number
   /** With a process store: the path of the layer's handler (`/process`). */
   processPath?: string
   /** With a process store: the request field naming the user, lower-case. */
@@ -447,6 +452,7 @@ export interface NativeFrontStats {
   panics: number
   forms: number
   formBytes: number
+  inFlightLimit: number
 }
 
 /** Options of a [`NativePriorityQueue`], validated by the TypeScript layer and again here. */

@@ -338,6 +338,52 @@ test("native front: past the gateway's bound on requests in flight it refuses na
   t.regex(metrics, /optlayer_front_shed_total\{port="\d+"\} 1\b/)
 })
 
+test('native front: with a latency tolerance its bound comes down under a queue and returns once the queue clears', async (t) => {
+  // One request at a time, 3 ms each: latency grows with what waits in flight, as on a saturated gateway.
+  let queue = Promise.resolve()
+  const upstream = await listen((_req, res) => {
+    queue = queue.then(
+      () =>
+        new Promise<void>((resolve) =>
+          setTimeout(() => {
+            res.writeHead(200, { 'cache-control': 'no-store' }).end('ok')
+            resolve()
+          }, 3),
+        ),
+    )
+  })
+  t.teardown(() => upstream.close())
+  const served = await serve(upstream.url, { NATIVE_FRONT: 'true' }, { maxInFlight: 32, latencyTolerancePercent: 100 })
+  t.teardown(() => served.close())
+  const bound = (): number => served.server.nativeFront?.stats().inFlightLimit ?? NaN
+  t.is(bound(), 32, 'it starts at the ceiling')
+
+  // Past the ceiling, so the front refuses, measures the unqueued latency and lowers the bound.
+  const statuses = new Map<number, number>()
+  let calling = true
+  const caller = async (): Promise<void> => {
+    while (calling) {
+      const { status } = await send(`${served.url.origin}/queued`)
+      statuses.set(status, (statuses.get(status) ?? 0) + 1)
+    }
+  }
+  const callers = Array.from({ length: 64 }, caller)
+  await waitFor('the bound to come down', () => bound() < 16, 30_000)
+  calling = false
+  await Promise.all(callers)
+  t.deepEqual([...statuses.keys()].sort(), [200, 503], 'served and refused, nothing else')
+
+  // One caller: latency is the unqueued figure again, and the bound climbs back to the ceiling.
+  await waitFor(
+    'the bound to return to the ceiling',
+    async () => (await send(`${served.url.origin}/queued`)).status === 200 && bound() === 32,
+    30_000,
+    0,
+  )
+  const metrics = await (await fetch(`${served.server.adminUrl?.origin}/metrics`)).text()
+  t.regex(metrics, /optlayer_front_in_flight_limit\{port="\d+"\} 32\b/)
+})
+
 test('native front: close lets a relayed request in flight finish, then refuses connections', async (t) => {
   const upstream = await backend()
   t.teardown(() => upstream.close())

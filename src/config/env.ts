@@ -46,6 +46,8 @@ export interface GatewayConfig {
   trustedProxies: TrustedNetwork[]
   /** `GATEWAY_MAX_IN_FLIGHT`: requests proxied at once per process. @default 1024 */
   maxInFlight: number
+  /** `GATEWAY_LATENCY_TOLERANCE_PERCENT`: with the native front, the bound follows latency. @default 0 (fixed) */
+  latencyTolerancePercent: number
   /** `UPSTREAM_TIMEOUT_MS`. @default 30000 */
   upstreamTimeoutMs: number
   /** `COMPRESSION_MIN_SIZE`: smallest response compressed, in bytes. @default 1024 */
@@ -285,6 +287,7 @@ function gatewayFromEnv(env: Env, hasBackends: boolean): GatewayConfig {
     userKeyHeader: header.toLowerCase(),
     trustedProxies: trustedProxiesFromEnv(env),
     maxInFlight: integerValue(env, 'GATEWAY_MAX_IN_FLIGHT') as number,
+    latencyTolerancePercent: integerValue(env, 'GATEWAY_LATENCY_TOLERANCE_PERCENT') as number,
     upstreamTimeoutMs: integerValue(env, 'UPSTREAM_TIMEOUT_MS') as number,
     compressionMinBytes: bytesValue(env, 'COMPRESSION_MIN_SIZE') as number,
     accessLog: booleanValue(env, 'ACCESS_LOG') as boolean,

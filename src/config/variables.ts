@@ -403,6 +403,17 @@ export const VARIABLES = Object.freeze([
     example: '4096',
   },
   {
+    name: 'GATEWAY_LATENCY_TOLERANCE_PERCENT',
+    kind: 'integer',
+    section: 'gateway',
+    default: '0',
+    min: 0,
+    max: 1_000,
+    description:
+      'with NATIVE_FRONT, the in-flight bound follows latency below GATEWAY_MAX_IN_FLIGHT, keeping the mean within this % over the unqueued latency; 0: fixed',
+    example: '100',
+  },
+  {
     name: 'UPSTREAM_TIMEOUT_MS',
     kind: 'duration-ms',
     section: 'gateway',

@@ -35,6 +35,12 @@ const FIGURES: ReadonlyArray<[string, Counter, 'counter' | 'gauge', string]> = [
   ['relayed_total', 'relayed', 'counter', 'Requests relayed to the gateway.'],
   ['relay_failures_total', 'relayFailures', 'counter', 'Relayed requests the gateway could not be reached for (502).'],
   ['panics_total', 'panics', 'counter', 'Connection tasks that panicked (their connection closed, the front went on).'],
+  [
+    'in_flight_limit',
+    'inFlightLimit',
+    'gauge',
+    'Relayed requests admitted at once now (0: no bound); below the gateway bound where it follows latency.',
+  ],
   ['forms', 'forms', 'gauge', 'Published hits and results held.'],
   ['form_bytes', 'formBytes', 'gauge', 'Bytes of the published hits and results held.'],
 ]

@@ -47,6 +47,16 @@ export const NATIVE_FRONT_DEFAULTS = Object.freeze({
 /** The smallest `maxHeaderBytes`: hyper reads a request head in buffers of at least 8 KiB. */
 export const NATIVE_FRONT_MIN_HEADER_BYTES = 8192
 
+/** The most latency a front's adaptive bound tolerates over the unqueued figure, in percent. @internal */
+export const LATENCY_TOLERANCE_MAX_PERCENT = 1_000
+
+/** The factor the native bound keeps latency within, or undefined for a fixed bound. */
+function latencyTolerance(admission: NativeAdmission | undefined): number | undefined {
+  const percent = admission?.latencyTolerancePercent ?? 0
+  if (percent === 0) return undefined
+  return 1 + wholeNumber('latencyTolerancePercent', percent, 0, LATENCY_TOLERANCE_MAX_PERCENT, 0) / 100
+}
+
 const OPTION_NAMES = optionNames<NativeFrontOptions>()(NATIVE_FRONT_DEFAULTS, {})
 
 /** A hit the gateway answered, for the front to answer alike: see `crates/front/src/forms.rs`. */
@@ -106,6 +116,8 @@ export interface NativeAdmission {
   retryAfterMs: number
   /** Paths never refused: the probes and the routes the server answers itself. */
   exemptPaths?: readonly string[]
+  /** Above 0: the bound follows latency below `maxInFlight`, the mean kept within this many percent over the unqueued figure. */
+  latencyTolerancePercent?: number
 }
 
 /** A gateway's rate limit as the native front applies it. @internal */
@@ -176,6 +188,7 @@ export class NativeFront {
       maxInFlight: placement.admission && wholeNumber('maxInFlight', placement.admission.maxInFlight, 1, 2 ** 31, 1),
       retryAfterMs: placement.admission?.retryAfterMs,
       exemptPaths: placement.admission?.exemptPaths?.slice(),
+      latencyTolerance: latencyTolerance(placement.admission),
       processPath: placement.process?.path,
       userKeyHeader: placement.process?.userKeyHeader,
       maxProcessBodyBytes: placement.process?.maxBodyBytes,

@@ -247,7 +247,8 @@ export class Gateway {
    * the excess of a surge is refused before it reaches this event loop. @internal
    */
   nativeAdmission(): NativeAdmission {
-    return { maxInFlight: this.settings.maxInFlight, retryAfterMs: this.settings.retryAfterMs }
+    const { maxInFlight, retryAfterMs, latencyTolerancePercent } = this.settings
+    return { maxInFlight, retryAfterMs, latencyTolerancePercent }
   }
 
   /** The requests by outcome, the native front's hits and refusals included. */

@@ -2,6 +2,7 @@ import type { BalancerAlgorithm, LoadBalancerOptions } from '../balancer/options
 import type { DistributedCache } from '../cache/distributed-cache'
 import type { DistributedCacheOptions } from '../cache/cache-options'
 import { InvalidArgumentError } from '../core/errors'
+import { LATENCY_TOLERANCE_MAX_PERCENT } from '../front/native-front'
 import { booleanOption, invalidOption, knownOptions, optionNames, timerMs, wholeNumber } from '../core/validate'
 import type { HttpUpstreamOptions } from '../pool/http-upstream'
 import type { RateLimiter, RateLimiterOptions } from '../ratelimit/rate-limiter'
@@ -55,6 +56,15 @@ export interface GatewayOptions {
   maxInFlight?: number
   /** `Retry-After` of the 503s of shedding and closing, in ms (sent rounded up to seconds). @default 1_000 */
   retryAfterMs?: number
+  /**
+   * Behind a native front: the bound on requests in flight follows the gateway's latency below
+   * `maxInFlight`, keeping the mean of what the front relays within this many percent over its
+   * unqueued latency (100: at most twice). Saturated, latency is in flight ÷ throughput, so a
+   * fixed bound lets admitted latency grow on a slower host; this finds the bound there.
+   * 0 keeps the bound at `maxInFlight`. The `node:http` listener alone always keeps it fixed.
+   * @default 0
+   */
+  latencyTolerancePercent?: number
   /**
    * Proxies whose `X-Forwarded-For` (and `-Proto`, `-Host`) is believed: CIDRs or addresses,
    * IPv4 and IPv6. From any other peer those headers are replaced, never extended.
@@ -110,6 +120,7 @@ export const GATEWAY_DEFAULTS = Object.freeze({
   maxAttempts: 2,
   maxInFlight: 1_000,
   retryAfterMs: 1_000,
+  latencyTolerancePercent: 0,
   trustedProxies: Object.freeze([] as string[]),
   apiKeyHeader: 'x-api-key',
   rateLimit: false as const,
@@ -142,6 +153,7 @@ export interface ResolvedGatewayOptions {
   maxAttempts: number
   maxInFlight: number
   retryAfterMs: number
+  latencyTolerancePercent: number
   apiKeyHeader: string
   maxObjectBytes: number
   compression: boolean
@@ -177,6 +189,13 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     maxAttempts: wholeNumber('maxAttempts', options.maxAttempts, 1, 100, d.maxAttempts),
     maxInFlight: wholeNumber('maxInFlight', options.maxInFlight, 1, 10_000_000, d.maxInFlight),
     retryAfterMs: wholeNumber('retryAfterMs', options.retryAfterMs, 0, 86_400_000, { fallback: d.retryAfterMs }),
+    latencyTolerancePercent: wholeNumber(
+      'latencyTolerancePercent',
+      options.latencyTolerancePercent,
+      0,
+      LATENCY_TOLERANCE_MAX_PERCENT,
+      d.latencyTolerancePercent,
+    ),
     // Node lower-cases incoming header names: a name given in capitals must still match.
     apiKeyHeader: apiKeyHeader.toLowerCase(),
     // At most 512 MiB: an entry may take twice this, and a cache value at most 2 GiB.

@@ -120,6 +120,7 @@ export function gatewayOptionsFromConfig(config: OptlayerConfig, backends: Optla
     maxObjectBytes: config.cache.maxObjectBytes,
     upstreamTimeoutMs: config.gateway.upstreamTimeoutMs,
     maxInFlight: config.gateway.maxInFlight,
+    latencyTolerancePercent: config.gateway.latencyTolerancePercent,
     trustedProxies: config.gateway.trustedProxies.map((network) => `${network.address}/${network.prefix}`),
     apiKeyHeader: config.gateway.userKeyHeader,
     compressMinBytes: config.gateway.compressionMinBytes,

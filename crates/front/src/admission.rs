@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::header::{HeaderValue, CACHE_CONTROL, RETRY_AFTER};
 use http::{Response, StatusCode};
@@ -16,6 +16,7 @@ use hyper::body::Incoming;
 
 use crate::fast_path::REQUEST_ID;
 use crate::holding::Holding;
+use crate::latency_limit::LatencyLimit;
 use crate::relay::{error_response, FrontBody};
 
 /// The bound the front holds on what it relays.
@@ -28,6 +29,10 @@ pub struct Admission {
     pub retry_after: Duration,
     /// Paths never refused (probes, metrics): they must answer however busy the gateway is.
     pub exempt_paths: Vec<String>,
+    /// With a value, the bound follows the gateway's latency below `max_in_flight`, keeping
+    /// the mean near this many times its unqueued latency (see [`LatencyLimit`]); without,
+    /// the bound is `max_in_flight`.
+    pub latency_tolerance: Option<f64>,
 }
 
 /// Whether a relay may start.
@@ -44,27 +49,52 @@ pub(crate) enum Entry {
 pub(crate) struct Gate {
     admission: Admission,
     in_flight: Arc<AtomicUsize>,
+    adaptive: Option<Arc<LatencyLimit>>,
 }
 
 impl Gate {
     pub(crate) fn new(admission: Admission) -> Self {
+        let adaptive = admission.latency_tolerance.map(|tolerance| {
+            Arc::new(LatencyLimit::new(
+                admission.max_in_flight,
+                tolerance,
+                Instant::now(),
+            ))
+        });
         Gate {
             admission,
             in_flight: Arc::new(AtomicUsize::new(0)),
+            adaptive,
         }
+    }
+
+    /// The bound in force now.
+    pub(crate) fn limit(&self) -> usize {
+        self.adaptive
+            .as_ref()
+            .map_or(self.admission.max_in_flight, |a| a.limit())
     }
 
     pub(crate) fn enter(&self, path: &str) -> Entry {
         if self.admission.exempt_paths.iter().any(|p| p == path) {
             return Entry::Exempt;
         }
-        let max = self.admission.max_in_flight;
+        let max = self.limit();
         let entered = self
             .in_flight
             .fetch_update(Relaxed, Relaxed, |n| (n < max).then_some(n + 1));
         match entered {
-            Ok(_) => Entry::Admitted(Permit(Arc::clone(&self.in_flight))),
-            Err(_) => Entry::Refused,
+            Ok(_) => Entry::Admitted(Permit {
+                in_flight: Arc::clone(&self.in_flight),
+                adaptive: self.adaptive.clone(),
+                entered: Instant::now(),
+            }),
+            Err(_) => {
+                if let Some(adaptive) = &self.adaptive {
+                    adaptive.refused();
+                }
+                Entry::Refused
+            }
         }
     }
 
@@ -88,11 +118,26 @@ impl Gate {
 }
 
 /// One relayed request counted in flight until dropped.
-pub(crate) struct Permit(Arc<AtomicUsize>);
+pub(crate) struct Permit {
+    in_flight: Arc<AtomicUsize>,
+    adaptive: Option<Arc<LatencyLimit>>,
+    entered: Instant,
+}
+
+impl Permit {
+    /// The gateway's response head has come: its latency moves an adaptive bound. (The body
+    /// is not waited for: a long download is the client's pace, not the gateway's.)
+    pub(crate) fn answered(&self) {
+        if let Some(adaptive) = &self.adaptive {
+            let now = Instant::now();
+            adaptive.sample(now.duration_since(self.entered), now);
+        }
+    }
+}
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Relaxed);
+        self.in_flight.fetch_sub(1, Relaxed);
     }
 }
 
@@ -109,6 +154,7 @@ mod tests {
             max_in_flight: max,
             retry_after: Duration::from_millis(1500),
             exempt_paths: vec!["/health".into()],
+            latency_tolerance: None,
         })
     }
 

@@ -81,6 +81,14 @@ impl FrontConfig {
         {
             return invalid("maxInFlight: expected at least 1");
         }
+        if self
+            .admission
+            .as_ref()
+            .and_then(|a| a.latency_tolerance)
+            .is_some_and(|t| !(t > 1.0 && t <= 100.0))
+        {
+            return invalid("latencyTolerance: expected more than 1, at most 100");
+        }
         if self.upstream.as_os_str().is_empty() {
             return invalid("upstream: expected the path of a Unix socket");
         }

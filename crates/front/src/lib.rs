@@ -21,6 +21,7 @@ mod error;
 mod fast_path;
 mod forms;
 mod holding;
+mod latency_limit;
 mod limit;
 mod process_path;
 mod relay;
@@ -183,9 +184,11 @@ impl Front {
     pub fn stats(&self) -> FrontStats {
         let (forms, bytes) = self.shared.forms.usage();
         let (process_forms, process_bytes) = self.shared.process_forms.usage();
-        self.shared
-            .counters
-            .snapshot((forms + process_forms, bytes + process_bytes))
+        let in_flight_limit = self.shared.gate.as_ref().map_or(0, |gate| gate.limit());
+        self.shared.counters.snapshot(
+            (forms + process_forms, bytes + process_bytes),
+            in_flight_limit,
+        )
     }
 
     /// Stops accepting, lets open requests finish within `grace`, cuts the rest and waits

@@ -306,7 +306,12 @@ async fn relay(
     }
     shared.counters.relayed.fetch_add(1, Relaxed);
     match upstream.lock().await.send(req, peer).await {
-        Ok(response) => response.map(|body| Either::Right(Relayed::new(body, permit))),
+        Ok(response) => {
+            if let Some(permit) = &permit {
+                permit.answered();
+            }
+            response.map(|body| Either::Right(Relayed::new(body, permit)))
+        }
         Err(RelayError::BadRequestBody) => bad_request_body(),
         Err(RelayError::Unreachable) => gateway_failed(shared, "the gateway could not be reached"),
         Err(RelayError::Broken) => gateway_failed(shared, "the gateway's connection failed"),

@@ -41,10 +41,13 @@ pub struct FrontStats {
     /// Published answers held (hits and the layer's results), and their bytes.
     pub forms: u64,
     pub form_bytes: u64,
+    /// The bound on relayed requests in flight now (0: none): `max_in_flight`, or below it
+    /// where the bound follows the gateway's latency.
+    pub in_flight_limit: u64,
 }
 
 impl Counters {
-    pub(crate) fn snapshot(&self, forms: (usize, usize)) -> FrontStats {
+    pub(crate) fn snapshot(&self, forms: (usize, usize), in_flight_limit: usize) -> FrontStats {
         FrontStats {
             connections: self.connections.load(Relaxed),
             open_connections: self.open_connections.load(Relaxed),
@@ -58,6 +61,7 @@ impl Counters {
             panics: self.panics.load(Relaxed),
             forms: forms.0 as u64,
             form_bytes: forms.1 as u64,
+            in_flight_limit: in_flight_limit as u64,
         }
     }
 }

@@ -44,6 +44,9 @@ pub struct NativeFrontOptions {
     pub retry_after_ms: Option<f64>,
     /// With `max_in_flight`: paths never refused (probes, metrics).
     pub exempt_paths: Option<Vec<String>>,
+    /// With `max_in_flight`: the bound follows the gateway's latency below it, keeping the
+    /// mean near this many times its unqueued latency.
+    pub latency_tolerance: Option<f64>,
     /// With a process store: the path of the layer's handler (`/process`).
     pub process_path: Option<String>,
     /// With a process store: the request field naming the user, lower-case.
@@ -116,6 +119,7 @@ pub struct NativeFrontStats {
     pub panics: f64,
     pub forms: f64,
     pub form_bytes: f64,
+    pub in_flight_limit: f64,
 }
 
 impl From<FrontStats> for NativeFrontStats {
@@ -133,6 +137,7 @@ impl From<FrontStats> for NativeFrontStats {
             panics: s.panics as f64,
             forms: s.forms as f64,
             form_bytes: s.form_bytes as f64,
+            in_flight_limit: s.in_flight_limit as f64,
         }
     }
 }
@@ -193,6 +198,7 @@ impl NativeFront {
                 options.retry_after_ms.unwrap_or(0.0).clamp(0.0, 1e12) / 1000.0,
             ),
             exempt_paths: options.exempt_paths.clone().unwrap_or_default(),
+            latency_tolerance: options.latency_tolerance,
         });
         // Each given object must still be open: a closed one has nothing to share.
         let open = |what: &str| {
