@@ -86,7 +86,10 @@ impl Gate {
         match entered {
             Ok(_) => Entry::Admitted(Permit {
                 in_flight: Arc::clone(&self.in_flight),
-                adaptive: self.adaptive.clone(),
+                adaptive: self
+                    .adaptive
+                    .as_ref()
+                    .map(|a| (Arc::clone(a), a.generation())),
                 entered: Instant::now(),
             }),
             Err(_) => {
@@ -120,7 +123,8 @@ impl Gate {
 /// One relayed request counted in flight until dropped.
 pub(crate) struct Permit {
     in_flight: Arc<AtomicUsize>,
-    adaptive: Option<Arc<LatencyLimit>>,
+    /// An adaptive bound and the generation the request was admitted in.
+    adaptive: Option<(Arc<LatencyLimit>, u64)>,
     entered: Instant,
 }
 
@@ -128,9 +132,9 @@ impl Permit {
     /// The gateway's response head has come: its latency moves an adaptive bound. (The body
     /// is not waited for: a long download is the client's pace, not the gateway's.)
     pub(crate) fn answered(&self) {
-        if let Some(adaptive) = &self.adaptive {
+        if let Some((adaptive, generation)) = &self.adaptive {
             let now = Instant::now();
-            adaptive.sample(now.duration_since(self.entered), now);
+            adaptive.sample(now.duration_since(self.entered), *generation, now);
         }
     }
 }
