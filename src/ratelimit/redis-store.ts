@@ -15,6 +15,7 @@ import { validateQuota, type FixedRateAlgorithm, type Quota } from './quota'
 import { RATE_LIMIT_SCRIPTS, scriptArguments } from './redis-scripts'
 import { createRedisClient, warnIfUnsafeClient, whenReady, type RedisAddress } from '../redis/clients'
 import { HangGuard } from '../redis/hang-guard'
+import { WriteCoalescer } from '../redis/write-coalescer'
 import { keyPart } from '../redis/key-part'
 import { knownOptions, optionNames, wholeNumber } from '../core/validate'
 
@@ -169,6 +170,7 @@ export class RedisRateLimitStore {
   private readonly client: Redis | Cluster
   /** A client that let a command time out gets none until it answers a probe: a hung Redis costs one timeout. */
   private readonly hangs = new HangGuard()
+  private readonly writes = new WriteCoalescer()
   private readonly ownsClient: boolean
   private readonly keyPrefix: string
   private readonly parameters: readonly number[]
@@ -321,6 +323,7 @@ export class RedisRateLimitStore {
     }
     let reply: unknown
     try {
+      this.writes.beforeCommand(this.client)
       reply = await this.script.call(this.client, this.redisKey(key), upTo, atLeast, ...this.parameters)
     } catch (error) {
       this.hangs.failed(this.client, error)
