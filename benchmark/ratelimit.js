@@ -168,7 +168,9 @@ const NOTES = [
     ' checked). Both sides use one ioredis connection; RateLimiterRedis gets enableOfflineQueue: false as its docs' +
     ` advise. Batching leases ${BATCH_SIZE} units per key per round trip for 100 ms (the default leaseMs): with` +
     ` ${DISTRIBUTED_KEYS} keys visited in turn, a key comes back every ${DISTRIBUTED_KEYS} decisions, so how much` +
-    ' of each lease is used before it expires depends on the throughput (see redis cmds/dec).',
+    ' of each lease is used before it expires depends on the throughput (see redis cmds/dec).' +
+    " Ours corks its connection's socket for the commands of one tick (flushed every 16 and at the tick's end);" +
+    ' RateLimiterRedis writes each command as ioredis does by default.',
 ]
 
 async function run(options) {
