@@ -86,11 +86,11 @@ impl Gate {
         match entered {
             Ok(_) => Entry::Admitted(Permit {
                 in_flight: Arc::clone(&self.in_flight),
-                adaptive: self
-                    .adaptive
-                    .as_ref()
-                    .map(|a| (Arc::clone(a), a.generation())),
-                entered: Instant::now(),
+                adaptive: self.adaptive.as_ref().map(|a| Sample {
+                    limit: Arc::clone(a),
+                    generation: a.generation(),
+                    entered: Instant::now(),
+                }),
             }),
             Err(_) => {
                 if let Some(adaptive) = &self.adaptive {
@@ -123,8 +123,14 @@ impl Gate {
 /// One relayed request counted in flight until dropped.
 pub(crate) struct Permit {
     in_flight: Arc<AtomicUsize>,
-    /// An adaptive bound and the generation the request was admitted in.
-    adaptive: Option<(Arc<LatencyLimit>, u64)>,
+    /// Under an adaptive bound: what its latency sample needs.
+    adaptive: Option<Sample>,
+}
+
+/// The adaptive bound a request was admitted under, in which generation, and when.
+struct Sample {
+    limit: Arc<LatencyLimit>,
+    generation: u64,
     entered: Instant,
 }
 
@@ -132,9 +138,14 @@ impl Permit {
     /// The gateway's response head has come: its latency moves an adaptive bound. (The body
     /// is not waited for: a long download is the client's pace, not the gateway's.)
     pub(crate) fn answered(&self) {
-        if let Some((adaptive, generation)) = &self.adaptive {
+        if let Some(Sample {
+            limit,
+            generation,
+            entered,
+        }) = &self.adaptive
+        {
             let now = Instant::now();
-            adaptive.sample(now.duration_since(self.entered), *generation, now);
+            limit.sample(now.duration_since(*entered), *generation, now);
         }
     }
 }
