@@ -879,6 +879,27 @@ test('httpUpstream.dispatch hands the response to undici handler callbacks and c
   t.throws(() => upstream.dispatch({ path: '/late' }, {}), { instanceOf: ClosedError })
 })
 
+test('HTTP upstreams reach /metrics by origin, two of one origin summed, and leave it on close', async (t) => {
+  const server = http.createServer((_request, response) => response.end('ok'))
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => server.close())
+  const origin = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`
+  const gateways = httpUpstream(origin)
+  const layers = httpUpstream(origin)
+  for (const upstream of [gateways, layers, gateways]) await (await upstream.request('/')).body.text()
+  const body = await new MetricsCollector({ defaultMetrics: false }).expose()
+  // Other specs of this file run at once with upstreams of their own: only this origin's series are compared.
+  const series = (name: string) =>
+    body.split('\n').filter((line) => line.startsWith(`optlayer_upstream_${name}{origin="${origin}"}`))
+  t.deepEqual(series('requests_total'), [`optlayer_upstream_requests_total{origin="${origin}"} 3`])
+  t.deepEqual(series('connections'), [`optlayer_upstream_connections{origin="${origin}"} 2`])
+  t.deepEqual(series('failures_total'), [`optlayer_upstream_failures_total{origin="${origin}"} 0`])
+  t.regex(body, new RegExp(`optlayer_upstream_headers_latency_p99_seconds\\{origin="${origin}"\\} [0-9.e-]+`))
+  await Promise.all([gateways.close(), layers.close()])
+  t.false((await new MetricsCollector({ defaultMetrics: false }).expose()).includes(`origin="${origin}"`))
+})
+
 test('pool usage reaches /metrics under the pool name, and leaves it on close', async (t) => {
   const { pool } = objectPool({ name: 'metrics-probe', max: 2 })
   const held = await pool.acquire()

@@ -6,6 +6,7 @@ import { Pool, type Dispatcher } from 'undici'
 import { ClosedError, InvalidArgumentError } from '../core/errors'
 import { invalidOption, knownOptions, numberInRange, optionNames, positiveNumber, wholeNumber } from '../core/validate'
 import { LatencyStats, type LatencySummary } from './latency-stats'
+import { openUpstreams } from './upstream-metrics'
 
 /**
  * Options of {@link httpUpstream}, named like `ConnectionPool`'s where they mean the same and
@@ -110,6 +111,7 @@ export class HttpUpstream {
   constructor(origin: string, pool: Pool) {
     this.origin = origin
     this.pool = pool
+    openUpstreams.add(this)
   }
 
   /**
@@ -181,6 +183,7 @@ export class HttpUpstream {
   /** Stops taking requests, lets those in flight finish, then closes every connection. */
   async close(): Promise<void> {
     this.closed = true
+    openUpstreams.delete(this)
     try {
       if (!this.pool.closed) await this.pool.close()
     } finally {
@@ -191,6 +194,7 @@ export class HttpUpstream {
   /** Closes every connection now, failing requests in flight with `error` (or undici's). */
   async destroy(error?: Error): Promise<void> {
     this.closed = true
+    openUpstreams.delete(this)
     try {
       if (!this.pool.destroyed) await this.pool.destroy(error ?? null)
     } finally {
