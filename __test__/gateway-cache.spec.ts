@@ -249,6 +249,8 @@ test('100 concurrent identical misses make exactly one upstream request; unstora
   const { url, gateway } = await gatewayFor({ backends: [{ url: origin.url }] })
   const replies = Array.from({ length: 100 }, () => send(`${url}/popular`))
   await waitFor('100 requests in flight', () => gateway.stats().inFlight === 100)
+  // In flight at the gateway is not yet arrived at the backend: wait for the one upstream request, then check it is one.
+  await waitFor('the upstream request', () => count(origin, '/popular') > 0)
   t.is(count(origin, '/popular'), 1)
   held.shift()!.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60' }).end('shared')
   const all = await Promise.all(replies)
@@ -259,6 +261,7 @@ test('100 concurrent identical misses make exactly one upstream request; unstora
 
   const personal = Array.from({ length: 10 }, () => send(`${url}/personal`))
   await waitFor('10 requests in flight', () => gateway.stats().inFlight === 10)
+  await waitFor('the first upstream request', () => count(origin, '/personal') > 0)
   t.is(count(origin, '/personal'), 1)
   held.shift()!.writeHead(200, { 'cache-control': 'no-store' }).end('mine')
   // Not storable: the others are let go and each asks the backend.
