@@ -19,6 +19,8 @@ export interface RedisClientOptions {
   atMostOnce: boolean
   /** A pub/sub subscriber: it queues SUBSCRIBE until connected and has no command timeout. */
   subscriber?: boolean
+  /** ioredis auto-pipelining: the commands of one tick leave in one write. */
+  autoPipelining?: boolean
 }
 
 /**
@@ -53,13 +55,14 @@ const noop = (): void => {}
  * @internal
  */
 export function createRedisClient(address: RedisAddress, options: RedisClientOptions): Redis | Cluster {
-  const { timeoutMs, atMostOnce, subscriber = false } = options
+  const { timeoutMs, atMostOnce, subscriber = false, autoPipelining = false } = options
   const perNode = {
     maxRetriesPerRequest: atMostOnce ? 0 : 1,
     ...(atMostOnce ? { autoResendUnfulfilledCommands: false } : {}),
     // A subscriber's connection stays silent for long stretches; a command timeout would cut it.
     ...(subscriber ? {} : { commandTimeout: timeoutMs }),
     connectTimeout: timeoutMs,
+    enableAutoPipelining: autoPipelining,
   }
   // `{ url, tls }` would otherwise connect without the setting the caller meant.
   knownOptions('redis', address, 'url' in address ? ['url'] : ['cluster'])
@@ -76,6 +79,7 @@ export function createRedisClient(address: RedisAddress, options: RedisClientOpt
     }
     const cluster = new Cluster([...address.cluster], {
       enableOfflineQueue: subscriber,
+      enableAutoPipelining: autoPipelining,
       clusterRetryStrategy: reconnectDelay,
       ...(atMostOnce ? { retryDelayOnFailover: 0 } : {}),
       redisOptions: perNode,
