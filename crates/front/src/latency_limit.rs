@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 /// The least bound it sets (the ceiling, if that is lower): enough to keep the gateway busy
 /// while one response is written and the next request read.
-pub(crate) const MIN_LIMIT: usize = 3;
+const MIN_LIMIT: usize = 3;
 /// How long a window gathers samples before the bound moves.
 const WINDOW: Duration = Duration::from_millis(100);
 /// Fewer samples than this and a window goes on gathering: one slow request must not halve
