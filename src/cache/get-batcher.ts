@@ -2,6 +2,8 @@ import type Redis from 'ioredis'
 import type { Cluster } from 'ioredis'
 import calculateSlot from 'cluster-key-slot'
 
+import type { WriteCoalescer } from '../redis/write-coalescer'
+
 /** Keys of one MGET at most: a bound on the reply a single command builds in Redis. */
 const MAX_KEYS_PER_MGET = 256
 
@@ -21,6 +23,8 @@ interface Waiter {
 export class GetBatcher {
   private pending = new Map<Redis | Cluster, Map<string, Waiter[]>>()
   private scheduled = false
+
+  constructor(private readonly writes: WriteCoalescer) {}
 
   /** The value of `key` through `client`, batched with the other reads of this tick. */
   get(client: Redis | Cluster, key: string): Promise<Buffer | null> {
@@ -43,7 +47,10 @@ export class GetBatcher {
     const pending = this.pending
     this.pending = new Map()
     for (const [client, keys] of pending) {
-      for (const group of groups(client, [...keys.keys()])) send(client, group, keys)
+      for (const group of groups(client, [...keys.keys()])) {
+        this.writes.beforeCommand(client)
+        send(client, group, keys)
+      }
     }
   }
 }

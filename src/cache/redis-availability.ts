@@ -3,6 +3,7 @@ import type { EventEmitter } from 'node:events'
 import type { Cluster, Redis } from 'ioredis'
 
 import { AbortError, UnavailableError } from '../core/errors'
+import { canSend, socketEnded } from '../redis/clients'
 import { HangGuard } from '../redis/hang-guard'
 import { abortable } from './abortable'
 import type { RedisTier } from './redis-tier'
@@ -89,17 +90,19 @@ export class RedisAvailability {
 
   /**
    * Whether a call for `key` would not be attempted now: an outage is known and its
-   * connection is not ready, or its connection is hung.
+   * connection is not ready, or its connection is hung. A socket that has just ended makes
+   * the outage known here, before a call or change is sent into it.
    */
   unreachable(key: string): boolean {
-    if (!this.down && !this.hangs.any) return false
     const client = this.clientOf(key)
-    return this.hangs.suspect(client) || (this.down && client.status !== 'ready')
+    if (socketEnded(client)) this.markDown(new Error('connection closed'))
+    if (!this.down && !this.hangs.any) return false
+    return this.hangs.suspect(client) || (this.down && !canSend(client))
   }
 
   /** Whether every connection is ready. */
   connected(): boolean {
-    return this.l3.clients.every((client) => client.status === 'ready')
+    return this.l3.clients.every(canSend)
   }
 
   /** The `UnavailableError` of a call or change Redis could not take. */
@@ -122,7 +125,8 @@ export class RedisAvailability {
 
   /** The connection that serves `key`. */
   private clientOf(key: string): Redis | Cluster {
-    return this.l3.clientFor(this.host.redisKey(key))
+    const { clients } = this.l3
+    return clients.length === 1 ? (clients[0] as Redis | Cluster) : this.l3.clientFor(this.host.redisKey(key))
   }
 
   private failed(err: unknown, hard: boolean): undefined {

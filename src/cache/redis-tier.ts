@@ -5,6 +5,7 @@ import { InvalidArgumentError } from '../core/errors'
 import { native } from '../core/native'
 import { knownOptions } from '../core/validate'
 import { createRedisClient, redisUrl, whenReady, type RedisAddress } from '../redis/clients'
+import { WriteCoalescer } from '../redis/write-coalescer'
 import { GetBatcher } from './get-batcher'
 
 /**
@@ -50,7 +51,9 @@ export class RedisTier {
   /** One standalone client: every command travels, in order, on one connection. */
   readonly singleConnection: boolean
   private startup: Promise<void> | undefined
-  private readonly batcher = new GetBatcher()
+  /** The commands of one tick leave in a few writes (see WriteCoalescer). */
+  private readonly writes = new WriteCoalescer()
+  private readonly batcher = new GetBatcher(this.writes)
 
   constructor(options: L3Options) {
     const { redis } = options
@@ -63,7 +66,7 @@ export class RedisTier {
     else if ('nodes' in redis) knownOptions('redis', redis, ['nodes'])
     // Reads and writes of a cache are idempotent: one retry per command is harmless.
     const own = (address: RedisAddress): Redis | Cluster =>
-      createRedisClient(address, { timeoutMs: this.timeoutMs, atMostOnce: false, autoPipelining: true })
+      createRedisClient(address, { timeoutMs: this.timeoutMs, atMostOnce: false })
     if ('client' in redis) {
       this.clients = [redis.client]
       this.owned = false
@@ -117,13 +120,16 @@ export class RedisTier {
   async set(key: string, record: Buffer, ttlMs: number): Promise<void> {
     if (this.startup !== undefined) await this.startup
     const client = this.clientFor(key)
+    this.writes.beforeCommand(client)
     await (ttlMs > 0 ? client.set(key, record, 'PX', Math.ceil(ttlMs)) : client.set(key, record))
   }
 
   /** Removes `key`. */
   async delete(key: string): Promise<void> {
     if (this.startup !== undefined) await this.startup
-    await this.clientFor(key).del(key)
+    const client = this.clientFor(key)
+    this.writes.beforeCommand(client)
+    await client.del(key)
   }
 
   /**
@@ -155,13 +161,17 @@ export class RedisTier {
   /** Takes the lease `key` for `ttlMs` if nobody holds it; true when taken. */
   async acquireLease(key: string, token: string, ttlMs: number): Promise<boolean> {
     if (this.startup !== undefined) await this.startup
-    return (await this.clientFor(key).set(key, token, 'PX', ttlMs, 'NX')) === 'OK'
+    const client = this.clientFor(key)
+    this.writes.beforeCommand(client)
+    return (await client.set(key, token, 'PX', ttlMs, 'NX')) === 'OK'
   }
 
   /** Lets go of the lease `key` if `token` still holds it. */
   async releaseLease(key: string, token: string): Promise<void> {
     if (this.startup !== undefined) await this.startup
-    await this.clientFor(key).eval(RELEASE_LEASE, 1, key, token)
+    const client = this.clientFor(key)
+    this.writes.beforeCommand(client)
+    await client.eval(RELEASE_LEASE, 1, key, token)
   }
 
   private async connect(): Promise<void> {

@@ -13,7 +13,7 @@ import type { RateLimitDecision } from './decision'
 import { checkKey } from './key'
 import { validateQuota, type FixedRateAlgorithm, type Quota } from './quota'
 import { RATE_LIMIT_SCRIPTS, scriptArguments } from './redis-scripts'
-import { createRedisClient, warnIfUnsafeClient, whenReady, type RedisAddress } from '../redis/clients'
+import { canSend, createRedisClient, warnIfUnsafeClient, whenReady, type RedisAddress } from '../redis/clients'
 import { HangGuard } from '../redis/hang-guard'
 import { WriteCoalescer } from '../redis/write-coalescer'
 import { keyPart } from '../redis/key-part'
@@ -283,7 +283,7 @@ export class RedisRateLimitStore {
    * {@link UnavailableError}, so a caller with a fallback can skip the attempt.
    */
   available(): boolean {
-    return this.closing === undefined && this.client.status === 'ready' && !this.hangs.suspect(this.client)
+    return this.closing === undefined && canSend(this.client) && !this.hangs.suspect(this.client)
   }
 
   /**

@@ -19,8 +19,6 @@ export interface RedisClientOptions {
   atMostOnce: boolean
   /** A pub/sub subscriber: it queues SUBSCRIBE until connected and has no command timeout. */
   subscriber?: boolean
-  /** ioredis auto-pipelining: the commands of one tick leave in one write. */
-  autoPipelining?: boolean
 }
 
 /**
@@ -55,14 +53,13 @@ const noop = (): void => {}
  * @internal
  */
 export function createRedisClient(address: RedisAddress, options: RedisClientOptions): Redis | Cluster {
-  const { timeoutMs, atMostOnce, subscriber = false, autoPipelining = false } = options
+  const { timeoutMs, atMostOnce, subscriber = false } = options
   const perNode = {
     maxRetriesPerRequest: atMostOnce ? 0 : 1,
     ...(atMostOnce ? { autoResendUnfulfilledCommands: false } : {}),
     // A subscriber's connection stays silent for long stretches; a command timeout would cut it.
     ...(subscriber ? {} : { commandTimeout: timeoutMs }),
     connectTimeout: timeoutMs,
-    enableAutoPipelining: autoPipelining,
   }
   // `{ url, tls }` would otherwise connect without the setting the caller meant.
   knownOptions('redis', address, 'url' in address ? ['url'] : ['cluster'])
@@ -79,7 +76,6 @@ export function createRedisClient(address: RedisAddress, options: RedisClientOpt
     }
     const cluster = new Cluster([...address.cluster], {
       enableOfflineQueue: subscriber,
-      enableAutoPipelining: autoPipelining,
       clusterRetryStrategy: reconnectDelay,
       ...(atMostOnce ? { retryDelayOnFailover: 0 } : {}),
       redisOptions: perNode,
@@ -111,6 +107,23 @@ export async function whenReady(client: Redis | Cluster, timeoutMs: number, sign
   } catch {
     // Timed out, closed, or a connection error: the calls report it.
   }
+}
+
+/**
+ * Whether `client` says `ready` but its socket can take no more writes. ioredis changes state
+ * only on the socket's `close`, an event-loop turn or two after the socket has ended, and a
+ * command written meanwhile fails at once: callers ask the socket too, so that they know of
+ * the outage before they send into it. A Cluster's per-node sockets are its own to watch.
+ * @internal
+ */
+export function socketEnded(client: Redis | Cluster): boolean {
+  const stream = (client as { stream?: { writable: boolean } }).stream
+  return client.status === 'ready' && stream !== undefined && !stream.writable
+}
+
+/** Whether `client` can send a command now (see {@link socketEnded}). @internal */
+export function canSend(client: Redis | Cluster): boolean {
+  return client.status === 'ready' && !socketEnded(client)
 }
 
 // Clients already warned about, so that components sharing a client warn once.

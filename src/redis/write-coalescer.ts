@@ -11,9 +11,11 @@ import type { Cluster, Redis } from 'ioredis'
  *
  * Why not ioredis' `enableAutoPipelining`: it coalesces too, but through a pipeline object per
  * batch, which cost the rate limiter more than it saved (0.5-0.6x the decisions a second
- * without it, with more GC). Why flush within the tick: a flush only at its end made Node and
- * Redis take turns, each idle while the other worked through the whole batch (0.7-0.8x); every
- * 16 commands Redis starts on the first ones while the rest are written.
+ * without it, with more GC), and it sends a batch only once the one before has been answered:
+ * against a hung Redis a cache read queued behind a stuck batch waited out two command
+ * timeouts. Why flush within the tick: a flush only at its end made Node and Redis take turns,
+ * each idle while the other worked through the whole batch (0.7-0.8x); every 16 commands Redis
+ * starts on the first ones while the rest are written.
  *
  * Only a standalone client's socket is corked: a Cluster writes to one socket per node, and its
  * commands pass as they are.
