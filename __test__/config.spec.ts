@@ -137,7 +137,7 @@ test("every variable's example is accepted, and unset variables take the table's
     compressionMinBytes: 1024,
     accessLog: false,
     demo: true,
-    nativeFront: false,
+    nativeFront: { threads: 1 },
   })
 })
 

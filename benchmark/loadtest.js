@@ -59,6 +59,8 @@ const gateway =
       [CLI, 'serve'],
       gatewayEnv(ctx, workers, extra),
     )
+// The gateway's cases on node:http alone; the native front, the default, has cases of its own.
+const NODE_LISTENER = { NATIVE_FRONT: 'false' }
 const peer = (kind) => (ctx) =>
   startProcess(kind, ...node('loadtest-servers.js', kind, String(ctx.port), ctx.backendUrl))
 
@@ -83,7 +85,7 @@ const CASES = [
     role: 'ours',
     needs: 'gateway',
     path: '/cacheable',
-    start: gateway(1),
+    start: gateway(1, NODE_LISTENER),
     peers: ['nginx-cache'],
   },
   {
@@ -92,7 +94,7 @@ const CASES = [
     role: 'ours',
     needs: 'gateway',
     path: '/no-store',
-    start: gateway(1),
+    start: gateway(1, NODE_LISTENER),
     peers: ['nginx-proxy', 'fastify', 'undici'],
   },
   {
@@ -102,7 +104,7 @@ const CASES = [
     needs: 'gateway',
     path: '/process',
     body: 'fixed',
-    start: gateway(1),
+    start: gateway(1, NODE_LISTENER),
     peers: [],
   },
   {
@@ -112,7 +114,7 @@ const CASES = [
     needs: 'gateway',
     path: '/process',
     body: 'unique',
-    start: gateway(1),
+    start: gateway(1, NODE_LISTENER),
     peers: [],
   },
   {
@@ -121,7 +123,7 @@ const CASES = [
     role: 'ours',
     needs: 'gateway',
     path: '/cacheable',
-    start: gateway(2),
+    start: gateway(2, NODE_LISTENER),
     reference: 'bare-cluster',
     peers: ['nginx-cache'],
   },

@@ -10,7 +10,9 @@ import { redisFromEnv, type RedisConfig } from './redis-config'
 import { trustedProxiesFromEnv, type TrustedNetwork } from './trusted-proxies'
 import { unknownVariableWarnings } from './unknown-variables'
 import { booleanValue, bytesValue, enumValue, integerValue, raw, stringValue, type Env } from './values'
-import type { VariableName } from './variables'
+import type { NATIVE_FRONT_MODES, VariableName } from './variables'
+
+type NativeFrontMode = (typeof NATIVE_FRONT_MODES)[number]
 
 /** The gateway's rate limit per client, from `RATE_LIMIT_*`. */
 export interface RateLimitConfig {
@@ -56,7 +58,10 @@ export interface GatewayConfig {
   accessLog: boolean
   /** `DEMO`: serve the in-process demo backend. @default true when `BACKENDS` is unset */
   demo: boolean
-  /** `NATIVE_FRONT` (and `NATIVE_FRONT_THREADS`): the native HTTP front owns the port. @default false */
+  /**
+   * `NATIVE_FRONT` (and `NATIVE_FRONT_THREADS`): the native HTTP front owns the port, or false.
+   * @default the front, where `HOST`, `HTTP_MAX_HEADER_SIZE`, `WORKERS` and `PORT` allow it
+   */
   nativeFront: false | { threads: number }
 }
 
@@ -296,22 +301,34 @@ function gatewayFromEnv(env: Env, hasBackends: boolean): GatewayConfig {
   }
 }
 
-/** `NATIVE_FRONT_THREADS` is checked even when `NATIVE_FRONT` is off: a bad value is a mistake either way. */
+/**
+ * `NATIVE_FRONT`: `auto` (the default) puts the front in wherever it can serve and falls back to
+ * `node:http` alone; `true` insists and stops start-up naming what prevents it.
+ * `NATIVE_FRONT_THREADS` is checked whatever the mode: a bad value is a mistake either way.
+ */
 function nativeFrontFromEnv(env: Env): GatewayConfig['nativeFront'] {
   const threads = integerValue(env, 'NATIVE_FRONT_THREADS') as number
-  if (booleanValue(env, 'NATIVE_FRONT') !== true) return false
+  const mode = enumValue<NativeFrontMode>(env, 'NATIVE_FRONT') as NativeFrontMode
+  if (mode === 'false') return false
+  const insisted = mode === 'true'
   // The front binds the address itself, without a name lookup.
   const host = stringValue(env, 'HOST') as string
   if (isIP(host) === 0) {
+    if (!insisted) return false
     throw new ConfigError(`HOST must be an IP address with NATIVE_FRONT=true, got "${raw(env, 'HOST')}"`)
   }
   // The front enforces the listener's limits; it cannot read a head in less than its buffer.
   const maxHeaderSize = integerValue(env, 'HTTP_MAX_HEADER_SIZE') as number
   if (maxHeaderSize < NATIVE_FRONT_MIN_HEADER_BYTES) {
+    if (!insisted) return false
     throw new ConfigError(
       `HTTP_MAX_HEADER_SIZE must be at least ${NATIVE_FRONT_MIN_HEADER_BYTES} with NATIVE_FRONT=true, got ${maxHeaderSize}`,
     )
   }
+  // Workers share one port through the cluster module only on node:http: fronts binding port 0
+  // would each get a port of their own.
+  const sharedEphemeralPort = (integerValue(env, 'WORKERS') as number) > 1 && integerValue(env, 'PORT') === 0
+  if (sharedEphemeralPort && !insisted) return false
   return { threads }
 }
 

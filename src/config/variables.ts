@@ -80,6 +80,18 @@ export const RATE_LIMIT_TYPE_ALIASES: Readonly<Record<string, string>> = Object.
   leaky_bucket: 'gcra',
 })
 
+/** `NATIVE_FRONT`'s values: the front wherever it can serve, always, or never. */
+export const NATIVE_FRONT_MODES = Object.freeze(['auto', 'true', 'false'] as const)
+
+/** `NATIVE_FRONT` was a boolean: its spellings stay valid, in any case. */
+const NATIVE_FRONT_ALIASES: Readonly<Record<string, string>> = Object.freeze({
+  auto: 'auto',
+  true: 'true',
+  false: 'false',
+  '1': 'true',
+  '0': 'false',
+})
+
 /**
  * Every environment variable optlayer reads. The parser ({@link configFromEnv}), `optlayer serve
  * --help` and the README's configuration table are all made from this table.
@@ -443,12 +455,14 @@ export const VARIABLES = Object.freeze([
   },
   {
     name: 'NATIVE_FRONT',
-    kind: 'boolean',
+    kind: 'enum',
     section: 'gateway',
-    default: 'false',
+    default: 'auto',
+    choices: NATIVE_FRONT_MODES,
+    aliases: NATIVE_FRONT_ALIASES,
     description:
-      '`true`: a native HTTP/1.1 front owns `PORT`, answers fresh cache hits (and their rate limit) itself and relays the rest; with `ACCESS_LOG` or an adaptive or Redis limit it relays everything',
-    example: 'true',
+      'a native HTTP/1.1 front owns `PORT`, answers fresh cache hits (and their rate limit) itself and relays the rest (everything with `ACCESS_LOG` or an adaptive or Redis limit); `auto`: wherever it can (`HOST` an IP address, `HTTP_MAX_HEADER_SIZE` at least 8192, not `WORKERS` with `PORT=0`), else `node:http` alone; `true`: the front or a start-up error; `false` (`0`): `node:http` alone',
+    example: 'false',
   },
   {
     name: 'NATIVE_FRONT_THREADS',

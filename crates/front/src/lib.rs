@@ -88,7 +88,8 @@ impl Front {
             process,
         } = backing;
         config.validate()?;
-        let listener = server::bind(&config)?;
+        let listener =
+            server::bind(&config).map_err(|err| FrontError::Listen(config.listen, err))?;
         let local_addr = listener.local_addr()?;
         let runtime = if config.threads == 1 {
             tokio::runtime::Builder::new_current_thread()

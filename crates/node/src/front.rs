@@ -545,6 +545,6 @@ fn front_failure(error: FrontError) -> Failure {
         FrontError::InvalidConfig(_) | FrontError::InvalidForm(_) => {
             Failure::invalid_argument(error)
         }
-        FrontError::Io(_) => Failure::internal(error),
+        FrontError::Listen(..) | FrontError::Io(_) => Failure::internal(error),
     }
 }
