@@ -10,9 +10,7 @@ import { redisFromEnv, type RedisConfig } from './redis-config'
 import { trustedProxiesFromEnv, type TrustedNetwork } from './trusted-proxies'
 import { unknownVariableWarnings } from './unknown-variables'
 import { booleanValue, bytesValue, enumValue, integerValue, raw, stringValue, type Env } from './values'
-import type { NATIVE_FRONT_MODES, VariableName } from './variables'
-
-type NativeFrontMode = (typeof NATIVE_FRONT_MODES)[number]
+import type { NativeFrontMode, VariableName } from './variables'
 
 /** The gateway's rate limit per client, from `RATE_LIMIT_*`. */
 export interface RateLimitConfig {

@@ -83,6 +83,9 @@ export const RATE_LIMIT_TYPE_ALIASES: Readonly<Record<string, string>> = Object.
 /** `NATIVE_FRONT`'s values: the front wherever it can serve, always, or never. */
 export const NATIVE_FRONT_MODES = Object.freeze(['auto', 'true', 'false'] as const)
 
+/** One of {@link NATIVE_FRONT_MODES}. */
+export type NativeFrontMode = (typeof NATIVE_FRONT_MODES)[number]
+
 /** `NATIVE_FRONT` was a boolean: its spellings stay valid, in any case. */
 const NATIVE_FRONT_ALIASES: Readonly<Record<string, string>> = Object.freeze({
   auto: 'auto',
