@@ -13,7 +13,7 @@ use optlayer_codec::{
     compress, compress_into, decompress, decompress_into, zstd, Codec, CompressParams,
 };
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../../codec/tests/common/mod.rs"]
 mod common;
 
 fn hot_path(c: &mut Criterion) {

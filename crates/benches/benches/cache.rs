@@ -10,7 +10,7 @@
 //! Lookups walk 100k resident keys (16-byte keys, 100-byte values) in a Zipf 1.0 order,
 //! so the popular ones stay in the CPU caches, as in a real service.
 
-#[path = "../tests/support/trace.rs"]
+#[path = "../../cache/tests/support/trace.rs"]
 mod trace;
 
 use std::hint::black_box;
