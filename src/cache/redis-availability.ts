@@ -125,8 +125,7 @@ export class RedisAvailability {
 
   /** The connection that serves `key`. */
   private clientOf(key: string): Redis | Cluster {
-    const { clients } = this.l3
-    return clients.length === 1 ? (clients[0] as Redis | Cluster) : this.l3.clientFor(this.host.redisKey(key))
+    return this.l3.clientFor(this.host.redisKey(key))
   }
 
   private failed(err: unknown, hard: boolean): undefined {

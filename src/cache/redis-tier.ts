@@ -110,6 +110,13 @@ export class RedisTier {
     return this.byNode.get(this.ring.nodeFor(key) as string) as Redis
   }
 
+  /** The client holding `key`, corked for the commands of this tick (see WriteCoalescer). */
+  private writerFor(key: string): Redis | Cluster {
+    const client = this.clientFor(key)
+    this.writes.beforeCommand(client)
+    return client
+  }
+
   /** The stored record of `key`, or null; the reads of one tick share MGETs. */
   async get(key: string): Promise<Buffer | null> {
     if (this.startup !== undefined) await this.startup
@@ -119,16 +126,14 @@ export class RedisTier {
   /** Stores `record` under `key` for `ttlMs` (0: no expiry). */
   async set(key: string, record: Buffer, ttlMs: number): Promise<void> {
     if (this.startup !== undefined) await this.startup
-    const client = this.clientFor(key)
-    this.writes.beforeCommand(client)
+    const client = this.writerFor(key)
     await (ttlMs > 0 ? client.set(key, record, 'PX', Math.ceil(ttlMs)) : client.set(key, record))
   }
 
   /** Removes `key`. */
   async delete(key: string): Promise<void> {
     if (this.startup !== undefined) await this.startup
-    const client = this.clientFor(key)
-    this.writes.beforeCommand(client)
+    const client = this.writerFor(key)
     await client.del(key)
   }
 
@@ -149,7 +154,12 @@ export class RedisTier {
         do {
           const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_BATCH)
           cursor = next
-          const results = await Promise.all(keys.map((key) => node.unlink(key)))
+          const results = await Promise.all(
+            keys.map((key) => {
+              this.writes.beforeCommand(node)
+              return node.unlink(key)
+            }),
+          )
           for (const n of results) count += n
         } while (cursor !== '0')
         return count
@@ -161,16 +171,14 @@ export class RedisTier {
   /** Takes the lease `key` for `ttlMs` if nobody holds it; true when taken. */
   async acquireLease(key: string, token: string, ttlMs: number): Promise<boolean> {
     if (this.startup !== undefined) await this.startup
-    const client = this.clientFor(key)
-    this.writes.beforeCommand(client)
+    const client = this.writerFor(key)
     return (await client.set(key, token, 'PX', ttlMs, 'NX')) === 'OK'
   }
 
   /** Lets go of the lease `key` if `token` still holds it. */
   async releaseLease(key: string, token: string): Promise<void> {
     if (this.startup !== undefined) await this.startup
-    const client = this.clientFor(key)
-    this.writes.beforeCommand(client)
+    const client = this.writerFor(key)
     await client.eval(RELEASE_LEASE, 1, key, token)
   }
 
