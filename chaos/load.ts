@@ -1,6 +1,7 @@
 /**
  * Steady HTTP load for the chaos scenarios: requests from a generator sent over undici keep-alive connections,
- * either closed-loop (a fixed number of callers, each sending its next request when the last one settles) or
+ * either closed-loop (a fixed number of callers, each sending its next request when the last one settles, at once or
+ * after a pause) or
  * open-loop (a fixed rate whatever the answers, as overload needs). Every outcome is counted in 100 ms buckets so a
  * scenario can say when failures started and when service recovered; latencies of served requests give percentiles.
  */
@@ -24,6 +25,11 @@ export interface LoadOptions {
   next(n: number): LoadRequest
   /** Closed loop: this many callers. */
   callers?: number
+  /**
+   * Closed loop: each caller waits this long after an answer before its next request (default 0: at once). Without a
+   * pause the callers saturate the host, and latency is then its queue; with one, the load stays below capacity.
+   */
+  pauseMs?: number
   /** Open loop: this many requests a second (callers is then ignored). */
   ratePerSecond?: number
   /** Connections of the pool (default: callers, or 64 in open loop). */
@@ -202,7 +208,11 @@ export class Load {
   }
 
   private async closedLoop(): Promise<void> {
-    while (this.running) await this.send()
+    const pauseMs = this.options.pauseMs ?? 0
+    while (this.running) {
+      await this.send()
+      if (pauseMs > 0 && this.running) await new Promise((resolve) => setTimeout(resolve, pauseMs))
+    }
   }
 
   private openLoop(ratePerSecond: number): void {

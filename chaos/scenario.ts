@@ -61,6 +61,12 @@ export function round(value: number): number {
   return Number.isInteger(value) ? value : Number(value.toPrecision(3))
 }
 
+/** The `q` quantile (0-1) of `values`, nearest rank; 0 when there are none. */
+export function percentile(values: readonly number[], q: number): number {
+  const sorted = Float64Array.from(values).sort()
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
+}
+
 /** Resolves after `ms`. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))

@@ -2,17 +2,23 @@
  * A backend that hangs: the network to it blackholed through our TCP fault proxy (connections stay open, nothing
  * arrives, no RST). Requests already sent to it time out (504 after the upstream timeout; a timeout is not retried,
  * the backend may be working on it); its breaker must open within a second of those timeouts, so that no later request
- * waits on it, the other backends' answers must stay fast, and the backend must get traffic again once it answers.
+ * waits on it, the other backends' answers must stay fast while it hangs, and the backend must get traffic again once
+ * it answers.
  */
 import { TcpProxy } from '../../__test__/helpers/tcp-proxy'
 import { Load, type LoadRequest } from '../load'
 import { BackendProcess, GatewayProcess } from '../processes'
-import { atMost, sleep, timeUntil, type Scenario, type ScenarioResult } from '../scenario'
+import { atMost, percentile, sleep, timeUntil, type Scenario, type ScenarioResult } from '../scenario'
 
 const UPSTREAM_TIMEOUT_MS = 1_000
 /** Failures may only come from requests that reached the hung backend before its breaker opened. */
 const BREAKER_LIMIT_MS = 1_000
 const HEALTHY_P99_LIMIT_MS = 10
+/**
+ * Each caller's pause between requests: the load stays near half of what this machine's gateway serves (32 callers
+ * without a pause saturate it, and their p99 is then the host's queue, not the healthy backends' answers).
+ */
+const CALLER_PAUSE_MS = 8
 const REJOIN_LIMIT_MS = 30_000
 
 function request(n: number): LoadRequest {
@@ -36,12 +42,26 @@ export const backendHang: Scenario = {
     try {
       await sleep(short ? 1_000 : 3_000)
       const calm = await warm.stop()
-      load = Load.start({ origin: gateway.origin, callers: 32, next: request })
+      // Served while the backend hangs: what the healthy backends answered. The load's start (new connections) and
+      // the hung backend's return are outside it; the whole run's p99 is reported beside.
+      const duringHang: number[] = []
+      let hangAt = Infinity
+      let resumedAt = Infinity
+      load = Load.start({
+        origin: gateway.origin,
+        callers: 32,
+        pauseMs: CALLER_PAUSE_MS,
+        next: request,
+        observe: (sentMs, settledMs, outcome) => {
+          if (outcome === 'ok' && sentMs >= hangAt && settledMs <= resumedAt) duringHang.push(settledMs - sentMs)
+        },
+      })
       await sleep(500)
-      const hangAt = load.now()
+      hangAt = load.now()
       proxy.pause()
       await sleep(hangMs)
       const servedBefore = await hung.served()
+      resumedAt = load.now()
       proxy.resume()
       const rejoinMs = await timeUntil(async () => (await hung.served()) > servedBefore, REJOIN_LIMIT_MS, 50)
       await sleep(1_000)
@@ -53,11 +73,12 @@ export const backendHang: Scenario = {
       const firstFailure = failedBuckets[0]
       const lastFailure = failedBuckets[failedBuckets.length - 1]
       const breakerMs = firstFailure === undefined || lastFailure === undefined ? 0 : lastFailure + 100 - firstFailure
-      const duringHang = timeline.slice(Math.ceil((hangAt + UPSTREAM_TIMEOUT_MS + BREAKER_LIMIT_MS) / 100))
-      const failedLate = duringHang.reduce((total, bucket) => total + bucket.failed, 0)
+      const afterBreaker = timeline.slice(Math.ceil((hangAt + UPSTREAM_TIMEOUT_MS + BREAKER_LIMIT_MS) / 100))
+      const failedLate = afterBreaker.reduce((total, bucket) => total + bucket.failed, 0)
+      const healthyP99 = percentile(duringHang, 0.99)
       return {
         name: this.name,
-        load: `32 callers, no-store GET over 3 backends, ${Math.round(report.ok / (report.durationMs / 1000))} req/s`,
+        load: `32 callers, ${CALLER_PAUSE_MS} ms apart, no-store GET over 3 backends, ${Math.round(report.ok / (report.durationMs / 1000))} req/s`,
         faults: `1 backend blackholed ${hangMs / 1000} s (UPSTREAM_TIMEOUT_MS=${UPSTREAM_TIMEOUT_MS})`,
         requests: report.sent,
         failed: report.failed,
@@ -66,7 +87,9 @@ export const backendHang: Scenario = {
         recoveryMs: rejoinMs,
         figures: {
           'p99 ms before the hang': Number(calm.p99.toFixed(2)),
-          'p99 ms of served requests, hang included': Number(report.p99.toFixed(2)),
+          'p99 ms of the whole load, hang included': Number(report.p99.toFixed(2)),
+          'requests served while the backend hung': duringHang.length,
+          'p99 ms of requests served while the backend hung': Number(healthyP99.toFixed(2)),
           'first failure to last failure ms': breakerMs,
           'failures after the breaker should have opened': failedLate,
           'hung backend answering again after ms': rejoinMs === undefined ? 'never' : Math.round(rejoinMs),
@@ -75,7 +98,7 @@ export const backendHang: Scenario = {
         checks: [
           atMost('first to last failure (the breaker opening)', breakerMs, BREAKER_LIMIT_MS, ' ms'),
           atMost('failures after the breaker should have opened', failedLate, 0),
-          atMost('p99 of served requests', report.p99, HEALTHY_P99_LIMIT_MS, ' ms'),
+          atMost('p99 of requests served while the backend hung', healthyP99, HEALTHY_P99_LIMIT_MS, ' ms'),
           atMost('requests lost', report.lost, 0),
           atMost('hung backend back in rotation', rejoinMs, REJOIN_LIMIT_MS, ' ms'),
         ],
