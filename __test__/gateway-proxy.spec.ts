@@ -307,6 +307,20 @@ test('a backend that refuses connections gets 502 with a JSON body; a silent one
   t.is(slow.gateway.balancer.stats().backends[0]!.timeouts, 1)
 })
 
+test('a request waiting for a connection to its backend times out when its own wait ends, not once a connection frees', async (t) => {
+  const silent = await backend(() => {})
+  // One connection: the second request waits in the pool while the first holds it unanswered.
+  const { url } = await gatewayFor({ backends: [{ url: silent.url }], upstream: { max: 1 }, upstreamTimeoutMs: 1_000 })
+  const answeredAt = (path: string): Promise<number> =>
+    send(`${url}${path}`).then((response) => {
+      t.is(response.status, 504)
+      return performance.now()
+    })
+  const [first, second] = await Promise.all([answeredAt('/holding'), answeredAt('/waiting')])
+  // Timed from when a connection took it, the second would end a whole timeout after the first.
+  t.true(second - first < 700, `the waiting request ended ${Math.round(second - first)} ms after the first`)
+})
+
 test('past maxInFlight a request gets 503 with Retry-After at once', async (t) => {
   const held: ServerResponse[] = []
   const origin = await backend((_req, res) => held.push(res))

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream'
 import { performance } from 'node:perf_hooks'
 
-import type { Dispatcher } from 'undici'
+import { errors, type Dispatcher } from 'undici'
 
 import type { BalancerBackend } from '../balancer/backend'
 import type { LoadBalancer } from '../balancer/load-balancer'
@@ -164,6 +164,9 @@ export class Forwarder {
 
   private async attempt(request: OutboundRequest, current: Attempt): Promise<UpstreamResponse> {
     const exchange = new UpstreamExchange(request.cancel)
+    // undici times the wait for headers on a clock that ticks every half second, so a 1 s
+    // timeout fired after up to 1.5 s; this timer holds the wait to the configured time.
+    const deadline = setTimeout(() => exchange.abort(new errors.HeadersTimeoutError()), this.timeoutMs)
     try {
       this.pool(current.backend.url).dispatch(
         {
@@ -179,7 +182,12 @@ export class Forwarder {
     } catch (error) {
       exchange.refused(error as Error)
     }
-    const head = await exchange.head
+    let head
+    try {
+      head = await exchange.head
+    } finally {
+      clearTimeout(deadline)
+    }
     const latencyMs = performance.now() - current.started
     let finished = false
     const finish = (outcome: ExchangeOutcome): void => {

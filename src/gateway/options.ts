@@ -41,6 +41,8 @@ export interface GatewayOptions {
   /**
    * Longest wait for a backend's response headers, and longest gap between two chunks of its
    * body, in ms; past it the client gets 504 (or, once the body started, a cut connection).
+   * The wait for headers, time queued for a connection included, ends on time; the gap
+   * between chunks is timed by undici, on a clock that ticks every half second.
    * @default 30_000
    */
   upstreamTimeoutMs?: number

@@ -72,12 +72,15 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
     else cancel.subscribe(this.onCancel)
   }
 
-  /** Aborts the request (no effect once the body ended or failed). */
+  /**
+   * Aborts the request (no effect once the body ended or failed). One still waiting for a
+   * connection fails at once; undici drops it, unsent, when a connection takes it (onRequestStart).
+   */
   abort(reason: Error): void {
     if (this.ended || this.failure !== undefined || this.abortReason !== undefined) return
     this.abortReason = reason
-    // Not dispatched to a connection yet: undici aborts it when it is (onRequestStart).
-    this.controller?.abort(reason)
+    if (this.controller !== undefined) this.controller.abort(reason)
+    else this.rejectHead(reason)
   }
 
   /** The request could not even be dispatched (its pool is closed). */
