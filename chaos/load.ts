@@ -26,8 +26,10 @@ export interface LoadOptions {
   /** Closed loop: this many callers. */
   callers?: number
   /**
-   * Closed loop: each caller waits this long after an answer before its next request (default 0: at once). Without a
-   * pause the callers saturate the host, and latency is then its queue; with one, the load stays below capacity.
+   * Closed loop: each caller waits about this long after an answer before its next request (default 0: at once), drawn
+   * from half to one and a half times it. Without a pause the callers saturate the host, and latency is then its queue;
+   * with one, the load stays below capacity. The draw keeps callers apart: released together (a hung backend's
+   * timeouts free them at once), equal pauses would keep them sending in bursts.
    */
   pauseMs?: number
   /** Open loop: this many requests a second (callers is then ignored). */
@@ -211,7 +213,8 @@ export class Load {
     const pauseMs = this.options.pauseMs ?? 0
     while (this.running) {
       await this.send()
-      if (pauseMs > 0 && this.running) await new Promise((resolve) => setTimeout(resolve, pauseMs))
+      if (pauseMs > 0 && this.running)
+        await new Promise((resolve) => setTimeout(resolve, pauseMs * (0.5 + Math.random())))
     }
   }
 

@@ -17,7 +17,7 @@ const BREAKER_LIMIT_MS = 1_000
 const TIMEOUT_SLACK_MS = 250
 const HEALTHY_P99_LIMIT_MS = 10
 /**
- * Each caller's pause between requests: the load stays near half of what this machine's gateway serves (32 callers
+ * Each caller's mean pause between requests: the load stays near half of what this machine's gateway serves (32 callers
  * without a pause saturate it, and their p99 is then the host's queue, not the healthy backends' answers).
  */
 const CALLER_PAUSE_MS = 8
@@ -82,7 +82,7 @@ export const backendHang: Scenario = {
       const healthyP99 = percentile(duringHang, 0.99)
       return {
         name: this.name,
-        load: `32 callers, ${CALLER_PAUSE_MS} ms apart, no-store GET over 3 backends, ${Math.round(report.ok / (report.durationMs / 1000))} req/s`,
+        load: `32 callers pausing ${CALLER_PAUSE_MS / 2}-${CALLER_PAUSE_MS * 1.5} ms, no-store GET over 3 backends, ${Math.round(report.ok / (report.durationMs / 1000))} req/s`,
         faults: `1 backend blackholed ${hangMs / 1000} s (UPSTREAM_TIMEOUT_MS=${UPSTREAM_TIMEOUT_MS})`,
         requests: report.sent,
         failed: report.failed,
