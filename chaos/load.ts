@@ -1,9 +1,9 @@
 /**
  * Steady HTTP load for the chaos scenarios: requests from a generator sent over undici keep-alive connections,
  * either closed-loop (a fixed number of callers, each sending its next request when the last one settles, at once or
- * after a pause) or
- * open-loop (a fixed rate whatever the answers, as overload needs). Every outcome is counted in 100 ms buckets so a
- * scenario can say when failures started and when service recovered; latencies of served requests give percentiles.
+ * after a pause) or open-loop (a fixed rate whatever the answers, as overload needs). Every outcome is counted in
+ * 100 ms buckets so a scenario can say when failures started and when service recovered; latencies of served
+ * requests give percentiles.
  */
 import { Pool } from 'undici'
 
