@@ -17,21 +17,36 @@ import {
 import { listen, send, type Reply, type TestServer } from './helpers/gateway'
 import { waitFor } from './helpers/wait'
 
-/** Requests the backend's `/slow` has received. */
-let slowArrivals = 0
-/** The answers of `/slow` requests not answered yet. */
-const heldSlow: (() => void)[] = []
+/**
+ * The backend's `/slow/<group>` requests by group: how many arrived, and the answers of those not answered yet. Specs
+ * run concurrently, so each holds and releases a group of its own.
+ */
+const slowGroups = new Map<string, { arrivals: number; held: (() => void)[] }>()
 
-/** Answers every `/slow` request held so far: a spec decides when, whatever the machine's load. */
-function releaseSlow(): void {
-  for (const answer of heldSlow.splice(0)) answer()
+function slowGroup(group: string): { arrivals: number; held: (() => void)[] } {
+  let found = slowGroups.get(group)
+  if (found === undefined) {
+    found = { arrivals: 0, held: [] }
+    slowGroups.set(group, found)
+  }
+  return found
+}
+
+/** How many `/slow/<group>` requests the backend has received. */
+function slowArrivals(group: string): number {
+  return slowGroup(group).arrivals
+}
+
+/** Answers the `/slow/<group>` requests held so far: the spec decides when, whatever the machine's load. */
+function releaseSlow(group: string): void {
+  for (const answer of slowGroup(group).held.splice(0)) answer()
 }
 
 /** A backend with a cacheable page, a large compressible one, one never stored and an echo of what it was sent. */
 async function backend(): Promise<TestServer> {
   const large = JSON.stringify({ items: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `item ${i}` })) })
   return listen((req, res) => {
-    const path = (req.url ?? '/').split('?', 1)[0]
+    const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
     if (path === '/page') {
       res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60', etag: '"p1"' })
       return res.end('a cached page')
@@ -54,9 +69,10 @@ async function backend(): Promise<TestServer> {
       res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' })
       return res.end('fresh every time')
     }
-    if (path === '/slow') {
-      slowArrivals++
-      heldSlow.push(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('slow'))
+    if (path.startsWith('/slow/')) {
+      const group = slowGroup(path.slice('/slow/'.length))
+      group.arrivals++
+      group.held.push(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('slow'))
       return
     }
     const chunks: Buffer[] = []
@@ -330,15 +346,15 @@ test("native front: past the gateway's bound on requests in flight it refuses na
   })
   const answers = []
   for (const served of [plain, fronted]) {
-    const before = slowArrivals
+    const before = slowArrivals('bound')
     // Two targets: the gateway sends concurrent misses of one target upstream once.
-    const busy = [send(`${served.url.origin}/slow?a`), send(`${served.url.origin}/slow?b`)]
-    await waitFor('both slow requests at the backend', () => slowArrivals >= before + 2)
+    const busy = [send(`${served.url.origin}/slow/bound?a`), send(`${served.url.origin}/slow/bound?b`)]
+    await waitFor('both slow requests at the backend', () => slowArrivals('bound') >= before + 2)
     const refused = await send(`${served.url.origin}/no-store`, { headers: { 'x-request-id': 'over-1' } })
     t.is(refused.status, 503, served === plain ? 'node:http' : 'native front')
     t.deepEqual(refused.json(), { error: { code: 'overloaded', message: 'too many requests in flight; retry later' } })
     t.is((await send(`${served.url.origin}/health`)).status, 200, 'a probe is never refused')
-    releaseSlow()
+    releaseSlow('bound')
     t.deepEqual(
       (await Promise.all(busy)).map((reply) => reply.status),
       [200, 200],
@@ -405,12 +421,12 @@ test('native front: close lets a relayed request in flight finish, then refuses 
   t.teardown(() => upstream.close())
   const served = await serve(upstream.url, { NATIVE_FRONT: 'true' })
   const url = served.url.origin
-  const before = slowArrivals
-  const inFlight = send(`${url}/slow`)
+  const before = slowArrivals('close')
+  const inFlight = send(`${url}/slow/close`)
   // Closed once the request is with the backend (a closing gateway refuses new ones: 503).
-  await waitFor('the request to reach the backend', () => slowArrivals > before)
+  await waitFor('the request to reach the backend', () => slowArrivals('close') > before)
   const closing = served.close()
-  releaseSlow()
+  releaseSlow('close')
   await closing
   const reply = await inFlight
   t.is(reply.status, 200)
