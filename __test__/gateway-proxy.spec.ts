@@ -321,6 +321,28 @@ test('a request waiting for a connection to its backend times out when its own w
   t.true(second - first < 700, `the waiting request ended ${Math.round(second - first)} ms after the first`)
 })
 
+test('an upload slower than upstreamTimeoutMs is not cut: the wait for the answer starts once it is sent', async (t) => {
+  const origin = await backend((req, res) => {
+    let received = 0
+    req.on('data', (chunk: Buffer) => (received += chunk.length))
+    req.on('end', () => res.end(String(received)))
+  })
+  const { url } = await gatewayFor({ backends: [{ url: origin.url }], upstreamTimeoutMs: 300 })
+  const upload = request(`${url}/upload`, { method: 'PUT', agent: false })
+  const answered = once(upload, 'response') as Promise<[IncomingMessage]>
+  // Ten chunks 100 ms apart: the upload takes three times the timeout.
+  for (let i = 0; i < 10; i++) {
+    upload.write(Buffer.alloc(1024))
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  upload.end()
+  const [response] = await answered
+  let text = ''
+  for await (const chunk of response) text += String(chunk)
+  t.is(response.statusCode, 200)
+  t.is(text, String(10 * 1024))
+})
+
 test('past maxInFlight a request gets 503 with Retry-After at once', async (t) => {
   const held: ServerResponse[] = []
   const origin = await backend((_req, res) => held.push(res))

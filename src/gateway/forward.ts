@@ -164,16 +164,23 @@ export class Forwarder {
 
   private async attempt(request: OutboundRequest, current: Attempt): Promise<UpstreamResponse> {
     const exchange = new UpstreamExchange(request.cancel)
+    const body = request.body === undefined ? null : new AttemptBody(request.body)
     // undici times the wait for headers on a clock that ticks every half second, so a 1 s
-    // timeout fired after up to 1.5 s; this timer holds the wait to the configured time.
-    const deadline = setTimeout(() => exchange.abort(new errors.HeadersTimeoutError()), this.timeoutMs)
+    // timeout fired after up to 1.5 s; this timer holds the wait to the configured time. As
+    // undici's does, it starts once the request is sent: a long upload is not a slow backend.
+    let deadline: NodeJS.Timeout | undefined
+    const sent = (): void => {
+      deadline = setTimeout(() => exchange.abort(new errors.HeadersTimeoutError()), this.timeoutMs)
+    }
+    if (body === null) sent()
+    else body.once('end', sent)
     try {
       this.pool(current.backend.url).dispatch(
         {
           method: request.method as Dispatcher.HttpMethod,
           path: request.path,
           headers: request.headers,
-          body: request.body === undefined ? null : new AttemptBody(request.body),
+          body,
           headersTimeout: this.timeoutMs,
           bodyTimeout: this.timeoutMs,
         },
@@ -187,6 +194,7 @@ export class Forwarder {
       head = await exchange.head
     } finally {
       clearTimeout(deadline)
+      body?.off('end', sent)
     }
     const latencyMs = performance.now() - current.started
     let finished = false
