@@ -343,6 +343,30 @@ test('an upload slower than upstreamTimeoutMs is not cut: the wait for the answe
   t.is(text, String(10 * 1024))
 })
 
+test('a body the backend stops sending is cut after upstreamTimeoutMs; a client slower than that is not', async (t) => {
+  const large = Buffer.alloc(32 * 1024 * 1024, 'x')
+  const origin = await backend((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' })
+    // /stall: a first chunk, then nothing; /large: all of it, as fast as the gateway takes it.
+    if (req.url === '/stall') res.write('first chunk')
+    else res.end(large)
+  })
+  const { url, gateway } = await gatewayFor({ backends: [{ url: origin.url }], upstreamTimeoutMs: 300 })
+  await t.throwsAsync(send(`${url}/stall`), { message: /aborted|socket hang up|ECONNRESET/ })
+  await waitFor('the stalled request counted as failed', () => gateway.balancer.stats().backends[0]!.failures === 1)
+
+  // The client reads nothing for three times the timeout: the gateway pauses the backend
+  // meanwhile, and a gap it made itself is not the backend's.
+  const download = request(`${url}/large`, { agent: false })
+  download.end()
+  const [response] = (await once(download, 'response')) as [IncomingMessage]
+  response.pause()
+  await new Promise((resolve) => setTimeout(resolve, 900))
+  let received = 0
+  for await (const chunk of response) received += (chunk as Buffer).length
+  t.is(received, large.length)
+})
+
 test('past maxInFlight a request gets 503 with Retry-After at once', async (t) => {
   const held: ServerResponse[] = []
   const origin = await backend((_req, res) => held.push(res))

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream'
 import { performance } from 'node:perf_hooks'
 
-import { errors, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
 
 import type { BalancerBackend } from '../balancer/backend'
 import type { LoadBalancer } from '../balancer/load-balancer'
@@ -163,17 +163,10 @@ export class Forwarder {
   }
 
   private async attempt(request: OutboundRequest, current: Attempt): Promise<UpstreamResponse> {
-    const exchange = new UpstreamExchange(request.cancel)
+    const exchange = new UpstreamExchange(request.cancel, this.timeoutMs)
     const body = request.body === undefined ? null : new AttemptBody(request.body)
-    // undici times the wait for headers on a clock that ticks every half second, so a 1 s
-    // timeout fired after up to 1.5 s; this timer holds the wait to the configured time. As
-    // undici's does, it starts once the request is sent: a long upload is not a slow backend.
-    let deadline: NodeJS.Timeout | undefined
-    const sent = (): void => {
-      deadline = setTimeout(() => exchange.abort(new errors.HeadersTimeoutError()), this.timeoutMs)
-    }
-    if (body === null) sent()
-    else body.once('end', sent)
+    if (body === null) exchange.sent()
+    else body.once('end', exchange.sent)
     try {
       this.pool(current.backend.url).dispatch(
         {
@@ -193,8 +186,7 @@ export class Forwarder {
     try {
       head = await exchange.head
     } finally {
-      clearTimeout(deadline)
-      body?.off('end', sent)
+      body?.off('end', exchange.sent)
     }
     const latencyMs = performance.now() - current.started
     let finished = false

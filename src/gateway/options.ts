@@ -41,8 +41,9 @@ export interface GatewayOptions {
   /**
    * Longest wait for a backend's response headers, and longest gap between two chunks of its
    * body, in ms; past it the client gets 504 (or, once the body started, a cut connection).
-   * The wait for headers, time queued for a connection included, ends on time; the gap
-   * between chunks is timed by undici, on a clock that ticks every half second.
+   * The wait for headers starts once the request is sent (a bodiless one: when the gateway
+   * dispatches it, time queued for a connection included); a gap is not timed while the
+   * gateway waits for a slow client to take what it has.
    * @default 30_000
    */
   upstreamTimeoutMs?: number

@@ -1,6 +1,6 @@
 import { Readable, type Writable } from 'node:stream'
 
-import type { Dispatcher } from 'undici'
+import { errors, type Dispatcher } from 'undici'
 
 import { AbortError } from '../core/errors'
 import type { Cancellation } from './cancellation'
@@ -46,6 +46,11 @@ function prematureClose(): Error {
  * them. Body bytes that arrive before a consumer attaches are held (the connection paused
  * past 64 KiB). `cancel` aborts the request: before the headers the head
  * rejects with an `AbortError`, after them the consumer sees the body cut.
+ *
+ * `timeoutMs` bounds the wait for the headers once the request is {@link sent}, and then each
+ * gap between body chunks while the exchange is not paused for its consumer, with undici's
+ * `HeadersTimeoutError` and `BodyTimeoutError`. undici times both on a clock that ticks every
+ * half second (a 1 s timeout fired after up to 1.5 s); this timer ends them on time.
  */
 export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBody {
   /** Settles at the response headers, or with the failure before them. */
@@ -62,8 +67,15 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
   private sink: Writable | undefined
   private settleSink: ((error?: Error) => void) | undefined
   private stream: Readable | undefined
+  private paused = false
+  private timer: NodeJS.Timeout | undefined
+  /** The exchange is over: its timer stays off. */
+  private timerOff = false
 
-  constructor(private readonly cancel: Cancellation) {
+  constructor(
+    private readonly cancel: Cancellation,
+    private readonly timeoutMs: number,
+  ) {
     this.head = new Promise<ResponseHead>((resolve, reject) => {
       this.resolveHead = resolve
       this.rejectHead = reject
@@ -79,8 +91,17 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
   abort(reason: Error): void {
     if (this.ended || this.failure !== undefined || this.abortReason !== undefined) return
     this.abortReason = reason
+    this.stopTimer()
     if (this.controller !== undefined) this.controller.abort(reason)
     else this.rejectHead(reason)
+  }
+
+  /**
+   * The request went out whole (at once without a body, at its body's end with one): from now
+   * the backend must answer within the timeout. A long upload is not a slow backend.
+   */
+  readonly sent = (): void => {
+    this.restartTimer()
   }
 
   /** The request could not even be dispatched (its pool is closed). */
@@ -96,29 +117,35 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
   onResponseStart(_controller: Controller, statusCode: number, headers: ResponseHead['headers']): void {
     if (statusCode < 200) return
     this.started = true
+    // From the headers on, the timeout bounds each gap between body chunks (an early answer
+    // may come before the request was sent whole).
+    this.restartTimer()
     this.resolveHead({ statusCode, headers })
   }
 
-  onResponseData(controller: Controller, chunk: Buffer): void {
+  onResponseData(_controller: Controller, chunk: Buffer): void {
+    this.restartTimer()
     if (this.sink !== undefined) {
-      if (!this.sink.write(chunk)) controller.pause()
+      if (!this.sink.write(chunk)) this.pause()
     } else if (this.stream !== undefined) {
-      if (!this.stream.push(chunk)) controller.pause()
+      if (!this.stream.push(chunk)) this.pause()
     } else {
       this.held.push(chunk)
       this.heldBytes += chunk.length
-      if (this.heldBytes >= HELD_BYTES_LIMIT) controller.pause()
+      if (this.heldBytes >= HELD_BYTES_LIMIT) this.pause()
     }
   }
 
   onResponseEnd(): void {
     this.ended = true
+    this.stopTimer()
     this.cancel.unsubscribe(this.onCancel)
     if (this.sink !== undefined) this.sink.end()
     else this.stream?.push(null)
   }
 
   onResponseError(_controller: Controller | undefined, error: Error): void {
+    this.stopTimer()
     this.cancel.unsubscribe(this.onCancel)
     if (!this.started) return this.rejectHead(error)
     if (this.ended || this.failure !== undefined) return
@@ -151,13 +178,13 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
       if (this.failure !== undefined) return settle(this.failure)
       for (const chunk of this.takeHeld()) sink.write(chunk)
       if (this.ended) sink.end()
-      else if (!sink.writableNeedDrain) this.controller?.resume()
+      else if (!sink.writableNeedDrain) this.resume()
     })
   }
 
   readable(): Readable {
     const stream = new Readable({
-      read: () => this.controller?.resume(),
+      read: () => this.resume(),
       destroy: (error, callback) => {
         if (!this.ended) this.abort(error ?? prematureClose())
         callback(error)
@@ -178,7 +205,39 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, UpstreamBod
   }
 
   private readonly onDrain = (): void => {
+    this.resume()
+  }
+
+  /** Stops reading from the backend until the consumer wants more; the gap timeout waits too. */
+  private pause(): void {
+    this.paused = true
+    this.controller?.pause()
+  }
+
+  private resume(): void {
+    if (this.paused) {
+      this.paused = false
+      // A timer that fired while paused is armed again.
+      this.restartTimer()
+    }
     this.controller?.resume()
+  }
+
+  /** Arms the timeout, or starts it over; not once the exchange is over. */
+  private restartTimer(): void {
+    if (this.timerOff) return
+    if (this.timer === undefined) this.timer = setTimeout(this.onTimeout, this.timeoutMs)
+    else this.timer.refresh()
+  }
+
+  private stopTimer(): void {
+    this.timerOff = true
+    clearTimeout(this.timer)
+  }
+
+  private readonly onTimeout = (): void => {
+    if (!this.started) this.abort(new errors.HeadersTimeoutError())
+    else if (!this.paused) this.abort(new errors.BodyTimeoutError())
   }
 
   private readonly onCancel = (): void => {
