@@ -22,15 +22,19 @@ export type CodecOperation = 'compress' | 'decompress'
 export const CODEC_TIMING_SAMPLE = 64
 const SAMPLE_BELOW_BYTES = 16 * 1024
 
-const counters = new Map<string, CodecCounters>()
+/** By direction, then algorithm: no key string is built per call (one was 7 % of a 1 KiB zstd decompress). */
+const counters: Record<CodecOperation, Map<CompressionAlgorithm, CodecCounters>> = {
+  compress: new Map(),
+  decompress: new Map(),
+}
 let sampleTick = 0
 
 function countersOf(operation: CodecOperation, algorithm: CompressionAlgorithm): CodecCounters {
-  const key = `${operation}:${algorithm}`
-  let entry = counters.get(key)
+  const byAlgorithm = counters[operation]
+  let entry = byAlgorithm.get(algorithm)
   if (entry === undefined) {
     entry = { calls: 0, bytesIn: 0, bytesOut: 0, seconds: 0 }
-    counters.set(key, entry)
+    byAlgorithm.set(algorithm, entry)
   }
   return entry
 }
@@ -64,9 +68,8 @@ export function codecStats(): Record<CodecOperation, Partial<Record<CompressionA
     compress: {},
     decompress: {},
   }
-  for (const [key, value] of counters) {
-    const [operation, algorithm] = key.split(':') as [CodecOperation, CompressionAlgorithm]
-    snapshot[operation][algorithm] = { ...value }
+  for (const operation of ['compress', 'decompress'] as const) {
+    for (const [algorithm, value] of counters[operation]) snapshot[operation][algorithm] = { ...value }
   }
   return snapshot
 }
