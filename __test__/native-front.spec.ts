@@ -21,9 +21,14 @@ import { waitFor } from './helpers/wait'
  * The backend's `/slow/<group>` requests by group: how many arrived, and the answers of those not answered yet. Specs
  * run concurrently, so each holds and releases a group of its own.
  */
-const slowGroups = new Map<string, { arrivals: number; held: (() => void)[] }>()
+const slowGroups = new Map<string, SlowGroup>()
 
-function slowGroup(group: string): { arrivals: number; held: (() => void)[] } {
+interface SlowGroup {
+  arrivals: number
+  held: (() => void)[]
+}
+
+function slowGroup(group: string): SlowGroup {
   let found = slowGroups.get(group)
   if (found === undefined) {
     found = { arrivals: 0, held: [] }

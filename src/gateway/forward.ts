@@ -174,20 +174,16 @@ export class Forwarder {
           path: request.path,
           headers: request.headers,
           body,
-          headersTimeout: this.timeoutMs,
-          bodyTimeout: this.timeoutMs,
+          // The exchange times both (on time; undici's own timers tick every half second).
+          headersTimeout: 0,
+          bodyTimeout: 0,
         },
         exchange,
       )
     } catch (error) {
       exchange.refused(error as Error)
     }
-    let head
-    try {
-      head = await exchange.head
-    } finally {
-      body?.off('end', exchange.sent)
-    }
+    const head = await exchange.head
     const latencyMs = performance.now() - current.started
     let finished = false
     const finish = (outcome: ExchangeOutcome): void => {
